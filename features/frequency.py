@@ -1,0 +1,28 @@
+"""frequency: how many orders, per window and over the customer's life."""
+
+from features.registry import Context, Family, Feature, register
+
+FAMILY = "frequency"
+
+
+def _features(ctx: Context) -> list[Feature]:
+    out = [Feature(f"orders_last_{w}d", FAMILY, "count", f"{{value:.0f}} orders in the last {w} days", -1, fill=0)
+           for w in ctx.windows_days]
+    out.append(Feature("orders_lifetime", FAMILY, "count", "{value:.0f} orders since their first purchase", -1, fill=0))
+    out.append(Feature("orders_per_month_lifetime", FAMILY, "orders per month",
+                       "{value:.1f} orders a month on average over their life", -1))
+    return out
+
+
+def _sql(ctx: Context) -> str:
+    windows = ",\n".join(
+        f"count(DISTINCT order_key) FILTER (WHERE {ctx.within('day', w)}) AS orders_last_{w}d"
+        for w in ctx.windows_days)
+    return f"""
+        SELECT customer_id, {windows},
+               count(DISTINCT order_key) AS orders_lifetime,
+               count(DISTINCT order_key) * 30.0 / greatest({ctx.days_since('min(day)')}, 30) AS orders_per_month_lifetime
+        FROM tx WHERE purchase GROUP BY customer_id"""
+
+
+register(Family(FAMILY, ("transactions",), _features, sql=_sql))

@@ -1,0 +1,29 @@
+"""monetary: net spend per window (returns subtracted) and average order value."""
+
+from features.registry import Context, Family, Feature, register
+
+FAMILY = "monetary"
+
+
+def _features(ctx: Context) -> list[Feature]:
+    out = [Feature(f"spend_last_{w}d", FAMILY, "currency", f"Spent {{value:,.2f}} in the last {w} days", -1, fill=0)
+           for w in ctx.windows_days]
+    out += [
+        Feature("spend_lifetime", FAMILY, "currency", "Spent {value:,.2f} since their first purchase", -1, fill=0),
+        Feature("average_order_value_lifetime", FAMILY, "currency", "Average order of {value:,.2f}", -1),
+    ]
+    return out
+
+
+def _sql(ctx: Context) -> str:
+    windows = ",\n".join(f"coalesce(sum(amount) FILTER (WHERE {ctx.within('day', w)}), 0) AS spend_last_{w}d"
+                         for w in ctx.windows_days)
+    return f"""
+        SELECT customer_id, {windows},
+               sum(amount) AS spend_lifetime,
+               sum(amount) FILTER (WHERE purchase) / nullif(count(DISTINCT order_key) FILTER (WHERE purchase), 0)
+                   AS average_order_value_lifetime
+        FROM tx GROUP BY customer_id"""
+
+
+register(Family(FAMILY, ("transactions",), _features, sql=_sql))

@@ -1,0 +1,40 @@
+"""payments: how late the customer pays and what is overdue now (paid_at after as_of counts as unpaid)."""
+
+from features.registry import Context, Family, Feature, register
+
+FAMILY = "payments"
+
+
+def _features(ctx: Context) -> list[Feature]:
+    return [
+        Feature("average_days_late_last_365d", FAMILY, "days",
+                "Paid invoices {value:.0f} days late on average in the last year", 1),
+        Feature("late_invoice_share_last_365d", FAMILY, "share",
+                "Paid {value:.0%} of the last year's invoices late", 1),
+        Feature("late_invoice_share_last_90d", FAMILY, "share", "Paid {value:.0%} of the last 90 days' invoices late", 1),
+        Feature("overdue_invoices_now", FAMILY, "count", "{value:.0f} invoices overdue today", 1, fill=0),
+        Feature("overdue_amount_now", FAMILY, "currency", "{value:,.2f} overdue today", 1, fill=0),
+        Feature("max_days_overdue_now", FAMILY, "days", "Oldest unpaid invoice is {value:.0f} days overdue", 1, fill=0),
+    ]
+
+
+def _sql(ctx: Context) -> str:
+    late = "greatest(date_diff('day', CAST(due_date AS DATE), CAST(coalesce(paid_at, due_date) AS DATE)), 0)"
+    settled_or_due = f"(paid_at IS NOT NULL OR CAST(due_date AS DATE) < {ctx.as_of_sql})"
+    is_late = f"(paid_at > due_date OR (paid_at IS NULL AND CAST(due_date AS DATE) < {ctx.as_of_sql}))"
+    overdue = f"(paid_at IS NULL AND CAST(due_date AS DATE) < {ctx.as_of_sql})"
+    return f"""
+        SELECT customer_id,
+               avg({late}) FILTER (WHERE paid_at IS NOT NULL AND {ctx.within('issued_at', 365)})
+                   AS average_days_late_last_365d,
+               avg(CAST({is_late} AS DOUBLE)) FILTER (WHERE {settled_or_due} AND {ctx.within('issued_at', 365)})
+                   AS late_invoice_share_last_365d,
+               avg(CAST({is_late} AS DOUBLE)) FILTER (WHERE {settled_or_due} AND {ctx.within('issued_at', 90)})
+                   AS late_invoice_share_last_90d,
+               count(*) FILTER (WHERE {overdue}) AS overdue_invoices_now,
+               coalesce(sum(amount) FILTER (WHERE {overdue}), 0) AS overdue_amount_now,
+               coalesce(max({ctx.days_since('due_date')}) FILTER (WHERE {overdue}), 0) AS max_days_overdue_now
+        FROM inv GROUP BY customer_id"""
+
+
+register(Family(FAMILY, ("invoices",), _features, sql=_sql))

@@ -1,0 +1,35 @@
+"""regularity: the customer's usual gap between purchase days, and how overdue they are against it."""
+
+from features.registry import Context, Family, Feature, register
+
+FAMILY = "regularity"
+
+
+def _features(ctx: Context) -> list[Feature]:
+    return [
+        Feature("mean_days_between_purchases", FAMILY, "days", "Usually buys every {value:.0f} days", 0),
+        Feature("std_days_between_purchases", FAMILY, "days",
+                "Their gap between purchases varies by {value:.0f} days", 0),
+        Feature("cv_days_between_purchases", FAMILY, "ratio",
+                "Their purchase rhythm is irregular (variation {value:.2f} of the usual gap)", 1),
+        Feature("gap_ratio_since_last_purchase", FAMILY, "ratio",
+                "{days_since_last_purchase:.0f} days since the last purchase, {value:.1f} times their usual gap", 1),
+    ]
+
+
+def _sql(ctx: Context) -> str:
+    return f"""
+        WITH days AS (SELECT DISTINCT customer_id, day FROM tx WHERE purchase),
+        gaps AS (
+            SELECT customer_id, day,
+                   date_diff('day', lag(day) OVER (PARTITION BY customer_id ORDER BY day), day) AS gap
+            FROM days)
+        SELECT customer_id,
+               avg(gap) AS mean_days_between_purchases,
+               stddev_samp(gap) AS std_days_between_purchases,
+               stddev_samp(gap) / nullif(avg(gap), 0) AS cv_days_between_purchases,
+               {ctx.days_since('max(day)')} / nullif(avg(gap), 0) AS gap_ratio_since_last_purchase
+        FROM gaps GROUP BY customer_id"""
+
+
+register(Family(FAMILY, ("transactions",), _features, sql=_sql))

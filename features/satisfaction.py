@@ -1,0 +1,35 @@
+"""satisfaction: survey scores (NPS 0-10, CSAT 1-5) and review ratings."""
+
+from features.registry import Context, Family, Feature, register
+
+FAMILY = "satisfaction"
+
+
+def _features(ctx: Context) -> list[Feature]:
+    return [
+        Feature("latest_nps", FAMILY, "score 0-10", "Latest NPS answer {value:.0f} out of 10", -1),
+        Feature("lowest_nps_last_365d", FAMILY, "score 0-10", "Lowest NPS answer in the last year {value:.0f}/10", -1),
+        Feature("is_nps_detractor", FAMILY, "flag", "Latest NPS answer is a detractor score ({latest_nps:.0f}/10)", 1,
+                fill=0),
+        Feature("latest_csat", FAMILY, "score 1-5", "Latest satisfaction score {value:.0f} out of 5", -1),
+        Feature("lowest_csat_last_365d", FAMILY, "score 1-5", "Lowest satisfaction score in the last year {value:.0f}/5",
+                -1),
+        Feature("average_review_rating_last_365d", FAMILY, "rating", "Average review rating {value:.1f}", -1),
+    ]
+
+
+def _sql(ctx: Context) -> str:
+    year = ctx.within("timestamp", 365)
+    return f"""
+        SELECT customer_id,
+               arg_max(value, timestamp) FILTER (WHERE event_type = 'nps') AS latest_nps,
+               min(value) FILTER (WHERE event_type = 'nps' AND {year}) AS lowest_nps_last_365d,
+               CAST(coalesce(arg_max(value, timestamp) FILTER (WHERE event_type = 'nps') <= 6, false) AS INTEGER)
+                   AS is_nps_detractor,
+               arg_max(value, timestamp) FILTER (WHERE event_type = 'csat') AS latest_csat,
+               min(value) FILTER (WHERE event_type = 'csat' AND {year}) AS lowest_csat_last_365d,
+               avg(value) FILTER (WHERE event_type = 'review' AND {year}) AS average_review_rating_last_365d
+        FROM ev WHERE event_type IN ('nps', 'csat', 'review') GROUP BY customer_id"""
+
+
+register(Family(FAMILY, ("events",), _features, sql=_sql))

@@ -1,0 +1,180 @@
+"""Feature and training-set builder: wires the as-of views, the population, every family and labels.
+
+Pure with respect to storage: takes an engine connection holding validated ``clean_<table>`` views and
+returns frames. Every family reads only the as-of views created here, which hold no row after the
+as-of day, so no feature can see the future by construction (and the contract tests check it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import duckdb
+import pandas as pd
+
+import features  # noqa: F401  (registers the families)
+from features.registry import FAMILIES, Context, Feature, FeatureSpec
+from pipeline.config import Params
+from pipeline.errors import DataError
+from pipeline.io import TableSource, connect, frames_as_sources
+from pipeline.labels import labels_sql, population_sql
+from pipeline.validate import ValidationReport, validate_sources
+
+CANONICAL_CUSTOMER_COLUMNS = ("customer_id", "signup_date")
+
+
+@dataclass
+class Dataset:
+    """Validated input tables inside the engine, with what validation did."""
+
+    con: duckdb.DuckDBPyConnection
+    report: ValidationReport
+
+    @property
+    def tables(self) -> frozenset[str]:
+        return frozenset(a.table for a in self.report.accounts if a.rows_used > 0)
+
+    def date_range(self) -> tuple[date, date]:
+        lo, hi = self.con.execute("SELECT min(timestamp), max(timestamp) FROM clean_transactions").fetchone()
+        if lo is None:
+            raise DataError("transactions: no usable rows after validation")
+        return lo.date(), hi.date()
+
+    def profile_columns(self) -> tuple[tuple[str, str], ...]:
+        if "customers" not in self.tables:
+            return ()
+        rows = self.con.execute("DESCRIBE SELECT * FROM clean_customers").fetchall()
+        return tuple((r[0], r[1]) for r in rows if r[0] not in CANONICAL_CUSTOMER_COLUMNS)
+
+
+def open_dataset(
+    sources: dict[str, TableSource],
+    params: Params,
+    now: datetime,
+    unknown_entries: list[str] | None = None,
+    temp_dir: str | None = None,
+) -> Dataset:
+    """Validate sources into a fresh engine connection (``now`` is the moment of validation)."""
+    con = connect(params.engine, temp_dir)
+    report = validate_sources(con, sources, unknown_entries or [], params.columns, params.validation, now)
+    return Dataset(con, report)
+
+
+def dataset_from_frames(frames: dict[str, pd.DataFrame], params: Params, now: datetime | None = None) -> Dataset:
+    """In-memory tables (tests, notebooks) through the same validation."""
+    return open_dataset(frames_as_sources(frames), params, now or datetime(2100, 1, 1))
+
+
+def context_for(ds: Dataset, params: Params, as_of: date) -> Context:
+    return Context(
+        as_of=as_of,
+        windows_days=tuple(params.features.windows_days),
+        trend_window_days=params.features.trend_window_days,
+        horizon_days=params.label.horizon_days,
+        btyd_model=params.features.btyd_model,
+        tables=ds.tables,
+        profile_columns=ds.profile_columns(),
+    )
+
+
+def _create_asof_views(con: duckdb.DuckDBPyConnection, ctx: Context) -> None:
+    end = ctx.end_sql
+    con.execute(f"""CREATE OR REPLACE TEMP VIEW tx AS
+        SELECT customer_id, timestamp, CAST(timestamp AS DATE) AS day, amount,
+               coalesce(order_id, strftime(timestamp, '%Y-%m-%d %H:%M:%S')) AS order_key,
+               quantity, category, coalesce(discount, 0) AS discount,
+               NOT (coalesce(is_return, false) OR amount < 0) AS purchase
+        FROM clean_transactions WHERE timestamp < {end}""")
+    if "events" in ctx.tables:
+        con.execute(f"CREATE OR REPLACE TEMP VIEW ev AS SELECT * FROM clean_events WHERE timestamp < {end}")
+    if "invoices" in ctx.tables:
+        con.execute(f"""CREATE OR REPLACE TEMP VIEW inv AS
+            SELECT customer_id, invoice_id, issued_at, due_date,
+                   CASE WHEN paid_at < {end} THEN paid_at END AS paid_at, amount
+            FROM clean_invoices WHERE issued_at < {end}""")
+    if "subscriptions" in ctx.tables:
+        con.execute(f"""CREATE OR REPLACE TEMP VIEW subs AS
+            SELECT customer_id, start_date, CASE WHEN end_date < {end} THEN end_date END AS end_date, plan, price
+            FROM clean_subscriptions WHERE start_date < {end}""")
+    if "customers" in ctx.tables:
+        con.execute(f"CREATE OR REPLACE TEMP VIEW cust AS SELECT * FROM clean_customers WHERE signup_date < {end}")
+
+
+def feature_spec(ctx: Context) -> tuple[FeatureSpec, list[str]]:
+    """The features a build with this context produces, and notices for the families skipped."""
+    feats: list[Feature] = []
+    notices: list[str] = []
+    for fam in FAMILIES.values():
+        if fam.available(ctx):
+            feats.extend(fam.features(ctx))
+        else:
+            missing = ", ".join(t for t in fam.requires if t not in ctx.tables)
+            notices.append(f"feature family '{fam.name}' skipped: no {missing} table")
+    return FeatureSpec(tuple(feats)), notices
+
+
+def build_features(ds: Dataset, params: Params, as_of: date, with_labels: bool = False) -> pd.DataFrame:
+    """One row per customer in the population at ``as_of`` with every available feature.
+
+    With ``with_labels`` the frame also carries ``churned`` and ``future_value`` from
+    (as_of, as_of + horizon]; the features never see those rows.
+    """
+    ctx = context_for(ds, params, as_of)
+    con = ds.con
+    _create_asof_views(con, ctx)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE population AS {population_sql(params.label, as_of)}")
+    spec, _ = feature_spec(ctx)
+    joins: list[str] = []
+    selects: list[str] = ["p.customer_id"]
+    for i, fam in enumerate(f for f in FAMILIES.values() if f.available(ctx)):
+        alias = f"f{i}"
+        if fam.compute is not None:
+            result = fam.compute(con, ctx)
+            con.register(f"_computed_{fam.name}", result)
+            joins.append(f"LEFT JOIN _computed_{fam.name} {alias} USING (customer_id)")
+        else:
+            joins.append(f"LEFT JOIN ({fam.sql(ctx)}) {alias} USING (customer_id)")
+        for feat in fam.features(ctx):
+            col = f"{alias}.{feat.name}"
+            if feat.kind == "categorical":
+                selects.append(f"CAST({col} AS VARCHAR) AS {feat.name}")
+            elif feat.fill is not None:
+                selects.append(f"CAST(coalesce({col}, {feat.fill}) AS DOUBLE) AS {feat.name}")
+            else:
+                selects.append(f"CAST({col} AS DOUBLE) AS {feat.name}")
+    if with_labels:
+        joins.append(f"LEFT JOIN ({labels_sql(params.label, as_of)}) lab USING (customer_id)")
+        selects += ["lab.churned", "lab.future_value"]
+    query = f"SELECT {', '.join(selects)} FROM population p {' '.join(joins)} ORDER BY p.customer_id"
+    frame = con.sql(query).to_arrow_table().to_pandas()
+    return frame
+
+
+def snapshot_cutoffs(params: Params, as_of: date) -> list[date]:
+    """Training cutoffs, oldest first: the latest is ``as_of - horizon`` so its horizon is fully observed."""
+    last = as_of - timedelta(days=params.label.horizon_days)
+    return [last - timedelta(days=params.snapshots.step_days * k) for k in reversed(range(params.snapshots.count))]
+
+
+def build_training_set(
+    ds: Dataset, params: Params, as_of: date, progress: Callable[[date], None] | None = None
+) -> pd.DataFrame:
+    """Rolling snapshots: features as of each cutoff, labels and future value from its horizon."""
+    first, _ = ds.date_range()
+    frames = []
+    for cutoff in snapshot_cutoffs(params, as_of):
+        if cutoff < first:
+            continue
+        if progress:
+            progress(cutoff)
+        frame = build_features(ds, params, cutoff, with_labels=True)
+        frame.insert(1, "cutoff", pd.Timestamp(cutoff))
+        frames.append(frame)
+    if not frames:
+        raise DataError(
+            f"no training cutoff has history: the data starts {first}, the latest cutoff is "
+            f"{as_of - timedelta(days=params.label.horizon_days)}. Use a later --as-of or fewer/shorter snapshots."
+        )
+    return pd.concat(frames, ignore_index=True)

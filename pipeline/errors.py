@@ -1,0 +1,25 @@
+"""Errors a user can act on. The CLI prints them without a traceback and exits non-zero."""
+
+
+class ChurnError(Exception):
+    """Base class: the message says what went wrong and what to do."""
+
+    exit_code = 1
+
+
+class ConfigError(ChurnError):
+    """params.yaml or a --set override is invalid."""
+
+    exit_code = 2
+
+
+class DataError(ChurnError):
+    """Input data breaks the data contract."""
+
+    exit_code = 3
+
+
+class ModelError(ChurnError):
+    """A model cannot be used with this data (feature mismatch, missing registry entry)."""
+
+    exit_code = 4

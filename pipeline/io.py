@@ -1,0 +1,140 @@
+"""The only module that touches storage: finding input tables, opening the engine, writing outputs."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from pipeline.config import TABLES, EngineConfig
+from pipeline.errors import DataError
+
+SUFFIXES = (".csv", ".parquet")
+
+
+@dataclass(frozen=True)
+class TableSource:
+    """Where one input table comes from: a file, a folder of Parquet parts, or an in-memory frame."""
+
+    name: str
+    path: Path | None = None
+    frame: pd.DataFrame | None = None
+
+    @property
+    def label(self) -> str:
+        return str(self.path) if self.path is not None else f"<{self.name} frame>"
+
+    def scan_sql(self, con: duckdb.DuckDBPyConnection) -> str:
+        """A FROM-clause expression that reads this table; CSV is read as text so nothing is lost."""
+        if self.frame is not None:
+            view = f"_frame_{self.name}"
+            con.register(view, self.frame)
+            return view
+        assert self.path is not None
+        path = str(self.path).replace("'", "''")
+        if self.path.is_dir():
+            return f"read_parquet('{path}/**/*.parquet', union_by_name=true)"
+        if self.path.suffix == ".parquet":
+            return f"read_parquet('{path}')"
+        return f"read_csv('{path}', all_varchar=true, header=true)"
+
+
+def discover_tables(data_dir: str | Path) -> tuple[dict[str, TableSource], list[str]]:
+    """Find the known tables in ``data_dir``; return them and the names of entries that are not tables."""
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise DataError(f"data folder {root} does not exist. Pass --data DIR with a transactions.csv or .parquet in it.")
+    found: dict[str, TableSource] = {}
+    unknown: list[str] = []
+    for entry in sorted(root.iterdir()):
+        if entry.name.startswith(".") or entry.name.lower() in {"readme.md", "license", "attribution.md"}:
+            continue
+        stem = entry.name
+        for suffix in SUFFIXES:
+            if entry.is_file() and stem.endswith(suffix):
+                stem = stem[: -len(suffix)]
+                break
+        else:
+            if not (entry.is_dir() and any(entry.rglob("*.parquet"))):
+                unknown.append(entry.name)
+                continue
+        if stem not in TABLES:
+            unknown.append(entry.name)
+            continue
+        if stem in found:
+            raise DataError(
+                f"{root}: table '{stem}' is given twice ({found[stem].path.name} and {entry.name}). Keep one."
+            )
+        found[stem] = TableSource(stem, path=entry)
+    return found, unknown
+
+
+def frames_as_sources(frames: dict[str, pd.DataFrame]) -> dict[str, TableSource]:
+    """Wrap in-memory frames (tests, notebooks) as sources, so they pass through the same validation."""
+    unknown = set(frames) - set(TABLES)
+    if unknown:
+        raise DataError(f"unknown tables {sorted(unknown)}; known tables are {', '.join(TABLES)}")
+    return {name: TableSource(name, frame=df) for name, df in frames.items()}
+
+
+def connect(engine: EngineConfig, temp_dir: str | Path | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB that spills to disk beyond ``engine.memory_limit`` (out of core)."""
+    con = duckdb.connect(":memory:")
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(f"SET memory_limit = '{engine.memory_limit}'")
+    con.execute("SET preserve_insertion_order = false")
+    if engine.threads > 0:
+        con.execute(f"SET threads = {int(engine.threads)}")
+    if temp_dir is not None:
+        con.execute(f"SET temp_directory = '{temp_dir}'")
+    return con
+
+
+@contextmanager
+def atomic_path(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; rename it over ``target`` only if the block succeeds.
+
+    A run killed half way leaves the previous file intact.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_table(df: pd.DataFrame, path: str | Path) -> Path:
+    """Write a frame as Parquet or CSV (by suffix), atomically. CSV output is formula-safe."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        if path.suffix == ".parquet":
+            df.to_parquet(tmp, index=False)
+        elif path.suffix == ".csv":
+            from pipeline.safety import neutralise_formulas
+
+            neutralise_formulas(df).to_csv(tmp, index=False)
+        else:
+            raise DataError(f"output {path}: use a .parquet or .csv file name")
+    return path
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a Parquet or CSV output of this pipeline (ids stay text)."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path} does not exist")
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    return pd.read_csv(path, dtype={"customer_id": str})

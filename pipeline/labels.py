@@ -1,0 +1,60 @@
+"""Point-in-time population and churn labels.
+
+Population at cutoff t (documented in the README):
+- ``inactivity``: customers with at least ``min_purchases_in_lookback`` orders in (t - lookback, t].
+  A customer with no order in the lookback window has already churned and is not scored.
+- ``cancellation``: customers with a subscription active at the end of day t (started on or before t,
+  not ended by t).
+
+Labels look only at (t, t + horizon]:
+- ``inactivity``: churned = no purchase in the horizon.
+- ``cancellation``: churned = a subscription active at t ends in the horizon and none is active at its end.
+``future_value`` is the customer's net spend in the horizon (returns subtracted, floored at 0).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from pipeline.config import LabelConfig
+
+
+def _day_end(d: date) -> str:
+    return f"TIMESTAMP '{(d + timedelta(days=1)).isoformat()} 00:00:00'"
+
+
+def population_sql(label: LabelConfig, as_of: date) -> str:
+    """Customers to score or train on at ``as_of``; reads the as-of views (``tx``, ``subs``)."""
+    if label.kind == "cancellation":
+        return "SELECT DISTINCT customer_id FROM subs WHERE end_date IS NULL"
+    return f"""
+        SELECT customer_id FROM tx
+        WHERE purchase AND date_diff('day', day, DATE '{as_of.isoformat()}') < {int(label.lookback_days)}
+        GROUP BY customer_id HAVING count(DISTINCT order_key) >= {int(label.min_purchases_in_lookback)}"""
+
+
+def labels_sql(label: LabelConfig, cutoff: date) -> str:
+    """churned and future_value for every customer of the ``population`` view, from (cutoff, cutoff+h]."""
+    start, end = _day_end(cutoff), _day_end(cutoff + timedelta(days=label.horizon_days))
+    window = f"timestamp >= {start} AND timestamp < {end}"
+    value = f"""
+        SELECT customer_id,
+               count(*) FILTER (WHERE NOT (coalesce(is_return, false) OR amount < 0)) AS purchases,
+               greatest(sum(amount), 0) AS future_value
+        FROM clean_transactions WHERE {window} GROUP BY customer_id"""
+    if label.kind == "cancellation":
+        churn = f"""(SELECT customer_id,
+                       bool_and(end_date IS NOT NULL AND end_date < {end}) AS churned
+                FROM clean_subscriptions
+                WHERE start_date < {start} AND (end_date IS NULL OR end_date >= {start})
+                   OR (start_date >= {start} AND start_date < {end} AND (end_date IS NULL OR end_date >= {end}))
+                GROUP BY customer_id)"""
+        churned = "coalesce(c.churned, true)"
+        join = f"LEFT JOIN {churn} c USING (customer_id)"
+    else:
+        churned = "coalesce(v.purchases, 0) = 0"
+        join = ""
+    return f"""
+        SELECT p.customer_id, CAST({churned} AS INTEGER) AS churned,
+               CAST(coalesce(v.future_value, 0) AS DOUBLE) AS future_value
+        FROM population p LEFT JOIN ({value}) v USING (customer_id) {join}"""

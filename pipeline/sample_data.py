@@ -1,0 +1,211 @@
+"""Seeded generator of realistic customer histories with planted, observable churn causes.
+
+Customers differ in purchase rate, basket size and lifecycle; purchases follow a yearly seasonality.
+A churner has one cause, visible in the data during a warning period of 60-120 days before they
+leave: rising complaints, late payments, fading visits, detractor survey scores, loyalty lapse or
+declining spend; some leave with no warning at all. After leaving they stop buying, their
+subscription ends and their visits almost stop.
+
+Generated in chunks of customers, so it scales from a thousand customers (tests) to 100M
+transactions (benchmarks, written as Parquet parts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+START = pd.Timestamp("2023-01-01")
+END = pd.Timestamp("2025-12-31 23:59:59")
+DEFAULT_AS_OF = "2025-12-31"
+CAUSES = ("none", "complaints", "late_payments", "fading_visits", "detractor", "loyalty_lapse",
+          "declining_spend", "silent")
+CAUSE_SHARES = (0.0, 0.16, 0.14, 0.14, 0.14, 0.12, 0.18, 0.12)
+CATEGORIES = np.array(["music", "books", "games", "video", "electronics", "home", "toys", "garden"])
+REGIONS = np.array(["north", "south", "east", "west"])
+SEGMENTS = np.array(["consumer", "small_business", "enterprise"])
+PLANS = np.array(["basic", "plus", "premium"])
+PLAN_PRICES = np.array([9.99, 19.99, 39.99])
+DAY = 86400.0
+
+
+@dataclass(frozen=True)
+class Truth:
+    """What the generator planted, for tests (not part of the data)."""
+
+    customers: pd.DataFrame  # customer_id, churn_at, cause, warning_start
+
+
+def _poisson_times(rng: np.random.Generator, start: np.ndarray, end: np.ndarray, rate: np.ndarray):
+    """Homogeneous Poisson event times (seconds) per customer on [start, end); returns (index, times)."""
+    duration = np.clip(end - start, 0, None)
+    counts = rng.poisson(rate * duration / DAY)
+    idx = np.repeat(np.arange(len(start)), counts)
+    times = start[idx] + rng.random(idx.size) * duration[idx]
+    return idx, times
+
+
+def _seasonality(times: np.ndarray) -> np.ndarray:
+    day_of_year = (times / DAY) % 365.25
+    return 1.0 + 0.25 * np.cos(2 * np.pi * (day_of_year - 340) / 365.25)  # peak in December
+
+
+def _ts(seconds: np.ndarray) -> pd.Series:
+    return pd.Series(pd.to_datetime(np.round(seconds).astype("int64"), unit="s"))
+
+
+def generate_chunk(n: int, seed: int, first_id: int = 0) -> tuple[dict[str, pd.DataFrame], Truth]:
+    """Generate ``n`` customers (ids from ``first_id``) and all five tables for them."""
+    rng = np.random.default_rng(seed)
+    t0, t_end = START.value / 1e9, END.value / 1e9
+    ids = np.arange(first_id, first_id + n)
+    # Mixed id formats that must survive as text: zero-padded numbers and prefixed codes.
+    customer_id = np.where(ids % 5 == 0, np.char.add("C-", ids.astype(str)), np.char.zfill(ids.astype(str), 8))
+
+    signup = t0 + rng.random(n) * (t_end - t0 - 120 * DAY)
+    rate = rng.gamma(2.0, 1 / 50.0, n)  # purchases per day, mean one every ~25 days
+    basket = rng.lognormal(3.4, 0.5, n)
+    member = rng.random(n) < 0.5
+    subscriber = rng.random(n) < 0.45
+    lifetime = rng.exponential(700 * DAY, n)
+    churn_at = signup + lifetime
+    churns = churn_at < t_end
+    cause_idx = np.where(churns, rng.choice(len(CAUSES), n, p=CAUSE_SHARES), 0)
+    cause = np.array(CAUSES)[cause_idx]
+    warning = np.maximum(churn_at - rng.uniform(60, 120, n) * DAY, signup)
+    active_end = np.minimum(churn_at, t_end)
+
+    def has(c: str) -> np.ndarray:
+        return cause == c
+
+    # Purchases: Poisson process thinned by seasonality and, for declining spend, a fading rate.
+    idx, t = _poisson_times(rng, signup, active_end, rate * 1.25)
+    in_warn = t >= warning[idx]
+    progress = np.clip((t - warning[idx]) / np.maximum(active_end[idx] - warning[idx], 1), 0, 1)
+    keep = _seasonality(t) / 1.25 * np.where(has("declining_spend")[idx] & in_warn, 1 - 0.75 * progress, 1.0)
+    keep = rng.random(idx.size) < keep
+    idx, t, in_warn = idx[keep], t[keep], in_warn[keep]
+    spend_factor = np.where(has("declining_spend")[idx] & in_warn, 0.5, 1.0)
+    amount = np.round(basket[idx] * rng.lognormal(0, 0.35, idx.size) * spend_factor, 2)
+    quantity = 1 + rng.poisson(amount / 30)
+    discount = np.where(rng.random(idx.size) < 0.2, np.round(amount * rng.uniform(0.05, 0.3, idx.size), 2), 0.0)
+    order_id = first_id * 1000 + np.arange(idx.size)
+    is_ret = rng.random(idx.size) < 0.04
+    r_idx, r_t = idx[is_ret], t[is_ret] + rng.uniform(2, 25, is_ret.sum()) * DAY
+    r_ok = r_t < t_end
+    tx = pd.DataFrame({
+        "customer_id": np.concatenate([customer_id[idx], customer_id[r_idx[r_ok]]]),
+        "timestamp": _ts(np.concatenate([t, r_t[r_ok]])),
+        "amount": np.concatenate([amount, -amount[is_ret][r_ok]]),
+        "order_id": np.concatenate([order_id, order_id[is_ret][r_ok]]).astype(str),
+        "quantity": np.concatenate([quantity, quantity[is_ret][r_ok]]).astype(float),
+        "category": CATEGORIES[rng.integers(0, len(CATEGORIES), idx.size + r_ok.sum())],
+        "discount": np.concatenate([discount, np.zeros(r_ok.sum())]),
+        "is_return": np.concatenate([np.zeros(idx.size, bool), np.ones(r_ok.sum(), bool)]),
+    })
+
+    # Events: each kind a Poisson process with a base rate and, for its cause, a warning-period rate.
+    events = []
+
+    def emit(kind: str, start, end, rate_per_day, values=None):
+        e_idx, e_t = _poisson_times(rng, start, end, rate_per_day)
+        val = values(e_idx, e_t) if values is not None else np.full(e_idx.size, np.nan)
+        events.append(pd.DataFrame({"customer_id": customer_id[e_idx], "timestamp": _ts(e_t),
+                                    "event_type": kind, "value": val}))
+
+    visit_rate = rate * 1.5 + 0.01
+    emit("visit", signup, np.minimum(np.where(has("fading_visits"), warning, active_end), t_end), visit_rate)
+    emit("visit", warning, np.where(has("fading_visits"), active_end, warning), visit_rate * 0.15)
+    emit("visit", active_end, np.full(n, t_end), np.full(n, 0.004))
+    emit("email_open", signup, active_end, np.full(n, 0.04))
+    emit("support_ticket", signup, active_end, np.full(n, 0.004) + has("complaints") * 0.0)
+    emit("support_ticket", warning, np.where(has("complaints"), active_end, warning), np.full(n, 0.04))
+    emit("complaint", signup, active_end, np.full(n, 0.0015))
+    emit("complaint", warning, np.where(has("complaints"), active_end, warning), np.full(n, 0.05))
+
+    def nps(e_idx, e_t):
+        bad = has("detractor")[e_idx] & (e_t >= warning[e_idx])
+        return np.clip(np.round(np.where(bad, rng.normal(2.5, 1.5, e_idx.size), rng.normal(8.4, 1.4, e_idx.size))), 0, 10)
+
+    def csat(e_idx, e_t):
+        bad = has("detractor")[e_idx] & (e_t >= warning[e_idx])
+        return np.clip(np.round(np.where(bad, rng.normal(1.8, 0.8, e_idx.size), rng.normal(4.3, 0.7, e_idx.size))), 1, 5)
+
+    detractor_warn_end = np.where(has("detractor"), active_end, warning)
+    emit("nps", signup, active_end, np.full(n, 1 / 120), nps)
+    emit("nps", warning, detractor_warn_end, np.full(n, 1 / 25), nps)
+    emit("csat", signup, active_end, np.full(n, 1 / 90), csat)
+    emit("csat", warning, detractor_warn_end, np.full(n, 1 / 30), csat)
+    emit("review", signup, active_end, np.full(n, 1 / 200),
+         lambda i, _: np.clip(np.round(rng.normal(4.0, 1.0, i.size)), 1, 5))
+    # Loyalty: members earn points with each purchase and redeem now and then; a lapse stops both.
+    lapse_from = np.where(has("loyalty_lapse"), warning, np.inf)
+    earn = member[idx] & (t < lapse_from[idx])
+    events.append(pd.DataFrame({"customer_id": customer_id[idx[earn]], "timestamp": _ts(t[earn] + 60),
+                                "event_type": "loyalty_points_earned", "value": np.round(amount[earn])}))
+    emit("loyalty_points_redeemed", np.where(member, signup, np.inf), np.minimum(active_end, lapse_from),
+         np.full(n, 1 / 45), lambda i, _: np.round(rng.uniform(50, 500, i.size)))
+    emit("webinar_attended", signup, active_end, np.full(n, 1 / 400))  # a type the contract does not know
+    ev = pd.concat(events, ignore_index=True)
+
+    # Subscriptions and their monthly invoices.
+    sub_end = np.where(churns, churn_at, np.nan)
+    plan_idx = rng.integers(0, len(PLANS), n)
+    subs = pd.DataFrame({
+        "customer_id": customer_id[subscriber],
+        "start_date": _ts(signup[subscriber]),
+        "end_date": _ts(np.nan_to_num(sub_end[subscriber], nan=0)).where(~np.isnan(sub_end[subscriber])),
+        "plan": PLANS[plan_idx[subscriber]],
+        "price": PLAN_PRICES[plan_idx[subscriber]],
+    })
+    months = np.floor((np.minimum(active_end, t_end) - signup) / (30.4375 * DAY)).astype(int) + 1
+    months = np.where(subscriber, np.maximum(months, 0), 0)
+    i_idx = np.repeat(np.arange(n), months)
+    k = np.arange(i_idx.size) - np.repeat(np.cumsum(months) - months, months)
+    issued = signup[i_idx] + k * 30.4375 * DAY
+    due = issued + 14 * DAY
+    late_cause = has("late_payments")[i_idx] & (issued >= warning[i_idx] - 30 * DAY)
+    delay = np.where(late_cause, rng.normal(25, 12, i_idx.size), rng.normal(-5, 4, i_idx.size))
+    delay = np.where(~late_cause & (rng.random(i_idx.size) < 0.03), rng.uniform(1, 10, i_idx.size), delay)
+    paid = due + delay * DAY
+    unpaid = (late_cause & (rng.random(i_idx.size) < 0.35)) | (paid > t_end)
+    inv = pd.DataFrame({
+        "customer_id": customer_id[i_idx],
+        "invoice_id": np.char.add("INV-", np.arange(first_id * 100, first_id * 100 + i_idx.size).astype(str)),
+        "issued_at": _ts(issued),
+        "due_date": _ts(due),
+        "paid_at": _ts(np.where(unpaid, 0, paid)).where(~unpaid),
+        "amount": PLAN_PRICES[plan_idx[i_idx]],
+    })
+    inv = inv[inv["issued_at"] <= END].reset_index(drop=True)
+
+    customers = pd.DataFrame({
+        "customer_id": customer_id,
+        "signup_date": _ts(signup).dt.normalize(),
+        "loyalty_member": member,
+        "region": REGIONS[rng.integers(0, len(REGIONS), n)],
+        "segment": SEGMENTS[rng.choice(len(SEGMENTS), n, p=[0.7, 0.2, 0.1])],
+    })
+    truth = pd.DataFrame({"customer_id": customer_id, "churn_at": _ts(np.where(churns, churn_at, 0)).where(churns),
+                          "cause": cause, "warning_start": _ts(warning).where(churns)})
+    tables = {"transactions": tx.sort_values(["timestamp", "customer_id"], ignore_index=True), "customers": customers,
+              "events": ev.sort_values(["timestamp", "customer_id"], ignore_index=True), "invoices": inv,
+              "subscriptions": subs}
+    return tables, Truth(truth)
+
+
+def generate(n_customers: int, seed: int = 42) -> tuple[dict[str, pd.DataFrame], Truth]:
+    """All five tables for ``n_customers`` (in memory; for large sizes use :func:`iter_chunks`)."""
+    tables, truth = generate_chunk(n_customers, seed)
+    return tables, truth
+
+
+def iter_chunks(n_customers: int, seed: int = 42, chunk_size: int = 200_000) -> Iterator[dict[str, pd.DataFrame]]:
+    """Generate in chunks of customers, each with its own derived seed (same output for the same seed)."""
+    for k, first in enumerate(range(0, n_customers, chunk_size)):
+        size = min(chunk_size, n_customers - first)
+        tables, _ = generate_chunk(size, seed * 100_003 + k, first_id=first)
+        yield tables

@@ -1,0 +1,292 @@
+"""Validation of input tables inside the engine: typed, checked, quarantined, accounted for.
+
+Every table is read once into a checked table that carries each row's typed values and the first
+reason it is unusable (or NULL). Clean rows feed the feature stages; bad rows either stop the run
+(``on_bad_rows: fail``) or go to quarantine with their reason. The accounting always balances:
+rows read = rows used + rows quarantined.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import duckdb
+
+from pipeline.config import ColumnsConfig, ValidationConfig
+from pipeline.errors import DataError
+from pipeline.io import TableSource
+from pipeline.schema import KNOWN_EVENT_TYPES, SCHEMAS, Column, TableSchema
+
+TZ_AWARE = r"\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)$"
+
+FIXES = {
+    "empty customer id": "fill in the customer id or remove the row",
+    "unparseable timestamp": "use ISO 8601 dates such as 2024-03-31 or 2024-03-31T14:05:00",
+    "non-numeric value": "use plain numbers with a dot as decimal separator and no currency symbols",
+    "invalid boolean": "use true/false or 1/0",
+    "missing value": "fill in the value or remove the row",
+    "timestamp in the future": "check the export's clock and time zone; history cannot be later than now",
+    "mixed time zones": "export every timestamp with a UTC offset, or every one without",
+    "exact duplicate row": "remove repeated rows, or add an order_id if they are distinct purchases",
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One kind of problem in one table/column, with how many rows and an example."""
+
+    table: str
+    column: str
+    reason: str
+    rows: int
+    example: str
+    fix: str
+    fatal: bool = False
+
+    def message(self) -> str:
+        where = f"{self.table}.{self.column}" if self.column else self.table
+        rows = f"{self.rows:,} row{'s' if self.rows != 1 else ''}: " if self.rows else ""
+        example = f" Example: {self.example}." if self.example else ""
+        return f"{where}: {rows}{self.reason}.{example} Fix: {self.fix}."
+
+
+@dataclass(frozen=True)
+class TableAccount:
+    table: str
+    source: str
+    rows_read: int
+    rows_used: int
+    rows_quarantined: int
+
+    @property
+    def balanced(self) -> bool:
+        return self.rows_read == self.rows_used + self.rows_quarantined
+
+
+@dataclass
+class ValidationReport:
+    """What validation found and what it did with every row."""
+
+    accounts: list[TableAccount] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def tables(self) -> list[str]:
+        return [a.table for a in self.accounts if a.rows_used > 0]
+
+    @property
+    def rows_quarantined(self) -> int:
+        return sum(a.rows_quarantined for a in self.accounts)
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _typed_expr(col: Column, raw: str, src_type: str) -> str:
+    """SQL giving the column's canonical type; NULL where the raw value cannot be read."""
+    is_text = src_type.upper().startswith("VARCHAR")
+    if col.kind == "id":
+        return f"CAST({raw} AS VARCHAR)"
+    if col.kind == "timestamp":
+        if is_text or "TIME ZONE" in src_type.upper():
+            return f"CAST(TRY_CAST({raw} AS TIMESTAMPTZ) AS TIMESTAMP)"
+        return f"TRY_CAST({raw} AS TIMESTAMP)"
+    if col.kind == "number":
+        return f"TRY_CAST({raw} AS DOUBLE)"
+    if col.kind == "bool":
+        return f"TRY_CAST({raw} AS BOOLEAN)"
+    return f"CAST({raw} AS VARCHAR)"
+
+
+_REASON_BY_KIND = {"timestamp": "unparseable timestamp", "number": "non-numeric value", "bool": "invalid boolean"}
+
+
+def _resolve_columns(
+    con: duckdb.DuckDBPyConnection, schema: TableSchema, source: TableSource, mapping: dict[str, str], scan: str
+) -> tuple[dict[str, str], dict[str, str], list[str]]:
+    """Return canonical->source column, source column types, and extra source columns."""
+    described = con.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()
+    types = {row[0]: row[1] for row in described}
+    unknown_mapping = set(mapping) - set(schema.column_names)
+    if unknown_mapping:
+        raise DataError(
+            f"params columns.{schema.name}: {sorted(unknown_mapping)} are not canonical columns of "
+            f"{schema.name}; canonical ones are {', '.join(schema.column_names)}"
+        )
+    resolved: dict[str, str] = {}
+    missing: list[str] = []
+    for col in schema.columns:
+        name = mapping.get(col.name, col.name)
+        if name in types:
+            resolved[col.name] = name
+        elif col.required:
+            missing.append(col.name if name == col.name else f"{col.name} (mapped to '{name}')")
+    if missing:
+        raise DataError(
+            f"{source.label}: table {schema.name} lacks required column(s) {', '.join(missing)}; "
+            f"it has {', '.join(types) or 'no columns'}. Fix: rename the columns, or map them in params.yaml "
+            f"under columns.{schema.name} (e.g. {missing[0].split(' ')[0]}: your_column_name)."
+        )
+    extras = [c for c in types if c not in resolved.values()]
+    return resolved, types, extras
+
+
+def _extra_expr(con: duckdb.DuckDBPyConnection, scan: str, column: str, src_type: str) -> str:
+    """Profile attributes read as text (CSV) become numbers or booleans when every value reads as one."""
+    q = _quote(column)
+    if not src_type.upper().startswith("VARCHAR"):
+        return q
+    present, numeric, boolean = con.execute(
+        f"SELECT count({q}), count(TRY_CAST({q} AS DOUBLE)), count(TRY_CAST({q} AS BOOLEAN)) FROM {scan}"
+    ).fetchone()
+    if present and numeric == present:
+        return f"TRY_CAST({q} AS DOUBLE) AS {q}"
+    if present and boolean == present:
+        return f"TRY_CAST({q} AS BOOLEAN) AS {q}"
+    return q
+
+
+def _check_table(
+    con: duckdb.DuckDBPyConnection,
+    schema: TableSchema,
+    source: TableSource,
+    mapping: dict[str, str],
+    now: datetime,
+) -> tuple[TableAccount, list[Problem], list[str]]:
+    scan = source.scan_sql(con)
+    resolved, types, extras = _resolve_columns(con, schema, source, mapping, scan)
+    notices: list[str] = []
+    if extras and not schema.keep_extra_columns:
+        notices.append(f"{schema.name}: ignored columns not in the contract: {', '.join(extras)}")
+    kept_extras = extras if schema.keep_extra_columns else []
+
+    # Time zone convention of each text timestamp column: mixed aware/naive values are ambiguous.
+    tz_minority: dict[str, bool] = {}
+    for col in schema.columns:
+        src = resolved.get(col.name)
+        if col.kind == "timestamp" and src and types[src].upper().startswith("VARCHAR"):
+            aware, naive = con.execute(
+                f"SELECT count(*) FILTER (WHERE regexp_matches({_quote(src)}, '{TZ_AWARE}')),"
+                f" count(*) FILTER (WHERE NOT regexp_matches({_quote(src)}, '{TZ_AWARE}')) FROM {scan}"
+            ).fetchone()
+            if aware and naive:
+                tz_minority[col.name] = aware <= naive  # True: the aware values are the minority
+
+    selects: list[str] = []
+    reasons: list[str] = []
+    for col in schema.columns:
+        src = resolved.get(col.name)
+        sql_type = {"id": "VARCHAR", "timestamp": "TIMESTAMP", "number": "DOUBLE", "bool": "BOOLEAN"}.get(
+            col.kind, "VARCHAR"
+        )
+        if src is None:
+            selects.append(f"CAST(NULL AS {sql_type}) AS {_quote(col.name)}")
+            continue
+        raw = _quote(src)
+        typed = _typed_expr(col, raw, types[src])
+        selects.append(f"{typed} AS {_quote(col.name)}")
+        present = f"({raw} IS NOT NULL AND trim(CAST({raw} AS VARCHAR)) <> '')"
+        if col.kind == "id":
+            reasons.append(f"WHEN NOT {present} THEN 'empty customer id|{col.name}'")
+            continue
+        if col.kind in _REASON_BY_KIND:
+            reasons.append(f"WHEN {present} AND {typed} IS NULL THEN '{_REASON_BY_KIND[col.kind]}|{col.name}'")
+        if not col.nullable:
+            reasons.append(f"WHEN NOT {present} THEN 'missing value|{col.name}'")
+        if col.kind == "timestamp":
+            reasons.append(f"WHEN {typed} > TIMESTAMP '{now:%Y-%m-%d %H:%M:%S}' THEN 'timestamp in the future|{col.name}'")
+            if col.name in tz_minority:
+                negate = "" if tz_minority[col.name] else "NOT "
+                reasons.append(
+                    f"WHEN {negate}regexp_matches({raw}, '{TZ_AWARE}') THEN 'mixed time zones|{col.name}'"
+                )
+    all_raw = ", ".join(_quote(c) for c in types)
+    reasons.append(f"WHEN row_number() OVER (PARTITION BY {all_raw}) > 1 THEN 'exact duplicate row|'")
+    extra_selects = [_extra_expr(con, scan, c, types[c]) for c in kept_extras]
+    raw_selects = [f"CAST({_quote(c)} AS VARCHAR) AS {_quote('_raw_' + c)}" for c in types]
+    checked = f"_checked_{schema.name}"
+    con.execute(
+        f"CREATE OR REPLACE TABLE {checked} AS SELECT {', '.join(selects + extra_selects + raw_selects)}, "
+        f"CASE {' '.join(reasons)} END AS _reason FROM {scan}"
+    )
+    canonical = ", ".join(_quote(c) for c in list(schema.column_names) + kept_extras)
+    con.execute(f"CREATE OR REPLACE VIEW clean_{schema.name} AS SELECT {canonical} FROM {checked} WHERE _reason IS NULL")
+    raw_cols = ", ".join(f"{_quote('_raw_' + c)} AS {_quote(c)}" for c in types)
+    con.execute(
+        f"CREATE OR REPLACE VIEW quarantine_{schema.name} AS SELECT {raw_cols}, "
+        f"split_part(_reason, '|', 1) AS reason, split_part(_reason, '|', 2) AS reason_column "
+        f"FROM {checked} WHERE _reason IS NOT NULL"
+    )
+    read, bad = con.execute(f"SELECT count(*), count(_reason) FROM {checked}").fetchone()
+    account = TableAccount(schema.name, source.label, read, read - bad, bad)
+
+    problems: list[Problem] = []
+    if read == 0:
+        problems.append(
+            Problem(schema.name, "", "the table is empty", 0, "", f"add rows to {source.label} or remove the file",
+                    fatal=schema.required)
+        )
+    rows = con.execute(
+        f"SELECT _reason, count(*) AS n, any_value(concat_ws(', ', {', '.join(_quote('_raw_' + c) for c in types)})) "
+        f"FROM {checked} WHERE _reason IS NOT NULL GROUP BY _reason ORDER BY n DESC, _reason"
+    ).fetchall()
+    for reason_col, n, example in rows:
+        reason, column = reason_col.split("|", 1)
+        problems.append(Problem(schema.name, column, reason, n, f"({example})", FIXES[reason]))
+
+    if schema.name == "events" and read:
+        known = ", ".join(f"'{t}'" for t in KNOWN_EVENT_TYPES)
+        other = con.execute(
+            f"SELECT event_type, count(*) FROM clean_events WHERE event_type NOT IN ({known}) "
+            "GROUP BY 1 ORDER BY 2 DESC, 1"
+        ).fetchall()
+        if other:
+            listing = ", ".join(f"{t} ({n:,})" for t, n in other)
+            notices.append(
+                f"events: unknown event types are kept and counted in other_events_last_90d: {listing}"
+            )
+    return account, problems, notices
+
+
+def validate_sources(
+    con: duckdb.DuckDBPyConnection,
+    sources: dict[str, TableSource],
+    unknown_entries: list[str],
+    columns: ColumnsConfig,
+    validation: ValidationConfig,
+    now: datetime,
+) -> ValidationReport:
+    """Check every table into the engine; raise DataError for what cannot go on under the policy.
+
+    After this, the connection holds ``clean_<table>`` views (typed, canonical columns) for each table
+    present and ``quarantine_<table>`` views of the rows set aside.
+    """
+    if "transactions" not in sources:
+        raise DataError(
+            "no transactions table found. Fix: put transactions.csv or transactions.parquet (or a folder "
+            "transactions/ of Parquet parts) in the data folder."
+        )
+    report = ValidationReport()
+    for entry in unknown_entries:
+        report.problems.append(
+            Problem(entry, "", "unknown table, not read", 0, "",
+                    "rename it to one of transactions, customers, events, invoices, subscriptions, or move it out")
+        )
+    for name, source in sources.items():
+        account, problems, notices = _check_table(con, SCHEMAS[name], source, getattr(columns, name), now)
+        report.accounts.append(account)
+        report.problems.extend(problems)
+        report.notices.extend(notices)
+    fatal = [p for p in report.problems if p.fatal]
+    if validation.on_bad_rows == "fail":
+        fatal = report.problems
+    if fatal:
+        listing = "\n".join(f"  - {p.message()}" for p in fatal)
+        hint = "" if validation.on_bad_rows == "quarantine" else (
+            "\nOr set validation.on_bad_rows: quarantine to set bad rows aside and go on."
+        )
+        raise DataError(f"input data has {len(fatal)} problem(s):\n{listing}{hint}")
+    return report
