@@ -23,13 +23,18 @@ def _sql(ctx: Context) -> str:
         gaps AS (
             SELECT customer_id, day,
                    date_diff('day', lag(day) OVER (PARTITION BY customer_id ORDER BY day), day) AS gap
-            FROM days)
+            FROM days),
+        stats AS (
+            -- exact integer sums, so the result does not depend on the order threads combine rows
+            SELECT customer_id, count(gap) AS n, sum(gap) AS s, sum(gap * gap) AS ss, max(day) AS last_day
+            FROM gaps GROUP BY customer_id)
         SELECT customer_id,
-               avg(gap) AS mean_days_between_purchases,
-               stddev_samp(gap) AS std_days_between_purchases,
-               stddev_samp(gap) / nullif(avg(gap), 0) AS cv_days_between_purchases,
-               {ctx.days_since('max(day)')} / nullif(avg(gap), 0) AS gap_ratio_since_last_purchase
-        FROM gaps GROUP BY customer_id"""
+               s / nullif(n, 0) AS mean_days_between_purchases,
+               CASE WHEN n > 1 THEN sqrt(greatest(ss - s * s / n, 0) / (n - 1)) END AS std_days_between_purchases,
+               CASE WHEN n > 1 THEN sqrt(greatest(ss - s * s / n, 0) / (n - 1)) / nullif(s / n, 0) END
+                   AS cv_days_between_purchases,
+               {ctx.days_since('last_day')} / nullif(s / n, 0) AS gap_ratio_since_last_purchase
+        FROM stats"""
 
 
 register(Family(FAMILY, ("transactions",), _features, sql=_sql))

@@ -23,6 +23,9 @@ from pipeline.labels import labels_sql, population_sql
 from pipeline.validate import ValidationReport, validate_sources
 
 CANONICAL_CUSTOMER_COLUMNS = ("customer_id", "signup_date")
+# Money and event values are summed as exact decimals: parallel float sums depend on thread timing,
+# and the same inputs must give byte-identical feature tables.
+EXACT = "DECIMAL(18, 4)"
 
 
 @dataclass
@@ -82,17 +85,19 @@ def context_for(ds: Dataset, params: Params, as_of: date) -> Context:
 def _create_asof_views(con: duckdb.DuckDBPyConnection, ctx: Context) -> None:
     end = ctx.end_sql
     con.execute(f"""CREATE OR REPLACE TEMP VIEW tx AS
-        SELECT customer_id, timestamp, CAST(timestamp AS DATE) AS day, amount,
+        SELECT customer_id, timestamp, CAST(timestamp AS DATE) AS day, CAST(amount AS {EXACT}) AS amount,
                coalesce(order_id, strftime(timestamp, '%Y-%m-%d %H:%M:%S')) AS order_key,
-               quantity, category, coalesce(discount, 0) AS discount,
+               CAST(quantity AS {EXACT}) AS quantity, category, CAST(coalesce(discount, 0) AS {EXACT}) AS discount,
                NOT (coalesce(is_return, false) OR amount < 0) AS purchase
         FROM clean_transactions WHERE timestamp < {end}""")
     if "events" in ctx.tables:
-        con.execute(f"CREATE OR REPLACE TEMP VIEW ev AS SELECT * FROM clean_events WHERE timestamp < {end}")
+        con.execute(f"""CREATE OR REPLACE TEMP VIEW ev AS
+            SELECT customer_id, timestamp, event_type, CAST(value AS {EXACT}) AS value
+            FROM clean_events WHERE timestamp < {end}""")
     if "invoices" in ctx.tables:
         con.execute(f"""CREATE OR REPLACE TEMP VIEW inv AS
             SELECT customer_id, invoice_id, issued_at, due_date,
-                   CASE WHEN paid_at < {end} THEN paid_at END AS paid_at, amount
+                   CASE WHEN paid_at < {end} THEN paid_at END AS paid_at, CAST(amount AS {EXACT}) AS amount
             FROM clean_invoices WHERE issued_at < {end}""")
     if "subscriptions" in ctx.tables:
         con.execute(f"""CREATE OR REPLACE TEMP VIEW subs AS

@@ -9,6 +9,7 @@ import pandas as pd
 from pipeline.errors import DataError
 
 BUNDLED = Path(__file__).resolve().parent.parent / "data" / "cdnow" / "CDNOW_master.txt"
+SAMPLE_IDS = BUNDLED.with_name("sample_customer_ids.txt")
 
 
 def load_cdnow(path: str | Path = BUNDLED) -> pd.DataFrame:
@@ -32,3 +33,10 @@ def load_cdnow(path: str | Path = BUNDLED) -> pd.DataFrame:
 def _header_rows(path: Path) -> int:
     with path.open() as fh:
         return 1 if "customer_id" in fh.readline() else 0
+
+
+def load_cdnow_sample(path: str | Path = BUNDLED) -> pd.DataFrame:
+    """The 2,357 customers of Fader and Hardie's published 1/10 sample, from the master file."""
+    ids = set(SAMPLE_IDS.read_text().split())
+    frame = load_cdnow(path)
+    return frame[frame["customer_id"].isin(ids)].reset_index(drop=True)

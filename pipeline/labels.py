@@ -40,7 +40,7 @@ def labels_sql(label: LabelConfig, cutoff: date) -> str:
     value = f"""
         SELECT customer_id,
                count(*) FILTER (WHERE NOT (coalesce(is_return, false) OR amount < 0)) AS purchases,
-               greatest(sum(amount), 0) AS future_value
+               greatest(sum(CAST(amount AS DECIMAL(18, 4))), 0) AS future_value
         FROM clean_transactions WHERE {window} GROUP BY customer_id"""
     if label.kind == "cancellation":
         churn = f"""(SELECT customer_id,

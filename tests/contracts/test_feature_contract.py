@@ -1,0 +1,94 @@
+"""One contract over every registered feature: metadata, determinism, no look-ahead, no mutation."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pandas as pd
+import pytest
+
+from features.registry import FAMILIES
+from pipeline.build import build_features, context_for, dataset_from_frames, feature_spec
+from tests.conftest import AS_OF
+from tests.future_rows import with_rows_after
+
+UNITS = {"days", "count", "currency", "ratio", "share", "flag", "probability", "purchases", "points", "items",
+         "score 0-10", "score 1-5", "rating", "orders per month", "category", "value"}
+
+
+def _hash(frames: dict[str, pd.DataFrame]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(frames):
+        h.update(name.encode())
+        h.update(pd.util.hash_pandas_object(frames[name], index=True).values.tobytes())
+        h.update(",".join(map(str, frames[name].dtypes)).encode())
+    return h.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def builds(sample_tables, params):
+    before = _hash(sample_tables)
+    ds = dataset_from_frames(sample_tables, params)
+    first = build_features(ds, params, AS_OF)
+    second = build_features(dataset_from_frames(sample_tables, params), params, AS_OF)
+    future = with_rows_after(sample_tables, AS_OF, seed=3, n=200)
+    with_future = build_features(dataset_from_frames(future, params), params, AS_OF)
+    spec, notices = feature_spec(context_for(ds, params, AS_OF))
+    return {"first": first, "second": second, "future": with_future, "spec": spec, "notices": notices,
+            "mutated": _hash(sample_tables) != before}
+
+
+def _all_features(sample_tables_fixture=None):
+    from pipeline.config import load_params
+    from tests.conftest import generate
+
+    tables, _ = generate(50, seed=1)
+    ds = dataset_from_frames(tables, load_params(None))
+    spec, _ = feature_spec(context_for(ds, load_params(None), AS_OF))
+    return spec.names
+
+
+FEATURES = _all_features()
+
+
+def test_every_family_is_covered_by_the_sample(builds):
+    assert builds["notices"] == []
+    assert {f.family for f in builds["spec"].features} == set(FAMILIES)
+
+
+def test_inputs_are_not_mutated(builds):
+    assert not builds["mutated"]
+
+
+@pytest.mark.parametrize("name", FEATURES)
+def test_metadata(name, builds):
+    feat = builds["spec"][name]
+    assert feat.family in FAMILIES and FAMILIES[feat.family].features  # a registered family
+    assert feat.unit in UNITS, f"{name}: unit {feat.unit!r}"
+    assert feat.risk_direction in (-1, 0, 1)
+    assert feat.kind in ("numeric", "categorical")
+    assert name == name.lower() and " " not in name
+
+
+@pytest.mark.parametrize("name", FEATURES)
+def test_description_renders_a_sentence_with_the_customers_numbers(name, builds):
+    frame, feat = builds["first"], builds["spec"][name]
+    rows = frame[frame[name].notna()]
+    assert len(rows), f"{name} is missing for every customer of the sample"
+    texts = [feat.describe(r[name], r) for r in rows.head(200).to_dict("records")]
+    rendered = [t for t in texts if "unknown" not in t]
+    assert rendered, f"{name}: no customer's sentence renders fully, e.g. {texts[0]!r}"
+    assert all("{" not in t and "}" not in t for t in texts)
+    if feat.kind == "numeric":
+        assert any(ch.isdigit() for ch in rendered[0]), rendered[0]
+
+
+@pytest.mark.parametrize("name", FEATURES)
+def test_deterministic(name, builds):
+    pd.testing.assert_series_equal(builds["first"][name], builds["second"][name], check_exact=True)
+
+
+@pytest.mark.parametrize("name", FEATURES)
+def test_unchanged_by_rows_after_as_of(name, builds):
+    pd.testing.assert_series_equal(builds["first"]["customer_id"], builds["future"]["customer_id"])
+    pd.testing.assert_series_equal(builds["first"][name], builds["future"][name], check_exact=False, rtol=1e-9)

@@ -1,0 +1,168 @@
+"""Each bad-input case: a clear message (table, column, rows, example, fix) or a balanced quarantine."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipeline.build import open_dataset
+from pipeline.config import load_params
+from pipeline.errors import DataError
+from pipeline.io import discover_tables
+
+NOW = datetime(2026, 1, 1, 12, 0)
+GOOD = (
+    "customer_id,timestamp,amount\n"
+    "007,2025-01-01,10.5\n"
+    "007,2025-02-01T10:00:00,20\n"
+    "A-1,2025-03-01,5\n"
+)
+
+
+def write(folder: Path, name: str, text: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(text)
+
+
+def run(folder: Path, mode: str = "quarantine", overrides: tuple[str, ...] = ()):
+    params = load_params(None, [f"validation.on_bad_rows={mode}", *overrides])
+    sources, unknown = discover_tables(folder)
+    return open_dataset(sources, params, NOW, unknown)
+
+
+def clean_rows(ds, table="transactions") -> pd.DataFrame:
+    return ds.con.sql(f"SELECT * FROM clean_{table}").to_df()
+
+
+BAD_CASES = {
+    "unparseable timestamp": ("007,yesterday,10\n", "timestamp"),
+    "empty customer id": (",2025-01-05,10\n", "customer_id"),
+    "non-numeric value": ("007,2025-01-05,$12.00\n", "amount"),
+    "timestamp in the future": ("007,2027-05-05,10\n", "timestamp"),
+    "exact duplicate row": ("007,2025-01-01,10.5\n", ""),
+    "missing value": ("007,,10\n", "timestamp"),
+}
+
+
+@pytest.mark.parametrize("reason", sorted(BAD_CASES))
+def test_bad_rows_fail_with_table_column_count_example_and_fix(tmp_path, reason):
+    line, column = BAD_CASES[reason]
+    write(tmp_path, "transactions.csv", GOOD + line + line.replace("007", "008", 1) if reason != "exact duplicate row"
+          else GOOD + line)
+    with pytest.raises(DataError) as err:
+        run(tmp_path, "fail")
+    msg = str(err.value)
+    assert f"transactions.{column}" in msg if column else "transactions:" in msg
+    assert reason in msg and "Example:" in msg and "Fix:" in msg
+    expected_rows = 1 if reason == "exact duplicate row" else 2
+    assert f"{expected_rows:,} row" in msg
+
+
+@pytest.mark.parametrize("reason", sorted(BAD_CASES))
+def test_quarantine_sets_bad_rows_aside_and_balances(tmp_path, reason):
+    line, _ = BAD_CASES[reason]
+    write(tmp_path, "transactions.csv", GOOD + line)
+    ds = run(tmp_path, "quarantine")
+    (account,) = ds.report.accounts
+    assert account.rows_read == 4 and account.rows_quarantined == 1 and account.rows_used == 3 and account.balanced
+    q = ds.con.sql("SELECT * FROM quarantine_transactions").to_df()
+    assert list(q["reason"]) == [reason]
+    assert len(clean_rows(ds)) == 3
+
+
+def test_ids_are_kept_exactly_as_text(tmp_path):
+    write(tmp_path, "transactions.csv", GOOD)
+    ids = sorted(clean_rows(run(tmp_path))["customer_id"])
+    assert ids == ["007", "007", "A-1"]
+
+
+def test_missing_required_column_names_table_columns_and_fix(tmp_path):
+    write(tmp_path, "transactions.csv", "customer_id,when,amount\n1,2025-01-01,3\n")
+    with pytest.raises(DataError, match=r"lacks required column\(s\) timestamp.*columns\.transactions"):
+        run(tmp_path)
+
+
+def test_column_mapping_points_at_user_names(tmp_path):
+    write(tmp_path, "transactions.csv", "cust,when,value\n01,2025-01-01,3\n")
+    ds = run(tmp_path, overrides=("columns.transactions={customer_id: cust, timestamp: when, amount: value}",))
+    assert clean_rows(ds)["customer_id"].tolist() == ["01"]
+
+
+def test_mixed_time_zones_are_reported(tmp_path):
+    text = GOOD + "A-1,2025-03-02T10:00:00+02:00\n".replace("00\n", "00,4\n")
+    write(tmp_path, "transactions.csv", text)
+    with pytest.raises(DataError, match=r"transactions\.timestamp: 1 row: mixed time zones"):
+        run(tmp_path, "fail")
+    ds = run(tmp_path)
+    assert ds.report.accounts[0].rows_quarantined == 1
+
+
+def test_consistent_offsets_are_converted_to_utc(tmp_path):
+    write(tmp_path, "transactions.csv", "customer_id,timestamp,amount\n1,2025-03-02T01:00:00+02:00,4\n")
+    ts = clean_rows(run(tmp_path, "fail"))["timestamp"].iloc[0]
+    assert ts == pd.Timestamp("2025-03-01 23:00:00")
+
+
+def test_empty_required_table_is_fatal_in_both_modes(tmp_path):
+    write(tmp_path, "transactions.csv", "customer_id,timestamp,amount\n")
+    for mode in ("fail", "quarantine"):
+        with pytest.raises(DataError, match="transactions: the table is empty"):
+            run(tmp_path, mode)
+
+
+def test_empty_optional_table_fails_strict_mode_and_is_reported_otherwise(tmp_path):
+    write(tmp_path, "transactions.csv", GOOD)
+    write(tmp_path, "events.csv", "customer_id,timestamp,event_type,value\n")
+    with pytest.raises(DataError, match="events: the table is empty"):
+        run(tmp_path, "fail")
+    ds = run(tmp_path)
+    assert "events" not in ds.tables
+    assert any("empty" in p.reason for p in ds.report.problems)
+
+
+def test_unknown_table_is_reported_not_silently_ignored(tmp_path):
+    write(tmp_path, "transactions.csv", GOOD)
+    write(tmp_path, "orders_backup.csv", "a,b\n1,2\n")
+    with pytest.raises(DataError, match="orders_backup.csv: unknown table"):
+        run(tmp_path, "fail")
+    ds = run(tmp_path)
+    assert any(p.table == "orders_backup.csv" for p in ds.report.problems)
+
+
+def test_no_transactions_table(tmp_path):
+    write(tmp_path, "customers.csv", "customer_id,signup_date\n1,2024-01-01\n")
+    with pytest.raises(DataError, match="no transactions table"):
+        run(tmp_path)
+
+
+def test_accounting_balances_on_a_mix_of_problems(tmp_path):
+    bad = "".join(line for line, _ in BAD_CASES.values())
+    write(tmp_path, "transactions.csv", GOOD + bad + bad)
+    ds = run(tmp_path)
+    (a,) = ds.report.accounts
+    assert a.rows_read == 3 + 2 * len(BAD_CASES)
+    assert a.rows_used + a.rows_quarantined == a.rows_read
+    assert a.rows_used == 3  # the good rows, nothing else
+    q = ds.con.sql("SELECT reason, count(*) n FROM quarantine_transactions GROUP BY 1").to_df()
+    assert q["n"].sum() == a.rows_quarantined
+
+
+def test_unknown_event_types_are_kept_and_reported(tmp_path):
+    write(tmp_path, "transactions.csv", GOOD)
+    write(tmp_path, "events.csv", "customer_id,timestamp,event_type,value\n007,2025-01-01,webinar,\n007,2025-01-02,visit,\n")
+    ds = run(tmp_path, "fail")
+    assert {a.table: a.rows_used for a in ds.report.accounts}["events"] == 2
+    assert any("webinar (1)" in n for n in ds.report.notices)
+
+
+def test_parquet_folder_of_parts_is_read(tmp_path):
+    folder = tmp_path / "transactions"
+    folder.mkdir()
+    df = pd.DataFrame({"customer_id": ["01", "02"], "timestamp": pd.to_datetime(["2025-01-01", "2025-01-02"]),
+                       "amount": [1.0, 2.0]})
+    df.iloc[:1].to_parquet(folder / "part-0.parquet")
+    df.iloc[1:].to_parquet(folder / "part-1.parquet")
+    assert sorted(clean_rows(run(tmp_path, "fail"))["customer_id"]) == ["01", "02"]

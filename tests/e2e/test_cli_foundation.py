@@ -1,0 +1,87 @@
+"""churn sample-data / validate / features end to end, through the real command line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def churn(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipeline.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=600)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    wd = tmp_path_factory.mktemp("cli")
+    (wd / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    res = churn("sample-data", "--out", "data", "--customers", "400", "--seed", "5", cwd=wd)
+    assert res.returncode == 0, res.stderr
+    return wd
+
+
+def test_sample_data_writes_all_five_tables(workdir):
+    names = sorted(p.stem for p in (workdir / "data").glob("*.csv"))
+    assert names == ["customers", "events", "invoices", "subscriptions", "transactions"]
+
+
+def test_sample_data_is_seeded(workdir, tmp_path):
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    churn("sample-data", "--out", "again", "--customers", "400", "--seed", "5", cwd=tmp_path)
+    assert (tmp_path / "again" / "events.csv").read_bytes() == (workdir / "data" / "events.csv").read_bytes()
+
+
+def test_validate_prints_balanced_accounting(workdir):
+    res = churn("validate", "--data", "data", cwd=workdir)
+    assert res.returncode == 0, res.stderr
+    assert "balanced" in res.stderr and "NO" not in res.stderr
+    assert "valid: customers, events, invoices, subscriptions, transactions" in res.stdout
+
+
+def test_features_end_to_end_is_reproducible(workdir):
+    for out in ("a.parquet", "b.parquet"):
+        res = churn("features", "--data", "data", "--as-of", "2025-06-30", "--out", out, cwd=workdir)
+        assert res.returncode == 0, res.stderr
+    a, b = pd.read_parquet(workdir / "a.parquet"), pd.read_parquet(workdir / "b.parquet")
+    pd.testing.assert_frame_equal(a, b)
+    assert a["customer_id"].is_unique and a["customer_id"].map(type).eq(str).all()
+    assert (workdir / "a.parquet").read_bytes() == (workdir / "b.parquet").read_bytes()
+    assert len(a.columns) > 60
+
+
+def test_default_output_name_and_set_override(workdir):
+    res = churn("features", "--data", "data", "--as-of", "2025-06-30", "--set", "features.windows_days=[30]",
+                cwd=workdir)
+    assert res.returncode == 0, res.stderr
+    frame = pd.read_parquet(workdir / "features_asof=2025-06-30.parquet")
+    assert "spend_last_30d" in frame and "spend_last_90d" not in frame
+
+
+def test_bad_input_fails_without_traceback(workdir):
+    bad = workdir / "bad"
+    bad.mkdir()
+    (bad / "transactions.csv").write_text("customer_id,timestamp,amount\n1,2025-01-01,ten\n2,2025-01-02,3\n")
+    res = churn("validate", "--data", "bad", "--set", "validation.on_bad_rows=fail", cwd=workdir)
+    assert res.returncode == 3
+    assert "transactions.amount: 1 row: non-numeric value" in res.stderr
+    assert "Traceback" not in res.stderr
+    res = churn("validate", "--data", "bad", cwd=workdir)
+    assert res.returncode == 0
+    quarantined = pd.read_csv(workdir / "quarantine" / "transactions.csv", dtype=str)
+    assert quarantined["reason"].tolist() == ["non-numeric value"]
+
+
+@pytest.mark.parametrize("args, code, text", [
+    (("features", "--data", "data", "--as-of", "June"), 3, "not a date"),
+    (("validate", "--data", "data", "--set", "label.horizon=3"), 2, "unknown key 'label.horizon'"),
+    (("validate", "--data", "missing"), 3, "does not exist"),
+])
+def test_usage_errors_are_clear(workdir, args, code, text):
+    res = churn(*args, cwd=workdir)
+    assert res.returncode == code and text in res.stderr and "Traceback" not in res.stderr

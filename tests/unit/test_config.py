@@ -1,0 +1,58 @@
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import load_params
+from pipeline.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_project_params_load_and_define_required_keys():
+    p = load_params(ROOT / "params.yaml")
+    assert p.seed == 42
+    assert p.label.kind == "inactivity" and p.label.horizon_days > 0 and p.label.lookback_days > 0
+    assert p.snapshots.count >= 1 and p.snapshots.step_days > 0
+    assert p.features.windows_days and p.validation.on_bad_rows in ("fail", "quarantine")
+
+
+def test_unknown_key_fails_naming_its_path(tmp_path):
+    f = tmp_path / "p.yaml"
+    f.write_text("label:\n  horizon_dayz: 30\n")
+    with pytest.raises(ConfigError, match=r"label\.horizon_dayz"):
+        load_params(f)
+
+
+def test_unknown_top_level_key_and_override(tmp_path):
+    with pytest.raises(ConfigError, match="'sede'"):
+        load_params(None, ["sede=1"])
+    with pytest.raises(ConfigError, match=r"snapshots\.cout"):
+        load_params(None, ["snapshots.cout=3"])
+
+
+def test_overrides_are_typed_and_config_is_frozen():
+    p = load_params(None, ["label.horizon_days=60", "features.windows_days=[30, 60]", "label.kind=cancellation"])
+    assert p.label.horizon_days == 60 and p.features.windows_days == (30, 60) and p.label.kind == "cancellation"
+    with pytest.raises(Exception):
+        p.label.horizon_days = 5  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("override, fragment", [
+    ("label.horizon_days=soon", "'label.horizon_days' must be an integer"),
+    ("label.kind=forever", "'label.kind' must be one of"),
+    ("validation.on_bad_rows=ignore", "'validation.on_bad_rows' must be one of"),
+    ("snapshots.count=0", "snapshots.count must be at least 1"),
+    ("label", "dotted.key=value"),
+])
+def test_bad_values_fail_clearly(override, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        load_params(None, [override])
+
+
+def test_missing_or_broken_file(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_params(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("label: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_params(bad)

@@ -1,0 +1,64 @@
+"""Labels, population and snapshots on hand-made histories."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+
+from pipeline.build import build_features, build_training_set, dataset_from_frames, snapshot_cutoffs
+from pipeline.config import load_params
+
+
+def tx(rows):
+    return pd.DataFrame(rows, columns=["customer_id", "timestamp", "amount"]).assign(
+        timestamp=lambda d: pd.to_datetime(d["timestamp"], format="mixed"))
+
+
+HISTORY = tx([
+    ("stays", "2025-01-10", 10.0), ("stays", "2025-03-31 23:59:59", 5.0), ("stays", "2025-05-01", 7.0),
+    ("leaves", "2025-02-01", 20.0), ("leaves", "2025-07-15", 1.0),  # next purchase after the horizon
+    ("dormant", "2023-01-01", 3.0), ("dormant", "2025-04-20", 3.0),  # outside lookback at cutoff
+    ("refund", "2025-03-01", 30.0), ("refund", "2025-04-10", -30.0),  # a refund is not a purchase
+])
+
+
+def test_inactivity_labels_population_and_future_value():
+    p = load_params(None, ["label.horizon_days=90", "label.lookback_days=365"])
+    f = build_features(dataset_from_frames({"transactions": HISTORY}, p), p, date(2025, 3, 31), with_labels=True)
+    got = f.set_index("customer_id")[["churned", "future_value"]]
+    assert list(got.index) == ["leaves", "refund", "stays"]  # dormant: no purchase in the lookback
+    assert got.loc["stays"].tolist() == [0, 7.0]  # the 23:59:59 row is history, as-of = end of day
+    assert got.loc["leaves"].tolist() == [1, 0.0]
+    assert got.loc["refund"].tolist() == [1, 0.0]  # only a refund in the horizon: churned, value floored at 0
+    assert f.set_index("customer_id").loc["stays", "days_since_last_purchase"] == 0
+
+
+def test_cancellation_labels():
+    p = load_params(None, ["label.kind=cancellation", "label.horizon_days=30"])
+    subs = pd.DataFrame({
+        "customer_id": ["a", "b", "c", "d"],
+        "start_date": pd.to_datetime(["2025-01-01", "2025-01-01", "2025-01-01", "2025-05-01"]),
+        "end_date": pd.to_datetime(["2025-04-15", None, "2025-03-01", None]),
+        "plan": "basic", "price": 10.0,
+    })
+    tables = {"transactions": HISTORY.assign(customer_id="a"), "subscriptions": subs}
+    f = build_features(dataset_from_frames(tables, p), p, date(2025, 3, 31), with_labels=True)
+    got = dict(zip(f["customer_id"], f["churned"], strict=True))
+    assert got == {"a": 1, "b": 0}  # c ended before the cutoff, d starts after it
+
+
+def test_snapshot_cutoffs_have_fully_observed_horizons():
+    p = load_params(None, ["snapshots.count=3", "snapshots.step_days=30", "label.horizon_days=90"])
+    cutoffs = snapshot_cutoffs(p, date(2025, 12, 31))
+    assert cutoffs == [date(2025, 8, 3), date(2025, 9, 2), date(2025, 10, 2)]
+    assert all((date(2025, 12, 31) - c).days >= 90 for c in cutoffs)
+
+
+def test_training_set_carries_cutoff_label_and_future_value(sample_tables, params):
+    ds = dataset_from_frames(sample_tables, params)
+    train = build_training_set(ds, params, date(2025, 12, 31))
+    assert set(train["cutoff"].dt.date) == set(snapshot_cutoffs(params, date(2025, 12, 31)))
+    assert {"churned", "future_value"} <= set(train.columns)
+    assert train["churned"].isin([0, 1]).all() and (train["future_value"] >= 0).all()
+    assert not train.duplicated(["customer_id", "cutoff"]).any()
