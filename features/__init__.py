@@ -1,22 +1,22 @@
 """Feature families. Importing this package registers every family (order = column order)."""
 
 from features import (  # noqa: F401  (imported to register)
-    recency,
-    frequency,
-    monetary,
-    trend,
-    regularity,
-    tenure,
     basket,
-    returns,
-    payments,
-    engagement,
-    service,
-    satisfaction,
-    loyalty_program,
     btyd,
+    engagement,
+    frequency,
+    loyalty_program,
+    monetary,
+    payments,
     profile,
+    recency,
+    regularity,
+    returns,
+    satisfaction,
+    service,
     subscription,
+    tenure,
+    trend,
 )
 from features.registry import FAMILIES, Context, Family, Feature, FeatureSpec
 

@@ -20,7 +20,10 @@ def _features(ctx: Context) -> list[Feature]:
 
 def _sql(ctx: Context) -> str:
     earned, redeemed = "event_type = 'loyalty_points_earned'", "event_type = 'loyalty_points_redeemed'"
-    member = "max(CAST(TRY_CAST(c.loyalty_member AS BOOLEAN) AS INTEGER))" if "loyalty_member" in dict(ctx.profile_columns) else "NULL"
+    # Membership comes from customers.loyalty_member when given, else from any points activity.
+    member = "NULL"
+    if "customers" in ctx.tables and "loyalty_member" in dict(ctx.profile_columns):
+        member = "any_value(CAST(TRY_CAST(c.loyalty_member AS BOOLEAN) AS INTEGER))"
     return f"""
         WITH activity AS (
             SELECT customer_id,
@@ -35,13 +38,13 @@ def _sql(ctx: Context) -> str:
                    count(*) FILTER (WHERE {earned} OR {redeemed}) > 0 AS has_points_activity
             FROM ev GROUP BY customer_id)
         SELECT a.customer_id,
-               coalesce({member.replace('max(', 'any_value(')}, CAST(any_value(a.has_points_activity) AS INTEGER))
+               coalesce({member}, CAST(any_value(a.has_points_activity) AS INTEGER))
                    AS is_loyalty_member,
                any_value(loyalty_points_earned_last_90d) AS loyalty_points_earned_last_90d,
                any_value(loyalty_points_earned_change_last_90d) AS loyalty_points_earned_change_last_90d,
                any_value(loyalty_points_redeemed_last_365d) AS loyalty_points_redeemed_last_365d,
                any_value(days_since_last_redemption) AS days_since_last_redemption
-        FROM activity a {"LEFT JOIN cust c USING (customer_id)" if "customers" in ctx.tables else ""}
+        FROM activity a {"LEFT JOIN cust c USING (customer_id)" if member != "NULL" else ""}
         GROUP BY a.customer_id"""
 
 

@@ -86,7 +86,8 @@ def _create_asof_views(con: duckdb.DuckDBPyConnection, ctx: Context) -> None:
     end = ctx.end_sql
     con.execute(f"""CREATE OR REPLACE TEMP VIEW tx AS
         SELECT customer_id, timestamp, CAST(timestamp AS DATE) AS day, CAST(amount AS {EXACT}) AS amount,
-               coalesce(order_id, strftime(timestamp, '%Y-%m-%d %H:%M:%S')) AS order_key,
+               -- integer order keys: counting distinct 64-bit values is far cheaper than strings
+               coalesce(hash(order_id), epoch_us(timestamp)) AS order_key,
                CAST(quantity AS {EXACT}) AS quantity, category, CAST(coalesce(discount, 0) AS {EXACT}) AS discount,
                NOT (coalesce(is_return, false) OR amount < 0) AS purchase
         FROM clean_transactions WHERE timestamp < {end}""")
@@ -107,11 +108,17 @@ def _create_asof_views(con: duckdb.DuckDBPyConnection, ctx: Context) -> None:
         con.execute(f"CREATE OR REPLACE TEMP VIEW cust AS SELECT * FROM clean_customers WHERE signup_date < {end}")
 
 
-def feature_spec(ctx: Context) -> tuple[FeatureSpec, list[str]]:
+def _families(ctx: Context, only: tuple[str, ...] | None = None) -> list:
+    return [f for f in FAMILIES.values() if f.available(ctx) and (only is None or f.name in only)]
+
+
+def feature_spec(ctx: Context, only: tuple[str, ...] | None = None) -> tuple[FeatureSpec, list[str]]:
     """The features a build with this context produces, and notices for the families skipped."""
     feats: list[Feature] = []
     notices: list[str] = []
     for fam in FAMILIES.values():
+        if only is not None and fam.name not in only:
+            continue
         if fam.available(ctx):
             feats.extend(fam.features(ctx))
         else:
@@ -120,20 +127,22 @@ def feature_spec(ctx: Context) -> tuple[FeatureSpec, list[str]]:
     return FeatureSpec(tuple(feats)), notices
 
 
-def build_features(ds: Dataset, params: Params, as_of: date, with_labels: bool = False) -> pd.DataFrame:
+def build_features(
+    ds: Dataset, params: Params, as_of: date, with_labels: bool = False, families: tuple[str, ...] | None = None
+) -> pd.DataFrame:
     """One row per customer in the population at ``as_of`` with every available feature.
 
     With ``with_labels`` the frame also carries ``churned`` and ``future_value`` from
-    (as_of, as_of + horizon]; the features never see those rows.
+    (as_of, as_of + horizon]; the features never see those rows. ``families`` restricts the build
+    to the named families.
     """
     ctx = context_for(ds, params, as_of)
     con = ds.con
     _create_asof_views(con, ctx)
     con.execute(f"CREATE OR REPLACE TEMP TABLE population AS {population_sql(params.label, as_of)}")
-    spec, _ = feature_spec(ctx)
     joins: list[str] = []
     selects: list[str] = ["p.customer_id"]
-    for i, fam in enumerate(f for f in FAMILIES.values() if f.available(ctx)):
+    for i, fam in enumerate(_families(ctx, families)):
         alias = f"f{i}"
         if fam.compute is not None:
             result = fam.compute(con, ctx)

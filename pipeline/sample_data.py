@@ -57,8 +57,10 @@ def _ts(seconds: np.ndarray) -> pd.Series:
     return pd.Series(pd.to_datetime(np.round(seconds).astype("int64"), unit="s"))
 
 
-def generate_chunk(n: int, seed: int, first_id: int = 0) -> tuple[dict[str, pd.DataFrame], Truth]:
-    """Generate ``n`` customers (ids from ``first_id``) and all five tables for them."""
+def generate_chunk(
+    n: int, seed: int, first_id: int = 0, transactions_only: bool = False
+) -> tuple[dict[str, pd.DataFrame], Truth]:
+    """Generate ``n`` customers (ids from ``first_id``) and all five tables (or only transactions) for them."""
     rng = np.random.default_rng(seed)
     t0, t_end = START.value / 1e9, END.value / 1e9
     ids = np.arange(first_id, first_id + n)
@@ -106,6 +108,9 @@ def generate_chunk(n: int, seed: int, first_id: int = 0) -> tuple[dict[str, pd.D
         "discount": np.concatenate([discount, np.zeros(r_ok.sum())]),
         "is_return": np.concatenate([np.zeros(idx.size, bool), np.ones(r_ok.sum(), bool)]),
     })
+
+    if transactions_only:
+        return {"transactions": tx}, Truth(pd.DataFrame({"customer_id": customer_id, "cause": cause}))
 
     # Events: each kind a Poisson process with a base rate and, for its cause, a warning-period rate.
     events = []
@@ -203,9 +208,11 @@ def generate(n_customers: int, seed: int = 42) -> tuple[dict[str, pd.DataFrame],
     return tables, truth
 
 
-def iter_chunks(n_customers: int, seed: int = 42, chunk_size: int = 200_000) -> Iterator[dict[str, pd.DataFrame]]:
+def iter_chunks(
+    n_customers: int, seed: int = 42, chunk_size: int = 200_000, transactions_only: bool = False
+) -> Iterator[dict[str, pd.DataFrame]]:
     """Generate in chunks of customers, each with its own derived seed (same output for the same seed)."""
     for k, first in enumerate(range(0, n_customers, chunk_size)):
         size = min(chunk_size, n_customers - first)
-        tables, _ = generate_chunk(size, seed * 100_003 + k, first_id=first)
+        tables, _ = generate_chunk(size, seed * 100_003 + k, first_id=first, transactions_only=transactions_only)
         yield tables

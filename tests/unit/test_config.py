@@ -1,3 +1,4 @@
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,7 @@ def test_unknown_top_level_key_and_override(tmp_path):
 def test_overrides_are_typed_and_config_is_frozen():
     p = load_params(None, ["label.horizon_days=60", "features.windows_days=[30, 60]", "label.kind=cancellation"])
     assert p.label.horizon_days == 60 and p.features.windows_days == (30, 60) and p.label.kind == "cancellation"
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         p.label.horizon_days = 5  # type: ignore[misc]
 
 
