@@ -20,12 +20,14 @@ def _features(ctx: Context) -> list[Feature]:
 def _sql(ctx: Context) -> str:
     year = ctx.within("day", 365)
     return f"""
-        SELECT customer_id,
-               sum(quantity) / nullif(count(DISTINCT order_key), 0) AS items_per_order_last_365d,
-               count(DISTINCT category) AS distinct_categories_last_365d,
-               sum(amount) / nullif(count(DISTINCT order_key), 0) AS average_order_value_last_365d,
-               sum(discount) / nullif(sum(amount) + sum(discount), 0) AS discount_share_last_365d
-        FROM tx WHERE purchase AND {year} GROUP BY customer_id"""
+        SELECT *
+        FROM (SELECT customer_id,
+                     avg(quantity) AS items_per_order_last_365d,
+                     avg(amount) AS average_order_value_last_365d,
+                     sum(discount) / nullif(sum(amount) + sum(discount), 0) AS discount_share_last_365d
+              FROM orders WHERE {year} GROUP BY customer_id)
+        LEFT JOIN (SELECT customer_id, count(DISTINCT category) AS distinct_categories_last_365d
+                   FROM tx WHERE purchase AND {year} GROUP BY customer_id) USING (customer_id)"""
 
 
 register(Family(FAMILY, ("transactions",), _features, sql=_sql))

@@ -16,13 +16,13 @@ def _features(ctx: Context) -> list[Feature]:
 
 def _sql(ctx: Context) -> str:
     windows = ",\n".join(
-        f"count(DISTINCT order_key) FILTER (WHERE {ctx.within('day', w)}) AS orders_last_{w}d"
+        f"count(*) FILTER (WHERE {ctx.within('day', w)}) AS orders_last_{w}d"
         for w in ctx.windows_days)
     return f"""
         SELECT customer_id, {windows},
-               count(DISTINCT order_key) AS orders_lifetime,
-               count(DISTINCT order_key) * 30.0 / greatest({ctx.days_since('min(day)')}, 30) AS orders_per_month_lifetime
-        FROM tx WHERE purchase GROUP BY customer_id"""
+               count(*) AS orders_lifetime,
+               count(*) * 30.0 / greatest({ctx.days_since('min(day)')}, 30) AS orders_per_month_lifetime
+        FROM orders GROUP BY customer_id"""
 
 
 register(Family(FAMILY, ("transactions",), _features, sql=_sql))

@@ -19,11 +19,10 @@ def _sql(ctx: Context) -> str:
     windows = ",\n".join(f"coalesce(sum(amount) FILTER (WHERE {ctx.within('day', w)}), 0) AS spend_last_{w}d"
                          for w in ctx.windows_days)
     return f"""
-        SELECT customer_id, {windows},
-               sum(amount) AS spend_lifetime,
-               sum(amount) FILTER (WHERE purchase) / nullif(count(DISTINCT order_key) FILTER (WHERE purchase), 0)
-                   AS average_order_value_lifetime
-        FROM tx GROUP BY customer_id"""
+        SELECT *
+        FROM (SELECT customer_id, {windows}, sum(amount) AS spend_lifetime FROM tx GROUP BY customer_id)
+        LEFT JOIN (SELECT customer_id, avg(amount) AS average_order_value_lifetime FROM orders GROUP BY customer_id)
+            USING (customer_id)"""
 
 
 register(Family(FAMILY, ("transactions",), _features, sql=_sql))

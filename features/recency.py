@@ -18,9 +18,8 @@ def _sql(ctx: Context) -> str:
     return f"""
         SELECT customer_id,
                {ctx.days_since('max(day)')} AS days_since_last_purchase,
-               {ctx.days_since('CASE WHEN count(DISTINCT day) > 1 THEN list_sort(list(DISTINCT day))[-2] END')}
-                   AS days_since_previous_to_last_purchase
-        FROM tx WHERE purchase GROUP BY customer_id"""
+               {ctx.days_since('CASE WHEN count(*) > 1 THEN max(day, 2)[2] END')} AS days_since_previous_to_last_purchase
+        FROM purchase_days GROUP BY customer_id"""
 
 
 register(Family(FAMILY, ("transactions",), _features, sql=_sql))

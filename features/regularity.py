@@ -19,11 +19,10 @@ def _features(ctx: Context) -> list[Feature]:
 
 def _sql(ctx: Context) -> str:
     return f"""
-        WITH days AS (SELECT DISTINCT customer_id, day FROM tx WHERE purchase),
-        gaps AS (
+        WITH gaps AS (
             SELECT customer_id, day,
                    date_diff('day', lag(day) OVER (PARTITION BY customer_id ORDER BY day), day) AS gap
-            FROM days),
+            FROM purchase_days),
         stats AS (
             -- exact integer sums, so the result does not depend on the order threads combine rows
             SELECT customer_id, count(gap) AS n, sum(gap) AS s, sum(gap * gap) AS ss, max(day) AS last_day

@@ -18,7 +18,7 @@ def _sql(ctx: Context) -> str:
                {ctx.days_since('min(day)')} AS days_since_first_purchase,
                count(DISTINCT {ctx.days_since('day')} // 30) FILTER (WHERE {ctx.within('day', 360)})
                    AS active_months_last_365d
-        FROM tx WHERE purchase GROUP BY customer_id"""
+        FROM purchase_days GROUP BY customer_id"""
 
 
 register(Family(FAMILY, ("transactions",), _features, sql=_sql))

@@ -21,14 +21,16 @@ def _sql(ctx: Context) -> str:
     w = ctx.trend_window_days
     recent, prior = ctx.within("day", w), ctx.within("day", w, offset_days=w)
     return f"""
+        SELECT * FROM (
         SELECT customer_id,
                coalesce(sum(amount) FILTER (WHERE {recent}), 0)
                    / nullif(sum(amount) FILTER (WHERE {prior}), 0) AS spend_change_ratio_{w}d,
                coalesce(sum(amount) FILTER (WHERE {recent}), 0)
-                   - coalesce(sum(amount) FILTER (WHERE {prior}), 0) AS spend_change_last_{w}d,
-               count(DISTINCT order_key) FILTER (WHERE purchase AND {recent})
-                   - count(DISTINCT order_key) FILTER (WHERE purchase AND {prior}) AS orders_change_last_{w}d
-        FROM tx GROUP BY customer_id"""
+                   - coalesce(sum(amount) FILTER (WHERE {prior}), 0) AS spend_change_last_{w}d
+        FROM tx GROUP BY customer_id) LEFT JOIN (
+        SELECT customer_id,
+               count(*) FILTER (WHERE {recent}) - count(*) FILTER (WHERE {prior}) AS orders_change_last_{w}d
+        FROM orders GROUP BY customer_id) USING (customer_id)"""
 
 
 register(Family(FAMILY, ("transactions",), _features, sql=_sql))

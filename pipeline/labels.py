@@ -24,13 +24,13 @@ def _day_end(d: date) -> str:
 
 
 def population_sql(label: LabelConfig, as_of: date) -> str:
-    """Customers to score or train on at ``as_of``; reads the as-of views (``tx``, ``subs``)."""
+    """Customers to score or train on at ``as_of``; reads the as-of views (``orders``, ``subs``)."""
     if label.kind == "cancellation":
         return "SELECT DISTINCT customer_id FROM subs WHERE end_date IS NULL"
     return f"""
-        SELECT customer_id FROM tx
-        WHERE purchase AND date_diff('day', day, DATE '{as_of.isoformat()}') < {int(label.lookback_days)}
-        GROUP BY customer_id HAVING count(DISTINCT order_key) >= {int(label.min_purchases_in_lookback)}"""
+        SELECT customer_id FROM orders
+        WHERE date_diff('day', day, DATE '{as_of.isoformat()}') < {int(label.lookback_days)}
+        GROUP BY customer_id HAVING count(*) >= {int(label.min_purchases_in_lookback)}"""
 
 
 def labels_sql(label: LabelConfig, cutoff: date) -> str:

@@ -134,6 +134,24 @@ def _resolve_columns(
     return resolved, types, extras
 
 
+def _mark_duplicates(con: duckdb.DuckDBPyConnection, checked: str) -> None:
+    """Mark every copy after the first of an exact duplicate row.
+
+    Rows are first grouped by a 64-bit hash of all their columns (cheap on 100M rows); only rows whose
+    hash repeats are compared column by column, so a hash collision can never mark a distinct row.
+    """
+    columns = [r[0] for r in con.execute(f"DESCRIBE {checked}").fetchall() if r[0] not in ("_reason", "_row_hash")]
+    partition = ", ".join(_quote(c) for c in columns)
+    con.execute(f"""
+        UPDATE {checked} SET _reason = 'exact duplicate row|'
+        WHERE _reason IS NULL AND rowid IN (
+            SELECT rid FROM (
+                SELECT rowid AS rid, row_number() OVER (PARTITION BY {partition} ORDER BY rowid) AS copy
+                FROM {checked}
+                WHERE _row_hash IN (SELECT _row_hash FROM {checked} GROUP BY _row_hash HAVING count(*) > 1))
+            WHERE copy > 1)""")
+
+
 def _extra_expr(con: duckdb.DuckDBPyConnection, scan: str, column: str, src_type: str) -> str:
     """Profile attributes read as text (CSV) become numbers or booleans when every value reads as one."""
     q = _quote(column)
@@ -177,6 +195,10 @@ def _check_table(
 
     selects: list[str] = []
     reasons: list[str] = []
+    # What the quarantine shows for each source column: the raw text where typing could lose it,
+    # otherwise the stored value. Raw copies are kept only where needed (CSV text of typed columns).
+    shown: dict[str, str] = {}
+    raw_copies: list[str] = []
     for col in schema.columns:
         src = resolved.get(col.name)
         sql_type = {"id": "VARCHAR", "timestamp": "TIMESTAMP", "number": "DOUBLE", "bool": "BOOLEAN"}.get(
@@ -188,6 +210,10 @@ def _check_table(
         raw = _quote(src)
         typed = _typed_expr(col, raw, types[src])
         selects.append(f"{typed} AS {_quote(col.name)}")
+        if col.kind in _REASON_BY_KIND and types[src].upper().startswith("VARCHAR"):
+            raw_copies.append(src)
+        else:
+            shown[src] = f"CAST({_quote(col.name)} AS VARCHAR)"
         present = f"({raw} IS NOT NULL AND trim(CAST({raw} AS VARCHAR)) <> '')"
         if col.kind == "id":
             reasons.append(f"WHEN NOT {present} THEN 'empty customer id|{col.name}'")
@@ -203,18 +229,21 @@ def _check_table(
                 reasons.append(
                     f"WHEN {negate}regexp_matches({raw}, '{TZ_AWARE}') THEN 'mixed time zones|{col.name}'"
                 )
-    all_raw = ", ".join(_quote(c) for c in types)
-    reasons.append(f"WHEN row_number() OVER (PARTITION BY {all_raw}) > 1 THEN 'exact duplicate row|'")
     extra_selects = [_extra_expr(con, scan, c, types[c]) for c in kept_extras]
-    raw_selects = [f"CAST({_quote(c)} AS VARCHAR) AS {_quote('_raw_' + c)}" for c in types]
+    shown.update({c: f"CAST({_quote(c)} AS VARCHAR)" for c in kept_extras})
+    raw_copies += [c for c in extras if c not in kept_extras]
+    raw_selects = [f"CAST({_quote(c)} AS VARCHAR) AS {_quote('_raw_' + c)}" for c in raw_copies]
+    shown.update({c: _quote("_raw_" + c) for c in raw_copies})
     checked = f"_checked_{schema.name}"
+    all_source = ", ".join(_quote(c) for c in types)
     con.execute(
         f"CREATE OR REPLACE TABLE {checked} AS SELECT {', '.join(selects + extra_selects + raw_selects)}, "
-        f"CASE {' '.join(reasons)} END AS _reason FROM {scan}"
+        f"CASE {' '.join(reasons)} END AS _reason, hash({all_source}) AS _row_hash FROM {scan}"
     )
+    _mark_duplicates(con, checked)
     canonical = ", ".join(_quote(c) for c in list(schema.column_names) + kept_extras)
     con.execute(f"CREATE OR REPLACE VIEW clean_{schema.name} AS SELECT {canonical} FROM {checked} WHERE _reason IS NULL")
-    raw_cols = ", ".join(f"{_quote('_raw_' + c)} AS {_quote(c)}" for c in types)
+    raw_cols = ", ".join(f"{shown[c]} AS {_quote(c)}" for c in types)
     con.execute(
         f"CREATE OR REPLACE VIEW quarantine_{schema.name} AS SELECT {raw_cols}, "
         f"split_part(_reason, '|', 1) AS reason, split_part(_reason, '|', 2) AS reason_column "
@@ -230,7 +259,7 @@ def _check_table(
                     fatal=schema.required)
         )
     rows = con.execute(
-        f"SELECT _reason, count(*) AS n, any_value(concat_ws(', ', {', '.join(_quote('_raw_' + c) for c in types)})) "
+        f"SELECT _reason, count(*) AS n, any_value(concat_ws(', ', {', '.join(shown[c] for c in types)})) "
         f"FROM {checked} WHERE _reason IS NOT NULL GROUP BY _reason ORDER BY n DESC, _reason"
     ).fetchall()
     for reason_col, n, example in rows:

@@ -1,0 +1,149 @@
+"""Feature-engineering benchmark: DuckDB stages vs plain pandas, rows/s and peak memory.
+
+Generates transactions-only data (cached under benchmarks/.data/), then times, each in its own
+process so peak memory is its own:
+- ``duckdb-full``: validation + every transactions family (recency ... btyd) on 10M and 100M rows;
+- ``duckdb-core`` and ``pandas-core``: the same core features (recency, frequency, monetary, tenure)
+  on the 10M set, pandas being the reference (it cannot hold 100M rows on a 24 GB machine).
+
+Usage: python benchmarks/bench_features.py [--sizes 10000000,100000000] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from datetime import date, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DATA = ROOT / "benchmarks" / ".data"
+AS_OF = date(2025, 12, 31)
+CORE = ("recency", "frequency", "monetary", "tenure")
+ROWS_PER_CUSTOMER = 15.8  # measured on the generator's defaults
+
+
+def ensure_data(rows: int) -> Path:
+    from pipeline.sample_data import iter_chunks
+
+    folder = DATA / f"tx_{rows}" / "transactions"
+    done = folder.parent / ".complete"
+    if done.exists():
+        return folder.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    customers = int(rows / ROWS_PER_CUSTOMER)
+    written = 0
+    for k, tables in enumerate(iter_chunks(customers, seed=1, chunk_size=250_000, transactions_only=True)):
+        tables["transactions"].to_parquet(folder / f"part-{k:05d}.parquet", index=False)
+        written += len(tables["transactions"])
+        print(f"  generated {written:,} rows", file=sys.stderr, end="\r")
+    done.write_text(str(written))
+    print(file=sys.stderr)
+    return folder.parent
+
+
+def run_duckdb(folder: Path, families: tuple[str, ...] | None, threads: int) -> dict:
+    from pipeline.build import build_features, open_dataset
+    from pipeline.config import load_params
+    from pipeline.io import discover_tables
+
+    params = load_params(None, [f"engine.threads={threads}", "engine.memory_limit=7GB"])
+    sources, unknown = discover_tables(folder)
+    t0 = time.perf_counter()
+    ds = open_dataset(sources, params, datetime(2030, 1, 1), unknown, temp_dir=str(DATA / "spill"))
+    t1 = time.perf_counter()
+    frame = build_features(ds, params, AS_OF, families=families)
+    t2 = time.perf_counter()
+    rows = ds.report.accounts[0].rows_read
+    return {"rows": rows, "validate_s": t1 - t0, "features_s": t2 - t1, "total_s": t2 - t0,
+            "customers": len(frame), "features": frame.shape[1] - 1}
+
+
+def run_pandas(folder: Path) -> dict:
+    import numpy as np
+    import pandas as pd
+
+    t0 = time.perf_counter()
+    tx = pd.read_parquet(folder / "transactions", columns=["customer_id", "timestamp", "amount", "order_id", "is_return"])
+    end = pd.Timestamp(AS_OF) + pd.Timedelta(days=1)
+    tx = tx[tx["timestamp"] < end]
+    tx["day"] = tx["timestamp"].dt.normalize()
+    tx["age"] = (pd.Timestamp(AS_OF) - tx["day"]).dt.days
+    tx["purchase"] = ~(tx["is_return"] | (tx["amount"] < 0))
+    buys = tx[tx["purchase"]]
+    pop = buys.loc[buys["age"] < 365, "customer_id"].unique()
+    g = buys.groupby("customer_id")
+    out = pd.DataFrame({"days_since_last_purchase": g["age"].min(), "days_since_first_purchase": g["age"].max(),
+                        "orders_lifetime": g["order_id"].nunique()})
+    for w in (7, 30, 90, 180, 365):
+        win = buys[buys["age"] < w]
+        out[f"orders_last_{w}d"] = win.groupby("customer_id")["order_id"].nunique()
+        out[f"spend_last_{w}d"] = tx[tx["age"] < w].groupby("customer_id")["amount"].sum()
+    out["spend_lifetime"] = tx.groupby("customer_id")["amount"].sum()
+    out["average_order_value_lifetime"] = g["amount"].sum() / out["orders_lifetime"]
+    out["active_months_last_365d"] = buys[buys["age"] < 360].assign(m=lambda d: d["age"] // 30).groupby(
+        "customer_id")["m"].nunique()
+    out = out.loc[np.sort(pop)].fillna(0)
+    t1 = time.perf_counter()
+    return {"rows": int(len(tx)), "total_s": t1 - t0, "customers": len(out), "features": out.shape[1]}
+
+
+def child(mode: str, folder: str, threads: int) -> None:
+    path = Path(folder)
+    if mode == "pandas-core":
+        result = run_pandas(path)
+    else:
+        result = run_duckdb(path, CORE if mode == "duckdb-core" else None, threads)
+    result["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    print(json.dumps(result))
+
+
+def measure(mode: str, folder: Path, threads: int) -> dict:
+    proc = subprocess.run([sys.executable, __file__, "--child", mode, str(folder), "--threads", str(threads)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="10000000,100000000")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--child", nargs=2)
+    args = ap.parse_args()
+    if args.child:
+        child(args.child[0], args.child[1], args.threads)
+        return
+    sizes = [int(s) for s in args.sizes.split(",")]
+    results = []
+    for n in sizes:
+        folder = ensure_data(n)
+        modes = ["duckdb-full"] + (["duckdb-core", "pandas-core"] if n == min(sizes) else [])
+        for mode in modes:
+            r = measure(mode, folder, args.threads)
+            r.update(mode=mode, size=n)
+            results.append(r)
+            print(json.dumps(r), file=sys.stderr)
+    print(f"\n{'mode':<12} {'rows':>12} {'seconds':>9} {'rows/s':>12} {'peak GB':>8}  notes")
+    for r in results:
+        if "error" in r:
+            print(f"{r['mode']:<12} {r['size']:>12,} failed: {r['error']}")
+            continue
+        note = f"validate {r['validate_s']:.1f}s + features {r['features_s']:.1f}s" if "validate_s" in r else ""
+        print(f"{r['mode']:<12} {r['rows']:>12,} {r['total_s']:>9.1f} {r['rows'] / r['total_s']:>12,.0f} "
+              f"{r['peak_rss_gb']:>8.2f}  {note}")
+    core = {r["mode"]: r for r in results if r["mode"] in ("duckdb-core", "pandas-core") and "error" not in r}
+    if len(core) == 2:
+        ratio = core["pandas-core"]["total_s"] / core["duckdb-core"]["total_s"]
+        print(f"\ncore features on {core['pandas-core']['rows']:,} rows: DuckDB is {ratio:.1f}x faster than pandas "
+              f"(reference in this run)")
+
+
+if __name__ == "__main__":
+    main()
