@@ -7,6 +7,7 @@ as-of day, so no feature can see the future by construction (and the contract te
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -44,6 +45,23 @@ class Dataset:
         if lo is None:
             raise DataError("transactions: no usable rows after validation")
         return lo.date(), hi.date()
+
+    def fingerprint(self) -> dict:
+        """Tables, row counts, date range and an order-independent content hash of the rows used."""
+        from pipeline.schema import SCHEMAS
+
+        out: dict = {"tables": {}}
+        for name in sorted(self.tables):
+            cols = [r[0] for r in self.con.execute(f"DESCRIBE clean_{name}").fetchall()]
+            ts = next(c.name for c in SCHEMAS[name].columns if c.kind == "timestamp")
+            quoted = ", ".join('"' + c.replace('"', '""') + '"' for c in cols)
+            rows, lo, hi, digest = self.con.execute(
+                f"SELECT count(*), min({ts}), max({ts}), CAST(sum(hash({quoted})) % 18446744073709551616 AS UBIGINT) "
+                f"FROM clean_{name}").fetchone()
+            out["tables"][name] = {"rows": rows, "from": str(lo), "to": str(hi), "hash": f"{digest:016x}"}
+        combined = "".join(t["hash"] for t in out["tables"].values())
+        out["hash"] = hashlib.sha256(combined.encode()).hexdigest()[:16]
+        return out
 
     def profile_columns(self) -> tuple[tuple[str, str], ...]:
         if "customers" not in self.tables:

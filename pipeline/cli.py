@@ -17,8 +17,8 @@ from pipeline.config import Params, load_params
 from pipeline.errors import ChurnError, DataError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Churn prediction pipeline.")
-console = Console(stderr=True)
-out = Console()
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 130)
+out = Console(width=None if sys.stdout.isatty() else 130)
 
 ParamsOpt = Annotated[Path, typer.Option("--params", help="params.yaml to use.")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override a param: dotted.key=value (repeatable).")]
@@ -170,6 +170,129 @@ def cdnow(
     frame.to_csv(out_dir / "transactions.csv", index=False)
     out.print(f"wrote {len(frame):,} CDNOW customer-days of {frame.customer_id.nunique():,} customers -> "
               f"{out_dir / 'transactions.csv'}")
+
+
+@app.command()
+@handle_errors
+def train(
+    data: DataOpt,
+    as_of: AsOfOpt,
+    promote: Annotated[bool, typer.Option("--promote", help="Make this version champion whatever its score.")] = False,
+    params: ParamsOpt = Path("params.yaml"),
+    set_: SetOpt = None,
+) -> None:
+    """Train, tune and evaluate on data up to --as-of; log to MLflow and register (champion/challenger)."""
+    import time
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from pipeline import tracking
+    from pipeline.build import build_training_set, context_for, feature_spec
+    from pipeline.train import train_models
+
+    started = time.perf_counter()
+    cfg = load(params, set_)
+    day = parse_date(as_of)
+    uri = tracking.configure()
+    ds = open_data(data, cfg)
+    first, last = ds.date_range()
+    if day > last:
+        console.print(f"[yellow]warning:[/] --as-of {day} is after the last transaction ({last})")
+    columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+               TimeElapsedColumn()]
+    with Progress(*columns, console=console, transient=True) as progress:
+        from pipeline.build import snapshot_cutoffs
+
+        cutoffs = snapshot_cutoffs(cfg, day)
+        task = progress.add_task("building snapshots", total=len(cutoffs))
+        training = build_training_set(ds, cfg, day, progress=lambda c: progress.update(task, advance=1,
+                                                                                       description=f"snapshot {c}"))
+        spec, _ = feature_spec(context_for(ds, cfg, day))
+        fingerprint = ds.fingerprint()
+        tune_task = progress.add_task("tuning (Optuna)", total=cfg.tuning.n_trials)
+
+        def on_trial(study, trial):
+            best = study.best_value if any(t.value is not None for t in study.trials) else float("nan")
+            progress.update(tune_task, advance=1, description=f"tuning: trial {trial.number} best AUC {best:.4f}")
+
+        study_name = f"churn-{fingerprint['hash']}-{day}"
+        result = train_models(training, spec, cfg, study_name=study_name, storage=f"sqlite:///{cfg.tuning.storage}",
+                              on_trial=on_trial)
+    valid_rows = training[training["cutoff"] == training["cutoff"].max()].reset_index(drop=True)
+    plots = tracking.training_plots(result)
+    plots["shap_summary"] = tracking.shap_summary_plot(result, valid_rows, seed=cfg.seed)
+    with console.status("logging to MLflow and registering..."):
+        logged = tracking.log_training(result, cfg, fingerprint, valid_rows, plots, str(day))
+        logged = tracking.register_and_gate(logged, result, cfg, valid_rows, promote)
+    _print_train_summary(result, logged, uri, time.perf_counter() - started)
+
+
+def _print_train_summary(result, logged, uri: str, seconds: float) -> None:
+    table = Table(title=f"churn model vs baselines, validation cutoff {result.validation_cutoff.date()}",
+                  title_justify="left")
+    cols = ["roc_auc", "pr_auc", "lift_at_10", "capture_at_20", "log_loss", "brier", "ece"]
+    table.add_column("scorer")
+    for c in cols:
+        table.add_column(c, justify="right")
+    for scorer, row in result.churn_table.iterrows():
+        table.add_row(scorer, *("" if row[c] != row[c] else f"{row[c]:.4f}" for c in cols))
+    out.print(table)
+    lt = Table(title="loyalty value model vs baselines", title_justify="left")
+    for c in ("scorer", "spearman", "top20_revenue_capture"):
+        lt.add_column(c, justify="left" if c == "scorer" else "right")
+    for scorer, row in result.loyalty_table.iterrows():
+        lt.add_row(scorer, f"{row['spearman']:.4f}", f"{row['top20_revenue_capture']:.4f}")
+    out.print(lt)
+    best_baseline = result.churn_table.drop(index="model")["roc_auc"].max()
+    calib = min(result.calibration_scores, key=result.calibration_scores.get)
+    out.print(f"ROC-AUC margin over the best baseline: {result.churn_table.loc['model', 'roc_auc'] - best_baseline:+.4f}")
+    out.print(f"calibration: {calib} (Brier by method {', '.join(f'{k} {v:.4f}' for k, v in result.calibration_scores.items())})")
+    if result.study_summary:
+        s = result.study_summary
+        out.print(f"tuning: {s['complete']} complete / {s['trials']} trials ({s['pruned']} pruned), "
+                  f"best fold-mean AUC {s['best_value']:.4f}")
+    out.print(f"trained on {result.n_train_rows:,} rows from cutoffs {', '.join(str(c.date()) for c in result.train_cutoffs)}")
+    out.print(f"registry: {logged.message}")
+    out.print(f"MLflow run {logged.run_id} in {uri} (browse with: mlflow ui --backend-store-uri {uri})")
+    out.print(f"training time: {seconds:.1f} s ({', '.join(f'{k} {v:.1f}s' for k, v in result.timings.items())})")
+
+
+@app.command()
+@handle_errors
+def evaluate(
+    data: DataOpt,
+    as_of: AsOfOpt,
+    cutoffs: Annotated[int | None, typer.Option("--cutoffs", help="Number of backtest cutoffs.")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for backtest.csv and plots.")] = Path("outputs/backtest"),
+    params: ParamsOpt = Path("params.yaml"),
+    set_: SetOpt = None,
+) -> None:
+    """Backtest over several cutoffs: train on data before each, test on the cutoff after, beside baselines."""
+    from pipeline.evaluate import backtest, backtest_plot
+
+    cfg = load(params, set_)
+    day = parse_date(as_of)
+    ds = open_data(data, cfg)
+    with console.status("backtesting...") as status:
+        table = backtest(ds, cfg, day, cutoffs or cfg.evaluation.backtest_cutoffs, progress=status.update)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    from pipeline.io import atomic_path
+
+    with atomic_path(out_dir / "backtest.csv") as tmp:
+        table.to_csv(tmp, index=False)
+    for metric in ("roc_auc", "pr_auc", "lift_at_10"):
+        (out_dir / f"backtest_{metric}.png").write_bytes(backtest_plot(table, metric))
+    wide = table.pivot(index="cutoff", columns="scorer", values="roc_auc")
+    t = Table(title="backtest ROC-AUC by test cutoff (train on data before it)", title_justify="left")
+    t.add_column("cutoff")
+    for c in wide.columns:
+        t.add_column(c, justify="right")
+    t.add_column("model - best baseline", justify="right")
+    for cutoff, row in wide.iterrows():
+        margin = row["model"] - row.drop("model").max()
+        t.add_row(str(cutoff), *(f"{row[c]:.4f}" for c in wide.columns), f"{margin:+.4f}")
+    out.print(t)
+    out.print(f"wrote {out_dir / 'backtest.csv'} and plots to {out_dir}")
 
 
 def main() -> None:  # pragma: no cover

@@ -42,7 +42,7 @@ class LabelConfig:
 
 @dataclass(frozen=True)
 class SnapshotsConfig:
-    count: int = 4
+    count: int = 8
     step_days: int = 30
 
 

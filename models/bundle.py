@@ -1,0 +1,155 @@
+"""The trained models as one bundle: churn booster, calibrator, loyalty booster, feature spec and the
+training reference (loyalty score distribution and feature distributions for drift).
+
+Saved as LightGBM text files plus one JSON document: loading never unpickles anything.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from features.registry import FeatureSpec
+from models.calibration import Calibrator
+from models.lgbm import LGBMChurnClassifier, LGBMValueRegressor, check_feature_frame
+
+FORMAT_VERSION = 1
+SCORE_LEVELS = np.linspace(0, 1, 1001)
+# Identifiers and labels that may travel with a feature table; everything else must match the spec.
+KEY_COLUMNS = ("customer_id", "cutoff", "as_of", "churned", "future_value")
+
+
+def _restore(cls, text: str, state: dict):
+    """Rebuild a fitted wrapper from LightGBM's text format and its small JSON state."""
+    est = cls()
+    est.booster_ = lgb.Booster(model_str=text)
+    est.feature_names_ = list(state["feature_names"])
+    est.feature_names_in_ = np.asarray(est.feature_names_, dtype=object)
+    est.n_features_in_ = len(est.feature_names_)
+    est.categories_ = {k: list(v) for k, v in state["categories"].items()}
+    est.best_iteration_ = int(state["best_iteration"])
+    if cls is LGBMChurnClassifier:
+        est.classes_ = np.array([0, 1])
+    return est
+
+
+def _state(est) -> dict:
+    return {"feature_names": est.feature_names_, "categories": est.categories_, "best_iteration": est.best_iteration_}
+
+
+def feature_reference(frame: pd.DataFrame, spec: FeatureSpec, bins: int = 10) -> dict[str, dict]:
+    """Per feature: decile edges and shares (numeric) or category shares, for population stability."""
+    ref: dict[str, dict] = {}
+    for feat in spec.features:
+        col = frame[feat.name]
+        if feat.kind == "categorical":
+            shares = col.fillna("<missing>").astype(str).value_counts(normalize=True).sort_index()
+            ref[feat.name] = {"kind": "categorical", "shares": {str(k): float(v) for k, v in shares.items()}}
+            continue
+        values = col.to_numpy(float)
+        finite = values[np.isfinite(values)]
+        edges = np.unique(np.quantile(finite, np.linspace(0, 1, bins + 1)[1:-1])) if finite.size else np.array([])
+        ref[feat.name] = {"kind": "numeric", "edges": edges.tolist(),
+                          "shares": bin_shares(values, edges).tolist()}
+    return ref
+
+
+def bin_shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Shares of values in each bin (right-closed) between ``edges``, plus a last bin for missing values."""
+    values = np.asarray(values, float)
+    missing = ~np.isfinite(values)
+    idx = np.searchsorted(np.asarray(edges, float), values[~missing], side="left")
+    counts = np.bincount(idx, minlength=len(edges) + 1).astype(float)
+    counts = np.append(counts, missing.sum())
+    return counts / max(len(values), 1)
+
+
+@dataclass
+class ModelBundle:
+    """Everything scoring needs, with no reference to training data beyond summary distributions."""
+
+    spec: FeatureSpec
+    churn: LGBMChurnClassifier
+    calibrator: Calibrator
+    loyalty: LGBMValueRegressor
+    loyalty_reference: list[float]
+    tiers: dict[str, float]
+    horizon_days: int
+    drift_reference: dict[str, dict] = field(default_factory=dict)
+    metadata: dict = field(default_factory=dict)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return self.spec.names
+
+    def check_features(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The model's features of ``frame`` in training order; a mismatch is a ModelError naming them."""
+        keys = [c for c in KEY_COLUMNS if c in frame.columns]
+        return check_feature_frame(frame.drop(columns=keys), self.feature_names)
+
+    def churn_probability(self, X: pd.DataFrame) -> np.ndarray:
+        return self.calibrator.transform(self.churn.predict_proba(X)[:, 1])
+
+    def loyalty_score(self, expected_value: np.ndarray) -> np.ndarray:
+        """0-100: the share of the training reference with a lower predicted value (same meaning every run)."""
+        ref = np.asarray(self.loyalty_reference, float)  # quantiles of training predictions at SCORE_LEVELS
+        return np.round(100 * np.interp(expected_value, ref, SCORE_LEVELS), 2)
+
+    def loyalty_tier(self, score: np.ndarray) -> np.ndarray:
+        ordered = sorted(self.tiers.items(), key=lambda kv: -kv[1])
+        out = np.full(len(score), ordered[-1][0], dtype=object)
+        for name, bound in reversed(ordered):
+            out[np.asarray(score) >= bound] = name
+        return out
+
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """churn_probability, expected_value, loyalty_score and loyalty_tier per row of a feature table."""
+        X = self.check_features(frame)
+        value = np.clip(self.loyalty.predict(X), 0, None)
+        score = self.loyalty_score(value)
+        return pd.DataFrame({"churn_probability": self.churn_probability(X), "expected_value": value,
+                             "loyalty_score": score, "loyalty_tier": self.loyalty_tier(score)}, index=frame.index)
+
+    # -- persistence ------------------------------------------------------------------------------
+    def save(self, folder: str | Path) -> Path:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "churn_model.txt").write_text(self.churn.booster_.model_to_string())
+        (folder / "loyalty_model.txt").write_text(self.loyalty.booster_.model_to_string())
+        doc = {
+            "format_version": FORMAT_VERSION,
+            "spec": self.spec.to_records(),
+            "churn": _state(self.churn),
+            "loyalty": _state(self.loyalty),
+            "calibrator": self.calibrator.to_dict(),
+            "loyalty_reference": self.loyalty_reference,
+            "tiers": self.tiers,
+            "horizon_days": self.horizon_days,
+            "drift_reference": self.drift_reference,
+            "metadata": self.metadata,
+        }
+        (folder / "bundle.json").write_text(json.dumps(doc, indent=1, sort_keys=True, default=str))
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> ModelBundle:
+        folder = Path(folder)
+        doc = json.loads((folder / "bundle.json").read_text())
+        if doc.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"{folder}: model bundle format {doc.get('format_version')} is not supported")
+        return cls(
+            spec=FeatureSpec.from_records(doc["spec"]),
+            churn=_restore(LGBMChurnClassifier, (folder / "churn_model.txt").read_text(), doc["churn"]),
+            calibrator=Calibrator.from_dict(doc["calibrator"]),
+            loyalty=_restore(LGBMValueRegressor, (folder / "loyalty_model.txt").read_text(), doc["loyalty"]),
+            loyalty_reference=list(doc["loyalty_reference"]),
+            tiers={k: float(v) for k, v in doc["tiers"].items()},
+            horizon_days=int(doc["horizon_days"]),
+            drift_reference=doc["drift_reference"],
+            metadata=doc["metadata"],
+        )

@@ -1,0 +1,245 @@
+"""LightGBM wrapped as scikit-learn estimators: churn classifier and future-value regressor.
+
+Deterministic (LightGBM ``deterministic`` with row-wise histograms, a fixed thread count and seed),
+categorical columns learned at fit time, feature names and order checked at predict time. The fitted
+booster is kept in LightGBM's own text format (``booster_.model_to_string()``), so saving a model never
+needs pickle.
+"""
+
+from __future__ import annotations
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from pipeline.errors import ModelError
+
+
+def check_feature_frame(X: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """Columns ``names`` of ``X`` in that order; a missing or extra feature is a clear error."""
+    missing = [c for c in names if c not in X.columns]
+    extra = [c for c in X.columns if c not in names]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing features {missing}")
+        if extra:
+            parts.append(f"unexpected features {extra}")
+        raise ModelError(
+            f"feature table does not match the model: {'; '.join(parts)}. Build features with the same "
+            "params and tables the model was trained with, or retrain."
+        )
+    return X[names]
+
+
+class _LGBMBase(BaseEstimator):
+    """Shared fit/predict plumbing; subclasses set the objective."""
+
+    def __init__(
+        self,
+        learning_rate: float = 0.05,
+        num_leaves: int = 31,
+        min_child_samples: int = 20,
+        feature_fraction: float = 1.0,
+        bagging_fraction: float = 1.0,
+        bagging_freq: int = 0,
+        lambda_l2: float = 0.0,
+        n_estimators: int = 200,
+        early_stopping_rounds: int = 0,
+        random_state: int = 0,
+        n_jobs: int = 2,
+    ) -> None:
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.feature_fraction = feature_fraction
+        self.bagging_fraction = bagging_fraction
+        self.bagging_freq = bagging_freq
+        self.lambda_l2 = lambda_l2
+        self.n_estimators = n_estimators
+        self.early_stopping_rounds = early_stopping_rounds
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    def _objective_params(self) -> dict:
+        raise NotImplementedError
+
+    def _lgb_params(self) -> dict:
+        return {
+            **self._objective_params(),
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "min_data_in_leaf": self.min_child_samples,
+            "feature_fraction": self.feature_fraction,
+            "bagging_fraction": self.bagging_fraction,
+            "bagging_freq": self.bagging_freq,
+            "lambda_l2": self.lambda_l2,
+            "seed": self.random_state,
+            "num_threads": self.n_jobs,
+            "deterministic": True,
+            "force_row_wise": True,
+            "verbosity": -1,
+        }
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+    # -- input handling -------------------------------------------------------------------------
+    @staticmethod
+    def _is_named_frame(X) -> bool:
+        return isinstance(X, pd.DataFrame) and all(isinstance(c, str) for c in X.columns)
+
+    def _prepare_fit(self, X, y, y_numeric: bool) -> tuple[pd.DataFrame, np.ndarray]:
+        """Validate X and y the scikit-learn way; keep a named frame (with text columns) as a frame."""
+        if self._is_named_frame(X):
+            validate_data(self, X, y, reset=True, ensure_all_finite="allow-nan", dtype=None, y_numeric=y_numeric)
+            frame = X.copy()
+            y = np.asarray(y)
+        else:
+            arr, y = validate_data(self, X, y, reset=True, ensure_all_finite="allow-nan", dtype=np.float64,
+                                   y_numeric=y_numeric)
+            frame = pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
+        self.feature_names_ = [str(c) for c in frame.columns]
+        self.categories_ = {}
+        for col in frame.columns:
+            if not pd.api.types.is_numeric_dtype(frame[col]) or isinstance(frame[col].dtype, pd.CategoricalDtype):
+                cats = sorted(str(v) for v in pd.unique(frame[col].dropna()))
+                self.categories_[str(col)] = cats
+        return self._encode(frame), y
+
+    def _prepare_predict(self, X) -> pd.DataFrame:
+        check_is_fitted(self, "booster_")
+        if self._is_named_frame(X) and hasattr(self, "feature_names_in_"):
+            return self._encode(check_feature_frame(X, self.feature_names_))
+        arr = validate_data(self, X, ensure_all_finite="allow-nan", dtype=np.float64, reset=False)
+        return self._encode(pd.DataFrame(arr, columns=self.feature_names_))
+
+    def _encode(self, frame: pd.DataFrame) -> pd.DataFrame:
+        out = {}
+        for col in frame.columns:
+            cats = self.categories_.get(str(col))
+            if cats is not None:
+                values = frame[col].astype("string").astype(object).where(frame[col].notna(), None)
+                out[col] = pd.Categorical(values, categories=cats)
+            else:
+                out[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
+        return pd.DataFrame(out, index=frame.index)
+
+    def _train(self, data: pd.DataFrame, y: np.ndarray, eval_set=None, sample_weight=None) -> None:
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, data, ensure_non_negative=True)
+            if not np.any(sample_weight > 0):
+                raise ValueError("Sample weights must contain at least one non-zero number.")
+        train = lgb.Dataset(data, label=np.asarray(y, dtype=float), weight=sample_weight,
+                            categorical_feature=list(self.categories_) or "auto", free_raw_data=True)
+        valid_sets, callbacks = [], []
+        if eval_set is not None and self.early_stopping_rounds:
+            Xv, yv = eval_set
+            valid_sets = [lgb.Dataset(self._encode(check_feature_frame(Xv, self.feature_names_)
+                                                   if self._is_named_frame(Xv) else Xv),
+                                      label=np.asarray(yv, dtype=float), reference=train)]
+            callbacks = [lgb.early_stopping(self.early_stopping_rounds, verbose=False)]
+        self.booster_ = lgb.train(self._lgb_params(), train, num_boost_round=self.n_estimators,
+                                  valid_sets=valid_sets, callbacks=callbacks)
+        self.best_iteration_ = self.booster_.best_iteration or self.booster_.current_iteration()
+
+    def _raw_predict(self, X, raw_score: bool = False) -> np.ndarray:
+        data = self._prepare_predict(X)
+        return self.booster_.predict(data, num_iteration=self.best_iteration_, raw_score=raw_score,
+                                     validate_features=True)
+
+    def contributions(self, X) -> np.ndarray:
+        """TreeSHAP contributions (LightGBM ``pred_contrib``), raw-score units; last column = expected value."""
+        data = self._prepare_predict(X)
+        return self.booster_.predict(data, num_iteration=self.best_iteration_, pred_contrib=True,
+                                     validate_features=True)
+
+    def feature_importance(self) -> pd.Series:
+        check_is_fitted(self, "booster_")
+        return pd.Series(self.booster_.feature_importance("gain"), index=self.feature_names_).sort_values(
+            ascending=False)
+
+
+class LGBMChurnClassifier(ClassifierMixin, _LGBMBase):
+    """Binary churn classifier; ``predict_proba`` gives [P(stay), P(churn)]."""
+
+    def _objective_params(self) -> dict:
+        return {"objective": "binary"}
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        return tags
+
+    def fit(self, X, y, eval_set=None, sample_weight=None) -> LGBMChurnClassifier:
+        """Fit on features X and 0/1 churn labels y; ``eval_set=(X_valid, y_valid)`` enables early stopping."""
+        data, y = self._prepare_fit(X, y, y_numeric=False)
+        check_classification_targets(y)
+        self.classes_, encoded = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError("y contains only one class; need both churned and retained customers")
+        if len(self.classes_) > 2:
+            raise ValueError(f"Only binary classification is supported (churned or not); got {len(self.classes_)} classes")
+        if eval_set is not None:
+            eval_set = (eval_set[0], np.searchsorted(self.classes_, np.asarray(eval_set[1])))
+        self._train(data, encoded, eval_set, sample_weight)
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        p = self._raw_predict(X)
+        return np.column_stack([1 - p, p])
+
+    def predict(self, X) -> np.ndarray:
+        churn = self.predict_proba(X)[:, 1] >= 0.5
+        return self.classes_[churn.astype(int)]
+
+    def decision_function(self, X) -> np.ndarray:
+        return self._raw_predict(X, raw_score=True)
+
+
+class LGBMValueRegressor(RegressorMixin, _LGBMBase):
+    """Future value (spend in the horizon) with a Tweedie objective that handles the many zeros."""
+
+    def __init__(
+        self,
+        objective: str = "tweedie",
+        tweedie_variance_power: float = 1.3,
+        learning_rate: float = 0.05,
+        num_leaves: int = 31,
+        min_child_samples: int = 20,
+        feature_fraction: float = 1.0,
+        bagging_fraction: float = 1.0,
+        bagging_freq: int = 0,
+        lambda_l2: float = 0.0,
+        n_estimators: int = 200,
+        early_stopping_rounds: int = 0,
+        random_state: int = 0,
+        n_jobs: int = 2,
+    ) -> None:
+        super().__init__(learning_rate, num_leaves, min_child_samples, feature_fraction, bagging_fraction, bagging_freq,
+                         lambda_l2, n_estimators, early_stopping_rounds, random_state, n_jobs)
+        self.objective = objective
+        self.tweedie_variance_power = tweedie_variance_power
+
+    def _objective_params(self) -> dict:
+        params = {"objective": self.objective}
+        if self.objective == "tweedie":
+            params["tweedie_variance_power"] = self.tweedie_variance_power
+        return params
+
+    def fit(self, X, y, eval_set=None, sample_weight=None) -> LGBMValueRegressor:
+        """Fit on features X and future spend y (>= 0 for the Tweedie and Poisson objectives)."""
+        data, y = self._prepare_fit(X, y, y_numeric=True)
+        y = np.asarray(y, dtype=float)
+        if self.objective in ("tweedie", "poisson") and np.any(y < 0):
+            raise ValueError(f"{self.objective} objective needs non-negative targets")
+        self._train(data, y, eval_set, sample_weight)
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        return self._raw_predict(X)

@@ -1,0 +1,22 @@
+"""MLflow model from code: the churn bundle as one pyfunc (logged by path, never pickled).
+
+``predict`` takes a feature table (the model's features, any order, extra key columns allowed) and
+returns churn_probability, expected_value, loyalty_score and loyalty_tier: probabilities and scores,
+not class labels. A table whose features do not match the bundle's spec is refused.
+"""
+
+import mlflow
+from mlflow.pyfunc import PythonModel
+
+
+class ChurnBundleModel(PythonModel):
+    def load_context(self, context):
+        from models.bundle import ModelBundle
+
+        self.bundle = ModelBundle.load(context.artifacts["bundle"])
+
+    def predict(self, context, model_input, params=None):
+        return self.bundle.predict(model_input)
+
+
+mlflow.models.set_model(ChurnBundleModel())
