@@ -114,6 +114,10 @@ class _LGBMBase(BaseEstimator):
 
     def _prepare_predict(self, X) -> pd.DataFrame:
         check_is_fitted(self, "booster_")
+        return self._features_frame(X)
+
+    def _features_frame(self, X) -> pd.DataFrame:
+        """X (frame or array) as the encoded frame the booster was trained on."""
         if self._is_named_frame(X) and hasattr(self, "feature_names_in_"):
             return self._encode(check_feature_frame(X, self.feature_names_))
         arr = validate_data(self, X, ensure_all_finite="allow-nan", dtype=np.float64, reset=False)
@@ -140,9 +144,7 @@ class _LGBMBase(BaseEstimator):
         valid_sets, callbacks = [], []
         if eval_set is not None and self.early_stopping_rounds:
             Xv, yv = eval_set
-            valid_sets = [lgb.Dataset(self._encode(check_feature_frame(Xv, self.feature_names_)
-                                                   if self._is_named_frame(Xv) else Xv),
-                                      label=np.asarray(yv, dtype=float), reference=train)]
+            valid_sets = [lgb.Dataset(self._features_frame(Xv), label=np.asarray(yv, dtype=float), reference=train)]
             callbacks = [lgb.early_stopping(self.early_stopping_rounds, verbose=False)]
         self.booster_ = lgb.train(self._lgb_params(), train, num_boost_round=self.n_estimators,
                                   valid_sets=valid_sets, callbacks=callbacks)

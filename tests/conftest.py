@@ -31,3 +31,20 @@ def sample_with_truth():
 
 def copy_tables(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     return {k: v.copy(deep=True) for k, v in tables.items()}
+
+
+@pytest.fixture(scope="session")
+def trained():
+    """A small training set and a model trained on it (no tuning), shared by model tests."""
+    from pipeline.build import build_training_set, context_for, dataset_from_frames, feature_spec
+    from pipeline.train import train_models
+
+    params = load_params(None, ["tuning.n_trials=0", "model.max_rounds=300", "loyalty.max_rounds=200"])
+    tables, truth = generate(1500, seed=21)
+    ds = dataset_from_frames(tables, params)
+    as_of = date(2025, 12, 31)
+    training = build_training_set(ds, params, as_of)
+    spec, _ = feature_spec(context_for(ds, params, as_of))
+    result = train_models(training, spec, params)
+    return {"params": params, "training": training, "spec": spec, "result": result, "ds": ds, "tables": tables,
+            "truth": truth, "as_of": as_of}

@@ -1,0 +1,67 @@
+"""The scikit-learn contract on the LightGBM wrappers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from models.lgbm import LGBMChurnClassifier, LGBMValueRegressor
+from pipeline.errors import ModelError
+
+EXPECTED = {
+    # Histogram binning and min_data_in_leaf count rows, not weights, so weight 2 != a repeated row.
+    "check_sample_weight_equivalence_on_dense_data": "LightGBM bins and leaf sizes count rows, not weights",
+}
+
+
+@parametrize_with_checks(
+    [LGBMChurnClassifier(n_estimators=20, min_child_samples=1), LGBMValueRegressor(objective="regression",
+                                                                                     n_estimators=20, min_child_samples=1)],
+    expected_failed_checks=lambda est: EXPECTED if isinstance(est, LGBMValueRegressor) else {},
+)
+def test_sklearn_contract(estimator, check):
+    check(estimator)
+
+
+def frame(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n), "plan": rng.choice(["x", "y", "z"], n)})
+    y = ((X["a"] + (X["plan"] == "z") + rng.normal(scale=0.5, size=n)) > 0.5).astype(int)
+    return X, y
+
+
+def test_categoricals_and_column_order_are_handled_by_name():
+    X, y = frame()
+    est = LGBMChurnClassifier(n_estimators=50, min_child_samples=5).fit(X, y)
+    p = est.predict_proba(X)[:, 1]
+    np.testing.assert_array_equal(p, est.predict_proba(X[["plan", "b", "a"]])[:, 1])
+    unseen = X.assign(plan="never-seen")
+    assert np.isfinite(est.predict_proba(unseen)[:, 1]).all()
+    with pytest.raises(ModelError, match=r"missing features \['b'\]"):
+        est.predict_proba(X.drop(columns="b"))
+    with pytest.raises(ModelError, match=r"unexpected features \['c'\]"):
+        est.predict_proba(X.assign(c=1.0))
+
+
+def test_fit_returns_self_keeps_no_data_and_clones():
+    X, y = frame()
+    est = LGBMChurnClassifier(n_estimators=10)
+    assert est.fit(X, y) is est
+    assert not any(isinstance(v, pd.DataFrame | np.ndarray) and len(v) == len(X) for v in vars(est).values())
+    assert clone(est).get_params() == est.get_params()
+
+
+def test_same_data_same_seed_identical_predictions():
+    X, y = frame()
+    a = LGBMChurnClassifier(n_estimators=60, bagging_fraction=0.7, bagging_freq=1, feature_fraction=0.7).fit(X, y)
+    b = LGBMChurnClassifier(n_estimators=60, bagging_fraction=0.7, bagging_freq=1, feature_fraction=0.7).fit(X, y)
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+
+
+def test_tweedie_regressor_refuses_negative_targets():
+    X, _ = frame()
+    with pytest.raises(ValueError, match="non-negative"):
+        LGBMValueRegressor().fit(X, -np.ones(len(X)))

@@ -1,0 +1,88 @@
+"""MLflow logging into a temporary store, the model from code, and the champion/challenger gate."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import numpy as np
+import pytest
+
+from pipeline import tracking
+
+
+@pytest.fixture()
+def store(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
+    uri = tracking.configure()
+    yield uri
+    import mlflow
+
+    mlflow.set_tracking_uri(None)
+
+
+def _valid(trained):
+    t = trained["training"]
+    return t[t["cutoff"] == t["cutoff"].max()].reset_index(drop=True)
+
+
+def _log(trained, result=None, promote=False):
+    result = result or trained["result"]
+    valid = _valid(trained)
+    plots = tracking.training_plots(result)
+    plots["shap_summary"] = tracking.shap_summary_plot(result, valid)
+    logged = tracking.log_training(result, trained["params"], trained["ds"].fingerprint(), valid, plots, "2025-12-31")
+    return tracking.register_and_gate(logged, result, trained["params"], valid, promote)
+
+
+def test_training_run_logs_everything_and_model_loads_without_pickle(store, trained):
+    import mlflow
+
+    logged = _log(trained)
+    run = mlflow.get_run(logged.run_id)
+    assert run.data.params["label.horizon_days"] == "90"
+    assert {"val_roc_auc", "baseline_recency_roc_auc", "baseline_btyd_roc_auc", "val_ece",
+            "loyalty_loyalty_model_spearman"} <= set(run.data.metrics)
+    assert run.data.tags["registry_decision"] == "champion"
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(logged.run_id)}
+    assert {"data_fingerprint.json", "optuna_study.json", "plots", "metrics_vs_baselines.csv"} <= artifacts
+    plots = {a.path for a in mlflow.MlflowClient().list_artifacts(logged.run_id, "plots")}
+    assert {f"plots/{n}.png" for n in ("roc", "calibration", "lift", "loyalty_capture", "feature_importance",
+                                       "shap_summary")} <= plots
+    model = mlflow.pyfunc.load_model("models:/churn-model@champion")
+    assert model.metadata.signature is not None
+    valid = _valid(trained)
+    out = model.predict(valid[trained["spec"].names])
+    assert list(out.columns) == ["churn_probability", "expected_value", "loyalty_score", "loyalty_tier"]
+    assert out["churn_probability"].between(0, 1).all()
+    reordered = model.predict(valid[trained["spec"].names[::-1]])
+    np.testing.assert_array_equal(out["churn_probability"], reordered["churn_probability"])
+
+
+def test_registry_gate_keeps_a_worse_model_out(store, trained):
+    from mlflow import MlflowClient
+
+    first = _log(trained)
+    assert first.decision == "champion"
+    worse = copy.copy(trained["result"])
+    worse.churn_table = trained["result"].churn_table.copy()
+    # a model that is no better on the same validation rows: same booster, so same champion score
+    second = _log(trained, worse)
+    assert second.decision == "challenger" and "does not beat" in second.message
+    client = MlflowClient()
+    assert str(client.get_model_version_by_alias("churn-model", "champion").version) == first.version
+    assert str(client.get_model_version_by_alias("churn-model", "challenger").version) == second.version
+    forced = _log(trained, worse, promote=True)
+    assert forced.decision == "champion"
+    assert str(client.get_model_version_by_alias("churn-model", "champion").version) == forced.version
+
+
+def test_a_clearly_better_model_is_promoted(store, trained):
+    first = _log(trained)
+    better = dataclasses.replace(trained["result"])
+    better.churn_table = trained["result"].churn_table.copy()
+    better.churn_table.loc["model", "roc_auc"] += 0.05  # claims a better score than the champion scores today
+    second = _log(trained, better)
+    assert first.decision == "champion" and second.decision == "champion" and "beats champion" in second.message

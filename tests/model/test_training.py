@@ -1,0 +1,91 @@
+"""Out-of-time split, rolling folds, determinism, calibration and quality on generated data."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from models.bundle import ModelBundle
+from models.calibration import Calibrator, choose_calibrator
+from models.metrics import expected_calibration_error
+from pipeline.train import out_of_time_split, rolling_folds, train_models
+
+
+@settings(max_examples=60, deadline=None)
+@given(starts=st.lists(st.integers(0, 400), min_size=2, max_size=12, unique=True), horizon=st.integers(7, 120),
+       n_folds=st.integers(1, 4))
+def test_out_of_time_split_and_folds_never_overlap(starts, horizon, n_folds):
+    cutoffs = pd.Series(pd.Timestamp("2024-01-01") + pd.to_timedelta(np.repeat(starts, 3), unit="D"))
+    train, valid = out_of_time_split(cutoffs, horizon)
+    assert not (train & valid).any()
+    assert (cutoffs[valid] == cutoffs.max()).all()
+    if train.any():  # every training label window ends by the validation cutoff
+        assert (cutoffs[train] + pd.Timedelta(days=horizon) <= cutoffs.max()).all()
+    for fold_train, fold_valid in rolling_folds(cutoffs[train].reset_index(drop=True), horizon, n_folds):
+        c = cutoffs[train].reset_index(drop=True)
+        assert not (fold_train & fold_valid).any()
+        assert c[fold_train].max() + pd.Timedelta(days=horizon) <= c[fold_valid].min()
+
+
+def test_training_is_deterministic(trained):
+    again = train_models(trained["training"], trained["spec"], trained["params"])
+    X = trained["training"][trained["spec"].names]
+    np.testing.assert_array_equal(trained["result"].bundle.predict(X)["churn_probability"],
+                                  again.bundle.predict(X)["churn_probability"])
+    pd.testing.assert_frame_equal(trained["result"].churn_table, again.churn_table)
+
+
+def test_tuning_is_seeded_and_resumable(trained, tmp_path):
+    params = dataclasses.replace(trained["params"], tuning=dataclasses.replace(trained["params"].tuning, n_trials=2))
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    first = train_models(trained["training"], trained["spec"], params, study_name="t", storage=storage)
+    assert first.study_summary["trials"] == 2 and first.study_summary["resumed_trials"] == 0
+    more = dataclasses.replace(params, tuning=dataclasses.replace(params.tuning, n_trials=3))
+    resumed = train_models(trained["training"], trained["spec"], more, study_name="t", storage=storage)
+    assert resumed.study_summary["resumed_trials"] == 2 and resumed.study_summary["trials"] == 3
+    other = train_models(trained["training"], trained["spec"], params, study_name="t2",
+                         storage=f"sqlite:///{tmp_path / 'other.db'}")
+    assert other.study_summary["best_params"] == first.study_summary["best_params"]
+
+
+def test_model_clearly_beats_the_recency_baseline(trained):
+    table = trained["result"].churn_table
+    assert table.loc["model", "roc_auc"] > table.loc["recency", "roc_auc"] + 0.03
+    assert table.loc["model", "roc_auc"] > table.drop(index="model")["roc_auc"].max()
+    loyalty = trained["result"].loyalty_table
+    assert loyalty.loc["loyalty_model", "spearman"] > loyalty.loc["rfm", "spearman"]
+
+
+def test_calibration_is_chosen_by_brier_and_round_trips():
+    rng = np.random.default_rng(0)
+    true_p = rng.uniform(0.05, 0.95, 4000)
+    y = (rng.random(4000) < true_p).astype(int)
+    skewed = true_p**3  # badly calibrated scores
+    cal, scores = choose_calibrator(skewed, y, seed=0)
+    assert cal.method != "none" and scores[cal.method] == min(scores.values())
+    assert expected_calibration_error(y, cal.transform(skewed)) < expected_calibration_error(y, skewed) / 2
+    again = Calibrator.from_dict(cal.to_dict())
+    np.testing.assert_array_equal(again.transform(skewed), cal.transform(skewed))
+
+
+def test_bundle_round_trip_without_pickle(trained, tmp_path):
+    bundle = trained["result"].bundle
+    folder = bundle.save(tmp_path / "bundle")
+    assert sorted(p.name for p in folder.iterdir()) == ["bundle.json", "churn_model.txt", "loyalty_model.txt"]
+    loaded = ModelBundle.load(folder)
+    X = trained["training"].head(300)
+    pd.testing.assert_frame_equal(bundle.predict(X), loaded.predict(X))
+    scores = loaded.predict(X)
+    assert scores["churn_probability"].between(0, 1).all() and scores["loyalty_score"].between(0, 100).all()
+    assert set(scores["loyalty_tier"]) <= set(trained["params"].loyalty.tiers)
+
+
+def test_loyalty_score_means_the_same_across_runs(trained):
+    bundle = trained["result"].bundle
+    value = np.array([0.0, 10.0, 100.0, 1000.0])
+    np.testing.assert_array_equal(bundle.loyalty_score(value), bundle.loyalty_score(value[::-1])[::-1])
+    assert np.all(np.diff(bundle.loyalty_score(value)) >= 0)
