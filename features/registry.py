@@ -43,7 +43,9 @@ class Feature:
     kind: Literal["numeric", "categorical"] = "numeric"
 
     def describe(self, value: object, row: dict[str, object] | None = None) -> str:
-        """Render the description for one customer; missing numbers read 'unknown'."""
+        """Render the description for one customer; a missing value gets a plain 'no record' sentence."""
+        if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+            return f"No record yet of {self.name.replace('_', ' ')}"
         values = dict(row or {})
         values["value"] = value
         return _FORMATTER.format(self.description, **values)

@@ -295,6 +295,104 @@ def evaluate(
     out.print(f"wrote {out_dir / 'backtest.csv'} and plots to {out_dir}")
 
 
+def _sidecar(path: Path, suffix: str) -> Path:
+    return path.with_name(f"{path.stem}{suffix}")
+
+
+@app.command()
+@handle_errors
+def score(
+    data: DataOpt,
+    as_of: AsOfOpt,
+    out_path: Annotated[Path | None, typer.Option("--out", help="Risk list .parquet or .csv (default risk_asof=DATE.parquet)")] = None,
+    model: Annotated[str, typer.Option("--model", help="MLflow model URI or a saved bundle folder.")] = "models:/churn-model@champion",
+    params: ParamsOpt = Path("params.yaml"),
+    set_: SetOpt = None,
+) -> None:
+    """Score every customer as of a date: risk list with drivers and actions, SHAP values, drift check.
+
+    Safe to re-run: outputs are replaced atomically and the same inputs give the same files.
+    """
+    import json
+
+    from pipeline import plots, tracking
+    from pipeline.build import build_features
+    from pipeline.io import atomic_path, write_table
+    from pipeline.score import score as score_customers
+
+    cfg = load(params, set_)
+    day = parse_date(as_of)
+    target = out_path or Path(f"risk_asof={day.isoformat()}.parquet")
+    if target.suffix not in (".parquet", ".csv"):
+        raise DataError(f"--out {target}: use a .parquet or .csv file name")
+    tracking.configure()
+    with console.status(f"loading model {model}..."):
+        bundle, version = tracking.load_bundle(model)
+    ds = open_data(data, cfg)
+    with console.status(f"building features as of {day}..."):
+        frame = build_features(ds, cfg, day)
+    with console.status(f"scoring and explaining {len(frame):,} customers..."):
+        result = score_customers(frame, bundle, day, cfg.scoring, version)
+    write_table(result.risk_list, target)
+    write_table(result.contributions, _sidecar(target, "_shap.parquet"))
+    summary = {**result.summary, "global_families": result.global_families.to_dict("records"),
+               "global_features": result.global_features.head(30).to_dict("records"),
+               "drift": result.drift.to_dict("records")}
+    with atomic_path(_sidecar(target, "_summary.json")) as tmp:
+        tmp.write_text(json.dumps(summary, indent=1, default=str))
+    sample = frame.sample(n=min(3000, len(frame)), random_state=cfg.seed) if len(frame) else frame
+    with atomic_path(_sidecar(target, "_shap_summary.png")) as tmp:
+        X = bundle.check_features(sample)
+        tmp.write_bytes(plots.beeswarm_plot(bundle.churn.contributions(X)[:, :-1], X, "SHAP summary (churn, log-odds)"))
+    _print_score_summary(result, target)
+
+
+def _print_score_summary(result, target: Path) -> None:
+    s = result.summary
+    t = Table(title=f"risk list as of {s['as_of']} ({s['model_version']})", title_justify="left")
+    t.add_column("band")
+    t.add_column("customers", justify="right")
+    t.add_column("share", justify="right")
+    t.add_column("value at risk", justify="right")
+    for band, count in s["bands"].items():
+        part = result.risk_list[result.risk_list["risk_band"] == band]
+        t.add_row(band, f"{count:,}", f"{count / max(s['customers'], 1):.1%}", f"{part['value_at_risk'].sum():,.2f}")
+    out.print(t)
+    out.print(f"customers scored: {s['customers']:,}; total value at risk: {s['value_at_risk']:,.2f}")
+    top = result.global_families.head(3)
+    out.print("drivers across the base: " + ", ".join(f"{r.family} ({r.mean_abs_effect_pp * 100:.1f} pts)"
+                                                      for r in top.itertuples()))
+    if s["drifted_features"]:
+        listing = ", ".join(f"{d['feature']} (PSI {d['psi']:.2f})" for d in s["drifted_features"])
+        console.print(f"[yellow]data drift:[/] features shifted since training: {listing}", highlight=False)
+    else:
+        out.print("data drift: no feature over the PSI threshold")
+    out.print(f"wrote {target} (+ {_sidecar(target, '_shap.parquet').name}, {_sidecar(target, '_summary.json').name}, "
+              f"{_sidecar(target, '_shap_summary.png').name})")
+
+
+@app.command()
+@handle_errors
+def report(
+    scores: Annotated[Path, typer.Option("--scores", help="Risk list written by `churn score`.")],
+    out_path: Annotated[Path, typer.Option("--out", help="HTML report to write.")] = Path("report.html"),
+    xlsx: Annotated[Path | None, typer.Option("--xlsx", help="Also export the risk list to this .xlsx file.")] = None,
+    params: ParamsOpt = Path("params.yaml"),
+    set_: SetOpt = None,
+) -> None:
+    """Self-contained HTML report for retention teams (and an optional Excel export of the risk list)."""
+    from pipeline.report import build_report, load_scores, write_excel, write_report
+
+    cfg = load(params, set_)
+    frame, summary = load_scores(scores)
+    html = build_report(frame, summary, cfg.scoring.report_top_n)
+    write_report(html, out_path)
+    out.print(f"wrote report for {len(frame):,} customers -> {out_path}")
+    if xlsx is not None:
+        write_excel(frame, xlsx)
+        out.print(f"wrote Excel risk list -> {xlsx}")
+
+
 def main() -> None:  # pragma: no cover
     app(prog_name="churn")
 

@@ -115,7 +115,9 @@ class EvaluationConfig:
 
 @dataclass(frozen=True)
 class ScoringConfig:
-    # Bands by probability: lower bound of each band, highest first.
+    # risk_bands_by probability: each band's lowest churn probability; top_share: the cumulative share
+    # of customers (highest risk first) that the band reaches. Highest band first.
+    risk_bands_by: Literal["probability", "top_share"] = "probability"
     risk_bands: dict[str, float] = field(default_factory=lambda: {"high": 0.6, "medium": 0.3, "low": 0.0})
     drift_psi_threshold: float = 0.2
     report_top_n: int = 50

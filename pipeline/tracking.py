@@ -38,6 +38,35 @@ def configure() -> str:
     return uri
 
 
+def load_bundle(uri: str):
+    """The model bundle and a version label, from a local bundle folder or an MLflow model URI."""
+    from pathlib import Path as _Path
+
+    from models.bundle import ModelBundle
+
+    local = _Path(uri)
+    if (local / "bundle.json").exists():
+        return ModelBundle.load(local), f"local:{local.name}"
+    import mlflow
+    from mlflow import MlflowClient
+
+    label = uri
+    if uri.startswith("models:/") and "@" in uri:
+        name, alias = uri.removeprefix("models:/").split("@", 1)
+        try:
+            version = MlflowClient().get_model_version_by_alias(name, alias).version
+        except Exception:
+            raise ModelError(
+                f"no model is registered as {name}@{alias} in {mlflow.get_tracking_uri()}. Run `churn train` first, "
+                "or pass --model with a model URI or a saved bundle folder.") from None
+        label = f"{name} v{version} ({alias})"
+    try:
+        model = mlflow.pyfunc.load_model(uri)
+    except Exception as exc:
+        raise ModelError(f"cannot load model {uri}: {str(exc)[:200]}") from None
+    return model.unwrap_python_model().bundle, label
+
+
 def _flatten(d: dict, prefix: str = "") -> dict[str, str]:
     out = {}
     for k, v in d.items():

@@ -28,7 +28,7 @@ FIXES = {
     "missing value": "fill in the value or remove the row",
     "timestamp in the future": "check the export's clock and time zone; history cannot be later than now",
     "mixed time zones": "export every timestamp with a UTC offset, or every one without",
-    "exact duplicate row": "remove repeated rows, or add an order_id if they are distinct purchases",
+    "exact duplicate row": "remove repeated rows, or add an id column (order_id, invoice_id) if they are distinct records",
 }
 
 
@@ -258,8 +258,9 @@ def _check_table(
             Problem(schema.name, "", "the table is empty", 0, "", f"add rows to {source.label} or remove the file",
                     fatal=schema.required)
         )
+    _empty = "'<empty>'"
     rows = con.execute(
-        f"SELECT _reason, count(*) AS n, any_value(concat_ws(', ', {', '.join(shown[c] for c in types)})) "
+        f"SELECT _reason, count(*) AS n, any_value(concat_ws(', ', {', '.join(f'coalesce({shown[c]}, {_empty})' for c in types)})) "
         f"FROM {checked} WHERE _reason IS NOT NULL GROUP BY _reason ORDER BY n DESC, _reason"
     ).fetchall()
     for reason_col, n, example in rows:

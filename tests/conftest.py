@@ -48,3 +48,34 @@ def trained():
     result = train_models(training, spec, params)
     return {"params": params, "training": training, "spec": spec, "result": result, "ds": ds, "tables": tables,
             "truth": truth, "as_of": as_of}
+
+
+@pytest.fixture(scope="session")
+def scored(trained):
+    """The trained model scoring its own generated customers at the training as-of date."""
+    from pipeline.build import build_features
+    from pipeline.score import score
+
+    params = trained["params"]
+    features = build_features(trained["ds"], params, trained["as_of"])
+    result = score(features, trained["result"].bundle, trained["as_of"], params.scoring, "test v1")
+    return {**trained, "features": features, "score": result}
+
+
+def find_chromium() -> str:
+    """Debian's chromium, installed by the test set-up when missing (needs root and the Debian registry)."""
+    import os
+    import shutil
+    import subprocess
+
+    for name in ("chromium", "chromium-browser"):
+        if path := shutil.which(name):
+            return path
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "update", "-qq"], check=False, capture_output=True, timeout=600)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=False, capture_output=True, timeout=900,
+                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    path = shutil.which("chromium")
+    if not path:
+        pytest.fail("chromium is not installed and could not be installed: `apt-get install chromium`")
+    return path

@@ -1,0 +1,141 @@
+"""Scoring stage: risk list with drivers and actions, SHAP contributions, global importance and drift.
+
+Pure: a feature table and a model bundle in, frames out. Reading the model and writing files live in
+the CLI and ``pipeline.io``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from models.bundle import ModelBundle, bin_shares
+from models.explain import N_DRIVERS, family_effects, to_probability_points, top_drivers
+from pipeline.config import ScoringConfig
+
+EPS = 1e-4
+
+
+@dataclass
+class ScoreResult:
+    risk_list: pd.DataFrame
+    contributions: pd.DataFrame  # customer_id + churn_<feature> (log-odds) + loyalty_<feature> (log of value)
+    global_features: pd.DataFrame  # mean |effect| per feature, in probability points and log-odds
+    global_families: pd.DataFrame
+    drift: pd.DataFrame  # feature, family, psi, flagged
+    summary: dict = field(default_factory=dict)
+
+
+def risk_bands(p: np.ndarray, cfg: ScoringConfig) -> np.ndarray:
+    """Band per customer from probability thresholds or from top-share rules (``scoring.risk_bands_by``)."""
+    bands = sorted(cfg.risk_bands.items(), key=lambda kv: kv[1], reverse=cfg.risk_bands_by == "probability")
+    out = np.full(len(p), bands[-1][0], dtype=object)
+    if cfg.risk_bands_by == "probability":
+        for name, bound in reversed(bands):
+            out[p >= bound] = name
+        return out
+    order = np.lexsort((np.arange(len(p)), -p))
+    rank_share = np.empty(len(p))
+    rank_share[order] = (np.arange(len(p)) + 1) / max(len(p), 1)
+    for name, share in reversed(bands):  # bands ordered by increasing cumulative share
+        out[rank_share <= share] = name
+    return out
+
+
+def population_stability(frame: pd.DataFrame, bundle: ModelBundle, threshold: float) -> pd.DataFrame:
+    """PSI of each feature between the training reference stored with the model and this snapshot."""
+    rows = []
+    for feat in bundle.spec.features:
+        ref = bundle.drift_reference.get(feat.name)
+        if ref is None:
+            continue
+        if ref["kind"] == "categorical":
+            expected = ref["shares"]
+            seen = frame[feat.name].fillna("<missing>").astype(str).value_counts(normalize=True)
+            keys = sorted(set(expected) | set(seen.index))
+            e = np.array([expected.get(k, 0.0) for k in keys])
+            a = np.array([float(seen.get(k, 0.0)) for k in keys])
+        else:
+            e = np.asarray(ref["shares"], float)
+            a = bin_shares(frame[feat.name].to_numpy(float), np.asarray(ref["edges"], float))
+        e, a = np.clip(e, EPS, None), np.clip(a, EPS, None)
+        psi = float(np.sum((a - e) * np.log(a / e)))
+        rows.append({"feature": feat.name, "family": feat.family, "psi": psi, "flagged": psi > threshold})
+    return pd.DataFrame(rows, columns=["feature", "family", "psi", "flagged"]).sort_values(
+        ["psi", "feature"], ascending=[False, True], ignore_index=True)
+
+
+def score(features: pd.DataFrame, bundle: ModelBundle, as_of: date, cfg: ScoringConfig, model_version: str) -> ScoreResult:
+    """Score every customer of a feature table; the risk list is sorted by churn probability (highest first)."""
+    X = bundle.check_features(features)
+    n = len(X)
+    raw = bundle.churn.predict_proba(X)[:, 1]
+    p = bundle.calibrator.transform(raw)
+    churn_contrib = bundle.churn.contributions(X)
+    base = np.full(n, 1 / (1 + np.exp(-churn_contrib[0, -1]))) if n else np.zeros(0)
+    p0 = bundle.calibrator.transform(base)
+    effects = to_probability_points(churn_contrib[:, :-1], p, p0)
+    loyalty_contrib = bundle.loyalty.contributions(X)
+    value = np.clip(bundle.loyalty.predict(X), 0, None)
+    loyalty_score = bundle.loyalty_score(value)
+
+    drivers = top_drivers(effects, X, bundle.spec)
+    risk = pd.DataFrame({
+        "customer_id": features["customer_id"].to_numpy(),
+        "as_of": pd.Timestamp(as_of),
+        "churn_probability": p,
+        "risk_band": risk_bands(p, cfg),
+        "loyalty_score": loyalty_score,
+        "loyalty_tier": bundle.loyalty_tier(loyalty_score),
+        "expected_value": value,
+        "value_at_risk": p * value,
+        "model_version": model_version,
+    })
+    for k in range(N_DRIVERS):
+        risk[f"driver_{k + 1}_feature"] = drivers.feature[:, k]
+        risk[f"driver_{k + 1}_family"] = drivers.family[:, k]
+        # Numeric like every numeric column; a categorical driver's value is in its reason sentence.
+        risk[f"driver_{k + 1}_value"] = pd.to_numeric(pd.Series(drivers.value[:, k]), errors="coerce").to_numpy(float)
+        risk[f"driver_{k + 1}_effect"] = drivers.effect[:, k]
+        risk[f"driver_{k + 1}_reason"] = drivers.reason[:, k]
+    lead = risk["driver_1_family"]
+    risk["action"] = lead.map(lambda fam: cfg.actions.get(fam, cfg.default_action) if isinstance(fam, str)
+                              else cfg.default_action)
+    order = np.lexsort((risk["customer_id"].to_numpy(dtype=str), -p))
+    risk = risk.iloc[order].reset_index(drop=True)
+
+    names = bundle.feature_names
+    contributions = pd.DataFrame(
+        np.hstack([churn_contrib, loyalty_contrib]),
+        columns=[f"churn_{c}" for c in names] + ["churn_base_value"] + [f"loyalty_{c}" for c in names]
+        + ["loyalty_base_value"])
+    contributions.insert(0, "customer_id", features["customer_id"].to_numpy())
+    contributions = contributions.iloc[order].reset_index(drop=True)
+
+    mean_abs = np.abs(effects).mean(axis=0) if n else np.zeros(len(names))
+    global_features = pd.DataFrame({
+        "feature": names, "family": [f.family for f in bundle.spec.features],
+        "mean_abs_effect_pp": mean_abs,
+        "mean_abs_log_odds": np.abs(churn_contrib[:, :-1]).mean(axis=0) if n else 0.0,
+        "mean_abs_loyalty": np.abs(loyalty_contrib[:, :-1]).mean(axis=0) if n else 0.0,
+    }).sort_values(["mean_abs_effect_pp", "feature"], ascending=[False, True], ignore_index=True)
+    fam, families = family_effects(effects, bundle.spec)
+    global_families = pd.DataFrame({
+        "family": families, "mean_abs_effect_pp": np.abs(fam).mean(axis=0) if n else 0.0,
+        "customers_leading": [int((lead == f).sum()) for f in families],
+    }).sort_values(["mean_abs_effect_pp", "family"], ascending=[False, True], ignore_index=True)
+    drift = population_stability(X, bundle, cfg.drift_psi_threshold)
+    summary = {
+        "as_of": str(as_of), "model_version": model_version, "customers": n,
+        "bands": {b: int((risk["risk_band"] == b).sum()) for b in cfg.risk_bands},
+        "value_at_risk": float(risk["value_at_risk"].sum()),
+        "mean_churn_probability": float(p.mean()) if n else 0.0,
+        "base_probability": float(p0[0]) if n else None,
+        "drifted_features": drift.loc[drift["flagged"], ["feature", "psi"]].to_dict("records"),
+        "band_rule": {"by": cfg.risk_bands_by, "bands": cfg.risk_bands},
+    }
+    return ScoreResult(risk, contributions, global_features, global_families, drift, summary)
+
