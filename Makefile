@@ -21,9 +21,13 @@ demo: install
 	@mkdir -p $(OUT)
 	$(CHURN) validate --data $(SAMPLE)
 	$(CHURN) features --data $(SAMPLE) --as-of $(AS_OF) --out $(OUT)/features_asof=$(AS_OF).parquet
+	$(CHURN) train --data $(SAMPLE) --as-of $(AS_OF)
+	$(CHURN) score --data $(SAMPLE) --as-of $(AS_OF) --out $(OUT)/risk_asof=$(AS_OF).parquet
+	$(CHURN) report --scores $(OUT)/risk_asof=$(AS_OF).parquet --out $(OUT)/report.html --xlsx $(OUT)/risk_asof=$(AS_OF).xlsx
 	@echo
-	@echo "demo outputs in $(OUT)/:"
+	@echo "demo outputs in $(OUT)/ (open report.html in a browser):"
 	@ls -1 $(OUT)
+	@echo "MLflow runs: .venv/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db"
 
 test: install
 	$(PY) -m pytest -q -n 2 --dist loadfile
@@ -33,6 +37,7 @@ lint: install
 
 bench: install
 	$(PY) benchmarks/bench_features.py
+	$(PY) benchmarks/bench_scoring.py
 
 # Regenerate the bundled sample (seeded: the same files every time).
 sample-data: install

@@ -304,8 +304,10 @@ def _sidecar(path: Path, suffix: str) -> Path:
 def score(
     data: DataOpt,
     as_of: AsOfOpt,
-    out_path: Annotated[Path | None, typer.Option("--out", help="Risk list .parquet or .csv (default risk_asof=DATE.parquet)")] = None,
-    model: Annotated[str, typer.Option("--model", help="MLflow model URI or a saved bundle folder.")] = "models:/churn-model@champion",
+    out_path: Annotated[Path | None, typer.Option("--out", help="Risk list .parquet or .csv (default risk_asof=DATE.parquet)")]
+    = None,
+    model: Annotated[str, typer.Option("--model", help="MLflow model URI or a saved bundle folder.")]
+    = "models:/churn-model@champion",
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
 ) -> None:

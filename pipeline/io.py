@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import tempfile
 from collections.abc import Iterator
@@ -127,7 +128,8 @@ def write_table(df: pd.DataFrame, path: str | Path) -> Path:
         elif path.suffix == ".csv":
             from pipeline.safety import neutralise_formulas
 
-            neutralise_formulas(df).to_csv(tmp, index=False)
+            # Text quoted always: a carriage return or newline inside a cell must not split the row.
+            neutralise_formulas(df).to_csv(tmp, index=False, quoting=csv.QUOTE_NONNUMERIC)
         else:
             raise DataError(f"output {path}: use a .parquet or .csv file name")
     return path

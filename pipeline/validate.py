@@ -258,9 +258,9 @@ def _check_table(
             Problem(schema.name, "", "the table is empty", 0, "", f"add rows to {source.label} or remove the file",
                     fatal=schema.required)
         )
-    _empty = "'<empty>'"
+    example = ", ".join(f"coalesce({shown[c]}, '<empty>')" for c in types)
     rows = con.execute(
-        f"SELECT _reason, count(*) AS n, any_value(concat_ws(', ', {', '.join(f'coalesce({shown[c]}, {_empty})' for c in types)})) "
+        f"SELECT _reason, count(*) AS n, any_value(concat_ws(', ', {example})) "
         f"FROM {checked} WHERE _reason IS NOT NULL GROUP BY _reason ORDER BY n DESC, _reason"
     ).fetchall()
     for reason_col, n, example in rows:

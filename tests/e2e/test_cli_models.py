@@ -1,0 +1,99 @@
+"""churn train -> score -> report end to end, and the report in headless Chromium."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import find_chromium
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def churn(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{cwd / 'mlflow.db'}"}
+    return subprocess.run([sys.executable, "-m", "pipeline.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=900, env=env)
+
+
+FAST = ("--set", "tuning.n_trials=2", "--set", "tuning.timeout_s=60", "--set", "model.max_rounds=200",
+        "--set", "loyalty.max_rounds=150")
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    wd = tmp_path_factory.mktemp("models")
+    (wd / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    assert churn("sample-data", "--out", "data", "--customers", "1200", "--seed", "9", cwd=wd).returncode == 0
+    res = churn("score", "--data", "data", "--as-of", "2025-12-31", "--out", "early.csv", cwd=wd)
+    assert res.returncode == 4 and "no model is registered as churn-model@champion" in res.stderr  # before training
+    res = churn("train", "--data", "data", "--as-of", "2025-12-31", *FAST, cwd=wd)
+    assert res.returncode == 0, res.stderr[-3000:]
+    wd.joinpath("train.log").write_text(res.stdout)
+    return wd
+
+
+def test_train_prints_metrics_baselines_decision_and_time(workdir):
+    log = (workdir / "train.log").read_text()
+    for text in ("churn model vs baselines", "recency", "btyd", "rfm", "loyalty value model", "margin over the best",
+                 "registry: churn-model v1 -> champion", "training time:", "mlflow ui"):
+        assert text in log, text
+
+
+def test_score_writes_risk_list_and_reruns_identically(workdir):
+    for _ in range(2):
+        res = churn("score", "--data", "data", "--as-of", "2025-12-31", "--out", "risk.parquet", cwd=workdir)
+        assert res.returncode == 0, res.stderr[-2000:]
+        first = (workdir / "risk.parquet").read_bytes() if _ == 0 else first
+    assert (workdir / "risk.parquet").read_bytes() == first
+    risk = pd.read_parquet(workdir / "risk.parquet")
+    assert risk["churn_probability"].is_monotonic_decreasing and risk["customer_id"].is_unique
+    assert risk["model_version"].iloc[0] == "churn-model v1 (champion)"
+    for sidecar in ("risk_shap.parquet", "risk_summary.json", "risk_shap_summary.png"):
+        assert (workdir / sidecar).exists()
+    assert "customers scored" in res.stdout and "value at risk" in res.stdout
+
+
+def test_score_refuses_a_model_whose_features_do_not_match(workdir):
+    res = churn("score", "--data", "data", "--as-of", "2025-12-31", "--out", "x.csv",
+                "--set", "features.windows_days=[30, 90]", cwd=workdir)
+    assert res.returncode == 4
+    assert "missing features" in res.stderr and "spend_last_7d" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_report_renders_in_headless_chromium(workdir):
+    res = churn("score", "--data", "data", "--as-of", "2025-12-31", "--out", "risk.csv", cwd=workdir)
+    assert res.returncode == 0, res.stderr[-2000:]
+    res = churn("report", "--scores", "risk.csv", "--out", "report.html", "--xlsx", "risk.xlsx", cwd=workdir)
+    assert res.returncode == 0, res.stderr[-2000:]
+    html = (workdir / "report.html").read_text()
+    assert "http://" not in html.replace("http://www.w3.org/2000/svg", "") and "https://" not in html  # self-contained
+    chromium = find_chromium()
+    dom = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={workdir / 'chrome'}", "--virtual-time-budget=5000", "--dump-dom",
+         (workdir / "report.html").as_uri()],
+        capture_output=True, text=True, timeout=120).stdout
+    assert 'data-ready="1"' in dom and 'data-js-errors="0"' in dom
+    assert 'data-images-loaded="3/3"' in dom
+    assert 'data-visible-rows="50"' in dom
+    assert dom.count('class="detail"') == 50 and dom.count("<svg") >= 50
+    assert (workdir / "risk.xlsx").exists()
+
+
+def test_evaluate_backtest_writes_table_and_plots(workdir):
+    res = churn("evaluate", "--data", "data", "--as-of", "2025-12-31", "--cutoffs", "2", "--out", "bt",
+                "--set", "model.max_rounds=150", "--set", "loyalty.max_rounds=100", cwd=workdir)
+    assert res.returncode == 0, res.stderr[-2000:]
+    table = pd.read_csv(workdir / "bt" / "backtest.csv")
+    assert set(table["scorer"]) == {"model", "recency", "rfm", "btyd"} and table["cutoff"].nunique() == 2
+    assert (workdir / "bt" / "backtest_roc_auc.png").exists()
+    model = table[table["scorer"] == "model"].set_index("cutoff")["roc_auc"]
+    best = table[table["scorer"] != "model"].groupby("cutoff")["roc_auc"].max()
+    assert (model > best).all()

@@ -1,0 +1,139 @@
+"""Atomic writes, CSV/Excel formula neutralisation and HTML escaping of hostile text."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.io import write_table
+from pipeline.report import build_report, load_scores, write_excel
+from pipeline.safety import neutralise_formulas
+
+HOSTILE = ["=HYPERLINK(\"http://evil\",\"x\")", "+1+2", "-3", "@SUM(A1)", "\tTAB", "\rCR", "<script>alert(1)</script>",
+           "plain"]
+
+
+def risk_list(ids=HOSTILE) -> pd.DataFrame:
+    n = len(ids)
+    frame = pd.DataFrame({
+        "customer_id": ids, "as_of": pd.Timestamp("2025-12-31"), "churn_probability": np.linspace(0.9, 0.1, n),
+        "risk_band": "high", "loyalty_score": 50.0, "loyalty_tier": ["=1+1"] + ["steady"] * (n - 1),
+        "expected_value": 100.0, "value_at_risk": np.linspace(90, 10, n), "model_version": "v1",
+        "action": ["<b>call</b>"] + ["Call"] * (n - 1),
+    })
+    for k in (1, 2, 3):
+        frame[f"driver_{k}_feature"] = "complaints_last_90d"
+        frame[f"driver_{k}_family"] = "service"
+        frame[f"driver_{k}_value"] = -2.5  # a negative number must stay a number
+        frame[f"driver_{k}_effect"] = 0.1
+        frame[f"driver_{k}_reason"] = "=cmd|' /C calc'!A0" if k == 1 else "<img src=x onerror=alert(2)>"
+    return frame
+
+
+def test_csv_neutralises_formula_text_and_keeps_numbers(tmp_path):
+    path = write_table(risk_list(), tmp_path / "risk.csv")
+    back = pd.read_csv(path, dtype={"customer_id": str, "loyalty_tier": str})
+    for original, written in zip(HOSTILE, back["customer_id"], strict=True):
+        if original.startswith(("=", "+", "-", "@", "\t", "\r")):
+            assert written == "'" + original
+        else:
+            assert written == original
+    assert back["driver_1_reason"].iloc[0].startswith("'=")
+    assert pd.api.types.is_float_dtype(back["driver_1_value"]) and back["driver_1_value"].iloc[0] == -2.5
+    assert pd.api.types.is_float_dtype(back["churn_probability"])
+
+
+def test_parquet_keeps_ids_exactly(tmp_path):
+    ids = ["007", "0000123", "A-1", "=1+1"]
+    path = write_table(risk_list(ids), tmp_path / "risk.parquet")
+    assert pd.read_parquet(path)["customer_id"].tolist() == ids
+
+
+def test_excel_text_is_never_a_formula_and_numbers_stay_numbers(tmp_path):
+    from openpyxl import load_workbook
+
+    path = write_excel(risk_list(), tmp_path / "risk.xlsx")
+    ws = load_workbook(path).active
+    header = [c.value for c in ws[1]]
+    col = header.index("customer_id") + 1
+    for row, original in enumerate(HOSTILE, start=2):
+        cell = ws.cell(row=row, column=col)
+        # XML turns a bare carriage return into a line feed; it is still text, never a formula
+        assert cell.data_type == "s" and cell.value == original.replace("\r", "\n")
+    prob = ws.cell(row=2, column=header.index("churn_probability") + 1)
+    assert prob.data_type == "n" and prob.value == pytest.approx(0.9)
+    value = ws.cell(row=2, column=header.index("driver_1_value") + 1)
+    assert value.data_type == "n" and value.value == -2.5
+    with zipfile.ZipFile(path) as z:
+        assert "<f>" not in z.read("xl/worksheets/sheet1.xml").decode()  # no formula anywhere
+
+
+def test_html_escapes_hostile_text(tmp_path):
+    html = build_report(risk_list(), {}, top_n=50)
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<img src=x" not in html and "&lt;img src=x onerror=alert(2)&gt;" in html
+    assert "<b>call</b>" not in html
+    assert html.count("<script>") == 1  # the page's own script only
+
+
+def test_report_reads_back_csv_without_the_neutralising_quote(tmp_path):
+    write_table(risk_list(), tmp_path / "risk.csv")
+    frame, _ = load_scores(tmp_path / "risk.csv")
+    assert frame["customer_id"].tolist()[:2] == HOSTILE[:2]
+
+
+class Boom(RuntimeError):
+    pass
+
+
+def test_interrupted_write_leaves_the_previous_file(tmp_path, monkeypatch):
+    target = tmp_path / "risk.parquet"
+    write_table(risk_list(["old"]), target)
+    before = target.read_bytes()
+
+    def half_write(self, path, *args, **kwargs):
+        Path(path).write_bytes(b"PAR1 partial")
+        raise Boom("killed half way")
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", half_write)
+    with pytest.raises(Boom):
+        write_table(risk_list(["new"]), target)
+    assert target.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["risk.parquet"]  # no temporary file left behind
+
+
+def test_killed_process_leaves_the_previous_file(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    target = tmp_path / "risk.csv"
+    write_table(risk_list(["old"]), target)
+    before = target.read_bytes()
+    script = (
+        "import sys, time, pandas as pd\n"
+        "from pipeline.io import atomic_path\n"
+        f"with atomic_path({str(target)!r}) as tmp:\n"
+        "    tmp.write_text('half')\n"
+        "    print('writing', flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "writing"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    time.sleep(0.1)
+    assert target.read_bytes() == before
+
+
+def test_neutralise_leaves_numeric_columns_alone():
+    frame = pd.DataFrame({"a": [-1.0, 2.0], "b": ["-x", "y"]})
+    out = neutralise_formulas(frame)
+    assert out["a"].tolist() == [-1.0, 2.0] and out["b"].tolist() == ["'-x", "y"]
+    assert frame["b"].tolist() == ["-x", "y"]  # input untouched
