@@ -67,25 +67,27 @@ class EngineConfig:
 
 @dataclass(frozen=True)
 class ChurnModelConfig:
-    learning_rate: float = 0.05
-    num_leaves: int = 31
+    learning_rate: float = 0.1
+    num_leaves: int = 15
+    max_depth: int = 6
     min_child_samples: int = 50
     feature_fraction: float = 0.8
     bagging_fraction: float = 0.8
     bagging_freq: int = 1
     lambda_l2: float = 1.0
-    max_rounds: int = 2000
-    early_stopping_rounds: int = 100
+    max_rounds: int = 500
+    early_stopping_rounds: int = 50
 
 
 @dataclass(frozen=True)
 class LoyaltyConfig:
     objective: Literal["tweedie", "regression", "poisson"] = "tweedie"
     tweedie_variance_power: float = 1.3
-    learning_rate: float = 0.05
-    num_leaves: int = 31
+    learning_rate: float = 0.1
+    num_leaves: int = 15
+    max_depth: int = 6
     min_child_samples: int = 50
-    max_rounds: int = 1000
+    max_rounds: int = 500
     early_stopping_rounds: int = 50
     # Lower bounds of each tier on the 0-100 score, highest first.
     tiers: dict[str, float] = field(
@@ -111,6 +113,7 @@ class RegistryConfig:
 @dataclass(frozen=True)
 class EvaluationConfig:
     backtest_cutoffs: int = 3
+    step_days: int = 30  # spacing of backtest test cutoffs
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from pipeline.train import train_models
 def backtest_cutoffs(params: Params, as_of: date, count: int) -> list[date]:
     """Test cutoffs, oldest first, each with a fully observed horizon by ``as_of``."""
     last = as_of - timedelta(days=params.label.horizon_days)
-    return [last - timedelta(days=params.snapshots.step_days * k) for k in reversed(range(count))]
+    return [last - timedelta(days=params.evaluation.step_days * k) for k in reversed(range(count))]
 
 
 def backtest(ds: Dataset, params: Params, as_of: date, count: int,

@@ -65,3 +65,13 @@ def test_tweedie_regressor_refuses_negative_targets():
     X, _ = frame()
     with pytest.raises(ValueError, match="non-negative"):
         LGBMValueRegressor().fit(X, -np.ones(len(X)))
+
+
+def test_contributions_are_exact_treeshap_and_add_up():
+    X, y = frame()
+    est = LGBMChurnClassifier(n_estimators=200, early_stopping_rounds=5, min_child_samples=5)
+    est.fit(X.iloc[:300], y.iloc[:300], eval_set=(X.iloc[300:], y.iloc[300:]))
+    contrib = est.contributions(X)
+    native = est.booster_.predict(est._prepare_predict(X), num_iteration=est.best_iteration_, pred_contrib=True)
+    np.testing.assert_allclose(contrib, native, atol=1e-6)
+    np.testing.assert_allclose(contrib.sum(axis=1), est.decision_function(X), atol=1e-6)
