@@ -226,7 +226,11 @@ class LGBMChurnClassifier(ClassifierMixin, _LGBMBase):
 
 
 class LGBMValueRegressor(RegressorMixin, _LGBMBase):
-    """Future value (spend in the horizon) with a Tweedie objective that handles the many zeros."""
+    """Future value (spend in the horizon) with a Tweedie objective that handles the many zeros.
+
+    The signature repeats the base parameters on purpose: scikit-learn reads an estimator's parameters
+    from its own ``__init__`` signature (no ``**kwargs``).
+    """
 
     def __init__(
         self,

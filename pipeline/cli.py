@@ -51,6 +51,13 @@ def load(params_path: Path, overrides: list[str] | None) -> Params:
     return load_params(params_path, overrides or [])
 
 
+def setup(data: Path, as_of: str, params: Path, overrides: list[str] | None):
+    """Params, the as-of date and the validated data: the start of every command that reads data."""
+    cfg = load(params, overrides)
+    day = parse_date(as_of)
+    return cfg, day, open_data(data, cfg)
+
+
 def open_data(data_dir: Path, params: Params):
     """Discover, validate (printing the accounting) and write quarantine files; return the dataset."""
     from pipeline.build import open_dataset
@@ -104,9 +111,7 @@ def features(
     from pipeline.build import build_features, context_for, feature_spec
     from pipeline.io import write_table
 
-    cfg = load(params, set_)
-    day = parse_date(as_of)
-    ds = open_data(data, cfg)
+    cfg, day, ds = setup(data, as_of, params, set_)
     _, notices = feature_spec(context_for(ds, cfg, day))
     for n in notices:
         console.print(f"[cyan]note:[/] {n}")
@@ -191,10 +196,8 @@ def train(
     from pipeline.train import train_models
 
     started = time.perf_counter()
-    cfg = load(params, set_)
-    day = parse_date(as_of)
     uri = tracking.configure()
-    ds = open_data(data, cfg)
+    cfg, day, ds = setup(data, as_of, params, set_)
     first, last = ds.date_range()
     if day > last:
         console.print(f"[yellow]warning:[/] --as-of {day} is after the last transaction ({last})")
@@ -270,9 +273,7 @@ def evaluate(
     """Backtest over several cutoffs: train on data before each, test on the cutoff after, beside baselines."""
     from pipeline.evaluate import backtest, backtest_plot
 
-    cfg = load(params, set_)
-    day = parse_date(as_of)
-    ds = open_data(data, cfg)
+    cfg, day, ds = setup(data, as_of, params, set_)
     with console.status("backtesting...") as status:
         table = backtest(ds, cfg, day, cutoffs or cfg.evaluation.backtest_cutoffs, progress=status.update)
     out_dir.mkdir(parents=True, exist_ok=True)

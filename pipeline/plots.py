@@ -42,31 +42,29 @@ def calibration_plot(y: np.ndarray, p: np.ndarray, bins: int = 10) -> bytes:
     return _png(fig)
 
 
-def lift_plot(y: np.ndarray, scores: dict[str, np.ndarray]) -> bytes:
+def _capture_plot(outcome: np.ndarray, rankings: dict[str, np.ndarray], xlabel: str, ylabel: str, title: str) -> bytes:
+    """Share of the total ``outcome`` reached by the top share of customers under each ranking."""
     fig, ax = plt.subplots(figsize=(5, 4.5))
     shares = np.linspace(0.01, 1, 100)
-    for name, s in scores.items():
+    outcome = np.asarray(outcome, float)
+    for name, s in rankings.items():
         order = np.argsort(-np.asarray(s), kind="stable")
-        captured = np.cumsum(np.asarray(y)[order]) / max(np.sum(y), 1)
-        ax.plot(shares, captured[(shares * len(y)).astype(int) - 1], label=name, lw=2 if name == "model" else 1)
+        captured = np.cumsum(outcome[order]) / max(outcome.sum(), 1e-9)
+        ax.plot(shares, captured[(shares * len(outcome)).astype(int) - 1], label=name, lw=2 if name == "model" else 1)
     ax.plot([0, 1], [0, 1], "k:", lw=0.8)
-    ax.set(xlabel="share of customers contacted (highest risk first)", ylabel="share of churners reached",
-           title="Cumulative gains")
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.legend(loc="lower right")
     return _png(fig)
+
+
+def lift_plot(y: np.ndarray, scores: dict[str, np.ndarray]) -> bytes:
+    return _capture_plot(y, scores, "share of customers contacted (highest risk first)", "share of churners reached",
+                         "Cumulative gains")
 
 
 def value_capture_plot(actual: np.ndarray, rankings: dict[str, np.ndarray]) -> bytes:
-    fig, ax = plt.subplots(figsize=(5, 4.5))
-    shares = np.linspace(0.01, 1, 100)
-    for name, s in rankings.items():
-        order = np.argsort(-np.asarray(s), kind="stable")
-        captured = np.cumsum(np.asarray(actual)[order]) / max(np.sum(actual), 1e-9)
-        ax.plot(shares, captured[(shares * len(actual)).astype(int) - 1], label=name)
-    ax.set(xlabel="share of customers (highest predicted value first)", ylabel="share of next-horizon revenue",
-           title="Loyalty: revenue capture")
-    ax.legend(loc="lower right")
-    return _png(fig)
+    return _capture_plot(actual, rankings, "share of customers (highest predicted value first)",
+                         "share of next-horizon revenue", "Loyalty: revenue capture")
 
 
 def importance_plot(importance: pd.Series, top: int = 20) -> bytes:

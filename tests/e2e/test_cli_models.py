@@ -46,11 +46,12 @@ def test_train_prints_metrics_baselines_decision_and_time(workdir):
 
 
 def test_score_writes_risk_list_and_reruns_identically(workdir):
+    outputs = []
     for _ in range(2):
         res = churn("score", "--data", "data", "--as-of", "2025-12-31", "--out", "risk.parquet", cwd=workdir)
         assert res.returncode == 0, res.stderr[-2000:]
-        first = (workdir / "risk.parquet").read_bytes() if _ == 0 else first
-    assert (workdir / "risk.parquet").read_bytes() == first
+        outputs.append((workdir / "risk.parquet").read_bytes())
+    assert outputs[0] == outputs[1]
     risk = pd.read_parquet(workdir / "risk.parquet")
     assert risk["churn_probability"].is_monotonic_decreasing and risk["customer_id"].is_unique
     assert risk["model_version"].iloc[0] == "churn-model v1 (champion)"
