@@ -58,6 +58,21 @@ def setup(data: Path, as_of: str, params: Path, overrides: list[str] | None):
     return cfg, day, open_data(data, cfg)
 
 
+def features_as_of(ds, cfg: Params, day: date):
+    """The feature table as of ``day``; an empty population is a clear error, not an empty output."""
+    from pipeline.build import build_features
+
+    with console.status(f"building features as of {day}..."):
+        frame = build_features(ds, cfg, day)
+    if frame.empty:
+        first, last = ds.date_range()
+        raise DataError(
+            f"no customer is in the population at {day}: nobody has {cfg.label.min_purchases_in_lookback} order(s) in the "
+            f"{cfg.label.lookback_days} days before it (transactions run from {first} to {last}). "
+            "Use an --as-of inside the data, or a longer label.lookback_days.")
+    return frame
+
+
 def open_data(data_dir: Path, params: Params):
     """Discover, validate (printing the accounting) and write quarantine files; return the dataset."""
     from pipeline.build import open_dataset
@@ -108,15 +123,14 @@ def features(
     set_: SetOpt = None,
 ) -> None:
     """Build one row of behavioural features per customer in the population as of a date."""
-    from pipeline.build import build_features, context_for, feature_spec
+    from pipeline.build import context_for, feature_spec
     from pipeline.io import write_table
 
     cfg, day, ds = setup(data, as_of, params, set_)
     _, notices = feature_spec(context_for(ds, cfg, day))
     for n in notices:
         console.print(f"[cyan]note:[/] {n}")
-    with console.status(f"building features as of {day}..."):
-        frame = build_features(ds, cfg, day)
+    frame = features_as_of(ds, cfg, day)
     target = out_path or Path(f"features_asof={day.isoformat()}.parquet")
     write_table(frame, target)
     out.print(f"wrote {len(frame):,} customers x {frame.shape[1] - 1} features -> {target}")
@@ -319,7 +333,6 @@ def score(
     import json
 
     from pipeline import plots, tracking
-    from pipeline.build import build_features
     from pipeline.io import atomic_path, write_table
     from pipeline.score import score as score_customers
 
@@ -332,8 +345,7 @@ def score(
     with console.status(f"loading model {model}..."):
         bundle, version = tracking.load_bundle(model)
     ds = open_data(data, cfg)
-    with console.status(f"building features as of {day}..."):
-        frame = build_features(ds, cfg, day)
+    frame = features_as_of(ds, cfg, day)
     with console.status(f"scoring and explaining {len(frame):,} customers..."):
         result = score_customers(frame, bundle, day, cfg.scoring, version)
     write_table(result.risk_list, target)

@@ -81,6 +81,7 @@ def test_bad_input_fails_without_traceback(workdir):
     (("features", "--data", "data", "--as-of", "June"), 3, "not a date"),
     (("validate", "--data", "data", "--set", "label.horizon=3"), 2, "unknown key 'label.horizon'"),
     (("validate", "--data", "missing"), 3, "does not exist"),
+    (("features", "--data", "data", "--as-of", "2020-01-01"), 3, "no customer is in the population at 2020-01-01"),
 ])
 def test_usage_errors_are_clear(workdir, args, code, text):
     res = churn(*args, cwd=workdir)
