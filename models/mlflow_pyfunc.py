@@ -6,6 +6,7 @@ not class labels. A table whose features do not match the bundle's spec is refus
 """
 
 import mlflow
+import pandas as pd
 from mlflow.pyfunc import PythonModel
 
 
@@ -15,7 +16,7 @@ class ChurnBundleModel(PythonModel):
 
         self.bundle = ModelBundle.load(context.artifacts["bundle"])
 
-    def predict(self, context, model_input, params=None):
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         return self.bundle.predict(model_input)
 
 

@@ -6,9 +6,11 @@ the working directory (``sqlite:///mlflow.db``), set when a command starts.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +32,10 @@ def configure() -> str:
     import mlflow
 
     warnings.filterwarnings("ignore", message=".*type hints.*")
+    import logging
+
     warnings.filterwarnings("ignore", category=FutureWarning, module="mlflow")
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # keep the command's own summary readable
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     uri = os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_URI)
     mlflow.set_tracking_uri(uri)
@@ -61,10 +66,19 @@ def load_bundle(uri: str):
                 "or pass --model with a model URI or a saved bundle folder.") from None
         label = f"{name} v{version} ({alias})"
     try:
-        model = mlflow.pyfunc.load_model(uri)
+        with _quiet():
+            model = mlflow.pyfunc.load_model(uri)
     except Exception as exc:
         raise ModelError(f"cannot load model {uri}: {str(exc)[:200]}") from None
     return model.unwrap_python_model().bundle, label
+
+
+@contextlib.contextmanager
+def _quiet():
+    """MLflow's advice to add type hints to ``predict`` (features are validated by the bundle) is noise here."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        yield
 
 
 def _flatten(d: dict, prefix: str = "") -> dict[str, str]:
@@ -121,10 +135,11 @@ def log_training(result: TrainResult, params: Params, fingerprint: dict, validat
             bundle_dir = result.bundle.save(Path(tmp) / "bundle")
             example = validation_features[result.bundle.feature_names].head(5)
             output = result.bundle.predict(example)
-            info = mlflow.pyfunc.log_model(
-                name="model", python_model=str(PYFUNC_CODE), artifacts={"bundle": str(bundle_dir)},
-                signature=infer_signature(example, output), input_example=example,
-            )
+            with _quiet():
+                info = mlflow.pyfunc.log_model(
+                    name="model", python_model=str(PYFUNC_CODE), artifacts={"bundle": str(bundle_dir)},
+                    signature=infer_signature(example, output), input_example=example,
+                )
     return LoggedModel(run.info.run_id, info.model_uri)
 
 
@@ -148,7 +163,8 @@ def register_and_gate(logged: LoggedModel, result: TrainResult, params: Params, 
     reason = ""
     if champion is not None:
         try:
-            model = mlflow.pyfunc.load_model(f"models:/{name}@champion")
+            with _quiet():
+                model = mlflow.pyfunc.load_model(f"models:/{name}@champion")
             scores = model.predict(validation_features)["churn_probability"].to_numpy()
             champion_score = ranking_metrics(result.validation["churned"], scores)[metric]
         except (ModelError, Exception) as exc:  # the champion cannot score today's features
