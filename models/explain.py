@@ -1,7 +1,7 @@
 """Per-customer drivers from TreeSHAP contributions, in probability points and plain sentences.
 
-Contributions come from LightGBM's own TreeSHAP (``pred_contrib``): exact TreeSHAP, and measured faster
-than ``shap.TreeExplainer`` on the same model and rows (``benchmarks/bench_scoring.py``). They are in
+Contributions are exact TreeSHAP values (``shap.TreeExplainer`` on the booster, identical to LightGBM's
+``pred_contrib`` and measured slightly faster: ``benchmarks/bench_scoring.py``). They are in
 log-odds; each customer's contributions are rescaled by (p - p0) / (sum of contributions), p being the
 calibrated churn probability and p0 the calibrated base rate, so they add up to the customer's
 distance from the base rate in probability points and keep their signs and proportions.
