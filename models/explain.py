@@ -89,11 +89,23 @@ def top_drivers(effects: np.ndarray, features: pd.DataFrame, spec: FeatureSpec, 
             out_feature[idx, slot] = feat.name
             out_family[idx, slot] = feat.family
             out_value[idx, slot] = vals
-            extra = _template_fields(feat.description)
-            for pos, i in enumerate(idx):
-                row = {f: columns[f][i] for f in extra if f in columns}
-                out_reason[i, slot] = feat.describe(_plain(vals[pos]), {k2: _plain(v) for k2, v in row.items()})
+            out_reason[idx, slot] = _reasons(feat, idx, columns)
     return Drivers(out_feature, out_family, out_value, out_effect, out_reason)
+
+
+def _reasons(feat, idx: np.ndarray, columns: dict[str, np.ndarray]) -> np.ndarray:
+    """The feature's sentence for customers ``idx``, rendered once per distinct combination of the values
+    its template uses (counts, days and flags repeat a lot), then looked up."""
+    fields = [feat.name] + [f for f in _template_fields(feat.description) if f in columns and f != feat.name]
+    keys = zip(*([_plain(v) for v in columns[f][idx]] for f in fields), strict=True)
+    cache: dict[tuple, str] = {}
+    out = np.empty(len(idx), dtype=object)
+    for pos, key in enumerate(keys):
+        text = cache.get(key)
+        if text is None:
+            text = cache[key] = feat.describe(key[0], dict(zip(fields, key, strict=True)))
+        out[pos] = text
+    return out
 
 
 def _plain(v):
