@@ -114,7 +114,6 @@ class Family:
     features: Callable[[Context], list[Feature]]
     sql: Callable[[Context], str] | None = None
     compute: Callable[[duckdb.DuckDBPyConnection, Context], pd.DataFrame] | None = None
-    doc: str = ""
 
     def available(self, ctx: Context) -> bool:
         return all(t in ctx.tables for t in self.requires)

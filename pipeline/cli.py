@@ -206,7 +206,7 @@ def train(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from pipeline import tracking
-    from pipeline.build import build_training_set, context_for, feature_spec
+    from pipeline.build import build_training_set, context_for, feature_spec, snapshot_cutoffs
     from pipeline.train import train_models
 
     started = time.perf_counter()
@@ -218,8 +218,6 @@ def train(
     columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                TimeElapsedColumn()]
     with Progress(*columns, console=console, transient=True) as progress:
-        from pipeline.build import snapshot_cutoffs
-
         cutoffs = snapshot_cutoffs(cfg, day)
         task = progress.add_task("building snapshots", total=len(cutoffs))
         training = build_training_set(ds, cfg, day, progress=lambda c: progress.update(task, advance=1,
@@ -285,18 +283,17 @@ def evaluate(
     set_: SetOpt = None,
 ) -> None:
     """Backtest over several cutoffs: train on data before each, test on the cutoff after, beside baselines."""
-    from pipeline.evaluate import backtest, backtest_plot
+    from pipeline.evaluate import backtest
+    from pipeline.plots import backtest_plot
 
     cfg, day, ds = setup(data, as_of, params, set_)
     with console.status("backtesting...") as status:
         table = backtest(ds, cfg, day, cutoffs or cfg.evaluation.backtest_cutoffs, progress=status.update)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    from pipeline.io import atomic_path
+    from pipeline.io import write_bytes
 
-    with atomic_path(out_dir / "backtest.csv") as tmp:
-        table.to_csv(tmp, index=False)
+    write_bytes(table.to_csv(index=False).encode(), out_dir / "backtest.csv")
     for metric in ("roc_auc", "pr_auc", "lift_at_10"):
-        (out_dir / f"backtest_{metric}.png").write_bytes(backtest_plot(table, metric))
+        write_bytes(backtest_plot(table, metric), out_dir / f"backtest_{metric}.png")
     wide = table.pivot(index="cutoff", columns="scorer", values="roc_auc")
     t = Table(title="backtest ROC-AUC by test cutoff (train on data before it)", title_justify="left")
     t.add_column("cutoff")
@@ -333,7 +330,7 @@ def score(
     import json
 
     from pipeline import plots, tracking
-    from pipeline.io import atomic_path, write_table
+    from pipeline.io import write_bytes, write_table
     from pipeline.score import score as score_customers
 
     cfg = load(params, set_)
@@ -353,12 +350,10 @@ def score(
     summary = {**result.summary, "global_families": result.global_families.to_dict("records"),
                "global_features": result.global_features.head(30).to_dict("records"),
                "drift": result.drift.to_dict("records")}
-    with atomic_path(_sidecar(target, "_summary.json")) as tmp:
-        tmp.write_text(json.dumps(summary, indent=1, default=str))
-    sample = frame.sample(n=min(3000, len(frame)), random_state=cfg.seed) if len(frame) else frame
-    with atomic_path(_sidecar(target, "_shap_summary.png")) as tmp:
-        X = bundle.check_features(sample)
-        tmp.write_bytes(plots.beeswarm_plot(bundle.churn.contributions(X)[:, :-1], X, "SHAP summary (churn, log-odds)"))
+    write_bytes(json.dumps(summary, indent=1, default=str).encode(), _sidecar(target, "_summary.json"))
+    X = bundle.check_features(frame.sample(n=min(3000, len(frame)), random_state=cfg.seed))
+    beeswarm = plots.beeswarm_plot(bundle.churn.contributions(X)[:, :-1], X, "SHAP summary (churn, log-odds)")
+    write_bytes(beeswarm, _sidecar(target, "_shap_summary.png"))
     _print_score_summary(result, target)
 
 
@@ -396,12 +391,13 @@ def report(
     set_: SetOpt = None,
 ) -> None:
     """Self-contained HTML report for retention teams (and an optional Excel export of the risk list)."""
-    from pipeline.report import build_report, load_scores, write_excel, write_report
+    from pipeline.io import read_risk_list, write_bytes, write_excel
+    from pipeline.report import build_report
 
     cfg = load(params, set_)
-    frame, summary = load_scores(scores)
+    frame, summary = read_risk_list(scores)
     html = build_report(frame, summary, cfg.scoring.report_top_n)
-    write_report(html, out_path)
+    write_bytes(html.encode("utf-8"), out_path)
     out.print(f"wrote report for {len(frame):,} customers -> {out_path}")
     if xlsx is not None:
         write_excel(frame, xlsx)

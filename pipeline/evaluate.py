@@ -44,15 +44,3 @@ def backtest(ds: Dataset, params: Params, as_of: date, count: int,
             rows.append({"cutoff": cutoff, "scorer": name, "customers": len(test), "churn_rate": y.mean(),
                          **ranking_metrics(y, score)})
     return pd.DataFrame(rows)
-
-
-def backtest_plot(table: pd.DataFrame, metric: str = "roc_auc") -> bytes:
-    from pipeline.plots import _png, plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for scorer, part in table.groupby("scorer", sort=False):
-        ax.plot(part["cutoff"].astype(str), part[metric], marker="o", lw=2 if scorer == "model" else 1, label=scorer)
-    ax.set(xlabel="test cutoff", ylabel=metric, title=f"Backtest: {metric} by cutoff")
-    ax.legend()
-    plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
-    return _png(fig)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from pipeline.config import TABLES, EngineConfig
@@ -143,3 +145,62 @@ def read_table(path: str | Path) -> pd.DataFrame:
     if path.suffix == ".parquet":
         return pd.read_parquet(path)
     return pd.read_csv(path, dtype={"customer_id": str})
+
+
+def write_bytes(data: bytes, path: str | Path) -> Path:
+    """Write bytes (a report page, a chart, a JSON summary) atomically."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return path
+
+
+def read_risk_list(path: str | Path) -> tuple[pd.DataFrame, dict]:
+    """The risk list and, when present beside it, its summary sidecar."""
+    path = Path(path)
+    frame = read_table(path)
+    required = {"customer_id", "churn_probability", "risk_band", "loyalty_tier", "value_at_risk", "as_of",
+                "model_version", "action"}
+    missing = required - set(frame.columns)
+    if missing:
+        raise DataError(f"{path} is not a risk list from `churn score`: it lacks {sorted(missing)}")
+    if path.suffix == ".csv":  # CSV output carries neutralising quotes; show the original text
+        from pipeline.safety import restore_formulas
+
+        frame = restore_formulas(frame)
+    summary_path = path.with_name(f"{path.stem}_summary.json")
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    return frame, summary
+
+
+def write_excel(frame: pd.DataFrame, out: str | Path) -> Path:
+    """The risk list as .xlsx; text cells are stored as text (never formulas), numbers stay numbers."""
+    from openpyxl import Workbook
+    from openpyxl.utils import get_column_letter
+
+    out = Path(out)
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "risk list"
+    ws.append(list(frame.columns))
+    for values in frame.itertuples(index=False):
+        ws.append([_excel_value(v) for v in values])
+        for cell in ws[ws.max_row]:
+            if isinstance(cell.value, str):
+                cell.data_type = "s"  # never a formula, whatever the text starts with
+    ws.freeze_panes = "A2"
+    for i, col in enumerate(frame.columns, start=1):
+        ws.column_dimensions[get_column_letter(i)].width = min(max(len(str(col)) + 2, 12), 60)
+    with atomic_path(out) as tmp:
+        wb.save(tmp)
+    return out
+
+
+def _excel_value(v):
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return None
+    if isinstance(v, pd.Timestamp):
+        return v.to_pydatetime()
+    if isinstance(v, np.generic):
+        return v.item()
+    return v

@@ -98,3 +98,14 @@ def histogram_plot(values: np.ndarray, title: str, xlabel: str, bins: int = 20) 
     ax.hist(values, bins=bins, range=(0, 1) if np.nanmax(values, initial=0) <= 1 else None, color="#c0392b", alpha=0.85)
     ax.set(xlabel=xlabel, ylabel="customers", title=title)
     return _png(fig)
+
+
+def backtest_plot(table: pd.DataFrame, metric: str = "roc_auc") -> bytes:
+    """One line per scorer: ``metric`` at each backtest cutoff."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for scorer, part in table.groupby("scorer", sort=False):
+        ax.plot(part["cutoff"].astype(str), part[metric], marker="o", lw=2 if scorer == "model" else 1, label=scorer)
+    ax.set(xlabel="test cutoff", ylabel=metric, title=f"Backtest: {metric} by cutoff")
+    ax.legend()
+    plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
+    return _png(fig)

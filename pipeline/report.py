@@ -1,4 +1,5 @@
-"""Explanation report for retention teams: one self-contained HTML page, and an Excel export.
+"""Explanation report for retention teams: one self-contained HTML page (reading the risk list and
+writing the page and its Excel export live in ``pipeline.io``).
 
 Jinja2 with autoescaping switched on explicitly; every value from the data is escaped, and no data is
 placed inside scripts (the page's script only sorts and filters the rendered table). Charts are PNGs
@@ -8,37 +9,14 @@ embedded as data URIs and waterfalls are inline SVG, so the page opens without a
 from __future__ import annotations
 
 import base64
-import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from pipeline import plots
-from pipeline.errors import DataError
-from pipeline.io import atomic_path, read_table
 
 DRIVERS = (1, 2, 3)
-
-
-def load_scores(path: str | Path) -> tuple[pd.DataFrame, dict]:
-    """The risk list and, when present beside it, its summary sidecar."""
-    path = Path(path)
-    frame = read_table(path)
-    required = {"customer_id", "churn_probability", "risk_band", "loyalty_tier", "value_at_risk", "as_of",
-                "model_version", "action"}
-    missing = required - set(frame.columns)
-    if missing:
-        raise DataError(f"{path} is not a risk list from `churn score`: it lacks {sorted(missing)}")
-    if path.suffix == ".csv":  # CSV output carries neutralising quotes; show the original text
-        for col in frame.columns:
-            if frame[col].dtype == object or pd.api.types.is_string_dtype(frame[col]):
-                frame[col] = frame[col].map(lambda v: v[1:] if isinstance(v, str) and v.startswith("'") and
-                                            v[1:2] in ("=", "+", "-", "@", "\t", "\r") else v)
-    summary_path = path.with_name(f"{path.stem}_summary.json")
-    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
-    return frame, summary
 
 
 def _img(png: bytes) -> str:
@@ -129,44 +107,4 @@ def build_report(frame: pd.DataFrame, summary: dict, top_n: int) -> str:
                            drift=summary.get("drifted_features", []), band_rule=summary.get("band_rule"))
 
 
-def write_report(html: str, out: str | Path) -> Path:
-    out = Path(out)
-    with atomic_path(out) as tmp:
-        tmp.write_text(html, encoding="utf-8")
-    return out
-
-
-def write_excel(frame: pd.DataFrame, out: str | Path) -> Path:
-    """The risk list as .xlsx; text cells are stored as text (never formulas), numbers stay numbers."""
-    from openpyxl import Workbook
-    from openpyxl.utils import get_column_letter
-
-    out = Path(out)
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "risk list"
-    ws.append(list(frame.columns))
-    for values in frame.itertuples(index=False):
-        ws.append([_excel_value(v) for v in values])
-        for cell in ws[ws.max_row]:
-            if isinstance(cell.value, str):
-                cell.data_type = "s"  # never a formula, whatever the text starts with
-    ws.freeze_panes = "A2"
-    for i, col in enumerate(frame.columns, start=1):
-        ws.column_dimensions[get_column_letter(i)].width = min(max(len(str(col)) + 2, 12), 60)
-    with atomic_path(out) as tmp:
-        wb.save(tmp)
-    return out
-
-
-def _excel_value(v):
-    if v is None or (isinstance(v, float) and np.isnan(v)):
-        return None
-    if isinstance(v, pd.Timestamp):
-        return v.to_pydatetime()
-    if isinstance(v, np.generic):
-        return v.item()
-    return v
-
-
-__all__ = ["build_report", "load_scores", "write_excel", "write_report"]
+__all__ = ["build_report", "waterfall_svg"]

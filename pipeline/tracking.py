@@ -167,7 +167,7 @@ def register_and_gate(logged: LoggedModel, result: TrainResult, params: Params, 
                 model = mlflow.pyfunc.load_model(f"models:/{name}@champion")
             scores = model.predict(validation_features)["churn_probability"].to_numpy()
             champion_score = ranking_metrics(result.validation["churned"], scores)[metric]
-        except (ModelError, Exception) as exc:  # the champion cannot score today's features
+        except Exception as exc:  # the champion cannot score today's features (ModelError) or cannot load
             reason = f"current champion v{champion_version} cannot score this data ({str(exc)[:120]})"
     if promote:
         decision, reason = "champion", "forced with --promote"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 import numpy as np
 import optuna
@@ -215,6 +214,3 @@ def train_models(
         timings=timings, n_train_rows=int(train.sum()),
     )
 
-
-def validation_cutoff_for(params: Params, as_of) -> object:
-    return as_of - timedelta(days=params.label.horizon_days)

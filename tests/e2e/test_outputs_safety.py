@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.io import write_table
-from pipeline.report import build_report, load_scores, write_excel
+from pipeline.io import read_risk_list, write_excel, write_table
+from pipeline.report import build_report
 from pipeline.safety import neutralise_formulas
 
 HOSTILE = ["=HYPERLINK(\"http://evil\",\"x\")", "+1+2", "-3", "@SUM(A1)", "\tTAB", "\rCR", "<script>alert(1)</script>",
@@ -82,7 +82,7 @@ def test_html_escapes_hostile_text(tmp_path):
 
 def test_report_reads_back_csv_without_the_neutralising_quote(tmp_path):
     write_table(risk_list(), tmp_path / "risk.csv")
-    frame, _ = load_scores(tmp_path / "risk.csv")
+    frame, _ = read_risk_list(tmp_path / "risk.csv")
     assert frame["customer_id"].tolist()[:2] == HOSTILE[:2]
 
 
