@@ -207,7 +207,7 @@ def train(
 
     from pipeline import tracking
     from pipeline.build import build_training_set, context_for, feature_spec, snapshot_cutoffs
-    from pipeline.train import train_models
+    from pipeline.train import train_models, validation_rows
 
     started = time.perf_counter()
     uri = tracking.configure()
@@ -233,7 +233,7 @@ def train(
         study_name = f"churn-{fingerprint['hash']}-{day}"
         result = train_models(training, spec, cfg, study_name=study_name, storage=f"sqlite:///{cfg.tuning.storage}",
                               on_trial=on_trial)
-    valid_rows = training[training["cutoff"] == training["cutoff"].max()].reset_index(drop=True)
+    valid_rows = validation_rows(training)
     plots = tracking.training_plots(result)
     plots["shap_summary"] = tracking.shap_summary_plot(result, valid_rows, seed=cfg.seed)
     with console.status("logging to MLflow and registering..."):

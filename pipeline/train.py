@@ -71,6 +71,12 @@ def out_of_time_split(cutoffs: pd.Series, horizon_days: int) -> tuple[np.ndarray
     return train, valid
 
 
+def validation_rows(training_set: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the validation cutoff (the one :func:`out_of_time_split` holds out)."""
+    _, valid = out_of_time_split(training_set["cutoff"], horizon_days=0)
+    return training_set[valid].reset_index(drop=True)
+
+
 def rolling_folds(cutoffs: pd.Series, horizon_days: int, n_folds: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """Rolling-origin folds over the training cutoffs, newest last: each validates on one cutoff and
     trains on the cutoffs whose horizon ends by it. Folds with no training cutoff are skipped."""

@@ -24,8 +24,9 @@ def store(tmp_path, monkeypatch):
 
 
 def _valid(trained):
-    t = trained["training"]
-    return t[t["cutoff"] == t["cutoff"].max()].reset_index(drop=True)
+    from pipeline.train import validation_rows
+
+    return validation_rows(trained["training"])
 
 
 def _log(trained, result=None, promote=False):
