@@ -359,7 +359,7 @@ def score(
 
 def _print_score_summary(result, target: Path) -> None:
     s = result.summary
-    t = Table(title=f"risk list as of {s['as_of']} ({s['model_version']})", title_justify="left")
+    t = Table(title=f"risk list as of {s['as_of']}", title_justify="left")
     t.add_column("band")
     t.add_column("customers", justify="right")
     t.add_column("share", justify="right")
@@ -368,7 +368,8 @@ def _print_score_summary(result, target: Path) -> None:
         part = result.risk_list[result.risk_list["risk_band"] == band]
         t.add_row(band, f"{count:,}", f"{count / max(s['customers'], 1):.1%}", f"{part['value_at_risk'].sum():,.2f}")
     out.print(t)
-    out.print(f"customers scored: {s['customers']:,}; total value at risk: {s['value_at_risk']:,.2f}")
+    out.print(f"customers scored: {s['customers']:,} with {s['model_version']}; "
+              f"total value at risk: {s['value_at_risk']:,.2f}")
     top = result.global_families.head(3)
     out.print("drivers across the base: " + ", ".join(f"{r.family} ({r.mean_abs_effect_pp * 100:.1f} pts)"
                                                       for r in top.itertuples()))
