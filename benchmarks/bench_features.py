@@ -52,7 +52,7 @@ def run_duckdb(folder: Path, families: tuple[str, ...] | None, threads: int) -> 
     from pipeline.config import load_params
     from pipeline.io import discover_tables
 
-    params = load_params(None, [f"engine.threads={threads}", "engine.memory_limit=7GB"])
+    params = load_params(None, [f"engine.threads={threads}", "engine.memory_limit=5GB"])
     sources, unknown = discover_tables(folder)
     t0 = time.perf_counter()
     ds = open_dataset(sources, params, datetime(2030, 1, 1), unknown, temp_dir=str(DATA / "spill"))

@@ -1,7 +1,7 @@
 """Feature metadata and the registry of feature families.
 
 A family is a module in ``features/`` that registers itself here: the tables it needs, the features it
-produces (with metadata) and one SQL query (or, for fitted families, one vectorised function) that
+produces (with metadata) and one SQL query (plus, for fitted families, one vectorised function) that
 computes all of them per customer. Metadata is declared once and read by reports, docs and driver
 reasons alike.
 """
@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Literal
 
-import duckdb
 import pandas as pd
 
 
@@ -104,16 +103,19 @@ class Context:
 class Family:
     """A feature family: its features and one vectorised computation of all of them.
 
-    ``sql`` returns one query over the as-of views (``tx``, ``ev``, ``inv``, ``subs``, ``cust``) grouped by
-    ``customer_id``. ``compute`` is used instead by families that fit population-level parameters
-    first (BTYD); it gets the connection and returns a frame keyed by ``customer_id``.
+    ``sql`` returns one query over the as-of views (``tx``, ``orders``, ``purchase_days``, ``ev``, ``inv``,
+    ``subs``, ``cust``) grouped by ``customer_id``; its columns are the features. Families that fit
+    population-level parameters (BTYD) also give ``finish``: their query then returns per-customer
+    statistics, and ``finish`` gets those statistics for the whole population (every customer shard
+    together, so the fit sees everyone; ordered by ``customer_id``) and returns the features keyed by
+    ``customer_id``.
     """
 
     name: str
     requires: tuple[str, ...]
     features: Callable[[Context], list[Feature]]
-    sql: Callable[[Context], str] | None = None
-    compute: Callable[[duckdb.DuckDBPyConnection, Context], pd.DataFrame] | None = None
+    sql: Callable[[Context], str]
+    finish: Callable[[pd.DataFrame, Context], pd.DataFrame] | None = None
 
     def available(self, ctx: Context) -> bool:
         return all(t in ctx.tables for t in self.requires)

@@ -16,7 +16,9 @@ def _sql(ctx: Context) -> str:
     return f"""
         SELECT customer_id,
                {ctx.days_since('min(day)')} AS days_since_first_purchase,
-               count(DISTINCT {ctx.days_since('day')} // 30) FILTER (WHERE {ctx.within('day', 360)})
+               -- one bit per 30-day month of the last 360 days: no DISTINCT aggregate needed
+               coalesce(bit_count(bit_or(CASE WHEN {ctx.within('day', 360)}
+                   THEN CAST(1 AS INTEGER) << CAST({ctx.days_since('day')} // 30 AS INTEGER) END)), 0)
                    AS active_months_last_365d
         FROM purchase_days GROUP BY customer_id"""
 

@@ -14,13 +14,14 @@ from datetime import date, datetime, timedelta
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 import features  # noqa: F401  (registers the families)
 from features.registry import FAMILIES, Context, Feature, FeatureSpec
 from pipeline.config import Params
 from pipeline.errors import DataError
 from pipeline.io import TableSource, connect, frames_as_sources
-from pipeline.labels import labels_sql, population_sql
+from pipeline.labels import day_end, labels_sql, population_sql
 from pipeline.validate import ValidationReport, validate_sources
 
 CANONICAL_CUSTOMER_COLUMNS = ("customer_id", "signup_date")
@@ -100,21 +101,40 @@ def context_for(ds: Dataset, params: Params, as_of: date) -> Context:
     )
 
 
-def _create_asof_views(con: duckdb.DuckDBPyConnection, ctx: Context) -> None:
-    """Views holding only what is known at the end of the as-of day; families read nothing else.
+def shard_count(ds: Dataset, params: Params) -> int:
+    """Customer shards for a build: one per ``engine.shard_rows`` transactions (at least one)."""
+    rows = next((a.rows_used for a in ds.report.accounts if a.table == "transactions"), 0)
+    return max(1, -(-rows // max(1, params.engine.shard_rows)))
+
+
+def _create_asof_views(
+    con: duckdb.DuckDBPyConnection, ctx: Context, shard: tuple[int, int], horizon_end: str | None = None
+) -> None:
+    """Tables and views holding only what is known at the end of the as-of day, for the customers of
+    one shard (``shard`` is (k, n): shard k of n); families read nothing else.
 
     ``tx``: transactions with ``day``, an integer ``order_key`` and ``purchase`` (not a return);
     ``orders``: purchases per order; ``purchase_days``: distinct purchase days per customer;
-    ``ev``, ``inv``, ``subs``, ``cust``: the optional tables.
+    ``ev``, ``inv``, ``subs``, ``cust``: the optional tables. With ``horizon_end`` (labels), the shard's
+    transactions up to it are kept apart in ``shard_transactions`` for the label query; ``tx`` still
+    stops at the as-of day.
     """
     end = ctx.end_sql
-    con.execute(f"""CREATE OR REPLACE TEMP VIEW tx AS
+    k, n = shard
+
+    def clean(table: str) -> str:
+        return f"clean_{table}" if n == 1 else f"clean_{table}_part({n}, {k})"
+
+    # The shard's transactions are read from the source once, then every family reads this copy.
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE shard_transactions AS
+        SELECT * FROM {clean('transactions')} WHERE timestamp < {horizon_end or end}""")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE tx AS
         SELECT customer_id, timestamp, CAST(timestamp AS DATE) AS day, CAST(amount AS {EXACT}) AS amount,
                -- integer order keys: counting distinct 64-bit values is far cheaper than strings
                CASE WHEN order_id IS NULL THEN hash(timestamp) ELSE hash(order_id) END AS order_key,
                CAST(quantity AS {EXACT}) AS quantity, category, CAST(coalesce(discount, 0) AS {EXACT}) AS discount,
                NOT (coalesce(is_return, false) OR amount < 0) AS purchase
-        FROM clean_transactions WHERE timestamp < {end}""")
+        FROM shard_transactions WHERE timestamp < {end}""")
     # Purchases at order grain and purchase days, materialised once per as-of date: most families
     # count orders or days, and counting rows of these beats DISTINCT aggregates over raw rows.
     con.execute("""CREATE OR REPLACE TEMP TABLE orders AS
@@ -125,18 +145,19 @@ def _create_asof_views(con: duckdb.DuckDBPyConnection, ctx: Context) -> None:
     if "events" in ctx.tables:
         con.execute(f"""CREATE OR REPLACE TEMP VIEW ev AS
             SELECT customer_id, timestamp, event_type, CAST(value AS {EXACT}) AS value
-            FROM clean_events WHERE timestamp < {end}""")
+            FROM {clean('events')} WHERE timestamp < {end}""")
     if "invoices" in ctx.tables:
         con.execute(f"""CREATE OR REPLACE TEMP VIEW inv AS
             SELECT customer_id, invoice_id, issued_at, due_date,
                    CASE WHEN paid_at < {end} THEN paid_at END AS paid_at, CAST(amount AS {EXACT}) AS amount
-            FROM clean_invoices WHERE issued_at < {end}""")
+            FROM {clean('invoices')} WHERE issued_at < {end}""")
     if "subscriptions" in ctx.tables:
+        con.execute(f"CREATE OR REPLACE TEMP VIEW shard_subscriptions AS SELECT * FROM {clean('subscriptions')}")
         con.execute(f"""CREATE OR REPLACE TEMP VIEW subs AS
             SELECT customer_id, start_date, CASE WHEN end_date < {end} THEN end_date END AS end_date, plan, price
-            FROM clean_subscriptions WHERE start_date < {end}""")
+            FROM shard_subscriptions WHERE start_date < {end}""")
     if "customers" in ctx.tables:
-        con.execute(f"CREATE OR REPLACE TEMP VIEW cust AS SELECT * FROM clean_customers WHERE signup_date < {end}")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW cust AS SELECT * FROM {clean('customers')} WHERE signup_date < {end}")
 
 
 def _families(ctx: Context, only: tuple[str, ...] | None = None) -> list:
@@ -158,42 +179,72 @@ def feature_spec(ctx: Context, only: tuple[str, ...] | None = None) -> tuple[Fea
     return FeatureSpec(tuple(feats)), notices
 
 
+def _column(alias: str, feat: Feature) -> str:
+    """The select expression giving a feature its output type and its fill for customers without rows."""
+    col = f"{alias}.{feat.name}"
+    if feat.kind == "categorical":
+        return f"CAST({col} AS VARCHAR) AS {feat.name}"
+    if feat.fill is not None:
+        return f"CAST(coalesce({col}, {feat.fill}) AS DOUBLE) AS {feat.name}"
+    return f"CAST({col} AS DOUBLE) AS {feat.name}"
+
+
 def build_features(
     ds: Dataset, params: Params, as_of: date, with_labels: bool = False, families: tuple[str, ...] | None = None
 ) -> pd.DataFrame:
-    """One row per customer in the population at ``as_of`` with every available feature.
+    """One row per customer in the population at ``as_of`` with every available feature, ordered by id.
 
     With ``with_labels`` the frame also carries ``churned`` and ``future_value`` from
     (as_of, as_of + horizon]; the features never see those rows. ``families`` restricts the build
     to the named families.
+
+    Customers are split into shards by a hash of their id and each shard is built on its own (its
+    transactions read once, its aggregates in memory), because a customer's features depend only on
+    their own rows; fitted families then see every shard's statistics together in ``finish``. The
+    result does not depend on the number of shards.
     """
     ctx = context_for(ds, params, as_of)
     con = ds.con
-    _create_asof_views(con, ctx)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE population AS {population_sql(params.label, as_of)}")
-    joins: list[str] = []
-    selects: list[str] = ["p.customer_id"]
-    for i, fam in enumerate(_families(ctx, families)):
-        alias = f"f{i}"
-        if fam.compute is not None:
-            result = fam.compute(con, ctx)
-            con.register(f"_computed_{fam.name}", result)
-            joins.append(f"LEFT JOIN _computed_{fam.name} {alias} USING (customer_id)")
-        else:
-            joins.append(f"LEFT JOIN ({fam.sql(ctx)}) {alias} USING (customer_id)")
-        for feat in fam.features(ctx):
-            col = f"{alias}.{feat.name}"
-            if feat.kind == "categorical":
-                selects.append(f"CAST({col} AS VARCHAR) AS {feat.name}")
-            elif feat.fill is not None:
-                selects.append(f"CAST(coalesce({col}, {feat.fill}) AS DOUBLE) AS {feat.name}")
-            else:
-                selects.append(f"CAST({col} AS DOUBLE) AS {feat.name}")
+    fams = _families(ctx, families)
+    shards = shard_count(ds, params)
+    horizon_end = day_end(as_of + timedelta(days=params.label.horizon_days)) if with_labels else None
+    parts: list[pa.Table] = []
+    stats: dict[str, list[pa.Table]] = {f.name: [] for f in fams if f.finish is not None}
+    for k in range(shards):
+        _create_asof_views(con, ctx, (k, shards), horizon_end)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE population AS {population_sql(params.label, as_of)}")
+        joins: list[str] = []
+        selects: list[str] = ["p.customer_id"]
+        for i, fam in enumerate(fams):
+            if fam.finish is not None:
+                # every customer with history, not only the population: what the fit should see
+                stats[fam.name].append(con.sql(fam.sql(ctx)).to_arrow_table())
+                continue
+            joins.append(f"LEFT JOIN ({fam.sql(ctx)}) f{i} USING (customer_id)")
+            selects += [_column(f"f{i}", feat) for feat in fam.features(ctx)]
+        if with_labels:
+            labels = labels_sql(params.label, as_of, "shard_transactions", "shard_subscriptions")
+            joins.append(f"LEFT JOIN ({labels}) lab USING (customer_id)")
+            selects += ["lab.churned", "lab.future_value"]
+        parts.append(con.sql(f"SELECT {', '.join(selects)} FROM population p {' '.join(joins)}").to_arrow_table())
+    con.register("_built", pa.concat_tables(parts))
+    joins, selects = [], ["b.customer_id"]
+    for i, fam in enumerate(fams):
+        if fam.finish is None:
+            selects += [f"b.{feat.name}" for feat in fam.features(ctx)]
+            continue
+        con.register("_stats", pa.concat_tables(stats[fam.name]))
+        finished = fam.finish(con.sql("SELECT * FROM _stats ORDER BY customer_id").to_arrow_table().to_pandas(), ctx)
+        con.unregister("_stats")
+        con.register(f"_finished_{fam.name}", finished)
+        joins.append(f"LEFT JOIN _finished_{fam.name} f{i} USING (customer_id)")
+        selects += [_column(f"f{i}", feat) for feat in fam.features(ctx)]
     if with_labels:
-        joins.append(f"LEFT JOIN ({labels_sql(params.label, as_of)}) lab USING (customer_id)")
-        selects += ["lab.churned", "lab.future_value"]
-    query = f"SELECT {', '.join(selects)} FROM population p {' '.join(joins)} ORDER BY p.customer_id"
+        selects += ["b.churned", "b.future_value"]
+    query = f"SELECT {', '.join(selects)} FROM _built b {' '.join(joins)} ORDER BY b.customer_id"
     frame = con.sql(query).to_arrow_table().to_pandas()
+    for name in ["_built"] + [f"_finished_{f.name}" for f in fams if f.finish is not None]:
+        con.unregister(name)
     return frame
 
 

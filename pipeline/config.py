@@ -63,6 +63,7 @@ class ValidationConfig:
 class EngineConfig:
     memory_limit: str = "8GB"
     threads: int = 0
+    shard_rows: int = 12_000_000
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ class ChurnModelConfig:
     lambda_l2: float = 1.0
     max_rounds: int = 500
     early_stopping_rounds: int = 50
+    refit_on_all_cutoffs: bool = False
 
 
 @dataclass(frozen=True)

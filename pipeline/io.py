@@ -33,6 +33,11 @@ class TableSource:
     def label(self) -> str:
         return str(self.path) if self.path is not None else f"<{self.name} frame>"
 
+    @property
+    def is_text(self) -> bool:
+        """CSV: every value is text that validation parses (and stores once, typed)."""
+        return self.path is not None and not self.path.is_dir() and self.path.suffix != ".parquet"
+
     def scan_sql(self, con: duckdb.DuckDBPyConnection) -> str:
         """A FROM-clause expression that reads this table; CSV is read as text so nothing is lost."""
         if self.frame is not None:

@@ -19,7 +19,8 @@ from datetime import date, timedelta
 from pipeline.config import LabelConfig
 
 
-def _day_end(d: date) -> str:
+def day_end(d: date) -> str:
+    """SQL: the first instant after day ``d``."""
     return f"TIMESTAMP '{(d + timedelta(days=1)).isoformat()} 00:00:00'"
 
 
@@ -33,19 +34,25 @@ def population_sql(label: LabelConfig, as_of: date) -> str:
         GROUP BY customer_id HAVING count(*) >= {int(label.min_purchases_in_lookback)}"""
 
 
-def labels_sql(label: LabelConfig, cutoff: date) -> str:
-    """churned and future_value for every customer of the ``population`` view, from (cutoff, cutoff+h]."""
-    start, end = _day_end(cutoff), _day_end(cutoff + timedelta(days=label.horizon_days))
+def labels_sql(
+    label: LabelConfig, cutoff: date, transactions: str = "clean_transactions", subscriptions: str = "clean_subscriptions"
+) -> str:
+    """churned and future_value for every customer of the ``population`` view, from (cutoff, cutoff+h].
+
+    ``transactions`` and ``subscriptions`` name the relations holding the population's rows (one
+    shard's, in a build).
+    """
+    start, end = day_end(cutoff), day_end(cutoff + timedelta(days=label.horizon_days))
     window = f"timestamp >= {start} AND timestamp < {end}"
     value = f"""
         SELECT customer_id,
                count(*) FILTER (WHERE NOT (coalesce(is_return, false) OR amount < 0)) AS purchases,
                greatest(sum(CAST(amount AS DECIMAL(18, 4))), 0) AS future_value
-        FROM clean_transactions WHERE {window} GROUP BY customer_id"""
+        FROM {transactions} WHERE {window} GROUP BY customer_id"""
     if label.kind == "cancellation":
         churn = f"""(SELECT customer_id,
                        bool_and(end_date IS NOT NULL AND end_date < {end}) AS churned
-                FROM clean_subscriptions
+                FROM {subscriptions}
                 WHERE start_date < {start} AND (end_date IS NULL OR end_date >= {start})
                    OR (start_date >= {start} AND start_date < {end} AND (end_date IS NULL OR end_date >= {end}))
                 GROUP BY customer_id)"""

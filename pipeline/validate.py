@@ -1,7 +1,8 @@
 """Validation of input tables inside the engine: typed, checked, quarantined, accounted for.
 
-Every table is read once into a checked table that carries each row's typed values and the first
-reason it is unusable (or NULL). Clean rows feed the feature stages; bad rows either stop the run
+Every table gets a checked relation carrying each row's typed values and the first reason it is
+unusable (or NULL): a table for text sources (CSV is parsed once), a view for typed sources (Parquet,
+frames), which are then read in place by every later scan. Clean rows feed the feature stages; bad rows either stop the run
 (``on_bad_rows: fail``) or go to quarantine with their reason. The accounting always balances:
 rows read = rows used + rows quarantined.
 """
@@ -134,22 +135,31 @@ def _resolve_columns(
     return resolved, types, extras
 
 
-def _mark_duplicates(con: duckdb.DuckDBPyConnection, checked: str) -> None:
-    """Mark every copy after the first of an exact duplicate row.
+def _mark_duplicates(con: duckdb.DuckDBPyConnection, checked: str, name: str) -> str:
+    """A relation over ``checked`` where every copy after the first of an exact duplicate row has a reason.
 
-    Rows are first grouped by a 64-bit hash of all their columns (cheap on 100M rows); only rows whose
-    hash repeats are compared column by column, so a hash collision can never mark a distinct row.
+    Rows are first grouped by a 64-bit hash of all their source columns (one pass, no sort); only rows
+    whose hash repeats are compared column by column, so a hash collision can never mark a distinct row.
+    With no repeated hash (the usual case) ``checked`` itself is returned and costs nothing more.
     """
+    hashes = f"_dup_hashes_{name}"
+    con.execute(f"""CREATE OR REPLACE TABLE {hashes} AS
+        SELECT _row_hash FROM {checked} WHERE _reason IS NULL GROUP BY _row_hash HAVING count(*) > 1""")
+    if con.execute(f"SELECT count(*) FROM {hashes}").fetchone()[0] == 0:
+        return checked
     columns = [r[0] for r in con.execute(f"DESCRIBE {checked}").fetchall() if r[0] not in ("_reason", "_row_hash")]
     partition = ", ".join(_quote(c) for c in columns)
-    con.execute(f"""
-        UPDATE {checked} SET _reason = 'exact duplicate row|'
-        WHERE _reason IS NULL AND rowid IN (
-            SELECT rid FROM (
-                SELECT rowid AS rid, row_number() OVER (PARTITION BY {partition} ORDER BY rowid) AS copy
-                FROM {checked}
-                WHERE _row_hash IN (SELECT _row_hash FROM {checked} GROUP BY _row_hash HAVING count(*) > 1))
-            WHERE copy > 1)""")
+    candidates = f"_dup_rows_{name}"
+    # Rows in one partition are identical in every column, so which copy counts as the first is immaterial.
+    con.execute(f"""CREATE OR REPLACE TABLE {candidates} AS
+        SELECT * EXCLUDE (_copy), CASE WHEN _copy > 1 THEN 'exact duplicate row|' END AS _reason
+        FROM (SELECT * EXCLUDE (_reason), row_number() OVER (PARTITION BY {partition}) AS _copy
+              FROM {checked} WHERE _reason IS NULL AND _row_hash IN (SELECT _row_hash FROM {hashes}))""")
+    marked = f"_marked_{name}"
+    con.execute(f"""CREATE OR REPLACE VIEW {marked} AS
+        SELECT * FROM {checked} WHERE _reason IS NOT NULL OR _row_hash NOT IN (SELECT _row_hash FROM {hashes})
+        UNION ALL BY NAME SELECT * FROM {candidates}""")
+    return marked
 
 
 def _extra_expr(con: duckdb.DuckDBPyConnection, scan: str, column: str, src_type: str) -> str:
@@ -214,7 +224,8 @@ def _check_table(
             raw_copies.append(src)
         else:
             shown[src] = f"CAST({_quote(col.name)} AS VARCHAR)"
-        present = f"({raw} IS NOT NULL AND trim(CAST({raw} AS VARCHAR)) <> '')"
+        text = types[src].upper().startswith("VARCHAR")
+        present = f"({raw} IS NOT NULL AND trim({raw}) <> '')" if text else f"({raw} IS NOT NULL)"
         if col.kind == "id":
             reasons.append(f"WHEN NOT {present} THEN 'empty customer id|{col.name}'")
             continue
@@ -236,20 +247,42 @@ def _check_table(
     shown.update({c: _quote("_raw_" + c) for c in raw_copies})
     checked = f"_checked_{schema.name}"
     all_source = ", ".join(_quote(c) for c in types)
-    con.execute(
-        f"CREATE OR REPLACE TABLE {checked} AS SELECT {', '.join(selects + extra_selects + raw_selects)}, "
-        f"CASE {' '.join(reasons)} END AS _reason, hash({all_source}) AS _row_hash FROM {scan}"
-    )
-    _mark_duplicates(con, checked)
+    # Text (CSV) is parsed once into the engine; typed sources (Parquet, frames) are checked in place,
+    # so 100M rows are never copied: every later scan reads the file and applies the same checks.
+    kind = "TABLE" if source.is_text else "VIEW"
+    checked_select = (f"SELECT {', '.join(selects + extra_selects + raw_selects)}, "
+                      f"CASE {' '.join(reasons)} END AS _reason, hash({all_source}) AS _row_hash FROM ")
+    con.execute(f"CREATE OR REPLACE {kind} {checked} AS {checked_select}{scan}")
+    marked = _mark_duplicates(con, checked, schema.name)
     canonical = ", ".join(_quote(c) for c in list(schema.column_names) + kept_extras)
-    con.execute(f"CREATE OR REPLACE VIEW clean_{schema.name} AS SELECT {canonical} FROM {checked} WHERE _reason IS NULL")
+    con.execute(f"CREATE OR REPLACE VIEW clean_{schema.name} AS SELECT {canonical} FROM {marked} WHERE _reason IS NULL")
+    # clean_<table>_part(n, k): the clean rows of the customers in shard k of n. On a typed source with no
+    # duplicates the shard filter runs inside the file scan, on the raw id, so a shard reads only its rows.
+    in_shard = f"hash(CAST({_quote(resolved['customer_id'])} AS VARCHAR)) % n = k"
+    if kind == "VIEW" and marked == checked:
+        # MATERIALIZED keeps the optimiser from merging the checks into the scan's filter, which would
+        # run them on every row of the file instead of on the shard's rows only.
+        con.execute(f"CREATE OR REPLACE MACRO clean_{schema.name}_part(n, k) AS TABLE "
+                    f"WITH shard AS MATERIALIZED (SELECT * FROM {scan} WHERE {in_shard}) "
+                    f"SELECT {canonical} FROM ({checked_select}shard) WHERE _reason IS NULL")
+    else:
+        con.execute(f"CREATE OR REPLACE MACRO clean_{schema.name}_part(n, k) AS TABLE "
+                    f"SELECT * FROM clean_{schema.name} WHERE hash(customer_id) % n = k")
+    checked = marked
     raw_cols = ", ".join(f"{shown[c]} AS {_quote(c)}" for c in types)
     con.execute(
         f"CREATE OR REPLACE VIEW quarantine_{schema.name} AS SELECT {raw_cols}, "
         f"split_part(_reason, '|', 1) AS reason, split_part(_reason, '|', 2) AS reason_column "
         f"FROM {checked} WHERE _reason IS NOT NULL"
     )
-    read, bad = con.execute(f"SELECT count(*), count(_reason) FROM {checked}").fetchone()
+    example = ", ".join(f"coalesce({shown[c]}, '<empty>')" for c in types)
+    # One pass: rows per reason (NULL = usable) with an example of each kind of bad row.
+    counts = con.execute(
+        f"SELECT _reason, count(*) AS n, any_value(CASE WHEN _reason IS NOT NULL THEN concat_ws(', ', {example}) END) "
+        f"FROM {checked} GROUP BY _reason ORDER BY n DESC, _reason"
+    ).fetchall()
+    read = sum(n for _, n, _ in counts)
+    bad = sum(n for reason, n, _ in counts if reason is not None)
     account = TableAccount(schema.name, source.label, read, read - bad, bad)
 
     problems: list[Problem] = []
@@ -258,12 +291,9 @@ def _check_table(
             Problem(schema.name, "", "the table is empty", 0, "", f"add rows to {source.label} or remove the file",
                     fatal=schema.required)
         )
-    example = ", ".join(f"coalesce({shown[c]}, '<empty>')" for c in types)
-    rows = con.execute(
-        f"SELECT _reason, count(*) AS n, any_value(concat_ws(', ', {example})) "
-        f"FROM {checked} WHERE _reason IS NOT NULL GROUP BY _reason ORDER BY n DESC, _reason"
-    ).fetchall()
-    for reason_col, n, example in rows:
+    for reason_col, n, example in counts:
+        if reason_col is None:
+            continue
         reason, column = reason_col.split("|", 1)
         problems.append(Problem(schema.name, column, reason, n, f"({example})", FIXES[reason]))
 

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from features.registry import FAMILIES
-from pipeline.build import build_features, context_for, dataset_from_frames, feature_spec
+from pipeline.build import build_features, context_for, dataset_from_frames, feature_spec, shard_count
+from pipeline.config import load_params
 from tests.conftest import AS_OF
 from tests.future_rows import with_rows_after
 
@@ -34,12 +35,17 @@ def builds(sample_tables, params):
     future = with_rows_after(sample_tables, AS_OF, seed=3, n=200)
     with_future = build_features(dataset_from_frames(future, params), params, AS_OF)
     spec, notices = feature_spec(context_for(ds, params, AS_OF))
+    rows = len(sample_tables["transactions"])
+    sharded_params = load_params(None, [f"engine.shard_rows={rows // 6}"])
+    sharded_ds = dataset_from_frames(sample_tables, sharded_params)
+    assert shard_count(sharded_ds, sharded_params) >= 6 and shard_count(ds, params) == 1
+    sharded = build_features(sharded_ds, sharded_params, AS_OF, with_labels=True)
     return {"first": first, "second": second, "future": with_future, "spec": spec, "notices": notices,
-            "mutated": _hash(sample_tables) != before}
+            "mutated": _hash(sample_tables) != before, "sharded": sharded,
+            "labelled": build_features(ds, params, AS_OF, with_labels=True)}
 
 
 def _all_features(sample_tables_fixture=None):
-    from pipeline.config import load_params
     from tests.conftest import generate
 
     tables, _ = generate(50, seed=1)
@@ -92,3 +98,18 @@ def test_deterministic(name, builds):
 def test_unchanged_by_rows_after_as_of(name, builds):
     pd.testing.assert_series_equal(builds["first"]["customer_id"], builds["future"]["customer_id"])
     pd.testing.assert_series_equal(builds["first"][name], builds["future"][name], check_exact=False, rtol=1e-9)
+
+
+def test_customer_shards_give_the_same_table_as_one_build(builds):
+    """Built in shards of customers (and labelled), the table is the one-shard table, row for row."""
+    pd.testing.assert_frame_equal(builds["sharded"], builds["labelled"], check_exact=True)
+    pd.testing.assert_frame_equal(builds["sharded"].drop(columns=["churned", "future_value"]), builds["first"],
+                                  check_exact=True)
+
+
+def test_customer_shards_keep_cancellation_labels(sample_tables):
+    rows = len(sample_tables["transactions"])
+    one, many = (load_params(None, ["label.kind=cancellation", f"engine.shard_rows={n}"]) for n in (rows, rows // 5))
+    frames = [build_features(dataset_from_frames(sample_tables, p), p, AS_OF, with_labels=True) for p in (one, many)]
+    assert frames[0]["churned"].nunique() == 2
+    pd.testing.assert_frame_equal(frames[0], frames[1], check_exact=True)

@@ -166,3 +166,26 @@ def test_parquet_folder_of_parts_is_read(tmp_path):
     df.iloc[:1].to_parquet(folder / "part-0.parquet")
     df.iloc[1:].to_parquet(folder / "part-1.parquet")
     assert sorted(clean_rows(run(tmp_path, "fail"))["customer_id"]) == ["01", "02"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+@pytest.mark.parametrize("duplicated", [False, True])
+def test_customer_shards_read_the_same_clean_rows(tmp_path, fmt, duplicated):
+    """clean_<table>_part(n, k) splits the clean rows by customer, with or without duplicates to drop."""
+    rows = [f"{c:03d},2025-0{1 + i % 9}-1{i % 10}T10:00:00,{c + i}.5\n" for c in range(40) for i in range(5)]
+    text = "customer_id,timestamp,amount\n" + "".join(rows) + (rows[7] * 2 if duplicated else "")
+    if fmt == "csv":
+        write(tmp_path, "transactions.csv", text)
+    else:
+        write(tmp_path, "t.csv", text)
+        frame = pd.read_csv(tmp_path / "t.csv", dtype={"customer_id": str}, parse_dates=["timestamp"])
+        (tmp_path / "t.csv").unlink()
+        frame.to_parquet(tmp_path / "transactions.parquet", index=False)
+    ds = run(tmp_path)
+    assert ds.report.rows_quarantined == (2 if duplicated else 0)
+    whole = clean_rows(ds).sort_values(["customer_id", "timestamp"], ignore_index=True)
+    parts = [ds.con.sql(f"SELECT * FROM clean_transactions_part(3, {k})").to_df() for k in range(3)]
+    assert all(len(p) for p in parts)
+    assert not set(parts[0]["customer_id"]) & set(parts[1]["customer_id"])
+    together = pd.concat(parts).sort_values(["customer_id", "timestamp"], ignore_index=True)
+    pd.testing.assert_frame_equal(together, whole)
