@@ -177,6 +177,12 @@ def train_models(
     raw_valid = churn.predict_proba(X[valid])[:, 1]
     calibrator, calibration_scores = choose_calibrator(raw_valid, y[valid], params.seed)
     p_valid = calibrator.transform(raw_valid)
+    if params.model.refit_on_all_cutoffs:
+        # The rounds and calibration chosen above, refitted on every labelled cutoff (the validation one
+        # and those whose horizon overlaps it included): all end by as-of, and the latest are the most like
+        # the customers scored next. The validation figures stay those of the model that had not seen it.
+        churn = churn_estimator(params, **best, n_estimators=max(1, churn.best_iteration_),
+                                early_stopping_rounds=0).fit(X, y)
     timings["churn_fit_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

@@ -89,3 +89,22 @@ def test_loyalty_score_means_the_same_across_runs(trained):
     value = np.array([0.0, 10.0, 100.0, 1000.0])
     np.testing.assert_array_equal(bundle.loyalty_score(value), bundle.loyalty_score(value[::-1])[::-1])
     assert np.all(np.diff(bundle.loyalty_score(value)) >= 0)
+
+
+def test_refit_on_all_cutoffs_keeps_the_honest_validation_figures(trained):
+    """The refit model learns from every labelled cutoff with the rounds early stopping chose; the
+    validation metrics reported stay those of the model that never saw the validation cutoff."""
+    params = trained["params"]
+    refit_params = dataclasses.replace(params, model=dataclasses.replace(params.model, refit_on_all_cutoffs=True))
+    base, refit = trained["result"], train_models(trained["training"], trained["spec"], refit_params)
+    pd.testing.assert_frame_equal(base.churn_table, refit.churn_table)
+    assert refit.bundle.churn.booster_.current_iteration() == base.bundle.churn.best_iteration_
+    X = trained["training"][trained["spec"].names]
+    p_base = base.bundle.predict(X)["churn_probability"]
+    p_refit = refit.bundle.predict(X)["churn_probability"]
+    assert not np.allclose(p_base, p_refit)
+    # it has seen the validation cutoff, so it fits those rows better than the model that did not
+    valid = (trained["training"]["cutoff"] == trained["training"]["cutoff"].max()).to_numpy()
+    y = trained["training"]["churned"].to_numpy()[valid]
+    loss = [float(np.mean((np.asarray(p)[valid] - y) ** 2)) for p in (p_base, p_refit)]
+    assert loss[1] < loss[0]
