@@ -67,6 +67,11 @@ class _SafeFormatter(string.Formatter):
 _FORMATTER = _SafeFormatter()
 
 
+def day_end_sql(day: date) -> str:
+    """SQL: the first instant after ``day``, the exclusive end of everything known on that day."""
+    return f"TIMESTAMP '{(day + timedelta(days=1)).isoformat()} 00:00:00'"
+
+
 @dataclass(frozen=True)
 class Context:
     """What a family needs to know to compute features as of one date."""
@@ -87,7 +92,7 @@ class Context:
     @property
     def end_sql(self) -> str:
         """The first instant after the as-of day (``--as-of`` means the end of that day)."""
-        return f"TIMESTAMP '{(self.as_of + timedelta(days=1)).isoformat()} 00:00:00'"
+        return day_end_sql(self.as_of)
 
     def days_since(self, expr: str) -> str:
         """SQL: whole days from the date of ``expr`` to the as-of date (same day = 0)."""

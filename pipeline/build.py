@@ -17,11 +17,11 @@ import pandas as pd
 import pyarrow as pa
 
 import features  # noqa: F401  (registers the families)
-from features.registry import FAMILIES, Context, Feature, FeatureSpec
+from features.registry import FAMILIES, Context, Family, Feature, FeatureSpec, day_end_sql
 from pipeline.config import Params
 from pipeline.errors import DataError
 from pipeline.io import TableSource, connect, frames_as_sources
-from pipeline.labels import day_end, labels_sql, population_sql
+from pipeline.labels import labels_sql, population_sql
 from pipeline.validate import ValidationReport, validate_sources
 
 CANONICAL_CUSTOMER_COLUMNS = ("customer_id", "signup_date")
@@ -189,6 +189,33 @@ def _column(alias: str, feat: Feature) -> str:
     return f"CAST({col} AS DOUBLE) AS {feat.name}"
 
 
+def _build_shard(
+    con: duckdb.DuckDBPyConnection, ctx: Context, params: Params, fams: list[Family], shard: tuple[int, int],
+    with_labels: bool,
+) -> tuple[pa.Table, dict[str, pa.Table]]:
+    """One customer shard: its population's SQL-family features (and labels), and the per-customer
+    statistics of every family that has a ``finish`` step."""
+    horizon_end = day_end_sql(ctx.as_of + timedelta(days=params.label.horizon_days)) if with_labels else None
+    _create_asof_views(con, ctx, shard, horizon_end)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE population AS {population_sql(params.label, ctx.as_of)}")
+    joins: list[str] = []
+    selects: list[str] = ["p.customer_id"]
+    stats: dict[str, pa.Table] = {}
+    for i, fam in enumerate(fams):
+        if fam.finish is not None:
+            # every customer with history, not only the population: what the fit should see
+            stats[fam.name] = con.sql(fam.sql(ctx)).to_arrow_table()
+            continue
+        joins.append(f"LEFT JOIN ({fam.sql(ctx)}) f{i} USING (customer_id)")
+        selects += [_column(f"f{i}", feat) for feat in fam.features(ctx)]
+    if with_labels:
+        labels = labels_sql(params.label, ctx.as_of, "shard_transactions", "shard_subscriptions")
+        joins.append(f"LEFT JOIN ({labels}) lab USING (customer_id)")
+        selects += ["lab.churned", "lab.future_value"]
+    table = con.sql(f"SELECT {', '.join(selects)} FROM population p {' '.join(joins)}").to_arrow_table()
+    return table, stats
+
+
 def build_features(
     ds: Dataset, params: Params, as_of: date, with_labels: bool = False, families: tuple[str, ...] | None = None
 ) -> pd.DataFrame:
@@ -207,43 +234,26 @@ def build_features(
     con = ds.con
     fams = _families(ctx, families)
     shards = shard_count(ds, params)
-    horizon_end = day_end(as_of + timedelta(days=params.label.horizon_days)) if with_labels else None
-    parts: list[pa.Table] = []
-    stats: dict[str, list[pa.Table]] = {f.name: [] for f in fams if f.finish is not None}
-    for k in range(shards):
-        _create_asof_views(con, ctx, (k, shards), horizon_end)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE population AS {population_sql(params.label, as_of)}")
-        joins: list[str] = []
-        selects: list[str] = ["p.customer_id"]
-        for i, fam in enumerate(fams):
-            if fam.finish is not None:
-                # every customer with history, not only the population: what the fit should see
-                stats[fam.name].append(con.sql(fam.sql(ctx)).to_arrow_table())
-                continue
-            joins.append(f"LEFT JOIN ({fam.sql(ctx)}) f{i} USING (customer_id)")
-            selects += [_column(f"f{i}", feat) for feat in fam.features(ctx)]
-        if with_labels:
-            labels = labels_sql(params.label, as_of, "shard_transactions", "shard_subscriptions")
-            joins.append(f"LEFT JOIN ({labels}) lab USING (customer_id)")
-            selects += ["lab.churned", "lab.future_value"]
-        parts.append(con.sql(f"SELECT {', '.join(selects)} FROM population p {' '.join(joins)}").to_arrow_table())
-    con.register("_built", pa.concat_tables(parts))
+    built = [_build_shard(con, ctx, params, fams, (k, shards), with_labels) for k in range(shards)]
+    registered = ["_built"]
+    con.register("_built", pa.concat_tables(table for table, _ in built))
     joins, selects = [], ["b.customer_id"]
     for i, fam in enumerate(fams):
         if fam.finish is None:
             selects += [f"b.{feat.name}" for feat in fam.features(ctx)]
             continue
-        con.register("_stats", pa.concat_tables(stats[fam.name]))
+        con.register("_stats", pa.concat_tables(stats[fam.name] for _, stats in built))
         finished = fam.finish(con.sql("SELECT * FROM _stats ORDER BY customer_id").to_arrow_table().to_pandas(), ctx)
         con.unregister("_stats")
-        con.register(f"_finished_{fam.name}", finished)
-        joins.append(f"LEFT JOIN _finished_{fam.name} f{i} USING (customer_id)")
+        registered.append(f"_finished_{fam.name}")
+        con.register(registered[-1], finished)
+        joins.append(f"LEFT JOIN {registered[-1]} f{i} USING (customer_id)")
         selects += [_column(f"f{i}", feat) for feat in fam.features(ctx)]
     if with_labels:
         selects += ["b.churned", "b.future_value"]
     query = f"SELECT {', '.join(selects)} FROM _built b {' '.join(joins)} ORDER BY b.customer_id"
     frame = con.sql(query).to_arrow_table().to_pandas()
-    for name in ["_built"] + [f"_finished_{f.name}" for f in fams if f.finish is not None]:
+    for name in registered:
         con.unregister(name)
     return frame
 

@@ -16,12 +16,8 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from features.registry import day_end_sql
 from pipeline.config import LabelConfig
-
-
-def day_end(d: date) -> str:
-    """SQL: the first instant after day ``d``."""
-    return f"TIMESTAMP '{(d + timedelta(days=1)).isoformat()} 00:00:00'"
 
 
 def population_sql(label: LabelConfig, as_of: date) -> str:
@@ -42,7 +38,7 @@ def labels_sql(
     ``transactions`` and ``subscriptions`` name the relations holding the population's rows (one
     shard's, in a build).
     """
-    start, end = day_end(cutoff), day_end(cutoff + timedelta(days=label.horizon_days))
+    start, end = day_end_sql(cutoff), day_end_sql(cutoff + timedelta(days=label.horizon_days))
     window = f"timestamp >= {start} AND timestamp < {end}"
     value = f"""
         SELECT customer_id,
