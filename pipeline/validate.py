@@ -9,6 +9,7 @@ rows read = rows used + rows quarantined.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -177,6 +178,40 @@ def _extra_expr(con: duckdb.DuckDBPyConnection, scan: str, column: str, src_type
     return q
 
 
+def _in_shard(customer_id: str) -> str:
+    """SQL: the row's customer falls in shard ``k`` of ``n`` (macro parameters); the one definition of
+    the split, applied to the text id so every table splits customers alike."""
+    return f"hash(CAST({customer_id} AS VARCHAR)) % n = k"
+
+
+def _create_clean_views(
+    con: duckdb.DuckDBPyConnection, name: str, source: TableSource, scan: str,
+    checked_rows: Callable[[str], str], canonical: str, customer_id: str,
+) -> str:
+    """Create ``clean_<name>`` (usable rows, canonical columns) and the ``clean_<name>_part(n, k)`` macro
+    (those of customer shard k of n); return the relation of every row with its reason.
+
+    Text (CSV) is parsed once into the engine; typed sources (Parquet, frames) are checked in place, so
+    100M rows are never copied: every later scan reads the file and applies the same checks.
+    """
+    checked = f"_checked_{name}"
+    kind = "TABLE" if source.is_text else "VIEW"
+    con.execute(f"CREATE OR REPLACE {kind} {checked} AS {checked_rows(scan)}")
+    marked = _mark_duplicates(con, checked, name)
+    con.execute(f"CREATE OR REPLACE VIEW clean_{name} AS SELECT {canonical} FROM {marked} WHERE _reason IS NULL")
+    if kind == "VIEW" and marked == checked:
+        # The shard filter runs inside the file scan, on the raw id, so a shard reads only its rows.
+        # MATERIALIZED keeps the optimiser from merging the checks into the scan's filter, which would
+        # run them on every row of the file instead of on the shard's rows only.
+        con.execute(f"CREATE OR REPLACE MACRO clean_{name}_part(n, k) AS TABLE "
+                    f"WITH shard AS MATERIALIZED (SELECT * FROM {scan} WHERE {_in_shard(customer_id)}) "
+                    f"SELECT {canonical} FROM ({checked_rows('shard')}) WHERE _reason IS NULL")
+    else:
+        con.execute(f"CREATE OR REPLACE MACRO clean_{name}_part(n, k) AS TABLE "
+                    f"SELECT * FROM clean_{name} WHERE {_in_shard('customer_id')}")
+    return marked
+
+
 def _check_table(
     con: duckdb.DuckDBPyConnection,
     schema: TableSchema,
@@ -218,13 +253,13 @@ def _check_table(
             selects.append(f"CAST(NULL AS {sql_type}) AS {_quote(col.name)}")
             continue
         raw = _quote(src)
+        text = types[src].upper().startswith("VARCHAR")
         typed = _typed_expr(col, raw, types[src])
         selects.append(f"{typed} AS {_quote(col.name)}")
-        if col.kind in _REASON_BY_KIND and types[src].upper().startswith("VARCHAR"):
+        if col.kind in _REASON_BY_KIND and text:
             raw_copies.append(src)
         else:
             shown[src] = f"CAST({_quote(col.name)} AS VARCHAR)"
-        text = types[src].upper().startswith("VARCHAR")
         present = f"({raw} IS NOT NULL AND trim({raw}) <> '')" if text else f"({raw} IS NOT NULL)"
         if col.kind == "id":
             reasons.append(f"WHEN NOT {present} THEN 'empty customer id|{col.name}'")
@@ -245,30 +280,15 @@ def _check_table(
     raw_copies += [c for c in extras if c not in kept_extras]
     raw_selects = [f"CAST({_quote(c)} AS VARCHAR) AS {_quote('_raw_' + c)}" for c in raw_copies]
     shown.update({c: _quote("_raw_" + c) for c in raw_copies})
-    checked = f"_checked_{schema.name}"
     all_source = ", ".join(_quote(c) for c in types)
-    # Text (CSV) is parsed once into the engine; typed sources (Parquet, frames) are checked in place,
-    # so 100M rows are never copied: every later scan reads the file and applies the same checks.
-    kind = "TABLE" if source.is_text else "VIEW"
-    checked_select = (f"SELECT {', '.join(selects + extra_selects + raw_selects)}, "
-                      f"CASE {' '.join(reasons)} END AS _reason, hash({all_source}) AS _row_hash FROM ")
-    con.execute(f"CREATE OR REPLACE {kind} {checked} AS {checked_select}{scan}")
-    marked = _mark_duplicates(con, checked, schema.name)
+
+    def checked_rows(relation: str) -> str:
+        """Each row of ``relation`` typed, with its first reason to be set aside (NULL: usable)."""
+        return (f"SELECT {', '.join(selects + extra_selects + raw_selects)}, "
+                f"CASE {' '.join(reasons)} END AS _reason, hash({all_source}) AS _row_hash FROM {relation}")
+
     canonical = ", ".join(_quote(c) for c in list(schema.column_names) + kept_extras)
-    con.execute(f"CREATE OR REPLACE VIEW clean_{schema.name} AS SELECT {canonical} FROM {marked} WHERE _reason IS NULL")
-    # clean_<table>_part(n, k): the clean rows of the customers in shard k of n. On a typed source with no
-    # duplicates the shard filter runs inside the file scan, on the raw id, so a shard reads only its rows.
-    in_shard = f"hash(CAST({_quote(resolved['customer_id'])} AS VARCHAR)) % n = k"
-    if kind == "VIEW" and marked == checked:
-        # MATERIALIZED keeps the optimiser from merging the checks into the scan's filter, which would
-        # run them on every row of the file instead of on the shard's rows only.
-        con.execute(f"CREATE OR REPLACE MACRO clean_{schema.name}_part(n, k) AS TABLE "
-                    f"WITH shard AS MATERIALIZED (SELECT * FROM {scan} WHERE {in_shard}) "
-                    f"SELECT {canonical} FROM ({checked_select}shard) WHERE _reason IS NULL")
-    else:
-        con.execute(f"CREATE OR REPLACE MACRO clean_{schema.name}_part(n, k) AS TABLE "
-                    f"SELECT * FROM clean_{schema.name} WHERE hash(customer_id) % n = k")
-    checked = marked
+    checked = _create_clean_views(con, schema.name, source, scan, checked_rows, canonical, _quote(resolved["customer_id"]))
     raw_cols = ", ".join(f"{shown[c]} AS {_quote(c)}" for c in types)
     con.execute(
         f"CREATE OR REPLACE VIEW quarantine_{schema.name} AS SELECT {raw_cols}, "
