@@ -217,7 +217,8 @@ def _build_shard(
 
 
 def build_features(
-    ds: Dataset, params: Params, as_of: date, with_labels: bool = False, families: tuple[str, ...] | None = None
+    ds: Dataset, params: Params, as_of: date, with_labels: bool = False, families: tuple[str, ...] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
     """One row per customer in the population at ``as_of`` with every available feature, ordered by id.
 
@@ -228,13 +229,17 @@ def build_features(
     Customers are split into shards by a hash of their id and each shard is built on its own (its
     transactions read once, its aggregates in memory), because a customer's features depend only on
     their own rows; fitted families then see every shard's statistics together in ``finish``. The
-    result does not depend on the number of shards.
+    result does not depend on the number of shards. ``progress(done, total)`` is called after each shard.
     """
     ctx = context_for(ds, params, as_of)
     con = ds.con
     fams = _families(ctx, families)
     shards = shard_count(ds, params)
-    built = [_build_shard(con, ctx, params, fams, (k, shards), with_labels) for k in range(shards)]
+    built = []
+    for k in range(shards):
+        built.append(_build_shard(con, ctx, params, fams, (k, shards), with_labels))
+        if progress:
+            progress(k + 1, shards)
     registered = ["_built"]
     con.register("_built", pa.concat_tables(table for table, _ in built))
     joins, selects = [], ["b.customer_id"]

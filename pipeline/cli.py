@@ -62,8 +62,9 @@ def features_as_of(ds, cfg: Params, day: date):
     """The feature table as of ``day``; an empty population is a clear error, not an empty output."""
     from pipeline.build import build_features
 
-    with console.status(f"building features as of {day}..."):
-        frame = build_features(ds, cfg, day)
+    with console.status(f"building features as of {day}...") as status:
+        frame = build_features(ds, cfg, day, progress=lambda done, total: status.update(
+            f"building features as of {day}: customer shard {done}/{total} done..."))
     if frame.empty:
         first, last = ds.date_range()
         raise DataError(

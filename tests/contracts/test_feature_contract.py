@@ -39,7 +39,11 @@ def builds(sample_tables, params):
     sharded_params = load_params(None, [f"engine.shard_rows={rows // 6}"])
     sharded_ds = dataset_from_frames(sample_tables, sharded_params)
     assert shard_count(sharded_ds, sharded_params) >= 6 and shard_count(ds, params) == 1
-    sharded = build_features(sharded_ds, sharded_params, AS_OF, with_labels=True)
+    reported: list[tuple[int, int]] = []
+    sharded = build_features(sharded_ds, sharded_params, AS_OF, with_labels=True,
+                             progress=lambda done, total: reported.append((done, total)))
+    n = shard_count(sharded_ds, sharded_params)
+    assert reported == [(k, n) for k in range(1, n + 1)]
     return {"first": first, "second": second, "future": with_future, "spec": spec, "notices": notices,
             "mutated": _hash(sample_tables) != before, "sharded": sharded,
             "labelled": build_features(ds, params, AS_OF, with_labels=True)}
