@@ -104,7 +104,7 @@ def context_for(ds: Dataset, params: Params, as_of: date) -> Context:
 def shard_count(ds: Dataset, params: Params) -> int:
     """Customer shards for a build: one per ``engine.shard_rows`` transactions (at least one)."""
     rows = next((a.rows_used for a in ds.report.accounts if a.table == "transactions"), 0)
-    return max(1, -(-rows // max(1, params.engine.shard_rows)))
+    return max(1, -(-rows // params.engine.shard_rows))
 
 
 def _create_asof_views(

@@ -257,6 +257,7 @@ def _check_semantics(p: Params) -> None:
         (len(p.features.windows_days) > 0 and all(w > 0 for w in p.features.windows_days),
          "features.windows_days must be a non-empty list of positive day counts"),
         (p.tuning.n_trials >= 0, "tuning.n_trials must be 0 or more"),
+        (p.engine.shard_rows >= 1, "engine.shard_rows must be at least 1 (transactions per customer shard)"),
     ]
     for ok, message in checks:
         if not ok:

@@ -43,6 +43,7 @@ def test_overrides_are_typed_and_config_is_frozen():
     ("label.kind=forever", "'label.kind' must be one of"),
     ("validation.on_bad_rows=ignore", "'validation.on_bad_rows' must be one of"),
     ("snapshots.count=0", "snapshots.count must be at least 1"),
+    ("engine.shard_rows=0", "engine.shard_rows must be at least 1"),
     ("label", "dotted.key=value"),
 ])
 def test_bad_values_fail_clearly(override, fragment):
