@@ -209,8 +209,7 @@ def _build_shard(
         joins.append(f"LEFT JOIN ({fam.sql(ctx)}) f{i} USING (customer_id)")
         selects += [_column(f"f{i}", feat) for feat in fam.features(ctx)]
     if with_labels:
-        labels = labels_sql(params.label, ctx.as_of, "shard_transactions", "shard_subscriptions")
-        joins.append(f"LEFT JOIN ({labels}) lab USING (customer_id)")
+        joins.append(f"LEFT JOIN ({labels_sql(params.label, ctx.as_of)}) lab USING (customer_id)")
         selects += ["lab.churned", "lab.future_value"]
     table = con.sql(f"SELECT {', '.join(selects)} FROM population p {' '.join(joins)}").to_arrow_table()
     return table, stats

@@ -30,25 +30,20 @@ def population_sql(label: LabelConfig, as_of: date) -> str:
         GROUP BY customer_id HAVING count(*) >= {int(label.min_purchases_in_lookback)}"""
 
 
-def labels_sql(
-    label: LabelConfig, cutoff: date, transactions: str = "clean_transactions", subscriptions: str = "clean_subscriptions"
-) -> str:
-    """churned and future_value for every customer of the ``population`` view, from (cutoff, cutoff+h].
-
-    ``transactions`` and ``subscriptions`` name the relations holding the population's rows (one
-    shard's, in a build).
-    """
+def labels_sql(label: LabelConfig, cutoff: date) -> str:
+    """churned and future_value for every customer of the ``population`` view, from (cutoff, cutoff+h];
+    reads the shard's rows up to the end of the horizon (``shard_transactions``, ``shard_subscriptions``)."""
     start, end = day_end_sql(cutoff), day_end_sql(cutoff + timedelta(days=label.horizon_days))
     window = f"timestamp >= {start} AND timestamp < {end}"
     value = f"""
         SELECT customer_id,
                count(*) FILTER (WHERE NOT (coalesce(is_return, false) OR amount < 0)) AS purchases,
                greatest(sum(CAST(amount AS DECIMAL(18, 4))), 0) AS future_value
-        FROM {transactions} WHERE {window} GROUP BY customer_id"""
+        FROM shard_transactions WHERE {window} GROUP BY customer_id"""
     if label.kind == "cancellation":
         churn = f"""(SELECT customer_id,
                        bool_and(end_date IS NOT NULL AND end_date < {end}) AS churned
-                FROM {subscriptions}
+                FROM shard_subscriptions
                 WHERE start_date < {start} AND (end_date IS NULL OR end_date >= {start})
                    OR (start_date >= {start} AND start_date < {end} AND (end_date IS NULL OR end_date >= {end}))
                 GROUP BY customer_id)"""
