@@ -27,19 +27,22 @@ def _features(ctx: Context) -> list[Feature]:
     ]
 
 
-def summary_sql(ctx: Context) -> str:
+def _aggregates(ctx: Context) -> dict[str, list[str]]:
+    return {"orders": ["count(*) FILTER (WHERE gap > 0) AS btyd_repeat_days",
+                       "max(age) - min(age) AS btyd_t_x_days",
+                       "max(age) AS btyd_T_days"]}
+
+
+def _statistics(ctx: Context) -> dict[str, str]:
     """Per customer: repeat purchase days x, and in whole days t_x (first to last) and T (first to as_of)."""
-    return f"""
-        SELECT customer_id,
-               count(*) - 1 AS x,
-               date_diff('day', min(day), max(day)) AS t_x_days,
-               date_diff('day', min(day), {ctx.as_of_sql}) AS T_days
-        FROM purchase_days GROUP BY customer_id"""
+    return {"x": "btyd_repeat_days", "t_x_days": "btyd_t_x_days", "T_days": "btyd_T_days"}
 
 
 def _finish(summary: pd.DataFrame, ctx: Context) -> pd.DataFrame:
-    """Fit BG/NBD on the whole population's summaries (ordered by id), then each customer's expectations."""
+    """Fit BG/NBD on the whole population's summaries (ordered by id), then each customer's expectations.
+    Customers with returns but no purchase have no purchase history to fit and get no expectation."""
     h = ctx.horizon_days
+    summary = summary.dropna(subset=["x"])
     if len(summary) < 10 or summary["x"].sum() == 0:
         return pd.DataFrame({"customer_id": summary["customer_id"], "btyd_probability_alive": np.nan,
                              f"btyd_expected_purchases_next_{h}d": np.nan})
@@ -65,4 +68,4 @@ def _finish(summary: pd.DataFrame, ctx: Context) -> pd.DataFrame:
     })
 
 
-register(Family(FAMILY, ("transactions",), _features, sql=summary_sql, finish=_finish))
+register(Family(FAMILY, ("transactions",), _features, aggregates=_aggregates, columns=_statistics, finish=_finish))

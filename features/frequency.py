@@ -14,15 +14,10 @@ def _features(ctx: Context) -> list[Feature]:
     return out
 
 
-def _sql(ctx: Context) -> str:
-    windows = ",\n".join(
-        f"count(*) FILTER (WHERE {ctx.within('day', w)}) AS orders_last_{w}d"
-        for w in ctx.windows_days)
-    return f"""
-        SELECT customer_id, {windows},
-               count(*) AS orders_lifetime,
-               count(*) * 30.0 / greatest({ctx.days_since('min(day)')}, 30) AS orders_per_month_lifetime
-        FROM orders GROUP BY customer_id"""
+def _aggregates(ctx: Context) -> dict[str, list[str]]:
+    windows = [f"count(*) FILTER (WHERE {ctx.in_window(w)}) AS orders_last_{w}d" for w in ctx.windows_days]
+    return {"orders": [*windows, "count(*) AS orders_lifetime",
+                       "count(*) * 30.0 / greatest(max(age), 30) AS orders_per_month_lifetime"]}
 
 
-register(Family(FAMILY, ("transactions",), _features, sql=_sql))
+register(Family(FAMILY, ("transactions",), _features, aggregates=_aggregates))

@@ -15,14 +15,10 @@ def _features(ctx: Context) -> list[Feature]:
     return out
 
 
-def _sql(ctx: Context) -> str:
-    windows = ",\n".join(f"coalesce(sum(amount) FILTER (WHERE {ctx.within('day', w)}), 0) AS spend_last_{w}d"
-                         for w in ctx.windows_days)
-    return f"""
-        SELECT *
-        FROM (SELECT customer_id, {windows}, sum(amount) AS spend_lifetime FROM tx GROUP BY customer_id)
-        LEFT JOIN (SELECT customer_id, avg(amount) AS average_order_value_lifetime FROM orders GROUP BY customer_id)
-            USING (customer_id)"""
+def _aggregates(ctx: Context) -> dict[str, list[str]]:
+    windows = [f"coalesce(sum(amount) FILTER (WHERE {ctx.in_window(w)}), 0) AS spend_last_{w}d" for w in ctx.windows_days]
+    return {"tx": [*windows, "sum(amount) AS spend_lifetime"],
+            "orders": ["avg(amount) AS average_order_value_lifetime"]}
 
 
-register(Family(FAMILY, ("transactions",), _features, sql=_sql))
+register(Family(FAMILY, ("transactions",), _features, aggregates=_aggregates))

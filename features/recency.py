@@ -14,12 +14,12 @@ def _features(ctx: Context) -> list[Feature]:
     ]
 
 
-def _sql(ctx: Context) -> str:
-    return f"""
-        SELECT customer_id,
-               {ctx.days_since('max(day)')} AS days_since_last_purchase,
-               {ctx.days_since('CASE WHEN count(*) > 1 THEN max(day, 2)[2] END')} AS days_since_previous_to_last_purchase
-        FROM purchase_days GROUP BY customer_id"""
+def _aggregates(ctx: Context) -> dict[str, list[str]]:
+    return {"orders": [
+        "min(age) AS days_since_last_purchase",
+        # the previous purchase day is where the most recent positive gap starts
+        "min(age + gap) FILTER (WHERE gap > 0) AS days_since_previous_to_last_purchase",
+    ]}
 
 
-register(Family(FAMILY, ("transactions",), _features, sql=_sql))
+register(Family(FAMILY, ("transactions",), _features, aggregates=_aggregates))

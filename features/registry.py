@@ -1,8 +1,9 @@
 """Feature metadata and the registry of feature families.
 
 A family is a module in ``features/`` that registers itself here: the tables it needs, the features it
-produces (with metadata) and one SQL query (plus, for fitted families, one vectorised function) that
-computes all of them per customer. Metadata is declared once and read by reports, docs and driver
+produces (with metadata) and how to compute all of them per customer in SQL (aggregates merged with the
+other families' over the same relation, or one query of its own; plus, for fitted families, one
+vectorised function). Metadata is declared once and read by reports, docs and driver
 reasons alike.
 """
 
@@ -100,26 +101,42 @@ class Context:
 
     def within(self, expr: str, days: int, offset_days: int = 0) -> str:
         """SQL: ``expr`` falls in the ``days``-long window ending ``offset_days`` before the as-of date."""
-        since = self.days_since(expr)
-        return f"({since} >= {offset_days} AND {since} < {offset_days + days})"
+        return self.in_window(days, offset_days, age=self.days_since(expr))
+
+    @staticmethod
+    def in_window(days: int, offset_days: int = 0, age: str = "age") -> str:
+        """SQL: a row whose ``age`` (whole days before the as-of date, as in ``tx`` and ``orders``) falls in
+        the ``days``-long window ending ``offset_days`` before the as-of date."""
+        return f"({age} >= {offset_days} AND {age} < {offset_days + days})"
 
 
 @dataclass(frozen=True)
 class Family:
     """A feature family: its features and one vectorised computation of all of them.
 
-    ``sql`` returns one query over the as-of views (``tx``, ``orders``, ``purchase_days``, ``ev``, ``inv``,
-    ``subs``, ``cust``) grouped by ``customer_id``; its columns are the features. Families that fit
-    population-level parameters (BTYD) also give ``finish``: their query then returns per-customer
-    statistics, and ``finish`` gets those statistics for the whole population (every customer shard
-    together, so the fit sees everyone; ordered by ``customer_id``) and returns the features keyed by
-    ``customer_id``.
+    Transaction families declare ``aggregates``: per-customer aggregate expressions (``"sum(amount) AS
+    spend_lifetime"``) over the shared relations ``tx`` (one row per transaction line) and ``orders``
+    (one row per purchase order, with ``gap``, the days since the customer's previous order). The builder
+    computes the aggregates of every family over one relation in a single pass (one GROUP BY
+    customer_id), so aggregate names are unique across families. ``columns`` maps a feature to its SQL
+    expression over those aggregate columns; a feature not in ``columns`` is the aggregate of its name.
+
+    Families on the optional tables give ``sql`` instead: one query over the as-of views (``ev``,
+    ``inv``, ``subs``, ``cust``, or ``tx``/``orders``) grouped by ``customer_id``, whose columns are the
+    features (``columns`` may also refer to them as ``f.<name>``).
+
+    Families that fit population-level parameters (BTYD) also give ``finish``: their ``columns`` then are
+    per-customer statistics, and ``finish`` gets those statistics for every customer with history (all
+    customer shards together, so the fit sees everyone; ordered by ``customer_id``) and returns the
+    features keyed by ``customer_id``.
     """
 
     name: str
     requires: tuple[str, ...]
     features: Callable[[Context], list[Feature]]
-    sql: Callable[[Context], str]
+    sql: Callable[[Context], str] | None = None
+    aggregates: Callable[[Context], dict[str, list[str]]] | None = None
+    columns: Callable[[Context], dict[str, str]] | None = None
     finish: Callable[[pd.DataFrame, Context], pd.DataFrame] | None = None
 
     def available(self, ctx: Context) -> bool:

@@ -17,23 +17,24 @@ def _features(ctx: Context) -> list[Feature]:
     ]
 
 
-def _sql(ctx: Context) -> str:
-    return f"""
-        WITH gaps AS (
-            SELECT customer_id, day,
-                   date_diff('day', lag(day) OVER (PARTITION BY customer_id ORDER BY day), day) AS gap
-            FROM purchase_days),
-        stats AS (
-            -- exact integer sums, so the result does not depend on the order threads combine rows
-            SELECT customer_id, count(gap) AS n, sum(gap) AS s, sum(gap * gap) AS ss, max(day) AS last_day
-            FROM gaps GROUP BY customer_id)
-        SELECT customer_id,
-               s / nullif(n, 0) AS mean_days_between_purchases,
-               CASE WHEN n > 1 THEN sqrt(greatest(ss - s * s / n, 0) / (n - 1)) END AS std_days_between_purchases,
-               CASE WHEN n > 1 THEN sqrt(greatest(ss - s * s / n, 0) / (n - 1)) / nullif(s / n, 0) END
-                   AS cv_days_between_purchases,
-               {ctx.days_since('last_day')} / nullif(s / n, 0) AS gap_ratio_since_last_purchase
-        FROM stats"""
+def _aggregates(ctx: Context) -> dict[str, list[str]]:
+    # gap > 0 picks one gap per pair of consecutive purchase days (same-day orders have gap 0); exact
+    # integer sums, so the result does not depend on the order threads combine rows
+    return {"orders": ["count(*) FILTER (WHERE gap > 0) AS regularity_gaps",
+                       "sum(gap) FILTER (WHERE gap > 0) AS regularity_gap_sum",
+                       "sum(gap * gap) FILTER (WHERE gap > 0) AS regularity_gap_squares",
+                       "min(age) AS regularity_days_since_last"]}
 
 
-register(Family(FAMILY, ("transactions",), _features, sql=_sql))
+def _columns(ctx: Context) -> dict[str, str]:
+    n, s, ss = "regularity_gaps", "regularity_gap_sum", "regularity_gap_squares"
+    std = f"CASE WHEN {n} > 1 THEN sqrt(greatest({ss} - {s} * {s} / {n}, 0) / ({n} - 1)) END"
+    return {
+        "mean_days_between_purchases": f"{s} / nullif({n}, 0)",
+        "std_days_between_purchases": std,
+        "cv_days_between_purchases": f"{std} / nullif({s} / {n}, 0)",
+        "gap_ratio_since_last_purchase": f"regularity_days_since_last / nullif({s} / {n}, 0)",
+    }
+
+
+register(Family(FAMILY, ("transactions",), _features, aggregates=_aggregates, columns=_columns))

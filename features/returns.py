@@ -14,15 +14,14 @@ def _features(ctx: Context) -> list[Feature]:
     ]
 
 
-def _sql(ctx: Context) -> str:
-    year = ctx.within("day", 365)
-    return f"""
-        SELECT customer_id,
-               count(*) FILTER (WHERE NOT purchase AND {year}) AS returns_last_365d,
-               coalesce(sum(abs(amount)) FILTER (WHERE NOT purchase AND {year})
-                   / nullif(sum(amount) FILTER (WHERE purchase AND {year}), 0), 0) AS returned_spend_share_last_365d,
-               {ctx.days_since('max(day) FILTER (WHERE NOT purchase)')} AS days_since_last_return
-        FROM tx GROUP BY customer_id"""
+def _aggregates(ctx: Context) -> dict[str, list[str]]:
+    year = ctx.in_window(365)
+    return {"tx": [
+        f"count(*) FILTER (WHERE NOT purchase AND {year}) AS returns_last_365d",
+        f"coalesce(sum(abs(amount)) FILTER (WHERE NOT purchase AND {year})"
+        f" / nullif(sum(amount) FILTER (WHERE purchase AND {year}), 0), 0) AS returned_spend_share_last_365d",
+        "min(age) FILTER (WHERE NOT purchase) AS days_since_last_return",
+    ]}
 
 
-register(Family(FAMILY, ("transactions",), _features, sql=_sql))
+register(Family(FAMILY, ("transactions",), _features, aggregates=_aggregates))

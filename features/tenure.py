@@ -12,15 +12,13 @@ def _features(ctx: Context) -> list[Feature]:
     ]
 
 
-def _sql(ctx: Context) -> str:
-    return f"""
-        SELECT customer_id,
-               {ctx.days_since('min(day)')} AS days_since_first_purchase,
-               -- one bit per 30-day month of the last 360 days: no DISTINCT aggregate needed
-               coalesce(bit_count(bit_or(CASE WHEN {ctx.within('day', 360)}
-                   THEN CAST(1 AS INTEGER) << CAST({ctx.days_since('day')} // 30 AS INTEGER) END)), 0)
-                   AS active_months_last_365d
-        FROM purchase_days GROUP BY customer_id"""
+def _aggregates(ctx: Context) -> dict[str, list[str]]:
+    return {"orders": [
+        "max(age) AS days_since_first_purchase",
+        # one bit per 30-day month of the last 360 days: no DISTINCT aggregate needed
+        f"coalesce(bit_count(bit_or(CASE WHEN {ctx.in_window(360)} THEN CAST(1 AS INTEGER) << CAST(age // 30 AS INTEGER)"
+        " END)), 0) AS active_months_last_365d",
+    ]}
 
 
-register(Family(FAMILY, ("transactions",), _features, sql=_sql))
+register(Family(FAMILY, ("transactions",), _features, aggregates=_aggregates))

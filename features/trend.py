@@ -17,20 +17,20 @@ def _features(ctx: Context) -> list[Feature]:
     ]
 
 
-def _sql(ctx: Context) -> str:
+def _aggregates(ctx: Context) -> dict[str, list[str]]:
     w = ctx.trend_window_days
-    recent, prior = ctx.within("day", w), ctx.within("day", w, offset_days=w)
-    return f"""
-        SELECT * FROM (
-        SELECT customer_id,
-               coalesce(sum(amount) FILTER (WHERE {recent}), 0)
-                   / nullif(sum(amount) FILTER (WHERE {prior}), 0) AS spend_change_ratio_{w}d,
-               coalesce(sum(amount) FILTER (WHERE {recent}), 0)
-                   - coalesce(sum(amount) FILTER (WHERE {prior}), 0) AS spend_change_last_{w}d
-        FROM tx GROUP BY customer_id) LEFT JOIN (
-        SELECT customer_id,
-               count(*) FILTER (WHERE {recent}) - count(*) FILTER (WHERE {prior}) AS orders_change_last_{w}d
-        FROM orders GROUP BY customer_id) USING (customer_id)"""
+    recent, prior = ctx.in_window(w), ctx.in_window(w, offset_days=w)
+    return {
+        "tx": [f"coalesce(sum(amount) FILTER (WHERE {recent}), 0) AS trend_spend_recent",
+               f"coalesce(sum(amount) FILTER (WHERE {prior}), 0) AS trend_spend_prior"],
+        "orders": [f"count(*) FILTER (WHERE {recent}) - count(*) FILTER (WHERE {prior}) AS orders_change_last_{w}d"],
+    }
 
 
-register(Family(FAMILY, ("transactions",), _features, sql=_sql))
+def _columns(ctx: Context) -> dict[str, str]:
+    w = ctx.trend_window_days
+    return {f"spend_change_ratio_{w}d": "trend_spend_recent / nullif(trend_spend_prior, 0)",
+            f"spend_change_last_{w}d": "trend_spend_recent - trend_spend_prior"}
+
+
+register(Family(FAMILY, ("transactions",), _features, aggregates=_aggregates, columns=_columns))

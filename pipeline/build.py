@@ -113,11 +113,12 @@ def _create_asof_views(
     """Tables and views holding only what is known at the end of the as-of day, for the customers of
     one shard (``shard`` is (k, n): shard k of n); families read nothing else.
 
-    ``tx``: transactions with ``day``, an integer ``order_key`` and ``purchase`` (not a return);
-    ``orders``: purchases per order; ``purchase_days``: distinct purchase days per customer;
-    ``ev``, ``inv``, ``subs``, ``cust``: the optional tables. With ``horizon_end`` (labels), the shard's
-    transactions up to it are kept apart in ``shard_transactions`` for the label query; ``tx`` still
-    stops at the as-of day.
+    ``tx``: transactions with ``age`` (whole days before the as-of date), an integer ``order_key`` and
+    ``purchase`` (not a return); ``orders``: purchases per order, with ``gap``, the days since the
+    customer's previous order (NULL for the first, 0 for another order the same day); ``ev``, ``inv``,
+    ``subs``, ``cust``: the optional tables. The shard's transactions are read from the source once,
+    into ``shard_transactions``, which with ``horizon_end`` (labels) also holds the rows up to it for the
+    label query; ``tx`` still stops at the as-of day.
     """
     end = ctx.end_sql
     k, n = shard
@@ -125,23 +126,22 @@ def _create_asof_views(
     def clean(table: str) -> str:
         return f"clean_{table}" if n == 1 else f"clean_{table}_part({n}, {k})"
 
-    # The shard's transactions are read from the source once, then every family reads this copy.
+    # Only the typed columns the families use are kept: integer order keys (counting and grouping
+    # 64-bit values is far cheaper than strings) and exact decimals for money.
     con.execute(f"""CREATE OR REPLACE TEMP TABLE shard_transactions AS
-        SELECT * FROM {clean('transactions')} WHERE timestamp < {horizon_end or end}""")
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE tx AS
-        SELECT customer_id, timestamp, CAST(timestamp AS DATE) AS day, CAST(amount AS {EXACT}) AS amount,
-               -- integer order keys: counting distinct 64-bit values is far cheaper than strings
+        SELECT customer_id, timestamp, {ctx.days_since('timestamp')} AS age, CAST(amount AS {EXACT}) AS amount,
                CASE WHEN order_id IS NULL THEN hash(timestamp) ELSE hash(order_id) END AS order_key,
                CAST(quantity AS {EXACT}) AS quantity, category, CAST(coalesce(discount, 0) AS {EXACT}) AS discount,
                NOT (coalesce(is_return, false) OR amount < 0) AS purchase
-        FROM shard_transactions WHERE timestamp < {end}""")
-    # Purchases at order grain and purchase days, materialised once per as-of date: most families
-    # count orders or days, and counting rows of these beats DISTINCT aggregates over raw rows.
+        FROM {clean('transactions')} WHERE timestamp < {horizon_end or end}""")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW tx AS SELECT * FROM shard_transactions WHERE timestamp < {end}")
+    # Purchases at order grain, materialised once per as-of date: most families count orders or purchase
+    # days, and the gap to the previous order gives purchase days without a DISTINCT pass.
     con.execute("""CREATE OR REPLACE TEMP TABLE orders AS
-        SELECT customer_id, order_key, min(day) AS day, sum(amount) AS amount, sum(quantity) AS quantity,
-               sum(discount) AS discount
+        SELECT customer_id, order_key, max(age) AS age, sum(amount) AS amount, sum(quantity) AS quantity,
+               sum(discount) AS discount,
+               lead(max(age)) OVER (PARTITION BY customer_id ORDER BY max(age)) - max(age) AS gap
         FROM tx WHERE purchase GROUP BY customer_id, order_key""")
-    con.execute("CREATE OR REPLACE TEMP TABLE purchase_days AS SELECT DISTINCT customer_id, day FROM orders")
     if "events" in ctx.tables:
         con.execute(f"""CREATE OR REPLACE TEMP VIEW ev AS
             SELECT customer_id, timestamp, event_type, CAST(value AS {EXACT}) AS value
@@ -179,14 +179,42 @@ def feature_spec(ctx: Context, only: tuple[str, ...] | None = None) -> tuple[Fea
     return FeatureSpec(tuple(feats)), notices
 
 
-def _column(alias: str, feat: Feature) -> str:
+def _column(expr: str, feat: Feature) -> str:
     """The select expression giving a feature its output type and its fill for customers without rows."""
-    col = f"{alias}.{feat.name}"
     if feat.kind == "categorical":
-        return f"CAST({col} AS VARCHAR) AS {feat.name}"
+        return f"CAST({expr} AS VARCHAR) AS {feat.name}"
     if feat.fill is not None:
-        return f"CAST(coalesce({col}, {feat.fill}) AS DOUBLE) AS {feat.name}"
-    return f"CAST({col} AS DOUBLE) AS {feat.name}"
+        return f"CAST(coalesce({expr}, {feat.fill}) AS DOUBLE) AS {feat.name}"
+    return f"CAST({expr} AS DOUBLE) AS {feat.name}"
+
+
+AGGREGATED = ("tx", "orders")  # the relations whose per-customer aggregates families share
+
+
+def _create_aggregates(con: duckdb.DuckDBPyConnection, ctx: Context, fams: list[Family]) -> str:
+    """Every family's aggregates over each shared relation in one GROUP BY pass per relation; returns
+    the relation joining them (one row per customer with any transaction)."""
+    exprs: dict[str, list[str]] = {rel: [] for rel in AGGREGATED}
+    for fam in fams:
+        for rel, items in (fam.aggregates(ctx) if fam.aggregates else {}).items():
+            exprs[rel].extend(items)
+    names = [e.rsplit(" AS ", 1)[-1] for items in exprs.values() for e in items]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"feature families declare the aggregate(s) {repeated} more than once")
+    for rel in AGGREGATED:
+        columns = "".join(f", {e}" for e in exprs[rel])
+        con.execute(f"CREATE OR REPLACE TEMP TABLE agg_{rel} AS SELECT customer_id{columns} FROM {rel} GROUP BY customer_id")
+    # every customer with an order has a transaction
+    return "agg_tx LEFT JOIN agg_orders USING (customer_id)"
+
+
+def _expressions(ctx: Context, fam: Family) -> dict[str, str]:
+    """Each output column of a family (its features, or a fitted family's statistics) as SQL."""
+    given = fam.columns(ctx) if fam.columns else {}
+    if fam.finish is not None:
+        return given
+    return {feat.name: given.get(feat.name, feat.name) for feat in fam.features(ctx)}
 
 
 def _build_shard(
@@ -197,22 +225,25 @@ def _build_shard(
     statistics of every family that has a ``finish`` step."""
     horizon_end = day_end_sql(ctx.as_of + timedelta(days=params.label.horizon_days)) if with_labels else None
     _create_asof_views(con, ctx, shard, horizon_end)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE population AS {population_sql(params.label, ctx.as_of)}")
-    joins: list[str] = []
-    selects: list[str] = ["p.customer_id"]
+    con.execute(f"CREATE OR REPLACE TEMP TABLE population AS {population_sql(params.label)}")
+    aggregated = _create_aggregates(con, ctx, fams)
+    # Feature names are unique across families, so every column is referred to by its name alone.
+    joins = [f"LEFT JOIN ({fam.sql(ctx)}) f{i} USING (customer_id)" for i, fam in enumerate(fams) if fam.sql]
+    selects = ["p.customer_id"]
     stats: dict[str, pa.Table] = {}
-    for i, fam in enumerate(fams):
+    for fam in fams:
+        exprs = _expressions(ctx, fam)
         if fam.finish is not None:
             # every customer with history, not only the population: what the fit should see
-            stats[fam.name] = con.sql(fam.sql(ctx)).to_arrow_table()
+            columns = ", ".join(f"{e} AS {name}" for name, e in exprs.items())
+            stats[fam.name] = con.sql(f"SELECT customer_id, {columns} FROM {aggregated}").to_arrow_table()
             continue
-        joins.append(f"LEFT JOIN ({fam.sql(ctx)}) f{i} USING (customer_id)")
-        selects += [_column(f"f{i}", feat) for feat in fam.features(ctx)]
+        selects += [_column(exprs[feat.name], feat) for feat in fam.features(ctx)]
     if with_labels:
         joins.append(f"LEFT JOIN ({labels_sql(params.label, ctx.as_of)}) lab USING (customer_id)")
         selects += ["lab.churned", "lab.future_value"]
-    table = con.sql(f"SELECT {', '.join(selects)} FROM population p {' '.join(joins)}").to_arrow_table()
-    return table, stats
+    query = f"SELECT {', '.join(selects)} FROM population p LEFT JOIN ({aggregated}) USING (customer_id) {' '.join(joins)}"
+    return con.sql(query).to_arrow_table(), stats
 
 
 def build_features(
@@ -252,7 +283,8 @@ def build_features(
         registered.append(f"_finished_{fam.name}")
         con.register(registered[-1], finished)
         joins.append(f"LEFT JOIN {registered[-1]} f{i} USING (customer_id)")
-        selects += [_column(f"f{i}", feat) for feat in fam.features(ctx)]
+        selects += [_column(f"f{i}.{feat.name}", feat) for feat in fam.features(ctx)]
+    del built
     if with_labels:
         selects += ["b.churned", "b.future_value"]
     query = f"SELECT {', '.join(selects)} FROM _built b {' '.join(joins)} ORDER BY b.customer_id"

@@ -20,25 +20,25 @@ from features.registry import day_end_sql
 from pipeline.config import LabelConfig
 
 
-def population_sql(label: LabelConfig, as_of: date) -> str:
-    """Customers to score or train on at ``as_of``; reads the as-of views (``orders``, ``subs``)."""
+def population_sql(label: LabelConfig) -> str:
+    """Customers to score or train on at the as-of date of the as-of views it reads (``orders``, whose
+    ``age`` counts days back from that date, and ``subs``)."""
     if label.kind == "cancellation":
         return "SELECT DISTINCT customer_id FROM subs WHERE end_date IS NULL"
     return f"""
-        SELECT customer_id FROM orders
-        WHERE date_diff('day', day, DATE '{as_of.isoformat()}') < {int(label.lookback_days)}
+        SELECT customer_id FROM orders WHERE age < {int(label.lookback_days)}
         GROUP BY customer_id HAVING count(*) >= {int(label.min_purchases_in_lookback)}"""
 
 
 def labels_sql(label: LabelConfig, cutoff: date) -> str:
     """churned and future_value for every customer of the ``population`` view, from (cutoff, cutoff+h];
-    reads the shard's rows up to the end of the horizon (``shard_transactions``, ``shard_subscriptions``)."""
+    reads the shard's typed rows up to the end of the horizon (``shard_transactions`` with ``purchase`` and
+    exact ``amount``, ``shard_subscriptions``)."""
     start, end = day_end_sql(cutoff), day_end_sql(cutoff + timedelta(days=label.horizon_days))
     window = f"timestamp >= {start} AND timestamp < {end}"
     value = f"""
         SELECT customer_id,
-               count(*) FILTER (WHERE NOT (coalesce(is_return, false) OR amount < 0)) AS purchases,
-               greatest(sum(CAST(amount AS DECIMAL(18, 4))), 0) AS future_value
+               count(*) FILTER (WHERE purchase) AS purchases, greatest(sum(amount), 0) AS future_value
         FROM shard_transactions WHERE {window} GROUP BY customer_id"""
     if label.kind == "cancellation":
         churn = f"""(SELECT customer_id,

@@ -73,3 +73,14 @@ def test_holdout_forecast_tracks_actual_repeat_purchases():
     actual = sample[(sample["timestamp"] > "1997-09-30") & (sample["timestamp"] <= "1998-06-30")]
     forecast = m.expected_purchases(39, x, t_x, T).sum()
     assert forecast == pytest.approx(len(actual), rel=0.15)
+
+
+def test_likelihood_gradient_matches_finite_differences():
+    from scipy import optimize
+
+    from models.btyd import bgnbd_gradient, bgnbd_log_likelihood
+
+    x, t_x, T = cdnow_summary(tx=load_cdnow_sample())
+    for params in (np.array([0.3, 4.0, 0.8, 2.5]), np.array([1.5, 0.7, 2.0, 0.9])):
+        numeric = optimize.approx_fprime(params, lambda p: bgnbd_log_likelihood(p, x, t_x, T).sum(), 1e-7)
+        np.testing.assert_allclose(bgnbd_gradient(params, x, t_x, T).sum(axis=1), numeric, rtol=1e-4)
