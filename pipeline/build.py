@@ -8,9 +8,11 @@ as-of day, so no feature can see the future by construction (and the contract te
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -36,6 +38,30 @@ class Dataset:
 
     con: duckdb.DuckDBPyConnection
     report: ValidationReport
+    temp_dir: str | None = None  # where customer shards are written (None: the system's temporary folder)
+    _written: tuple[int, tempfile.TemporaryDirectory] | None = field(default=None, repr=False)
+
+    def shard_rows_sql(self, table: str, shard: tuple[int, int]) -> str:
+        """A relation of the clean rows of ``table`` whose customers fall in ``shard`` (k, n).
+
+        For more than one shard, every table's clean rows are first written out once, one Parquet folder
+        per shard (removed with the dataset): otherwise each shard would scan the whole source again for
+        its customers' rows, which Parquet cannot skip. Each shard then reads only its own folder.
+        """
+        k, n = shard
+        if n == 1:
+            return f"clean_{table}"
+        if self._written is None or self._written[0] != n:
+            folder = tempfile.TemporaryDirectory(prefix="churn-shards-", dir=self.temp_dir)
+            for name in sorted(self.tables):
+                target = str(Path(folder.name) / name).replace("'", "''")
+                self.con.execute(f"COPY (SELECT *, {shard_of('customer_id', n)} AS _shard FROM clean_{name}) TO "
+                                 f"'{target}' (FORMAT parquet, PARTITION_BY (_shard), COMPRESSION uncompressed)"
+                                 ).fetchall()
+                self.con.execute(f"CREATE OR REPLACE VIEW _shards_{name} AS "
+                                 f"SELECT * FROM read_parquet('{target}/*/*.parquet', hive_partitioning = true)")
+            self._written = (n, folder)
+        return f"(SELECT * EXCLUDE (_shard) FROM _shards_{table} WHERE _shard = {k})"
 
     @property
     def tables(self) -> frozenset[str]:
@@ -78,10 +104,11 @@ def open_dataset(
     unknown_entries: list[str] | None = None,
     temp_dir: str | None = None,
 ) -> Dataset:
-    """Validate sources into a fresh engine connection (``now`` is the moment of validation)."""
+    """Validate sources into a fresh engine connection (``now`` is the moment of validation); the engine
+    spills and customer shards are written under ``temp_dir`` (the system's temporary folder by default)."""
     con = connect(params.engine, temp_dir)
     report = validate_sources(con, sources, unknown_entries or [], params.columns, params.validation, now)
-    return Dataset(con, report)
+    return Dataset(con, report, temp_dir)
 
 
 def dataset_from_frames(frames: dict[str, pd.DataFrame], params: Params, now: datetime | None = None) -> Dataset:
@@ -101,15 +128,19 @@ def context_for(ds: Dataset, params: Params, as_of: date) -> Context:
     )
 
 
+def shard_of(customer_id: str, n: int) -> str:
+    """SQL: the customer shard (0 .. n-1) of a row; the one definition of the split, applied to the text
+    id so every table splits customers alike."""
+    return f"hash(CAST({customer_id} AS VARCHAR)) % {n}"
+
+
 def shard_count(ds: Dataset, params: Params) -> int:
     """Customer shards for a build: one per ``engine.shard_rows`` transactions (at least one)."""
     rows = next((a.rows_used for a in ds.report.accounts if a.table == "transactions"), 0)
     return max(1, -(-rows // params.engine.shard_rows))
 
 
-def _create_asof_views(
-    con: duckdb.DuckDBPyConnection, ctx: Context, shard: tuple[int, int], horizon_end: str | None = None
-) -> None:
+def _create_asof_views(ds: Dataset, ctx: Context, shard: tuple[int, int], horizon_end: str | None = None) -> None:
     """Tables and views holding only what is known at the end of the as-of day, for the customers of
     one shard (``shard`` is (k, n): shard k of n); families read nothing else.
 
@@ -120,11 +151,10 @@ def _create_asof_views(
     into ``shard_transactions``, which with ``horizon_end`` (labels) also holds the rows up to it for the
     label query; ``tx`` still stops at the as-of day.
     """
-    end = ctx.end_sql
-    k, n = shard
+    con, end = ds.con, ctx.end_sql
 
     def clean(table: str) -> str:
-        return f"clean_{table}" if n == 1 else f"clean_{table}_part({n}, {k})"
+        return ds.shard_rows_sql(table, shard)
 
     # Only the typed columns the families use are kept: integer order keys (counting and grouping
     # 64-bit values is far cheaper than strings) and exact decimals for money.
@@ -218,13 +248,13 @@ def _expressions(ctx: Context, fam: Family) -> dict[str, str]:
 
 
 def _build_shard(
-    con: duckdb.DuckDBPyConnection, ctx: Context, params: Params, fams: list[Family], shard: tuple[int, int],
-    with_labels: bool,
+    ds: Dataset, ctx: Context, params: Params, fams: list[Family], shard: tuple[int, int], with_labels: bool,
 ) -> tuple[pa.Table, dict[str, pa.Table]]:
     """One customer shard: its population's SQL-family features (and labels), and the per-customer
     statistics of every family that has a ``finish`` step."""
     horizon_end = day_end_sql(ctx.as_of + timedelta(days=params.label.horizon_days)) if with_labels else None
-    _create_asof_views(con, ctx, shard, horizon_end)
+    _create_asof_views(ds, ctx, shard, horizon_end)
+    con = ds.con
     con.execute(f"CREATE OR REPLACE TEMP TABLE population AS {population_sql(params.label)}")
     aggregated = _create_aggregates(con, ctx, fams)
     # Feature names are unique across families, so every column is referred to by its name alone.
@@ -267,7 +297,7 @@ def build_features(
     shards = shard_count(ds, params)
     built = []
     for k in range(shards):
-        built.append(_build_shard(con, ctx, params, fams, (k, shards), with_labels))
+        built.append(_build_shard(ds, ctx, params, fams, (k, shards), with_labels))
         if progress:
             progress(k + 1, shards)
     registered = ["_built"]

@@ -9,7 +9,6 @@ rows read = rows used + rows quarantined.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -178,37 +177,20 @@ def _extra_expr(con: duckdb.DuckDBPyConnection, scan: str, column: str, src_type
     return q
 
 
-def _in_shard(customer_id: str) -> str:
-    """SQL: the row's customer falls in shard ``k`` of ``n`` (macro parameters); the one definition of
-    the split, applied to the text id so every table splits customers alike."""
-    return f"hash(CAST({customer_id} AS VARCHAR)) % n = k"
-
-
-def _create_clean_views(
-    con: duckdb.DuckDBPyConnection, name: str, source: TableSource, scan: str,
-    checked_rows: Callable[[str], str], canonical: str, customer_id: str,
+def _create_clean_view(
+    con: duckdb.DuckDBPyConnection, name: str, source: TableSource, scan: str, checked_rows: str, canonical: str
 ) -> str:
-    """Create ``clean_<name>`` (usable rows, canonical columns) and the ``clean_<name>_part(n, k)`` macro
-    (those of customer shard k of n); return the relation of every row with its reason.
+    """Create ``clean_<name>`` (usable rows, canonical columns); return the relation of every row with its
+    reason.
 
     Text (CSV) is parsed once into the engine; typed sources (Parquet, frames) are checked in place, so
-    100M rows are never copied: every later scan reads the file and applies the same checks.
+    100M rows are never copied into memory: every later scan reads the file and applies the same checks.
     """
     checked = f"_checked_{name}"
     kind = "TABLE" if source.is_text else "VIEW"
-    con.execute(f"CREATE OR REPLACE {kind} {checked} AS {checked_rows(scan)}")
+    con.execute(f"CREATE OR REPLACE {kind} {checked} AS {checked_rows}")
     marked = _mark_duplicates(con, checked, name)
     con.execute(f"CREATE OR REPLACE VIEW clean_{name} AS SELECT {canonical} FROM {marked} WHERE _reason IS NULL")
-    if kind == "VIEW" and marked == checked:
-        # The shard filter runs inside the file scan, on the raw id, so a shard reads only its rows.
-        # MATERIALIZED keeps the optimiser from merging the checks into the scan's filter, which would
-        # run them on every row of the file instead of on the shard's rows only.
-        con.execute(f"CREATE OR REPLACE MACRO clean_{name}_part(n, k) AS TABLE "
-                    f"WITH shard AS MATERIALIZED (SELECT * FROM {scan} WHERE {_in_shard(customer_id)}) "
-                    f"SELECT {canonical} FROM ({checked_rows('shard')}) WHERE _reason IS NULL")
-    else:
-        con.execute(f"CREATE OR REPLACE MACRO clean_{name}_part(n, k) AS TABLE "
-                    f"SELECT * FROM clean_{name} WHERE {_in_shard('customer_id')}")
     return marked
 
 
@@ -282,13 +264,11 @@ def _check_table(
     shown.update({c: _quote("_raw_" + c) for c in raw_copies})
     all_source = ", ".join(_quote(c) for c in types)
 
-    def checked_rows(relation: str) -> str:
-        """Each row of ``relation`` typed, with its first reason to be set aside (NULL: usable)."""
-        return (f"SELECT {', '.join(selects + extra_selects + raw_selects)}, "
-                f"CASE {' '.join(reasons)} END AS _reason, hash({all_source}) AS _row_hash FROM {relation}")
-
+    # Each row of the source typed, with its first reason to be set aside (NULL: usable).
+    checked_rows = (f"SELECT {', '.join(selects + extra_selects + raw_selects)}, "
+                    f"CASE {' '.join(reasons)} END AS _reason, hash({all_source}) AS _row_hash FROM {scan}")
     canonical = ", ".join(_quote(c) for c in list(schema.column_names) + kept_extras)
-    checked = _create_clean_views(con, schema.name, source, scan, checked_rows, canonical, _quote(resolved["customer_id"]))
+    checked = _create_clean_view(con, schema.name, source, scan, checked_rows, canonical)
     raw_cols = ", ".join(f"{shown[c]} AS {_quote(c)}" for c in types)
     con.execute(
         f"CREATE OR REPLACE VIEW quarantine_{schema.name} AS SELECT {raw_cols}, "

@@ -171,7 +171,8 @@ def test_parquet_folder_of_parts_is_read(tmp_path):
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 @pytest.mark.parametrize("duplicated", [False, True])
 def test_customer_shards_read_the_same_clean_rows(tmp_path, fmt, duplicated):
-    """clean_<table>_part(n, k) splits the clean rows by customer, with or without duplicates to drop."""
+    """The customer shards a build reads (written out once per split) hold exactly the clean rows, each
+    customer in one shard, with or without duplicates to drop."""
     rows = [f"{c:03d},2025-0{1 + i % 9}-1{i % 10}T10:00:00,{c + i}.5\n" for c in range(40) for i in range(5)]
     text = "customer_id,timestamp,amount\n" + "".join(rows) + (rows[7] * 2 if duplicated else "")
     if fmt == "csv":
@@ -184,8 +185,13 @@ def test_customer_shards_read_the_same_clean_rows(tmp_path, fmt, duplicated):
     ds = run(tmp_path)
     assert ds.report.rows_quarantined == (2 if duplicated else 0)
     whole = clean_rows(ds).sort_values(["customer_id", "timestamp"], ignore_index=True)
-    parts = [ds.con.sql(f"SELECT * FROM clean_transactions_part(3, {k})").to_df() for k in range(3)]
-    assert all(len(p) for p in parts)
-    assert not set(parts[0]["customer_id"]) & set(parts[1]["customer_id"])
-    together = pd.concat(parts).sort_values(["customer_id", "timestamp"], ignore_index=True)
-    pd.testing.assert_frame_equal(together, whole)
+    for n in (3, 2, 3):  # a new split writes the shards again
+        parts = [ds.con.sql(f"SELECT * FROM {ds.shard_rows_sql('transactions', (k, n))}").to_df() for k in range(n)]
+        assert all(len(p) for p in parts)
+        assert not set(parts[0]["customer_id"]) & set(parts[1]["customer_id"])
+        together = pd.concat(parts).sort_values(["customer_id", "timestamp"], ignore_index=True)
+        pd.testing.assert_frame_equal(together, whole)
+    folder = Path(ds._written[1].name)
+    assert sorted(p.name for p in (folder / "transactions").iterdir()) == ["_shard=0", "_shard=1", "_shard=2"]
+    del ds
+    assert not folder.exists()  # the shards go with the dataset
