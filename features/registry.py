@@ -123,7 +123,7 @@ class Family:
 
     Families on the optional tables give ``sql`` instead: one query over the as-of views (``ev``,
     ``inv``, ``subs``, ``cust``, or ``tx``/``orders``) grouped by ``customer_id``, whose columns are the
-    features (``columns`` may also refer to them as ``f.<name>``).
+    features. Feature and aggregate names are unique, so ``columns`` refers to any of them by name.
 
     Families that fit population-level parameters (BTYD) also give ``finish``: their ``columns`` then are
     per-customer statistics, and ``finish`` gets those statistics for every customer with history (all
