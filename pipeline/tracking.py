@@ -165,7 +165,9 @@ def register_and_gate(logged: LoggedModel, result: TrainResult, params: Params, 
         try:
             with _quiet():
                 model = mlflow.pyfunc.load_model(f"models:/{name}@champion")
-            scores = model.predict(validation_features)["churn_probability"].to_numpy()
+            # the champion's own inputs: a column it lacks fails here and is reported as such
+            inputs = validation_features[model.metadata.get_input_schema().input_names()]
+            scores = model.predict(inputs)["churn_probability"].to_numpy()
             champion_score = ranking_metrics(result.validation["churned"], scores)[metric]
         except Exception as exc:  # the champion cannot score today's features (ModelError) or cannot load
             reason = f"current champion v{champion_version} cannot score this data ({str(exc)[:120]})"
