@@ -221,9 +221,9 @@ def _column(expr: str, feat: Feature) -> str:
 AGGREGATED = ("tx", "orders")  # the relations whose per-customer aggregates families share
 
 
-def _create_aggregates(con: duckdb.DuckDBPyConnection, ctx: Context, fams: list[Family]) -> str:
-    """Every family's aggregates over each shared relation in one GROUP BY pass per relation; returns
-    the relation joining them (one row per customer with any transaction)."""
+def _aggregate_queries(ctx: Context, fams: list[Family]) -> dict[str, str]:
+    """Per shared relation, one GROUP BY customer_id query holding every family's aggregates over it
+    (made once per build; each shard runs them)."""
     exprs: dict[str, list[str]] = {rel: [] for rel in AGGREGATED}
     for fam in fams:
         for rel, items in (fam.aggregates(ctx) if fam.aggregates else {}).items():
@@ -232,11 +232,12 @@ def _create_aggregates(con: duckdb.DuckDBPyConnection, ctx: Context, fams: list[
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise ValueError(f"feature families declare the aggregate(s) {repeated} more than once")
-    for rel in AGGREGATED:
-        columns = "".join(f", {e}" for e in exprs[rel])
-        con.execute(f"CREATE OR REPLACE TEMP TABLE agg_{rel} AS SELECT customer_id{columns} FROM {rel} GROUP BY customer_id")
-    # every customer with an order has a transaction
-    return "agg_tx LEFT JOIN agg_orders USING (customer_id)"
+    return {rel: f"SELECT customer_id{''.join(f', {e}' for e in items)} FROM {rel} GROUP BY customer_id"
+            for rel, items in exprs.items()}
+
+
+# every customer with an order has a transaction
+AGGREGATES = "agg_tx LEFT JOIN agg_orders USING (customer_id)"
 
 
 def _expressions(ctx: Context, fam: Family) -> dict[str, str]:
@@ -248,7 +249,8 @@ def _expressions(ctx: Context, fam: Family) -> dict[str, str]:
 
 
 def _build_shard(
-    ds: Dataset, ctx: Context, params: Params, fams: list[Family], shard: tuple[int, int], with_labels: bool,
+    ds: Dataset, ctx: Context, params: Params, fams: list[Family], aggregates: dict[str, str], shard: tuple[int, int],
+    with_labels: bool,
 ) -> tuple[pa.Table, dict[str, pa.Table]]:
     """One customer shard: its population's SQL-family features (and labels), and the per-customer
     statistics of every family that has a ``finish`` step."""
@@ -256,7 +258,8 @@ def _build_shard(
     _create_asof_views(ds, ctx, shard, horizon_end)
     con = ds.con
     con.execute(f"CREATE OR REPLACE TEMP TABLE population AS {population_sql(params.label)}")
-    aggregated = _create_aggregates(con, ctx, fams)
+    for rel, query in aggregates.items():
+        con.execute(f"CREATE OR REPLACE TEMP TABLE agg_{rel} AS {query}")
     # Feature names are unique across families, so every column is referred to by its name alone.
     joins = [f"LEFT JOIN ({fam.sql(ctx)}) f{i} USING (customer_id)" for i, fam in enumerate(fams) if fam.sql]
     selects = ["p.customer_id"]
@@ -266,13 +269,13 @@ def _build_shard(
         if fam.finish is not None:
             # every customer with history, not only the population: what the fit should see
             columns = ", ".join(f"{e} AS {name}" for name, e in exprs.items())
-            stats[fam.name] = con.sql(f"SELECT customer_id, {columns} FROM {aggregated}").to_arrow_table()
+            stats[fam.name] = con.sql(f"SELECT customer_id, {columns} FROM {AGGREGATES}").to_arrow_table()
             continue
         selects += [_column(exprs[feat.name], feat) for feat in fam.features(ctx)]
     if with_labels:
         joins.append(f"LEFT JOIN ({labels_sql(params.label, ctx.as_of)}) lab USING (customer_id)")
         selects += ["lab.churned", "lab.future_value"]
-    query = f"SELECT {', '.join(selects)} FROM population p LEFT JOIN ({aggregated}) USING (customer_id) {' '.join(joins)}"
+    query = f"SELECT {', '.join(selects)} FROM population p LEFT JOIN ({AGGREGATES}) USING (customer_id) {' '.join(joins)}"
     return con.sql(query).to_arrow_table(), stats
 
 
@@ -286,18 +289,19 @@ def build_features(
     (as_of, as_of + horizon]; the features never see those rows. ``families`` restricts the build
     to the named families.
 
-    Customers are split into shards by a hash of their id and each shard is built on its own (its
-    transactions read once, its aggregates in memory), because a customer's features depend only on
+    Customers are split into shards by a hash of their id and each shard is built on its own (its rows
+    read once from its own folder, its aggregates in memory), because a customer's features depend only on
     their own rows; fitted families then see every shard's statistics together in ``finish``. The
     result does not depend on the number of shards. ``progress(done, total)`` is called after each shard.
     """
     ctx = context_for(ds, params, as_of)
     con = ds.con
     fams = _families(ctx, families)
+    aggregates = _aggregate_queries(ctx, fams)
     shards = shard_count(ds, params)
     built = []
     for k in range(shards):
-        built.append(_build_shard(ds, ctx, params, fams, (k, shards), with_labels))
+        built.append(_build_shard(ds, ctx, params, fams, aggregates, (k, shards), with_labels))
         if progress:
             progress(k + 1, shards)
     registered = ["_built"]
