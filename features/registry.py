@@ -117,13 +117,14 @@ class Family:
     Transaction families declare ``aggregates``: per-customer aggregate expressions (``"sum(amount) AS
     spend_lifetime"``) over the shared relations ``tx`` (one row per transaction line) and ``orders``
     (one row per purchase order, with ``gap``, the days since the customer's previous order). The builder
-    computes the aggregates of every family over one relation in a single pass (one GROUP BY
-    customer_id), so aggregate names are unique across families. ``columns`` maps a feature to its SQL
-    expression over those aggregate columns; a feature not in ``columns`` is the aggregate of its name.
+    computes the aggregates of every family over one relation in a single pass (one GROUP BY ``cust``, the
+    customer's integer key in these relations), so aggregate names are unique across families.
+    ``columns`` maps a feature to its SQL expression over those aggregate columns; a feature not in
+    ``columns`` is the aggregate of its name.
 
     Families on the optional tables give ``sql`` instead: one query over the as-of views (``ev``,
-    ``inv``, ``subs``, ``cust``, or ``tx``/``orders``) grouped by ``customer_id``, whose columns are the
-    features. Feature and aggregate names are unique, so ``columns`` refers to any of them by name.
+    ``inv``, ``subs``, ``cust``, or ``tx``, which has ``customer_id`` too) grouped by ``customer_id``, whose
+    columns are the features. Feature and aggregate names are unique, so ``columns`` refers to any of them by name.
 
     Families that fit population-level parameters (BTYD) also give ``finish``: their ``columns`` then are
     per-customer statistics, and ``finish`` gets those statistics for every customer with history (all

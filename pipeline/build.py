@@ -128,6 +128,10 @@ def context_for(ds: Dataset, params: Params, as_of: date) -> Context:
     )
 
 
+# SQL: the integer key of a customer id inside a shard's transaction relations (see _create_asof_views)
+CUSTOMER_KEY = "hash(customer_id)"
+
+
 def shard_of(customer_id: str, n: int) -> str:
     """SQL: the customer shard (0 .. n-1) of a row; the one definition of the split, applied to the text
     id so every table splits customers alike."""
@@ -144,7 +148,8 @@ def _create_asof_views(ds: Dataset, ctx: Context, shard: tuple[int, int], horizo
     """Tables and views holding only what is known at the end of the as-of day, for the customers of
     one shard (``shard`` is (k, n): shard k of n); families read nothing else.
 
-    ``tx``: transactions with ``age`` (whole days before the as-of date), an integer ``order_key`` and
+    ``tx``: transactions with ``cust`` (the customer's integer key; ``customer_keys`` maps it to
+    ``customer_id``, which ``tx`` also has), ``age`` (whole days before the as-of date), an integer ``order_key`` and
     ``purchase`` (not a return); ``orders``: purchases per order, with ``gap``, the days since the
     customer's previous order (NULL for the first, 0 for another order the same day); ``ev``, ``inv``,
     ``subs``, ``cust``: the optional tables. The shard's transactions are read from the source once,
@@ -156,22 +161,32 @@ def _create_asof_views(ds: Dataset, ctx: Context, shard: tuple[int, int], horizo
     def clean(table: str) -> str:
         return ds.shard_rows_sql(table, shard)
 
-    # Only the typed columns the families use are kept: integer order keys (counting and grouping
-    # 64-bit values is far cheaper than strings) and exact decimals for money.
+    # Only the typed columns the families use are kept: integer order keys and exact decimals for money.
+    # Customers are grouped by ``cust``, an integer key: grouping and sorting 64-bit integers is far
+    # cheaper than text, and ``orders`` need not carry the text id at all. ``customer_keys`` maps the key
+    # back to ``customer_id``. The key is a hash of the id, unless two ids of the shard share a hash (a
+    # 64-bit collision, vanishingly rare), when it is the id's rank instead.
     con.execute(f"""CREATE OR REPLACE TEMP TABLE shard_transactions AS
-        SELECT customer_id, timestamp, {ctx.days_since('timestamp')} AS age, CAST(amount AS {EXACT}) AS amount,
+        SELECT customer_id, {CUSTOMER_KEY} AS cust, timestamp, CAST({ctx.days_since('timestamp')} AS INTEGER) AS age,
+               CAST(amount AS {EXACT}) AS amount,
                CASE WHEN order_id IS NULL THEN hash(timestamp) ELSE hash(order_id) END AS order_key,
                CAST(quantity AS {EXACT}) AS quantity, category, CAST(coalesce(discount, 0) AS {EXACT}) AS discount,
                NOT (coalesce(is_return, false) OR amount < 0) AS purchase
         FROM {clean('transactions')} WHERE timestamp < {horizon_end or end}""")
+    con.execute("CREATE OR REPLACE TEMP TABLE customer_keys AS "
+                "SELECT customer_id, any_value(cust) AS cust FROM shard_transactions GROUP BY customer_id")
+    if con.execute("SELECT count(*) - count(DISTINCT cust) FROM customer_keys").fetchall()[0][0]:
+        con.execute("CREATE OR REPLACE TEMP TABLE customer_keys AS "
+                    "SELECT customer_id, row_number() OVER (ORDER BY customer_id) AS cust FROM customer_keys")
+        con.execute("CREATE OR REPLACE TEMP TABLE shard_transactions AS SELECT t.* REPLACE (k.cust AS cust) "
+                    "FROM shard_transactions t JOIN customer_keys k USING (customer_id)")
     con.execute(f"CREATE OR REPLACE TEMP VIEW tx AS SELECT * FROM shard_transactions WHERE timestamp < {end}")
     # Purchases at order grain, materialised once per as-of date: most families count orders or purchase
     # days, and the gap to the previous order gives purchase days without a DISTINCT pass.
     con.execute("""CREATE OR REPLACE TEMP TABLE orders AS
-        SELECT customer_id, order_key, max(age) AS age, sum(amount) AS amount, sum(quantity) AS quantity,
-               sum(discount) AS discount,
-               lead(max(age)) OVER (PARTITION BY customer_id ORDER BY max(age)) - max(age) AS gap
-        FROM tx WHERE purchase GROUP BY customer_id, order_key""")
+        SELECT cust, order_key, max(age) AS age, sum(amount) AS amount, sum(quantity) AS quantity,
+               sum(discount) AS discount, lead(max(age)) OVER (PARTITION BY cust ORDER BY max(age)) - max(age) AS gap
+        FROM tx WHERE purchase GROUP BY cust, order_key""")
     if "events" in ctx.tables:
         con.execute(f"""CREATE OR REPLACE TEMP VIEW ev AS
             SELECT customer_id, timestamp, event_type, CAST(value AS {EXACT}) AS value
@@ -222,7 +237,7 @@ AGGREGATED = ("tx", "orders")  # the relations whose per-customer aggregates fam
 
 
 def _aggregate_queries(ctx: Context, fams: list[Family]) -> dict[str, str]:
-    """Per shared relation, one GROUP BY customer_id query holding every family's aggregates over it
+    """Per shared relation, one GROUP BY cust query holding every family's aggregates over it
     (made once per build; each shard runs them)."""
     exprs: dict[str, list[str]] = {rel: [] for rel in AGGREGATED}
     for fam in fams:
@@ -232,12 +247,12 @@ def _aggregate_queries(ctx: Context, fams: list[Family]) -> dict[str, str]:
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise ValueError(f"feature families declare the aggregate(s) {repeated} more than once")
-    return {rel: f"SELECT customer_id{''.join(f', {e}' for e in items)} FROM {rel} GROUP BY customer_id"
+    return {rel: f"SELECT cust{''.join(f', {e}' for e in items)} FROM {rel} GROUP BY cust"
             for rel, items in exprs.items()}
 
 
-# every customer with an order has a transaction
-AGGREGATES = "agg_tx LEFT JOIN agg_orders USING (customer_id)"
+# every customer with an order has a transaction; customer_keys gives the aggregates their customer_id
+AGGREGATES = "customer_keys JOIN agg_tx USING (cust) LEFT JOIN agg_orders USING (cust)"
 
 
 def _expressions(ctx: Context, fam: Family) -> dict[str, str]:
@@ -275,7 +290,8 @@ def _build_shard(
     if with_labels:
         joins.append(f"LEFT JOIN ({labels_sql(params.label, ctx.as_of)}) lab USING (customer_id)")
         selects += ["lab.churned", "lab.future_value"]
-    query = f"SELECT {', '.join(selects)} FROM population p LEFT JOIN ({AGGREGATES}) USING (customer_id) {' '.join(joins)}"
+    query = (f"SELECT {', '.join(selects)} FROM population p LEFT JOIN agg_tx USING (cust) "
+             f"LEFT JOIN agg_orders USING (cust) {' '.join(joins)}")
     return con.sql(query).to_arrow_table(), stats
 
 

@@ -117,3 +117,17 @@ def test_customer_shards_keep_cancellation_labels(sample_tables):
     frames = [build_features(dataset_from_frames(sample_tables, p), p, AS_OF, with_labels=True) for p in (one, many)]
     assert frames[0]["churned"].nunique() == 2
     pd.testing.assert_frame_equal(frames[0], frames[1], check_exact=True)
+
+
+@pytest.mark.parametrize("kind", ["inactivity", "cancellation"])
+def test_colliding_customer_keys_give_the_same_table(sample_tables, monkeypatch, kind):
+    """Transactions are grouped by an integer key hashed from the id; should two ids of a shard share a
+    key (forced here: every id falls on one of two keys), the build ranks ids instead, and nothing changes."""
+    import pipeline.build as build
+
+    p = load_params(None, [f"label.kind={kind}"])
+    hashed = build_features(dataset_from_frames(sample_tables, p), p, AS_OF, with_labels=True)
+    monkeypatch.setattr(build, "CUSTOMER_KEY", "hash(customer_id) % 2")
+    ranked = build_features(dataset_from_frames(sample_tables, p), p, AS_OF, with_labels=True)
+    assert len(hashed) > 100 and hashed["churned"].nunique() == 2
+    pd.testing.assert_frame_equal(ranked, hashed, check_exact=True)
