@@ -1,4 +1,5 @@
-"""btyd: BG/NBD probability alive and expected purchases in the horizon.
+"""btyd: probability alive and expected purchases in the horizon from a buy-till-you-die model
+(``features.btyd_model``: BG/NBD or Pareto/NBD).
 
 The model's four parameters are fitted once per as-of date on every customer's purchase days up to
 that date (population-level, like a scaler's mean); each customer's features then depend only on
@@ -11,10 +12,11 @@ import numpy as np
 import pandas as pd
 
 from features.registry import Context, Family, Feature, register
-from models.btyd import BetaGeoModel
+from models.btyd import BetaGeoModel, ParetoNBDModel
 
 FAMILY = "btyd"
 FIT_SAMPLE = 50_000
+MODELS = {"bgnbd": BetaGeoModel, "pareto_nbd": ParetoNBDModel}
 
 
 def _features(ctx: Context) -> list[Feature]:
@@ -39,7 +41,7 @@ def _statistics(ctx: Context) -> dict[str, str]:
 
 
 def _finish(summary: pd.DataFrame, ctx: Context) -> pd.DataFrame:
-    """Fit BG/NBD on the whole population's summaries (ordered by id), then each customer's expectations.
+    """Fit the BTYD model on the whole population's summaries (ordered by id), then each customer's expectations.
     Customers with returns but no purchase have no purchase history to fit and get no expectation."""
     h = ctx.horizon_days
     summary = summary.dropna(subset=["x"])
@@ -52,7 +54,7 @@ def _finish(summary: pd.DataFrame, ctx: Context) -> pd.DataFrame:
     fit_rows = summary
     if len(summary) > FIT_SAMPLE:
         fit_rows = summary.iloc[np.sort(np.random.default_rng(0).choice(len(summary), FIT_SAMPLE, replace=False))]
-    model = BetaGeoModel(penalizer=1e-4).fit(fit_rows["x"], fit_rows["t_x"], fit_rows["T"])
+    model = MODELS[ctx.btyd_model](penalizer=1e-4).fit(fit_rows["x"], fit_rows["t_x"], fit_rows["T"])
     # Histories are whole days, so millions of customers share far fewer distinct (x, t_x, T):
     # evaluate each once (the key packs three non-negative integers below 2^21).
     key = (summary["x"].to_numpy(np.int64) << 42) | (summary["t_x_days"].to_numpy(np.int64) << 21) \

@@ -1,4 +1,5 @@
-"""BG/NBD (Fader, Hardie and Lee 2005): a small, tested implementation on numpy/scipy.
+"""BG/NBD (Fader, Hardie and Lee 2005) and Pareto/NBD (Schmittlein, Morrison and Colombo 1987): small,
+tested implementations on numpy/scipy.
 
 Time is measured in weeks. ``x`` is the number of repeat purchase days, ``t_x`` the time of the last
 purchase after the first, ``T`` the time from the first purchase to the end of calibration.
@@ -51,41 +52,64 @@ def bgnbd_gradient(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.nda
     ])
 
 
-class BetaGeoModel:
-    """BG/NBD fitted by maximum likelihood.
+class _BTYDModel:
+    """Maximum-likelihood fit shared by the BTYD models (log-parametrised, L-BFGS from several starts).
 
     Args:
         penalizer: L2 penalty on the parameters (0 reproduces the published estimates).
     """
 
+    PARAMS: tuple[str, ...] = ()
+    STARTS: tuple[tuple[float, ...], ...] = ()
+
     def __init__(self, penalizer: float = 0.0) -> None:
         self.penalizer = penalizer
 
-    def fit(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> BetaGeoModel:
+    def _mean_log_likelihood(self, params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray,
+                             w: np.ndarray) -> tuple[float, np.ndarray | None]:
+        """Weighted mean log-likelihood, and its gradient when the model has one (else None)."""
+        raise NotImplementedError
+
+    def fit(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray):
         """Fit on arrays of x, t_x, T (weeks); identical customers are collapsed for speed."""
         ux, ut, uT, w = _unique_rows(np.asarray(x, float), np.asarray(t_x, float), np.asarray(T, float))
+        with_gradient = self._mean_log_likelihood(np.ones(len(self.PARAMS)), ux[:1], ut[:1], uT[:1], w[:1])[1] is not None
 
-        def objective(log_params: np.ndarray) -> tuple[float, np.ndarray]:
+        def objective(log_params: np.ndarray):
             params = np.exp(log_params)
-            ll = bgnbd_log_likelihood(params, ux, ut, uT)
-            grad = bgnbd_gradient(params, ux, ut, uT) @ w
-            value = -(w @ ll) / w.sum() + self.penalizer * float(np.sum(params**2))
+            ll, grad = self._mean_log_likelihood(params, ux, ut, uT, w)
+            value = -ll + self.penalizer * float(np.sum(params**2))
+            if not with_gradient:
+                return value
             # chain rule for the log parametrisation: d/d(log p) = p * d/dp
-            return value, params * (-grad / w.sum() + 2 * self.penalizer * params)
+            return value, params * (-grad + 2 * self.penalizer * params)
 
         best = None
-        for start in (np.log([0.5, 5.0, 1.0, 2.0]), np.zeros(4)):
-            res = optimize.minimize(objective, start, jac=True, method="L-BFGS-B",
-                                    options={"maxiter": 1000, "ftol": 1e-14, "gtol": 1e-9})
-            if best is None or res.fun < best.fun:
+        for start in self.STARTS:
+            res = optimize.minimize(objective, np.log(start), jac=with_gradient, method="L-BFGS-B",
+                                    options={"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-9})
+            if np.isfinite(res.fun) and (best is None or res.fun < best.fun):
                 best = res
-        self.r_, self.alpha_, self.a_, self.b_ = (float(v) for v in np.exp(best.x))
+        if best is None:
+            raise ValueError(f"{type(self).__name__} fit failed: the likelihood is not finite at any start")
+        for name, value in zip(self.PARAMS, np.exp(best.x), strict=True):
+            setattr(self, f"{name}_", float(value))
         self.log_likelihood_ = float(-best.fun * w.sum())
         return self
 
     @property
     def params_(self) -> dict[str, float]:
-        return {"r": self.r_, "alpha": self.alpha_, "a": self.a_, "b": self.b_}
+        return {name: getattr(self, f"{name}_") for name in self.PARAMS}
+
+
+class BetaGeoModel(_BTYDModel):
+    """BG/NBD fitted by maximum likelihood (with its analytic gradient)."""
+
+    PARAMS = ("r", "alpha", "a", "b")
+    STARTS = ((0.5, 5.0, 1.0, 2.0), (1.0, 1.0, 1.0, 1.0))
+
+    def _mean_log_likelihood(self, params, x, t_x, T, w):
+        return (w @ bgnbd_log_likelihood(params, x, t_x, T)) / w.sum(), (bgnbd_gradient(params, x, t_x, T) @ w) / w.sum()
 
     def probability_alive(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
         """P(customer still active | history)."""
@@ -109,3 +133,74 @@ class BetaGeoModel:
         r, alpha, a, b = self.r_, self.alpha_, self.a_, self.b_
         z = t / (alpha + t)
         return (a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * special.hyp2f1(r, b, a + b - 1, z))
+
+
+def _log_a0(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
+    """log A0 of the Pareto/NBD likelihood (Fader and Hardie 2005, "A note on deriving the Pareto/NBD
+    model and related expressions", eq. 19-20): the customer dropped out between t_x and T."""
+    r, alpha, s, beta = params
+    big, second = (alpha, s + 1.0) if alpha >= beta else (beta, r + x)
+    a = r + s + x
+
+    def term(t: np.ndarray) -> np.ndarray:
+        # 2F1(a, b; a + 1; z) = (1 - z)^(1 - b) 2F1(1, a + 1 - b; a + 1; z) (Euler): the right-hand
+        # series stays small where the left one overflows (long histories, z near 1)
+        z = abs(alpha - beta) / (big + t)
+        hyp = special.hyp2f1(1.0, a + 1.0 - second, a + 1.0, z)
+        return (1.0 - second) * np.log1p(-z) + np.log(hyp) - a * np.log(big + t)
+
+    at_last, at_end = term(t_x), term(T)
+    with np.errstate(divide="ignore"):  # t_x == T: the customer cannot have dropped out in between
+        return at_last + np.log1p(-np.exp(np.minimum(at_end - at_last, 0.0)))
+
+
+def pareto_nbd_log_likelihood(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
+    """Per-customer log-likelihood of Pareto/NBD parameters (r, alpha, s, beta)."""
+    r, alpha, s, beta = params
+    lead = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+    alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
+    dropped = np.log(s) - np.log(r + s + x) + _log_a0(params, x, t_x, T)
+    return lead + np.logaddexp(alive, dropped)
+
+
+class ParetoNBDModel(_BTYDModel):
+    """Pareto/NBD fitted by maximum likelihood (same interface as :class:`BetaGeoModel`).
+
+    Purchases follow a Poisson process at a gamma(r, alpha)-distributed rate while the customer is
+    alive; lifetimes are exponential with a gamma(s, beta)-distributed dropout rate, so a customer can
+    leave at any moment, not only just after a purchase as in BG/NBD.
+    """
+
+    PARAMS = ("r", "alpha", "s", "beta")
+    STARTS = ((0.5, 10.0, 0.5, 10.0), (1.0, 1.0, 1.0, 1.0))
+
+    def _mean_log_likelihood(self, params, x, t_x, T, w):
+        return (w @ pareto_nbd_log_likelihood(params, x, t_x, T)) / w.sum(), None
+
+    def _params(self) -> np.ndarray:
+        return np.array([self.r_, self.alpha_, self.s_, self.beta_])
+
+    def probability_alive(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
+        """P(customer still active | history)."""
+        r, alpha, s, beta = self._params()
+        x, t_x, T = (np.asarray(v, float) for v in (x, t_x, T))
+        log_ratio = (np.log(s) - np.log(r + s + x) + (r + x) * np.log(alpha + T) + s * np.log(beta + T)
+                     + _log_a0(self._params(), x, t_x, T))
+        return 1.0 / (1.0 + np.exp(np.minimum(log_ratio, 700)))
+
+    def expected_purchases(self, t: float, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
+        """E[number of purchases in the next ``t`` weeks | history]."""
+        r, alpha, s, beta = self._params()
+        x, t_x, T = (np.asarray(v, float) for v in (x, t_x, T))
+        if abs(s - 1.0) < 1e-9:  # the limit s -> 1 of the general form
+            ahead = np.log((beta + T + t) / (beta + T))
+        else:
+            ahead = (1.0 - ((beta + T) / (beta + T + t)) ** (s - 1.0)) / (s - 1.0)
+        return self.probability_alive(x, t_x, T) * (r + x) * (beta + T) / (alpha + T) * ahead
+
+    def expected_purchases_new(self, t: float) -> float:
+        """E[purchases in ``t`` weeks] of a randomly chosen new customer."""
+        r, alpha, s, beta = self._params()
+        if abs(s - 1.0) < 1e-9:
+            return float(r * beta / alpha * np.log((beta + t) / beta))
+        return float(r * beta / (alpha * (s - 1.0)) * (1.0 - (beta / (beta + t)) ** (s - 1.0)))

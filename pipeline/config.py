@@ -50,7 +50,7 @@ class SnapshotsConfig:
 class FeaturesConfig:
     windows_days: tuple[int, ...] = (7, 30, 90, 180, 365)
     trend_window_days: int = 90
-    btyd_model: Literal["bgnbd"] = "bgnbd"  # Pareto/NBD is not implemented yet
+    btyd_model: Literal["bgnbd", "pareto_nbd"] = "bgnbd"
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -131,3 +132,18 @@ def test_colliding_customer_keys_give_the_same_table(sample_tables, monkeypatch,
     ranked = build_features(dataset_from_frames(sample_tables, p), p, AS_OF, with_labels=True)
     assert len(hashed) > 100 and hashed["churned"].nunique() == 2
     pd.testing.assert_frame_equal(ranked, hashed, check_exact=True)
+
+
+def test_pareto_nbd_btyd_features_are_deterministic_and_never_see_later_rows(sample_tables):
+    """``features.btyd_model: pareto_nbd`` swaps the model behind the btyd family, under the same contract."""
+    p = load_params(None, ["features.btyd_model=pareto_nbd"])
+    cols = ["btyd_probability_alive", f"btyd_expected_purchases_next_{p.label.horizon_days}d"]
+    built = build_features(dataset_from_frames(sample_tables, p), p, AS_OF)
+    again = build_features(dataset_from_frames(sample_tables, p), p, AS_OF)
+    future = build_features(dataset_from_frames(with_rows_after(sample_tables, AS_OF, seed=5, n=200), p), p, AS_OF)
+    bgnbd = build_features(dataset_from_frames(sample_tables, load_params(None)), load_params(None), AS_OF)
+    pd.testing.assert_frame_equal(built, again, check_exact=True)
+    pd.testing.assert_frame_equal(built, future, check_exact=True)
+    values = built[cols].dropna()
+    assert len(values) > 0.9 * len(built) and values[cols[0]].between(0, 1).all() and (values[cols[1]] >= 0).all()
+    assert not np.allclose(values[cols[1]], bgnbd.loc[values.index, cols[1]])  # a different model, not a relabel
