@@ -138,15 +138,13 @@ def _resolve_columns(
 def _mark_duplicates(con: duckdb.DuckDBPyConnection, checked: str, name: str) -> str:
     """A relation over ``checked`` where every copy after the first of an exact duplicate row has a reason.
 
-    Rows are first grouped by a 64-bit hash of all their source columns (one pass, no sort); only rows
-    whose hash repeats are compared column by column, so a hash collision can never mark a distinct row.
-    With no repeated hash (the usual case) ``checked`` itself is returned and costs nothing more.
+    Called when some usable rows share a 64-bit hash of all their source columns: the repeated hashes
+    are found, and only rows with one of them are compared column by column, so a hash collision can
+    never mark a distinct row.
     """
     hashes = f"_dup_hashes_{name}"
     con.execute(f"""CREATE OR REPLACE TABLE {hashes} AS
         SELECT _row_hash FROM {checked} WHERE _reason IS NULL GROUP BY _row_hash HAVING count(*) > 1""")
-    if con.execute(f"SELECT count(*) FROM {hashes}").fetchone()[0] == 0:
-        return checked
     columns = [r[0] for r in con.execute(f"DESCRIBE {checked}").fetchall() if r[0] not in ("_reason", "_row_hash")]
     partition = ", ".join(_quote(c) for c in columns)
     candidates = f"_dup_rows_{name}"
@@ -160,6 +158,18 @@ def _mark_duplicates(con: duckdb.DuckDBPyConnection, checked: str, name: str) ->
         SELECT * FROM {checked} WHERE _reason IS NOT NULL OR _row_hash NOT IN (SELECT _row_hash FROM {hashes})
         UNION ALL BY NAME SELECT * FROM {candidates}""")
     return marked
+
+
+def _count_reasons(con: duckdb.DuckDBPyConnection, relation: str, example: str) -> tuple[list[tuple], int]:
+    """One pass: rows per reason (NULL = usable, first) with an example of each kind of bad row, and how
+    many distinct row hashes the usable rows have (fewer than the rows: some may be duplicates)."""
+    rows = con.execute(
+        f"SELECT _reason, count(*) AS n, any_value(CASE WHEN _reason IS NOT NULL THEN concat_ws(', ', {example}) END), "
+        f"count(DISTINCT _row_hash) FILTER (WHERE _reason IS NULL) "
+        f"FROM {relation} GROUP BY _reason ORDER BY n DESC, _reason"
+    ).fetchall()
+    usable_hashes = sum(distinct for reason, _, _, distinct in rows if reason is None)
+    return [(reason, n, ex) for reason, n, ex, _ in rows], usable_hashes
 
 
 def _extra_expr(con: duckdb.DuckDBPyConnection, scan: str, column: str, src_type: str) -> str:
@@ -178,20 +188,26 @@ def _extra_expr(con: duckdb.DuckDBPyConnection, scan: str, column: str, src_type
 
 
 def _create_clean_view(
-    con: duckdb.DuckDBPyConnection, name: str, source: TableSource, scan: str, checked_rows: str, canonical: str
-) -> str:
+    con: duckdb.DuckDBPyConnection, name: str, source: TableSource, checked_rows: str, canonical: str, example: str
+) -> tuple[str, list[tuple]]:
     """Create ``clean_<name>`` (usable rows, canonical columns); return the relation of every row with its
-    reason.
+    reason, and the rows per reason (see ``_count_reasons``).
 
     Text (CSV) is parsed once into the engine; typed sources (Parquet, frames) are checked in place, so
     100M rows are never copied into memory: every later scan reads the file and applies the same checks.
+    Duplicates are looked for only when the counting pass finds usable rows sharing a row hash (the usual
+    input has none, and then costs no pass of its own).
     """
     checked = f"_checked_{name}"
     kind = "TABLE" if source.is_text else "VIEW"
     con.execute(f"CREATE OR REPLACE {kind} {checked} AS {checked_rows}")
-    marked = _mark_duplicates(con, checked, name)
+    counts, usable_hashes = _count_reasons(con, checked, example)
+    marked = checked
+    if usable_hashes < sum(n for reason, n, _ in counts if reason is None):
+        marked = _mark_duplicates(con, checked, name)
+        counts, _ = _count_reasons(con, marked, example)
     con.execute(f"CREATE OR REPLACE VIEW clean_{name} AS SELECT {canonical} FROM {marked} WHERE _reason IS NULL")
-    return marked
+    return marked, counts
 
 
 def _check_table(
@@ -268,19 +284,14 @@ def _check_table(
     checked_rows = (f"SELECT {', '.join(selects + extra_selects + raw_selects)}, "
                     f"CASE {' '.join(reasons)} END AS _reason, hash({all_source}) AS _row_hash FROM {scan}")
     canonical = ", ".join(_quote(c) for c in list(schema.column_names) + kept_extras)
-    checked = _create_clean_view(con, schema.name, source, scan, checked_rows, canonical)
+    example = ", ".join(f"coalesce({shown[c]}, '<empty>')" for c in types)
+    checked, counts = _create_clean_view(con, schema.name, source, checked_rows, canonical, example)
     raw_cols = ", ".join(f"{shown[c]} AS {_quote(c)}" for c in types)
     con.execute(
         f"CREATE OR REPLACE VIEW quarantine_{schema.name} AS SELECT {raw_cols}, "
         f"split_part(_reason, '|', 1) AS reason, split_part(_reason, '|', 2) AS reason_column "
         f"FROM {checked} WHERE _reason IS NOT NULL"
     )
-    example = ", ".join(f"coalesce({shown[c]}, '<empty>')" for c in types)
-    # One pass: rows per reason (NULL = usable) with an example of each kind of bad row.
-    counts = con.execute(
-        f"SELECT _reason, count(*) AS n, any_value(CASE WHEN _reason IS NOT NULL THEN concat_ws(', ', {example}) END) "
-        f"FROM {checked} GROUP BY _reason ORDER BY n DESC, _reason"
-    ).fetchall()
     read = sum(n for _, n, _ in counts)
     bad = sum(n for reason, n, _ in counts if reason is not None)
     account = TableAccount(schema.name, source.label, read, read - bad, bad)
