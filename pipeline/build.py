@@ -42,7 +42,8 @@ class Dataset:
     _written: tuple[int, tempfile.TemporaryDirectory] | None = field(default=None, repr=False)
 
     def shard_rows_sql(self, table: str, shard: tuple[int, int]) -> str:
-        """A relation of the clean rows of ``table`` whose customers fall in ``shard`` (k, n).
+        """A relation of the clean rows of ``table`` whose customers fall in ``shard`` (k, n), in the
+        columns the build reads (``build_columns``).
 
         For more than one shard, every table's clean rows are first written out once, one Parquet folder
         per shard (removed with the dataset): otherwise each shard would scan the whole source again for
@@ -50,12 +51,13 @@ class Dataset:
         """
         k, n = shard
         if n == 1:
-            return f"clean_{table}"
+            return f"(SELECT {build_columns(table)} FROM clean_{table})"
         if self._written is None or self._written[0] != n:
             folder = tempfile.TemporaryDirectory(prefix="churn-shards-", dir=self.temp_dir)
             for name in sorted(self.tables):
                 target = str(Path(folder.name) / name).replace("'", "''")
-                self.con.execute(f"COPY (SELECT *, {shard_of('customer_id', n)} AS _shard FROM clean_{name}) TO "
+                self.con.execute(f"COPY (SELECT {build_columns(name)}, {shard_of('customer_id', n)} AS _shard "
+                                 f"FROM clean_{name}) TO "
                                  f"'{target}' (FORMAT parquet, PARTITION_BY (_shard), COMPRESSION uncompressed)"
                                  ).fetchall()
                 self.con.execute(f"CREATE OR REPLACE VIEW _shards_{name} AS "
@@ -132,6 +134,22 @@ def context_for(ds: Dataset, params: Params, as_of: date) -> Context:
 CUSTOMER_KEY = "hash(customer_id)"
 
 
+def build_columns(table: str) -> str:
+    """SQL select list: the columns of a clean table as every build reads them, whatever its as-of date.
+
+    Transactions keep only the typed columns the families use, in the form they group and sum:
+    ``cust``, an integer key of the customer (see ``_create_asof_views``), an integer ``order_key``
+    (grouping 64-bit values is far cheaper than strings), exact decimals for money (parallel float sums
+    depend on thread timing) and ``purchase`` (not a return). Other tables are read as they are.
+    """
+    if table != "transactions":
+        return "*"
+    return (f"customer_id, {CUSTOMER_KEY} AS cust, timestamp, CAST(amount AS {EXACT}) AS amount, "
+            "CASE WHEN order_id IS NULL THEN hash(timestamp) ELSE hash(order_id) END AS order_key, "
+            f"CAST(quantity AS {EXACT}) AS quantity, category, CAST(coalesce(discount, 0) AS {EXACT}) AS discount, "
+            "NOT (coalesce(is_return, false) OR amount < 0) AS purchase")
+
+
 def shard_of(customer_id: str, n: int) -> str:
     """SQL: the customer shard (0 .. n-1) of a row; the one definition of the split, applied to the text
     id so every table splits customers alike."""
@@ -161,17 +179,12 @@ def _create_asof_views(ds: Dataset, ctx: Context, shard: tuple[int, int], horizo
     def clean(table: str) -> str:
         return ds.shard_rows_sql(table, shard)
 
-    # Only the typed columns the families use are kept: integer order keys and exact decimals for money.
     # Customers are grouped by ``cust``, an integer key: grouping and sorting 64-bit integers is far
     # cheaper than text, and ``orders`` need not carry the text id at all. ``customer_keys`` maps the key
     # back to ``customer_id``. The key is a hash of the id, unless two ids of the shard share a hash (a
     # 64-bit collision, vanishingly rare), when it is the id's rank instead.
     con.execute(f"""CREATE OR REPLACE TEMP TABLE shard_transactions AS
-        SELECT customer_id, {CUSTOMER_KEY} AS cust, timestamp, CAST({ctx.days_since('timestamp')} AS INTEGER) AS age,
-               CAST(amount AS {EXACT}) AS amount,
-               CASE WHEN order_id IS NULL THEN hash(timestamp) ELSE hash(order_id) END AS order_key,
-               CAST(quantity AS {EXACT}) AS quantity, category, CAST(coalesce(discount, 0) AS {EXACT}) AS discount,
-               NOT (coalesce(is_return, false) OR amount < 0) AS purchase
+        SELECT *, CAST({ctx.days_since('timestamp')} AS INTEGER) AS age
         FROM {clean('transactions')} WHERE timestamp < {horizon_end or end}""")
     con.execute("CREATE OR REPLACE TEMP TABLE customer_keys AS "
                 "SELECT customer_id, any_value(cust) AS cust FROM shard_transactions GROUP BY customer_id")

@@ -206,7 +206,9 @@ def _create_clean_view(
     if usable_hashes < sum(n for reason, n, _ in counts if reason is None):
         marked = _mark_duplicates(con, checked, name)
         counts, _ = _count_reasons(con, marked, example)
-    con.execute(f"CREATE OR REPLACE VIEW clean_{name} AS SELECT {canonical} FROM {marked} WHERE _reason IS NULL")
+    # With no row set aside, the usable rows are all the rows: later scans skip the per-row checks.
+    usable = "" if all(reason is None for reason, _, _ in counts) else " WHERE _reason IS NULL"
+    con.execute(f"CREATE OR REPLACE VIEW clean_{name} AS SELECT {canonical} FROM {marked}{usable}")
     return marked, counts
 
 

@@ -184,7 +184,9 @@ def test_customer_shards_read_the_same_clean_rows(tmp_path, fmt, duplicated):
         frame.to_parquet(tmp_path / "transactions.parquet", index=False)
     ds = run(tmp_path)
     assert ds.report.rows_quarantined == (2 if duplicated else 0)
-    whole = clean_rows(ds).sort_values(["customer_id", "timestamp"], ignore_index=True)
+    whole = ds.con.sql(f"SELECT * FROM {ds.shard_rows_sql('transactions', (0, 1))}").to_df()  # one shard: all rows
+    assert len(whole) == len(clean_rows(ds)) == 200 and set(whole["customer_id"]) == set(clean_rows(ds)["customer_id"])
+    whole = whole.sort_values(["customer_id", "timestamp"], ignore_index=True)
     for n in (3, 2, 3):  # a new split writes the shards again
         parts = [ds.con.sql(f"SELECT * FROM {ds.shard_rows_sql('transactions', (k, n))}").to_df() for k in range(n)]
         assert all(len(p) for p in parts)
