@@ -117,8 +117,9 @@ class Family:
     Transaction families declare ``aggregates``: per-customer aggregate expressions (``"sum(amount) AS
     spend_lifetime"``) over the shared relations ``tx`` (one row per transaction line) and ``orders``
     (one row per purchase order, with ``gap``, the days since the customer's previous order). The builder
-    computes the aggregates of every family over one relation in a single pass (one GROUP BY ``cust``, the
-    customer's integer key in these relations), so aggregate names are unique across families.
+    computes the aggregates of every family over one relation in a single pass (one GROUP BY
+    ``customer_key``, the customer's integer key in these relations), so aggregate names are unique
+    across families.
     ``columns`` maps a feature to its SQL expression over those aggregate columns; a feature not in
     ``columns`` is the aggregate of its name.
 

@@ -138,13 +138,14 @@ def build_columns(table: str) -> str:
     """SQL select list: the columns of a clean table as every build reads them, whatever its as-of date.
 
     Transactions keep only the typed columns the families use, in the form they group and sum:
-    ``cust``, an integer key of the customer (see ``_create_asof_views``), an integer ``order_key``
-    (grouping 64-bit values is far cheaper than strings), exact decimals for money (parallel float sums
-    depend on thread timing) and ``purchase`` (not a return). Other tables are read as they are.
+    ``customer_key``, an integer key of the customer (see ``_create_asof_views``), an integer
+    ``order_key`` (grouping 64-bit values is far cheaper than strings), exact decimals for money
+    (parallel float sums depend on thread timing) and ``purchase`` (not a return). Other tables are read
+    as they are.
     """
     if table != "transactions":
         return "*"
-    return (f"customer_id, {CUSTOMER_KEY} AS cust, timestamp, CAST(amount AS {EXACT}) AS amount, "
+    return (f"customer_id, {CUSTOMER_KEY} AS customer_key, timestamp, CAST(amount AS {EXACT}) AS amount, "
             "CASE WHEN order_id IS NULL THEN hash(timestamp) ELSE hash(order_id) END AS order_key, "
             f"CAST(quantity AS {EXACT}) AS quantity, category, CAST(coalesce(discount, 0) AS {EXACT}) AS discount, "
             "NOT (coalesce(is_return, false) OR amount < 0) AS purchase")
@@ -166,9 +167,9 @@ def _create_asof_views(ds: Dataset, ctx: Context, shard: tuple[int, int], horizo
     """Tables and views holding only what is known at the end of the as-of day, for the customers of
     one shard (``shard`` is (k, n): shard k of n); families read nothing else.
 
-    ``tx``: transactions with ``cust`` (the customer's integer key; ``customer_keys`` maps it to
-    ``customer_id``, which ``tx`` also has), ``age`` (whole days before the as-of date), an integer ``order_key`` and
-    ``purchase`` (not a return); ``orders``: purchases per order, with ``gap``, the days since the
+    ``tx``: transactions in the columns of ``build_columns`` (``customer_key``, the customer's integer
+    key, which ``customer_keys`` maps to ``customer_id``; ``order_key``; ``purchase``) plus ``age``, whole
+    days before the as-of date; ``orders``: purchases per order, with ``gap``, the days since the
     customer's previous order (NULL for the first, 0 for another order the same day); ``ev``, ``inv``,
     ``subs``, ``cust``: the optional tables. The shard's transactions are read from the source once,
     into ``shard_transactions``, which with ``horizon_end`` (labels) also holds the rows up to it for the
@@ -179,7 +180,7 @@ def _create_asof_views(ds: Dataset, ctx: Context, shard: tuple[int, int], horizo
     def clean(table: str) -> str:
         return ds.shard_rows_sql(table, shard)
 
-    # Customers are grouped by ``cust``, an integer key: grouping and sorting 64-bit integers is far
+    # Customers are grouped by ``customer_key``, an integer: grouping and sorting 64-bit integers is far
     # cheaper than text, and ``orders`` need not carry the text id at all. ``customer_keys`` maps the key
     # back to ``customer_id``. The key is a hash of the id, unless two ids of the shard share a hash (a
     # 64-bit collision, vanishingly rare), when it is the id's rank instead.
@@ -187,19 +188,19 @@ def _create_asof_views(ds: Dataset, ctx: Context, shard: tuple[int, int], horizo
         SELECT *, CAST({ctx.days_since('timestamp')} AS INTEGER) AS age
         FROM {clean('transactions')} WHERE timestamp < {horizon_end or end}""")
     con.execute("CREATE OR REPLACE TEMP TABLE customer_keys AS "
-                "SELECT customer_id, any_value(cust) AS cust FROM shard_transactions GROUP BY customer_id")
-    if con.execute("SELECT count(*) - count(DISTINCT cust) FROM customer_keys").fetchall()[0][0]:
+                "SELECT customer_id, any_value(customer_key) AS customer_key FROM shard_transactions GROUP BY customer_id")
+    if con.execute("SELECT count(*) - count(DISTINCT customer_key) FROM customer_keys").fetchall()[0][0]:
         con.execute("CREATE OR REPLACE TEMP TABLE customer_keys AS "
-                    "SELECT customer_id, row_number() OVER (ORDER BY customer_id) AS cust FROM customer_keys")
-        con.execute("CREATE OR REPLACE TEMP TABLE shard_transactions AS SELECT t.* REPLACE (k.cust AS cust) "
+                    "SELECT customer_id, row_number() OVER (ORDER BY customer_id) AS customer_key FROM customer_keys")
+        con.execute("CREATE OR REPLACE TEMP TABLE shard_transactions AS SELECT t.* REPLACE (k.customer_key AS customer_key) "
                     "FROM shard_transactions t JOIN customer_keys k USING (customer_id)")
     con.execute(f"CREATE OR REPLACE TEMP VIEW tx AS SELECT * FROM shard_transactions WHERE timestamp < {end}")
     # Purchases at order grain, materialised once per as-of date: most families count orders or purchase
     # days, and the gap to the previous order gives purchase days without a DISTINCT pass.
     con.execute("""CREATE OR REPLACE TEMP TABLE orders AS
-        SELECT cust, order_key, max(age) AS age, sum(amount) AS amount, sum(quantity) AS quantity,
-               sum(discount) AS discount, lead(max(age)) OVER (PARTITION BY cust ORDER BY max(age)) - max(age) AS gap
-        FROM tx WHERE purchase GROUP BY cust, order_key""")
+        SELECT customer_key, order_key, max(age) AS age, sum(amount) AS amount, sum(quantity) AS quantity,
+               sum(discount) AS discount, lead(max(age)) OVER (PARTITION BY customer_key ORDER BY max(age)) - max(age) AS gap
+        FROM tx WHERE purchase GROUP BY customer_key, order_key""")
     if "events" in ctx.tables:
         con.execute(f"""CREATE OR REPLACE TEMP VIEW ev AS
             SELECT customer_id, timestamp, event_type, CAST(value AS {EXACT}) AS value
@@ -250,7 +251,7 @@ AGGREGATED = ("tx", "orders")  # the relations whose per-customer aggregates fam
 
 
 def _aggregate_queries(ctx: Context, fams: list[Family]) -> dict[str, str]:
-    """Per shared relation, one GROUP BY cust query holding every family's aggregates over it
+    """Per shared relation, one GROUP BY customer_key query holding every family's aggregates over it
     (made once per build; each shard runs them)."""
     exprs: dict[str, list[str]] = {rel: [] for rel in AGGREGATED}
     for fam in fams:
@@ -260,12 +261,12 @@ def _aggregate_queries(ctx: Context, fams: list[Family]) -> dict[str, str]:
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise ValueError(f"feature families declare the aggregate(s) {repeated} more than once")
-    return {rel: f"SELECT cust{''.join(f', {e}' for e in items)} FROM {rel} GROUP BY cust"
+    return {rel: f"SELECT customer_key{''.join(f', {e}' for e in items)} FROM {rel} GROUP BY customer_key"
             for rel, items in exprs.items()}
 
 
 # every customer with an order has a transaction; customer_keys gives the aggregates their customer_id
-AGGREGATES = "customer_keys JOIN agg_tx USING (cust) LEFT JOIN agg_orders USING (cust)"
+AGGREGATES = "customer_keys JOIN agg_tx USING (customer_key) LEFT JOIN agg_orders USING (customer_key)"
 
 
 def _expressions(ctx: Context, fam: Family) -> dict[str, str]:
@@ -303,8 +304,8 @@ def _build_shard(
     if with_labels:
         joins.append(f"LEFT JOIN ({labels_sql(params.label, ctx.as_of)}) lab USING (customer_id)")
         selects += ["lab.churned", "lab.future_value"]
-    query = (f"SELECT {', '.join(selects)} FROM population p LEFT JOIN agg_tx USING (cust) "
-             f"LEFT JOIN agg_orders USING (cust) {' '.join(joins)}")
+    query = (f"SELECT {', '.join(selects)} FROM population p LEFT JOIN agg_tx USING (customer_key) "
+             f"LEFT JOIN agg_orders USING (customer_key) {' '.join(joins)}")
     return con.sql(query).to_arrow_table(), stats
 
 

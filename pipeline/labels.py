@@ -22,15 +22,15 @@ from pipeline.config import LabelConfig
 
 def population_sql(label: LabelConfig) -> str:
     """Customers to score or train on at the as-of date of the as-of views it reads (``orders``, whose
-    ``age`` counts days back from that date, and ``subs``): ``customer_id`` and ``cust``, the integer key
-    of the transaction relations (NULL for a subscriber without transactions)."""
+    ``age`` counts days back from that date, and ``subs``): ``customer_id`` and ``customer_key``, the
+    integer key of the transaction relations (NULL for a subscriber without transactions)."""
     if label.kind == "cancellation":
-        return """SELECT customer_id, any_value(k.cust) AS cust
+        return """SELECT customer_id, any_value(k.customer_key) AS customer_key
                   FROM subs LEFT JOIN customer_keys k USING (customer_id) WHERE end_date IS NULL GROUP BY customer_id"""
     return f"""
-        SELECT k.customer_id, k.cust FROM customer_keys k JOIN (
-            SELECT cust FROM orders WHERE age < {int(label.lookback_days)}
-            GROUP BY cust HAVING count(*) >= {int(label.min_purchases_in_lookback)}) USING (cust)"""
+        SELECT k.customer_id, k.customer_key FROM customer_keys k JOIN (
+            SELECT customer_key FROM orders WHERE age < {int(label.lookback_days)}
+            GROUP BY customer_key HAVING count(*) >= {int(label.min_purchases_in_lookback)}) USING (customer_key)"""
 
 
 def labels_sql(label: LabelConfig, cutoff: date) -> str:
@@ -40,8 +40,8 @@ def labels_sql(label: LabelConfig, cutoff: date) -> str:
     start, end = day_end_sql(cutoff), day_end_sql(cutoff + timedelta(days=label.horizon_days))
     window = f"timestamp >= {start} AND timestamp < {end}"
     value = f"""
-        SELECT cust, count(*) FILTER (WHERE purchase) AS purchases, greatest(sum(amount), 0) AS future_value
-        FROM shard_transactions WHERE {window} GROUP BY cust"""
+        SELECT customer_key, count(*) FILTER (WHERE purchase) AS purchases, greatest(sum(amount), 0) AS future_value
+        FROM shard_transactions WHERE {window} GROUP BY customer_key"""
     if label.kind == "cancellation":
         churn = f"""(SELECT customer_id,
                        bool_and(end_date IS NOT NULL AND end_date < {end}) AS churned
@@ -57,4 +57,4 @@ def labels_sql(label: LabelConfig, cutoff: date) -> str:
     return f"""
         SELECT p.customer_id, CAST({churned} AS INTEGER) AS churned,
                CAST(coalesce(v.future_value, 0) AS DOUBLE) AS future_value
-        FROM population p LEFT JOIN ({value}) v USING (cust) {join}"""
+        FROM population p LEFT JOIN ({value}) v USING (customer_key) {join}"""
