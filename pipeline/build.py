@@ -21,7 +21,7 @@ import pyarrow as pa
 import features  # noqa: F401  (registers the families)
 from features.registry import FAMILIES, Context, Family, Feature, FeatureSpec, day_end_sql
 from pipeline.config import Params
-from pipeline.errors import DataError
+from pipeline.errors import ConfigError, DataError
 from pipeline.io import TableSource, connect, frames_as_sources
 from pipeline.labels import labels_sql, population_sql
 from pipeline.validate import ValidationReport, validate_sources
@@ -107,7 +107,15 @@ def open_dataset(
     temp_dir: str | None = None,
 ) -> Dataset:
     """Validate sources into a fresh engine connection (``now`` is the moment of validation); the engine
-    spills and customer shards are written under ``temp_dir`` (the system's temporary folder by default)."""
+    spills and customer shards are written under ``temp_dir`` (default ``engine.temp_dir``, created if
+    missing; when that is empty too, the system's temporary folder)."""
+    temp_dir = temp_dir or params.engine.temp_dir or None
+    if temp_dir is not None:
+        try:
+            Path(temp_dir).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"engine.temp_dir: cannot create {temp_dir} ({exc.strerror}). Fix: point it at a "
+                              "writable folder with room for the customer shards, or leave it empty") from None
     con = connect(params.engine, temp_dir)
     report = validate_sources(con, sources, unknown_entries or [], params.columns, params.validation, now)
     return Dataset(con, report, temp_dir)

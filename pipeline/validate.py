@@ -135,8 +135,9 @@ def _resolve_columns(
     return resolved, types, extras
 
 
-def _mark_duplicates(con: duckdb.DuckDBPyConnection, checked: str, name: str) -> str:
-    """A relation over ``checked`` where every copy after the first of an exact duplicate row has a reason.
+def _mark_duplicates(con: duckdb.DuckDBPyConnection, checked: str, name: str, example: str) -> tuple[str, int, str]:
+    """A relation over ``checked`` where every copy after the first of an exact duplicate row has a reason,
+    with how many rows that marks and an example of one.
 
     Called when some usable rows share a 64-bit hash of all their source columns: the repeated hashes
     are found, and only rows with one of them are compared column by column, so a hash collision can
@@ -157,7 +158,9 @@ def _mark_duplicates(con: duckdb.DuckDBPyConnection, checked: str, name: str) ->
     con.execute(f"""CREATE OR REPLACE VIEW {marked} AS
         SELECT * FROM {checked} WHERE _reason IS NOT NULL OR _row_hash NOT IN (SELECT _row_hash FROM {hashes})
         UNION ALL BY NAME SELECT * FROM {candidates}""")
-    return marked
+    marks, shown = con.execute(f"SELECT count(*), any_value(concat_ws(', ', {example})) FROM {candidates} "
+                               "WHERE _reason IS NOT NULL").fetchall()[0]
+    return marked, marks, shown
 
 
 def _count_reasons(con: duckdb.DuckDBPyConnection, relation: str, example: str) -> tuple[list[tuple], int]:
@@ -203,9 +206,13 @@ def _create_clean_view(
     con.execute(f"CREATE OR REPLACE {kind} {checked} AS {checked_rows}")
     counts, usable_hashes = _count_reasons(con, checked, example)
     marked = checked
-    if usable_hashes < sum(n for reason, n, _ in counts if reason is None):
-        marked = _mark_duplicates(con, checked, name)
-        counts, _ = _count_reasons(con, marked, example)
+    usable = sum(n for reason, n, _ in counts if reason is None)
+    if usable_hashes < usable:
+        marked, marks, shown = _mark_duplicates(con, checked, name, example)
+        if marks:  # the marked copies move from the usable rows to a reason of their own
+            counts = [c for c in counts if c[0] is not None] + [(None, usable - marks, None),
+                                                                ("exact duplicate row|", marks, shown)]
+            counts.sort(key=lambda c: (-c[1], c[0] is None, c[0] or ""))
     # With no row set aside, the usable rows are all the rows: later scans skip the per-row checks.
     usable = "" if all(reason is None for reason, _, _ in counts) else " WHERE _reason IS NULL"
     con.execute(f"CREATE OR REPLACE VIEW clean_{name} AS SELECT {canonical} FROM {marked}{usable}")

@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.build import open_dataset
 from pipeline.config import load_params
-from pipeline.errors import DataError
+from pipeline.errors import ConfigError, DataError
 from pipeline.io import discover_tables
 
 NOW = datetime(2026, 1, 1, 12, 0)
@@ -197,3 +197,23 @@ def test_customer_shards_read_the_same_clean_rows(tmp_path, fmt, duplicated):
     assert sorted(p.name for p in (folder / "transactions").iterdir()) == ["_shard=0", "_shard=1", "_shard=2"]
     del ds
     assert not folder.exists()  # the shards go with the dataset
+
+
+def test_customer_shards_go_to_engine_temp_dir(tmp_path):
+    """``engine.temp_dir`` (created if missing) holds the customer shards, which go with the dataset."""
+    rows = [f"{c:03d},2025-0{1 + i % 9}-1{i % 10}T10:00:00,{c + i}.5\n" for c in range(40) for i in range(5)]
+    write(tmp_path / "data", "transactions.csv", "customer_id,timestamp,amount\n" + "".join(rows))
+    target = tmp_path / "scratch" / "churn"
+    ds = run(tmp_path / "data", overrides=(f"engine.temp_dir={target}",))
+    ds.con.sql(f"SELECT count(*) FROM {ds.shard_rows_sql('transactions', (0, 2))}").fetchall()
+    folder = Path(ds._written[1].name)
+    assert folder.parent == target and (folder / "transactions").is_dir()
+    del ds
+    assert target.is_dir() and not folder.exists()
+
+
+def test_an_unusable_engine_temp_dir_is_a_clear_params_error(tmp_path):
+    write(tmp_path / "data", "transactions.csv", "customer_id,timestamp,amount\n007,2025-01-01,3\n")
+    (tmp_path / "a-file").write_text("not a folder")
+    with pytest.raises(ConfigError, match=r"engine.temp_dir: cannot create .*a-file/sub.*writable folder"):
+        run(tmp_path / "data", overrides=(f"engine.temp_dir={tmp_path / 'a-file' / 'sub'}",))
