@@ -164,8 +164,8 @@ def _mark_duplicates(con: duckdb.DuckDBPyConnection, checked: str, name: str, ex
 
 
 def _count_reasons(con: duckdb.DuckDBPyConnection, relation: str, example: str) -> tuple[list[tuple], int]:
-    """One pass: rows per reason (NULL = usable, first) with an example of each kind of bad row, and how
-    many distinct row hashes the usable rows have (fewer than the rows: some may be duplicates)."""
+    """One pass: rows per reason (NULL = usable; most rows first) with an example of each kind of bad row,
+    and how many distinct row hashes the usable rows have (fewer than the rows: some may be duplicates)."""
     rows = con.execute(
         f"SELECT _reason, count(*) AS n, any_value(CASE WHEN _reason IS NOT NULL THEN concat_ws(', ', {example}) END), "
         f"count(DISTINCT _row_hash) FILTER (WHERE _reason IS NULL) "
@@ -197,9 +197,9 @@ def _create_clean_view(
     reason, and the rows per reason (see ``_count_reasons``).
 
     Text (CSV) is parsed once into the engine; typed sources (Parquet, frames) are checked in place, so
-    100M rows are never copied into memory: every later scan reads the file and applies the same checks.
-    Duplicates are looked for only when the counting pass finds usable rows sharing a row hash (the usual
-    input has none, and then costs no pass of its own).
+    100M rows are never copied into memory: every later scan reads the file and, when validation set
+    rows aside, applies the same checks. Duplicates are looked for only when the counting pass finds
+    usable rows sharing a row hash (the usual input has none, and then costs no pass of its own).
     """
     checked = f"_checked_{name}"
     kind = "TABLE" if source.is_text else "VIEW"
@@ -214,8 +214,8 @@ def _create_clean_view(
                                                                 ("exact duplicate row|", marks, shown)]
             counts.sort(key=lambda c: (-c[1], c[0] is None, c[0] or ""))
     # With no row set aside, the usable rows are all the rows: later scans skip the per-row checks.
-    usable = "" if all(reason is None for reason, _, _ in counts) else " WHERE _reason IS NULL"
-    con.execute(f"CREATE OR REPLACE VIEW clean_{name} AS SELECT {canonical} FROM {marked}{usable}")
+    where = "" if all(reason is None for reason, _, _ in counts) else " WHERE _reason IS NULL"
+    con.execute(f"CREATE OR REPLACE VIEW clean_{name} AS SELECT {canonical} FROM {marked}{where}")
     return marked, counts
 
 
