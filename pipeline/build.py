@@ -23,7 +23,7 @@ from features.registry import FAMILIES, Context, Family, Feature, FeatureSpec, d
 from pipeline.config import Params
 from pipeline.errors import ConfigError, DataError
 from pipeline.io import TableSource, connect, frames_as_sources
-from pipeline.labels import labels_sql, population_sql
+from pipeline.labels import labels_sql, population_aggregates, population_sql
 from pipeline.validate import ValidationReport, validate_sources
 
 CANONICAL_CUSTOMER_COLUMNS = ("customer_id", "signup_date")
@@ -203,9 +203,10 @@ def _create_asof_views(ds: Dataset, ctx: Context, shard: tuple[int, int], horizo
         con.execute("CREATE OR REPLACE TEMP TABLE shard_transactions AS SELECT t.* REPLACE (k.customer_key AS customer_key) "
                     "FROM shard_transactions t JOIN customer_keys k USING (customer_id)")
     con.execute(f"CREATE OR REPLACE TEMP VIEW tx AS SELECT * FROM shard_transactions WHERE timestamp < {end}")
-    # Purchases at order grain, materialised once per as-of date: most families count orders or purchase
-    # days, and the gap to the previous order gives purchase days without a DISTINCT pass.
-    con.execute("""CREATE OR REPLACE TEMP TABLE orders AS
+    # Purchases at order grain: most families count orders or purchase days, and the gap to the previous
+    # order gives purchase days without a DISTINCT pass. A view: its rows stream into the one query of
+    # every family's (and the population's) order aggregates instead of being stored.
+    con.execute("""CREATE OR REPLACE TEMP VIEW orders AS
         SELECT customer_key, order_key, max(age) AS age, sum(amount) AS amount, sum(quantity) AS quantity,
                sum(discount) AS discount, lead(max(age)) OVER (PARTITION BY customer_key ORDER BY max(age)) - max(age) AS gap
         FROM tx WHERE purchase GROUP BY customer_key, order_key""")
@@ -258,12 +259,12 @@ def _column(expr: str, feat: Feature) -> str:
 AGGREGATED = ("tx", "orders")  # the relations whose per-customer aggregates families share
 
 
-def _aggregate_queries(ctx: Context, fams: list[Family]) -> dict[str, str]:
-    """Per shared relation, one GROUP BY customer_key query holding every family's aggregates over it
-    (made once per build; each shard runs them)."""
+def _aggregate_queries(ctx: Context, fams: list[Family], extra: dict[str, list[str]]) -> dict[str, str]:
+    """Per shared relation, one GROUP BY customer_key query holding every family's aggregates over it,
+    and the ``extra`` ones (the population's); made once per build, each shard runs them."""
     exprs: dict[str, list[str]] = {rel: [] for rel in AGGREGATED}
-    for fam in fams:
-        for rel, items in (fam.aggregates(ctx) if fam.aggregates else {}).items():
+    for declared in [fam.aggregates(ctx) for fam in fams if fam.aggregates] + [extra]:
+        for rel, items in declared.items():
             exprs[rel].extend(items)
     names = [e.rsplit(" AS ", 1)[-1] for items in exprs.values() for e in items]
     repeated = sorted({n for n in names if names.count(n) > 1})
@@ -294,9 +295,9 @@ def _build_shard(
     horizon_end = day_end_sql(ctx.as_of + timedelta(days=params.label.horizon_days)) if with_labels else None
     _create_asof_views(ds, ctx, shard, horizon_end)
     con = ds.con
-    con.execute(f"CREATE OR REPLACE TEMP TABLE population AS {population_sql(params.label)}")
     for rel, query in aggregates.items():
         con.execute(f"CREATE OR REPLACE TEMP TABLE agg_{rel} AS {query}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE population AS {population_sql(params.label)}")
     # Feature names are unique across families, so every column is referred to by its name alone.
     joins = [f"LEFT JOIN ({fam.sql(ctx)}) f{i} USING (customer_id)" for i, fam in enumerate(fams) if fam.sql]
     selects = ["p.customer_id"]
@@ -335,7 +336,7 @@ def build_features(
     ctx = context_for(ds, params, as_of)
     con = ds.con
     fams = _families(ctx, families)
-    aggregates = _aggregate_queries(ctx, fams)
+    aggregates = _aggregate_queries(ctx, fams, population_aggregates(params.label))
     shards = shard_count(ds, params)
     built = []
     for k in range(shards):

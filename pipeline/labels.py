@@ -20,17 +20,24 @@ from features.registry import day_end_sql
 from pipeline.config import LabelConfig
 
 
+def population_aggregates(label: LabelConfig) -> dict[str, list[str]]:
+    """Per-customer aggregates the population needs, computed with the families' own over ``orders``."""
+    if label.kind == "cancellation":
+        return {}
+    return {"orders": [f"count(*) FILTER (WHERE age < {int(label.lookback_days)}) AS population_orders"]}
+
+
 def population_sql(label: LabelConfig) -> str:
-    """Customers to score or train on at the as-of date of the as-of views it reads (``orders``, whose
-    ``age`` counts days back from that date, and ``subs``): ``customer_id`` and ``customer_key``, the
-    integer key of the transaction relations (NULL for a subscriber without transactions)."""
+    """Customers to score or train on at the as-of date of the relations it reads (``agg_orders``, with
+    ``population_aggregates`` over orders whose ``age`` counts days back from that date, and ``subs``):
+    ``customer_id`` and ``customer_key``, the integer key of the transaction relations (NULL for a
+    subscriber without transactions)."""
     if label.kind == "cancellation":
         return """SELECT customer_id, any_value(k.customer_key) AS customer_key
                   FROM subs LEFT JOIN customer_keys k USING (customer_id) WHERE end_date IS NULL GROUP BY customer_id"""
     return f"""
-        SELECT k.customer_id, k.customer_key FROM customer_keys k JOIN (
-            SELECT customer_key FROM orders WHERE age < {int(label.lookback_days)}
-            GROUP BY customer_key HAVING count(*) >= {int(label.min_purchases_in_lookback)}) USING (customer_key)"""
+        SELECT k.customer_id, k.customer_key FROM customer_keys k JOIN agg_orders a USING (customer_key)
+        WHERE a.population_orders >= {int(label.min_purchases_in_lookback)}"""
 
 
 def labels_sql(label: LabelConfig, cutoff: date) -> str:
