@@ -61,32 +61,32 @@ class _BTYDModel:
 
     PARAMS: tuple[str, ...] = ()
     STARTS: tuple[tuple[float, ...], ...] = ()
+    GRADIENT = False  # True: ``_mean_log_likelihood`` returns the analytic gradient too
 
     def __init__(self, penalizer: float = 0.0) -> None:
         self.penalizer = penalizer
 
     def _mean_log_likelihood(self, params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray,
                              w: np.ndarray) -> tuple[float, np.ndarray | None]:
-        """Weighted mean log-likelihood, and its gradient when the model has one (else None)."""
+        """Weighted mean log-likelihood, and its gradient when ``GRADIENT`` (else None)."""
         raise NotImplementedError
 
     def fit(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray):
         """Fit on arrays of x, t_x, T (weeks); identical customers are collapsed for speed."""
         ux, ut, uT, w = _unique_rows(np.asarray(x, float), np.asarray(t_x, float), np.asarray(T, float))
-        with_gradient = self._mean_log_likelihood(np.ones(len(self.PARAMS)), ux[:1], ut[:1], uT[:1], w[:1])[1] is not None
 
         def objective(log_params: np.ndarray):
             params = np.exp(log_params)
             ll, grad = self._mean_log_likelihood(params, ux, ut, uT, w)
             value = -ll + self.penalizer * float(np.sum(params**2))
-            if not with_gradient:
+            if not self.GRADIENT:
                 return value
             # chain rule for the log parametrisation: d/d(log p) = p * d/dp
             return value, params * (-grad + 2 * self.penalizer * params)
 
         best = None
         for start in self.STARTS:
-            res = optimize.minimize(objective, np.log(start), jac=with_gradient, method="L-BFGS-B",
+            res = optimize.minimize(objective, np.log(start), jac=self.GRADIENT, method="L-BFGS-B",
                                     options={"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-9})
             if np.isfinite(res.fun) and (best is None or res.fun < best.fun):
                 best = res
@@ -101,26 +101,30 @@ class _BTYDModel:
     def params_(self) -> dict[str, float]:
         return {name: getattr(self, f"{name}_") for name in self.PARAMS}
 
+    def _params(self) -> np.ndarray:
+        return np.array([getattr(self, f"{name}_") for name in self.PARAMS])
+
 
 class BetaGeoModel(_BTYDModel):
     """BG/NBD fitted by maximum likelihood (with its analytic gradient)."""
 
     PARAMS = ("r", "alpha", "a", "b")
     STARTS = ((0.5, 5.0, 1.0, 2.0), (1.0, 1.0, 1.0, 1.0))
+    GRADIENT = True
 
     def _mean_log_likelihood(self, params, x, t_x, T, w):
         return (w @ bgnbd_log_likelihood(params, x, t_x, T)) / w.sum(), (bgnbd_gradient(params, x, t_x, T) @ w) / w.sum()
 
     def probability_alive(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
         """P(customer still active | history)."""
-        r, alpha, a, b = self.r_, self.alpha_, self.a_, self.b_
+        r, alpha, a, b = self._params()
         x, t_x, T = (np.asarray(v, float) for v in (x, t_x, T))
         log_ratio = np.log(a) - np.log(np.maximum(b + x - 1, 1e-12)) + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x))
         return np.where(x > 0, 1.0 / (1.0 + np.exp(np.minimum(log_ratio, 700))), 1.0)
 
     def expected_purchases(self, t: float, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
         """E[number of purchases in the next ``t`` weeks | history]."""
-        r, alpha, a, b = self.r_, self.alpha_, self.a_, self.b_
+        r, alpha, a, b = self._params()
         x, t_x, T = (np.asarray(v, float) for v in (x, t_x, T))
         z = t / (alpha + T + t)
         hyp = special.hyp2f1(r + x, b + x, a + b + x - 1, z)
@@ -130,7 +134,7 @@ class BetaGeoModel(_BTYDModel):
 
     def expected_purchases_new(self, t: float) -> float:
         """E[purchases in ``t`` weeks] of a randomly chosen new customer."""
-        r, alpha, a, b = self.r_, self.alpha_, self.a_, self.b_
+        r, alpha, a, b = self._params()
         z = t / (alpha + t)
         return (a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * special.hyp2f1(r, b, a + b - 1, z))
 
@@ -176,9 +180,6 @@ class ParetoNBDModel(_BTYDModel):
 
     def _mean_log_likelihood(self, params, x, t_x, T, w):
         return (w @ pareto_nbd_log_likelihood(params, x, t_x, T)) / w.sum(), None
-
-    def _params(self) -> np.ndarray:
-        return np.array([self.r_, self.alpha_, self.s_, self.beta_])
 
     def probability_alive(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
         """P(customer still active | history)."""
