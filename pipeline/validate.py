@@ -2,8 +2,8 @@
 
 Every table gets a checked relation carrying each row's typed values and the first reason it is
 unusable (or NULL): a table for text sources (CSV is parsed once), a view for typed sources (Parquet,
-frames), which are then read in place by every later scan. Clean rows feed the feature stages; bad rows either stop the run
-(``on_bad_rows: fail``) or go to quarantine with their reason. The accounting always balances:
+frames), which are then read in place by every later scan. Clean rows feed the feature stages; bad rows
+either stop the run (``on_bad_rows: fail``) or go to quarantine with their reason. The accounting always balances:
 rows read = rows used + rows quarantined.
 """
 
@@ -82,6 +82,10 @@ class ValidationReport:
         return sum(a.rows_quarantined for a in self.accounts)
 
 
+# The reason (with no single column) of every copy after the first of an exact duplicate row.
+DUPLICATE = "exact duplicate row|"
+
+
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -151,7 +155,7 @@ def _mark_duplicates(con: duckdb.DuckDBPyConnection, checked: str, name: str, ex
     candidates = f"_dup_rows_{name}"
     # Rows in one partition are identical in every column, so which copy counts as the first is immaterial.
     con.execute(f"""CREATE OR REPLACE TABLE {candidates} AS
-        SELECT * EXCLUDE (_copy), CASE WHEN _copy > 1 THEN 'exact duplicate row|' END AS _reason
+        SELECT * EXCLUDE (_copy), CASE WHEN _copy > 1 THEN '{DUPLICATE}' END AS _reason
         FROM (SELECT * EXCLUDE (_reason), row_number() OVER (PARTITION BY {partition}) AS _copy
               FROM {checked} WHERE _reason IS NULL AND _row_hash IN (SELECT _row_hash FROM {hashes}))""")
     marked = f"_marked_{name}"
@@ -211,7 +215,7 @@ def _create_clean_view(
         marked, marks, shown = _mark_duplicates(con, checked, name, example)
         if marks:  # the marked copies move from the usable rows to a reason of their own
             counts = [c for c in counts if c[0] is not None] + [(None, usable - marks, None),
-                                                                ("exact duplicate row|", marks, shown)]
+                                                                (DUPLICATE, marks, shown)]
             counts.sort(key=lambda c: (-c[1], c[0] is None, c[0] or ""))
     # With no row set aside, the usable rows are all the rows: later scans skip the per-row checks.
     where = "" if all(reason is None for reason, _, _ in counts) else " WHERE _reason IS NULL"
