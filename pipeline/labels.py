@@ -33,8 +33,8 @@ def population_sql(label: LabelConfig) -> str:
     ``customer_id`` and ``customer_key``, the integer key of the transaction relations (NULL for a
     subscriber without transactions)."""
     if label.kind == "cancellation":
-        return """SELECT customer_id, any_value(k.customer_key) AS customer_key
-                  FROM subs LEFT JOIN customer_keys k USING (customer_id) WHERE end_date IS NULL GROUP BY customer_id"""
+        return """SELECT DISTINCT customer_id, k.customer_key
+                  FROM subs LEFT JOIN customer_keys k USING (customer_id) WHERE end_date IS NULL"""
     return f"""
         SELECT k.customer_id, k.customer_key FROM customer_keys k JOIN agg_orders a USING (customer_key)
         WHERE a.population_orders >= {int(label.min_purchases_in_lookback)}"""
