@@ -7,6 +7,7 @@ the working directory (``sqlite:///mlflow.db``), set when a command starts.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import tempfile
@@ -152,7 +153,9 @@ def register_and_gate(logged: LoggedModel, result: TrainResult, params: Params, 
 
     name, metric = params.registry.model_name, params.registry.metric
     client = MlflowClient()
-    version = mlflow.register_model(logged.model_uri, name).version
+    # MLflow prints "Created version N ..." to stderr; the decision printed below already says it
+    with contextlib.redirect_stderr(io.StringIO()):
+        version = mlflow.register_model(logged.model_uri, name).version
     new_score = float(result.churn_table.loc["model", metric])
     champion_score = champion_version = None
     try:
