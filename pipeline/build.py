@@ -41,18 +41,23 @@ class Dataset:
     temp_dir: str | None = None  # where customer shards are written (None: the system's temporary folder)
     _written: tuple[int, tempfile.TemporaryDirectory] | None = field(default=None, repr=False)
 
-    def shard_rows_sql(self, table: str, shard: tuple[int, int]) -> str:
+    def shard_rows_sql(self, table: str, shard: tuple[int, int], reuse: bool = False) -> str:
         """A relation of the clean rows of ``table`` whose customers fall in ``shard`` (k, n), in the
         columns the build reads (``build_columns``).
 
-        For more than one shard, every table's clean rows are first written out once, one Parquet folder
-        per shard (removed with the dataset): otherwise each shard would scan the whole source again for
-        its customers' rows, which Parquet cannot skip. Each shard then reads only its own folder.
+        A single build reads the shard's rows straight from the source, filtered by customer: one scan of
+        the source per shard. A build that is one of several over this dataset (``reuse``: the cutoffs of
+        a training set) first writes every table's clean rows out once, one Parquet folder per shard
+        (removed with the dataset), and each shard of every later build reads only its own folder. Once
+        written, the folders serve every build with that number of shards.
         """
         k, n = shard
         if n == 1:
             return f"(SELECT {build_columns(table)} FROM clean_{table})"
-        if self._written is None or self._written[0] != n:
+        written = self._written is not None and self._written[0] == n
+        if not (written or reuse):
+            return f"(SELECT {build_columns(table)} FROM clean_{table} WHERE {shard_of('customer_id', n)} = {k})"
+        if not written:
             folder = tempfile.TemporaryDirectory(prefix="churn-shards-", dir=self.temp_dir)
             for name in sorted(self.tables):
                 target = str(Path(folder.name) / name).replace("'", "''")
@@ -171,7 +176,9 @@ def shard_count(ds: Dataset, params: Params) -> int:
     return max(1, -(-rows // params.engine.shard_rows))
 
 
-def _create_asof_views(ds: Dataset, ctx: Context, shard: tuple[int, int], horizon_end: str | None = None) -> None:
+def _create_asof_views(
+    ds: Dataset, ctx: Context, shard: tuple[int, int], horizon_end: str | None = None, reuse: bool = False
+) -> None:
     """Tables and views holding only what is known at the end of the as-of day, for the customers of
     one shard (``shard`` is (k, n): shard k of n); families read nothing else.
 
@@ -181,12 +188,12 @@ def _create_asof_views(ds: Dataset, ctx: Context, shard: tuple[int, int], horizo
     customer's previous order (NULL for the first, 0 for another order the same day); ``ev``, ``inv``,
     ``subs``, ``cust``: the optional tables. The shard's transactions are read from the source once,
     into ``shard_transactions``, which with ``horizon_end`` (labels) also holds the rows up to it for the
-    label query; ``tx`` still stops at the as-of day.
+    label query; ``tx`` still stops at the as-of day. ``reuse``: see ``Dataset.shard_rows_sql``.
     """
     con, end = ds.con, ctx.end_sql
 
     def clean(table: str) -> str:
-        return ds.shard_rows_sql(table, shard)
+        return ds.shard_rows_sql(table, shard, reuse)
 
     # Customers are grouped by ``customer_key``, an integer: grouping and sorting 64-bit integers is far
     # cheaper than text, and ``orders`` need not carry the text id at all. ``customer_keys`` maps the key
@@ -288,12 +295,12 @@ def _expressions(ctx: Context, fam: Family) -> dict[str, str]:
 
 def _build_shard(
     ds: Dataset, ctx: Context, params: Params, fams: list[Family], aggregates: dict[str, str], shard: tuple[int, int],
-    with_labels: bool,
+    with_labels: bool, reuse: bool,
 ) -> tuple[pa.Table, dict[str, pa.Table]]:
     """One customer shard: its population's SQL-family features (and labels), and the per-customer
     statistics of every family that has a ``finish`` step."""
     horizon_end = day_end_sql(ctx.as_of + timedelta(days=params.label.horizon_days)) if with_labels else None
-    _create_asof_views(ds, ctx, shard, horizon_end)
+    _create_asof_views(ds, ctx, shard, horizon_end, reuse)
     con = ds.con
     for rel, query in aggregates.items():
         con.execute(f"CREATE OR REPLACE TEMP TABLE agg_{rel} AS {query}")
@@ -320,7 +327,7 @@ def _build_shard(
 
 def build_features(
     ds: Dataset, params: Params, as_of: date, with_labels: bool = False, families: tuple[str, ...] | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None, reuse_shards: bool = False,
 ) -> pd.DataFrame:
     """One row per customer in the population at ``as_of`` with every available feature, ordered by id.
 
@@ -329,9 +336,11 @@ def build_features(
     to the named families.
 
     Customers are split into shards by a hash of their id and each shard is built on its own (its rows
-    read once from its own folder, its aggregates in memory), because a customer's features depend only on
-    their own rows; fitted families then see every shard's statistics together in ``finish``. The
-    result does not depend on the number of shards. ``progress(done, total)`` is called after each shard.
+    read once, its aggregates in memory), because a customer's features depend only on their own rows;
+    fitted families then see every shard's statistics together in ``finish``. The result does not depend
+    on the number of shards, nor on where their rows are read from: ``reuse_shards`` (a build that is one
+    of several over ``ds``) writes the shards out once for every later build (``Dataset.shard_rows_sql``).
+    ``progress(done, total)`` is called after each shard.
     """
     ctx = context_for(ds, params, as_of)
     con = ds.con
@@ -340,7 +349,7 @@ def build_features(
     shards = shard_count(ds, params)
     built = []
     for k in range(shards):
-        built.append(_build_shard(ds, ctx, params, fams, aggregates, (k, shards), with_labels))
+        built.append(_build_shard(ds, ctx, params, fams, aggregates, (k, shards), with_labels, reuse_shards))
         if progress:
             progress(k + 1, shards)
     registered = ["_built"]
@@ -376,7 +385,8 @@ def snapshot_cutoffs(params: Params, as_of: date) -> list[date]:
 def build_training_set(
     ds: Dataset, params: Params, as_of: date, progress: Callable[[date], None] | None = None
 ) -> pd.DataFrame:
-    """Rolling snapshots: features as of each cutoff, labels and future value from its horizon."""
+    """Rolling snapshots: features as of each cutoff, labels and future value from its horizon; the
+    cutoffs share one write of the customer shards."""
     first, _ = ds.date_range()
     frames = []
     for cutoff in snapshot_cutoffs(params, as_of):
@@ -384,7 +394,7 @@ def build_training_set(
             continue
         if progress:
             progress(cutoff)
-        frame = build_features(ds, params, cutoff, with_labels=True)
+        frame = build_features(ds, params, cutoff, with_labels=True, reuse_shards=True)
         frame.insert(1, "cutoff", pd.Timestamp(cutoff))
         frames.append(frame)
     if not frames:

@@ -45,8 +45,11 @@ def builds(sample_tables, params):
                              progress=lambda done, total: reported.append((done, total)))
     n = shard_count(sharded_ds, sharded_params)
     assert reported == [(k, n) for k in range(1, n + 1)]
+    assert sharded_ds._written is None  # a single build reads its shards from the source
+    reused = build_features(sharded_ds, sharded_params, AS_OF, with_labels=True, reuse_shards=True)
+    assert sharded_ds._written[0] == n  # builds that reuse the shards read them from the folders written once
     return {"first": first, "second": second, "future": with_future, "spec": spec, "notices": notices,
-            "mutated": _hash(sample_tables) != before, "sharded": sharded,
+            "mutated": _hash(sample_tables) != before, "sharded": sharded, "reused": reused,
             "labelled": build_features(ds, params, AS_OF, with_labels=True)}
 
 
@@ -106,8 +109,10 @@ def test_unchanged_by_rows_after_as_of(name, builds):
 
 
 def test_customer_shards_give_the_same_table_as_one_build(builds):
-    """Built in shards of customers (and labelled), the table is the one-shard table, row for row."""
+    """Built in shards of customers (and labelled), read from the source or from the written shards, the
+    table is the one-shard table, row for row."""
     pd.testing.assert_frame_equal(builds["sharded"], builds["labelled"], check_exact=True)
+    pd.testing.assert_frame_equal(builds["reused"], builds["labelled"], check_exact=True)
     pd.testing.assert_frame_equal(builds["sharded"].drop(columns=["churned", "future_value"]), builds["first"],
                                   check_exact=True)
 
@@ -115,9 +120,11 @@ def test_customer_shards_give_the_same_table_as_one_build(builds):
 def test_customer_shards_keep_cancellation_labels(sample_tables):
     rows = len(sample_tables["transactions"])
     one, many = (load_params(None, ["label.kind=cancellation", f"engine.shard_rows={n}"]) for n in (rows, rows // 5))
-    frames = [build_features(dataset_from_frames(sample_tables, p), p, AS_OF, with_labels=True) for p in (one, many)]
+    frames = [build_features(dataset_from_frames(sample_tables, p), p, AS_OF, with_labels=True, reuse_shards=reuse)
+              for p, reuse in ((one, False), (many, False), (many, True))]
     assert frames[0]["churned"].nunique() == 2
     pd.testing.assert_frame_equal(frames[0], frames[1], check_exact=True)
+    pd.testing.assert_frame_equal(frames[0], frames[2], check_exact=True)
 
 
 @pytest.mark.parametrize("kind", ["inactivity", "cancellation"])

@@ -171,8 +171,9 @@ def test_parquet_folder_of_parts_is_read(tmp_path):
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 @pytest.mark.parametrize("duplicated", [False, True])
 def test_customer_shards_read_the_same_clean_rows(tmp_path, fmt, duplicated):
-    """The customer shards a build reads (written out once per split) hold exactly the clean rows, each
-    customer in one shard, with or without duplicates to drop."""
+    """The customer shards a build reads, straight from the source or written out once per split for
+    builds that reuse them, hold exactly the clean rows, each customer in one shard, with or without
+    duplicates to drop."""
     rows = [f"{c:03d},2025-0{1 + i % 9}-1{i % 10}T10:00:00,{c + i}.5\n" for c in range(40) for i in range(5)]
     text = "customer_id,timestamp,amount\n" + "".join(rows) + (rows[7] * 2 if duplicated else "")
     if fmt == "csv":
@@ -187,12 +188,17 @@ def test_customer_shards_read_the_same_clean_rows(tmp_path, fmt, duplicated):
     whole = ds.con.sql(f"SELECT * FROM {ds.shard_rows_sql('transactions', (0, 1))}").to_df()  # one shard: all rows
     assert len(whole) == len(clean_rows(ds)) == 200 and set(whole["customer_id"]) == set(clean_rows(ds)["customer_id"])
     whole = whole.sort_values(["customer_id", "timestamp"], ignore_index=True)
-    for n in (3, 2, 3):  # a new split writes the shards again
-        parts = [ds.con.sql(f"SELECT * FROM {ds.shard_rows_sql('transactions', (k, n))}").to_df() for k in range(n)]
+    for n, reuse in ((3, False), (3, True), (2, True), (3, True), (2, False)):  # a new split writes again
+        parts = [ds.con.sql(f"SELECT * FROM {ds.shard_rows_sql('transactions', (k, n), reuse)}").to_df()
+                 for k in range(n)]
+        assert (ds._written is not None and ds._written[0] == n) == reuse
         assert all(len(p) for p in parts)
         assert not set(parts[0]["customer_id"]) & set(parts[1]["customer_id"])
         together = pd.concat(parts).sort_values(["customer_id", "timestamp"], ignore_index=True)
         pd.testing.assert_frame_equal(together, whole)
+    parts = [ds.con.sql(f"SELECT * FROM {ds.shard_rows_sql('transactions', (k, 3))}").to_df() for k in range(3)]
+    assert ds._written[0] == 3  # once written, a single build reads the folders too
+    pd.testing.assert_frame_equal(pd.concat(parts).sort_values(["customer_id", "timestamp"], ignore_index=True), whole)
     folder = Path(ds._written[1].name)
     assert sorted(p.name for p in (folder / "transactions").iterdir()) == ["_shard=0", "_shard=1", "_shard=2"]
     del ds
@@ -205,7 +211,7 @@ def test_customer_shards_go_to_engine_temp_dir(tmp_path):
     write(tmp_path / "data", "transactions.csv", "customer_id,timestamp,amount\n" + "".join(rows))
     target = tmp_path / "scratch" / "churn"
     ds = run(tmp_path / "data", overrides=(f"engine.temp_dir={target}",))
-    ds.con.sql(f"SELECT count(*) FROM {ds.shard_rows_sql('transactions', (0, 2))}").fetchall()
+    ds.con.sql(f"SELECT count(*) FROM {ds.shard_rows_sql('transactions', (0, 2), reuse=True)}").fetchall()
     folder = Path(ds._written[1].name)
     assert folder.parent == target and (folder / "transactions").is_dir()
     del ds
