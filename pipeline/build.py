@@ -40,6 +40,40 @@ class Dataset:
     report: ValidationReport
     temp_dir: str | None = None  # where customer shards are written (None: the system's temporary folder)
     _written: tuple[int, tempfile.TemporaryDirectory] | None = field(default=None, repr=False)
+    _bounds: dict[int, list[str]] = field(default_factory=dict, repr=False)
+
+    def shard_bounds(self, n: int) -> list[str]:
+        """The customer ids that split customers into ``n`` shards of about equal transactions: shard k
+        holds the ids from bound k - 1 (inclusive) to bound k (exclusive), the first and last open-ended.
+
+        Shards are ranges of ids, not hash buckets, so a shard's filter is a plain comparison the Parquet
+        reader applies inside the scan and, where the files are clustered by customer (each part holding a
+        range of customers, as exports written customer by customer are), uses to skip the parts and row
+        groups outside the range. The bounds are quantiles of a seeded sample of the transactions' ids.
+        """
+        if n not in self._bounds:
+            ids = sorted(r[0] for r in self.con.execute(
+                "SELECT customer_id FROM clean_transactions USING SAMPLE reservoir(100000 ROWS) REPEATABLE (42)"
+            ).fetchall())
+            self._bounds[n] = sorted({ids[len(ids) * k // n] for k in range(1, n)}) if ids else []
+        return self._bounds[n]
+
+    def _shard_where(self, k: int, n: int) -> str:
+        """SQL condition on ``customer_id``: the row's customer is in shard k of n (``shard_bounds``)."""
+        bounds = [_literal(b) for b in self.shard_bounds(n)]
+        if k > len(bounds):  # fewer distinct bounds than shards (a few ids hold most rows): an empty shard
+            return "false"
+        lower = [f"customer_id >= {bounds[k - 1]}"] if k > 0 else []
+        upper = [f"customer_id < {bounds[k]}"] if k < len(bounds) else []
+        return " AND ".join(lower + upper) or "true"
+
+    def _shard_number(self, n: int) -> str:
+        """SQL: the shard (0 .. n-1) of a row's ``customer_id``, the same split as ``_shard_where``."""
+        bounds = self.shard_bounds(n)
+        if not bounds:
+            return "0"
+        cases = " ".join(f"WHEN customer_id < {_literal(b)} THEN {k}" for k, b in enumerate(bounds))
+        return f"CASE {cases} ELSE {len(bounds)} END"
 
     def shard_rows_sql(self, table: str, shard: tuple[int, int], reuse: bool = False) -> str:
         """A relation of the clean rows of ``table`` whose customers fall in ``shard`` (k, n), in the
@@ -56,12 +90,12 @@ class Dataset:
             return f"(SELECT {build_columns(table)} FROM clean_{table})"
         written = self._written is not None and self._written[0] == n
         if not (written or reuse):
-            return f"(SELECT {build_columns(table)} FROM clean_{table} WHERE {shard_of('customer_id', n)} = {k})"
+            return f"(SELECT {build_columns(table)} FROM clean_{table} WHERE {self._shard_where(k, n)})"
         if not written:
             folder = tempfile.TemporaryDirectory(prefix="churn-shards-", dir=self.temp_dir)
             for name in sorted(self.tables):
                 target = str(Path(folder.name) / name).replace("'", "''")
-                self.con.execute(f"COPY (SELECT {build_columns(name)}, {shard_of('customer_id', n)} AS _shard "
+                self.con.execute(f"COPY (SELECT {build_columns(name)}, {self._shard_number(n)} AS _shard "
                                  f"FROM clean_{name}) TO "
                                  f"'{target}' (FORMAT parquet, PARTITION_BY (_shard), COMPRESSION uncompressed)"
                                  ).fetchall()
@@ -164,10 +198,8 @@ def build_columns(table: str) -> str:
             "NOT (coalesce(is_return, false) OR amount < 0) AS purchase")
 
 
-def shard_of(customer_id: str, n: int) -> str:
-    """SQL: the customer shard (0 .. n-1) of a row; the one definition of the split, applied to the text
-    id so every table splits customers alike."""
-    return f"hash(CAST({customer_id} AS VARCHAR)) % {n}"
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def shard_count(ds: Dataset, params: Params) -> int:
@@ -335,12 +367,12 @@ def build_features(
     (as_of, as_of + horizon]; the features never see those rows. ``families`` restricts the build
     to the named families.
 
-    Customers are split into shards by a hash of their id and each shard is built on its own (its rows
-    read once, its aggregates in memory), because a customer's features depend only on their own rows;
-    fitted families then see every shard's statistics together in ``finish``. The result does not depend
-    on the number of shards, nor on where their rows are read from: ``reuse_shards`` (a build that is one
-    of several over ``ds``) writes the shards out once for every later build (``Dataset.shard_rows_sql``).
-    ``progress(done, total)`` is called after each shard.
+    Customers are split into shards, ranges of ids (``Dataset.shard_bounds``), and each shard is built on
+    its own (its rows read once, its aggregates in memory), because a customer's features depend only on
+    their own rows; fitted families then see every shard's statistics together in ``finish``. The result
+    does not depend on the number of shards, nor on where their rows are read from: ``reuse_shards`` (a
+    build that is one of several over ``ds``) writes the shards out once for every later build
+    (``Dataset.shard_rows_sql``). ``progress(done, total)`` is called after each shard.
     """
     ctx = context_for(ds, params, as_of)
     con = ds.con

@@ -205,6 +205,29 @@ def test_customer_shards_read_the_same_clean_rows(tmp_path, fmt, duplicated):
     assert not folder.exists()  # the shards go with the dataset
 
 
+def test_customer_shards_are_ranges_of_ids_even_when_one_customer_holds_most_rows(tmp_path):
+    """Shards split the ids at quantiles of the transactions; where one customer holds most rows several
+    quantiles fall on that id, so some shards are empty, and the features are still those of one shard."""
+    from datetime import date
+
+    from pipeline.build import build_features
+
+    rows = [f"000,2025-0{1 + i % 9}-1{i % 10}T10:00:00,{i}.5\n" for i in range(500)]
+    rows += [f"{c:03d},2025-0{1 + i % 9}-1{i % 10}T10:00:00,{c + i}.5\n" for c in range(1, 21) for i in range(5)]
+    write(tmp_path, "transactions.csv", "customer_id,timestamp,amount\n" + "".join(rows))
+    one, four = run(tmp_path), run(tmp_path, overrides=("engine.shard_rows=150",))
+    assert four.shard_bounds(4) == ["000"]  # every quantile is the dominant id
+    sizes = [four.con.sql(f"SELECT count(*) FROM {four.shard_rows_sql('transactions', (k, 4))}").fetchall()[0][0]
+             for k in range(4)]
+    assert sizes == [0, 600, 0, 0]
+    p_one, p_four = load_params(None), load_params(None, ["engine.shard_rows=150"])
+    whole = build_features(one, p_one, date(2025, 9, 30), with_labels=True)
+    assert len(whole) == 21
+    pd.testing.assert_frame_equal(build_features(four, p_four, date(2025, 9, 30), with_labels=True), whole)
+    pd.testing.assert_frame_equal(
+        build_features(four, p_four, date(2025, 9, 30), with_labels=True, reuse_shards=True), whole)
+
+
 def test_customer_shards_go_to_engine_temp_dir(tmp_path):
     """``engine.temp_dir`` (created if missing) holds the customer shards, which go with the dataset."""
     rows = [f"{c:03d},2025-0{1 + i % 9}-1{i % 10}T10:00:00,{c + i}.5\n" for c in range(40) for i in range(5)]
