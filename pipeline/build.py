@@ -49,7 +49,8 @@ class Dataset:
         Shards are ranges of ids, not hash buckets, so a shard's filter is a plain comparison the Parquet
         reader applies inside the scan and, where the files are clustered by customer (each part holding a
         range of customers, as exports written customer by customer are), uses to skip the parts and row
-        groups outside the range. The bounds are quantiles of a seeded sample of the transactions' ids.
+        groups outside the range. The bounds are quantiles of a seeded sample of the transactions' ids;
+        they only balance the shards, since the table does not depend on how customers are split.
         """
         if n not in self._bounds:
             ids = sorted(r[0] for r in self.con.execute(
