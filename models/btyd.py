@@ -8,6 +8,8 @@ The maintained Python library (lifetimes) no longer installs against pandas 3 / 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from scipy import optimize, special
 
@@ -18,7 +20,7 @@ def _unique_rows(x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> tuple[np.ndar
     return uniq[:, 0], uniq[:, 1], uniq[:, 2], counts.astype(float)
 
 
-def _terms(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, ...]:
+def _bgnbd_terms(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, ...]:
     """The likelihood's two branches (a3: still active at T, a4: dropped out after the last purchase)."""
     r, alpha, a, b = params
     a3 = -(r + x) * np.log(alpha + T)
@@ -32,14 +34,14 @@ def bgnbd_log_likelihood(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: 
     r, alpha, a, b = params
     a1 = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
     a2 = special.gammaln(a + b) + special.gammaln(b + x) - special.gammaln(b) - special.gammaln(a + b + x)
-    a3, a4 = _terms(params, x, t_x, T)
+    a3, a4 = _bgnbd_terms(params, x, t_x, T)
     return a1 + a2 + np.logaddexp(a3, a4)
 
 
 def bgnbd_gradient(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
     """Per-customer gradient of the log-likelihood with respect to (r, alpha, a, b), shape (4, n)."""
     r, alpha, a, b = params
-    a3, a4 = _terms(params, x, t_x, T)
+    a3, a4 = _bgnbd_terms(params, x, t_x, T)
     total = np.logaddexp(a3, a4)
     w3, w4 = np.exp(a3 - total), np.exp(a4 - total)  # the branches' shares of the likelihood
     psi = special.digamma
@@ -53,7 +55,13 @@ def bgnbd_gradient(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.nda
 
 
 class _BTYDModel:
-    """Maximum-likelihood fit shared by the BTYD models (log-parametrised, L-BFGS from several starts).
+    """Maximum-likelihood fit shared by the BTYD models (log-parametrised, L-BFGS from several starts),
+    and P(alive), which both read off the likelihood's two branches.
+
+    A model declares its parameter names and starting points, its per-customer ``LOG_LIKELIHOOD``,
+    its per-customer ``GRADIENT`` (shape (parameters, customers); None: fitted without one), and
+    ``BRANCHES``: the log-likelihood's two history terms (still alive at T; dropped out after the last
+    purchase), which weigh P(alive).
 
     Args:
         penalizer: L2 penalty on the parameters (0 reproduces the published estimates).
@@ -61,32 +69,30 @@ class _BTYDModel:
 
     PARAMS: tuple[str, ...] = ()
     STARTS: tuple[tuple[float, ...], ...] = ()
-    GRADIENT = False  # True: ``_mean_log_likelihood`` returns the analytic gradient too
+    LOG_LIKELIHOOD: Callable[..., np.ndarray]
+    GRADIENT: Callable[..., np.ndarray] | None = None
+    BRANCHES: Callable[..., tuple[np.ndarray, np.ndarray]]
 
     def __init__(self, penalizer: float = 0.0) -> None:
         self.penalizer = penalizer
 
-    def _mean_log_likelihood(self, params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray,
-                             w: np.ndarray) -> tuple[float, np.ndarray | None]:
-        """Weighted mean log-likelihood, and its gradient when ``GRADIENT`` (else None)."""
-        raise NotImplementedError
-
     def fit(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray):
         """Fit on arrays of x, t_x, T (weeks); identical customers are collapsed for speed."""
         ux, ut, uT, w = _unique_rows(np.asarray(x, float), np.asarray(t_x, float), np.asarray(T, float))
+        log_likelihood, gradient = self.LOG_LIKELIHOOD, self.GRADIENT
 
         def objective(log_params: np.ndarray):
             params = np.exp(log_params)
-            ll, grad = self._mean_log_likelihood(params, ux, ut, uT, w)
-            value = -ll + self.penalizer * float(np.sum(params**2))
-            if not self.GRADIENT:
+            value = -(w @ log_likelihood(params, ux, ut, uT)) / w.sum() + self.penalizer * float(np.sum(params**2))
+            if gradient is None:
                 return value
+            grad = (gradient(params, ux, ut, uT) @ w) / w.sum()
             # chain rule for the log parametrisation: d/d(log p) = p * d/dp
             return value, params * (-grad + 2 * self.penalizer * params)
 
         best = None
         for start in self.STARTS:
-            res = optimize.minimize(objective, np.log(start), jac=self.GRADIENT, method="L-BFGS-B",
+            res = optimize.minimize(objective, np.log(start), jac=gradient is not None, method="L-BFGS-B",
                                     options={"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-9})
             if np.isfinite(res.fun) and (best is None or res.fun < best.fun):
                 best = res
@@ -104,23 +110,20 @@ class _BTYDModel:
     def _params(self) -> np.ndarray:
         return np.array([getattr(self, f"{name}_") for name in self.PARAMS])
 
+    def probability_alive(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
+        """P(customer still active | history): the alive branch's share of the history's likelihood."""
+        alive, dropped = self.BRANCHES(self._params(), *(np.asarray(v, float) for v in (x, t_x, T)))
+        return 1.0 / (1.0 + np.exp(np.minimum(dropped - alive, 700)))
+
 
 class BetaGeoModel(_BTYDModel):
     """BG/NBD fitted by maximum likelihood (with its analytic gradient)."""
 
     PARAMS = ("r", "alpha", "a", "b")
     STARTS = ((0.5, 5.0, 1.0, 2.0), (1.0, 1.0, 1.0, 1.0))
-    GRADIENT = True
-
-    def _mean_log_likelihood(self, params, x, t_x, T, w):
-        return (w @ bgnbd_log_likelihood(params, x, t_x, T)) / w.sum(), (bgnbd_gradient(params, x, t_x, T) @ w) / w.sum()
-
-    def probability_alive(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
-        """P(customer still active | history)."""
-        r, alpha, a, b = self._params()
-        x, t_x, T = (np.asarray(v, float) for v in (x, t_x, T))
-        log_ratio = np.log(a) - np.log(np.maximum(b + x - 1, 1e-12)) + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x))
-        return np.where(x > 0, 1.0 / (1.0 + np.exp(np.minimum(log_ratio, 700))), 1.0)
+    LOG_LIKELIHOOD = staticmethod(bgnbd_log_likelihood)
+    GRADIENT = staticmethod(bgnbd_gradient)
+    BRANCHES = staticmethod(_bgnbd_terms)
 
     def expected_purchases(self, t: float, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
         """E[number of purchases in the next ``t`` weeks | history]."""
@@ -130,7 +133,7 @@ class BetaGeoModel(_BTYDModel):
         hyp = special.hyp2f1(r + x, b + x, a + b + x - 1, z)
         numerator = 1.0 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp
         lead = (a + b + x - 1) / (a - 1)
-        return lead * numerator * self.probability_alive(x, t_x, T) * 1.0
+        return lead * numerator * self.probability_alive(x, t_x, T)
 
     def expected_purchases_new(self, t: float) -> float:
         """E[purchases in ``t`` weeks] of a randomly chosen new customer."""
@@ -158,13 +161,19 @@ def _log_a0(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -
         return at_last + np.log1p(-np.exp(np.minimum(at_end - at_last, 0.0)))
 
 
+def _pareto_terms(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The Pareto/NBD likelihood's two branches (still active at T; dropped out between t_x and T)."""
+    r, alpha, s, beta = params
+    alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
+    dropped = np.log(s) - np.log(r + s + x) + _log_a0(params, x, t_x, T)
+    return alive, dropped
+
+
 def pareto_nbd_log_likelihood(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
     """Per-customer log-likelihood of Pareto/NBD parameters (r, alpha, s, beta)."""
     r, alpha, s, beta = params
     lead = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha) + s * np.log(beta)
-    alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
-    dropped = np.log(s) - np.log(r + s + x) + _log_a0(params, x, t_x, T)
-    return lead + np.logaddexp(alive, dropped)
+    return lead + np.logaddexp(*_pareto_terms(params, x, t_x, T))
 
 
 class ParetoNBDModel(_BTYDModel):
@@ -177,17 +186,8 @@ class ParetoNBDModel(_BTYDModel):
 
     PARAMS = ("r", "alpha", "s", "beta")
     STARTS = ((0.5, 10.0, 0.5, 10.0), (1.0, 1.0, 1.0, 1.0))
-
-    def _mean_log_likelihood(self, params, x, t_x, T, w):
-        return (w @ pareto_nbd_log_likelihood(params, x, t_x, T)) / w.sum(), None
-
-    def probability_alive(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
-        """P(customer still active | history)."""
-        r, alpha, s, beta = self._params()
-        x, t_x, T = (np.asarray(v, float) for v in (x, t_x, T))
-        log_ratio = (np.log(s) - np.log(r + s + x) + (r + x) * np.log(alpha + T) + s * np.log(beta + T)
-                     + _log_a0(self._params(), x, t_x, T))
-        return 1.0 / (1.0 + np.exp(np.minimum(log_ratio, 700)))
+    LOG_LIKELIHOOD = staticmethod(pareto_nbd_log_likelihood)
+    BRANCHES = staticmethod(_pareto_terms)
 
     def expected_purchases(self, t: float, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
         """E[number of purchases in the next ``t`` weeks | history]."""
