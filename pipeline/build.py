@@ -22,7 +22,7 @@ import features  # noqa: F401  (registers the families)
 from features.registry import FAMILIES, Context, Family, Feature, FeatureSpec, day_end_sql
 from pipeline.config import Params
 from pipeline.errors import ConfigError, DataError
-from pipeline.io import TableSource, connect, frames_as_sources
+from pipeline.io import TableSource, connect, frames_as_sources, sql_string
 from pipeline.labels import labels_sql, population_aggregates, population_sql
 from pipeline.validate import ValidationReport, validate_sources
 
@@ -61,7 +61,7 @@ class Dataset:
 
     def _shard_where(self, k: int, n: int) -> str:
         """SQL condition on ``customer_id``: the row's customer is in shard k of n (``shard_bounds``)."""
-        bounds = [_literal(b) for b in self.shard_bounds(n)]
+        bounds = [sql_string(b) for b in self.shard_bounds(n)]
         if k > len(bounds):  # fewer distinct bounds than shards (a few ids hold most rows): an empty shard
             return "false"
         lower = [f"customer_id >= {bounds[k - 1]}"] if k > 0 else []
@@ -73,7 +73,7 @@ class Dataset:
         bounds = self.shard_bounds(n)
         if not bounds:
             return "0"
-        cases = " ".join(f"WHEN customer_id < {_literal(b)} THEN {k}" for k, b in enumerate(bounds))
+        cases = " ".join(f"WHEN customer_id < {sql_string(b)} THEN {k}" for k, b in enumerate(bounds))
         return f"CASE {cases} ELSE {len(bounds)} END"
 
     def shard_rows_sql(self, table: str, shard: tuple[int, int], reuse: bool = False) -> str:
@@ -95,13 +95,13 @@ class Dataset:
         if not written:
             folder = tempfile.TemporaryDirectory(prefix="churn-shards-", dir=self.temp_dir)
             for name in sorted(self.tables):
-                target = str(Path(folder.name) / name).replace("'", "''")
+                target = str(Path(folder.name) / name)
                 self.con.execute(f"COPY (SELECT {build_columns(name)}, {self._shard_number(n)} AS _shard "
                                  f"FROM clean_{name}) TO "
-                                 f"'{target}' (FORMAT parquet, PARTITION_BY (_shard), COMPRESSION uncompressed)"
+                                 f"{sql_string(target)} (FORMAT parquet, PARTITION_BY (_shard), COMPRESSION uncompressed)"
                                  ).fetchall()
                 self.con.execute(f"CREATE OR REPLACE VIEW _shards_{name} AS "
-                                 f"SELECT * FROM read_parquet('{target}/*/*.parquet', hive_partitioning = true)")
+                                 f"SELECT * FROM read_parquet({sql_string(target + '/*/*.parquet')}, hive_partitioning = true)")
             self._written = (n, folder)
         return f"(SELECT * EXCLUDE (_shard) FROM _shards_{table} WHERE _shard = {k})"
 
@@ -197,10 +197,6 @@ def build_columns(table: str) -> str:
             "CASE WHEN order_id IS NULL THEN hash(timestamp) ELSE hash(order_id) END AS order_key, "
             f"CAST(quantity AS {EXACT}) AS quantity, category, CAST(coalesce(discount, 0) AS {EXACT}) AS discount, "
             "NOT (coalesce(is_return, false) OR amount < 0) AS purchase")
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def shard_count(ds: Dataset, params: Params) -> int:

@@ -16,9 +16,14 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import TABLES, EngineConfig
-from pipeline.errors import DataError
+from pipeline.errors import ConfigError, DataError
 
 SUFFIXES = (".csv", ".parquet")
+
+
+def sql_string(text: str) -> str:
+    """``text`` as an SQL string literal (a path, an id)."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 @dataclass(frozen=True)
@@ -45,12 +50,12 @@ class TableSource:
             con.register(view, self.frame)
             return view
         assert self.path is not None
-        path = str(self.path).replace("'", "''")
+        path = str(self.path)
         if self.path.is_dir():
-            return f"read_parquet('{path}/**/*.parquet', union_by_name=true)"
+            return f"read_parquet({sql_string(path + '/**/*.parquet')}, union_by_name=true)"
         if self.path.suffix == ".parquet":
-            return f"read_parquet('{path}')"
-        return f"read_csv('{path}', all_varchar=true, header=true)"
+            return f"read_parquet({sql_string(path)})"
+        return f"read_csv({sql_string(path)}, all_varchar=true, header=true)"
 
 
 def discover_tables(data_dir: str | Path) -> tuple[dict[str, TableSource], list[str]]:
@@ -95,12 +100,16 @@ def connect(engine: EngineConfig, temp_dir: str | Path | None = None) -> duckdb.
     """An in-memory DuckDB that spills to disk beyond ``engine.memory_limit`` (out of core)."""
     con = duckdb.connect(":memory:")
     con.execute("SET TimeZone = 'UTC'")
-    con.execute(f"SET memory_limit = '{engine.memory_limit}'")
+    try:
+        con.execute(f"SET memory_limit = {sql_string(engine.memory_limit)}")
+    except duckdb.Error as exc:
+        raise ConfigError(f"engine.memory_limit: '{engine.memory_limit}' is not a memory size ({exc}). Fix: use a "
+                          "size such as 8GB or 500MB, or a share of the machine's memory such as 50%") from None
     con.execute("SET preserve_insertion_order = false")
     if engine.threads > 0:
         con.execute(f"SET threads = {int(engine.threads)}")
     if temp_dir is not None:
-        con.execute(f"SET temp_directory = '{temp_dir}'")
+        con.execute(f"SET temp_directory = {sql_string(str(temp_dir))}")
     return con
 
 

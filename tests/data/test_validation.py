@@ -246,3 +246,20 @@ def test_an_unusable_engine_temp_dir_is_a_clear_params_error(tmp_path):
     (tmp_path / "a-file").write_text("not a folder")
     with pytest.raises(ConfigError, match=r"engine.temp_dir: cannot create .*a-file/sub.*writable folder"):
         run(tmp_path / "data", overrides=(f"engine.temp_dir={tmp_path / 'a-file' / 'sub'}",))
+
+
+@pytest.mark.parametrize("limit", ["lots", "8 parsecs"])
+def test_an_unreadable_engine_memory_limit_is_a_clear_params_error(tmp_path, limit):
+    write(tmp_path, "transactions.csv", "customer_id,timestamp,amount\n007,2025-01-01,3\n")
+    with pytest.raises(ConfigError, match=rf"engine.memory_limit: '{limit}' is not a memory size .*such as 8GB"):
+        run(tmp_path, overrides=(f"engine.memory_limit={limit}",))
+
+
+def test_engine_temp_dir_may_hold_a_quote(tmp_path):
+    """Paths go into the engine's SQL as quoted literals."""
+    rows = [f"{c:03d},2025-0{1 + i % 9}-1{i % 10}T10:00:00,{c + i}.5\n" for c in range(40) for i in range(5)]
+    write(tmp_path / "data", "transactions.csv", "customer_id,timestamp,amount\n" + "".join(rows))
+    folder = tmp_path / "o'brien"
+    ds = run(tmp_path / "data", overrides=(f"engine.temp_dir={folder}",))
+    assert ds.con.sql(f"SELECT count(*) FROM {ds.shard_rows_sql('transactions', (0, 2), reuse=True)}").fetchall()[0][0]
+    assert Path(ds._written[1].name).parent == folder
