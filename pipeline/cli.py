@@ -265,12 +265,14 @@ def _print_train_summary(result, logged, uri: str, seconds: float) -> None:
     out.print(f"calibration: {calib} (Brier by method {', '.join(f'{k} {v:.4f}' for k, v in result.calibration_scores.items())})")
     if result.study_summary:
         s = result.study_summary
-        out.print(f"tuning: {s['complete']} complete / {s['trials']} trials ({s['pruned']} pruned), "
+        resumed = f", {s['resumed_trials']} resumed from an earlier run" if s["resumed_trials"] else ""
+        out.print(f"tuning: {s['complete']} complete / {s['trials']} trials ({s['pruned']} pruned{resumed}), "
                   f"best fold-mean AUC {s['best_value']:.4f}")
     out.print(f"trained on {result.n_train_rows:,} rows from cutoffs {', '.join(str(c.date()) for c in result.train_cutoffs)}")
     out.print(f"registry: {logged.message}")
     out.print(f"MLflow run {logged.run_id} in {uri} (browse with: mlflow ui --backend-store-uri {uri})")
-    out.print(f"training time: {seconds:.1f} s ({', '.join(f'{k} {v:.1f}s' for k, v in result.timings.items())})")
+    steps = ", ".join(f"{k.removesuffix('_s').replace('_', ' ')} {v:.1f} s" for k, v in result.timings.items())
+    out.print(f"training time: {seconds:.1f} s ({steps})")
 
 
 @app.command()
