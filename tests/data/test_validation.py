@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from pipeline.build import open_dataset
+from pipeline.build import build_features, open_dataset
 from pipeline.config import load_params
 from pipeline.errors import ConfigError, DataError
 from pipeline.io import discover_tables
@@ -208,10 +208,6 @@ def test_customer_shards_read_the_same_clean_rows(tmp_path, fmt, duplicated):
 def test_customer_shards_are_ranges_of_ids_even_when_one_customer_holds_most_rows(tmp_path):
     """Shards split the ids at quantiles of the transactions; where one customer holds most rows several
     quantiles fall on that id, so some shards are empty, and the features are still those of one shard."""
-    from datetime import date
-
-    from pipeline.build import build_features
-
     rows = [f"000,2025-0{1 + i % 9}-1{i % 10}T10:00:00,{i}.5\n" for i in range(500)]
     rows += [f"{c:03d},2025-0{1 + i % 9}-1{i % 10}T10:00:00,{c + i}.5\n" for c in range(1, 21) for i in range(5)]
     write(tmp_path, "transactions.csv", "customer_id,timestamp,amount\n" + "".join(rows))
