@@ -19,14 +19,16 @@ def _features(ctx: Context) -> list[Feature]:
 
 def _aggregates(ctx: Context) -> dict[str, list[str]]:
     year = ctx.in_window(365)
-    return {"orders": [f"avg(quantity) FILTER (WHERE {year}) AS items_per_order_last_365d",
-                       f"avg(amount) FILTER (WHERE {year}) AS average_order_value_last_365d",
-                       f"sum(discount) FILTER (WHERE {year}) AS basket_discount_last_365d",
-                       f"sum(amount) FILTER (WHERE {year}) AS basket_spend_last_365d"]}
+    return {"purchases": [f"{ctx.count_orders(year)} AS basket_orders_last_365d",
+                          f"sum(quantity) FILTER (WHERE {year}) AS basket_items_last_365d",
+                          f"sum(discount) FILTER (WHERE {year}) AS basket_discount_last_365d",
+                          f"sum(amount) FILTER (WHERE {year}) AS basket_spend_last_365d"]}
 
 
 def _columns(ctx: Context) -> dict[str, str]:
-    return {"discount_share_last_365d":
+    return {"items_per_order_last_365d": "basket_items_last_365d / nullif(basket_orders_last_365d, 0)",
+            "average_order_value_last_365d": "basket_spend_last_365d / nullif(basket_orders_last_365d, 0)",
+            "discount_share_last_365d":
             "basket_discount_last_365d / nullif(basket_spend_last_365d + basket_discount_last_365d, 0)"}
 
 

@@ -30,7 +30,7 @@ def _features(ctx: Context) -> list[Feature]:
 
 
 def _aggregates(ctx: Context) -> dict[str, list[str]]:
-    return {"orders": ["count(*) FILTER (WHERE gap > 0) AS btyd_repeat_days",
+    return {"purchases": ["count(*) FILTER (WHERE gap > 0) AS btyd_repeat_days",
                        "max(age) - min(age) AS btyd_t_x_days",
                        "max(age) AS btyd_T_days"]}
 

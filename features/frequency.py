@@ -15,9 +15,10 @@ def _features(ctx: Context) -> list[Feature]:
 
 
 def _aggregates(ctx: Context) -> dict[str, list[str]]:
-    windows = [f"count(*) FILTER (WHERE {ctx.in_window(w)}) AS orders_last_{w}d" for w in ctx.windows_days]
-    return {"orders": [*windows, "count(*) AS orders_lifetime",
-                       "count(*) * 30.0 / greatest(max(age), 30) AS orders_per_month_lifetime"]}
+    windows = [f"{ctx.count_orders(ctx.in_window(w))} AS orders_last_{w}d" for w in ctx.windows_days]
+    orders = ctx.count_orders()
+    return {"purchases": [*windows, f"{orders} AS orders_lifetime",
+                          f"{orders} * 30.0 / greatest(max(age), 30) AS orders_per_month_lifetime"]}
 
 
 register(Family(FAMILY, ("transactions",), _features, aggregates=_aggregates))

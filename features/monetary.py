@@ -18,7 +18,7 @@ def _features(ctx: Context) -> list[Feature]:
 def _aggregates(ctx: Context) -> dict[str, list[str]]:
     windows = [f"coalesce(sum(amount) FILTER (WHERE {ctx.in_window(w)}), 0) AS spend_last_{w}d" for w in ctx.windows_days]
     return {"tx": [*windows, "sum(amount) AS spend_lifetime"],
-            "orders": ["avg(amount) AS average_order_value_lifetime"]}
+            "purchases": [f"sum(amount) / {ctx.count_orders()} AS average_order_value_lifetime"]}
 
 
 register(Family(FAMILY, ("transactions",), _features, aggregates=_aggregates))

@@ -15,7 +15,7 @@ def _features(ctx: Context) -> list[Feature]:
 
 
 def _aggregates(ctx: Context) -> dict[str, list[str]]:
-    return {"orders": [
+    return {"purchases": [
         "min(age) AS days_since_last_purchase",
         # the previous purchase day is where the most recent positive gap starts
         "min(age + gap) FILTER (WHERE gap > 0) AS days_since_previous_to_last_purchase",

@@ -105,9 +105,15 @@ class Context:
 
     @staticmethod
     def in_window(days: int, offset_days: int = 0, age: str = "age") -> str:
-        """SQL: a row whose ``age`` (whole days before the as-of date, as in ``tx`` and ``orders``) falls in
-        the ``days``-long window ending ``offset_days`` before the as-of date."""
+        """SQL: a row whose ``age`` (whole days before the as-of date, as in ``tx`` and ``purchases``) falls
+        in the ``days``-long window ending ``offset_days`` before the as-of date."""
         return f"({age} >= {offset_days} AND {age} < {offset_days + days})"
+
+    @staticmethod
+    def count_orders(where: str | None = None) -> str:
+        """SQL aggregate over ``purchases``: the number of orders (optionally of those whose rows match
+        ``where``, a condition on the order's day such as ``in_window``)."""
+        return f"count(*) FILTER (WHERE new_order{f' AND {where}' if where else ''})"
 
 
 @dataclass(frozen=True)
@@ -115,8 +121,12 @@ class Family:
     """A feature family: its features and one vectorised computation of all of them.
 
     Transaction families declare ``aggregates``: per-customer aggregate expressions (``"sum(amount) AS
-    spend_lifetime"``) over the shared relations ``tx`` (one row per transaction line) and ``orders``
-    (one row per purchase order, with ``gap``, the days since the customer's previous order). The builder
+    spend_lifetime"``) over the shared relations ``tx`` (one row per transaction line, returns included)
+    and ``purchases`` (one row per purchase line). An order is an order id on one day (lines of one order
+    id on two days are two orders, each on its own day); in ``purchases``, ``new_order`` is true on one
+    line of each order, so ``Context.count_orders`` counts orders and an average per order is a sum over
+    lines divided by it. ``gap`` is > 0 on exactly one line per pair of consecutive purchase days of the
+    customer, where it is the days between them (0 or NULL elsewhere). The builder
     computes the aggregates of every family over one relation in a single pass (one GROUP BY
     ``customer_key``, the customer's integer key in these relations), so aggregate names are unique
     across families.

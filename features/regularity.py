@@ -18,9 +18,9 @@ def _features(ctx: Context) -> list[Feature]:
 
 
 def _aggregates(ctx: Context) -> dict[str, list[str]]:
-    # gap > 0 picks one gap per pair of consecutive purchase days (same-day orders have gap 0); exact
+    # gap > 0 picks one gap per pair of consecutive purchase days (the other lines of a day have gap 0); exact
     # integer sums, so the result does not depend on the order threads combine rows
-    return {"orders": ["count(*) FILTER (WHERE gap > 0) AS regularity_gaps",
+    return {"purchases": ["count(*) FILTER (WHERE gap > 0) AS regularity_gaps",
                        "sum(gap) FILTER (WHERE gap > 0) AS regularity_gap_sum",
                        "sum(gap * gap) FILTER (WHERE gap > 0) AS regularity_gap_squares",
                        "min(age) AS regularity_days_since_last"]}

@@ -13,7 +13,7 @@ def _features(ctx: Context) -> list[Feature]:
 
 
 def _aggregates(ctx: Context) -> dict[str, list[str]]:
-    return {"orders": [
+    return {"purchases": [
         "max(age) AS days_since_first_purchase",
         # one bit per 30-day month of the last 360 days: no DISTINCT aggregate needed
         f"coalesce(bit_count(bit_or(CASE WHEN {ctx.in_window(360)} THEN CAST(1 AS INTEGER) << CAST(age // 30 AS INTEGER)"

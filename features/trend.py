@@ -23,7 +23,7 @@ def _aggregates(ctx: Context) -> dict[str, list[str]]:
     return {
         "tx": [f"coalesce(sum(amount) FILTER (WHERE {recent}), 0) AS trend_spend_recent",
                f"coalesce(sum(amount) FILTER (WHERE {prior}), 0) AS trend_spend_prior"],
-        "orders": [f"count(*) FILTER (WHERE {recent}) - count(*) FILTER (WHERE {prior}) AS orders_change_last_{w}d"],
+        "purchases": [f"{ctx.count_orders(recent)} - {ctx.count_orders(prior)} AS orders_change_last_{w}d"],
     }
 
 

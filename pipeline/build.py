@@ -213,8 +213,8 @@ def _create_asof_views(
 
     ``tx``: transactions in the columns of ``build_columns`` (``customer_key``, the customer's integer
     key, which ``customer_keys`` maps to ``customer_id``; ``order_key``; ``purchase``) plus ``age``, whole
-    days before the as-of date; ``orders``: purchases per order, with ``gap``, the days since the
-    customer's previous order (NULL for the first, 0 for another order the same day); ``ev``, ``inv``,
+    days before the as-of date; ``purchases``: the purchase lines of ``tx`` with ``new_order`` and ``gap``
+    (see ``Family``); ``ev``, ``inv``,
     ``subs``, ``cust``: the optional tables. The shard's transactions are read from the source once,
     into ``shard_transactions``, which with ``horizon_end`` (labels) also holds the rows up to it for the
     label query; ``tx`` still stops at the as-of day. ``reuse``: see ``Dataset.shard_rows_sql``.
@@ -225,7 +225,7 @@ def _create_asof_views(
         return ds.shard_rows_sql(table, shard, reuse)
 
     # Customers are grouped by ``customer_key``, an integer: grouping and sorting 64-bit integers is far
-    # cheaper than text, and ``orders`` need not carry the text id at all. ``customer_keys`` maps the key
+    # cheaper than text, and ``purchases`` need not carry the text id at all. ``customer_keys`` maps the key
     # back to ``customer_id``. The key is a hash of the id, unless two ids of the shard share a hash (a
     # 64-bit collision, vanishingly rare), when it is the id's rank instead.
     con.execute(f"""CREATE OR REPLACE TEMP TABLE shard_transactions AS
@@ -239,13 +239,16 @@ def _create_asof_views(
         con.execute("CREATE OR REPLACE TEMP TABLE shard_transactions AS SELECT t.* REPLACE (k.customer_key AS customer_key) "
                     "FROM shard_transactions t JOIN customer_keys k USING (customer_id)")
     con.execute(f"CREATE OR REPLACE TEMP VIEW tx AS SELECT * FROM shard_transactions WHERE timestamp < {end}")
-    # Purchases at order grain: most families count orders or purchase days, and the gap to the previous
-    # order gives purchase days without a DISTINCT pass. A view: its rows stream into the one query of
-    # every family's (and the population's) order aggregates instead of being stored.
-    con.execute("""CREATE OR REPLACE TEMP VIEW orders AS
-        SELECT customer_key, order_key, max(age) AS age, sum(amount) AS amount, sum(quantity) AS quantity,
-               sum(discount) AS discount, lead(max(age)) OVER (PARTITION BY customer_key ORDER BY max(age)) - max(age) AS gap
-        FROM tx WHERE purchase GROUP BY customer_key, order_key""")
+    # Purchase lines in one window, each customer's newest day first: ``gap`` (the days back to the line
+    # before) is > 0 on the first line of each purchase day but the oldest, so purchase days need no
+    # DISTINCT pass; ``new_order`` marks the first line of each order (an order id on one day: a day's
+    # lines are sorted by order), so orders need no GROUP BY of lines into orders, which nearly every
+    # line would be a group of its own. A view: its rows stream into the one query of every family's
+    # (and the population's) aggregates over it.
+    con.execute("""CREATE OR REPLACE TEMP VIEW purchases AS
+        SELECT customer_key, age, amount, quantity, discount, lag(age) OVER w - age AS gap,
+               lag(age) OVER w IS DISTINCT FROM age OR lag(order_key) OVER w IS DISTINCT FROM order_key AS new_order
+        FROM tx WHERE purchase WINDOW w AS (PARTITION BY customer_key ORDER BY age DESC, order_key)""")
     if "events" in ctx.tables:
         con.execute(f"""CREATE OR REPLACE TEMP VIEW ev AS
             SELECT customer_id, timestamp, event_type, CAST(value AS {EXACT}) AS value
@@ -292,7 +295,7 @@ def _column(expr: str, feat: Feature) -> str:
     return f"CAST({expr} AS DOUBLE) AS {feat.name}"
 
 
-AGGREGATED = ("tx", "orders")  # the relations whose per-customer aggregates families share
+AGGREGATED = ("tx", "purchases")  # the relations whose per-customer aggregates families share
 
 
 def _aggregate_queries(ctx: Context, fams: list[Family], extra: dict[str, list[str]]) -> dict[str, str]:
@@ -311,7 +314,7 @@ def _aggregate_queries(ctx: Context, fams: list[Family], extra: dict[str, list[s
 
 
 # every customer with an order has a transaction; customer_keys gives the aggregates their customer_id
-AGGREGATES = "customer_keys JOIN agg_tx USING (customer_key) LEFT JOIN agg_orders USING (customer_key)"
+AGGREGATES = "customer_keys JOIN agg_tx USING (customer_key) LEFT JOIN agg_purchases USING (customer_key)"
 
 
 def _expressions(ctx: Context, fam: Family) -> dict[str, str]:
@@ -350,7 +353,7 @@ def _build_shard(
         joins.append(f"LEFT JOIN ({labels_sql(params.label, ctx.as_of)}) lab USING (customer_id)")
         selects += ["lab.churned", "lab.future_value"]
     query = (f"SELECT {', '.join(selects)} FROM population p LEFT JOIN agg_tx USING (customer_key) "
-             f"LEFT JOIN agg_orders USING (customer_key) {' '.join(joins)}")
+             f"LEFT JOIN agg_purchases USING (customer_key) {' '.join(joins)}")
     return con.sql(query).to_arrow_table(), stats
 
 

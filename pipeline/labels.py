@@ -16,27 +16,27 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from features.registry import day_end_sql
+from features.registry import Context, day_end_sql
 from pipeline.config import LabelConfig
 
 
 def population_aggregates(label: LabelConfig) -> dict[str, list[str]]:
-    """Per-customer aggregates the population needs, computed with the families' own over ``orders``."""
+    """Per-customer aggregates the population needs, computed with the families' own over ``purchases``."""
     if label.kind == "cancellation":
         return {}
-    return {"orders": [f"count(*) FILTER (WHERE age < {int(label.lookback_days)}) AS population_orders"]}
+    return {"purchases": [f"{Context.count_orders(f'age < {int(label.lookback_days)}')} AS population_orders"]}
 
 
 def population_sql(label: LabelConfig) -> str:
-    """Customers to score or train on at the as-of date of the relations it reads (``agg_orders``, with
-    ``population_aggregates`` over orders whose ``age`` counts days back from that date, and ``subs``):
+    """Customers to score or train on at the as-of date of the relations it reads (``agg_purchases``, with
+    ``population_aggregates`` over purchases whose ``age`` counts days back from that date, and ``subs``):
     ``customer_id`` and ``customer_key``, the integer key of the transaction relations (NULL for a
     subscriber without transactions)."""
     if label.kind == "cancellation":
         return """SELECT DISTINCT customer_id, k.customer_key
                   FROM subs LEFT JOIN customer_keys k USING (customer_id) WHERE end_date IS NULL"""
     return f"""
-        SELECT k.customer_id, k.customer_key FROM customer_keys k JOIN agg_orders a USING (customer_key)
+        SELECT k.customer_id, k.customer_key FROM customer_keys k JOIN agg_purchases a USING (customer_key)
         WHERE a.population_orders >= {int(label.min_purchases_in_lookback)}"""
 
 

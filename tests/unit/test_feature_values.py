@@ -1,9 +1,10 @@
 """The transaction families' values against a plain pandas computation of their documented definitions.
 
-The engine computes purchase days, gaps and order grain in shared aggregate passes (orders with the gap
-to the previous order); this checks the result, customer by customer, on seeded data built to hit the
-awkward cases: several orders on one day, orders of several lines, returns, customers with one purchase
-or only returns, and rows after the as-of date.
+The engine computes purchase days, gaps and orders in shared aggregate passes (purchase lines in one
+window, flagged where an order or a purchase day starts); this checks the result, customer by customer, on
+seeded data built to hit the awkward cases: several orders on one day, orders of several lines, one order
+id on two days (two orders), returns, customers with one purchase or only returns, and rows after the
+as-of date.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ def _transactions(seed: int, customers: int = 120) -> pd.DataFrame:
             if rng.random() < 0.1:  # a refund of part of that order, a few days later
                 rows.append((cid, ts + pd.Timedelta(days=3), -5.0, None, 1, "a", 0.0, True))
             order += 1
+        if c % 7 == 0:  # a late line of the customer's first order, two days on: an order of its own
+            first = next(r for r in rows if r[0] == cid and not r[7])
+            rows.append((cid, first[1] + pd.Timedelta(days=2), 12.5, first[3], 1, "c", 0.0, False))
     return pd.DataFrame(rows, columns=["customer_id", "timestamp", "amount", "order_id", "quantity", "category",
                                        "discount", "is_return"])
 
@@ -53,7 +57,8 @@ def _expected(tx: pd.DataFrame, windows: list[int], trend: int) -> pd.DataFrame:
     tx = tx[tx["timestamp"] < as_of + pd.Timedelta(days=1)].copy()
     tx["age"] = (as_of - tx["timestamp"].dt.normalize()).dt.days
     tx["purchase"] = ~(tx["is_return"] | (tx["amount"] < 0))
-    orders = tx[tx["purchase"]].groupby(["customer_id", "order_id"]).agg(
+    # an order is an order id on one day
+    orders = tx[tx["purchase"]].groupby(["customer_id", "order_id", "age"]).agg(
         age=("age", "max"), amount=("amount", "sum"), quantity=("quantity", "sum"), discount=("discount", "sum"))
     out = {}
     for cid, o in orders.groupby(level="customer_id"):
@@ -113,7 +118,7 @@ def test_an_aggregate_declared_by_two_families_is_refused(monkeypatch):
 
     params = load_params(None)
     clash = Family("clash", ("transactions",), lambda ctx: [],
-                   aggregates=lambda ctx: {"orders": ["count(*) AS orders_lifetime"]})
+                   aggregates=lambda ctx: {"purchases": ["count(*) AS orders_lifetime"]})
     monkeypatch.setitem(FAMILIES, "clash", clash)
     with pytest.raises(ValueError, match="orders_lifetime"):
         build_features(dataset_from_frames({"transactions": _transactions(3, 10)}, params), params, AS_OF)
