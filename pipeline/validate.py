@@ -168,15 +168,25 @@ def _mark_duplicates(con: duckdb.DuckDBPyConnection, checked: str, name: str, ex
 
 
 def _count_reasons(con: duckdb.DuckDBPyConnection, relation: str, example: str) -> tuple[list[tuple], int]:
-    """One pass: rows per reason (NULL = usable; most rows first) with an example of each kind of bad row,
-    and how many distinct row hashes the usable rows have (fewer than the rows: some may be duplicates)."""
-    rows = con.execute(
-        f"SELECT _reason, count(*) AS n, any_value(CASE WHEN _reason IS NOT NULL THEN concat_ws(', ', {example}) END), "
-        f"count(DISTINCT _row_hash) FILTER (WHERE _reason IS NULL) "
-        f"FROM {relation} GROUP BY _reason ORDER BY n DESC, _reason"
-    ).fetchall()
-    usable_hashes = sum(distinct for reason, _, _, distinct in rows if reason is None)
-    return [(reason, n, ex) for reason, n, ex, _ in rows], usable_hashes
+    """Rows per reason (NULL = usable; most rows first) with an example of each kind of bad row, and how
+    many distinct row hashes the usable rows have (fewer than the rows: some may be duplicates).
+
+    One pass without grouping counts the rows and the hashes (grouping by reason makes the distinct count
+    a grouped one, 20% slower); the reasons are grouped in a second pass only when some rows are bad."""
+    usable, bad, usable_hashes = con.execute(
+        f"SELECT count(*) FILTER (WHERE _reason IS NULL), count(*) FILTER (WHERE _reason IS NOT NULL), "
+        f"count(DISTINCT _row_hash) FILTER (WHERE _reason IS NULL) FROM {relation}"
+    ).fetchone()
+    rows = [(None, usable, None)] if usable else []
+    if bad:
+        rows += con.execute(f"SELECT _reason, count(*), any_value(concat_ws(', ', {example})) FROM {relation} "
+                            "WHERE _reason IS NOT NULL GROUP BY _reason").fetchall()
+    return sorted(rows, key=_most_rows_first), usable_hashes
+
+
+def _most_rows_first(count: tuple) -> tuple:
+    """Sort key of (reason, rows, ...): most rows first, then bad before usable, then by reason."""
+    return -count[1], count[0] is None, count[0] or ""
 
 
 def _extra_expr(con: duckdb.DuckDBPyConnection, scan: str, column: str, src_type: str) -> str:
@@ -216,7 +226,7 @@ def _create_clean_view(
         if marks:  # the marked copies move from the usable rows to a reason of their own
             counts = [c for c in counts if c[0] is not None] + [(None, usable - marks, None),
                                                                 (DUPLICATE, marks, shown)]
-            counts.sort(key=lambda c: (-c[1], c[0] is None, c[0] or ""))
+            counts.sort(key=_most_rows_first)
     # With no row set aside, the usable rows are all the rows: later scans skip the per-row checks.
     where = "" if all(reason is None for reason, _, _ in counts) else " WHERE _reason IS NULL"
     con.execute(f"CREATE OR REPLACE VIEW clean_{name} AS SELECT {canonical} FROM {marked}{where}")
