@@ -354,7 +354,12 @@ def _build_shard(
         selects += ["lab.churned", "lab.future_value"]
     query = (f"SELECT {', '.join(selects)} FROM population p LEFT JOIN agg_tx USING (customer_key) "
              f"LEFT JOIN agg_purchases USING (customer_key) {' '.join(joins)}")
-    return con.sql(query).to_arrow_table(), stats
+    table = con.sql(query).to_arrow_table()
+    # Freed now, not when the next shard replaces them: the next shard's rows and the final table would
+    # otherwise be held beside them.
+    for name in ("shard_transactions", "customer_keys", "population", *(f"agg_{rel}" for rel in aggregates)):
+        con.execute(f"DROP TABLE IF EXISTS {name}")
+    return table, stats
 
 
 def build_features(

@@ -63,7 +63,7 @@ class ValidationConfig:
 class EngineConfig:
     memory_limit: str = "8GB"
     threads: int = 0
-    shard_rows: int = 20_000_000
+    shard_rows: int = 35_000_000
     temp_dir: str = ""  # where spills and customer shards are written ("" = the system's temporary folder)
 
 
