@@ -36,6 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DATA = ROOT / "benchmarks" / ".data"
 AS_OF = date(2025, 12, 31)
+NOW = datetime(2030, 1, 1)  # the moment of validation: no generated timestamp is in the future
+SPILL = DATA / "spill"
 CORE = ("recency", "frequency", "monetary", "tenure")
 ROWS_PER_CUSTOMER = 15.8  # measured on the generator's defaults
 PANDAS_COLUMNS = ["customer_id", "timestamp", "amount", "order_id", "is_return"]
@@ -65,6 +67,8 @@ def ensure_time_ordered(rows: int) -> Path:
     """The ``rows`` set rewritten in timestamp order (cached)."""
     import duckdb
 
+    from pipeline.io import sql_string
+
     source = ensure_data(rows) / "transactions"
     folder = DATA / f"tx_bytime_{rows}" / "transactions"
     done = folder.parent / ".complete"
@@ -73,8 +77,9 @@ def ensure_time_ordered(rows: int) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
     con.execute("SET memory_limit = '6GB'")
-    con.execute(f"SET temp_directory = '{DATA / 'spill'}'")
-    con.execute(f"COPY (SELECT * FROM read_parquet('{source}/*.parquet') ORDER BY timestamp) TO '{folder}' "
+    con.execute(f"SET temp_directory = {sql_string(str(SPILL))}")
+    con.execute(f"COPY (SELECT * FROM read_parquet({sql_string(f'{source}/*.parquet')}) ORDER BY timestamp) "
+                f"TO {sql_string(str(folder))} "
                 "(FORMAT parquet, FILE_SIZE_BYTES '70MB', OVERWRITE_OR_IGNORE)")
     done.write_text("sorted")
     return folder.parent
@@ -88,7 +93,7 @@ def run_duckdb(folder: Path, families: tuple[str, ...] | None, threads: int) -> 
     params = load_params(None, [f"engine.threads={threads}", "engine.memory_limit=5GB"])
     sources, unknown = discover_tables(folder)
     t0 = time.perf_counter()
-    ds = open_dataset(sources, params, datetime(2030, 1, 1), unknown, temp_dir=str(DATA / "spill"))
+    ds = open_dataset(sources, params, NOW, unknown, temp_dir=str(SPILL))
     t1 = time.perf_counter()
     frame = build_features(ds, params, AS_OF, families=families)
     t2 = time.perf_counter()
@@ -108,7 +113,7 @@ def run_pandas(folder: Path, validate: bool = False) -> dict:
     tx = pd.read_parquet(folder / "transactions")  # every column: a duplicate row is one equal in all of them
     ids = tx["customer_id"]
     bad = (ids.isna() | (ids.str.strip() == "") | tx["timestamp"].isna() | tx["amount"].isna()
-           | (tx["timestamp"] > pd.Timestamp(datetime(2030, 1, 1))))
+           | (tx["timestamp"] > pd.Timestamp(NOW)))
     bad |= tx.duplicated() & ~bad  # the repeated copies of a usable row
     used = tx[~bad]
     t1 = time.perf_counter()
