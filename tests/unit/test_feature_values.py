@@ -59,7 +59,7 @@ def _expected(tx: pd.DataFrame, windows: list[int], trend: int) -> pd.DataFrame:
     tx["purchase"] = ~(tx["is_return"] | (tx["amount"] < 0))
     # an order is an order id on one day
     orders = tx[tx["purchase"]].groupby(["customer_id", "order_id", "age"]).agg(
-        age=("age", "max"), amount=("amount", "sum"), quantity=("quantity", "sum"), discount=("discount", "sum"))
+        amount=("amount", "sum"), quantity=("quantity", "sum"), discount=("discount", "sum")).reset_index(level="age")
     out = {}
     for cid, o in orders.groupby(level="customer_id"):
         days = np.sort(o["age"].unique())  # distinct purchase days, most recent first
