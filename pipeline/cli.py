@@ -243,6 +243,17 @@ def train(
     _print_train_summary(result, logged, uri, time.perf_counter() - started)
 
 
+def tuning_line(s: dict) -> str:
+    """The run summary's line on tuning (``train.tune``'s summary), saying which trials ran in this run."""
+    resumed = s["resumed_trials"]
+    if resumed >= s["trials"]:  # the study of this data and date had its budget already
+        resumed = f"; all {resumed} from an earlier run on the same data and date, none run now"
+    else:
+        resumed = f", {resumed} resumed from an earlier run" if resumed else ""
+    return (f"tuning: {s['complete']} complete / {s['trials']} trials ({s['pruned']} pruned{resumed}), "
+            f"best fold-mean AUC {s['best_value']:.4f}")
+
+
 def _print_train_summary(result, logged, uri: str, seconds: float) -> None:
     table = Table(title=f"churn model vs baselines, validation cutoff {result.validation_cutoff.date()}",
                   title_justify="left")
@@ -264,10 +275,7 @@ def _print_train_summary(result, logged, uri: str, seconds: float) -> None:
     out.print(f"ROC-AUC margin over the best baseline: {result.churn_table.loc['model', 'roc_auc'] - best_baseline:+.4f}")
     out.print(f"calibration: {calib} (Brier by method {', '.join(f'{k} {v:.4f}' for k, v in result.calibration_scores.items())})")
     if result.study_summary:
-        s = result.study_summary
-        resumed = f", {s['resumed_trials']} resumed from an earlier run" if s["resumed_trials"] else ""
-        out.print(f"tuning: {s['complete']} complete / {s['trials']} trials ({s['pruned']} pruned{resumed}), "
-                  f"best fold-mean AUC {s['best_value']:.4f}")
+        out.print(tuning_line(result.study_summary))
     out.print(f"trained on {result.n_train_rows:,} rows from cutoffs {', '.join(str(c.date()) for c in result.train_cutoffs)}")
     out.print(f"registry: {logged.message}")
     out.print(f"MLflow run {logged.run_id} in {uri} (browse with: mlflow ui --backend-store-uri {uri})")
