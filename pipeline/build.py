@@ -217,7 +217,8 @@ def _create_asof_views(
     (see ``Family``); ``ev``, ``inv``,
     ``subs``, ``cust``: the optional tables. The shard's transactions are read from the source once,
     into ``shard_transactions``, which with ``horizon_end`` (labels) also holds the rows up to it for the
-    label query; ``tx`` still stops at the as-of day. ``reuse``: see ``Dataset.shard_rows_sql``.
+    label query; ``tx`` still stops at the as-of day. ``reuse``: see ``Dataset.shard_rows_sql``. A shard's
+    tables, and only they, are temporary tables: each is dropped once the shard is built.
     """
     con, end = ds.con, ctx.end_sql
 
@@ -355,10 +356,10 @@ def _build_shard(
     query = (f"SELECT {', '.join(selects)} FROM population p LEFT JOIN agg_tx USING (customer_key) "
              f"LEFT JOIN agg_purchases USING (customer_key) {' '.join(joins)}")
     table = con.sql(query).to_arrow_table()
-    # Freed now, not when the next shard replaces them: the next shard's rows and the final table would
-    # otherwise be held beside them.
-    for name in ("shard_transactions", "customer_keys", "population", *(f"agg_{rel}" for rel in aggregates)):
-        con.execute(f"DROP TABLE IF EXISTS {name}")
+    # The shard's tables are the connection's only temporary ones; freed now, not when the next shard
+    # replaces them: the next shard's rows and the final table would otherwise be held beside them.
+    for (name,) in con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall():
+        con.execute(f"DROP TABLE temp.{name}")
     return table, stats
 
 

@@ -48,6 +48,10 @@ def builds(sample_tables, params):
     assert sharded_ds._written is None  # a single build reads its shards from the source
     reused = build_features(sharded_ds, sharded_params, AS_OF, with_labels=True, reuse_shards=True)
     assert sharded_ds._written[0] == n  # builds that reuse the shards read them from the folders written once
+    # each shard's tables are dropped once it is built; the validated views stay for the next build
+    assert sharded_ds.con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchall() == [(0,)]
+    assert sharded_ds.con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = 'clean_transactions'"
+                                  ).fetchall() == [(1,)]
     return {"first": first, "second": second, "future": with_future, "spec": spec, "notices": notices,
             "mutated": _hash(sample_tables) != before, "sharded": sharded, "reused": reused,
             "labelled": build_features(ds, params, AS_OF, with_labels=True)}
