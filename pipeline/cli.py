@@ -290,16 +290,20 @@ def evaluate(
     as_of: AsOfOpt,
     cutoffs: Annotated[int | None, typer.Option("--cutoffs", help="Number of backtest cutoffs.")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for backtest.csv and plots.")] = Path("outputs/backtest"),
+    in_period_folds: Annotated[int, typer.Option(
+        "--in-period-folds", help="Also score each test cutoff by K-fold models fitted on its own labels "
+        "(in_period_cv): a reference for how much the features allow, not a forecast. 0 = off.")] = 0,
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
 ) -> None:
     """Backtest over several cutoffs: train on data before each, test on the cutoff after, beside baselines."""
-    from pipeline.evaluate import backtest
+    from pipeline.evaluate import IN_PERIOD, backtest
     from pipeline.plots import backtest_plot
 
     cfg, day, ds = setup(data, as_of, params, set_)
     with console.status("backtesting...") as status:
-        table = backtest(ds, cfg, day, cutoffs or cfg.evaluation.backtest_cutoffs, progress=status.update)
+        table = backtest(ds, cfg, day, cutoffs or cfg.evaluation.backtest_cutoffs, progress=status.update,
+                         in_period_folds=in_period_folds)
     from pipeline.io import write_bytes
 
     write_bytes(table.to_csv(index=False).encode(), out_dir / "backtest.csv")
@@ -312,7 +316,7 @@ def evaluate(
         t.add_column(c, justify="right")
     t.add_column("model - best baseline", justify="right")
     for cutoff, row in wide.iterrows():
-        margin = row["model"] - row.drop("model").max()
+        margin = row["model"] - row.drop(["model", IN_PERIOD], errors="ignore").max()
         t.add_row(str(cutoff), *(f"{row[c]:.4f}" for c in wide.columns), f"{margin:+.4f}")
     out.print(t)
     out.print(f"wrote {out_dir / 'backtest.csv'} and plots to {out_dir}")

@@ -90,11 +90,22 @@ def test_report_renders_in_headless_chromium(workdir):
 
 def test_evaluate_backtest_writes_table_and_plots(workdir):
     res = churn("evaluate", "--data", "data", "--as-of", "2025-12-31", "--cutoffs", "2", "--out", "bt",
-                "--set", "model.max_rounds=150", "--set", "loyalty.max_rounds=100", cwd=workdir)
+                "--in-period-folds", "3", "--set", "model.max_rounds=150", "--set", "loyalty.max_rounds=100", cwd=workdir)
     assert res.returncode == 0, res.stderr[-2000:]
     table = pd.read_csv(workdir / "bt" / "backtest.csv")
-    assert set(table["scorer"]) == {"model", "recency", "rfm", "btyd"} and table["cutoff"].nunique() == 2
+    assert set(table["scorer"]) == {"model", "recency", "rfm", "btyd", "in_period_cv"} and table["cutoff"].nunique() == 2
     assert (workdir / "bt" / "backtest_roc_auc.png").exists()
     model = table[table["scorer"] == "model"].set_index("cutoff")["roc_auc"]
-    best = table[table["scorer"] != "model"].groupby("cutoff")["roc_auc"].max()
+    best = table[~table["scorer"].isin(["model", "in_period_cv"])].groupby("cutoff")["roc_auc"].max()
     assert (model > best).all()
+    # The printed margin is over the baselines only, not over the in-period reference.
+    printed = [line for line in res.stdout.splitlines() if line.count("│") > 3 and "20" in line]
+    assert len(printed) == 2
+    for line, (cutoff, margin) in zip(printed, (model - best).items(), strict=True):
+        assert cutoff in line and line.rstrip(" │").endswith(f"{margin:+.4f}")
+
+
+def test_evaluate_rejects_an_in_period_fold_count_it_cannot_use_before_any_training(workdir):
+    res = churn("evaluate", "--data", "data", "--as-of", "2025-12-31", "--in-period-folds", "2", cwd=workdir)
+    assert res.returncode == 2 and "--in-period-folds must be 0 (off) or at least 3" in res.stderr
+    assert "Traceback" not in res.stderr and "training on" not in res.stdout
