@@ -308,7 +308,7 @@ def evaluate(
 
     write_bytes(table.to_csv(index=False).encode(), out_dir / "backtest.csv")
     for metric in ("roc_auc", "pr_auc", "lift_at_10"):
-        write_bytes(backtest_plot(table, metric), out_dir / f"backtest_{metric}.png")
+        write_bytes(backtest_plot(table, metric, reference=IN_PERIOD), out_dir / f"backtest_{metric}.png")
     wide = table.pivot(index="cutoff", columns="scorer", values="roc_auc")
     t = Table(title="backtest ROC-AUC by test cutoff (train on data before it)", title_justify="left")
     t.add_column("cutoff")

@@ -100,11 +100,12 @@ def histogram_plot(values: np.ndarray, title: str, xlabel: str, bins: int = 20) 
     return _png(fig)
 
 
-def backtest_plot(table: pd.DataFrame, metric: str = "roc_auc") -> bytes:
-    """One line per scorer: ``metric`` at each backtest cutoff."""
+def backtest_plot(table: pd.DataFrame, metric: str = "roc_auc", reference: str | None = None) -> bytes:
+    """One line per scorer: ``metric`` at each backtest cutoff; the in-period ``reference`` dashed, as it is no forecast."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for scorer, part in table.groupby("scorer", sort=False):
-        ax.plot(part["cutoff"].astype(str), part[metric], marker="o", lw=2 if scorer == "model" else 1, label=scorer)
+        ax.plot(part["cutoff"].astype(str), part[metric], marker="o", lw=2 if scorer == "model" else 1,
+                ls="--" if scorer == reference else "-", label=scorer)
     ax.set(xlabel="test cutoff", ylabel=metric, title=f"Backtest: {metric} by cutoff")
     ax.legend()
     plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
