@@ -309,14 +309,16 @@ def evaluate(
     write_bytes(table.to_csv(index=False).encode(), out_dir / "backtest.csv")
     for metric in ("roc_auc", "pr_auc", "lift_at_10"):
         write_bytes(backtest_plot(table, metric, reference=IN_PERIOD), out_dir / f"backtest_{metric}.png")
-    wide = table.pivot(index="cutoff", columns="scorer", values="roc_auc")
+    # scorers in the backtest's order: the model, its baselines, then the in-period reference if asked for
+    wide = table.pivot(index="cutoff", columns="scorer", values="roc_auc")[table["scorer"].unique()]
+    baselines = wide.columns.drop(["model", IN_PERIOD], errors="ignore")
     t = Table(title="backtest ROC-AUC by test cutoff (train on data before it)", title_justify="left")
     t.add_column("cutoff")
     for c in wide.columns:
         t.add_column(c, justify="right")
     t.add_column("model - best baseline", justify="right")
     for cutoff, row in wide.iterrows():
-        margin = row["model"] - row.drop(["model", IN_PERIOD], errors="ignore").max()
+        margin = row["model"] - row[baselines].max()
         t.add_row(str(cutoff), *(f"{row[c]:.4f}" for c in wide.columns), f"{margin:+.4f}")
     out.print(t)
     out.print(f"wrote {out_dir / 'backtest.csv'} and plots to {out_dir}")
