@@ -214,11 +214,11 @@ def _create_asof_views(
     ``tx``: transactions in the columns of ``build_columns`` (``customer_key``, the customer's integer
     key, which ``customer_keys`` maps to ``customer_id``; ``order_key``; ``purchase``) plus ``age``, whole
     days before the as-of date; ``purchases``: the purchase lines of ``tx`` with ``new_order`` and ``gap``
-    (see ``Family``); ``ev``, ``inv``,
-    ``subs``, ``cust``: the optional tables. The shard's transactions are read from the source once,
-    into ``shard_transactions``, which with ``horizon_end`` (labels) also holds the rows up to it for the
-    label query; ``tx`` still stops at the as-of day. ``reuse``: see ``Dataset.shard_rows_sql``. A shard's
-    tables, and only they, are temporary tables: each is dropped once the shard is built.
+    (see ``Family``); ``ev``, ``inv``, ``subs``, ``cust``: the optional tables. The shard's transactions
+    are read from the source once, into ``shard_transactions``, which with ``horizon_end`` (labels) also
+    holds the rows up to it for the label query; ``tx`` still stops at the as-of day. ``reuse``: see
+    ``Dataset.shard_rows_sql``. A shard's tables, and only they, are temporary tables: each is dropped
+    once the shard is built.
     """
     con, end = ds.con, ctx.end_sql
 
