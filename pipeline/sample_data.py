@@ -3,8 +3,9 @@
 Customers differ in purchase rate, basket size and lifecycle; purchases follow a yearly seasonality.
 A churner has one cause, visible in the data during a warning period of 60-120 days before they
 leave: rising complaints, late payments, fading visits, detractor survey scores, loyalty lapse or
-declining spend; some leave with no warning at all. After leaving they stop buying, their
-subscription ends and their visits almost stop.
+declining spend (late payments only for subscribers, a loyalty lapse only for members, so that every
+cause can show); some leave with no warning at all. After leaving they stop buying, their subscription
+ends and their visits almost stop. Customers sign up throughout the period.
 
 Generated in chunks of customers, so it scales from a thousand customers (tests) to 100M
 transactions (benchmarks, written as Parquet parts).
@@ -48,6 +49,16 @@ def _poisson_times(rng: np.random.Generator, start: np.ndarray, end: np.ndarray,
     return idx, times
 
 
+def _draw_causes(rng: np.random.Generator, member: np.ndarray, subscriber: np.ndarray) -> np.ndarray:
+    """A churn cause per customer (index into CAUSES), drawn only among the causes that can show in their data:
+    late payments need invoices (a subscription), a loyalty lapse needs a membership."""
+    shares = np.tile(np.asarray(CAUSE_SHARES), (member.size, 1))
+    shares[~subscriber, CAUSES.index("late_payments")] = 0.0
+    shares[~member, CAUSES.index("loyalty_lapse")] = 0.0
+    cumulative = np.cumsum(shares / shares.sum(axis=1, keepdims=True), axis=1)
+    return np.minimum((rng.random(member.size)[:, None] >= cumulative).sum(axis=1), len(CAUSES) - 1)
+
+
 def _seasonality(times: np.ndarray) -> np.ndarray:
     day_of_year = (times / DAY) % 365.25
     return 1.0 + 0.25 * np.cos(2 * np.pi * (day_of_year - 340) / 365.25)  # peak in December
@@ -67,7 +78,9 @@ def generate_chunk(
     # Mixed id formats that must survive as text: zero-padded numbers and prefixed codes.
     customer_id = np.where(ids % 5 == 0, np.char.add("C-", ids.astype(str)), np.char.zfill(ids.astype(str), 8))
 
-    signup = t0 + rng.random(n) * (t_end - t0 - 120 * DAY)
+    # Customers keep arriving until the end, as in a live business: a scoring snapshot then holds as many
+    # new customers as the training snapshots did, and tenure does not look like drift.
+    signup = t0 + rng.random(n) * (t_end - t0)
     rate = rng.gamma(2.0, 1 / 50.0, n)  # purchases per day, mean one every ~25 days
     basket = rng.lognormal(3.4, 0.5, n)
     member = rng.random(n) < 0.5
@@ -75,7 +88,7 @@ def generate_chunk(
     lifetime = rng.exponential(700 * DAY, n)
     churn_at = signup + lifetime
     churns = churn_at < t_end
-    cause_idx = np.where(churns, rng.choice(len(CAUSES), n, p=CAUSE_SHARES), 0)
+    cause_idx = np.where(churns, _draw_causes(rng, member, subscriber), 0)
     cause = np.array(CAUSES)[cause_idx]
     warning = np.maximum(churn_at - rng.uniform(60, 120, n) * DAY, signup)
     active_end = np.minimum(churn_at, t_end)
