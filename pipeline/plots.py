@@ -80,7 +80,9 @@ def beeswarm_plot(contributions: np.ndarray, features: pd.DataFrame, title: str,
     import shap
 
     numeric = features.apply(lambda c: pd.to_numeric(c, errors="coerce")) if len(features) else features
-    shap.summary_plot(contributions, numeric, max_display=max_display, show=False, plot_size=(7, 0.35 * max_display + 1.5))
+    # the beeswarm jitters overlapping dots at random: a seeded generator draws the same picture every run
+    shap.summary_plot(contributions, numeric, max_display=max_display, show=False, plot_size=(7, 0.35 * max_display + 1.5),
+                      rng=np.random.default_rng(0))
     fig = plt.gcf()
     fig.suptitle(title)
     return _png(fig)
