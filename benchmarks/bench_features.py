@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -34,12 +33,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-DATA = ROOT / "benchmarks" / ".data"
+from common import DATA, is_current, mark_current, peak_memory_gb  # noqa: E402
+
 AS_OF = date(2025, 12, 31)
 NOW = datetime(2030, 1, 1)  # the moment of validation: no generated timestamp is in the future
 SPILL = DATA / "spill"
 CORE = ("recency", "frequency", "monetary", "tenure")
-ROWS_PER_CUSTOMER = 15.8  # measured on the generator's defaults
+ROWS_PER_CUSTOMER = 14.36  # measured on the generator's defaults (version 2)
 PANDAS_COLUMNS = ["customer_id", "timestamp", "amount", "order_id", "is_return"]
 CORE_MODES = ("duckdb-core", "pandas-core", "pandas-core-validated")
 
@@ -48,8 +48,7 @@ def ensure_data(rows: int) -> Path:
     from pipeline.sample_data import iter_chunks
 
     folder = DATA / f"tx_{rows}" / "transactions"
-    done = folder.parent / ".complete"
-    if done.exists():
+    if is_current(folder.parent):
         return folder.parent
     folder.mkdir(parents=True, exist_ok=True)
     customers = int(rows / ROWS_PER_CUSTOMER)
@@ -58,7 +57,7 @@ def ensure_data(rows: int) -> Path:
         tables["transactions"].to_parquet(folder / f"part-{k:05d}.parquet", index=False)
         written += len(tables["transactions"])
         print(f"  generated {written:,} rows", file=sys.stderr, end="\r")
-    done.write_text(str(written))
+    mark_current(folder.parent, f"{written} rows")
     print(file=sys.stderr)
     return folder.parent
 
@@ -71,8 +70,7 @@ def ensure_time_ordered(rows: int) -> Path:
 
     source = ensure_data(rows) / "transactions"
     folder = DATA / f"tx_bytime_{rows}" / "transactions"
-    done = folder.parent / ".complete"
-    if done.exists():
+    if is_current(folder.parent):
         return folder.parent
     folder.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
@@ -81,7 +79,7 @@ def ensure_time_ordered(rows: int) -> Path:
     con.execute(f"COPY (SELECT * FROM read_parquet({sql_string(f'{source}/*.parquet')}) ORDER BY timestamp) "
                 f"TO {sql_string(str(folder))} "
                 "(FORMAT parquet, FILE_SIZE_BYTES '70MB', OVERWRITE_OR_IGNORE)")
-    done.write_text("sorted")
+    mark_current(folder.parent, "sorted by timestamp")
     return folder.parent
 
 
@@ -155,7 +153,7 @@ def child(mode: str, folder: str, threads: int) -> None:
         result = run_pandas(path, validate=mode == "pandas-core-validated")
     else:
         result = run_duckdb(path, CORE if mode == "duckdb-core" else None, threads)
-    result["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    result["peak_rss_gb"] = peak_memory_gb()
     print(json.dumps(result))
 
 

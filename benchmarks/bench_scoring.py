@@ -8,7 +8,6 @@ Data is cached under benchmarks/.data/; the model is trained on a separate 20,00
 from __future__ import annotations
 
 import argparse
-import resource
 import sys
 import time
 from datetime import date, datetime
@@ -16,7 +15,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-DATA = ROOT / "benchmarks" / ".data"
+from common import DATA, is_current, mark_current, peak_memory_gb, reset_peak_memory  # noqa: E402
+
 AS_OF = date(2025, 12, 31)
 
 
@@ -24,7 +24,7 @@ def ensure_customers(n: int) -> Path:
     from pipeline.sample_data import iter_chunks
 
     folder = DATA / f"customers_{n}"
-    if (folder / ".complete").exists():
+    if is_current(folder):
         return folder
     folder.mkdir(parents=True, exist_ok=True)
     for k, tables in enumerate(iter_chunks(n, seed=5, chunk_size=100_000)):
@@ -32,7 +32,7 @@ def ensure_customers(n: int) -> Path:
             (folder / name).mkdir(exist_ok=True)
             frame.to_parquet(folder / name / f"part-{k:05d}.parquet", index=False)
         print(f"  generated {min((k + 1) * 100_000, n):,} customers", file=sys.stderr, end="\r")
-    (folder / ".complete").write_text("ok")
+    mark_current(folder, f"{n} customers")
     print(file=sys.stderr)
     return folder
 
@@ -71,29 +71,31 @@ def main() -> None:
         compare_explainers(bundle, build_features(big, params, AS_OF), args.shap_rows)
         return
 
-    t0 = time.perf_counter()
-    big = open_ds(data, params)
-    t1 = time.perf_counter()
-    features = build_features(big, params, AS_OF)
-    t2 = time.perf_counter()
-    result = score(features, bundle, AS_OF, params.scoring, "bench")
-    t3 = time.perf_counter()
-    out = DATA / "risk_bench.parquet"
-    write_table(result.risk_list, out)
-    write_table(result.contributions, DATA / "risk_bench_shap.parquet")
-    t4 = time.perf_counter()
-    n = len(features)
-    total = t4 - t0
+    # each step's own peak: the memory held when it starts (the frames before it) plus what it takes
+    steps: list[tuple[str, float, float]] = []
 
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    def step(name: str, run):
+        reset_peak_memory()
+        t = time.perf_counter()
+        value = run()
+        steps.append((name, time.perf_counter() - t, peak_memory_gb()))
+        return value
+
+    big = step("validate", lambda: open_ds(data, params))
+    features = step("features", lambda: build_features(big, params, AS_OF))
+    result = step("score + SHAP (churn and loyalty) + drivers + drift",
+                  lambda: score(features, bundle, AS_OF, params.scoring, "bench"))
+    step("write risk list and SHAP file", lambda: (write_table(result.risk_list, DATA / "risk_bench.parquet"),
+                                                   write_table(result.contributions, DATA / "risk_bench_shap.parquet")))
+    n = len(features)
+    total = sum(seconds for _, seconds, _ in steps)
     rows = {a.table: a.rows_read for a in big.report.accounts}
     print(f"\nscoring {n:,} customers of {args.customers:,} ({rows['transactions']:,} transactions, {rows['events']:,} events, "
           f"all five tables), 2 threads")
-    print(f"  validate {t1 - t0:7.1f} s")
-    print(f"  features {t2 - t1:7.1f} s")
-    print(f"  score + SHAP (churn and loyalty) + drivers + drift {t3 - t2:7.1f} s")
-    print(f"  write risk list and SHAP file {t4 - t3:7.1f} s")
-    print(f"  total {total:7.1f} s  ({n / total:,.0f} customers/s, target <= 600 s), peak memory {peak:.1f} GB")
+    for name, seconds, peak in steps:
+        print(f"  {name:<52} {seconds:7.1f} s   peak {peak:4.1f} GB")
+    print(f"  total {total:7.1f} s  ({n / total:,.0f} customers/s, target <= 600 s), "
+          f"peak memory {max(p for _, _, p in steps):.1f} GB")
     compare_explainers(bundle, features, args.shap_rows)
 
 

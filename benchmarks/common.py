@@ -1,0 +1,48 @@
+"""What both benchmarks share: generated data cached under benchmarks/.data/ (rebuilt when the
+generator changes) and a peak-memory reading that covers only the part being measured."""
+
+from __future__ import annotations
+
+import resource
+import shutil
+from pathlib import Path
+
+from pipeline.sample_data import VERSION
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "benchmarks" / ".data"
+MARK = ".complete"
+
+
+def is_current(folder: Path) -> bool:
+    """Whether ``folder`` holds a finished build from this generator version; if not, it is cleared."""
+    marker = folder / MARK
+    if marker.exists() and marker.read_text().split()[:2] == ["generator", str(VERSION)]:
+        return True
+    shutil.rmtree(folder, ignore_errors=True)  # half-written, or from an older generator
+    return False
+
+
+def mark_current(folder: Path, note: str = "") -> None:
+    (folder / MARK).write_text(f"generator {VERSION} {note}".strip())
+
+
+def reset_peak_memory() -> None:
+    """Start the peak-memory reading afresh (Linux: ``/proc/self/clear_refs``), so that generating or
+    loading data before the timed part does not count. ``ru_maxrss`` cannot be reset, and a child
+    started with fork and exec inherits its parent's peak in it, hence :func:`peak_memory_gb`."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def peak_memory_gb() -> float:
+    """Peak resident memory of this process since start or the last :func:`reset_peak_memory` (VmHWM)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024**2
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # not Linux: no reset, whole process
