@@ -79,25 +79,30 @@ def top_drivers(effects: np.ndarray, features: pd.DataFrame, spec: FeatureSpec, 
     out_value = np.full((n, k), None, dtype=object)
     out_effect = np.where(valid, chosen_effect, np.nan)
     out_reason = np.full((n, k), None, dtype=object)
-    columns = {name: features[name].to_numpy(dtype=object) for name in names}
+    known = set(names)
     for slot in range(k):
         for fi in np.unique(chosen_feature[valid[:, slot], slot]):
             mask = valid[:, slot] & (chosen_feature[:, slot] == fi)
             feat = spec.features[fi]
             idx = np.flatnonzero(mask)
-            vals = columns[feat.name][idx]
             out_feature[idx, slot] = feat.name
             out_family[idx, slot] = feat.family
-            out_value[idx, slot] = vals
-            out_reason[idx, slot] = _reasons(feat, idx, columns)
+            out_value[idx, slot] = _values(features, feat.name, idx)
+            out_reason[idx, slot] = _reasons(feat, idx, features, known)
     return Drivers(out_feature, out_family, out_value, out_effect, out_reason)
 
 
-def _reasons(feat, idx: np.ndarray, columns: dict[str, np.ndarray]) -> np.ndarray:
+def _values(features: pd.DataFrame, name: str, idx: np.ndarray) -> np.ndarray:
+    """One column's values for rows ``idx`` as Python objects. Only the rows a driver needs are boxed:
+    boxing every feature of every customer took 1.5 GB at 670k customers."""
+    return features[name].iloc[idx].to_numpy(dtype=object)
+
+
+def _reasons(feat, idx: np.ndarray, features: pd.DataFrame, known: set[str]) -> np.ndarray:
     """The feature's sentence for customers ``idx``, rendered once per distinct combination of the values
     its template uses (counts, days and flags repeat a lot), then looked up."""
-    fields = [feat.name] + [f for f in _template_fields(feat.description) if f in columns and f != feat.name]
-    keys = zip(*([_plain(v) for v in columns[f][idx]] for f in fields), strict=True)
+    fields = [feat.name] + [f for f in _template_fields(feat.description) if f in known and f != feat.name]
+    keys = zip(*([_plain(v) for v in _values(features, f, idx)] for f in fields), strict=True)
     cache: dict[tuple, str] = {}
     out = np.empty(len(idx), dtype=object)
     for pos, key in enumerate(keys):

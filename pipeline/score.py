@@ -108,12 +108,12 @@ def score(features: pd.DataFrame, bundle: ModelBundle, as_of: date, cfg: Scoring
     risk = risk.iloc[order].reset_index(drop=True)
 
     names = bundle.feature_names
+    # built once, already in the risk list's order, and not copied again into the frame
     contributions = pd.DataFrame(
-        np.hstack([churn_contrib, loyalty_contrib]),
+        np.hstack([churn_contrib[order], loyalty_contrib[order]]),
         columns=[f"churn_{c}" for c in names] + ["churn_base_value"] + [f"loyalty_{c}" for c in names]
-        + ["loyalty_base_value"])
-    contributions.insert(0, "customer_id", features["customer_id"].to_numpy())
-    contributions = contributions.iloc[order].reset_index(drop=True)
+        + ["loyalty_base_value"], copy=False)
+    contributions.insert(0, "customer_id", features["customer_id"].to_numpy()[order])
 
     mean_abs = np.abs(effects).mean(axis=0) if n else np.zeros(len(names))
     global_features = pd.DataFrame({
