@@ -85,10 +85,13 @@ def top_drivers(effects: np.ndarray, features: pd.DataFrame, spec: FeatureSpec, 
             mask = valid[:, slot] & (chosen_feature[:, slot] == fi)
             feat = spec.features[fi]
             idx = np.flatnonzero(mask)
+            values = _values(features, feat.name, idx)
+            others = {f: _values(features, f, idx) for f in _template_fields(feat.description)
+                      if f in known and f != feat.name}
             out_feature[idx, slot] = feat.name
             out_family[idx, slot] = feat.family
-            out_value[idx, slot] = _values(features, feat.name, idx)
-            out_reason[idx, slot] = _reasons(feat, idx, features, known)
+            out_value[idx, slot] = values
+            out_reason[idx, slot] = _reasons(feat, values, others)
     return Drivers(out_feature, out_family, out_value, out_effect, out_reason)
 
 
@@ -98,13 +101,13 @@ def _values(features: pd.DataFrame, name: str, idx: np.ndarray) -> np.ndarray:
     return features[name].iloc[idx].to_numpy(dtype=object)
 
 
-def _reasons(feat, idx: np.ndarray, features: pd.DataFrame, known: set[str]) -> np.ndarray:
-    """The feature's sentence for customers ``idx``, rendered once per distinct combination of the values
-    its template uses (counts, days and flags repeat a lot), then looked up."""
-    fields = [feat.name] + [f for f in _template_fields(feat.description) if f in known and f != feat.name]
-    keys = zip(*([_plain(v) for v in _values(features, f, idx)] for f in fields), strict=True)
+def _reasons(feat, values: np.ndarray, others: dict[str, np.ndarray]) -> np.ndarray:
+    """The feature's sentence for each of its ``values``, with the ``others`` features its template names
+    (same rows), rendered once per distinct combination (counts, days and flags repeat a lot), then looked up."""
+    fields = [feat.name, *others]
+    keys = zip(*([_plain(v) for v in column] for column in (values, *others.values())), strict=True)
     cache: dict[tuple, str] = {}
-    out = np.empty(len(idx), dtype=object)
+    out = np.empty(len(values), dtype=object)
     for pos, key in enumerate(keys):
         text = cache.get(key)
         if text is None:
