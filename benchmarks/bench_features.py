@@ -33,7 +33,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from common import DATA, is_current, mark_current, peak_memory_gb  # noqa: E402
+from common import DATA, cached_or_cleared, mark_current, peak_memory_gb  # noqa: E402
 
 AS_OF = date(2025, 12, 31)
 NOW = datetime(2030, 1, 1)  # the moment of validation: no generated timestamp is in the future
@@ -48,7 +48,7 @@ def ensure_data(rows: int) -> Path:
     from pipeline.sample_data import iter_chunks
 
     folder = DATA / f"tx_{rows}" / "transactions"
-    if is_current(folder.parent):
+    if cached_or_cleared(folder.parent):
         return folder.parent
     folder.mkdir(parents=True, exist_ok=True)
     customers = int(rows / ROWS_PER_CUSTOMER)
@@ -70,7 +70,7 @@ def ensure_time_ordered(rows: int) -> Path:
 
     source = ensure_data(rows) / "transactions"
     folder = DATA / f"tx_bytime_{rows}" / "transactions"
-    if is_current(folder.parent):
+    if cached_or_cleared(folder.parent):
         return folder.parent
     folder.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()

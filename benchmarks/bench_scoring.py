@@ -15,7 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from common import DATA, is_current, mark_current, peak_memory_gb, reset_peak_memory  # noqa: E402
+from common import DATA, cached_or_cleared, mark_current, peak_memory_gb, reset_peak_memory  # noqa: E402
 
 AS_OF = date(2025, 12, 31)
 
@@ -24,7 +24,7 @@ def ensure_customers(n: int) -> Path:
     from pipeline.sample_data import iter_chunks
 
     folder = DATA / f"customers_{n}"
-    if is_current(folder):
+    if cached_or_cleared(folder):
         return folder
     folder.mkdir(parents=True, exist_ok=True)
     for k, tables in enumerate(iter_chunks(n, seed=5, chunk_size=100_000)):
@@ -85,8 +85,12 @@ def main() -> None:
     features = step("features", lambda: build_features(big, params, AS_OF))
     result = step("score + SHAP (churn and loyalty) + drivers + drift",
                   lambda: score(features, bundle, AS_OF, params.scoring, "bench"))
-    step("write risk list and SHAP file", lambda: (write_table(result.risk_list, DATA / "risk_bench.parquet"),
-                                                   write_table(result.contributions, DATA / "risk_bench_shap.parquet")))
+
+    def write() -> None:
+        write_table(result.risk_list, DATA / "risk_bench.parquet")
+        write_table(result.contributions, DATA / "risk_bench_shap.parquet")
+
+    step("write risk list and SHAP file", write)
     n = len(features)
     total = sum(seconds for _, seconds, _ in steps)
     rows = {a.table: a.rows_read for a in big.report.accounts}

@@ -14,12 +14,13 @@ DATA = ROOT / "benchmarks" / ".data"
 MARK = ".complete"
 
 
-def is_current(folder: Path) -> bool:
-    """Whether ``folder`` holds a finished build from this generator version; if not, it is cleared."""
+def cached_or_cleared(folder: Path) -> bool:
+    """True when ``folder`` holds a finished build from this generator version; otherwise it is removed
+    (half-written, or from an older generator) and False says to build it afresh."""
     marker = folder / MARK
     if marker.exists() and marker.read_text().split()[:2] == ["generator", str(VERSION)]:
         return True
-    shutil.rmtree(folder, ignore_errors=True)  # half-written, or from an older generator
+    shutil.rmtree(folder, ignore_errors=True)
     return False
 
 
