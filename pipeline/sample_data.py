@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-# Bumped whenever the same seed starts giving different data, so that cached copies (benchmarks) are rebuilt.
+# Bumped whenever the same seed starts giving different data, so that cached copies (benchmarks) are rebuilt;
+# tests/unit/test_sample_data.py holds the fingerprint of this version's output and fails until it is.
 VERSION = 2
 START = pd.Timestamp("2023-01-01")
 END = pd.Timestamp("2025-12-31 23:59:59")

@@ -80,6 +80,14 @@ def test_model_feature_mismatch_is_refused(scored):
         score(features.assign(surprise=1.0), bundle, scored["as_of"], scored["params"].scoring, "v")
 
 
+def test_no_drift_is_flagged_on_the_population_the_model_was_trained_on(scored):
+    # the counterpart of the test below: a snapshot from the same process raises no alarm (the sample
+    # data once stopped signups months before its end, and every demo flagged days_since_signup)
+    drift = scored["score"].drift
+    assert not drift["flagged"].any(), drift[drift["flagged"]]
+    assert scored["score"].summary["drifted_features"] == []
+
+
 def test_drift_is_flagged_on_a_shifted_snapshot(scored):
     bundle, cfg = scored["result"].bundle, scored["params"].scoring
     features = scored["features"]
