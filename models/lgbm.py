@@ -131,7 +131,10 @@ class _LGBMBase(BaseEstimator):
         for col in frame.columns:
             cats = self.categories_.get(str(col))
             if cats is not None:
-                values = frame[col].astype("string").astype(object).where(frame[col].notna(), None)
+                # a value not seen in training is missing to the trees (set explicitly: pandas will
+                # refuse to build a Categorical from values outside its categories)
+                text = frame[col].astype("string")
+                values = text.astype(object).where(frame[col].notna() & text.isin(cats), None)
                 out[col] = pd.Categorical(values, categories=cats)
             else:
                 out[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")

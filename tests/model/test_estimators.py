@@ -39,7 +39,9 @@ def test_categoricals_and_column_order_are_handled_by_name():
     p = est.predict_proba(X)[:, 1]
     np.testing.assert_array_equal(p, est.predict_proba(X[["plan", "b", "a"]])[:, 1])
     unseen = X.assign(plan="never-seen")
-    assert np.isfinite(est.predict_proba(unseen)[:, 1]).all()
+    missing = X.assign(plan=None)
+    np.testing.assert_array_equal(est.predict_proba(unseen)[:, 1], est.predict_proba(missing)[:, 1])
+    assert est.predict_proba(unseen)[:, 1].std() > 0  # the other features still count
     with pytest.raises(ModelError, match=r"missing features \['b'\]"):
         est.predict_proba(X.drop(columns="b"))
     with pytest.raises(ModelError, match=r"unexpected features \['c'\]"):
