@@ -208,7 +208,7 @@ def train(
 
     from pipeline import tracking
     from pipeline.build import build_training_set, context_for, feature_spec, snapshot_cutoffs
-    from pipeline.train import train_models, validation_rows
+    from pipeline.train import study_name, train_models, validation_rows
 
     started = time.perf_counter()
     uri = tracking.configure()
@@ -231,9 +231,8 @@ def train(
             best = study.best_value if any(t.value is not None for t in study.trials) else float("nan")
             progress.update(tune_task, advance=1, description=f"tuning: trial {trial.number} best AUC {best:.4f}")
 
-        study_name = f"churn-{fingerprint['hash']}-{day}"
-        result = train_models(training, spec, cfg, study_name=study_name, storage=f"sqlite:///{cfg.tuning.storage}",
-                              on_trial=on_trial)
+        result = train_models(training, spec, cfg, study_name=study_name(fingerprint["hash"], day, cfg, spec),
+                              storage=f"sqlite:///{cfg.tuning.storage}", on_trial=on_trial)
     valid_rows = validation_rows(training)
     plots = tracking.training_plots(result)
     plots["shap_summary"] = tracking.shap_summary_plot(result, valid_rows, seed=cfg.seed)
@@ -246,8 +245,8 @@ def train(
 def tuning_line(s: dict) -> str:
     """The run summary's line on tuning (``train.tune``'s summary), saying which trials ran in this run."""
     resumed = s["resumed_trials"]
-    if resumed >= s["trials"]:  # the study of this data and date had its budget already
-        resumed = f"; all {resumed} from an earlier run on the same data and date, none run now"
+    if resumed >= s["trials"]:  # the study of this data, date and settings had its budget already
+        resumed = f"; all {resumed} from an earlier run on the same data, date and settings, none run now"
     else:
         resumed = f", {resumed} resumed from an earlier run" if resumed else ""
     return (f"tuning: {s['complete']} complete / {s['trials']} trials ({s['pruned']} pruned{resumed}), "

@@ -8,6 +8,8 @@ day of the validation period.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -89,6 +91,28 @@ def rolling_folds(cutoffs: pd.Series, horizon_days: int, n_folds: int) -> list[t
         if len(folds) == n_folds:
             break
     return folds[::-1]
+
+
+# Settings that do not change what a tuning trial measures: a study resumed after changing them is the same
+# study (more trials, a longer timeout, where it is stored; what happens after tuning).
+NOT_TUNED_ON = {"tuning": ("n_trials", "timeout_s", "storage"), "model": ("refit_on_all_cutoffs",),
+                "engine": None, "loyalty": None, "registry": None, "evaluation": None, "scoring": None}
+
+
+def study_name(data_hash: str, as_of, params: Params, spec: FeatureSpec) -> str:
+    """The Optuna study of one tuning problem: the data (its content hash), the as-of date, the features
+    and every setting a trial's score depends on (labels, snapshots, feature settings, fixed model
+    settings, folds, seed). Re-running the same problem resumes its study; changing any of these starts
+    a new one, so trials scored on another problem are never taken as this one's."""
+    settings = params.to_dict()
+    for section, keys in NOT_TUNED_ON.items():
+        if keys is None:
+            settings.pop(section)
+        else:
+            for key in keys:
+                settings[section].pop(key)
+    problem = json.dumps({"settings": settings, "features": list(spec.names)}, sort_keys=True, default=str)
+    return f"churn-{data_hash}-{as_of}-{hashlib.sha256(problem.encode()).hexdigest()[:12]}"
 
 
 def _suggest(trial: optuna.Trial) -> dict:

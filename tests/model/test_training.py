@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from models.bundle import ModelBundle
 from models.calibration import Calibrator, choose_calibrator
 from models.metrics import expected_calibration_error
-from pipeline.train import out_of_time_split, rolling_folds, train_models
+from pipeline.config import Params
+from pipeline.train import out_of_time_split, rolling_folds, study_name, train_models
 
 
 @settings(max_examples=60, deadline=None)
@@ -50,6 +51,52 @@ def test_tuning_is_seeded_and_resumable(trained, tmp_path):
     other = train_models(trained["training"], trained["spec"], params, study_name="t2",
                          storage=f"sqlite:///{tmp_path / 'other.db'}")
     assert other.study_summary["best_params"] == first.study_summary["best_params"]
+
+
+def _changed(value):
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int | float):
+        return value * 2 + 1
+    if isinstance(value, dict):
+        return {**value, "other": 1}
+    return f"{value}-other"
+
+
+def _settings(params) -> list[tuple[str, str | None]]:
+    """Every setting as (section, field), the top-level ones as (field, None)."""
+    out = []
+    for f in dataclasses.fields(params):
+        value = getattr(params, f.name)
+        out += ([(f.name, g.name) for g in dataclasses.fields(value)] if dataclasses.is_dataclass(value)
+                else [(f.name, None)])
+    return out
+
+
+# what a tuning trial's score does not depend on: a study resumed after changing these is the same study
+UNTUNED_SECTIONS = {"engine", "loyalty", "registry", "evaluation", "scoring"}
+UNTUNED_SETTINGS = {"tuning.n_trials", "tuning.timeout_s", "tuning.storage", "model.refit_on_all_cutoffs"}
+
+
+def test_study_name_changes_with_every_setting_a_trial_depends_on(trained):
+    params, spec = Params(), trained["spec"]
+    name = study_name("abc", "2025-12-31", params, spec)
+    assert name == study_name("abc", "2025-12-31", Params(), spec)
+    assert name != study_name("abd", "2025-12-31", params, spec)
+    assert name != study_name("abc", "2025-12-30", params, spec)
+    fewer = dataclasses.replace(spec, features=spec.features[:-1])
+    assert name != study_name("abc", "2025-12-31", params, fewer)
+    settings = _settings(params)
+    assert len(settings) > 40
+    for section, key in settings:
+        if key is None:
+            other = dataclasses.replace(params, **{section: _changed(getattr(params, section))})
+        else:
+            inner = getattr(params, section)
+            other = dataclasses.replace(params, **{section: dataclasses.replace(
+                inner, **{key: _changed(getattr(inner, key))})})
+        same = section in UNTUNED_SECTIONS or f"{section}.{key}" in UNTUNED_SETTINGS
+        assert (study_name("abc", "2025-12-31", other, spec) == name) == same, (section, key)
 
 
 def test_model_clearly_beats_the_recency_baseline(trained):
