@@ -70,14 +70,22 @@ def backtest(ds: Dataset, params: Params, as_of: date, count: int,
         _check_folds(in_period_folds)
     quick = dataclasses.replace(params, tuning=dataclasses.replace(params.tuning, n_trials=0))
     rows = []
-    for cutoff in backtest_cutoffs(params, as_of, count):
+    tests = backtest_cutoffs(params, as_of, count)
+    for cutoff in tests:
         if progress:
             progress(f"cutoff {cutoff}: building snapshots up to {cutoff}")
-        training = build_training_set(ds, quick, cutoff)
-        spec, _ = feature_spec(context_for(ds, quick, cutoff))
-        if progress:
-            progress(f"cutoff {cutoff}: training on {len(training):,} rows")
-        result = train_models(training, spec, quick)
+        try:
+            training = build_training_set(ds, quick, cutoff)
+            spec, _ = feature_spec(context_for(ds, quick, cutoff))
+            if progress:
+                progress(f"cutoff {cutoff}: training on {len(training):,} rows")
+            result = train_models(training, spec, quick)
+        except DataError as exc:
+            first, _ = ds.date_range()
+            raise DataError(
+                f"backtest test cutoff {cutoff} ({tests.index(cutoff) + 1} of {len(tests)}, "
+                f"{params.evaluation.step_days} days apart; the data starts {first}): {str(exc).rstrip('.')}. "
+                f"Fix: fewer --cutoffs, a smaller evaluation.step_days or a later --as-of") from None
         test = build_features(ds, quick, cutoff, with_labels=True)
         y = test["churned"].to_numpy()
         p = result.bundle.churn_probability(result.bundle.check_features(test.drop(columns=["churned", "future_value"])))

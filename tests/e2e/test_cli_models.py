@@ -109,3 +109,11 @@ def test_evaluate_rejects_an_in_period_fold_count_it_cannot_use_before_any_train
     res = churn("evaluate", "--data", "data", "--as-of", "2025-12-31", "--in-period-folds", "2", cwd=workdir)
     assert res.returncode == 2 and "--in-period-folds must be 0 (off) or at least 3" in res.stderr
     assert "Traceback" not in res.stderr and "training on" not in res.stdout
+
+
+def test_evaluate_reaching_before_the_data_names_the_cutoff_and_the_fix(workdir):
+    res = churn("evaluate", "--data", "data", "--as-of", "2025-12-31", "--cutoffs", "40", cwd=workdir)
+    assert res.returncode == 3 and "Traceback" not in res.stderr
+    message = " ".join(res.stderr.split())
+    assert "backtest test cutoff" in message and "(1 of 40, 30 days apart; the data starts" in message
+    assert "Fix: fewer --cutoffs" in message
