@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from pipeline.config import TABLES, EngineConfig
 from pipeline.errors import ConfigError, DataError
@@ -156,9 +157,17 @@ def read_table(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path} does not exist")
-    if path.suffix == ".parquet":
-        return pd.read_parquet(path)
-    return pd.read_csv(path, dtype={"customer_id": str})
+    if path.suffix not in SUFFIXES:
+        raise DataError(f"{path}: not a .parquet or .csv file. Fix: pass the file the command wrote")
+    try:
+        if path.suffix == ".parquet":
+            return pd.read_parquet(path)
+        return pd.read_csv(path, dtype={"customer_id": str})
+    except (OSError, ValueError, UnicodeDecodeError, pa.ArrowException) as exc:  # ParserError is a ValueError
+        kind = path.suffix.lstrip(".").upper() if path.suffix == ".csv" else "Parquet"
+        raise DataError(f"{path}: cannot be read as {kind} ({type(exc).__name__}: {str(exc).splitlines()[0][:160]}). "
+                        "Fix: pass the file the command wrote, complete and unchanged (write it again if it "
+                        "was cut short or edited)") from None
 
 
 def write_bytes(data: bytes, path: str | Path) -> Path:
@@ -183,7 +192,12 @@ def read_risk_list(path: str | Path) -> tuple[pd.DataFrame, dict]:
 
         frame = restore_formulas(frame)
     summary_path = path.with_name(f"{path.stem}_summary.json")
-    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    try:
+        summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DataError(f"{summary_path}: the risk list's summary is not valid JSON ({exc}). Fix: run `churn score` "
+                        "again to rewrite it, or remove it (the report then leaves out the drift warnings and "
+                        "other figures only it holds)") from None
     return frame, summary
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import zipfile
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline.errors import DataError
 from pipeline.io import read_risk_list, write_excel, write_table
 from pipeline.report import build_report
 from pipeline.safety import neutralise_formulas
@@ -84,6 +86,25 @@ def test_report_reads_back_csv_without_the_neutralising_quote(tmp_path):
     write_table(risk_list(), tmp_path / "risk.csv")
     frame, _ = read_risk_list(tmp_path / "risk.csv")
     assert frame["customer_id"].tolist()[:2] == HOSTILE[:2]
+
+
+@pytest.mark.parametrize(("name", "content", "says"), [
+    ("risk.parquet", b"PAR1 cut short", "cannot be read as Parquet (ArrowInvalid"),
+    ("risk.csv", b"customer_id,churn\n\xff\xfe\x00\x81", "cannot be read as CSV (UnicodeDecodeError"),
+    ("risk.xlsx", b"PK", "not a .parquet or .csv file"),
+])
+def test_an_unreadable_risk_list_is_a_clear_error(tmp_path, name, content, says):
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(DataError, match=re.escape(says)) as err:
+        read_risk_list(tmp_path / name)
+    assert str(tmp_path / name) in str(err.value) and "Fix:" in str(err.value)
+
+
+def test_a_damaged_summary_beside_the_risk_list_is_a_clear_error(tmp_path):
+    write_table(risk_list(), tmp_path / "risk.parquet")
+    (tmp_path / "risk_summary.json").write_text('{"bands": ')
+    with pytest.raises(DataError, match=r"risk_summary.json: the risk list's summary is not valid JSON .* Fix: run"):
+        read_risk_list(tmp_path / "risk.parquet")
 
 
 class Boom(RuntimeError):
