@@ -16,7 +16,7 @@ import duckdb
 
 from pipeline.config import ColumnsConfig, ValidationConfig
 from pipeline.errors import DataError
-from pipeline.io import TableSource
+from pipeline.io import TableSource, sql_string
 from pipeline.schema import KNOWN_EVENT_TYPES, SCHEMAS, Column, TableSchema
 
 TZ_AWARE = r"\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)$"
@@ -130,6 +130,9 @@ def _resolve_columns(
         elif col.required:
             missing.append(col.name if name == col.name else f"{col.name} (mapped to '{name}')")
     if missing:
+        misfit = _misfit_lines(con, source, next(iter(types))) if source.is_text and len(types) == 1 else None
+        if misfit is not None:  # the reader fell back to whole lines as one column
+            raise misfit
         raise DataError(
             f"{source.label}: table {schema.name} lacks required column(s) {', '.join(missing)}; "
             f"it has {', '.join(types) or 'no columns'}. Fix: rename the columns, or map them in params.yaml "
@@ -137,6 +140,58 @@ def _resolve_columns(
         )
     extras = [c for c in types if c not in resolved.values()]
     return resolved, types, extras
+
+
+def _misfit_lines(con: duckdb.DuckDBPyConnection, source: TableSource, header: str) -> DataError | None:
+    """A CSV whose lines do not all split into the header's fields: the reader then either cannot settle
+    on a dialect or falls back to whole lines as one column. Read it again with the header's delimiter,
+    the engine listing the lines it rejects, and name them; None when the header holds no delimiter."""
+    delim = next((d for d in (",", ";", "\t", "|") if d in header), None)
+    if delim is None:
+        return None
+    fields = len(header.split(delim))
+    shown = "tab" if delim == "\t" else f"'{delim}'"
+    try:
+        con.execute(f"""SELECT count(*) FROM read_csv({sql_string(str(source.path))}, all_varchar=true, header=true,
+            delim={sql_string(delim)}, quote='"', escape='"', store_rejects=true, rejects_table='_csv_rejects',
+            rejects_scan='_csv_scans')""").fetchall()
+        lines, first, text, kind = con.execute(
+            "SELECT count(DISTINCT line), min(line), arg_min(csv_line, line), arg_min(error_type, line) "
+            "FROM _csv_rejects").fetchone()
+    except duckdb.Error:  # not even that reading works: say what is known
+        lines = 0
+    finally:
+        con.execute("DROP TABLE IF EXISTS _csv_rejects; DROP TABLE IF EXISTS _csv_scans")
+    where = (f"{lines:,} line(s) do not fit, the first line {first} ({str(kind).lower()}): {text[:120]!r}" if lines
+             else "a line has more or fewer fields than the header, or an unclosed double quote")
+    return DataError(f"{source.label}: the lines do not all split into the header's {fields} columns separated "
+                     f"by {shown}; {where}. Fix: {_fields_fix(shown)}.")
+
+
+def _fields_fix(delimiter: str) -> str:
+    return (f"give every line the header's fields, and put any value holding {delimiter} or a double quote in "
+            "double quotes (a quote inside as two quotes)")
+
+
+def _unreadable(source: TableSource, exc: duckdb.Error) -> DataError:
+    """The engine cannot read a source at all (damaged Parquet, a CSV that is not UTF-8)."""
+    said = []  # the engine's own lines up to its suggestions (which name its options, not this tool's)
+    for line in (ln.strip() for ln in str(exc).split("\n")):
+        if line.startswith(("Possible", "file =", "LINE ")) or len(said) == 3:
+            break
+        if line:
+            said.append(line.removeprefix("Invalid Input Error: ").removeprefix("IO Error: "))
+    said = "; ".join(said)
+    if not source.is_text:
+        fix = "write it again as Parquet: it is cut short, damaged or not a Parquet file"
+    elif "utf-8" in said.lower() or "unicode" in said.lower():
+        fix = ("save it as UTF-8 text (a spreadsheet's 'CSV UTF-8' format, or iconv -f UTF-16 -t UTF-8 "
+               "old.csv > new.csv)")
+    elif "Number of Columns" in said:
+        fix = _fields_fix("the delimiter")
+    else:
+        fix = "export it again as comma-separated text with a header row"
+    return DataError(f"{source.label}: cannot be read ({said}). Fix: {fix}.")
 
 
 def _mark_duplicates(con: duckdb.DuckDBPyConnection, checked: str, name: str, example: str) -> tuple[str, int, str]:
@@ -370,7 +425,14 @@ def validate_sources(
                     "rename it to one of transactions, customers, events, invoices, subscriptions, or move it out")
         )
     for name, source in sources.items():
-        account, problems, notices = _check_table(con, SCHEMAS[name], source, getattr(columns, name), now)
+        try:
+            account, problems, notices = _check_table(con, SCHEMAS[name], source, getattr(columns, name), now)
+        except (duckdb.InvalidInputException, duckdb.IOException) as exc:
+            misfit = None
+            if source.is_text and "sniffing" in str(exc):  # no dialect fits every sampled line
+                with open(source.path, encoding="utf-8", errors="replace") as fh:
+                    misfit = _misfit_lines(con, source, fh.readline().rstrip("\r\n"))
+            raise (misfit or _unreadable(source, exc)) from None
         report.accounts.append(account)
         report.problems.extend(problems)
         report.notices.extend(notices)

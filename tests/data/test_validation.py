@@ -85,6 +85,50 @@ def test_missing_required_column_names_table_columns_and_fix(tmp_path):
         run(tmp_path)
 
 
+def _ragged(at: list[int], n: int = 3000) -> str:
+    rows = [f"c{i},2025-01-{i % 28 + 1:02d},{i % 50}" if i not in at else f'c{i},2025-01-01,"5,5",x' for i in range(n)]
+    return "customer_id,timestamp,amount\n" + "\n".join(rows) + "\n"
+
+
+@pytest.mark.parametrize(("at", "n", "says"), [
+    # ragged lines among those the reader samples to find the dialect: it falls back to one column, or
+    # finds no dialect at all
+    ([5, 900], 3000, r"do not all split into the header's 3 columns separated by ','; 2 line\(s\) do not fit, the "
+                     r"first line 7 \(too many columns\): 'c5,2025-01-01,\"5,5\",x'"),
+    ([2990], 3000, r"do not all split into the header's 3 columns separated by ','; 1 line\(s\) do not fit, the "
+                   r"first line 2992 \(too many columns\)"),
+    # past its sample (20,480 lines): the read itself stops there
+    ([24000], 25000, r"cannot be read \(CSV Error on Line: 24002; Original Line: c24000,2025-01-01,\"5,5\",x; "
+                     r"Expected Number of Columns: 3 Found: 4\)"),
+])
+def test_lines_with_too_many_fields_are_named_with_the_fix(tmp_path, at, n, says):
+    write(tmp_path, "transactions.csv", _ragged(at, n))
+    with pytest.raises(DataError, match=says) as err:
+        run(tmp_path)
+    assert str(tmp_path / "transactions.csv") in str(err.value)
+    assert "Fix: give every line the header's fields" in str(err.value)
+
+
+@pytest.mark.parametrize(("name", "content", "says", "fix"), [
+    ("transactions.parquet", b"PAR1 not really" * 100, "No magic bytes found", "write it again as Parquet"),
+    ("transactions.csv", GOOD.encode("utf-16"), "not utf-8 encoded", "save it as UTF-8 text"),
+])
+def test_a_file_the_engine_cannot_read_is_a_clear_error(tmp_path, name, content, says, fix):
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(DataError, match=f"{name}: cannot be read .*{says}.*Fix: {fix}"):
+        run(tmp_path)
+
+
+def test_a_damaged_part_of_a_parquet_folder_is_named(tmp_path):
+    (tmp_path / "transactions").mkdir()
+    pd.DataFrame({"customer_id": ["1"], "timestamp": [pd.Timestamp("2025-01-01")], "amount": [3.0]}).to_parquet(
+        tmp_path / "transactions" / "part-0.parquet")
+    good = (tmp_path / "transactions" / "part-0.parquet").read_bytes()
+    (tmp_path / "transactions" / "part-1.parquet").write_bytes(good[: len(good) // 2])
+    with pytest.raises(DataError, match=r"transactions: cannot be read \(.*part-1\.parquet.*Fix: write it again"):
+        run(tmp_path)
+
+
 def test_column_mapping_points_at_user_names(tmp_path):
     write(tmp_path, "transactions.csv", "cust,when,value\n01,2025-01-01,3\n")
     ds = run(tmp_path, overrides=("columns.transactions={customer_id: cust, timestamp: when, amount: value}",))
