@@ -70,7 +70,9 @@ def load_bundle(uri: str):
         with _quiet():
             model = mlflow.pyfunc.load_model(uri)
     except Exception as exc:
-        raise ModelError(f"cannot load model {uri}: {str(exc)[:200]}") from None
+        raise ModelError(f"cannot load model {uri} ({type(exc).__name__}: {str(exc)[:200]}). Fix: pass --model a "
+                         "registered model (models:/churn-model@champion), a logged one (runs:/RUN_ID/model) or a "
+                         "saved bundle folder (one holding bundle.json), complete and unchanged") from None
     return model.unwrap_python_model().bundle, label
 
 

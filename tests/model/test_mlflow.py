@@ -87,3 +87,13 @@ def test_a_clearly_better_model_is_promoted(store, trained):
     better.churn_table.loc["model", "roc_auc"] += 0.05  # claims a better score than the champion scores today
     second = _log(trained, better)
     assert first.decision == "champion" and second.decision == "champion" and "beats champion" in second.message
+
+
+def test_a_model_that_cannot_be_loaded_is_a_clear_error_with_the_fix(store, tmp_path):
+    from pipeline.errors import ModelError
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "MLmodel").write_text("x\n")
+    with pytest.raises(ModelError, match=r"cannot load model .*broken \(.*\)\. Fix: pass --model a registered model"):
+        tracking.load_bundle(str(broken))
