@@ -30,6 +30,8 @@ FIXES = {
     "timestamp in the future": "check the export's clock and time zone; history cannot be later than now",
     "mixed time zones": "export every timestamp with a UTC offset, or every one without",
     "exact duplicate row": "remove repeated rows, or add an id column (order_id, invoice_id) if they are distinct records",
+    "customer id on several differing rows": "keep one row per customer; the table holds one record per customer "
+                                             "(its attributes are static), so which row is right cannot be told",
 }
 
 
@@ -84,6 +86,9 @@ class ValidationReport:
 
 # The reason (with no single column) of every copy after the first of an exact duplicate row.
 DUPLICATE = "exact duplicate row|"
+# tables holding one record per customer: a customer id on several rows that differ is a conflict
+ONE_ROW_PER_CUSTOMER = ("customers",)
+REPEATED_ID = "customer id on several differing rows|customer_id"
 
 
 def _quote(name: str) -> str:
@@ -222,6 +227,27 @@ def _mark_duplicates(con: duckdb.DuckDBPyConnection, checked: str, name: str, ex
     return marked, marks, shown
 
 
+def _mark_repeated_ids(
+    con: duckdb.DuckDBPyConnection, relation: str, name: str, counts: list[tuple], example: str
+) -> tuple[str, list[tuple]]:
+    """In a one-record-per-customer table, set aside every usable row of a customer id that has several
+    (exact copies are already set aside, so these differ): none of them can be preferred, and taking any
+    would make the customer's attributes depend on row order. Returns the relation and the counts."""
+    usable = sum(n for reason, n, _ in counts if reason is None)
+    ids = con.execute(f"SELECT count(DISTINCT customer_id) FROM {relation} WHERE _reason IS NULL").fetchone()[0]
+    if ids == usable:
+        return relation, counts
+    keyed = f"_keyed_{name}"
+    con.execute(f"""CREATE OR REPLACE VIEW {keyed} AS
+        SELECT * REPLACE (CASE WHEN _reason IS NULL AND sum(CAST(_reason IS NULL AS INTEGER))
+                                    OVER (PARTITION BY customer_id) > 1 THEN '{REPEATED_ID}' ELSE _reason END AS _reason)
+        FROM {relation}""")
+    marks, shown = con.execute(f"SELECT count(*), arg_min(concat_ws(', ', {example}), customer_id) FROM {keyed} "
+                               f"WHERE _reason = '{REPEATED_ID}'").fetchone()
+    counts = [c for c in counts if c[0] is not None] + [(None, usable - marks, None), (REPEATED_ID, marks, shown)]
+    return keyed, sorted((c for c in counts if c[1]), key=_most_rows_first)
+
+
 def _count_reasons(con: duckdb.DuckDBPyConnection, relation: str, example: str) -> tuple[list[tuple], int]:
     """Rows per reason (NULL = usable; most rows first) with an example of each kind of bad row, and how
     many distinct row hashes the usable rows have (fewer than the rows: some may be duplicates).
@@ -282,6 +308,8 @@ def _create_clean_view(
             counts = [c for c in counts if c[0] is not None] + [(None, usable - marks, None),
                                                                 (DUPLICATE, marks, shown)]
             counts.sort(key=_most_rows_first)
+    if name in ONE_ROW_PER_CUSTOMER:
+        marked, counts = _mark_repeated_ids(con, marked, name, counts, example)
     # With no row set aside, the usable rows are all the rows: later scans skip the per-row checks.
     where = "" if all(reason is None for reason, _, _ in counts) else " WHERE _reason IS NULL"
     con.execute(f"CREATE OR REPLACE VIEW clean_{name} AS SELECT {canonical} FROM {marked}{where}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from datetime import date, datetime
 from pathlib import Path
 
@@ -71,6 +72,36 @@ def test_quarantine_sets_bad_rows_aside_and_balances(tmp_path, reason):
     q = ds.con.sql("SELECT * FROM quarantine_transactions").to_df()
     assert list(q["reason"]) == [reason]
     assert len(clean_rows(ds)) == 3
+
+
+CUSTOMERS = ("customer_id,signup_date,region\n"
+             "007,2024-06-01,north\n"
+             "A-1,2024-07-01,south\n"
+             "A-1,2024-08-01,east\n"  # one customer, two differing records
+             "007,2024-06-01,north\n")  # an exact copy: set aside as such, the first copy kept
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_customer_on_several_differing_rows_is_set_aside_and_counted(tmp_path, fmt):
+    write(tmp_path, "transactions.csv", GOOD)
+    if fmt == "csv":
+        write(tmp_path, "customers.csv", CUSTOMERS)
+    else:
+        frame = pd.read_csv(io.StringIO(CUSTOMERS), dtype=str).assign(signup_date=lambda f: pd.to_datetime(f["signup_date"]))
+        frame.to_parquet(tmp_path / "customers.parquet")
+    ds = run(tmp_path)
+    account = next(a for a in ds.report.accounts if a.table == "customers")
+    assert (account.rows_read, account.rows_used, account.rows_quarantined) == (4, 1, 3) and account.balanced
+    q = ds.con.sql("SELECT customer_id, region, reason FROM quarantine_customers ORDER BY ALL").fetchall()
+    assert q == [("007", "north", "exact duplicate row"), ("A-1", "east", "customer id on several differing rows"),
+                 ("A-1", "south", "customer id on several differing rows")]
+    assert clean_rows(ds, "customers")["customer_id"].tolist() == ["007"]
+    problem = next(p for p in ds.report.problems if p.reason == "customer id on several differing rows")
+    assert problem.rows == 2 and problem.column == "customer_id" and "keep one row per customer" in problem.message()
+    features = build_features(ds, load_params(None), date(2025, 12, 31)).set_index("customer_id")
+    assert features.loc["007", "profile_region"] == "north" and pd.isna(features.loc["A-1", "profile_region"])
+    with pytest.raises(DataError, match=r"customers.customer_id: 2 rows: customer id on several differing rows"):
+        run(tmp_path, "fail")
 
 
 def test_ids_are_kept_exactly_as_text(tmp_path):
