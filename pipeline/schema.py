@@ -22,6 +22,8 @@ class TableSchema:
     columns: tuple[Column, ...]
     required: bool = False
     keep_extra_columns: bool = False  # customers: extra columns are profile attributes
+    # (earlier, later) column pairs: a row whose later date comes before its earlier one is unusable
+    ordered: tuple[tuple[str, str], ...] = ()
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -74,6 +76,7 @@ SCHEMAS: dict[str, TableSchema] = {
             Column("paid_at", "timestamp", required=True),
             Column("amount", "number", required=True, nullable=False),
         ),
+        ordered=(("issued_at", "due_date"),),
     ),
     "subscriptions": TableSchema(
         "subscriptions",
@@ -84,6 +87,7 @@ SCHEMAS: dict[str, TableSchema] = {
             Column("plan", "text"),
             Column("price", "number"),
         ),
+        ordered=(("start_date", "end_date"),),
     ),
 }
 

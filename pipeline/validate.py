@@ -30,6 +30,10 @@ FIXES = {
     "timestamp in the future": "check the export's clock and time zone; history cannot be later than now",
     "mixed time zones": "export every timestamp with a UTC offset, or every one without",
     "exact duplicate row": "remove repeated rows, or add an id column (order_id, invoice_id) if they are distinct records",
+    "due_date before issued_at": "an invoice falls due on or after the day it is issued; check the two columns "
+                                 "are not swapped",
+    "end_date before start_date": "a subscription ends on or after the day it starts; check the two columns are "
+                                  "not swapped",
     "customer id on several differing rows": "keep one row per customer; the table holds one record per customer "
                                              "(its attributes are static), so which row is right cannot be told",
 }
@@ -348,6 +352,7 @@ def _check_table(
     # otherwise the stored value. Raw copies are kept only where needed (CSV text of typed columns).
     shown: dict[str, str] = {}
     raw_copies: list[str] = []
+    typed_of: dict[str, str] = {}  # canonical column -> its typed expression
     for col in schema.columns:
         src = resolved.get(col.name)
         sql_type = {"id": "VARCHAR", "timestamp": "TIMESTAMP", "number": "DOUBLE", "bool": "BOOLEAN"}.get(
@@ -358,7 +363,7 @@ def _check_table(
             continue
         raw = _quote(src)
         text = types[src].upper().startswith("VARCHAR")
-        typed = _typed_expr(col, raw, types[src])
+        typed = typed_of[col.name] = _typed_expr(col, raw, types[src])
         selects.append(f"{typed} AS {_quote(col.name)}")
         if col.kind in _REASON_BY_KIND and text:
             raw_copies.append(src)
@@ -379,6 +384,9 @@ def _check_table(
                 reasons.append(
                     f"WHEN {negate}regexp_matches({raw}, '{TZ_AWARE}') THEN 'mixed time zones|{col.name}'"
                 )
+    for earlier, later in schema.ordered:
+        if earlier in typed_of and later in typed_of:
+            reasons.append(f"WHEN {typed_of[later]} < {typed_of[earlier]} THEN '{later} before {earlier}|{later}'")
     extra_selects = [_extra_expr(con, scan, c, types[c]) for c in kept_extras]
     shown.update({c: f"CAST({_quote(c)} AS VARCHAR)" for c in kept_extras})
     raw_copies += [c for c in extras if c not in kept_extras]

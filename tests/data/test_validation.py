@@ -104,6 +104,24 @@ def test_a_customer_on_several_differing_rows_is_set_aside_and_counted(tmp_path,
         run(tmp_path, "fail")
 
 
+@pytest.mark.parametrize(("table", "text", "reason"), [
+    ("subscriptions", "customer_id,start_date,end_date\n007,2025-01-01,2025-03-01\n007,2025-05-01,2025-04-01\n"
+                      "A-1,2025-02-01,\n", "end_date before start_date"),
+    ("invoices", "customer_id,issued_at,due_date,paid_at,amount\n007,2025-01-01,2025-01-31,2025-01-20,10\n"
+                 "A-1,2025-03-01,2025-02-01,,10\nA-1,2025-03-01,2025-03-01,2025-02-15,10\n",
+     "due_date before issued_at"),
+])
+def test_a_date_before_the_date_it_follows_is_set_aside(tmp_path, table, text, reason):
+    write(tmp_path, "transactions.csv", GOOD)
+    write(tmp_path, f"{table}.csv", text)
+    ds = run(tmp_path)
+    account = next(a for a in ds.report.accounts if a.table == table)
+    assert (account.rows_read, account.rows_used, account.rows_quarantined) == (3, 2, 1) and account.balanced
+    assert ds.con.sql(f"SELECT reason FROM quarantine_{table}").fetchall() == [(reason,)]
+    with pytest.raises(DataError, match=rf"{table}\.{reason.split()[0]}: 1 row: {reason}\. Example: .*Fix: .*swapped"):
+        run(tmp_path, "fail")
+
+
 def test_ids_are_kept_exactly_as_text(tmp_path):
     write(tmp_path, "transactions.csv", GOOD)
     ids = sorted(clean_rows(run(tmp_path))["customer_id"])
