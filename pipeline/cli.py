@@ -323,6 +323,20 @@ def evaluate(
     out.print(f"wrote {out_dir / 'backtest.csv'} and plots to {out_dir}")
 
 
+def without_unused_features(frame, bundle):
+    """Today's features less those the model was not trained on (a column or table added to the data since),
+    with a note: a new column in an export must not stop a scoring job. A feature the model needs and the
+    data no longer gives still stops it (``ModelError``)."""
+    from models.bundle import KEY_COLUMNS
+
+    unused = [c for c in frame.columns if c not in bundle.feature_names and c not in KEY_COLUMNS]
+    if unused:
+        shown = ", ".join(unused[:10]) + (f" and {len(unused) - 10} more" if len(unused) > 10 else "")
+        console.print(f"[yellow]note:[/] {len(unused)} feature(s) of today's data are not in the model and are left "
+                      f"out of scoring: {shown}. Retrain to use them.", soft_wrap=True)
+    return frame.drop(columns=unused)
+
+
 def _sidecar(path: Path, suffix: str) -> Path:
     return path.with_name(f"{path.stem}{suffix}")
 
@@ -358,7 +372,7 @@ def score(
     with console.status(f"loading model {model}..."):
         bundle, version = tracking.load_bundle(model)
     ds = open_data(data, cfg)
-    frame = features_as_of(ds, cfg, day)
+    frame = without_unused_features(features_as_of(ds, cfg, day), bundle)
     with console.status(f"scoring and explaining {len(frame):,} customers..."):
         result = score_customers(frame, bundle, day, cfg.scoring, version)
     write_table(result.risk_list, target)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -65,6 +67,24 @@ def test_score_refuses_a_model_whose_features_do_not_match(workdir):
                 "--set", "features.windows_days=[30, 90]", cwd=workdir)
     assert res.returncode == 4
     assert "missing features" in res.stderr and "spend_last_7d" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_score_leaves_out_features_the_model_was_not_trained_on_with_a_note(workdir):
+    shutil.copytree(workdir / "data", workdir / "data_new_column", dirs_exist_ok=True)
+    customers = next((workdir / "data_new_column").glob("customers*"))
+    frame = pd.read_parquet(customers) if customers.suffix == ".parquet" else pd.read_csv(customers, dtype=str)
+    frame = frame.assign(email_opt_in=np.arange(len(frame)) % 3)
+    (frame.to_parquet if customers.suffix == ".parquet" else frame.to_csv)(customers, index=False)
+    res = churn("score", "--data", "data_new_column", "--as-of", "2025-12-31", "--out", "new_column.parquet",
+                cwd=workdir)
+    assert res.returncode == 0, res.stderr[-2000:]
+    message = " ".join(res.stderr.split())
+    assert ("note: 1 feature(s) of today's data are not in the model and are left out of scoring: "
+            "profile_email_opt_in. Retrain to use them.") in message
+    res = churn("score", "--data", "data", "--as-of", "2025-12-31", "--out", "same_data.parquet", cwd=workdir)
+    assert res.returncode == 0 and "not in the model" not in res.stderr
+    pd.testing.assert_frame_equal(pd.read_parquet(workdir / "new_column.parquet"),
+                                  pd.read_parquet(workdir / "same_data.parquet"))
 
 
 def test_report_renders_in_headless_chromium(workdir):
