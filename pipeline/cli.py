@@ -58,10 +58,21 @@ def setup(data: Path, as_of: str, params: Path, overrides: list[str] | None):
     return cfg, day, open_data(data, cfg)
 
 
+def warn_if_after_data(ds, day: date, training: bool = False) -> None:
+    """An as-of date after the last transaction: the days between look like days without purchases."""
+    _, last = ds.date_range()
+    if day > last:
+        labels = "; the latest training labels count them as churn" if training else ""
+        console.print(f"[yellow]warning:[/] --as-of {day} is after the last transaction ({last}): the "
+                      f"{(day - last).days} days between look like days without any purchase (every customer looks "
+                      f"that much longer gone{labels}). Check that the data export is current.", soft_wrap=True)
+
+
 def features_as_of(ds, cfg: Params, day: date):
     """The feature table as of ``day``; an empty population is a clear error, not an empty output."""
     from pipeline.build import build_features
 
+    warn_if_after_data(ds, day)
     with console.status(f"building features as of {day}...") as status:
         frame = build_features(ds, cfg, day, progress=lambda done, total: status.update(
             f"building features as of {day}: customer shard {done}/{total} done..."))
@@ -213,9 +224,7 @@ def train(
     started = time.perf_counter()
     uri = tracking.configure()
     cfg, day, ds = setup(data, as_of, params, set_)
-    first, last = ds.date_range()
-    if day > last:
-        console.print(f"[yellow]warning:[/] --as-of {day} is after the last transaction ({last})")
+    warn_if_after_data(ds, day, training=True)
     columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                TimeElapsedColumn()]
     with Progress(*columns, console=console, transient=True) as progress:

@@ -55,6 +55,16 @@ def test_features_end_to_end_is_reproducible(workdir):
     assert len(a.columns) > 60
 
 
+def test_an_as_of_after_the_data_is_warned_about(workdir):
+    res = churn("features", "--data", "data", "--as-of", "2026-03-01", "--out", "late.parquet", cwd=workdir)
+    assert res.returncode == 0, res.stderr
+    message = " ".join(res.stderr.split())
+    assert "warning: --as-of 2026-03-01 is after the last transaction (2025-12-31): the 60 days between look" in message
+    assert "Check that the data export is current" in message and "training labels" not in message
+    res = churn("features", "--data", "data", "--as-of", "2025-06-30", "--out", "inside.parquet", cwd=workdir)
+    assert "after the last transaction" not in res.stderr
+
+
 def test_default_output_name_and_set_override(workdir):
     res = churn("features", "--data", "data", "--as-of", "2025-06-30", "--set", "features.windows_days=[30]",
                 cwd=workdir)
