@@ -224,6 +224,7 @@ def train(
     started = time.perf_counter()
     uri = tracking.configure()
     cfg, day, ds = setup(data, as_of, params, set_)
+    tracking.check_stores(cfg)
     warn_if_after_data(ds, day, training=True)
     columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                TimeElapsedColumn()]
@@ -378,6 +379,8 @@ def score(
     if target.suffix not in (".parquet", ".csv"):
         raise DataError(f"--out {target}: use a .parquet or .csv file name")
     tracking.configure()
+    if model.startswith(("models:/", "runs:/")):
+        tracking.check_stores(cfg, tuning=False)
     with console.status(f"loading model {model}..."):
         bundle, version = tracking.load_bundle(model)
     ds = open_data(data, cfg)

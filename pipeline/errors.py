@@ -23,3 +23,9 @@ class ModelError(ChurnError):
     """A model cannot be used with this data (feature mismatch, missing registry entry)."""
 
     exit_code = 4
+
+
+class StoreError(ChurnError):
+    """The MLflow tracking store or the Optuna study store cannot be opened."""
+
+    exit_code = 5

@@ -19,7 +19,7 @@ import pandas as pd
 
 from models.metrics import ranking_metrics
 from pipeline.config import Params
-from pipeline.errors import ModelError
+from pipeline.errors import ModelError, StoreError
 from pipeline.train import TrainResult
 
 DEFAULT_URI = "sqlite:///mlflow.db"
@@ -42,6 +42,36 @@ def configure() -> str:
     mlflow.set_tracking_uri(uri)
     os.environ.setdefault("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
     return uri
+
+
+def _first_line(exc: Exception) -> str:
+    return next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)[:200]
+
+
+def check_stores(params: Params, tuning: bool = True) -> None:
+    """Open the MLflow store (and, when tuning, the Optuna study store) before any work: a damaged or
+    unreachable store found only after training would throw the run away."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    uri = mlflow.get_tracking_uri()
+    try:
+        with _quiet():
+            MlflowClient().search_experiments(max_results=1)
+    except Exception as exc:
+        raise StoreError(f"MLflow tracking store {uri} cannot be opened ({_first_line(exc)}). Fix: point "
+                         "MLFLOW_TRACKING_URI at a working store, or move the damaged file aside (a new, empty "
+                         "store is then created)") from None
+    if tuning and params.tuning.n_trials > 0:
+        import optuna
+
+        url = f"sqlite:///{params.tuning.storage}"
+        try:
+            optuna.storages.RDBStorage(url)
+        except Exception as exc:
+            raise StoreError(f"Optuna study store {params.tuning.storage} (tuning.storage) cannot be opened "
+                             f"({_first_line(exc)}). Fix: point tuning.storage at another file, or move the "
+                             "damaged one aside (earlier studies in it cannot be resumed)") from None
 
 
 def load_bundle(uri: str):

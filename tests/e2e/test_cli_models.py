@@ -137,3 +137,12 @@ def test_evaluate_reaching_before_the_data_names_the_cutoff_and_the_fix(workdir)
     message = " ".join(res.stderr.split())
     assert "backtest test cutoff" in message and "(1 of 40, 30 days apart; the data starts" in message
     assert "Fix: fewer --cutoffs" in message
+
+
+def test_train_with_a_damaged_store_stops_before_training_with_exit_5(workdir, tmp_path):
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    (tmp_path / "mlflow.db").write_text("not a database")
+    res = churn("train", "--data", str(workdir / "data"), "--as-of", "2025-12-31", *FAST, cwd=tmp_path)
+    assert res.returncode == 5 and "Traceback" not in res.stderr
+    assert "MLflow tracking store" in res.stderr and "cannot be opened" in res.stderr
+    assert "training time" not in res.stdout

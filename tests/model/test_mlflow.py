@@ -97,3 +97,24 @@ def test_a_model_that_cannot_be_loaded_is_a_clear_error_with_the_fix(store, tmp_
     (broken / "MLmodel").write_text("x\n")
     with pytest.raises(ModelError, match=r"cannot load model .*broken \(.*\)\. Fix: pass --model a registered model"):
         tracking.load_bundle(str(broken))
+
+
+def test_damaged_stores_are_found_before_any_work(store, tmp_path, trained):
+    from pipeline.errors import StoreError
+
+    params = trained["params"]
+    tracking.check_stores(params)  # the fixture's fresh store opens
+    damaged = tmp_path / "optuna_damaged.db"
+    damaged.write_text("not a database")
+    tuned = dataclasses.replace(params, tuning=dataclasses.replace(params.tuning, n_trials=3, storage=str(damaged)))
+    with pytest.raises(StoreError, match=r"Optuna study store .*optuna_damaged.db \(tuning.storage\) cannot be opened"):
+        tracking.check_stores(tuned)
+    tracking.check_stores(tuned, tuning=False)  # scoring does not tune
+    untuned = dataclasses.replace(tuned, tuning=dataclasses.replace(tuned.tuning, n_trials=0))
+    tracking.check_stores(untuned)
+    import mlflow
+
+    (tmp_path / "mlflow_damaged.db").write_text("not a database")
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow_damaged.db'}")  # the fixture puts it back
+    with pytest.raises(StoreError, match=r"MLflow tracking store sqlite:///.*mlflow_damaged.db cannot be opened .* Fix"):
+        tracking.check_stores(untuned)
