@@ -36,6 +36,8 @@ FIXES = {
                                   "not swapped",
     "customer id on several differing rows": "keep one row per customer; the table holds one record per customer "
                                              "(its attributes are static), so which row is right cannot be told",
+    "invoice id on several differing rows": "keep one row per invoice (its latest state: paid_at filled in once "
+                                            "paid), so which row is right need not be guessed",
 }
 
 
@@ -90,9 +92,12 @@ class ValidationReport:
 
 # The reason (with no single column) of every copy after the first of an exact duplicate row.
 DUPLICATE = "exact duplicate row|"
-# tables holding one record per customer: a customer id on several rows that differ is a conflict
-ONE_ROW_PER_CUSTOMER = ("customers",)
-REPEATED_ID = "customer id on several differing rows|customer_id"
+# tables holding one record per key: a key on several rows that differ is a conflict (empty keys are not keys)
+KEYS = {"customers": "customer_id", "invoices": "invoice_id"}
+
+
+def _repeated(key: str) -> str:
+    return f"{key.replace('_', ' ')} on several differing rows|{key}"
 
 
 def _quote(name: str) -> str:
@@ -231,24 +236,25 @@ def _mark_duplicates(con: duckdb.DuckDBPyConnection, checked: str, name: str, ex
     return marked, marks, shown
 
 
-def _mark_repeated_ids(
-    con: duckdb.DuckDBPyConnection, relation: str, name: str, counts: list[tuple], example: str
+def _mark_repeated_keys(
+    con: duckdb.DuckDBPyConnection, relation: str, name: str, key: str, counts: list[tuple], example: str
 ) -> tuple[str, list[tuple]]:
-    """In a one-record-per-customer table, set aside every usable row of a customer id that has several
-    (exact copies are already set aside, so these differ): none of them can be preferred, and taking any
-    would make the customer's attributes depend on row order. Returns the relation and the counts."""
+    """In a one-record-per-key table, set aside every usable row of a key that has several (exact copies
+    are already set aside, so these differ): none of them can be preferred, and taking any would make the
+    result depend on row order. Returns the relation and the counts."""
     usable = sum(n for reason, n, _ in counts if reason is None)
-    ids = con.execute(f"SELECT count(DISTINCT customer_id) FROM {relation} WHERE _reason IS NULL").fetchone()[0]
-    if ids == usable:
+    keyed_rows, keys = con.execute(f"SELECT count({key}), count(DISTINCT {key}) FROM {relation} "
+                                   "WHERE _reason IS NULL").fetchone()
+    if keys == keyed_rows:
         return relation, counts
-    keyed = f"_keyed_{name}"
+    keyed, reason = f"_keyed_{name}", _repeated(key)
     con.execute(f"""CREATE OR REPLACE VIEW {keyed} AS
-        SELECT * REPLACE (CASE WHEN _reason IS NULL AND sum(CAST(_reason IS NULL AS INTEGER))
-                                    OVER (PARTITION BY customer_id) > 1 THEN '{REPEATED_ID}' ELSE _reason END AS _reason)
+        SELECT * REPLACE (CASE WHEN _reason IS NULL AND {key} IS NOT NULL AND sum(CAST(_reason IS NULL AS INTEGER))
+                                    OVER (PARTITION BY {key}) > 1 THEN '{reason}' ELSE _reason END AS _reason)
         FROM {relation}""")
-    marks, shown = con.execute(f"SELECT count(*), arg_min(concat_ws(', ', {example}), customer_id) FROM {keyed} "
-                               f"WHERE _reason = '{REPEATED_ID}'").fetchone()
-    counts = [c for c in counts if c[0] is not None] + [(None, usable - marks, None), (REPEATED_ID, marks, shown)]
+    marks, shown = con.execute(f"SELECT count(*), arg_min(concat_ws(', ', {example}), {key}) FROM {keyed} "
+                               f"WHERE _reason = '{reason}'").fetchone()
+    counts = [c for c in counts if c[0] is not None] + [(None, usable - marks, None), (reason, marks, shown)]
     return keyed, sorted((c for c in counts if c[1]), key=_most_rows_first)
 
 
@@ -312,8 +318,8 @@ def _create_clean_view(
             counts = [c for c in counts if c[0] is not None] + [(None, usable - marks, None),
                                                                 (DUPLICATE, marks, shown)]
             counts.sort(key=_most_rows_first)
-    if name in ONE_ROW_PER_CUSTOMER:
-        marked, counts = _mark_repeated_ids(con, marked, name, counts, example)
+    if name in KEYS:
+        marked, counts = _mark_repeated_keys(con, marked, name, KEYS[name], counts, example)
     # With no row set aside, the usable rows are all the rows: later scans skip the per-row checks.
     where = "" if all(reason is None for reason, _, _ in counts) else " WHERE _reason IS NULL"
     con.execute(f"CREATE OR REPLACE VIEW clean_{name} AS SELECT {canonical} FROM {marked}{where}")

@@ -122,6 +122,24 @@ def test_a_date_before_the_date_it_follows_is_set_aside(tmp_path, table, text, r
         run(tmp_path, "fail")
 
 
+def test_an_invoice_on_several_differing_rows_is_set_aside_and_rows_without_an_id_are_kept(tmp_path):
+    write(tmp_path, "transactions.csv", GOOD)
+    write(tmp_path, "invoices.csv", "customer_id,invoice_id,issued_at,due_date,paid_at,amount\n"
+                                    "007,INV-1,2025-01-01,2025-01-31,,10\n"
+                                    "007,INV-1,2025-01-01,2025-01-31,2025-01-20,10\n"  # a later state of INV-1
+                                    "007,INV-2,2025-02-01,2025-02-28,2025-02-10,10\n"
+                                    "A-1,,2025-02-01,2025-02-28,,5\n"
+                                    "A-1,,2025-03-01,2025-03-31,,5\n")
+    ds = run(tmp_path)
+    account = next(a for a in ds.report.accounts if a.table == "invoices")
+    assert (account.rows_read, account.rows_used, account.rows_quarantined) == (5, 3, 2) and account.balanced
+    assert ds.con.sql("SELECT DISTINCT invoice_id, reason FROM quarantine_invoices").fetchall() == [
+        ("INV-1", "invoice id on several differing rows")]
+    assert sorted(clean_rows(ds, "invoices")["invoice_id"].fillna("-")) == ["-", "-", "INV-2"]
+    with pytest.raises(DataError, match=r"invoices.invoice_id: 2 rows: invoice id on several differing rows.*Fix: keep"):
+        run(tmp_path, "fail")
+
+
 def test_ids_are_kept_exactly_as_text(tmp_path):
     write(tmp_path, "transactions.csv", GOOD)
     ids = sorted(clean_rows(run(tmp_path))["customer_id"])
