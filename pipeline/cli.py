@@ -219,7 +219,7 @@ def train(
 
     from pipeline import tracking
     from pipeline.build import build_training_set, context_for, feature_spec, snapshot_cutoffs
-    from pipeline.train import study_name, train_models, validation_rows
+    from pipeline.train import study_name, study_storage, train_models, validation_rows
 
     started = time.perf_counter()
     uri = tracking.configure()
@@ -242,7 +242,7 @@ def train(
             progress.update(tune_task, advance=1, description=f"tuning: trial {trial.number} best AUC {best:.4f}")
 
         result = train_models(training, spec, cfg, study_name=study_name(fingerprint["hash"], day, cfg, spec),
-                              storage=f"sqlite:///{cfg.tuning.storage}", on_trial=on_trial)
+                              storage=study_storage(cfg), on_trial=on_trial)
     valid_rows = validation_rows(training)
     plots = tracking.training_plots(result)
     plots["shap_summary"] = tracking.shap_summary_plot(result, valid_rows, seed=cfg.seed)

@@ -1,6 +1,13 @@
 """Errors a user can act on. The CLI prints them without a traceback and exits non-zero."""
 
 
+def said(exc: BaseException, limit: int = 200) -> str:
+    """What a library's exception said, for an error message of ours: its type and its first non-empty
+    line (libraries add pages of hints and context below it)."""
+    first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+    return f"{type(exc).__name__}: {first[:limit]}" if first else type(exc).__name__
+
+
 class ChurnError(Exception):
     """Base class: the message says what went wrong and what to do."""
 

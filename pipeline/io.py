@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 
 from pipeline.config import TABLES, EngineConfig
-from pipeline.errors import ConfigError, DataError
+from pipeline.errors import ConfigError, DataError, said
 
 SUFFIXES = (".csv", ".parquet")
 
@@ -164,10 +164,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
             return pd.read_parquet(path)
         return pd.read_csv(path, dtype={"customer_id": str})
     except (OSError, ValueError, UnicodeDecodeError, pa.ArrowException) as exc:  # ParserError is a ValueError
-        kind = path.suffix.lstrip(".").upper() if path.suffix == ".csv" else "Parquet"
-        raise DataError(f"{path}: cannot be read as {kind} ({type(exc).__name__}: {str(exc).splitlines()[0][:160]}). "
-                        "Fix: pass the file the command wrote, complete and unchanged (write it again if it "
-                        "was cut short or edited)") from None
+        kind = "CSV" if path.suffix == ".csv" else "Parquet"
+        raise DataError(f"{path}: cannot be read as {kind} ({said(exc, 160)}). Fix: pass the file the command "
+                        "wrote, complete and unchanged (write it again if it was cut short or edited)") from None
 
 
 def write_bytes(data: bytes, path: str | Path) -> Path:

@@ -19,8 +19,8 @@ import pandas as pd
 
 from models.metrics import ranking_metrics
 from pipeline.config import Params
-from pipeline.errors import ModelError, StoreError
-from pipeline.train import TrainResult
+from pipeline.errors import ModelError, StoreError, said
+from pipeline.train import TrainResult, study_storage
 
 DEFAULT_URI = "sqlite:///mlflow.db"
 PYFUNC_CODE = Path(__file__).resolve().parent.parent / "models" / "mlflow_pyfunc.py"
@@ -44,10 +44,6 @@ def configure() -> str:
     return uri
 
 
-def _first_line(exc: Exception) -> str:
-    return next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)[:200]
-
-
 def check_stores(params: Params, tuning: bool = True) -> None:
     """Open the MLflow store (and, when tuning, the Optuna study store) before any work: a damaged or
     unreachable store found only after training would throw the run away."""
@@ -59,18 +55,17 @@ def check_stores(params: Params, tuning: bool = True) -> None:
         with _quiet():
             MlflowClient().search_experiments(max_results=1)
     except Exception as exc:
-        raise StoreError(f"MLflow tracking store {uri} cannot be opened ({_first_line(exc)}). Fix: point "
+        raise StoreError(f"MLflow tracking store {uri} cannot be opened ({said(exc)}). Fix: point "
                          "MLFLOW_TRACKING_URI at a working store, or move the damaged file aside (a new, empty "
                          "store is then created)") from None
     if tuning and params.tuning.n_trials > 0:
         import optuna
 
-        url = f"sqlite:///{params.tuning.storage}"
         try:
-            optuna.storages.RDBStorage(url)
+            optuna.storages.RDBStorage(study_storage(params))
         except Exception as exc:
             raise StoreError(f"Optuna study store {params.tuning.storage} (tuning.storage) cannot be opened "
-                             f"({_first_line(exc)}). Fix: point tuning.storage at another file, or move the "
+                             f"({said(exc)}). Fix: point tuning.storage at another file, or move the "
                              "damaged one aside (earlier studies in it cannot be resumed)") from None
 
 
@@ -100,7 +95,7 @@ def load_bundle(uri: str):
         with _quiet():
             model = mlflow.pyfunc.load_model(uri)
     except Exception as exc:
-        raise ModelError(f"cannot load model {uri} ({type(exc).__name__}: {str(exc)[:200]}). Fix: pass --model a "
+        raise ModelError(f"cannot load model {uri} ({said(exc)}). Fix: pass --model a "
                          "registered model (models:/churn-model@champion), a logged one (runs:/RUN_ID/model) or a "
                          "saved bundle folder (one holding bundle.json), complete and unchanged") from None
     return model.unwrap_python_model().bundle, label
@@ -205,7 +200,7 @@ def register_and_gate(logged: LoggedModel, result: TrainResult, params: Params, 
             scores = model.predict(inputs)["churn_probability"].to_numpy()
             champion_score = ranking_metrics(result.validation["churned"], scores)[metric]
         except Exception as exc:  # the champion cannot score today's features (ModelError) or cannot load
-            reason = f"current champion v{champion_version} cannot score this data ({str(exc)[:120]})"
+            reason = f"current champion v{champion_version} cannot score this data ({said(exc, 120)})"
     if promote:
         decision, reason = "champion", "forced with --promote"
     elif champion is None:

@@ -99,6 +99,11 @@ NOT_TUNED_ON = {"tuning": ("n_trials", "timeout_s", "storage"), "model": ("refit
                 "engine": None, "loyalty": None, "registry": None, "evaluation": None, "scoring": None}
 
 
+def study_storage(params: Params) -> str:
+    """Where the Optuna studies live: the SQLite file ``tuning.storage``."""
+    return f"sqlite:///{params.tuning.storage}"
+
+
 def study_name(data_hash: str, as_of, params: Params, spec: FeatureSpec) -> str:
     """The Optuna study of one tuning problem: the data (its content hash), the as-of date, the features
     and every setting a trial's score depends on (labels, snapshots, feature settings, fixed model
