@@ -236,17 +236,16 @@ def _mark_duplicates(con: duckdb.DuckDBPyConnection, checked: str, name: str, ex
     return marked, marks, shown
 
 
-def _mark_repeated_keys(
-    con: duckdb.DuckDBPyConnection, relation: str, name: str, key: str, counts: list[tuple], example: str
-) -> tuple[str, list[tuple]]:
-    """In a one-record-per-key table, set aside every usable row of a key that has several (exact copies
-    are already set aside, so these differ): none of them can be preferred, and taking any would make the
-    result depend on row order. Returns the relation and the counts."""
-    usable = sum(n for reason, n, _ in counts if reason is None)
+def _mark_repeated_keys(con: duckdb.DuckDBPyConnection, relation: str, name: str, key: str,
+                        example: str) -> tuple[str, int, str]:
+    """In a one-record-per-key table, a relation over ``relation`` where every usable row of a key that has
+    several has a reason (exact copies are already set aside, so these differ: none of them can be
+    preferred, and taking any would make the result depend on row order), with how many rows that marks
+    and an example of one. A table whose keys are distinct is returned as it is."""
     keyed_rows, keys = con.execute(f"SELECT count({key}), count(DISTINCT {key}) FROM {relation} "
                                    "WHERE _reason IS NULL").fetchone()
     if keys == keyed_rows:
-        return relation, counts
+        return relation, 0, ""
     keyed, reason = f"_keyed_{name}", _repeated(key)
     con.execute(f"""CREATE OR REPLACE VIEW {keyed} AS
         SELECT * REPLACE (CASE WHEN _reason IS NULL AND {key} IS NOT NULL AND sum(CAST(_reason IS NULL AS INTEGER))
@@ -254,8 +253,16 @@ def _mark_repeated_keys(
         FROM {relation}""")
     marks, shown = con.execute(f"SELECT count(*), arg_min(concat_ws(', ', {example}), {key}) FROM {keyed} "
                                f"WHERE _reason = '{reason}'").fetchone()
-    counts = [c for c in counts if c[0] is not None] + [(None, usable - marks, None), (reason, marks, shown)]
-    return keyed, sorted((c for c in counts if c[1]), key=_most_rows_first)
+    return keyed, marks, shown
+
+
+def _set_aside(counts: list[tuple], reason: str, marks: int, shown: str) -> list[tuple]:
+    """``counts`` (see ``_count_reasons``) after ``marks`` usable rows moved to a reason of their own."""
+    if not marks:
+        return counts
+    usable = sum(n for r, n, _ in counts if r is None)
+    moved = [c for c in counts if c[0] is not None] + [(None, usable - marks, None), (reason, marks, shown)]
+    return sorted((c for c in moved if c[1]), key=_most_rows_first)
 
 
 def _count_reasons(con: duckdb.DuckDBPyConnection, relation: str, example: str) -> tuple[list[tuple], int]:
@@ -314,12 +321,10 @@ def _create_clean_view(
     usable = sum(n for reason, n, _ in counts if reason is None)
     if usable_hashes < usable:
         marked, marks, shown = _mark_duplicates(con, checked, name, example)
-        if marks:  # the marked copies move from the usable rows to a reason of their own
-            counts = [c for c in counts if c[0] is not None] + [(None, usable - marks, None),
-                                                                (DUPLICATE, marks, shown)]
-            counts.sort(key=_most_rows_first)
+        counts = _set_aside(counts, DUPLICATE, marks, shown)
     if name in KEYS:
-        marked, counts = _mark_repeated_keys(con, marked, name, KEYS[name], counts, example)
+        marked, marks, shown = _mark_repeated_keys(con, marked, name, KEYS[name], example)
+        counts = _set_aside(counts, _repeated(KEYS[name]), marks, shown)
     # With no row set aside, the usable rows are all the rows: later scans skip the per-row checks.
     where = "" if all(reason is None for reason, _, _ in counts) else " WHERE _reason IS NULL"
     con.execute(f"CREATE OR REPLACE VIEW clean_{name} AS SELECT {canonical} FROM {marked}{where}")
