@@ -310,6 +310,7 @@ def evaluate(
     from pipeline.plots import backtest_plot
 
     cfg, day, ds = setup(data, as_of, params, set_)
+    warn_if_after_data(ds, day, training=True)
     with console.status("backtesting...") as status:
         table = backtest(ds, cfg, day, cutoffs or cfg.evaluation.backtest_cutoffs, progress=status.update,
                          in_period_folds=in_period_folds)

@@ -71,7 +71,7 @@ def backtest(ds: Dataset, params: Params, as_of: date, count: int,
     quick = dataclasses.replace(params, tuning=dataclasses.replace(params.tuning, n_trials=0))
     rows = []
     tests = backtest_cutoffs(params, as_of, count)
-    for cutoff in tests:
+    for number, cutoff in enumerate(tests, start=1):
         if progress:
             progress(f"cutoff {cutoff}: building snapshots up to {cutoff}")
         try:
@@ -83,7 +83,7 @@ def backtest(ds: Dataset, params: Params, as_of: date, count: int,
         except DataError as exc:
             first, _ = ds.date_range()
             raise DataError(
-                f"backtest test cutoff {cutoff} ({tests.index(cutoff) + 1} of {len(tests)}, "
+                f"backtest test cutoff {cutoff} ({number} of {len(tests)}, "
                 f"{params.evaluation.step_days} days apart; the data starts {first}): {str(exc).rstrip('.')}. "
                 f"Fix: fewer --cutoffs, a smaller evaluation.step_days or a later --as-of") from None
         test = build_features(ds, quick, cutoff, with_labels=True)
