@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -200,34 +199,26 @@ def read_risk_list(path: str | Path) -> tuple[pd.DataFrame, dict]:
     return frame, summary
 
 
-def write_excel(frame: pd.DataFrame, out: str | Path) -> Path:
-    """The risk list as .xlsx; text cells are stored as text (never formulas), numbers stay numbers."""
-    from openpyxl import Workbook
-    from openpyxl.utils import get_column_letter
+def write_excel(frame: pd.DataFrame, out: str | Path, summary: dict | None = None, currency: str = "",
+                max_rows: int = 1_048_575) -> Path:
+    """Write the risk list as an .xlsx workbook for retention teams, atomically.
+
+    Three sheets (see :mod:`pipeline.excel`): the call list in priority order, every column, and the
+    run's definitions. Text cells are stored as text (never formulas), numbers stay numbers. Linear in rows.
+
+    Args:
+        frame: The risk list, one row per customer.
+        out: The .xlsx file to write; replaced only once it is complete.
+        summary: The risk list's summary sidecar, as :func:`read_risk_list` returns it.
+        currency: Currency shown with amounts (``"EUR"``); empty for plain numbers.
+        max_rows: Customers a sheet may hold (Excel's limit by default); beyond it the top by priority.
+
+    Returns:
+        The path written.
+    """
+    from pipeline.excel import write_workbook
 
     out = Path(out)
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "risk list"
-    ws.append(list(frame.columns))
-    for values in frame.itertuples(index=False):
-        ws.append([_excel_value(v) for v in values])
-        for cell in ws[ws.max_row]:
-            if isinstance(cell.value, str):
-                cell.data_type = "s"  # never a formula, whatever the text starts with
-    ws.freeze_panes = "A2"
-    for i, col in enumerate(frame.columns, start=1):
-        ws.column_dimensions[get_column_letter(i)].width = min(max(len(str(col)) + 2, 12), 60)
     with atomic_path(out) as tmp:
-        wb.save(tmp)
+        write_workbook(frame, tmp, summary, currency, max_rows)
     return out
-
-
-def _excel_value(v):
-    if v is None or (isinstance(v, float) and np.isnan(v)):
-        return None
-    if isinstance(v, pd.Timestamp):
-        return v.to_pydatetime()
-    if isinstance(v, np.generic):
-        return v.item()
-    return v

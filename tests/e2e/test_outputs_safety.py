@@ -59,7 +59,7 @@ def test_excel_text_is_never_a_formula_and_numbers_stay_numbers(tmp_path):
     from openpyxl import load_workbook
 
     path = write_excel(risk_list(), tmp_path / "risk.xlsx")
-    ws = load_workbook(path).active
+    ws = load_workbook(path)["all columns"]
     header = [c.value for c in ws[1]]
     col = header.index("customer_id") + 1
     for row, original in enumerate(HOSTILE, start=2):

@@ -1,0 +1,307 @@
+"""The Excel call list: sheets, order, formats, text safety, older lists, truncation and linear work."""
+
+from __future__ import annotations
+
+import sys
+import zipfile
+from datetime import datetime
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+from openpyxl import load_workbook
+
+from pipeline.config import Params
+from pipeline.excel import CONTACT_GROUPS, SHEETS, call_order, money_format
+from pipeline.io import write_excel
+
+HOSTILE_ID = '=HYPERLINK("http://evil","x")'
+LONG_REASON = "No purchase for 94 days, 3.1 times their usual gap, longer than peers"  # 68 characters
+SUMMARY = {
+    "as_of": "2025-12-31", "model_version": "v7", "label": {"kind": "inactivity", "horizon_days": 90},
+    "band_rule": {"by": "probability", "bands": {"high": 0.6, "medium": 0.3, "low": 0.0}},
+    "targeting": {"holdout_share": 0.1, "capacity": 500},
+}
+CALL_LIST_HEADERS = ["Customer", "Risk band", "Churn probability", "Value at risk", "Reason 1", "Reason 2", "Reason 3",
+                     "Suggested action", "Contact group", "Priority rank"]
+
+
+def risk_list(n: int = 12, seed: int = 3, new_columns: bool = True) -> pd.DataFrame:
+    """A risk list in score order (by probability), not in call order; ``new_columns`` adds priority and
+    the targeting columns that older lists lack."""
+    rng = np.random.default_rng(seed)
+    p = np.sort(rng.uniform(0.05, 0.95, n))[::-1]
+    value = rng.uniform(10, 900, n)
+    frame = pd.DataFrame({
+        "customer_id": [f"{i:05d}" for i in range(n)], "as_of": pd.Timestamp("2025-12-31"), "churn_probability": p,
+        "risk_band": np.where(p >= 0.6, "high", np.where(p >= 0.3, "medium", "low")),
+        "loyalty_score": rng.uniform(0, 100, n), "loyalty_tier": "steady", "expected_value": value,
+    })
+    if new_columns:
+        frame["value_if_retained"] = value * 1.2
+    frame["value_at_risk"] = p * value
+    if new_columns:
+        frame["lifetime_value"] = value * 3
+    frame["action"] = "Service recovery call from a senior agent"
+    if new_columns:
+        frame["action_effect"] = rng.uniform(0.05, 0.25, n)
+        frame["priority"] = p * value * 1.2 * frame["action_effect"]
+        frame["contact_group"] = rng.choice(["treatment", "holdout", "not_selected"], n)
+    frame["model_version"] = "v7"
+    for k in (1, 2, 3):
+        frame[f"driver_{k}_feature"] = "days_since_last_purchase"
+        frame[f"driver_{k}_family"] = "recency"
+        frame[f"driver_{k}_value"] = -2.5
+        frame[f"driver_{k}_effect"] = 0.1
+        frame[f"driver_{k}_reason"] = LONG_REASON
+    return frame
+
+
+def written(tmp_path, frame: pd.DataFrame, **kwargs):
+    path = write_excel(frame, tmp_path / "risk.xlsx", **kwargs)
+    return path, load_workbook(path)
+
+
+def column(ws, header: str) -> int:
+    return [c.value for c in ws[1]].index(header) + 1
+
+
+def test_three_sheets_in_order_with_call_list_first(tmp_path):
+    _, wb = written(tmp_path, risk_list(), summary=SUMMARY, currency="EUR")
+    assert wb.sheetnames == list(SHEETS) == ["call list", "all columns", "definitions"]
+    assert wb.active.title == "call list"
+    assert [c.value for c in wb["call list"][1]] == CALL_LIST_HEADERS
+
+
+def test_call_list_is_in_priority_order(tmp_path):
+    frame = risk_list(n=30)
+    frame.loc[5, "priority"] = frame.loc[6, "priority"]  # a tie falls back to probability
+    _, wb = written(tmp_path, frame)
+    ws = wb["call list"]
+    expected = frame.sort_values(["priority", "churn_probability", "customer_id"], ascending=[False, False, True])
+    ids = [ws.cell(row=r, column=1).value for r in range(2, 32)]
+    assert ids == expected["customer_id"].tolist()
+    assert [ws.cell(row=r, column=column(ws, "Priority rank")).value for r in range(2, 5)] == [1, 2, 3]
+    # the analysts' sheet has the same order
+    assert [wb["all columns"].cell(row=r, column=1).value for r in range(2, 32)] == ids
+
+
+def test_call_order_breaks_ties_by_probability_then_id():
+    frame = pd.DataFrame({"customer_id": ["b", "a", "c", "d"], "priority": [1.0, 1.0, 1.0, np.nan],
+                          "churn_probability": [0.5, 0.5, 0.9, 0.99], "value_at_risk": [9.0, 1.0, 1.0, 1.0]})
+    assert frame["customer_id"].iloc[call_order(frame)].tolist() == ["c", "a", "b", "d"]
+
+
+def test_probability_and_value_are_numbers_with_formats(tmp_path):
+    _, wb = written(tmp_path, risk_list(), currency="EUR")
+    ws = wb["call list"]
+    prob = ws.cell(row=2, column=column(ws, "Churn probability"))
+    assert prob.data_type == "n" and 0 < prob.value < 1 and prob.number_format == "0%"
+    value = ws.cell(row=2, column=column(ws, "Value at risk"))
+    assert value.data_type == "n" and value.value > 0 and value.number_format == '#,##0.00 "EUR"'
+    _, wb = written(tmp_path, risk_list())  # no currency: a plain amount
+    assert wb["call list"].cell(row=2, column=4).number_format == "#,##0.00"
+
+
+def test_money_format_cannot_be_broken_by_the_currency_text():
+    assert money_format(' "EUR\\ ') == '#,##0.00 "EUR"'
+    assert money_format("") == "#,##0.00"
+
+
+def test_header_bold_frozen_and_filtered(tmp_path):
+    _, wb = written(tmp_path, risk_list(n=12))
+    for name in ("call list", "all columns"):
+        ws = wb[name]
+        assert all(c.font.b for c in ws[1])
+        assert ws.freeze_panes == "A2"
+        last = ws.cell(row=1, column=ws.max_column).column_letter
+        assert ws.auto_filter.ref == f"A1:{last}13"
+
+
+def test_reasons_are_wrapped_and_readable(tmp_path):
+    _, wb = written(tmp_path, risk_list())
+    ws = wb["call list"]
+    for k in (1, 2, 3):
+        col = column(ws, f"Reason {k}")
+        cell = ws.cell(row=2, column=col)
+        assert cell.value == LONG_REASON and cell.alignment.wrap_text
+        width = ws.column_dimensions[cell.column_letter].width
+        assert 40 <= width <= 70 and 2 * width >= len(LONG_REASON)  # two lines at most
+    customer = ws.column_dimensions["A"].width
+    assert len("Customer") <= customer <= 20  # fitted, not a fixed default
+
+
+def test_dates_have_no_times_and_probabilities_are_numbers_in_all_columns(tmp_path):
+    frame = risk_list()
+    frame["as_of"] = pd.Timestamp("2025-12-31 17:45")  # a time that must not show
+    _, wb = written(tmp_path, frame)
+    ws = wb["all columns"]
+    assert [c.value for c in ws[1]] == list(frame.columns)
+    as_of = ws.cell(row=2, column=column(ws, "as_of"))
+    assert as_of.number_format == "yyyy-mm-dd" and as_of.value == datetime(2025, 12, 31)
+    prob = ws.cell(row=2, column=column(ws, "churn_probability"))
+    assert prob.data_type == "n" and 0 < prob.value < 1
+
+
+def test_dates_read_back_from_csv_as_text_are_dates(tmp_path):
+    frame = risk_list()
+    frame["as_of"] = "2025-12-31"  # what a CSV risk list gives back
+    _, wb = written(tmp_path, frame)
+    cell = wb["all columns"].cell(row=2, column=2)
+    assert cell.is_date and cell.value == datetime(2025, 12, 31)
+
+
+def test_hostile_text_stays_text_and_numbers_stay_numbers(tmp_path):
+    frame = risk_list(n=6)
+    frame.loc[0, "priority"] = 1e9  # first on the list
+    frame.loc[0, "customer_id"] = HOSTILE_ID
+    frame.loc[1, "action"] = "+1+2"
+    frame.loc[2, "driver_1_reason"] = "@SUM(A1)"
+    frame.loc[3, "risk_band"] = "#N/A"  # an error code as text, not an error
+    frame.loc[4, "loyalty_tier"] = "-3"
+    path, wb = written(tmp_path, frame)
+    for ws in (wb["call list"], wb["all columns"]):
+        texts = [c for row in ws.iter_rows(min_row=2) for c in row if isinstance(c.value, str)]
+        assert texts and all(c.data_type == "s" for c in texts)
+        assert ws.cell(row=2, column=1).value == HOSTILE_ID
+        values = {c.value for c in texts}
+        assert {"+1+2", "@SUM(A1)", "#N/A"} <= values
+    ws = wb["all columns"]
+    assert ws.cell(row=2, column=column(ws, "driver_1_value")).value == -2.5
+    with zipfile.ZipFile(path) as z:
+        for name in z.namelist():
+            if name.startswith("xl/worksheets/"):
+                assert "<f>" not in z.read(name).decode()
+
+
+def test_text_that_looks_like_an_excel_escape_is_kept_as_written(tmp_path):
+    frame = risk_list(n=2)
+    frame["customer_id"] = ["A_x0041_", "B\x01"]  # Excel would read _x0041_ as "A"; \x01 is not allowed in XML
+    path, wb = written(tmp_path, frame)
+    with zipfile.ZipFile(path) as z:
+        sheet = z.read("xl/worksheets/sheet1.xml").decode()
+    assert "A_x005F_x0041_" in sheet and "\x01" not in sheet
+    assert {wb["call list"].cell(row=r, column=1).value for r in (2, 3)} == {"A_x005F_x0041_", "B"}
+
+
+def test_missing_values_are_empty_cells_and_ids_keep_leading_zeros(tmp_path):
+    frame = risk_list(n=4)
+    frame["priority"] = [4.0, 3.0, 2.0, 1.0]
+    frame.loc[0, "driver_3_reason"] = None
+    frame.loc[0, "driver_3_value"] = np.nan
+    frame.loc[0, "lifetime_value"] = np.inf
+    _, wb = written(tmp_path, frame)
+    ws = wb["call list"]
+    assert ws.cell(row=2, column=1).value == "00000" and ws.cell(row=2, column=1).data_type == "s"
+    assert ws.cell(row=2, column=column(ws, "Reason 3")).value is None
+    ws = wb["all columns"]
+    assert ws.cell(row=2, column=column(ws, "driver_3_value")).value is None
+    assert ws.cell(row=2, column=column(ws, "lifetime_value")).value is None
+
+
+def test_contact_group_is_readable_and_holdout_unmistakable(tmp_path):
+    frame = risk_list(n=3)
+    frame["priority"] = [3.0, 2.0, 1.0]
+    frame["contact_group"] = ["treatment", "holdout", "not_selected"]
+    _, wb = written(tmp_path, frame)
+    ws = wb["call list"]
+    col = column(ws, "Contact group")
+    cells = [ws.cell(row=r, column=col) for r in (2, 3, 4)]
+    assert [c.value for c in cells] == ["Call", "Hold out (do not contact)", "Not selected"]
+    assert CONTACT_GROUPS["holdout"] == "Hold out (do not contact)"
+    call, holdout, _ = cells
+    assert holdout.font.b and holdout.fill.fgColor.rgb != call.fill.fgColor.rgb
+
+
+def test_older_list_without_priority_or_contact_group(tmp_path):
+    frame = risk_list(n=20, new_columns=False)
+    _, wb = written(tmp_path, frame, summary={})
+    ws = wb["call list"]
+    headers = [c.value for c in ws[1]]
+    assert "Contact group" not in headers and headers[-1] == "Priority rank"
+    expected = frame.sort_values(["value_at_risk", "churn_probability"], ascending=False)["customer_id"].tolist()
+    assert [ws.cell(row=r, column=1).value for r in range(2, 22)] == expected
+    meanings = dict(wb["definitions"].iter_rows(min_row=2, values_only=True))
+    assert meanings["Value at risk"] == "Value at risk = churn probability x expected value"
+    assert "by value at risk" in meanings["Priority rank"]
+
+
+def test_definitions_sheet_explains_the_run(tmp_path):
+    _, wb = written(tmp_path, risk_list(n=12), summary=SUMMARY, currency="EUR")
+    rows = dict(wb["definitions"].iter_rows(min_row=2, values_only=True))
+    assert rows["As-of date"] == "2025-12-31"
+    assert rows["Churn definition"] == "No purchase in the 90 days after the as-of date"
+    assert rows["Model version"] == "v7"
+    assert "high: 60% or more" in rows["Risk bands"] and "medium: 30% or more" in rows["Risk bands"]
+    assert rows["Holdout share"].startswith("10%") and rows["Capacity"].startswith("500")
+    assert rows["Currency"] == "EUR" and rows["Customers"] == "12"
+    assert rows["Value at risk"] == "Value at risk = churn probability x value if retained"
+    assert "probability x value if retained x expected effect of the action" in rows["Priority rank"]
+    assert "do not call" in rows["Contact group"]
+    assert "Note" not in rows
+
+
+def test_beyond_the_row_limit_the_top_by_priority_is_kept_and_said(tmp_path):
+    frame = risk_list(n=50)
+    _, wb = written(tmp_path, frame, max_rows=10)
+    top = frame.sort_values("priority", ascending=False)["customer_id"].head(10).tolist()
+    for name in ("call list", "all columns"):
+        ws = wb[name]
+        assert ws.max_row == 11
+        assert [ws.cell(row=r, column=1).value for r in range(2, 12)] == top
+    rows = dict(wb["definitions"].iter_rows(min_row=2, values_only=True))
+    assert "top 10 of 50 customers by priority" in rows["Note"]
+    assert rows["Customers"] == "50"
+
+
+def test_same_inputs_give_the_same_bytes(tmp_path):
+    frame = risk_list()
+    a = write_excel(frame, tmp_path / "a.xlsx", summary=SUMMARY).read_bytes()
+    b = write_excel(frame, tmp_path / "b.xlsx", summary=SUMMARY).read_bytes()
+    assert a == b
+
+
+def test_input_frame_is_not_changed(tmp_path):
+    frame = risk_list()
+    before = frame.copy()
+    write_excel(frame, tmp_path / "risk.xlsx", summary=SUMMARY)
+    pd.testing.assert_frame_equal(frame, before)
+
+
+def test_empty_list_writes_headers_only(tmp_path):
+    _, wb = written(tmp_path, risk_list().iloc[0:0])
+    assert wb["call list"].max_row == 1 and [c.value for c in wb["call list"][1]] == CALL_LIST_HEADERS
+
+
+def python_calls(frame: pd.DataFrame, path) -> int:
+    """Python function calls made while writing ``frame``: counted work, not time."""
+    calls = 0
+
+    def count(frame_, event, arg):
+        nonlocal calls
+        if event == "call":
+            calls += 1
+
+    sys.setprofile(count)
+    try:
+        write_excel(frame, path)
+    finally:
+        sys.setprofile(None)
+    return calls
+
+
+def test_work_grows_linearly_with_rows(tmp_path):
+    # Writing 4x the rows must add about 3x the work that 2x the rows adds (linear: 3; quadratic: 5),
+    # which takes the fixed cost of a workbook out of the comparison.
+    n = 400
+    w1, w2, w4 = (python_calls(risk_list(n=k * n), tmp_path / f"risk{k}.xlsx") for k in (1, 2, 4))
+    assert w4 > w2 > w1
+    assert (w4 - w1) / (w2 - w1) < 3.3
+
+
+def test_currency_comes_from_params_when_set():
+    from pipeline.cli import currency_of
+
+    assert isinstance(currency_of(Params()), str)
+    assert currency_of(SimpleNamespace(scoring=SimpleNamespace(default_action="x"))) == ""
+    assert currency_of(SimpleNamespace(value=SimpleNamespace(currency=" EUR "))) == "EUR"
