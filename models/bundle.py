@@ -1,5 +1,6 @@
-"""The trained models as one bundle: churn booster, calibrator, loyalty booster, feature spec and the
-training reference (loyalty score distribution and feature distributions for drift).
+"""The trained models as one bundle: churn booster, calibrator, value booster (value if retained, behind the
+loyalty score), feature spec and the training reference (loyalty score distribution and feature
+distributions for drift).
 
 Saved as LightGBM text files plus one JSON document: loading never unpickles anything.
 """
@@ -17,8 +18,10 @@ import pandas as pd
 from features.registry import FeatureSpec
 from models.calibration import Calibrator
 from models.lgbm import LGBMChurnClassifier, LGBMValueRegressor, check_feature_frame
+from pipeline.errors import ModelError
 
-FORMAT_VERSION = 1
+# 2: the value booster predicts value if retained (1: every customer's spend, churners' zeros included)
+FORMAT_VERSION = 2
 SCORE_LEVELS = np.linspace(0, 1, 1001)
 # Identifiers and labels that may travel with a feature table; everything else must match the spec.
 KEY_COLUMNS = ("customer_id", "cutoff", "as_of", "churned", "future_value")
@@ -95,9 +98,13 @@ class ModelBundle:
     def churn_probability(self, X: pd.DataFrame) -> np.ndarray:
         return self.calibrator.transform(self.churn.predict_proba(X)[:, 1])
 
+    def value_if_retained(self, X: pd.DataFrame) -> np.ndarray:
+        """Spend expected in the horizon if the customer stays (never negative)."""
+        return np.clip(self.loyalty.predict(X), 0, None)
+
     def loyalty_score(self, expected_value: np.ndarray) -> np.ndarray:
-        """0-100: the share of the training reference with a lower predicted value (same meaning every run)."""
-        ref = np.asarray(self.loyalty_reference, float)  # quantiles of training predictions at SCORE_LEVELS
+        """0-100: the share of the training reference with a lower expected value (same meaning every run)."""
+        ref = np.asarray(self.loyalty_reference, float)  # quantiles of the reference's expected values at SCORE_LEVELS
         return np.round(100 * np.interp(expected_value, ref, SCORE_LEVELS), 2)
 
     def loyalty_tier(self, score: np.ndarray) -> np.ndarray:
@@ -108,12 +115,16 @@ class ModelBundle:
         return out
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """churn_probability, expected_value, loyalty_score and loyalty_tier per row of a feature table."""
+        """churn_probability, value_if_retained, expected_value ((1 - p) x value if retained), value_at_risk
+        (p x value if retained), loyalty_score and loyalty_tier per row of a feature table."""
         X = self.check_features(frame)
-        value = np.clip(self.loyalty.predict(X), 0, None)
-        score = self.loyalty_score(value)
-        return pd.DataFrame({"churn_probability": self.churn_probability(X), "expected_value": value,
-                             "loyalty_score": score, "loyalty_tier": self.loyalty_tier(score)}, index=frame.index)
+        p = self.churn_probability(X)
+        retained = self.value_if_retained(X)
+        expected = (1 - p) * retained
+        score = self.loyalty_score(expected)
+        return pd.DataFrame({"churn_probability": p, "value_if_retained": retained, "expected_value": expected,
+                             "value_at_risk": p * retained, "loyalty_score": score,
+                             "loyalty_tier": self.loyalty_tier(score)}, index=frame.index)
 
     # -- persistence ------------------------------------------------------------------------------
     def save(self, folder: str | Path) -> Path:
@@ -141,7 +152,8 @@ class ModelBundle:
         folder = Path(folder)
         doc = json.loads((folder / "bundle.json").read_text())
         if doc.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"{folder}: model bundle format {doc.get('format_version')} is not supported")
+            raise ModelError(f"{folder}: model bundle format {doc.get('format_version')} is not supported by this version "
+                             f"(it reads format {FORMAT_VERSION}). Fix: retrain with `churn train`")
         return cls(
             spec=FeatureSpec.from_records(doc["spec"]),
             churn=_restore(LGBMChurnClassifier, (folder / "churn_model.txt").read_text(), doc["churn"]),

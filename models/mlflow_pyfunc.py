@@ -1,8 +1,9 @@
 """MLflow model from code: the churn bundle as one pyfunc (logged by path, never pickled).
 
 ``predict`` takes a feature table (the model's features, any order, extra key columns allowed) and
-returns churn_probability, expected_value, loyalty_score and loyalty_tier: probabilities and scores,
-not class labels. A table whose features do not match the bundle's spec is refused.
+returns churn_probability, value_if_retained, expected_value, value_at_risk, loyalty_score and
+loyalty_tier: probabilities, values and scores, not class labels. A table whose features do not match
+the bundle's spec is refused.
 """
 
 import mlflow

@@ -92,6 +92,7 @@ class LoyaltyConfig:
     min_child_samples: int = 50
     max_rounds: int = 500
     early_stopping_rounds: int = 50
+    refit_on_all_cutoffs: bool = True  # after early stopping, refit on every labelled cutoff's stayers
     # Lower bounds of each tier on the 0-100 score, highest first.
     tiers: dict[str, float] = field(
         default_factory=lambda: {"champion": 80.0, "loyal": 60.0, "steady": 40.0, "at_risk": 20.0, "dormant": 0.0}
@@ -132,6 +133,25 @@ class ScoringConfig:
 
 
 @dataclass(frozen=True)
+class ValueConfig:
+    """Customer value: the horizon's value if retained is learned; lifetime value extends it."""
+
+    lifetime_months: int = 12
+    annual_discount_rate: float = 0.10
+
+
+@dataclass(frozen=True)
+class TargetingConfig:
+    """Who is called: capacity, the holdout that measures whether calling works, and each action's effect."""
+
+    capacity: int | None = None  # customers the team can contact this run; None = every eligible customer
+    holdout_share: float = 0.10  # share of the selected customers kept out of contact (seeded by id and as-of)
+    # share of would-be churners each action keeps (prior; `churn outcomes --write-effects` measures it)
+    action_effects: dict[str, float] = field(default_factory=dict)
+    default_effect: float = 0.10  # for an action not listed in action_effects
+
+
+@dataclass(frozen=True)
 class Params:
     seed: int = 42
     columns: ColumnsConfig = field(default_factory=ColumnsConfig)
@@ -146,6 +166,8 @@ class Params:
     registry: RegistryConfig = field(default_factory=RegistryConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
+    value: ValueConfig = field(default_factory=ValueConfig)
+    targeting: TargetingConfig = field(default_factory=TargetingConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (for logging the resolved params)."""
@@ -259,6 +281,13 @@ def _check_semantics(p: Params) -> None:
          "features.windows_days must be a non-empty list of positive day counts"),
         (p.tuning.n_trials >= 0, "tuning.n_trials must be 0 or more"),
         (p.engine.shard_rows >= 1, "engine.shard_rows must be at least 1 (transactions per customer shard)"),
+        (p.value.lifetime_months >= 1, "value.lifetime_months must be at least 1"),
+        (0 <= p.value.annual_discount_rate < 1, "value.annual_discount_rate must be a share from 0 to below 1 (0.10 = 10%)"),
+        (p.targeting.capacity is None or (type(p.targeting.capacity) is int and p.targeting.capacity >= 0),
+         "targeting.capacity must be empty (everyone eligible) or a whole number of customers, 0 or more"),
+        (0 <= p.targeting.holdout_share < 1, "targeting.holdout_share must be a share from 0 to below 1 (0.10 = 10%)"),
+        (all(0 <= v <= 1 for v in p.targeting.action_effects.values()) and 0 <= p.targeting.default_effect <= 1,
+         "targeting.action_effects and targeting.default_effect are shares of would-be churners kept, from 0 to 1"),
     ]
     for ok, message in checks:
         if not ok:

@@ -21,7 +21,7 @@ import pandas as pd
 
 # Bumped whenever the same seed starts giving different data, so that cached copies (benchmarks) are rebuilt;
 # tests/unit/test_sample_data.py holds the fingerprint of this version's output and fails until it is.
-VERSION = 2
+VERSION = 3
 START = pd.Timestamp("2023-01-01")
 END = pd.Timestamp("2025-12-31 23:59:59")
 DEFAULT_AS_OF = "2025-12-31"
@@ -40,7 +40,25 @@ DAY = 86400.0
 class Truth:
     """What the generator planted, for tests (not part of the data)."""
 
-    customers: pd.DataFrame  # customer_id, churn_at, cause, warning_start
+    # customer_id, churn_at, cause, warning_start, purchase_rate (per day, before seasonality), basket
+    customers: pd.DataFrame
+
+
+# A line's amount is basket x lognormal(0, 0.35): its mean is basket x exp(0.35^2 / 2); 4% of lines come back.
+MEAN_AMOUNT_FACTOR = float(np.exp(0.35**2 / 2))
+RETURN_SHARE = 0.04
+
+
+def true_value_if_retained(truth: Truth, as_of: pd.Timestamp | str, horizon_days: int) -> pd.Series:
+    """Each customer's expected net spend in (as_of, as_of + horizon] had they stayed active: their own
+    purchase rate through the season's curve, times their mean amount, less returns. Known only to the
+    generator (the data files never hold it); tests judge value columns against it."""
+    start = pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1)
+    days = start.value / 1e9 + DAY * (np.arange(horizon_days) + 0.5)
+    purchase_days = float(_seasonality(days).sum())  # expected purchases per unit of daily rate
+    c = truth.customers
+    value = c["purchase_rate"] * purchase_days * c["basket"] * MEAN_AMOUNT_FACTOR * (1 - RETURN_SHARE)
+    return pd.Series(value.to_numpy(), index=c["customer_id"], name="true_value_if_retained")
 
 
 def _poisson_times(rng: np.random.Generator, start: np.ndarray, end: np.ndarray, rate: np.ndarray):
@@ -85,7 +103,9 @@ def generate_chunk(
     # new customers as the training snapshots did, and tenure does not look like drift.
     signup = t0 + rng.random(n) * (t_end - t0)
     rate = rng.gamma(2.0, 1 / 50.0, n)  # purchases per day, mean one every ~25 days
-    basket = rng.lognormal(3.4, 0.5, n)
+    # Baskets are heavy-tailed, as real customer values are (the top fifth of customers bring about half the
+    # revenue): which customers are worth calling then depends on value, not only on risk.
+    basket = rng.lognormal(3.4, 1.0, n)
     member = rng.random(n) < 0.5
     subscriber = rng.random(n) < 0.45
     lifetime = rng.exponential(700 * DAY, n)
@@ -211,7 +231,8 @@ def generate_chunk(
         "segment": SEGMENTS[rng.choice(len(SEGMENTS), n, p=[0.7, 0.2, 0.1])],
     })
     truth = pd.DataFrame({"customer_id": customer_id, "churn_at": _ts(np.where(churns, churn_at, 0)).where(churns),
-                          "cause": cause, "warning_start": _ts(warning).where(churns)})
+                          "cause": cause, "warning_start": _ts(warning).where(churns),
+                          "purchase_rate": rate, "basket": basket})
     tables = {"transactions": tx.sort_values(["timestamp", "customer_id"], ignore_index=True), "customers": customers,
               "events": ev.sort_values(["timestamp", "customer_id"], ignore_index=True), "invoices": inv,
               "subscriptions": subs}

@@ -14,7 +14,9 @@ import pandas as pd
 
 from models.bundle import ModelBundle, bin_shares
 from models.explain import N_DRIVERS, family_effects, to_probability_points, top_drivers
-from pipeline.config import ScoringConfig
+from models.value import lifetime_value
+from pipeline.config import ScoringConfig, TargetingConfig, ValueConfig
+from pipeline.targeting import GROUPS, action_effects, contact_groups
 
 EPS = 1e-4
 
@@ -68,8 +70,17 @@ def population_stability(frame: pd.DataFrame, bundle: ModelBundle, threshold: fl
         ["psi", "feature"], ascending=[False, True], ignore_index=True)
 
 
-def score(features: pd.DataFrame, bundle: ModelBundle, as_of: date, cfg: ScoringConfig, model_version: str) -> ScoreResult:
-    """Score every customer of a feature table; the risk list is sorted by churn probability (highest first)."""
+def score(features: pd.DataFrame, bundle: ModelBundle, as_of: date, cfg: ScoringConfig, model_version: str,
+          targeting: TargetingConfig | None = None, value: ValueConfig | None = None, seed: int = 0) -> ScoreResult:
+    """Score every customer of a feature table; the risk list is the call list, in priority order (the value a
+    contact can be expected to save, highest first; then churn probability, then id).
+
+    Values (``models.value``): ``value_if_retained`` from the value model, ``expected_value`` (1 - p) x it,
+    ``value_at_risk`` p x it, ``lifetime_value`` over ``value.lifetime_months``. Targeting
+    (``pipeline.targeting``): ``action_effect``, ``priority`` and ``contact_group``.
+    """
+    targeting = targeting or TargetingConfig()
+    value = value or ValueConfig()
     X = bundle.check_features(features)
     n = len(X)
     raw = bundle.churn.predict_proba(X)[:, 1]
@@ -79,8 +90,10 @@ def score(features: pd.DataFrame, bundle: ModelBundle, as_of: date, cfg: Scoring
     p0 = bundle.calibrator.transform(base)
     effects = to_probability_points(churn_contrib[:, :-1], p, p0)
     loyalty_contrib = bundle.loyalty.contributions(X)
-    value = np.clip(bundle.loyalty.predict(X), 0, None)
-    loyalty_score = bundle.loyalty_score(value)
+    retained = bundle.value_if_retained(X)
+    expected = (1 - p) * retained
+    loyalty_score = bundle.loyalty_score(expected)
+    lifetime = lifetime_value(p, retained, bundle.horizon_days, value.lifetime_months, value.annual_discount_rate)
 
     drivers = top_drivers(effects, X, bundle.spec)
     risk = pd.DataFrame({
@@ -90,8 +103,10 @@ def score(features: pd.DataFrame, bundle: ModelBundle, as_of: date, cfg: Scoring
         "risk_band": risk_bands(p, cfg),
         "loyalty_score": loyalty_score,
         "loyalty_tier": bundle.loyalty_tier(loyalty_score),
-        "expected_value": value,
-        "value_at_risk": p * value,
+        "expected_value": expected,
+        "value_if_retained": retained,
+        "value_at_risk": p * retained,
+        "lifetime_value": lifetime,
         "model_version": model_version,
     })
     for k in range(N_DRIVERS):
@@ -104,7 +119,11 @@ def score(features: pd.DataFrame, bundle: ModelBundle, as_of: date, cfg: Scoring
     lead = risk["driver_1_family"]
     risk["action"] = lead.map(lambda fam: cfg.actions.get(fam, cfg.default_action) if isinstance(fam, str)
                               else cfg.default_action)
-    order = np.lexsort((risk["customer_id"].to_numpy(dtype=str), -p))
+    risk["action_effect"] = action_effects(risk["action"].to_numpy(), targeting)
+    risk["priority"] = risk["value_at_risk"] * risk["action_effect"]
+    risk["contact_group"] = contact_groups(risk["customer_id"].to_numpy(), risk["priority"].to_numpy(), as_of,
+                                           targeting, seed)
+    order = np.lexsort((risk["customer_id"].to_numpy(dtype=str), -p, -risk["priority"].to_numpy()))
     risk = risk.iloc[order].reset_index(drop=True)
 
     names = bundle.feature_names
@@ -132,6 +151,14 @@ def score(features: pd.DataFrame, bundle: ModelBundle, as_of: date, cfg: Scoring
         "as_of": str(as_of), "model_version": model_version, "customers": n,
         "bands": {b: int((risk["risk_band"] == b).sum()) for b in cfg.risk_bands},
         "value_at_risk": float(risk["value_at_risk"].sum()),
+        "value_if_retained": float(risk["value_if_retained"].sum()),
+        "expected_value": float(risk["expected_value"].sum()),
+        "lifetime_value": float(risk["lifetime_value"].sum()),
+        "value_rule": {"lifetime_months": value.lifetime_months, "annual_discount_rate": value.annual_discount_rate},
+        "label": bundle.metadata.get("label", {"horizon_days": bundle.horizon_days}),
+        "targeting": {"capacity": targeting.capacity, "holdout_share": targeting.holdout_share,
+                      "groups": {g: int((risk["contact_group"] == g).sum()) for g in GROUPS},
+                      "priority_in_treatment": float(risk.loc[risk["contact_group"] == "treatment", "priority"].sum())},
         "mean_churn_probability": float(p.mean()) if n else 0.0,
         "base_probability": float(p0[0]) if n else None,
         "drifted_features": drift.loc[drift["flagged"], ["feature", "psi"]].to_dict("records"),

@@ -10,6 +10,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -109,11 +110,17 @@ def _quiet():
         yield
 
 
+# MLflow param names: letters, digits, underscores, dashes, periods, spaces and slashes
+PARAM_NAME = re.compile(r"^[\w\-. /]+$")
+
+
 def _flatten(d: dict, prefix: str = "") -> dict[str, str]:
+    """Nested settings as MLflow params, one per leaf (``label.horizon_days``); a mapping whose keys are free
+    text (an action's sentence in ``targeting.action_effects``) is one param holding its JSON."""
     out = {}
     for k, v in d.items():
         key = f"{prefix}{k}"
-        if isinstance(v, dict) and v:
+        if isinstance(v, dict) and v and all(PARAM_NAME.match(f"{key}.{inner}") for inner in v):
             out.update(_flatten(v, f"{key}."))
         else:
             out[key] = json.dumps(v) if isinstance(v, list | tuple | dict) else str(v)
@@ -149,6 +156,10 @@ def log_training(result: TrainResult, params: Params, fingerprint: dict, validat
             mlflow.log_metrics({f"{prefix}_{k}": float(v) for k, v in row.items() if pd.notna(v)})
         for scorer, row in result.loyalty_table.iterrows():
             mlflow.log_metrics({f"loyalty_{scorer}_{k}": float(v) for k, v in row.items()})
+        if result.value_table is not None:
+            for scorer, row in result.value_table.iterrows():
+                mlflow.log_metrics({f"value_if_retained_{scorer}_{k}": float(v) for k, v in row.items() if pd.notna(v)})
+            mlflow.log_text(result.value_table.to_csv(), "value_if_retained_vs_btyd.csv")
         mlflow.log_metrics({f"calibration_brier_{k}": v for k, v in result.calibration_scores.items()})
         mlflow.log_metrics({f"time_{k}": v for k, v in result.timings.items()})
         mlflow.log_dict(result.study_summary, "optuna_study.json")

@@ -1,5 +1,6 @@
 """Training stage: out-of-time split, Optuna tuning over rolling-origin folds, churn model, calibration,
-loyalty model, and evaluation against baselines on the validation cutoff. Pure: frames in, results out.
+value model (value if retained, behind the loyalty score), and evaluation against baselines on the
+validation cutoff. Pure: frames in, results out.
 
 Out of time, strictly: the latest cutoff validates (early stopping, tuning, calibration), and only
 cutoffs whose whole label horizon ends by the validation cutoff train, so no training label sees a
@@ -8,6 +9,7 @@ day of the validation period.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -24,6 +26,7 @@ from models.bundle import SCORE_LEVELS, ModelBundle, feature_reference
 from models.calibration import choose_calibrator
 from models.lgbm import LGBMChurnClassifier, LGBMValueRegressor
 from models.metrics import churn_metrics, ranking_metrics, value_metrics
+from models.value import btyd_baseline
 from pipeline.config import Params
 from pipeline.errors import DataError
 
@@ -37,13 +40,14 @@ class TrainResult:
     bundle: ModelBundle
     validation: pd.DataFrame  # validation rows with labels, model scores and baseline scores
     churn_table: pd.DataFrame  # metrics of the model and baselines on the validation cutoff
-    loyalty_table: pd.DataFrame
+    loyalty_table: pd.DataFrame  # expected value (loyalty score) vs actual spend, beside RFM and BTYD baselines
     calibration_scores: dict[str, float]
     study_summary: dict = field(default_factory=dict)
     train_cutoffs: list = field(default_factory=list)
     validation_cutoff: object = None
     timings: dict[str, float] = field(default_factory=dict)
     n_train_rows: int = 0
+    value_table: pd.DataFrame | None = None  # value if retained vs BTYD x Gamma-Gamma, on the customers who stayed
 
 
 def churn_estimator(params: Params, **overrides) -> LGBMChurnClassifier:
@@ -57,12 +61,15 @@ def churn_estimator(params: Params, **overrides) -> LGBMChurnClassifier:
     return LGBMChurnClassifier(**kwargs)
 
 
-def loyalty_estimator(params: Params) -> LGBMValueRegressor:
+def value_estimator(params: Params, **overrides) -> LGBMValueRegressor:
+    """The value-if-retained regressor (``loyalty:`` settings)."""
     c = params.loyalty
-    return LGBMValueRegressor(objective=c.objective, tweedie_variance_power=c.tweedie_variance_power,
-                              learning_rate=c.learning_rate, num_leaves=c.num_leaves, max_depth=c.max_depth,
-                              min_child_samples=c.min_child_samples, n_estimators=c.max_rounds,
-                              early_stopping_rounds=c.early_stopping_rounds, random_state=params.seed)
+    kwargs = dict(objective=c.objective, tweedie_variance_power=c.tweedie_variance_power,
+                  learning_rate=c.learning_rate, num_leaves=c.num_leaves, max_depth=c.max_depth,
+                  min_child_samples=c.min_child_samples, n_estimators=c.max_rounds,
+                  early_stopping_rounds=c.early_stopping_rounds, random_state=params.seed)
+    kwargs.update(overrides)
+    return LGBMValueRegressor(**kwargs)
 
 
 def out_of_time_split(cutoffs: pd.Series, horizon_days: int) -> tuple[np.ndarray, np.ndarray]:
@@ -96,7 +103,8 @@ def rolling_folds(cutoffs: pd.Series, horizon_days: int, n_folds: int) -> list[t
 # Settings that do not change what a tuning trial measures: a study resumed after changing them is the same
 # study (more trials, a longer timeout, where it is stored; what happens after tuning).
 NOT_TUNED_ON = {"tuning": ("n_trials", "timeout_s", "storage"), "model": ("refit_on_all_cutoffs",),
-                "engine": None, "loyalty": None, "registry": None, "evaluation": None, "scoring": None}
+                "engine": None, "loyalty": None, "registry": None, "evaluation": None, "scoring": None,
+                "value": None, "targeting": None}
 
 
 def study_storage(params: Params) -> str:
@@ -216,8 +224,20 @@ def train_models(
 
     t0 = time.perf_counter()
     value = training_set["future_value"].to_numpy(float)
-    loyalty = loyalty_estimator(params).fit(X[train], value[train], eval_set=(X[valid], value[valid]))
-    reference = np.quantile(np.clip(loyalty.predict(X[train]), 0, None), SCORE_LEVELS)
+    stayed = y == 0
+    if not (stayed & train).any() or not (stayed & valid).any():
+        raise DataError("no customer stayed in the training or the validation snapshots, so there is no spend of a "
+                        "retained customer to learn value from; more history or a shorter label.horizon_days is needed")
+    # Value if retained: learned only from the customers who stayed, so churn is not priced in twice (a model
+    # of everyone's spend learns 0 for churners, and value at risk would multiply by the probability again).
+    loyalty = value_estimator(params).fit(X[train & stayed], value[train & stayed],
+                                          eval_set=(X[valid & stayed], value[valid & stayed]))
+    value_valid = np.clip(loyalty.predict(X[valid]), 0, None)
+    if params.loyalty.refit_on_all_cutoffs:
+        # the rounds chosen out of time, refitted on every labelled cutoff's stayers: the latest are the most
+        # like the customers scored next (on CDNOW at 180 days, the only training cutoff is customers 5 days old)
+        loyalty = value_estimator(params, n_estimators=max(1, loyalty.best_iteration_), early_stopping_rounds=0).fit(
+            X[stayed], value[stayed])
     timings["loyalty_fit_s"] = time.perf_counter() - t0
 
     validation = training_set.loc[valid, ["customer_id", "cutoff", *LABELS]].reset_index(drop=True)
@@ -230,12 +250,23 @@ def train_models(
         rows.append({"scorer": name, **ranking_metrics(validation["churned"], score)})
     churn_table = pd.DataFrame(rows).set_index("scorer")
 
-    validation["expected_value"] = np.clip(loyalty.predict(X[valid]), 0, None)
+    validation["value_if_retained"] = value_valid
+    validation["expected_value"] = (1 - p_valid) * value_valid
+    btyd = btyd_baseline(features_valid, horizon, params.value.lifetime_months, params.value.annual_discount_rate,
+                         params.features.btyd_model, params.seed)
     vrows = [{"scorer": "loyalty_model", **value_metrics(validation["future_value"], validation["expected_value"])}]
     for name, score in value_baselines(features_valid, horizon).items():
         validation[f"value_baseline_{name}"] = score
         vrows.append({"scorer": name, **value_metrics(validation["future_value"], score)})
+    if btyd is not None:
+        validation["value_baseline_btyd_gamma_gamma"] = btyd["btyd_expected_value"].to_numpy()
+        vrows.append({"scorer": "btyd_gamma_gamma",
+                      **value_metrics(validation["future_value"], validation["value_baseline_btyd_gamma_gamma"])})
     loyalty_table = pd.DataFrame(vrows).set_index("scorer")
+    value_table = retained_value_table(validation, btyd)
+    # The loyalty score's reference: expected values of the latest labelled population, by the final models.
+    p_reference = calibrator.transform(churn.predict_proba(X[valid])[:, 1])
+    reference = np.quantile((1 - p_reference) * np.clip(loyalty.predict(X[valid]), 0, None), SCORE_LEVELS)
 
     validation_cutoff = cutoffs.max()
     bundle = ModelBundle(
@@ -245,13 +276,30 @@ def train_models(
         metadata={"validation_cutoff": str(validation_cutoff.date()),
                   "train_cutoffs": sorted(str(c.date()) for c in cutoffs[train].unique()),
                   "validation_auc": churn_table.loc["model", "roc_auc"],
-                  "label": {"kind": params.label.kind, "horizon_days": horizon},
+                  "label": dataclasses.asdict(params.label),
                   "tuned_params": best, "best_iteration": churn.best_iteration_},
     )
     return TrainResult(
         bundle=bundle, validation=validation, churn_table=churn_table, loyalty_table=loyalty_table,
         calibration_scores=calibration_scores, study_summary=summary,
         train_cutoffs=sorted(cutoffs[train].unique()), validation_cutoff=validation_cutoff,
-        timings=timings, n_train_rows=int(train.sum()),
+        timings=timings, n_train_rows=int(train.sum()), value_table=value_table,
     )
+
+
+def retained_value_table(validation: pd.DataFrame, btyd: pd.DataFrame | None) -> pd.DataFrame:
+    """Value if retained judged on the validation customers who stayed, beside its BTYD x Gamma-Gamma
+    equivalent: Spearman with their actual spend, top-20% revenue capture, and the error of the total
+    (predicted total / actual total - 1)."""
+    stayed = (validation["churned"] == 0).to_numpy()
+    actual = validation["future_value"].to_numpy(float)[stayed]
+    scorers = {"value_model": validation["value_if_retained"].to_numpy(float)[stayed]}
+    if btyd is not None:
+        scorers["btyd_gamma_gamma"] = btyd["btyd_value_if_retained"].to_numpy(float)[stayed]
+    rows = []
+    for name, predicted in scorers.items():
+        total = actual.sum()
+        rows.append({"scorer": name, "customers": int(stayed.sum()), **value_metrics(actual, predicted),
+                     "total_error": float(predicted.sum() / total - 1) if total else float("nan")})
+    return pd.DataFrame(rows).set_index("scorer")
 

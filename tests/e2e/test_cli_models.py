@@ -55,7 +55,7 @@ def test_score_writes_risk_list_and_reruns_identically(workdir):
         outputs.append((workdir / "risk.parquet").read_bytes())
     assert outputs[0] == outputs[1]
     risk = pd.read_parquet(workdir / "risk.parquet")
-    assert risk["churn_probability"].is_monotonic_decreasing and risk["customer_id"].is_unique
+    assert risk["priority"].is_monotonic_decreasing and risk["customer_id"].is_unique  # the call list's order
     assert risk["model_version"].iloc[0] == "churn-model v1 (champion)"
     for sidecar in ("risk_shap.parquet", "risk_summary.json", "risk_shap_summary.png"):
         assert (workdir / sidecar).exists()

@@ -56,7 +56,8 @@ def test_training_run_logs_everything_and_model_loads_without_pickle(store, trai
     assert model.metadata.signature is not None
     valid = _valid(trained)
     out = model.predict(valid[trained["spec"].names])
-    assert list(out.columns) == ["churn_probability", "expected_value", "loyalty_score", "loyalty_tier"]
+    assert list(out.columns) == ["churn_probability", "value_if_retained", "expected_value", "value_at_risk",
+                                 "loyalty_score", "loyalty_tier"]
     assert out["churn_probability"].between(0, 1).all()
     reordered = model.predict(valid[trained["spec"].names[::-1]])
     np.testing.assert_array_equal(out["churn_probability"], reordered["churn_probability"])

@@ -12,20 +12,26 @@ from pipeline.errors import ModelError
 from pipeline.score import risk_bands, score
 
 COLUMNS = ["customer_id", "as_of", "churn_probability", "risk_band", "loyalty_score", "loyalty_tier", "expected_value",
-           "value_at_risk", "model_version"] + [f"driver_{k}_{part}" for k in (1, 2, 3)
-                                                for part in ("feature", "family", "value", "effect", "reason")] + ["action"]
+           "value_if_retained", "value_at_risk", "lifetime_value", "model_version"] + [
+    f"driver_{k}_{part}" for k in (1, 2, 3) for part in ("feature", "family", "value", "effect", "reason")] + [
+    "action", "action_effect", "priority", "contact_group"]
 
 
 def test_risk_list_schema_and_order(scored):
     risk = scored["score"].risk_list
     assert list(risk.columns) == COLUMNS
     assert len(risk) == len(scored["features"]) and risk["customer_id"].is_unique
-    assert risk["churn_probability"].is_monotonic_decreasing
-    for col in ("churn_probability", "loyalty_score", "expected_value", "value_at_risk", "driver_1_value",
-                "driver_1_effect"):
+    assert risk["priority"].is_monotonic_decreasing  # the call list's order
+    for col in ("churn_probability", "loyalty_score", "expected_value", "value_if_retained", "value_at_risk",
+                "lifetime_value", "priority", "action_effect", "driver_1_value", "driver_1_effect"):
         assert pd.api.types.is_float_dtype(risk[col]), col
     assert risk["churn_probability"].between(0, 1).all() and risk["loyalty_score"].between(0, 100).all()
-    np.testing.assert_allclose(risk["value_at_risk"], risk["churn_probability"] * risk["expected_value"])
+    p, retained = risk["churn_probability"], risk["value_if_retained"]
+    assert (retained >= 0).all()
+    np.testing.assert_allclose(risk["value_at_risk"], p * retained)  # churn counted once
+    np.testing.assert_allclose(risk["expected_value"], (1 - p) * retained)
+    np.testing.assert_allclose(risk["priority"], p * retained * risk["action_effect"])
+    assert set(risk["contact_group"]) <= {"treatment", "holdout", "not_selected"}
     assert set(risk["risk_band"]) <= set(scored["params"].scoring.risk_bands)
 
 
