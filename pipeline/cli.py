@@ -279,6 +279,15 @@ def _print_train_summary(result, logged, uri: str, seconds: float) -> None:
     for scorer, row in result.loyalty_table.iterrows():
         lt.add_row(scorer, f"{row['spearman']:.4f}", f"{row['top20_revenue_capture']:.4f}")
     out.print(lt)
+    if result.value_table is not None:
+        vt = Table(title="value if retained vs BTYD x Gamma-Gamma, on the validation customers who stayed",
+                   title_justify="left")
+        for c in ("scorer", "customers", "spearman", "top20_revenue_capture", "total_error"):
+            vt.add_column(c, justify="left" if c == "scorer" else "right")
+        for scorer, row in result.value_table.iterrows():
+            vt.add_row(scorer, f"{int(row['customers']):,}", f"{row['spearman']:.4f}", f"{row['top20_revenue_capture']:.4f}",
+                       f"{row['total_error']:+.1%}")
+        out.print(vt)
     best_baseline = result.churn_table.drop(index="model")["roc_auc"].max()
     calib = min(result.calibration_scores, key=result.calibration_scores.get)
     out.print(f"ROC-AUC margin over the best baseline: {result.churn_table.loc['model', 'roc_auc'] - best_baseline:+.4f}")
@@ -387,7 +396,8 @@ def score(
     ds = open_data(data, cfg)
     frame = without_unused_features(features_as_of(ds, cfg, day), bundle)
     with console.status(f"scoring and explaining {len(frame):,} customers..."):
-        result = score_customers(frame, bundle, day, cfg.scoring, version)
+        result = score_customers(frame, bundle, day, cfg.scoring, version, targeting=cfg.targeting, value=cfg.value,
+                                 seed=cfg.seed)
     write_table(result.risk_list, target)
     write_table(result.contributions, _sidecar(target, "_shap.parquet"))
     summary = {**result.summary, "global_families": result.global_families.to_dict("records"),
@@ -407,12 +417,23 @@ def _print_score_summary(result, target: Path) -> None:
     t.add_column("customers", justify="right")
     t.add_column("share", justify="right")
     t.add_column("value at risk", justify="right")
+    t.add_column("call list: contact", justify="right")
+    t.add_column("hold out", justify="right")
     for band, count in s["bands"].items():
         part = result.risk_list[result.risk_list["risk_band"] == band]
-        t.add_row(band, f"{count:,}", f"{count / max(s['customers'], 1):.1%}", f"{part['value_at_risk'].sum():,.2f}")
+        groups = part["contact_group"].value_counts()
+        t.add_row(band, f"{count:,}", f"{count / max(s['customers'], 1):.1%}", f"{part['value_at_risk'].sum():,.2f}",
+                  f"{groups.get('treatment', 0):,}", f"{groups.get('holdout', 0):,}")
     out.print(t)
     out.print(f"customers scored: {s['customers']:,} with {s['model_version']}; "
-              f"total value at risk: {s['value_at_risk']:,.2f}")
+              f"total value at risk: {s['value_at_risk']:,.2f} (churn probability x value if retained, "
+              f"{s['value_if_retained']:,.2f} in all); lifetime value ({s['value_rule']['lifetime_months']} months): "
+              f"{s['lifetime_value']:,.2f}")
+    g, tg = s["targeting"]["groups"], s["targeting"]
+    capacity = "everyone with a priority" if tg["capacity"] is None else f"capacity {tg['capacity']:,}"
+    out.print(f"call list ({capacity}, {tg['holdout_share']:.0%} held out): {g['treatment']:,} to contact, "
+              f"{g['holdout']:,} held out to measure the effect, {g['not_selected']:,} not selected; "
+              f"value the contacts can be expected to save: {tg['priority_in_treatment']:,.2f}")
     top = result.global_families.head(3)
     out.print("drivers across the base: " + ", ".join(f"{r.family} ({r.mean_abs_effect_pp * 100:.1f} pts)"
                                                       for r in top.itertuples()))
@@ -444,8 +465,169 @@ def report(
     write_bytes(html.encode("utf-8"), out_path)
     out.print(f"wrote report for {len(frame):,} customers -> {out_path}")
     if xlsx is not None:
-        write_excel(frame, xlsx)
-        out.print(f"wrote Excel risk list -> {xlsx}")
+        write_excel(frame, xlsx, summary=summary, currency=currency_of(cfg))
+        out.print(f"wrote Excel call list for {len(frame):,} customers -> {xlsx}")
+
+
+def currency_of(cfg: Params) -> str:
+    """The currency amounts are in, where params set one (``currency`` at the top, in ``value`` or in
+    ``scoring``); empty when none does."""
+    for section in (cfg, getattr(cfg, "value", None), getattr(cfg, "scoring", None)):
+        currency = getattr(section, "currency", None)
+        if isinstance(currency, str) and currency.strip():
+            return currency.strip()
+    return ""
+
+
+@app.command()
+@handle_errors
+def outcomes(
+    risk_list: Annotated[Path, typer.Option("--risk-list", help="Risk list written by `churn score` a horizon or more ago.")],
+    data: DataOpt,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write every figure to this JSON file.")] = None,
+    html: Annotated[Path | None, typer.Option("--html", help="Write the figures as a self-contained HTML page.")] = None,
+    write_effects: Annotated[Path | None, typer.Option(
+        "--write-effects", help="Write the measured action effects, shrunk towards the priors, as YAML "
+        "(targeting.action_effects) to copy into params.yaml.")] = None,
+    params: ParamsOpt = Path("params.yaml"),
+    set_: SetOpt = None,
+) -> None:
+    """Once a risk list's horizon has passed: was the list right, did it point at the value lost, and did the
+    actions keep customers (treatment against holdout)? Logs the figures against the model version in MLflow."""
+    import json
+
+    from pipeline import outcomes as oc
+    from pipeline import tracking
+    from pipeline.io import read_risk_list, write_bytes
+    from pipeline.outcomes_report import build_outcomes_report
+    from pipeline.outcomes_tracking import log_outcomes
+
+    cfg = load(params, set_)
+    frame, summary = read_risk_list(risk_list)
+    if frame.empty:
+        raise DataError(f"{risk_list} lists no customer: there is nothing to follow up. Fix: pass a list with customers")
+    day = oc.list_as_of(frame, summary)
+    label, label_notes = oc.list_label(summary, cfg.label)
+    ds = open_data(data, cfg)
+    oc.require_horizon_observed(day, label.horizon_days, ds.date_range()[1])
+    with console.status(f"finding what happened to {len(frame):,} customers from {day} to "
+                        f"{oc.horizon_end(day, label.horizon_days)}..."):
+        realised = oc.realised_outcomes(ds, cfg, label, day, frame["customer_id"])
+    band_order = list(summary.get("bands") or cfg.scoring.risk_bands)
+    figures = oc.outcome_figures(frame, realised, label=label, as_of=day, band_order=band_order,
+                                 tier_order=list(cfg.loyalty.tiers), priors=cfg.targeting.action_effects,
+                                 default_prior=cfg.targeting.default_effect)
+    figures = {"risk_list": str(risk_list), **figures, "notes": label_notes + figures["notes"]}
+    _print_outcomes(figures)
+    tracking.configure()
+    with console.status("logging the outcomes to MLflow..."):
+        logged = log_outcomes(figures, oc.headline_metrics(figures), str(risk_list))
+    figures["mlflow"] = {"run_id": logged.run_id, "message": logged.message}
+    if logged.run_id is None:
+        console.print(f"[cyan]note:[/] {logged.message}", highlight=False, soft_wrap=True)
+    else:
+        out.print(logged.message, highlight=False)
+    if json_path is not None:
+        write_bytes(json.dumps(figures, indent=2).encode(), json_path)
+        out.print(f"wrote every figure -> {json_path}")
+    if html is not None:
+        write_bytes(build_outcomes_report(figures, risk_list.name).encode("utf-8"), html)
+        out.print(f"wrote outcomes page -> {html}")
+    if write_effects is not None:
+        write_bytes(oc.effects_yaml(figures["effects"], _effects_header(figures)).encode("utf-8"), write_effects)
+        measured = sum(a["measured"] for a in figures["actions"])
+        out.print(f"wrote action effects ({measured} measured, the rest at their priors) -> {write_effects}; copy its "
+                  "action_effects into params.yaml's targeting section to use them")
+
+
+def _effects_header(figures: dict) -> list[str]:
+    """The comment lines above a ``--write-effects`` file: where the effects come from and how to use them."""
+    k = figures["shrinkage"]["pseudo_count"]
+    lines = [f"Action effects measured by `churn outcomes` on {figures['risk_list']} as of {figures['as_of']} "
+             f"(outcomes up to {figures['horizon_end']}).",
+             f"Shrunk towards the prior: (n_h x measured + {k:g} x prior) / (n_h + {k:g}), n_h the holdout "
+             "customers, clipped to [0, 1];",
+             "actions without a treatment group, a holdout group or a churner in the holdout keep their prior.",
+             "Use: copy action_effects into the targeting section of params.yaml (it replaces the mapping there).", ""]
+    for a in figures["actions"]:
+        if a["measured"]:
+            lines.append(f"{a['action']}: treatment {a['treatment']['customers']}, holdout {a['holdout']['customers']}, "
+                         f"measured {a['effect']['estimate']:.3f}, prior {a['prior']:.3f} -> {a['shrunk_effect']:.3f}")
+    return lines
+
+
+def _share(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value * 100:.{digits}f}%"
+
+
+def _amount(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.2f}"
+
+
+def _with_interval(estimate: float | None, bounds: list[float | None]) -> str:
+    """``33% [26,41]``: an estimate and its 95% interval in percent, short enough for a table of actions."""
+    if estimate is None:
+        return "-"
+    return _share(estimate, 0) + ("" if bounds[0] is None else f" [{bounds[0] * 100:.0f},{bounds[1] * 100:.0f}]")
+
+
+def _print_outcomes(f: dict) -> None:
+    q, v = f["quality"], f["value"]
+    auc = "-" if q["roc_auc"] is None else f"{q['roc_auc']:.4f}"
+    pr = "-" if q["pr_auc"] is None else f"{q['pr_auc']:.4f}"
+    brier = "-" if q["brier"] is None else f"{q['brier']:.4f}"
+    out.print(f"outcomes of {f['risk_list']} as of {f['as_of']} ({f['model_version']}), {f['label']['kind']} rule, "
+              f"horizon to {f['horizon_end']}: {f['customers']:,} customers, churned {_share(q['actual_churn_rate'])} "
+              f"(predicted {_share(q['mean_predicted_probability'])}); ROC-AUC {auc}, PR-AUC {pr}, Brier {brier}",
+              highlight=False)
+    for title, column, rows in (("by risk band", "risk_band", f["by_risk_band"]),
+                                ("by loyalty tier", "loyalty_tier", f["by_loyalty_tier"]),
+                                ("by contact group", "contact_group", f["by_contact_group"])):
+        if not rows:
+            continue
+        t = Table(title=f"predicted and actual churn, value lost and revenue kept {title}", title_justify="left")
+        for c in (column.replace("_", " "), "customers", "predicted", "churned", "value at risk", "value lost",
+                  "revenue kept"):
+            t.add_column(c, justify="left" if c == column.replace("_", " ") else "right")
+        for r in rows:
+            t.add_row(r[column], f"{r['customers']:,}", _share(r["mean_predicted"]), _share(r["actual_rate"]),
+                      _amount(r["value_at_risk"]), _amount(r["lost_value"]), _amount(r["revenue_kept"]))
+        out.print(t)
+    t = Table(title="calibration by decile of churn probability (1 = highest)", title_justify="left")
+    for c in ("decile", "probability", "customers", "predicted", "churned"):
+        t.add_column(c, justify="right")
+    for r in q["calibration_by_decile"]:
+        t.add_row(str(r["decile"]), f"{r['min_probability']:.3f}-{r['max_probability']:.3f}", f"{r['customers']:,}",
+                  _share(r["mean_predicted"]), _share(r["actual_rate"]))
+    out.print(t)
+    if v["capture"]:
+        t = Table(title="share of value lost in the top", title_justify="left")
+        for c in ("ranking", "top 10%", "top 20%"):
+            t.add_column(c, justify="left" if c == "ranking" else "right")
+        for r in v["capture"]:
+            t.add_row(r["ranking"], _share(r["top_10"]), _share(r["top_20"]))
+        out.print(t)
+    if v["lost_value"] is not None:
+        out.print(f"value lost (churned x {v['value_column']}: the spend the churners would have made had they stayed): "
+                  f"{_amount(v['lost_value'])}")
+    out.print(f"revenue kept (actual spend of those who stayed): {_amount(v['revenue_kept'])} of {_amount(v['revenue'])}")
+    if f["actions"]:
+        t = Table(title="actions: churn rate of the treated against the held out, 95% intervals in %; effect = share "
+                        "of would-be churners kept", title_justify="left")
+        t.add_column("action", min_width=18)
+        for c in ("treated", "churned", "held out", "churned ", "difference", "effect", "prior", "shrunk"):
+            t.add_column(c, justify="right", no_wrap=True)
+        pooled = f["all_actions"]
+        for a in [*f["actions"], {"action": "all actions", **pooled, "prior": None, "shrunk_effect": None}]:
+            t.add_row(a["action"], f"{a['treatment']['customers']:,}",
+                      _with_interval(a["treatment"]["rate"], a["treatment"]["interval"]),
+                      f"{a['holdout']['customers']:,}", _with_interval(a["holdout"]["rate"], a["holdout"]["interval"]),
+                      _with_interval(a["difference"]["estimate"], a["difference"]["interval"]),
+                      _with_interval(a["effect"]["estimate"], a["effect"]["interval"]),
+                      _share(a["prior"]), _share(a["shrunk_effect"]))
+        out.print(t)
+    for note in f["notes"]:
+        console.print(f"[cyan]note:[/] {note}", highlight=False, soft_wrap=True)
 
 
 def main() -> None:  # pragma: no cover
