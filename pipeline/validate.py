@@ -9,22 +9,31 @@ rows read = rows used + rows quarantined.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from pathlib import Path
 
 import duckdb
 
-from pipeline.config import ColumnsConfig, ValidationConfig
+from pipeline.config import ColumnsConfig, FormatConfig, InputConfig, ValidationConfig
 from pipeline.errors import DataError
-from pipeline.io import TableSource, sql_string
+from pipeline.io import TableSource, first_bad_bytes, likely_encoding, readable, sql_string, unusable_entry
 from pipeline.schema import KNOWN_EVENT_TYPES, SCHEMAS, Column, TableSchema
 
 TZ_AWARE = r"\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)$"
 
 FIXES = {
     "empty customer id": "fill in the customer id or remove the row",
-    "unparseable timestamp": "use ISO 8601 dates such as 2024-03-31 or 2024-03-31T14:05:00",
-    "non-numeric value": "use plain numbers with a dot as decimal separator and no currency symbols",
+    "unparseable timestamp": "use ISO 8601 dates such as 2024-03-31 or 2024-03-31T14:05:00, or give the "
+                             "format as input.date_format (e.g. %d.%m.%Y)",
+    "non-numeric value": "use plain numbers without currency symbols; numbers written with a decimal comma or "
+                         "thousands separators are read by setting input.decimal_separator and "
+                         "input.thousands_separator",
+    "non-finite number": "replace NaN and infinite values with numbers, or leave the cell empty where the column "
+                         "is optional",
+    "number out of range": "numbers must be below 100 trillion in size; check the column holds amounts, not ids "
+                           "or codes",
     "invalid boolean": "use true/false or 1/0",
     "missing value": "fill in the value or remove the row",
     "timestamp in the future": "check the export's clock and time zone; history cannot be later than now",
@@ -104,23 +113,310 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _typed_expr(col: Column, raw: str, src_type: str) -> str:
+def _typed_expr(col: Column, raw: str, src_type: str, form: ColumnFormat | None = None) -> str:
     """SQL giving the column's canonical type; NULL where the raw value cannot be read."""
+    form = form or ColumnFormat()
     is_text = src_type.upper().startswith("VARCHAR")
     if col.kind == "id":
+        if form.id_form == "float":
+            return f"CASE WHEN isfinite(CAST({raw} AS DOUBLE)) THEN CAST(CAST({raw} AS BIGINT) AS VARCHAR) END"
+        if form.id_form == "float text":
+            return f"regexp_replace(trim({raw}), '\\.0+$', '')"
         return f"CAST({raw} AS VARCHAR)"
     if col.kind == "timestamp":
-        if is_text or "TIME ZONE" in src_type.upper():
+        if is_text:
+            return _date_sql(raw, form.dates)
+        if "TIME ZONE" in src_type.upper():
             return f"CAST(TRY_CAST({raw} AS TIMESTAMPTZ) AS TIMESTAMP)"
         return f"TRY_CAST({raw} AS TIMESTAMP)"
     if col.kind == "number":
-        return f"TRY_CAST({raw} AS DOUBLE)"
+        return _number_sql(raw, form.decimal, form.thousands) if is_text else f"TRY_CAST({raw} AS DOUBLE)"
     if col.kind == "bool":
         return f"TRY_CAST({raw} AS BOOLEAN)"
     return f"CAST({raw} AS VARCHAR)"
 
 
 _REASON_BY_KIND = {"timestamp": "unparseable timestamp", "number": "non-numeric value", "bool": "invalid boolean"}
+
+
+# Numbers: (decimal separator, thousands separator) readings tried on a text column, in order of preference
+# when several read every value alike. The first, a dot and no grouping, is the engine's own reading.
+NUMBER_FORMATS = (("." , ""), (",", ""), (".", ","), (",", "."), (",", " "), (".", " "), (".", "'"), (",", "'"))
+SPACES = " \u00a0\u202f"  # a space as thousands separator: plain, no-break and narrow no-break
+# At least this many values holding a separator that reads both ways ("1.250": 1.25 or 1,250) decide it from
+# the column: every one of them has exactly three digits after it and no other separator, so it groups
+# thousands. Fewer cannot tell, and the run stops asking which it is.
+MIN_AMBIGUOUS_EVIDENCE = 10
+# Day/month orders looked for when timestamps are not ISO 8601 and no input.date_format is given.
+DATE_FORMATS = ("%d.%m.%Y", "%d/%m/%Y", "%m/%d/%Y", "%d-%m-%Y", "%Y/%m/%d", "%Y.%m.%d")
+# Amounts are summed as DECIMAL(18, 4) (pipeline.build.EXACT); larger magnitudes cannot be held.
+NUMBER_LIMIT = 1e14
+FLOAT_TYPES = ("FLOAT", "DOUBLE", "DECIMAL", "REAL")
+
+
+@dataclass(frozen=True)
+class ColumnFormat:
+    """How one source column is read: its number separators, date formats or id form."""
+
+    decimal: str = "."
+    thousands: str = ""
+    dates: tuple[str, ...] = ()
+    id_form: str = ""  # "float": typed whole numbers; "float text": "291.0" text; "": as it is
+
+
+def _number_pattern(decimal: str, thousands: str) -> str:
+    d = re.escape(decimal)
+    t = f"[{SPACES}]" if thousands == " " else re.escape(thousands)
+    integer = r"\d+" if not thousands else rf"(\d{{1,3}}|[1-9]\d{{0,2}}({t}\d{{3}})+)"
+    return rf"[+-]?({integer}({d}\d*)?|{d}\d+)"
+
+
+def _number_sql(raw: str, decimal: str, thousands: str) -> str:
+    """SQL: the number a text value holds under the separators; NULL where it does not fit them."""
+    if (decimal, thousands) == (".", ""):
+        return f"TRY_CAST({raw} AS DOUBLE)"
+    text = f"trim({raw})"
+    if thousands == " ":
+        text = f"regexp_replace({text}, '[{SPACES}]', '', 'g')"
+    elif thousands:
+        text = f"replace({text}, {sql_string(thousands)}, '')"
+    if decimal == ",":
+        text = f"replace({text}, ',', '.')"
+    return (f"CASE WHEN regexp_full_match(trim({raw}), {sql_string(_number_pattern(decimal, thousands))}) "
+            f"THEN TRY_CAST({text} AS DOUBLE) END")
+
+
+def _date_sql(raw: str, formats: tuple[str, ...]) -> str:
+    """SQL: the timestamp (UTC) a text value holds, in one of ``formats`` or else ISO 8601."""
+    iso = f"CAST(TRY_CAST({raw} AS TIMESTAMPTZ) AS TIMESTAMP)"
+    if not formats:
+        return iso
+    listed = "[" + ", ".join(sql_string(f) for f in formats) + "]"
+    return f"coalesce(CAST(try_strptime(trim({raw}), {listed}) AS TIMESTAMP), {iso})"
+
+
+def _with_times(day_format: str) -> tuple[str, ...]:
+    return day_format, f"{day_format} %H:%M", f"{day_format} %H:%M:%S"
+
+
+def _separator(char: str) -> str:
+    return {" ": "a space", "'": "an apostrophe", ".": "a dot", ",": "a comma"}[char]
+
+
+def _set_line(table: str, **settings: str) -> str:
+    """The --set options that give a table's format settings (global ones: every table is usually alike)."""
+    named = {" ": "space", "'": "apostrophe"}
+    return " ".join(f"--set input.{k}={named.get(v, v)}" for k, v in settings.items())
+
+
+def _profile(con: duckdb.DuckDBPyConnection, scan: str, schema: TableSchema, resolved: dict[str, str],
+             types: dict[str, str], source: TableSource) -> dict[str, dict[str, int]]:
+    """One pass over the source counting what decides how each column is read: per text timestamp column
+    the values with a UTC offset and (with no date format given) those that start like ISO 8601; per text
+    number column the values the engine reads, those with a dot and those with three characters after it
+    (a dot that may group thousands: "1.250"); per text id column those with a dot ("291.0"); per float
+    id column the whole numbers. Typed (Parquet) columns other than float ids need none of it."""
+    aggregates: dict[tuple[str, str], str] = {}
+    for col in schema.columns:
+        src = resolved.get(col.name)
+        if src is None:
+            continue
+        q, text = _quote(src), types[src].upper().startswith("VARCHAR")
+        # Only counts, LIKEs and casts besides the time zone's regular expression (which this pass was alone
+        # before): the exact tests run in a pass of their own, on a column whose counts call for them.
+        if col.kind == "timestamp" and text:
+            aggregates[col.name, "present"] = f"count({q})"
+            aggregates[col.name, "aware"] = f"count(*) FILTER (WHERE regexp_matches({q}, '{TZ_AWARE}'))"
+            if not source.fmt.date_formats:  # ISO 8601 (YYYY-...) or not: other formats are looked for only if not
+                aggregates[col.name, "iso"] = f"count(*) FILTER (WHERE substr({q}, 5, 1) = '-')"
+        elif col.kind == "number" and text:
+            aggregates[col.name, "present"] = f"count({q})"
+            aggregates[col.name, "read"] = f"count(TRY_CAST({q} AS DOUBLE))"
+            aggregates[col.name, "dotted"] = f"count(*) FILTER (WHERE contains({q}, '.'))"
+            # values a dot could group in thousands (1.250): a LIKE is all the usual column costs here;
+            # _number_format checks them in full only when every dotted value passes it
+            aggregates[col.name, "dot3"] = f"count(*) FILTER (WHERE {q} LIKE '%.___')"
+        elif col.kind == "id" and text and source.is_text:  # typed files hold float ids as numbers
+            aggregates[col.name, "present"] = f"count({q})"
+            aggregates[col.name, "dotted"] = f"count(*) FILTER (WHERE contains({q}, '.'))"
+        elif col.kind == "id" and types[src].upper().startswith(FLOAT_TYPES):
+            number = f"CAST({q} AS DOUBLE)"
+            aggregates[col.name, "present"] = f"count(*) FILTER (WHERE isfinite({number}))"
+            aggregates[col.name, "whole"] = (f"count(*) FILTER (WHERE isfinite({number}) AND {number} = trunc({number}) "
+                                             f"AND abs({number}) < 9007199254740992)")
+    if not aggregates:
+        return {}
+    values = con.execute(f"SELECT {', '.join(aggregates.values())} FROM {scan}").fetchone()
+    out: dict[str, dict[str, int]] = {}
+    for (column, stat), value in zip(aggregates, values, strict=True):
+        out.setdefault(column, {})[stat] = value
+    return out
+
+
+def _id_form(con: duckdb.DuckDBPyConnection, scan: str, source: TableSource, src: str, src_type: str,
+             stats: dict[str, int]) -> tuple[str, str]:
+    """How an id column is read, and a note: float ids holding whole numbers become those integers
+    ("291.0" -> "291", as pandas writes an integer column with gaps); floats that are not whole numbers
+    cannot be made exact ids, and stop the run. Text ids that are not all float-like stay as they are."""
+    floats = src_type.upper().startswith(FLOAT_TYPES)
+    q = _quote(src)
+    if floats:
+        present, whole = stats["present"], stats["whole"]
+    else:  # text: only a column whose every id holds a dot is looked at further
+        present = stats["present"]
+        if not present or stats["dotted"] < present:
+            return "", ""
+        floaty, whole = con.execute(
+            rf"SELECT count(*) FILTER (WHERE regexp_full_match(trim({q}), '-?\d+\.\d+')), "
+            rf"count(*) FILTER (WHERE regexp_full_match(trim({q}), '-?\d+\.0+')) FROM {scan}").fetchone()
+        if floaty < present:
+            return "", ""
+    if whole == present:
+        kind = "float (a number type)" if floats else "text written as floats"
+        return ("float" if floats else "float text"), (
+            f"{source.name}: customer ids in {source.label} are {kind} holding whole numbers (291.0); read as those "
+            "integers (291)")
+    test = (f"isfinite(CAST({q} AS DOUBLE)) AND CAST({q} AS DOUBLE) <> trunc(CAST({q} AS DOUBLE))" if floats else
+            rf"NOT regexp_full_match(trim({q}), '-?\d+\.0+')")
+    example = con.execute(f"SELECT CAST({q} AS VARCHAR) FROM {scan} WHERE {test} LIMIT 1").fetchall()
+    shown = example[0][0] if example else "?"
+    raise DataError(
+        f"{source.label}: column {src} holds customer ids as floats, and {present - whole:,} of them are not whole "
+        f"numbers (e.g. {shown}), so they cannot be matched exactly to the ids of the other tables. Fix: export "
+        "the ids as text or whole numbers (in pandas: df['customer_id'].astype('Int64') or .astype(str) before "
+        "writing)")
+
+
+def _number_format(con: duckdb.DuckDBPyConnection, scan: str, source: TableSource, column: str, src: str,
+                   stats: dict[str, int], fmt: FormatConfig) -> tuple[tuple[str, str], str]:
+    """The separators a text number column is read with, and a note when they were detected.
+
+    Given separators are used as they are. Otherwise the engine's reading (a dot, no grouping) is kept when
+    it reads every value and no dot could group thousands; only then is the column read under each other
+    reading (one more pass, on such columns only), and the one that reads the most values wins. Readings
+    that read every value but differently ("1.250" as 1.25 or 1250) are settled from the whole column or
+    stop the run: never silently.
+    """
+    given_d, given_t = fmt.decimal_separator, fmt.thousands_char
+    if given_d and given_t:
+        return (given_d, given_t), ""
+    candidates = [(d, t) for d, t in NUMBER_FORMATS if (not given_d or d == given_d) and (not given_t or t == given_t)]
+    q = _quote(src)
+    ambiguous_dot = False
+    if stats["dotted"] > 0 and stats["dot3"] == stats["dotted"]:  # every dot has three characters after it
+        dot3, long = con.execute(
+            rf"SELECT count(*) FILTER (WHERE regexp_full_match(trim({q}), '[+-]?[1-9]\d{{0,2}}\.\d{{3}}')), "
+            rf"count(*) FILTER (WHERE regexp_full_match(trim({q}), '[+-]?\d{{4,}}')) FROM {scan}").fetchone()
+        ambiguous_dot = dot3 == stats["dotted"] and long == 0  # 1250 beside 1.250: a decimal dot
+    if (".", "") in candidates and stats["read"] == stats["present"] and (given_d == "." or not ambiguous_dot):
+        return (".", ""), ""
+    present = f"NULLIF(trim({q}), '') IS NOT NULL"
+    counts = con.execute(
+        f"SELECT {', '.join(f'count({_number_sql(q, d, t)})' for d, t in candidates)}, "
+        f"count(*) FILTER (WHERE contains({q}, '.')), count(*) FILTER (WHERE contains({q}, ',')) "
+        f"FROM {scan} WHERE {present}").fetchone()
+    holding = {".": counts[-2], ",": counts[-1]}
+    best = max(counts[: len(candidates)])
+    tied = [c for c, n in zip(candidates, counts, strict=False) if n == best]
+    # tied readings that give the same number for every value are one reading: keep the first of each
+    values = [_number_sql(q, d, t) for d, t in tied]
+    differs = con.execute("SELECT " + ", ".join(f"count(*) FILTER (WHERE {values[0]} IS DISTINCT FROM {v})"
+                                                  for v in values[1:]) + f" FROM {scan} WHERE {present}").fetchone() \
+        if len(tied) > 1 else ()
+    readings = [tied[0]] + [c for c, n in zip(tied[1:], differs, strict=True) if n]
+    chosen = readings[0]
+    where = f"{source.name}.{column}"
+    grouping = next((r for r in readings if r[1] in (".", ",")), None)
+    decimal_reading = next((r for r in readings if grouping and r[0] == grouping[1]), None)
+    if len(readings) > 1 and grouping and decimal_reading:  # a separator read as decimal by one, thousands by another
+        char = grouping[1]
+        example = con.execute(f"SELECT trim({q}) FROM {scan} WHERE contains({q}, {sql_string(char)}) LIMIT 1").fetchall()[0][0]
+        as_decimal = example.replace(",", ".") if char == "," else example
+        as_thousands = example.replace(char, "")
+        if holding[char] < MIN_AMBIGUOUS_EVIDENCE:
+            raise DataError(
+                f"{source.label}: column {src} ({where}): values such as {example!r} read both as {as_decimal} "
+                f"({_separator(char)} as decimal separator) and as {as_thousands} ({_separator(char)} grouping "
+                f"thousands), and only {holding[char]} value(s) hold {_separator(char)}, too few to tell from the "
+                f"column. Fix: {_set_line(source.name, thousands_separator=char)} if {example} means "
+                f"{as_thousands}, or {_set_line(source.name, decimal_separator=decimal_reading[0])} if it means "
+                f"{as_decimal} (for this table only: input.tables.{source.name}.…)")
+        chosen = grouping
+        return chosen, (
+            f"{where}: every one of the {holding[char]:,} values holding {_separator(char)} has exactly three digits "
+            f"after it and no other separator (e.g. {example!r}), so {_separator(char)} was read as grouping "
+            f"thousands ({example} = {as_thousands}). If it is a decimal separator ({example} = {as_decimal}), "
+            f"set {_set_line(source.name, decimal_separator=char)}")
+    if chosen == (".", "") or best == 0:
+        return (".", ""), ""
+    if given_d or given_t:  # what was not given follows from what was: nothing to say
+        return chosen, ""
+    decimal, thousands = chosen
+    grouping = f" and {_separator(thousands)} grouping thousands" if thousands and holding.get(thousands, 1) else ""
+    return chosen, (f"{where}: read with {_separator(decimal)} as decimal separator{grouping}, as that reads "
+                    f"{best:,} of its values (the default reads {stats['read']:,}); "
+                    f"{_set_line(source.name, decimal_separator=decimal)} says so")
+
+
+def _date_formats(con: duckdb.DuckDBPyConnection, scan: str, source: TableSource, column: str, src: str,
+                  stats: dict[str, int], fmt: FormatConfig) -> tuple[tuple[str, ...], str]:
+    """The date formats a text timestamp column is read with, and a note when they were detected: given
+    formats as they are; else ISO 8601 where it reads every value; else the day/month order that reads the
+    most values, unless two orders read them all differently (03/04/2025), which stops the run."""
+    if fmt.date_formats:
+        return fmt.date_formats, ""
+    if stats["iso"] == stats["present"]:
+        return (), ""
+    q = _quote(src)
+    groups = [_with_times(f) for f in DATE_FORMATS]
+    listed = ["[" + ", ".join(sql_string(f) for f in g) + "]" for g in groups]
+    *counts, iso = con.execute(f"SELECT {', '.join(f'count(try_strptime(trim({q}), {g}))' for g in listed)}, "
+                               f"count(TRY_CAST({q} AS TIMESTAMPTZ)) FROM {scan}").fetchone()
+    best = max(counts)
+    if best <= iso:
+        return (), ""
+    tied = [i for i, n in enumerate(counts) if n == best]
+    if len(tied) > 1:
+        a, b = listed[tied[0]], listed[tied[1]]
+        row = con.execute(f"SELECT trim({q}) FROM {scan} WHERE try_strptime(trim({q}), {a}) IS DISTINCT FROM "
+                          f"try_strptime(trim({q}), {b}) LIMIT 1").fetchall()
+        if row:
+            first, second = DATE_FORMATS[tied[0]], DATE_FORMATS[tied[1]]
+            raise DataError(
+                f"{source.label}: column {src} ({source.name}.{column}): dates such as {row[0][0]!r} read both as "
+                f"{first} and as {second} (every value fits either), so which is the day cannot be told. Fix: "
+                f"--set input.date_format={first} or --set input.date_format={second} (for this table only: "
+                f"input.tables.{source.name}.date_format)")
+    chosen = DATE_FORMATS[tied[0]]
+    return _with_times(chosen), (
+        f"{source.name}.{column}: dates read as {chosen} (with an optional time), which reads {best:,} of "
+        f"{stats['present']:,} values (ISO 8601 reads {iso:,}); --set input.date_format={chosen} says so")
+
+
+def _likely_fix(table: str, kind: str, value: str) -> str:
+    """The setting that most likely reads a value the checks could not: from its shape."""
+    v = value.strip()
+    if kind == "number":
+        shapes = [
+            (r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?", dict(decimal_separator=".", thousands_separator=",")),
+            (rf"[+-]?\d{{1,3}}([{SPACES}]\d{{3}})+(,\d+)?", dict(decimal_separator=",", thousands_separator=" ")),
+            (rf"[+-]?\d{{1,3}}([{SPACES}]\d{{3}})+(\.\d+)?", dict(decimal_separator=".", thousands_separator=" ")),
+            (r"[+-]?\d{1,3}(\.\d{3})+(,\d+)?", dict(decimal_separator=",", thousands_separator=".")),
+            (r"[+-]?\d*,\d+", dict(decimal_separator=",")),
+        ]
+        for pattern, settings in shapes:
+            if re.fullmatch(pattern, v):
+                return (f"{v!r} looks like a number written with {_separator(settings['decimal_separator'])} as decimal "
+                        f"separator: {_set_line(table, **settings)}")
+        if re.search(r"\d", v) and re.search(r"[^\d\s.,+-]", v):
+            return f"{v!r} holds more than a number: export plain numbers, without currency symbols or units"
+    if kind == "timestamp":
+        for pattern, day_format in ((r"\d{1,2}\.\d{1,2}\.\d{4}", "%d.%m.%Y"), (r"\d{1,2}/\d{1,2}/\d{4}", "%d/%m/%Y"),
+                                    (r"\d{1,2}-\d{1,2}-\d{4}", "%d-%m-%Y")):
+            if re.match(pattern, v):
+                return (f"{v!r} looks like a day-first date: --set input.date_format={day_format}"
+                        + (" (or %m/%d/%Y if the month comes first)" if "/" in day_format else ""))
+    return ""
 
 
 def _resolve_columns(
@@ -144,7 +440,7 @@ def _resolve_columns(
         elif col.required:
             missing.append(col.name if name == col.name else f"{col.name} (mapped to '{name}')")
     if missing:
-        misfit = _misfit_lines(con, source, next(iter(types))) if source.is_text and len(types) == 1 else None
+        misfit = _misfit_lines(con, source, next(iter(types))) if source.is_csv and len(types) == 1 else None
         if misfit is not None:  # the reader fell back to whole lines as one column
             raise misfit
         raise DataError(
@@ -160,15 +456,17 @@ def _misfit_lines(con: duckdb.DuckDBPyConnection, source: TableSource, header: s
     """A CSV whose lines do not all split into the header's fields: the reader then either cannot settle
     on a dialect or falls back to whole lines as one column. Read it again with the header's delimiter,
     the engine listing the lines it rejects, and name them; None when the header holds no delimiter."""
-    delim = next((d for d in (",", ";", "\t", "|") if d in header), None)
+    given = source.fmt.delimiter_char or ("\t" if source.suffix == ".tsv" else "")
+    delim = given or next((d for d in (",", ";", "\t", "|") if d in header), None)
     if delim is None:
         return None
     fields = len(header.split(delim))
     shown = "tab" if delim == "\t" else f"'{delim}'"
+    path = source.staged if isinstance(source.staged, Path) else source.path
+    options = source.csv_options() + ("" if given else f", delim={sql_string(delim)}")
     try:
-        con.execute(f"""SELECT count(*) FROM read_csv({sql_string(str(source.path))}, all_varchar=true, header=true,
-            delim={sql_string(delim)}, quote='"', escape='"', store_rejects=true, rejects_table='_csv_rejects',
-            rejects_scan='_csv_scans')""").fetchall()
+        con.execute(f"""SELECT count(*) FROM read_csv({sql_string(str(path))}, {options}, store_rejects=true,
+            rejects_table='_csv_rejects', rejects_scan='_csv_scans')""").fetchall()
         lines, first, text, kind = con.execute(
             "SELECT count(DISTINCT line), min(line), arg_min(csv_line, line), arg_min(error_type, line) "
             "FROM _csv_rejects").fetchone()
@@ -199,8 +497,8 @@ def _unreadable(source: TableSource, exc: duckdb.Error) -> DataError:
     if not source.is_text:
         fix = "write it again as Parquet: it is cut short, damaged or not a Parquet file"
     elif "utf-8" in said.lower() or "unicode" in said.lower():
-        fix = ("save it as UTF-8 text (a spreadsheet's 'CSV UTF-8' format, or iconv -f UTF-16 -t UTF-8 "
-               "old.csv > new.csv)")
+        fix = (f"set its encoding (--set input.tables.{source.name}.encoding=cp1251, gbk, utf-16, latin-1...), or "
+               "save it as UTF-8 text (a spreadsheet's 'CSV UTF-8' format)")
     elif "Number of Columns" in said:
         fix = _fields_fix("the delimiter")
     else:
@@ -287,16 +585,20 @@ def _most_rows_first(count: tuple) -> tuple:
     return -count[1], count[0] is None, count[0] or ""
 
 
-def _extra_expr(con: duckdb.DuckDBPyConnection, scan: str, column: str, src_type: str) -> str:
-    """Profile attributes read as text (CSV) become numbers or booleans when every value reads as one."""
+def _extra_expr(con: duckdb.DuckDBPyConnection, scan: str, column: str, src_type: str,
+                fmt: FormatConfig | None = None) -> str:
+    """Profile attributes read as text (CSV) become numbers or booleans when every value reads as one (with
+    the table's given separators: ``1 234,5`` is a number where they say so)."""
     q = _quote(column)
     if not src_type.upper().startswith("VARCHAR"):
         return q
+    separators = (fmt.decimal_separator or ".", fmt.thousands_char) if fmt else (".", "")
+    number = _number_sql(q, *separators)
     present, numeric, boolean = con.execute(
-        f"SELECT count({q}), count(TRY_CAST({q} AS DOUBLE)), count(TRY_CAST({q} AS BOOLEAN)) FROM {scan}"
+        f"SELECT count({q}), count({number}), count(TRY_CAST({q} AS BOOLEAN)) FROM {scan}"
     ).fetchone()
     if present and numeric == present:
-        return f"TRY_CAST({q} AS DOUBLE) AS {q}"
+        return f"{number} AS {q}"
     if present and boolean == present:
         return f"TRY_CAST({q} AS BOOLEAN) AS {q}"
     return q
@@ -345,17 +647,30 @@ def _check_table(
         notices.append(f"{schema.name}: ignored columns not in the contract: {', '.join(extras)}")
     kept_extras = extras if schema.keep_extra_columns else []
 
-    # Time zone convention of each text timestamp column: mixed aware/naive values are ambiguous.
+    # One pass decides how each column is read (see _profile): separators, date formats, float ids, and
+    # the time zone convention of each text timestamp column (mixed aware/naive values are ambiguous).
+    profile = _profile(con, scan, schema, resolved, types, source)
     tz_minority: dict[str, bool] = {}
+    forms: dict[str, ColumnFormat] = {}
     for col in schema.columns:
-        src = resolved.get(col.name)
-        if col.kind == "timestamp" and src and types[src].upper().startswith("VARCHAR"):
-            aware, naive = con.execute(
-                f"SELECT count(*) FILTER (WHERE regexp_matches({_quote(src)}, '{TZ_AWARE}')),"
-                f" count(*) FILTER (WHERE NOT regexp_matches({_quote(src)}, '{TZ_AWARE}')) FROM {scan}"
-            ).fetchone()
+        src, stats = resolved.get(col.name), profile.get(col.name)
+        if src is None or stats is None:
+            continue
+        note = ""
+        if col.kind == "timestamp":
+            aware, naive = stats["aware"], stats["present"] - stats["aware"]
             if aware and naive:
                 tz_minority[col.name] = aware <= naive  # True: the aware values are the minority
+            dates, note = _date_formats(con, scan, source, col.name, src, stats, source.fmt)
+            forms[col.name] = ColumnFormat(dates=dates)
+        elif col.kind == "number":
+            (decimal, thousands), note = _number_format(con, scan, source, col.name, src, stats, source.fmt)
+            forms[col.name] = ColumnFormat(decimal, thousands)
+        elif col.kind == "id":
+            id_form, note = _id_form(con, scan, source, src, types[src], stats)
+            forms[col.name] = ColumnFormat(id_form=id_form)
+        if note:
+            notices.append(note)
 
     selects: list[str] = []
     reasons: list[str] = []
@@ -374,7 +689,8 @@ def _check_table(
             continue
         raw = _quote(src)
         text = types[src].upper().startswith("VARCHAR")
-        typed = typed_of[col.name] = _typed_expr(col, raw, types[src])
+        form = forms.get(col.name)
+        typed = typed_of[col.name] = _typed_expr(col, raw, types[src], form)
         selects.append(f"{typed} AS {_quote(col.name)}")
         if col.kind in _REASON_BY_KIND and text:
             raw_copies.append(src)
@@ -382,10 +698,16 @@ def _check_table(
             shown[src] = f"CAST({_quote(col.name)} AS VARCHAR)"
         present = f"({raw} IS NOT NULL AND trim({raw}) <> '')" if text else f"({raw} IS NOT NULL)"
         if col.kind == "id":
+            if form is not None and form.id_form == "float":  # NaN is a float column's gap, as NULL is
+                present = f"({raw} IS NOT NULL AND isfinite(CAST({raw} AS DOUBLE)))"
             reasons.append(f"WHEN NOT {present} THEN 'empty customer id|{col.name}'")
             continue
         if col.kind in _REASON_BY_KIND:
             reasons.append(f"WHEN {present} AND {typed} IS NULL THEN '{_REASON_BY_KIND[col.kind]}|{col.name}'")
+        if col.kind == "number":
+            # one comparison on the usual path (NaN compares above every number in the engine)
+            reasons.append(f"WHEN NOT abs({typed}) < {NUMBER_LIMIT:.0e} THEN CASE WHEN isfinite({typed}) THEN "
+                           f"'number out of range|{col.name}' ELSE 'non-finite number|{col.name}' END")
         if not col.nullable:
             reasons.append(f"WHEN NOT {present} THEN 'missing value|{col.name}'")
         if col.kind == "timestamp":
@@ -398,7 +720,7 @@ def _check_table(
     for earlier, later in schema.ordered:
         if earlier in typed_of and later in typed_of:
             reasons.append(f"WHEN {typed_of[later]} < {typed_of[earlier]} THEN '{later} before {earlier}|{later}'")
-    extra_selects = [_extra_expr(con, scan, c, types[c]) for c in kept_extras]
+    extra_selects = [_extra_expr(con, scan, c, types[c], source.fmt) for c in kept_extras]
     shown.update({c: f"CAST({_quote(c)} AS VARCHAR)" for c in kept_extras})
     raw_copies += [c for c in extras if c not in kept_extras]
     raw_selects = [f"CAST({_quote(c)} AS VARCHAR) AS {_quote('_raw_' + c)}" for c in raw_copies]
@@ -431,7 +753,12 @@ def _check_table(
         if reason_col is None:
             continue
         reason, column = reason_col.split("|", 1)
-        problems.append(Problem(schema.name, column, reason, n, f"({example})", FIXES[reason]))
+        fix = FIXES[reason]
+        if reason in ("non-numeric value", "unparseable timestamp") and column in resolved:
+            value = con.execute(f"SELECT {shown[resolved[column]]} FROM {checked} WHERE _reason = "
+                                f"{sql_string(reason_col)} LIMIT 1").fetchall()[0][0]
+            fix = _likely_fix(schema.name, schema.column(column).kind, value or "") or fix
+        problems.append(Problem(schema.name, column, reason, n, f"({example})", fix))
 
     if schema.name == "events" and read:
         known = ", ".join(f"'{t}'" for t in KNOWN_EVENT_TYPES)
@@ -442,7 +769,8 @@ def _check_table(
         if other:
             listing = ", ".join(f"{t} ({n:,})" for t, n in other)
             notices.append(
-                f"events: unknown event types are kept and counted in other_events_last_90d: {listing}"
+                f"events: event types no family knows get activity features of their own (the "
+                f"features.max_event_types most frequent; the rest count in other_events_last_90d): {listing}"
             )
     return account, problems, notices
 
@@ -454,35 +782,45 @@ def validate_sources(
     columns: ColumnsConfig,
     validation: ValidationConfig,
     now: datetime,
+    input_format: InputConfig | None = None,
+    temp_dir: str | None = None,
 ) -> ValidationReport:
     """Check every table into the engine; raise DataError for what cannot go on under the policy.
 
     After this, the connection holds ``clean_<table>`` views (typed, canonical columns) for each table
-    present and ``quarantine_<table>`` views of the rows set aside.
+    present and ``quarantine_<table>`` views of the rows set aside. Files are read under the format
+    settings ``input_format``; copies a file needs to be read (another encoding) go under ``temp_dir`` and
+    are removed once it is in the engine.
     """
+    input_format = input_format or InputConfig()
+    unusable = [(entry, *unusable_entry(entry)) for entry in unknown_entries]
     if "transactions" not in sources:
+        named = "".join(f"; {entry}: {why}" for entry, why, _, meant in unusable if meant)
+        others = [entry for entry, *_ in unusable]
+        listing = f" (the folder holds {', '.join(others)}{named})" if others else " (the folder holds no table)"
         raise DataError(
-            "no transactions table found. Fix: put transactions.csv or transactions.parquet (or a folder "
+            f"no transactions table found{listing}. Fix: put transactions.csv, .tsv, .xlsx or .parquet (or a folder "
             "transactions/ of Parquet parts) in the data folder."
         )
     report = ValidationReport()
-    for entry in unknown_entries:
-        report.problems.append(
-            Problem(entry, "", "unknown table, not read", 0, "",
-                    "rename it to one of transactions, customers, events, invoices, subscriptions, or move it out")
-        )
+    for entry, why, fix, meant in unusable:
+        report.problems.append(Problem(entry, "", why, 0, "", fix, fatal=meant))
     for name, source in sources.items():
         try:
-            account, problems, notices = _check_table(con, SCHEMAS[name], source, getattr(columns, name), now)
-        except (duckdb.InvalidInputException, duckdb.IOException) as exc:
-            misfit = None
-            if source.is_text and "sniffing" in str(exc):  # no dialect fits every sampled line
-                with open(source.path, encoding="utf-8", errors="replace") as fh:
-                    misfit = _misfit_lines(con, source, fh.readline().rstrip("\r\n"))
-            raise (misfit or _unreadable(source, exc)) from None
+            with readable(source, input_format.for_table(name), temp_dir) as (readable_source, note):
+                account, problems, notices = _check_table(con, SCHEMAS[name], readable_source, getattr(columns, name),
+                                                          now)
+                if readable_source.staged is not None and not isinstance(readable_source.staged, Path):
+                    con.unregister(f"_frame_{name}")  # a workbook's sheet: now a table in the engine
+        except (duckdb.InvalidInputException, duckdb.IOException, duckdb.ConversionException) as exc:
+            raise _read_error(con, source, input_format.for_table(name), exc) from None
+        if note:
+            notices.insert(0, note)
         report.accounts.append(account)
         report.problems.extend(problems)
         report.notices.extend(notices)
+        if validation.on_bad_rows == "quarantine":
+            report.problems.extend(_too_many_bad(account, problems, validation.max_bad_share))
     fatal = [p for p in report.problems if p.fatal]
     if validation.on_bad_rows == "fail":
         fatal = report.problems
@@ -493,3 +831,44 @@ def validate_sources(
         )
         raise DataError(f"input data has {len(fatal)} problem(s):\n{listing}{hint}")
     return report
+
+
+def _too_many_bad(account: TableAccount, problems: list[Problem], max_share: float) -> list[Problem]:
+    """A fatal problem when more than ``max_share`` of a table's rows hold values that cannot be used: that
+    many is a format problem (a third of the amounts unreadable), not a few bad rows to set aside. Rows set
+    aside whole, as copies or as one of several records of a key, do not count: their values read."""
+    whole_rows = {DUPLICATE.split("|")[0], *(_repeated(k).split("|")[0] for k in KEYS.values())}
+    counted = [p for p in problems if p.rows and p.reason not in whole_rows]
+    bad = sum(p.rows for p in counted)
+    if not account.rows_read or bad <= max_share * account.rows_read:
+        return []
+    commonest = max(counted, key=lambda p: p.rows)
+    share = bad / account.rows_read
+    where = f"{commonest.table}.{commonest.column}" if commonest.column else commonest.table
+    return [Problem(
+        account.table, "", f"{share:.1%} of the rows ({bad:,} of {account.rows_read:,}) are "
+        f"unusable, more than validation.max_bad_share ({max_share:.1%}): a share this large points to a format "
+        f"problem, not a few bad rows. The commonest reason is {commonest.reason} in {where} ({commonest.rows:,} rows)", 0,
+        commonest.example, f"{commonest.fix}. If these rows are bad indeed, set validation.max_bad_share higher "
+        f"(--set validation.max_bad_share={min(1.0, round(share + 0.05, 2))}) to go on without them", fatal=True)]
+
+
+def _read_error(con: duckdb.DuckDBPyConnection, source: TableSource, fmt: FormatConfig, exc: duckdb.Error) -> DataError:
+    """The error for a file the engine could not read: the lines that do not fit, or its encoding."""
+    text = str(exc)
+    if source.is_csv and ("utf-8" in text.lower() or "unicode" in text.lower()) and not fmt.encoding:
+        found = first_bad_bytes(source.path)
+        if found is not None:
+            line, raw, text = found
+            encoding, _ = likely_encoding(source.path)
+            shown = text.decode(encoding, errors="replace").rstrip("\r")[:80]
+            return DataError(
+                f"{source.label}: is not UTF-8: line {line} holds the bytes {raw!r}. It is likely {encoding}, in "
+                f"which the line reads {shown!r}. Fix: --set input.tables.{source.name}.encoding={encoding} (every table: --set "
+                f"input.encoding={encoding}), or save it as UTF-8 text")
+    if source.is_csv and "sniffing" in text:  # no dialect fits every sampled line
+        with open(source.path, encoding="utf-8", errors="replace") as fh:
+            misfit = _misfit_lines(con, replace(source, fmt=fmt), fh.readline().rstrip("\r\n"))
+        if misfit is not None:
+            return misfit
+    return _unreadable(source, exc)

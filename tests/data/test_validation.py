@@ -29,7 +29,8 @@ def write(folder: Path, name: str, text: str) -> None:
 
 
 def run(folder: Path, mode: str = "quarantine", overrides: tuple[str, ...] = ()):
-    params = load_params(None, [f"validation.on_bad_rows={mode}", *overrides])
+    # These fixtures hold a few rows with many bad among them: a share that would otherwise stop the run
+    params = load_params(None, [f"validation.on_bad_rows={mode}", "validation.max_bad_share=1", *overrides])
     sources, unknown = discover_tables(folder)
     return open_dataset(sources, params, NOW, unknown)
 
@@ -162,8 +163,8 @@ def _ragged(at: list[int], n: int = 3000) -> str:
     # finds no dialect at all
     ([5, 900], 3000, r"do not all split into the header's 3 columns separated by ','; 2 line\(s\) do not fit, the "
                      r"first line 7 \(too many columns\): 'c5,2025-01-01,\"5,5\",x'"),
-    ([2990], 3000, r"do not all split into the header's 3 columns separated by ','; 1 line\(s\) do not fit, the "
-                   r"first line 2992 \(too many columns\)"),
+    ([2990], 3000, r"cannot be read \(CSV Error on Line: 2992; Original Line: c2990,2025-01-01,\"5,5\",x; "
+                   r"Expected Number of Columns: 3 Found: 4\)"),
     # past its sample (20,480 lines): the read itself stops there
     ([24000], 25000, r"cannot be read \(CSV Error on Line: 24002; Original Line: c24000,2025-01-01,\"5,5\",x; "
                      r"Expected Number of Columns: 3 Found: 4\)"),
@@ -178,11 +179,12 @@ def test_lines_with_too_many_fields_are_named_with_the_fix(tmp_path, at, n, says
 
 @pytest.mark.parametrize(("name", "content", "says", "fix"), [
     ("transactions.parquet", b"PAR1 not really" * 100, "No magic bytes found", "write it again as Parquet"),
-    ("transactions.csv", GOOD.encode("utf-16"), "not utf-8 encoded", "save it as UTF-8 text"),
+    ("transactions.csv", GOOD.replace("A-1", "Борис").encode("cp1251"), "is not UTF-8: line 4 .*Борис,2025-03-01",
+     "--set input.tables.transactions.encoding=cp1251"),
 ])
 def test_a_file_the_engine_cannot_read_is_a_clear_error(tmp_path, name, content, says, fix):
     (tmp_path / name).write_bytes(content)
-    with pytest.raises(DataError, match=f"{name}: cannot be read .*{says}.*Fix: {fix}"):
+    with pytest.raises(DataError, match=f"{name}: .*{says}.*Fix: {fix}"):
         run(tmp_path)
 
 

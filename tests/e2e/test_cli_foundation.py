@@ -82,6 +82,9 @@ def test_bad_input_fails_without_traceback(workdir):
     assert "transactions.amount: 1 row: non-numeric value" in res.stderr
     assert "Traceback" not in res.stderr
     res = churn("validate", "--data", "bad", cwd=workdir)
+    assert res.returncode == 3  # half the rows bad: more than validation.max_bad_share, a format problem
+    assert "50.0% of the rows (1 of 2) are unusable" in " ".join(res.stderr.split()) and "Traceback" not in res.stderr
+    res = churn("validate", "--data", "bad", "--set", "validation.max_bad_share=1", cwd=workdir)
     assert res.returncode == 0
     quarantined = pd.read_csv(workdir / "quarantine" / "transactions.csv", dtype=str)
     assert quarantined["reason"].tolist() == ["non-numeric value"]
