@@ -36,3 +36,9 @@ class StoreError(ChurnError):
     """The MLflow tracking store or the Optuna study store cannot be opened."""
 
     exit_code = 5
+
+
+class OutputError(ChurnError):
+    """An output cannot be written (a read-only or missing folder, a full disk); the previous outputs are intact."""
+
+    exit_code = 6
