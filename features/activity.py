@@ -1,0 +1,230 @@
+"""activity: what a customer does, per event type (posts, likes, new friends...), and how it changes.
+
+Every event type of the data that no other family knows gets features of its own: counts in the last 30,
+90 and 365 days and in the 30 days before the last 30 (the trend: "2 posts in the last 30 days, down from 9
+in the 30 before"), its events per active day over 90 days (its weight in what the customer does), days
+since the last one and, for types whose events carry values, their mean and sum over 90 days. The known
+types (``pipeline.schema.KNOWN_EVENT_TYPES``: visits, complaints, NPS...) stay in their own families, which
+say more about them (a visit's fading, an NPS detractor), and get no generic copies: the same signal twice
+would only split its importance in two.
+
+Which types get features is fixed per build, not per shard or customer (``choose_event_types``): the
+``features.max_event_types`` most frequent unknown types as of the as-of date, by count then name; the
+rest stay counted together in ``other_events_last_90d`` (engagement) and are named in a notice. The choice
+is kept with a model, so scoring builds the same columns: a type seen at training and absent at scoring
+gives zeros, not a missing feature. Names are built from the type (``slug``): any text is safe.
+
+Beside the per-type features: days active in the last 30 days and the 30 before, events per active day
+(usage), and the user's declared ratios of opposite activities (``features.event_ratios``: dislikes per
+like, unfriends per new friend).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from features.registry import Context, Family, Feature, register
+from pipeline.schema import KNOWN_EVENT_TYPES
+
+FAMILY = "activity"
+RECENT_DAYS = 30  # the trend compares the last 30 days with the 30 before: one billing cycle of a monthly product
+COUNT_WINDOWS = (30, 90, 365)
+MIX_DAYS = 90  # events per active day, mean and sum of values
+MAX_SLUG = 40
+ACTIVE_DAYS = "activity_helper_active_days_90d"
+
+
+Types = tuple[str, ...]
+
+
+def choose_event_types(frequencies: list[tuple[str, int, bool]], limit: int) -> tuple[Types, Types, Types]:
+    """The event types that get activity features: of ``frequencies`` ((type, events, any value) as of the
+    as-of date), the ``limit`` most frequent types no other family knows, by count then name (the same
+    for any order of rows, shards or runs). Returns (chosen, those of them with values, the others left out)."""
+    unknown = sorted((f for f in frequencies if f[0] not in KNOWN_EVENT_TYPES), key=lambda f: (-f[1], f[0]))
+    chosen = unknown[:limit]
+    return (tuple(f[0] for f in chosen), tuple(f[0] for f in chosen if f[2]), tuple(f[0] for f in unknown[limit:]))
+
+
+def type_frequencies_sql(end_sql: str, table: str = "clean_events") -> str:
+    """SQL: (event_type, events, whether any has a value) over the events of ``table`` before ``end_sql``."""
+    return (f"SELECT event_type, count(*), bool_or(value IS NOT NULL) FROM {table} WHERE timestamp < {end_sql} "
+            "GROUP BY event_type")
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:8]
+
+
+def _plain_slug(event_type: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", event_type.lower()).strip("_")
+
+
+def slugs(event_types: tuple[str, ...]) -> dict[str, str]:
+    """A safe, stable name part per event type: lower-case ASCII letters, digits and ``_``. The plain slug of
+    a type whose text is not plain ASCII (Cyrillic, symbols), is long, starts with a digit or shares its slug
+    with another type gets a short hash of the exact type text; the slug depends only on the types, never
+    on their order."""
+    plain = {t: _plain_slug(t) for t in event_types}
+    out = {}
+    for t, s in plain.items():
+        shared = sum(1 for other in plain.values() if other == s) > 1
+        ascii_only = t.isascii() and re.fullmatch(r"[A-Za-z0-9_\- .]+", t) is not None
+        if shared or not ascii_only or not s or len(s) > MAX_SLUG or s[0].isdigit():
+            s = f"{s[:MAX_SLUG]}_{_hash(t)}" if s and not s[0].isdigit() else f"type_{s[:MAX_SLUG]}_{_hash(t)}".replace("__", "_")
+        out[t] = s
+    return out
+
+
+def _safe_words(text: str) -> str:
+    """Words for a template: braces, brackets and bars would be read as template syntax."""
+    return re.sub(r"\s+", " ", text.replace("{", "(").replace("}", ")").replace("[", "(").replace("]", ")")
+                  .replace("|", "/").replace(":", " ")).strip() or "events"
+
+
+def _singular(plural: str) -> str:
+    for end, repl in (("ies", "y"), ("ches", "ch"), ("shes", "sh"), ("sses", "ss"), ("xes", "x")):
+        if plural.endswith(end):
+            return plural[: -len(end)] + repl
+    return plural[:-1] if plural.endswith("s") and not plural.endswith("ss") else plural
+
+
+def _plural(word: str) -> str:
+    if re.search(r"[^aeiou]y$", word):
+        return word[:-1] + "ies"
+    if re.search(r"(s|x|z|ch|sh)$", word):
+        return word + "es"
+    return word + "s"
+
+
+def label(event_type: str, labels: dict[str, str]) -> tuple[str, str]:
+    """(singular, plural) words for a type: ``features.event_labels`` (``"new friends"`` or ``"reply|replies"``)
+    or made from the type's name (``page_view`` -> page view, page views); a name that is not plain English
+    text is quoted as it is (``"покупка" events``)."""
+    given = labels.get(event_type)
+    if given:
+        one, bar, many = given.partition("|")
+        one, many = _safe_words(one), _safe_words(many) if bar else _safe_words(one)
+        return (one if bar else _singular(many)), many
+    words = _safe_words(re.sub(r"[_\-.]+", " ", event_type).lower())
+    if event_type.isascii() and re.fullmatch(r"[a-z ]+", words):
+        return words, _plural(words)
+    quoted = _safe_words(event_type)
+    return f'"{quoted}" event', f'"{quoted}" events'
+
+
+def _direction(ctx: Context, event_type: str) -> int:
+    """-1: fewer events mean more risk (the usual: posting, liking); +1 for ``features.risky_event_types``."""
+    return 1 if event_type in ctx.risky_event_types else -1
+
+
+def _names(ctx: Context) -> dict[str, str]:
+    ratio_types = tuple(t for n, d, _, _ in ctx.event_ratios for t in (n, d))
+    return slugs(tuple(sorted(set(ctx.event_types) | set(ratio_types))))
+
+
+def ratio_name(ctx: Context, numerator: str, denominator: str, days: int) -> str:
+    s = _names(ctx)
+    return f"{s[numerator]}_per_{s[denominator]}_{days}d"
+
+
+def _trend(name: str, last: str, prev: str, what: str, direction: int) -> Feature:
+    """The change from the 30 days before to the last 30, said with both counts (``what`` formats a count)."""
+    def say(word: str) -> str:
+        return (f"{{{last}:{what}}} in the last {RECENT_DAYS} days, {word} {{{prev}:n}} in the {RECENT_DAYS} before")
+    return Feature(name, FAMILY, "count", say("up from"), direction, fill=0, neutral=0, negative=say("down from"),
+                   zero=say("as many as"))
+
+
+def _features(ctx: Context) -> list[Feature]:
+    labels = dict(ctx.event_labels)
+    r = RECENT_DAYS
+    out = [
+        Feature(f"active_days_last_{r}d", FAMILY, "count", f"Active on {{value:count:day}} in the last {r} days", -1,
+                fill=0, zero=f"Not active in the last {r} days"),
+        Feature(f"active_days_previous_{r}d", FAMILY, "count",
+                f"Active on {{value:count:day}} in the {r} days before the last {r}", 0, fill=0),
+        _trend(f"active_days_change_{r}d", f"active_days_last_{r}d", f"active_days_previous_{r}d",
+               "count:active day", -1),
+        Feature(f"events_per_active_day_{MIX_DAYS}d", FAMILY, "ratio",
+                f"{{value:.1f}} activities a day on the days they were active in the last {MIX_DAYS} days", -1),
+    ]
+    names = _names(ctx)
+    for t in ctx.event_types:
+        s, (one, many), d = names[t], label(t, labels), _direction(ctx, t)
+        word = f"{one}|{many}"
+        some = 0 if d > 0 else None  # more of a risky activity is a reason only when there is some
+        last, prev = f"{s}_events_last_{r}d", f"{s}_events_previous_{r}d"
+        out += [
+            *[Feature(f"{s}_events_last_{w}d", FAMILY, "count", f"{{value:count:{word}}} in the last {w} days", d,
+                      fill=0, neutral=some, zero=f"No {many} in the last {w} days") for w in COUNT_WINDOWS],
+            Feature(prev, FAMILY, "count", f"{{value:count:{word}}} in the {r} days before the last {r}", 0, fill=0),
+            _trend(f"{s}_events_change_{r}d", last, prev, f"count:{word}", d),
+            Feature(f"{s}_events_per_active_day_{MIX_DAYS}d", FAMILY, "ratio",
+                    f"{{value:.2f}} {many} a day on the days they were active in the last {MIX_DAYS} days", d, fill=0,
+                    neutral=some),
+            Feature(f"days_since_last_{s}_event", FAMILY, "days",
+                    f"No {many} for {{value:count:day}}" if d < 0 else f"Last of their {many} {{value:count:day}} ago",
+                    -d, missing=f"No {many} ever recorded" if d < 0 else None),
+        ]
+        if t in ctx.valued_event_types:
+            out += [
+                Feature(f"{s}_value_mean_{MIX_DAYS}d", FAMILY, "value",
+                        f"Their {many} in the last {MIX_DAYS} days had a value of {{value:,.2f}} on average", 0),
+                Feature(f"{s}_value_sum_{MIX_DAYS}d", FAMILY, "value",
+                        f"Their {many} in the last {MIX_DAYS} days add up to a value of {{value:,.2f}}", 0, fill=0),
+            ]
+    for n, dn, w, direction in ctx.event_ratios:
+        (_, n_many), (d_one, _) = label(n, labels), label(dn, labels)
+        out.append(Feature(ratio_name(ctx, n, dn, w), FAMILY, "ratio",
+                           f"{{value:.2f}} {n_many} per {d_one} in the last {w} days", direction,
+                           neutral=0 if direction > 0 else None))
+    return out
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _sql(ctx: Context) -> str:
+    names = _names(ctx)
+    within = ctx.within
+    day = "CAST(timestamp AS DATE)"
+    cols = [
+        f"count(DISTINCT {day}) FILTER (WHERE {within('timestamp', RECENT_DAYS)}) AS active_days_last_{RECENT_DAYS}d",
+        f"count(DISTINCT {day}) FILTER (WHERE {within('timestamp', RECENT_DAYS, RECENT_DAYS)}) "
+        f"AS active_days_previous_{RECENT_DAYS}d",
+        f"active_days_last_{RECENT_DAYS}d - active_days_previous_{RECENT_DAYS}d AS active_days_change_{RECENT_DAYS}d",
+        # days active over 90 days, counted once (a helper column, not a feature) for every per-day rate
+        f"count(DISTINCT {day}) FILTER (WHERE {within('timestamp', MIX_DAYS)}) AS {ACTIVE_DAYS}",
+        f"count(*) FILTER (WHERE {within('timestamp', MIX_DAYS)}) / nullif({ACTIVE_DAYS}, 0) "
+        f"AS events_per_active_day_{MIX_DAYS}d",
+    ]
+    for t in ctx.event_types:
+        s, is_t = names[t], f"event_type = {_literal(t)}"
+        cols += [f"count(*) FILTER (WHERE {is_t} AND {within('timestamp', w)}) AS {s}_events_last_{w}d"
+                 for w in COUNT_WINDOWS]
+        cols += [
+            f"count(*) FILTER (WHERE {is_t} AND {within('timestamp', RECENT_DAYS, RECENT_DAYS)}) "
+            f"AS {s}_events_previous_{RECENT_DAYS}d",
+            f"{s}_events_last_{RECENT_DAYS}d - {s}_events_previous_{RECENT_DAYS}d AS {s}_events_change_{RECENT_DAYS}d",
+            f"{s}_events_last_{MIX_DAYS}d / nullif({ACTIVE_DAYS}, 0) AS {s}_events_per_active_day_{MIX_DAYS}d",
+            f"{ctx.days_since(f'max(timestamp) FILTER (WHERE {is_t})')} AS days_since_last_{s}_event",
+        ]
+        if t in ctx.valued_event_types:
+            # a sum of exact decimals over a count: the same inputs give the same mean, whatever the threads
+            cols += [
+                f"sum(value) FILTER (WHERE {is_t} AND {within('timestamp', MIX_DAYS)}) / "
+                f"nullif(count(value) FILTER (WHERE {is_t} AND {within('timestamp', MIX_DAYS)}), 0) "
+                f"AS {s}_value_mean_{MIX_DAYS}d",
+                f"sum(value) FILTER (WHERE {is_t} AND {within('timestamp', MIX_DAYS)}) AS {s}_value_sum_{MIX_DAYS}d",
+            ]
+    for n, d, w, _ in ctx.event_ratios:
+        count = "count(*) FILTER (WHERE event_type = {} AND " + within("timestamp", w) + ")"
+        cols.append(f"{count.format(_literal(n))} / nullif({count.format(_literal(d))}, 0) "
+                    f"AS {ratio_name(ctx, n, d, w)}")
+    return "SELECT customer_id, " + ",\n".join(cols) + " FROM ev GROUP BY customer_id"
+
+
+register(Family(FAMILY, ("events",), _features, sql=_sql))
