@@ -1,0 +1,132 @@
+"""Your own features: extra modules registered and checked like the built-in ones, and features.exclude."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from features.registry import FAMILIES
+from pipeline import contracts, extensions
+from pipeline.build import build_features, context_for, dataset_from_frames, feature_spec
+from pipeline.config import load_params
+from pipeline.errors import ConfigError
+from pipeline.sample_data import generate
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "my_features.py"
+AS_OF = date(2025, 9, 30)
+EXAMPLE_FEATURES = ["weekend_purchase_share_last_365d", "discounted_purchase_share_last_365d",
+                    "days_since_last_discounted_purchase"]
+
+
+@pytest.fixture()
+def registry():
+    """The registry and the loaded modules as they were, restored after the test (other tests see only the
+    built-in families)."""
+    families, loaded = dict(FAMILIES), dict(extensions._LOADED)
+    yield
+    FAMILIES.clear()
+    FAMILIES.update(families)
+    extensions._LOADED.clear()
+    extensions._LOADED.update(loaded)
+
+
+@pytest.fixture(scope="module")
+def tables():
+    return generate(150, seed=11)[0]
+
+
+def test_the_readme_example_is_the_shipped_file():
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"## Add your own feature.*?```python\n(.*?)```", readme, re.S)
+    assert block, "README has no python block under 'Add your own feature'"
+    assert block.group(1) == EXAMPLE.read_text()
+
+
+def test_the_example_family_registers_once_and_passes_the_contract(registry, tables):
+    added = extensions.load_extra_modules([str(EXAMPLE.relative_to(ROOT))], base=ROOT)
+    assert added == ["shopping_habits"]
+    assert extensions.load_extra_modules([str(EXAMPLE)]) == []  # loaded once, however it is named
+    params = load_params(None, ["features.extra_modules=[examples/my_features.py]"])
+    report = contracts.check_features(tables, params, AS_OF)
+    assert report.ok, [str(f) for f in report.findings]
+    assert set(EXAMPLE_FEATURES) <= set(report.spec.names)
+    frame = build_features(dataset_from_frames(tables, params), params, AS_OF)
+    assert frame["weekend_purchase_share_last_365d"].dropna().between(0, 1).all()
+    assert frame["weekend_purchase_share_last_365d"].notna().mean() > 0.5
+    text = report.spec["weekend_purchase_share_last_365d"].describe(0.25, {})
+    assert text == "25% of their purchases in the last year were at the weekend"
+
+
+def test_a_broken_family_fails_the_contract_naming_the_feature(registry, tables, tmp_path):
+    module = tmp_path / "leaky.py"
+    module.write_text(EXAMPLE.read_text().replace('FAMILY = "shopping_habits"', 'FAMILY = "leaky"').replace(
+        '"min(age) FILTER (WHERE purchase AND discount > 0)', '"min(age + random()) FILTER (WHERE purchase AND discount > 0)'
+    ).replace("weekend_purchase_share", "leaky_weekend_share").replace("discounted_purchase_share", "leaky_discount_share"))
+    extensions.load_extra_modules([str(module)])
+    report = contracts.check_features(tables, load_params(None), AS_OF)
+    failing = {(f.check, f.feature) for f in report.findings}
+    assert ("determinism", "days_since_last_discounted_purchase") in failing
+    assert all(f.feature == "days_since_last_discounted_purchase" for f in report.findings)
+    assert "days_since_last_discounted_purchase (family leaky)" in str(report.findings[0])
+
+
+def test_a_feature_name_taken_by_another_family_is_named(registry, tables, tmp_path):
+    module = tmp_path / "taken.py"
+    module.write_text(EXAMPLE.read_text().replace('FAMILY = "shopping_habits"', 'FAMILY = "taken"').replace(
+        "discounted_purchase_share_last_365d", "discount_share_last_365d"))
+    extensions.load_extra_modules([str(module)])
+    report = contracts.check_features(tables, load_params(None), AS_OF)
+    assert [str(f) for f in report.findings] == [
+        "metadata: discount_share_last_365d (family basket and taken): families basket and taken both give a feature "
+        "of this name; every feature name must be unique"]
+
+
+def test_a_module_that_cannot_load_or_takes_a_name_is_a_config_error(registry, tmp_path):
+    with pytest.raises(ConfigError, match=r"extra_modules' names nowhere\.py, and there is no such file"):
+        extensions.load_extra_modules(["nowhere.py"], base=tmp_path)
+    with pytest.raises(ConfigError, match="names module no_such_module_xyz, which cannot be found"):
+        extensions.load_extra_modules(["no_such_module_xyz"])
+    clash = tmp_path / "clash.py"
+    clash.write_text(EXAMPLE.read_text().replace('FAMILY = "shopping_habits"', 'FAMILY = "recency"'))
+    before = dict(FAMILIES)
+    with pytest.raises(ConfigError, match=r"clash\.py failed to load .*registered twice.*Fix: give the family a name"):
+        extensions.load_extra_modules([str(clash)])
+    assert FAMILIES == before
+
+
+def test_check_features_command_runs_the_contract_on_a_data_folder(registry, tables, tmp_path, monkeypatch):
+    from pipeline.cli import app
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for name, frame in tables.items():
+        frame.to_parquet(data / f"{name}.parquet", index=False)
+    (tmp_path / "params.yaml").write_text(f"features:\n  extra_modules: [{EXAMPLE}]\n")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["check-features", "--data", str(data), "--as-of", "2025-09-30"])
+    assert result.exit_code == 0, result.output
+    assert "your families (features.extra_modules): shopping_habits" in result.output
+    assert "feature contract: all" in result.output and "features pass" in result.output
+
+
+def test_exclude_switches_off_families_and_single_features(tables):
+    params = load_params(None, ["features.exclude=[returns, spend_last_7d]"])
+    ds = dataset_from_frames(tables, params)
+    frame = build_features(ds, params, AS_OF)
+    spec, notices = feature_spec(context_for(ds, params, AS_OF))
+    assert "spend_last_7d" not in frame.columns and "spend_last_7d" not in spec.names
+    assert not any(f.family == "returns" for f in spec.features)
+    assert "returns_last_365d" not in frame.columns and "spend_last_30d" in frame.columns
+    assert list(frame.columns[1:]) == spec.names
+    assert "feature family 'returns' switched off (features.exclude)" in notices
+
+
+def test_an_unknown_name_in_exclude_is_a_config_error_naming_it(tables):
+    params = load_params(None, ["features.exclude=[spend_last_7days]"])
+    with pytest.raises(ConfigError, match=r"'features.exclude' names 'spend_last_7days', which is neither"):
+        build_features(dataset_from_frames(tables, params), params, AS_OF)

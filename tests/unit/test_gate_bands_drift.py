@@ -1,0 +1,165 @@
+"""The registry gate compares only on rows neither model has seen; risk bands mean something at a 3% base
+rate; features that age by construction are not drift."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.registry import Feature, FeatureSpec
+from models.bundle import feature_reference
+from pipeline.config import RegistryConfig, load_params
+from pipeline.gate import compare
+from pipeline.score import band_thresholds, population_stability, risk_bands
+
+LABEL = {"kind": "inactivity", "horizon_days": 60, "lookback_days": 365, "min_purchases_in_lookback": 1}
+
+
+def _meta(as_of: str, refit: bool = False, label: dict = LABEL) -> dict:
+    """Metadata of a model trained as of ``as_of`` with a 60-day horizon (cutoffs 30 days apart)."""
+    as_of_ts = pd.Timestamp(as_of)
+    validation = as_of_ts - pd.Timedelta(days=label["horizon_days"])
+    train = [validation - pd.Timedelta(days=label["horizon_days"] + 30 * k) for k in range(3)]
+    end = (validation if refit else max(train)) + pd.Timedelta(days=label["horizon_days"])
+    return {"validation_cutoff": str(validation.date()), "train_cutoffs": sorted(str(c.date()) for c in train),
+            "label": label, "problem": {"label": label}, "labels_end": str(end.date())}
+
+
+def _validation(cutoffs: list[str], seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    n = 400 * len(cutoffs)
+    churned = rng.random(n) < 0.3
+    return pd.DataFrame({"cutoff": pd.to_datetime(np.repeat(cutoffs, 400)), "churned": churned.astype(int),
+                         "model": np.clip(churned * 0.2 + rng.random(n) * 0.8, 0, 1)})
+
+
+def test_a_champion_trained_on_later_labels_is_never_compared_on_rows_it_has_seen():
+    # the reported case: a new model as of 2020-07-31 against a champion as of 2020-08-31 (60-day horizon)
+    new, champion = _meta("2020-07-31"), _meta("2020-08-31")
+    validation = _validation([new["validation_cutoff"]])
+    perfect = validation["churned"].to_numpy(float)  # a champion that remembers the answers
+    for rule, decision in (("newer", "challenger"), ("keep_champion", "challenger")):
+        out = compare(validation, 0.70, perfect, new, champion, "1", RegistryConfig(when_not_comparable=rule))
+        assert out.decision == decision and out.champion_score is None and out.rows_compared == 0
+        assert "not compared, no validation row is unseen by both" in out.reason
+        assert f"registry.when_not_comparable={rule}" in out.reason
+    # the other way round: the newer model is the new one, and the older champion never saw its rows
+    newer, older = _meta("2020-08-31"), _meta("2020-07-31")
+    rows = _validation([newer["validation_cutoff"]])
+    out = compare(rows, 0.9, rows["model"].to_numpy() * 0.5, newer, older, "1", RegistryConfig())
+    assert out.rows_compared == len(rows) and "on 400 validation rows neither has trained on" in out.reason
+
+
+def test_a_refitted_champion_has_seen_its_validation_period_and_is_not_compared_there():
+    champion = _meta("2020-07-31", refit=True)  # labels up to 2020-07-31
+    new = _meta("2020-09-15", refit=True)  # validation cutoff 2020-07-17: seen by the refitted champion
+    validation = _validation([new["validation_cutoff"]])
+    out = compare(validation, 0.7, validation["model"].to_numpy(), new, champion, "3", RegistryConfig())
+    assert out.rows_compared == 0 and out.decision == "champion"  # newer: its labels end 2020-09-15
+    assert "this version's training labels end later (2020-09-15 vs 2020-07-31)" in out.reason
+    kept = compare(validation, 0.7, validation["model"].to_numpy(), new, champion, "3",
+                   RegistryConfig(when_not_comparable="keep_champion"))
+    assert kept.decision == "challenger" and "champion v3 stays" in kept.reason
+
+
+def test_only_the_unseen_rows_are_scored_when_some_are_seen():
+    champion = _meta("2020-08-31")  # labels end 2020-07-02
+    new = _meta("2020-10-31")
+    validation = _validation(["2020-06-01", "2020-09-01"], seed=1)
+    seen = validation["cutoff"] < "2020-07-02"
+    champion_scores = np.where(seen, validation["churned"], 0.5)  # perfect where it has seen, useless elsewhere
+    out = compare(validation, 0.5, champion_scores, new, champion, "1", RegistryConfig())
+    assert out.rows_compared == int((~seen).sum()) == 400
+    assert out.champion_score == pytest.approx(0.5) and out.decision == "champion"
+
+
+def test_a_champion_of_another_problem_is_not_compared():
+    champion = _meta("2020-06-30", label={**LABEL, "horizon_days": 90})
+    new = _meta("2020-10-31")
+    validation = _validation([new["validation_cutoff"]])
+    out = compare(validation, 0.6, validation["model"].to_numpy(), new, champion, "2", RegistryConfig())
+    assert out.rows_compared == 0 and "the champion models another problem (label horizon_days 90 vs 60)" in out.reason
+
+
+def test_default_bands_split_customers_at_a_three_percent_base_rate():
+    rng = np.random.default_rng(7)
+    p = rng.beta(0.6, 19.4, 3461)  # mean 3%, skewed like a calibrated churn model's probabilities
+    cfg = load_params(None).scoring
+    assert cfg.risk_bands_by == "base_rate_multiple"
+    thresholds = band_thresholds(cfg, 0.03)
+    assert thresholds == pytest.approx({"high": 0.09, "medium": 0.045, "low": 0.0})
+    bands = pd.Series(risk_bands(p, cfg, base_rate=0.03)).value_counts()
+    assert 0.05 < bands["high"] / len(p) < 0.25 and 0.05 < bands["medium"] / len(p) < 0.3
+    assert bands["low"] / len(p) > 0.5
+    # the old default, fixed probabilities, puts nearly everyone in low
+    old = load_params(None, ["scoring.risk_bands_by=probability", "scoring.risk_bands={high: 0.6, medium: 0.3, low: 0}"])
+    assert (risk_bands(p, old.scoring) == "low").mean() > 0.99
+
+
+def test_bands_stay_reachable_at_a_high_base_rate():
+    cfg = load_params(None).scoring
+    thresholds = band_thresholds(cfg, 0.5)
+    assert thresholds["high"] == pytest.approx(1 - 0.5 / 3) and thresholds["medium"] == pytest.approx(1 - 0.5 / 1.5)
+    assert all(0 <= v < 1 for v in thresholds.values())
+
+
+def test_probability_and_top_share_bands_still_work():
+    p = np.linspace(0, 1, 100)
+    by_p = load_params(None, ["scoring.risk_bands_by=probability", "scoring.risk_bands={high: 0.6, medium: 0.3, low: 0}"])
+    assert (risk_bands(p, by_p.scoring) == "high").sum() == 40
+    share = load_params(None, ["scoring.risk_bands_by=top_share", "scoring.risk_bands={high: 0.1, medium: 0.3, low: 1.0}"])
+    assert (risk_bands(p, share.scoring) == "high").sum() == 10
+
+
+def test_a_probability_threshold_above_one_is_a_config_error():
+    from pipeline.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="by probability, each band's lowest churn probability is from 0 to 1"):
+        load_params(None, ["scoring.risk_bands_by=probability"])  # the multiples 3 and 1.5 are not probabilities
+
+
+def test_ageing_features_are_not_flagged_as_drift():
+    spec = FeatureSpec((Feature("days_since_first_purchase", "tenure", "days", "First purchase {value:.0f} days ago",
+                                -1, ages=True),
+                        Feature("days_since_last_purchase", "recency", "days", "No purchase for {value:.0f} days", 1)))
+    rng = np.random.default_rng(0)
+    young = pd.DataFrame({"days_since_first_purchase": rng.uniform(0, 120, 2000),
+                          "days_since_last_purchase": rng.exponential(20, 2000)})
+    bundle = SimpleNamespace(spec=spec, drift_reference=feature_reference(young, spec))
+    older = young.assign(days_since_first_purchase=young["days_since_first_purchase"] + 90)  # three months on
+    drift = population_stability(older, bundle, 0.2).set_index("feature")
+    assert drift.loc["days_since_first_purchase", "psi"] > 2  # it moved a lot...
+    assert drift.loc["days_since_first_purchase", "ages"] and not drift.loc["days_since_first_purchase", "flagged"]
+    shifted = older.assign(days_since_last_purchase=older["days_since_last_purchase"] * 4 + 30)
+    assert population_stability(shifted, bundle, 0.2).set_index("feature").loc["days_since_last_purchase", "flagged"]
+
+
+def test_features_that_grow_with_time_are_marked_in_their_metadata():
+    from datetime import date
+
+    from features.registry import FAMILIES, Context
+    from pipeline.config import TABLES
+
+    ctx = Context(as_of=date(2025, 1, 1), tables=frozenset(TABLES))
+    ageing = {f.name for fam in FAMILIES.values() for f in fam.features(ctx) if f.ages}
+    assert {"days_since_first_purchase", "days_since_signup", "subscription_age_days", "orders_lifetime",
+            "spend_lifetime"} <= ageing
+    assert "days_since_last_purchase" not in ageing and "orders_last_90d" not in ageing
+
+
+def test_the_shap_summary_of_a_categorical_feature_warns_nothing():
+    """shap colours dots by percentiles of the feature: categories coerced to numbers were all missing, and numpy
+    said "All-NaN slice encountered" on every train and score."""
+    import warnings
+
+    from pipeline.plots import beeswarm_plot
+
+    X = pd.DataFrame({"spend_last_90d": np.arange(100.0), "profile_region": ["north", "south", None, "east"] * 25})
+    contributions = np.random.default_rng(0).normal(size=(100, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        png = beeswarm_plot(contributions, X, "SHAP summary")
+    assert png.startswith(b"\x89PNG")
