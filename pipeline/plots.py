@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
@@ -75,11 +76,22 @@ def importance_plot(importance: pd.Series, top: int = 20) -> bytes:
     return _png(fig)
 
 
+def _colour_values(column: pd.Series) -> pd.Series:
+    """A feature as the numbers the beeswarm colours its dots by: numbers as they are, categories as their
+    rank in sorted order (missing stays missing). Categories coerced to numbers would be all missing, and
+    shap takes percentiles of the colours first (numpy's "All-NaN slice" warning on every train and score)."""
+    numbers = pd.to_numeric(column, errors="coerce")
+    if numbers.notna().any() or column.isna().all():
+        return numbers.astype(float)
+    codes = pd.Series(pd.Categorical(column.astype("string")).codes, index=column.index).astype(float)
+    return codes.where(codes >= 0)
+
+
 def beeswarm_plot(contributions: np.ndarray, features: pd.DataFrame, title: str, max_display: int = 15) -> bytes:
     """SHAP summary (beeswarm) of per-customer contributions."""
     import shap
 
-    numeric = features.apply(lambda c: pd.to_numeric(c, errors="coerce")) if len(features) else features
+    numeric = features.apply(_colour_values) if len(features) else features
     # the beeswarm jitters overlapping dots at random: a seeded generator draws the same picture every run
     shap.summary_plot(contributions, numeric, max_display=max_display, show=False, plot_size=(7, 0.35 * max_display + 1.5),
                       rng=np.random.default_rng(0))
@@ -88,17 +100,89 @@ def beeswarm_plot(contributions: np.ndarray, features: pd.DataFrame, title: str,
     return _png(fig)
 
 
-def bar_plot(values: pd.Series, title: str, xlabel: str) -> bytes:
+def bar_plot(values: pd.Series, title: str, xlabel: str, money: str = "") -> bytes:
+    """Horizontal bars, the first value on top; ``money`` (a currency, or "#" for plain amounts) formats the axis."""
     fig, ax = plt.subplots(figsize=(6, 0.35 * len(values) + 1.2))
-    ax.barh([str(i) for i in values.index][::-1], values.values[::-1])
+    ax.barh([str(i) for i in values.index][::-1], values.values[::-1], color="#2c7fb8")
     ax.set(xlabel=xlabel, title=title)
+    if money:
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.spines[["top", "right"]].set_visible(False)
     return _png(fig)
 
 
-def histogram_plot(values: np.ndarray, title: str, xlabel: str, bins: int = 20) -> bytes:
+def histogram_plot(values: np.ndarray, title: str, xlabel: str, bins: int = 20,
+                   thresholds: dict[str, float] | None = None) -> bytes:
+    """A histogram; ``thresholds`` (name -> value) are drawn as labelled vertical lines (band boundaries)."""
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.hist(values, bins=bins, range=(0, 1) if np.nanmax(values, initial=0) <= 1 else None, color="#c0392b", alpha=0.85)
+    for name, x in (thresholds or {}).items():
+        ax.axvline(x, color="#333", lw=1, ls="--")
+        ax.annotate(name, (x, 1), xycoords=("data", "axes fraction"), xytext=(3, -12), textcoords="offset points",
+                    fontsize=8)
     ax.set(xlabel=xlabel, ylabel="customers", title=title)
+    ax.spines[["top", "right"]].set_visible(False)
+    return _png(fig)
+
+
+def _month_axis(ax, months: list[str]) -> None:
+    step = max(1, len(months) // 8)
+    ax.set_xticks(range(0, len(months), step), [months[i] for i in range(0, len(months), step)], rotation=35, ha="right",
+                  fontsize=8)
+    ax.spines[["top", "right"]].set_visible(False)
+
+
+def monthly_plot(months: list[str], series: dict[str, list[float | None]], title: str, ylabel: str,
+                 percent: bool = False, right: tuple[str, list[float | None], str] | None = None) -> bytes:
+    """Lines over months; a missing value (None) leaves a gap rather than a zero. ``right`` (name, values,
+    axis label) is drawn on a second axis on the right."""
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    x = np.arange(len(months))
+    for name, values in series.items():
+        y = np.array([np.nan if v is None else float(v) for v in values])
+        ax.plot(x, y * (100 if percent else 1), marker="o", ms=3, lw=1.8, label=name)
+    ax.set(title=title, ylabel=ylabel)
+    if percent:
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:.0f}%"))
+    handles, labels = ax.get_legend_handles_labels()
+    if right is not None:
+        name, values, label = right
+        ax2 = ax.twinx()
+        y = np.array([np.nan if v is None else float(v) for v in values])
+        ax2.plot(x, y, marker="s", ms=3, lw=1.4, color="#7f7f7f", ls="--", label=name)
+        ax2.set_ylabel(label)
+        h2, l2 = ax2.get_legend_handles_labels()
+        handles, labels = handles + h2, labels + l2
+        ax2.spines[["top"]].set_visible(False)
+    if len(labels) > 1:
+        ax.legend(handles, labels, fontsize=8, loc="best")
+    _month_axis(ax, months)
+    return _png(fig)
+
+
+def cohort_plot(cohorts: list[dict], title: str) -> bytes:
+    """Retention curves: for each first-purchase cohort, the share buying in each month after the first;
+    months not yet observed are not drawn."""
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    width = max((len(c["retention"]) for c in cohorts), default=0)
+    shares = np.full((len(cohorts), width), np.nan)
+    sizes = np.array([float(c["customers"]) for c in cohorts])
+    for i, c in enumerate(cohorts):
+        shares[i, :len(c["retention"])] = [np.nan if v is None else 100 * v for v in c["retention"]]
+    for i, row in enumerate(shares):
+        label = "one first-purchase month" if i == 0 else None
+        ax.plot(np.arange(1, width), row[1:], color="#9ecae1", lw=1, label=label)
+    seen = np.isfinite(shares)
+    weights = np.where(seen, sizes[:, None], 0.0)
+    with np.errstate(invalid="ignore"):
+        average = np.nansum(np.where(seen, shares, 0) * weights, axis=0) / weights.sum(axis=0)
+    ax.plot(np.arange(1, width), average[1:], color="#08519c", lw=2.4, marker="o", ms=3,
+            label="average over the months observed")
+    ax.set(title=title, xlabel="months after the first purchase", ylabel="bought that month")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:.0f}%"))
+    ax.set_ylim(bottom=0)
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.legend(fontsize=8, loc="lower left")
     return _png(fig)
 
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.config import TargetingConfig
-from pipeline.targeting import action_effects, contact_groups, holdout_draw
+from pipeline.config import ScoringConfig, TargetingConfig, load_params
+from pipeline.targeting import action_effects, choose_actions, contact_groups, holdout_draw
 
 IDS = np.array([f"C-{i:05d}" for i in range(20_000)])
 PRIORITY = np.random.default_rng(0).gamma(1.0, 10.0, IDS.size)
@@ -75,3 +77,84 @@ def test_holdout_draw_is_close_to_uniform():
 def test_action_effects_use_the_prior_per_action_and_the_default():
     cfg = TargetingConfig(action_effects={"call": 0.3}, default_effect=0.05)
     np.testing.assert_allclose(action_effects(np.array(["call", "email", None], dtype=object), cfg), [0.3, 0.05, 0.05])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Actions that fit the customer
+
+
+def _scoring(actions: dict) -> ScoringConfig:
+    return load_params(None, [f"scoring.actions={json.dumps(actions)}", "scoring.default_action=keep in touch"]).scoring
+
+
+ACTIONS = {
+    "subscription": {"text": "renewal offer", "when": {"has_active_subscription": 1}},
+    "profile": [{"text": "account review", "when": {"profile_segment": ["small_business", "enterprise"]}},
+                {"text": "consumer check-in", "when": {"days_since_signup": {"<": 90}}}],
+    "recency": "win-back",
+}
+# four customers, three driver slots each
+FAMILIES = np.array([
+    ["subscription", "recency", None],       # no subscription -> the next driver's action
+    ["subscription", "profile", "recency"],  # active subscription -> renewal offer
+    ["profile", "subscription", "recency"],  # consumer, old, no subscription -> recency's action
+    ["profile", "tenure", None],             # consumer, old; tenure has no action -> default
+    ["profile", None, None],                 # consumer, new -> the family's second action
+], dtype=object)
+COLUMNS = {
+    "has_active_subscription": pd.Series([0, 1, 0, np.nan, 0]),
+    "profile_segment": pd.Series(["consumer", "small_business", "consumer", "consumer", None]),
+    "days_since_signup": pd.Series([400, 400, 400, 400, 30]),
+}
+
+
+def test_actions_honour_their_conditions_and_fall_back_to_the_next_driver_then_the_default():
+    chosen, notes = choose_actions(FAMILIES, COLUMNS, _scoring(ACTIONS))
+    assert list(chosen) == ["win-back", "renewal offer", "win-back", "keep in touch", "consumer check-in"]
+    assert notes == []
+
+
+def test_simple_form_keeps_working_and_no_driver_means_the_default():
+    cfg = _scoring({"recency": "win-back", "subscription": "renewal offer"})
+    families = np.array([["subscription", None], [None, None], ["basket", "recency"]], dtype=object)
+    chosen, _ = choose_actions(families, {}, cfg)
+    assert list(chosen) == ["renewal offer", "keep in touch", "win-back"]
+
+
+def test_an_action_never_refers_to_what_the_customer_lacks():
+    rng = np.random.default_rng(3)
+    n = 5000
+    pool = np.array(["subscription", "profile", "recency", "tenure", None], dtype=object)
+    families = pool[rng.integers(0, pool.size, (n, 3))]
+    columns = {"has_active_subscription": pd.Series(rng.integers(0, 2, n).astype(float)),
+               "profile_segment": pd.Series(rng.choice(["consumer", "small_business", "enterprise"], n)),
+               "days_since_signup": pd.Series(rng.integers(0, 900, n))}
+    chosen, _ = choose_actions(families, columns, _scoring(ACTIONS))
+    assert (columns["has_active_subscription"][chosen == "renewal offer"] == 1).all()
+    assert columns["profile_segment"][chosen == "account review"].isin(["small_business", "enterprise"]).all()
+    assert (chosen == "renewal offer").sum() > 100 and (chosen == "account review").sum() > 100
+
+
+def test_a_condition_on_a_missing_feature_never_applies_with_a_note():
+    chosen, notes = choose_actions(FAMILIES, {"profile_segment": COLUMNS["profile_segment"]}, _scoring(ACTIONS))
+    assert "renewal offer" not in set(chosen)
+    assert any("scoring.actions.subscription" in n and "has_active_subscription" in n for n in notes)
+
+
+@pytest.mark.parametrize(("test", "values", "expected"), [
+    ({">=": 2}, [1, 2, 3, None], [False, True, True, False]),
+    ({"!=": "a"}, ["a", "b", None, "c"], [False, True, False, True]),
+    ({"not_in": ["a", "b"]}, ["a", "b", "c", None], [False, False, True, False]),
+    ({">": 0, "<=": 5}, [0, 5, 6, 3], [False, True, False, True]),
+    (True, [1, 0, True, None], [True, False, True, False]),
+])
+def test_condition_operators(test, values, expected):
+    cfg = _scoring({"x": {"text": "go", "when": {"v": test}}})
+    chosen, _ = choose_actions(np.array([["x"]] * 4, dtype=object), {"v": pd.Series(values, dtype=object)}, cfg)
+    assert list(chosen == "go") == expected
+
+
+def test_action_effects_follow_the_chosen_action():
+    chosen, _ = choose_actions(FAMILIES, COLUMNS, _scoring(ACTIONS))
+    cfg = TargetingConfig(action_effects={"renewal offer": 0.3, "win-back": 0.1}, default_effect=0.02)
+    np.testing.assert_allclose(action_effects(chosen, cfg), [0.1, 0.3, 0.1, 0.02, 0.02])
