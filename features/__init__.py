@@ -1,6 +1,7 @@
 """Feature families. Importing this package registers every family (order = column order)."""
 
 from features import (  # noqa: F401  (imported to register)
+    activity,
     basket,
     btyd,
     engagement,

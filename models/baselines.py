@@ -1,4 +1,5 @@
-"""Honest baselines computed from the same feature rows: recency, RFM score, BTYD expectations."""
+"""Honest baselines computed from the same feature rows: recency, RFM score, BTYD expectations, and tenure alone
+for subscribers (label.kind: cancellation)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,13 @@ def rfm_score(features: pd.DataFrame) -> pd.Series:
 
 def churn_baselines(features: pd.DataFrame, horizon_days: int) -> dict[str, np.ndarray]:
     """Churn risk scores (higher = more risk) of each baseline."""
-    out = {"recency": features["days_since_last_purchase"].to_numpy(float), "rfm": -rfm_score(features).to_numpy()}
+    out = {}
+    if "days_since_last_purchase" in features:  # purchase families are left out where transactions are billing
+        days = features["days_since_last_purchase"]  # never bought (a subscriber): the longest gap
+        out = {"recency": days.fillna(days.max()).to_numpy(float), "rfm": -rfm_score(features).to_numpy()}
+    tenure = features.get("subscription_age_days")
+    if tenure is not None and len(tenure) and tenure.notna().all():  # every row a subscriber (label.kind: cancellation)
+        out["tenure"] = -tenure.to_numpy(float)  # tenure alone: the newer, the riskier
     col = f"btyd_expected_purchases_next_{horizon_days}d"
     if col in features:
         out["btyd"] = -features[col].fillna(0).to_numpy(float)
@@ -31,7 +38,7 @@ def churn_baselines(features: pd.DataFrame, horizon_days: int) -> dict[str, np.n
 
 def value_baselines(features: pd.DataFrame, horizon_days: int) -> dict[str, np.ndarray]:
     """Future-value rankings of each baseline: RFM score and BTYD expected purchases x average order."""
-    out = {"rfm": rfm_score(features).to_numpy()}
+    out = {"rfm": rfm_score(features).to_numpy()} if "days_since_last_purchase" in features else {}
     col = f"btyd_expected_purchases_next_{horizon_days}d"
     if col in features:
         aov = features["average_order_value_lifetime"].fillna(0).clip(lower=0)

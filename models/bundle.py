@@ -2,11 +2,14 @@
 loyalty score), feature spec and the training reference (loyalty score distribution and feature
 distributions for drift).
 
-Saved as LightGBM text files plus one JSON document: loading never unpickles anything.
+Saved as LightGBM text files plus one JSON document: loading never unpickles anything. A manifest
+(``manifest.json``) holds the SHA-256 of every file; loading checks every hash before any file is parsed, so a
+changed, truncated, missing or foreign file is refused (``ModelError`` naming it) before LightGBM reads it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +28,69 @@ FORMAT_VERSION = 2
 SCORE_LEVELS = np.linspace(0, 1, 1001)
 # Identifiers and labels that may travel with a feature table; everything else must match the spec.
 KEY_COLUMNS = ("customer_id", "cutoff", "as_of", "churned", "future_value")
+MANIFEST = "manifest.json"
+BUNDLE_FILES = ("bundle.json", "churn_model.txt", "loyalty_model.txt")
+
+
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def bundle_hashes(folder: str | Path) -> dict[str, str]:
+    """The hashes a bundle folder's manifest records (file name -> SHA-256); a ModelError when it has none."""
+    path = Path(folder) / MANIFEST
+    try:
+        doc = json.loads(path.read_text())
+        files = doc["files"]
+        if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+            raise ValueError("files is not a mapping of names to hashes")
+    except FileNotFoundError:
+        raise ModelError(f"{path} is missing: the model bundle has no record of its files' hashes, so it cannot be "
+                         "checked. Fix: retrain with `churn train` (or save the bundle again with this version)") from None
+    except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{path}: the model bundle's manifest cannot be read ({type(exc).__name__}). Fix: use the model "
+                         "as it was saved, complete and unchanged, or retrain with `churn train`") from None
+    return {str(k): v for k, v in files.items()}
+
+
+def verify_bundle(folder: str | Path, expected: dict[str, str] | None = None) -> None:
+    """Check every file of a bundle folder against its manifest and, when given, against ``expected`` (the hashes
+    recorded in the model registry when it was registered). Reads bytes only: nothing is parsed or executed.
+
+    Raises:
+        ModelError: naming the first file that is missing, changed, truncated or not part of the bundle.
+    """
+    folder = Path(folder)
+    recorded = bundle_hashes(folder)
+    if expected is not None and recorded != expected:
+        changed = sorted(k for k in set(recorded) | set(expected) if recorded.get(k) != expected.get(k))
+        raise ModelError(f"{folder / MANIFEST}: the bundle's manifest does not match the hashes recorded in the model "
+                         f"registry (differs for {', '.join(changed)}): the stored model was changed after it was "
+                         "registered. Refusing to load it. Fix: restore the model or retrain with `churn train`")
+    missing = [name for name in BUNDLE_FILES if name not in recorded]
+    if missing:
+        raise ModelError(f"{folder / MANIFEST} does not list {', '.join(missing)}. Refusing to load the model. "
+                         "Fix: retrain with `churn train`")
+    for name, sha in sorted(recorded.items()):
+        path = folder / name
+        if Path(name).is_absolute() or ".." in Path(name).parts:
+            raise ModelError(f"{folder / MANIFEST} names a file outside the bundle ({name}). Refusing to load the model")
+        if not path.is_file():
+            raise ModelError(f"{path} is missing from the model bundle. Refusing to load the model. Fix: restore the "
+                             "model as it was registered, or retrain with `churn train`")
+        if file_sha256(path) != sha:
+            raise ModelError(f"{path} does not match the hash recorded when the model was saved (changed, cut short or "
+                             "replaced). Refusing to load the model. Fix: restore the model as it was registered, or "
+                             "retrain with `churn train`")
+    foreign = sorted(p.name for p in folder.iterdir() if p.name not in recorded and p.name != MANIFEST)
+    if foreign:
+        raise ModelError(f"{folder / foreign[0]} is not part of the model bundle (not in its manifest). Refusing to load "
+                         "the model. Fix: remove it, or restore the model as it was registered")
 
 
 def _restore(cls, text: str, state: dict):
@@ -145,11 +211,26 @@ class ModelBundle:
             "metadata": self.metadata,
         }
         (folder / "bundle.json").write_text(json.dumps(doc, indent=1, sort_keys=True, default=str))
+        manifest = {"files": {name: file_sha256(folder / name) for name in BUNDLE_FILES}}
+        (folder / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
         return folder
 
     @classmethod
-    def load(cls, folder: str | Path) -> ModelBundle:
+    def load(cls, folder: str | Path, expected_hashes: dict[str, str] | None = None) -> ModelBundle:
+        """Load a saved bundle after checking every file's hash (see :func:`verify_bundle`); parse errors after
+        that (a bundle saved by a damaged writer) are ModelErrors too."""
         folder = Path(folder)
+        verify_bundle(folder, expected_hashes)
+        try:
+            return cls._parse(folder)
+        except ModelError:
+            raise
+        except Exception as exc:  # the hashes matched, so the bundle was written this way: not loadable by this version
+            raise ModelError(f"{folder}: the model bundle cannot be read ({type(exc).__name__}: {str(exc)[:160]}). Fix: "
+                             "retrain with `churn train`") from None
+
+    @classmethod
+    def _parse(cls, folder: Path) -> ModelBundle:
         doc = json.loads((folder / "bundle.json").read_text())
         if doc.get("format_version") != FORMAT_VERSION:
             raise ModelError(f"{folder}: model bundle format {doc.get('format_version')} is not supported by this version "

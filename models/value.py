@@ -96,9 +96,9 @@ def btyd_baseline(features: pd.DataFrame, horizon_days: int, months: int, annual
     try:
         purchases = BTYD_MODELS[btyd_model](penalizer=1e-4).fit(x[fit], t_x[fit], T[fit])
         gamma_gamma = GammaGammaModel(penalizer=1e-4).fit(x[fit], spend[fit])
-    except ValueError:  # too few repeat buyers, or a likelihood that is not finite
+        per_purchase = gamma_gamma.conditional_expected_average_profit(x, np.where(np.isfinite(spend), spend, np.nan))
+    except ValueError:  # too few repeat buyers, a likelihood that is not finite, or an infinite mean spend (q <= 1)
         return None
-    per_purchase = gamma_gamma.conditional_expected_average_profit(x, np.where(np.isfinite(spend), spend, np.nan))
     weeks = horizon_days / 7.0
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         expected = purchases.expected_purchases(weeks, x, t_x, T)

@@ -19,6 +19,7 @@ import pandas as pd
 import pyarrow as pa
 
 import features  # noqa: F401  (registers the families)
+from features.activity import choose_event_types, type_frequencies_sql
 from features.registry import FAMILIES, Context, Family, Feature, FeatureSpec, day_end_sql
 from pipeline.config import Params
 from pipeline.errors import ConfigError, DataError
@@ -157,7 +158,8 @@ def open_dataset(
             raise ConfigError(f"engine.temp_dir: cannot create {temp_dir} ({exc.strerror}). Fix: point it at a "
                               "writable folder with room for the customer shards, or leave it empty") from None
     con = connect(params.engine, temp_dir)
-    report = validate_sources(con, sources, unknown_entries or [], params.columns, params.validation, now)
+    report = validate_sources(con, sources, unknown_entries or [], params.columns, params.validation, now,
+                              params.input, temp_dir)
     return Dataset(con, report, temp_dir)
 
 
@@ -166,8 +168,73 @@ def dataset_from_frames(frames: dict[str, pd.DataFrame], params: Params, now: da
     return open_dataset(frames_as_sources(frames), params, now or datetime(2100, 1, 1))
 
 
-def context_for(ds: Dataset, params: Params, as_of: date) -> Context:
+# Families that read transactions as purchases: with billing transactions (renewal charges only) they would
+# describe a billing cycle ("30 days since the last purchase, 1.0 times their usual gap"), so they are left out.
+PURCHASE_FAMILIES = ("recency", "frequency", "monetary", "trend", "regularity", "tenure", "basket", "returns", "btyd")
+# Shares of subscribers' transactions that are renewal charges from which transactions are billing only, or mixed.
+BILLING_SHARE, MIXED_SHARE = 0.9, 0.1
+
+
+def _renewal_prices(subscriptions: str, end: str) -> str:
+    """SQL: (customer_id, price) of every subscription price of a customer known before ``end``."""
+    return (f"(SELECT DISTINCT customer_id, CAST(price AS DECIMAL(18, 2)) AS price FROM {subscriptions} "
+            f"WHERE price IS NOT NULL AND start_date < {end})")
+
+
+def renewal_share(ds: Dataset, as_of: date) -> float | None:
+    """The share of subscribers' transactions up to ``as_of`` that are renewal charges (the amount of one of
+    the customer's subscription prices); None without subscriptions with prices."""
+    if "subscriptions" not in ds.tables:
+        return None
+    end = day_end_sql(as_of)
+    prices = _renewal_prices("clean_subscriptions", end)
+    total, renewals = ds.con.execute(f"""
+        WITH t AS (SELECT customer_id, CAST(amount AS DECIMAL(18, 2)) AS amount FROM clean_transactions
+                   WHERE timestamp < {end} AND customer_id IN (SELECT customer_id FROM {prices}))
+        SELECT count(*), count(*) FILTER (WHERE EXISTS (
+            SELECT 1 FROM {prices} p WHERE p.customer_id = t.customer_id AND p.price = t.amount)) FROM t""").fetchone()
+    return renewals / total if total else None
+
+
+def data_choices(ds: Dataset, params: Params, as_of: date) -> dict:
+    """What a build decides from the data as of ``as_of`` (a model keeps it, so scoring builds the same
+    columns; JSON-ready): ``event_types``, the event types with activity features of their own (the
+    ``features.max_event_types`` most frequent types no other family knows, by count then name),
+    ``valued_event_types``, those whose events carry values, and ``transactions``, what transactions are:
+    ``purchases``; ``mixed``, renewal charges (a subscriber's transactions of their plan's price) among
+    purchases, left out of the purchase families; ``billing``, renewal charges only (at least 90% of
+    subscribers' transactions), when the purchase families are left out (``features.transactions`` fixes it)."""
+    chosen: tuple[str, ...] = ()
+    valued: tuple[str, ...] = ()
+    if "events" in ds.tables:
+        rows = ds.con.execute(type_frequencies_sql(day_end_sql(as_of))).fetchall()
+        chosen, valued, _ = choose_event_types(rows, params.features.max_event_types)
+    role = params.features.transactions
+    if role == "auto":
+        share = renewal_share(ds, as_of)
+        role = "purchases" if share is None or share < MIXED_SHARE else "billing" if share >= BILLING_SHARE else "mixed"
+    return {"event_types": list(chosen), "valued_event_types": list(valued), "transactions": role}
+
+
+def context_for(ds: Dataset, params: Params, as_of: date, choices: dict | None = None) -> Context:
+    """The context of a build as of ``as_of``; ``choices`` (``data_choices``, e.g. those kept with a model)
+    fixes the event types and the role of transactions, else they are decided from the data as of ``as_of``."""
+    choices = choices or data_choices(ds, params, as_of)
+    chosen = tuple(choices["event_types"])
+    others: tuple[str, ...] = ()
+    if "events" in ds.tables:
+        rows = ds.con.execute(type_frequencies_sql(day_end_sql(as_of))).fetchall()
+        others = tuple(t for t in choose_event_types(rows, len(rows))[0] if t not in chosen)
+    f = params.features
     return Context(
+        exclude=tuple(f.exclude),
+        event_types=chosen,
+        valued_event_types=tuple(choices["valued_event_types"]),
+        other_event_types=others,
+        event_labels=tuple(sorted(f.event_labels.items())),
+        event_ratios=tuple((r.numerator, r.denominator, r.window_days, r.risk_direction) for r in f.event_ratios),
+        risky_event_types=tuple(f.risky_event_types),
+        transactions=choices["transactions"],
         as_of=as_of,
         windows_days=tuple(params.features.windows_days),
         trend_window_days=params.features.trend_window_days,
@@ -239,7 +306,12 @@ def _create_asof_views(
                     "SELECT customer_id, row_number() OVER (ORDER BY customer_id) AS customer_key FROM customer_keys")
         con.execute("CREATE OR REPLACE TEMP TABLE shard_transactions AS SELECT t.* REPLACE (k.customer_key AS customer_key) "
                     "FROM shard_transactions t JOIN customer_keys k USING (customer_id)")
-    con.execute(f"CREATE OR REPLACE TEMP VIEW tx AS SELECT * FROM shard_transactions WHERE timestamp < {end}")
+    if ctx.transactions == "mixed":  # renewal charges are billing, not buying: out of every purchase family
+        con.execute(f"""CREATE OR REPLACE TEMP VIEW tx AS SELECT t.* FROM shard_transactions t
+            ANTI JOIN {_renewal_prices(clean('subscriptions'), end)} r
+            ON r.customer_id = t.customer_id AND r.price = CAST(t.amount AS DECIMAL(18, 2)) WHERE t.timestamp < {end}""")
+    else:
+        con.execute(f"CREATE OR REPLACE TEMP VIEW tx AS SELECT * FROM shard_transactions WHERE timestamp < {end}")
     # Purchase lines in one window, each customer's newest day first: ``gap`` (the days back to the line
     # before) is > 0 on the first line of each purchase day but the oldest, so purchase days need no
     # DISTINCT pass; ``new_order`` marks the first line of each order (an order id on one day: a day's
@@ -264,26 +336,68 @@ def _create_asof_views(
         con.execute(f"""CREATE OR REPLACE TEMP VIEW subs AS
             SELECT customer_id, start_date, CASE WHEN end_date < {end} THEN end_date END AS end_date, plan, price
             FROM shard_subscriptions WHERE start_date < {end}""")
+        # renewal charges: a subscriber's transactions of one of their subscription prices (``data_choices``)
+        con.execute(f"""CREATE OR REPLACE TEMP VIEW renewals AS SELECT t.customer_id, t.timestamp, t.amount
+            FROM shard_transactions t SEMI JOIN {_renewal_prices('subs', end)} r
+            ON r.customer_id = t.customer_id AND r.price = CAST(t.amount AS DECIMAL(18, 2)) WHERE t.timestamp < {end}""")
     if "customers" in ctx.tables:
         con.execute(f"CREATE OR REPLACE TEMP VIEW cust AS SELECT * FROM {clean('customers')} WHERE signup_date < {end}")
 
 
+def _applies(fam: Family, ctx: Context) -> bool:
+    """Whether a family applies to this business: purchase families do not when transactions are billing."""
+    return (fam.available(ctx) and not (ctx.transactions == "billing" and fam.name in PURCHASE_FAMILIES)
+            and fam.name not in ctx.exclude)
+
+
 def _families(ctx: Context, only: tuple[str, ...] | None = None) -> list:
-    return [f for f in FAMILIES.values() if f.available(ctx) and (only is None or f.name in only)]
+    return [f for f in FAMILIES.values() if _applies(f, ctx) and (only is None or f.name in only)]
+
+
+def check_exclude(ctx: Context) -> None:
+    """Every name in ``features.exclude`` is a registered family or a feature one of them gives with this data
+    (``ConfigError`` naming the first that is not)."""
+    if not ctx.exclude:
+        return
+    known = set(FAMILIES) | {f.name for fam in FAMILIES.values() for f in fam.features(ctx)}
+    unknown = [name for name in ctx.exclude if name not in known]
+    if unknown:
+        raise ConfigError(f"params: 'features.exclude' names {unknown[0]!r}, which is neither a feature family nor a "
+                          f"feature of this data. Families: {', '.join(FAMILIES)}. Fix: correct the name (see "
+                          "`churn features` for the feature names) or remove it")
 
 
 def feature_spec(ctx: Context, only: tuple[str, ...] | None = None) -> tuple[FeatureSpec, list[str]]:
     """The features a build with this context produces, and notices for the families skipped."""
+    check_exclude(ctx)
     feats: list[Feature] = []
     notices: list[str] = []
+    billing: list[str] = []
     for fam in FAMILIES.values():
         if only is not None and fam.name not in only:
             continue
-        if fam.available(ctx):
-            feats.extend(fam.features(ctx))
+        if fam.name in ctx.exclude:
+            notices.append(f"feature family '{fam.name}' switched off (features.exclude)")
+        elif _applies(fam, ctx):
+            feats.extend(f for f in fam.features(ctx) if f.name not in ctx.exclude)
+        elif fam.available(ctx):
+            billing.append(fam.name)
         else:
             missing = ", ".join(t for t in fam.requires if t not in ctx.tables)
             notices.append(f"feature family '{fam.name}' skipped: no {missing} table")
+    if billing:
+        notices.append(f"feature families {', '.join(billing)} left out: transactions are subscription renewal "
+                       "charges (billing, not buying); the subscription, activity and payments families describe "
+                       "subscribers (features.transactions: purchases keeps them)")
+    if ctx.transactions == "mixed":
+        notices.append("renewal charges (a subscriber's transactions of their plan's price) are left out of the "
+                       "purchase families: they are billing, not buying")
+    if ctx.other_event_types:
+        listed = ", ".join(repr(t) for t in ctx.other_event_types[:20])
+        more = f" and {len(ctx.other_event_types) - 20} more" if len(ctx.other_event_types) > 20 else ""
+        notices.append(f"event types without activity features of their own (beyond the features.max_event_types "
+                       f"most frequent, or new since the model was trained): {listed}{more}; counted together in "
+                       "other_events_last_90d")
     return FeatureSpec(tuple(feats)), notices
 
 
@@ -365,7 +479,7 @@ def _build_shard(
 
 def build_features(
     ds: Dataset, params: Params, as_of: date, with_labels: bool = False, families: tuple[str, ...] | None = None,
-    progress: Callable[[int, int], None] | None = None, reuse_shards: bool = False,
+    progress: Callable[[int, int], None] | None = None, reuse_shards: bool = False, choices: dict | None = None,
 ) -> pd.DataFrame:
     """One row per customer in the population at ``as_of`` with every available feature, ordered by id.
 
@@ -378,9 +492,12 @@ def build_features(
     their own rows; fitted families then see every shard's statistics together in ``finish``. The result
     does not depend on the number of shards, nor on where their rows are read from: ``reuse_shards`` (a
     build that is one of several over ``ds``) writes the shards out once for every later build
-    (``Dataset.shard_rows_sql``). ``progress(done, total)`` is called after each shard.
+    (``Dataset.shard_rows_sql``). ``progress(done, total)`` is called after each shard. ``choices``
+    (``data_choices``: event types, what transactions are) fixes the columns, e.g. to those a model was
+    trained on; by default they are decided from the data as of ``as_of``.
     """
-    ctx = context_for(ds, params, as_of)
+    ctx = context_for(ds, params, as_of, choices)
+    check_exclude(ctx)
     con = ds.con
     fams = _families(ctx, families)
     aggregates = _aggregate_queries(ctx, fams, population_aggregates(params.label))
@@ -395,7 +512,7 @@ def build_features(
     joins, selects = [], ["b.customer_id"]
     for i, fam in enumerate(fams):
         if fam.finish is None:
-            selects += [f"b.{feat.name}" for feat in fam.features(ctx)]
+            selects += [f"b.{feat.name}" for feat in fam.features(ctx) if feat.name not in ctx.exclude]
             continue
         con.register("_stats", pa.concat_tables(stats[fam.name] for _, stats in built))
         finished = fam.finish(con.sql("SELECT * FROM _stats ORDER BY customer_id").to_arrow_table().to_pandas(), ctx)
@@ -403,7 +520,7 @@ def build_features(
         registered.append(f"_finished_{fam.name}")
         con.register(registered[-1], finished)
         joins.append(f"LEFT JOIN {registered[-1]} f{i} USING (customer_id)")
-        selects += [_column(f"f{i}.{feat.name}", feat) for feat in fam.features(ctx)]
+        selects += [_column(f"f{i}.{feat.name}", feat) for feat in fam.features(ctx) if feat.name not in ctx.exclude]
     del built
     if with_labels:
         selects += ["b.churned", "b.future_value"]
@@ -424,15 +541,18 @@ def build_training_set(
     ds: Dataset, params: Params, as_of: date, progress: Callable[[date], None] | None = None
 ) -> pd.DataFrame:
     """Rolling snapshots: features as of each cutoff, labels and future value from its horizon; the
-    cutoffs share one write of the customer shards."""
+    cutoffs share one write of the customer shards. Every cutoff has the same columns: the data choices
+    (``data_choices``) are made once, as of ``as_of``, as ``feature_spec(context_for(ds, params, as_of))`` makes
+    them (a type that appears only after a cutoff is zero there)."""
     first, _ = ds.date_range()
+    choices = data_choices(ds, params, as_of)
     frames = []
     for cutoff in snapshot_cutoffs(params, as_of):
         if cutoff < first:
             continue
         if progress:
             progress(cutoff)
-        frame = build_features(ds, params, cutoff, with_labels=True, reuse_shards=True)
+        frame = build_features(ds, params, cutoff, with_labels=True, reuse_shards=True, choices=choices)
         frame.insert(1, "cutoff", pd.Timestamp(cutoff))
         frames.append(frame)
     if not frames:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import sys
 from collections.abc import Callable
 from datetime import date, datetime
@@ -17,8 +19,9 @@ from pipeline.config import Params, load_params
 from pipeline.errors import ChurnError, DataError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Churn prediction pipeline.")
-console = Console(stderr=True, width=None if sys.stderr.isatty() else 130)
-out = Console(width=None if sys.stdout.isatty() else 130)
+# Without a terminal (a log file, a batch job) lines are never wrapped: a path or a command stays on one line.
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 130, soft_wrap=not sys.stderr.isatty())
+out = Console(width=None if sys.stdout.isatty() else 130, soft_wrap=not sys.stdout.isatty())
 
 ParamsOpt = Annotated[Path, typer.Option("--params", help="params.yaml to use.")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override a param: dotted.key=value (repeatable).")]
@@ -26,18 +29,126 @@ DataOpt = Annotated[Path, typer.Option("--data", help="Folder with transactions.
 AsOfOpt = Annotated[str, typer.Option("--as-of", help="Date YYYY-MM-DD; rows up to the end of this day are history.")]
 
 
+RunRecordOpt = Annotated[Path | None, typer.Option(
+    "--run-record", help="Write a machine-readable record of this run (status, exit code, timing, rows, data hash, "
+    "model, outputs with hashes, warnings) to this JSON file, whether it succeeds or fails.")]
+
+
+def warn(message: str, label: str = "warning") -> None:
+    """Print a warning of the project's own and keep it in the run record."""
+    from pipeline import runrecord
+
+    console.print(f"[yellow]{label}:[/] {message}", highlight=False, soft_wrap=True)
+    runrecord.current().warn(message)
+
+
+def _library_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A library's Python warning, said as the project's: one line, no source path."""
+    warn(f"{category.__name__}: {str(message).splitlines()[0] if str(message) else ''}")
+
+
+class _LibraryLog:
+    """Library log records at WARNING and above, said as the project's warnings (MLflow, Optuna, ...)."""
+
+    def __init__(self):
+        import logging
+
+        class Handler(logging.Handler):
+            def emit(self, record):
+                warn(f"{record.name}: {record.getMessage().splitlines()[0]}")
+
+        self.handler = Handler(logging.WARNING)
+        self.saved: list = []
+
+    def __enter__(self):
+        import logging
+
+        for name in ("", "mlflow", "optuna", "alembic", "py.warnings"):
+            logger = logging.getLogger(name)
+            self.saved.append((logger, list(logger.handlers), logger.propagate))
+            logger.handlers = [self.handler]
+            logger.propagate = False
+        return self
+
+    def __exit__(self, *exc):
+        for logger, handlers, propagate in self.saved:
+            logger.handlers, logger.propagate = handlers, propagate
+
+
+def _write_run_record(record, path: Path | None) -> None:
+    import json
+
+    from pipeline.io import write_bytes
+
+    if path is None:
+        return
+    try:
+        write_bytes(json.dumps(record.to_dict(), indent=1, default=str).encode(), path)
+    except ChurnError as exc:
+        console.print(f"[bold red]error:[/] run record not written: {exc}", highlight=False, soft_wrap=True)
+
+
 def handle_errors(fn: Callable) -> Callable:
-    """Turn the pipeline's own errors into a clear message and exit code, never a traceback."""
+    """Turn the pipeline's own errors into a clear message and exit code, never a traceback; give the command
+    ``--run-record FILE``, written however the run ends."""
+    import inspect
+    import signal
+    import warnings
 
     @wraps(fn)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args, run_record: Path | None = None, **kwargs):
+        from pipeline import runrecord
+
+        record = runrecord.start(fn.__name__.replace("_", "-"), sys.argv[1:])
+        code, error = 0, None
+        in_main = _in_main_thread()
+        if in_main:  # a batch system's SIGTERM ends the run like Ctrl-C: outputs and MLflow runs cleaned up
+            previous = signal.signal(signal.SIGTERM, _terminate)
         try:
-            return fn(*args, **kwargs)
+            if run_record is not None:
+                from pipeline.io import check_writable
+
+                check_writable(run_record)
+            with warnings.catch_warnings(), _LibraryLog():
+                for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):  # for developers
+                    warnings.filterwarnings("ignore", category=category)
+                warnings.showwarning = _library_warning
+                return fn(*args, **kwargs)
         except ChurnError as exc:
+            code, error = exc.exit_code, str(exc)
             console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
+        except typer.Exit as exc:
+            code = exc.exit_code
+            raise
+        except KeyboardInterrupt:
+            code, error = 130, "interrupted (Ctrl-C or SIGTERM) before the run ended; earlier outputs are intact"
+            console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+            raise typer.Exit(130) from None
+        except BaseException as exc:
+            code, error = 1, f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            if in_main:
+                signal.signal(signal.SIGTERM, previous)
+            record.finish(code, error)
+            _write_run_record(record, run_record)
 
+    sig = inspect.signature(fn, eval_str=True)
+    extra = inspect.Parameter("run_record", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=RunRecordOpt)
+    wrapper.__signature__ = sig.replace(parameters=[*sig.parameters.values(), extra])
+    wrapper.__annotations__ = {**{k: v.annotation for k, v in sig.parameters.items()}, "run_record": RunRecordOpt}
     return wrapper
+
+
+def _in_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _terminate(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def parse_date(text: str, option: str = "--as-of") -> date:
@@ -52,10 +163,58 @@ def load(params_path: Path, overrides: list[str] | None) -> Params:
 
 
 def setup(data: Path, as_of: str, params: Path, overrides: list[str] | None):
-    """Params, the as-of date and the validated data: the start of every command that reads data."""
+    """Params, the as-of date and the validated data: the start of every command that reads data (your own
+    feature modules, ``features.extra_modules``, are imported here, before any build)."""
+    from pipeline.extensions import prepare_features
+
     cfg = load(params, overrides)
     day = parse_date(as_of)
+    prepare_features(cfg)
     return cfg, day, open_data(data, cfg)
+
+
+# Flags that also take a value: ``--promote true`` / ``--promote=false`` mean ``--promote`` / ``--no-promote``.
+VALUED_FLAGS = ("--promote",)
+TRUE_WORDS, FALSE_WORDS = ("true", "yes", "1", "on"), ("false", "no", "0", "off")
+
+
+def normalise_flags(argv: list[str]) -> list[str]:
+    """``--promote true`` and ``--promote=false`` as the flags ``--promote`` and ``--no-promote``."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        flag, _, value = arg.partition("=")
+        if flag in VALUED_FLAGS and value:
+            word = value.lower()
+        elif arg in VALUED_FLAGS and i + 1 < len(argv) and argv[i + 1].lower() in TRUE_WORDS + FALSE_WORDS:
+            word = argv[i + 1].lower()
+            i += 1
+        else:
+            out.append(arg)
+            i += 1
+            continue
+        out.append(flag if word in TRUE_WORDS else flag.replace("--", "--no-", 1) if word in FALSE_WORDS else arg)
+        i += 1
+    return out
+
+
+def check_data_age(ds, day: date, max_age_days: int | None, setting: str, allow_stale: bool) -> None:
+    """Stop (exit 3) when the data's last transaction is more than ``max_age_days`` before ``day``: a stale
+    export scored as today's makes every customer look long gone. ``--allow-stale`` turns the stop into a warning."""
+    if max_age_days is None:
+        return
+    _, last = ds.date_range()
+    age = (day - last).days
+    if age <= max_age_days:
+        return
+    message = (f"the data is stale: its last transaction is on {last}, {age} days before --as-of {day} ({setting} is "
+               f"{max_age_days})")
+    if allow_stale:
+        warn(f"{message}; going on because of --allow-stale")
+        return
+    raise DataError(f"{message}. Every customer would look {age} days longer gone than they are. Fix: use a current "
+                    "data export, an --as-of at the end of the data, or --allow-stale if this is intended")
 
 
 def warn_if_after_data(ds, day: date, training: bool = False) -> None:
@@ -63,18 +222,19 @@ def warn_if_after_data(ds, day: date, training: bool = False) -> None:
     _, last = ds.date_range()
     if day > last:
         labels = "; the latest training labels count them as churn" if training else ""
-        console.print(f"[yellow]warning:[/] --as-of {day} is after the last transaction ({last}): the "
-                      f"{(day - last).days} days between look like days without any purchase (every customer looks "
-                      f"that much longer gone{labels}). Check that the data export is current.", soft_wrap=True)
+        warn(f"--as-of {day} is after the last transaction ({last}): the "
+             f"{(day - last).days} days between look like days without any purchase (every customer looks "
+             f"that much longer gone{labels}). Check that the data export is current.")
 
 
-def features_as_of(ds, cfg: Params, day: date):
-    """The feature table as of ``day``; an empty population is a clear error, not an empty output."""
+def features_as_of(ds, cfg: Params, day: date, choices: dict | None = None):
+    """The feature table as of ``day``; an empty population is a clear error, not an empty output. ``choices``
+    (a model's ``data_choices``) fixes the event types and the role of transactions to the model's."""
     from pipeline.build import build_features
 
     warn_if_after_data(ds, day)
     with console.status(f"building features as of {day}...") as status:
-        frame = build_features(ds, cfg, day, progress=lambda done, total: status.update(
+        frame = build_features(ds, cfg, day, choices=choices or None, progress=lambda done, total: status.update(
             f"building features as of {day}: customer shard {done}/{total} done..."))
     if frame.empty:
         first, last = ds.date_range()
@@ -101,8 +261,13 @@ def open_data(data_dir: Path, params: Params):
         table.add_row(a.table, f"{a.rows_read:,}", f"{a.rows_used:,}", f"{a.rows_quarantined:,}",
                       "yes" if a.balanced else "[red]NO[/]")
     console.print(table)
+    from pipeline import runrecord
+
+    record = runrecord.current()
+    record.tables = {a.table: {"rows_read": a.rows_read, "rows_used": a.rows_used, "rows_quarantined": a.rows_quarantined}
+                     for a in report.accounts}
     for p in report.problems:
-        console.print(f"[yellow]warning:[/] {p.message()}", highlight=False)
+        warn(p.message())
     for n in report.notices:
         console.print(f"[cyan]note:[/] {n}", highlight=False)
     if report.rows_quarantined:
@@ -112,6 +277,9 @@ def open_data(data_dir: Path, params: Params):
                 frame = ds.con.sql(f"SELECT * FROM quarantine_{a.table}").to_arrow_table().to_pandas()
                 path = write_table(frame, qdir / f"{a.table}.csv")
                 console.print(f"quarantined {a.rows_quarantined:,} {a.table} rows with their reasons -> {path}")
+    record.data_hash = ds.fingerprint()["hash"]
+    with contextlib.suppress(Exception):  # the fingerprint's last query is read with fetchone: finish it
+        ds.con.fetchall()
     return ds
 
 
@@ -136,8 +304,10 @@ def features(
 ) -> None:
     """Build one row of behavioural features per customer in the population as of a date."""
     from pipeline.build import context_for, feature_spec
-    from pipeline.io import write_table
+    from pipeline.io import check_writable, write_table
 
+    if out_path is not None:
+        check_writable(out_path)  # before any work
     cfg, day, ds = setup(data, as_of, params, set_)
     _, notices = feature_spec(context_for(ds, cfg, day))
     for n in notices:
@@ -155,14 +325,19 @@ def sample_data(
     customers: Annotated[int, typer.Option("--customers", help="Number of customers.")] = 10_000,
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet (parquet writes folders of parts).")] = "csv",
     seed: Annotated[int | None, typer.Option("--seed", help="Seed (default: params seed).")] = None,
+    kind: Annotated[str, typer.Option("--kind", help="retail (a shop, some customers subscribed) or subscription "
+                                      "(a monthly social-network subscription: activities, renewal charges).")] = "retail",
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
 ) -> None:
     """Generate realistic sample data with planted churn causes (seeded)."""
     from rich.progress import Progress
 
-    from pipeline.sample_data import iter_chunks
+    from pipeline import sample_data, sample_subscription
 
+    if kind not in ("retail", "subscription"):
+        raise DataError(f"--kind {kind!r}: use retail or subscription")
+    iter_chunks = sample_data.iter_chunks if kind == "retail" else sample_subscription.iter_chunks
     if fmt not in ("csv", "parquet"):
         raise DataError(f"--format {fmt!r}: use csv or parquet")
     if customers < 1:
@@ -208,7 +383,11 @@ def cdnow(
 def train(
     data: DataOpt,
     as_of: AsOfOpt,
-    promote: Annotated[bool, typer.Option("--promote", help="Make this version champion whatever its score.")] = False,
+    promote: Annotated[bool, typer.Option(
+        "--promote/--no-promote", help="Make this version champion whatever its score (also --promote true/false).")]
+    = False,
+    allow_stale: Annotated[bool, typer.Option(
+        "--allow-stale", help="Train even when the data ends more than snapshots.max_data_age_days before --as-of.")] = False,
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
 ) -> None:
@@ -217,14 +396,17 @@ def train(
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from pipeline import tracking
-    from pipeline.build import build_training_set, context_for, feature_spec, snapshot_cutoffs
+    from pipeline import runrecord, tracking
+    from pipeline.build import build_training_set, context_for, data_choices, feature_spec, snapshot_cutoffs
     from pipeline.train import study_name, study_storage, train_models, validation_rows
 
     started = time.perf_counter()
     uri = tracking.configure()
     cfg, day, ds = setup(data, as_of, params, set_)
     tracking.check_stores(cfg)
+    for run_id in tracking.mark_interrupted_runs():
+        warn(f"MLflow run {run_id} was left running by a training run that was killed; marked failed")
+    check_data_age(ds, day, cfg.snapshots.max_data_age_days, "snapshots.max_data_age_days", allow_stale)
     warn_if_after_data(ds, day, training=True)
     columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                TimeElapsedColumn()]
@@ -233,7 +415,8 @@ def train(
         task = progress.add_task("building snapshots", total=len(cutoffs))
         training = build_training_set(ds, cfg, day, progress=lambda c: progress.update(task, advance=1,
                                                                                        description=f"snapshot {c}"))
-        spec, _ = feature_spec(context_for(ds, cfg, day))
+        choices = data_choices(ds, cfg, day)
+        spec, _ = feature_spec(context_for(ds, cfg, day, choices))
         fingerprint = ds.fingerprint()
         tune_task = progress.add_task("tuning (Optuna)", total=cfg.tuning.n_trials)
 
@@ -242,13 +425,16 @@ def train(
             progress.update(tune_task, advance=1, description=f"tuning: trial {trial.number} best AUC {best:.4f}")
 
         result = train_models(training, spec, cfg, study_name=study_name(fingerprint["hash"], day, cfg, spec),
-                              storage=study_storage(cfg), on_trial=on_trial)
+                              storage=study_storage(cfg), on_trial=on_trial, data_choices=choices)
     valid_rows = validation_rows(training)
     plots = tracking.training_plots(result)
     plots["shap_summary"] = tracking.shap_summary_plot(result, valid_rows, seed=cfg.seed)
     with console.status("logging to MLflow and registering..."):
         logged = tracking.log_training(result, cfg, fingerprint, valid_rows, plots, str(day))
+        runrecord.current().mlflow_run_id = logged.run_id
         logged = tracking.register_and_gate(logged, result, cfg, valid_rows, promote)
+    runrecord.current().model = {"uri": f"models:/{cfg.registry.model_name}/{logged.version}", "version": logged.version,
+                                 "run_id": logged.run_id, "decision": logged.decision}
     _print_train_summary(result, logged, uri, time.perf_counter() - started)
 
 
@@ -292,6 +478,11 @@ def _print_train_summary(result, logged, uri: str, seconds: float) -> None:
     calib = min(result.calibration_scores, key=result.calibration_scores.get)
     out.print(f"ROC-AUC margin over the best baseline: {result.churn_table.loc['model', 'roc_auc'] - best_baseline:+.4f}")
     out.print(f"calibration: {calib} (Brier by method {', '.join(f'{k} {v:.4f}' for k, v in result.calibration_scores.items())})")
+    meta = result.bundle.metadata
+    if meta.get("risk_band_thresholds"):  # stored with the model (scoring.risk_bands_by)
+        out.print("risk bands when scored: " + ", ".join(f"{b} >= {v:.1%}" for b, v in meta["risk_band_thresholds"].items()
+                                                         if v > 0)
+                  + f" churn probability (validation churn rate {meta['validation_base_rate']:.1%})", highlight=False)
     if result.study_summary:
         out.print(tuning_line(result.study_summary))
     out.print(f"trained on {result.n_train_rows:,} rows from cutoffs {', '.join(str(c.date()) for c in result.train_cutoffs)}")
@@ -368,19 +559,27 @@ def score(
     as_of: AsOfOpt,
     out_path: Annotated[Path | None, typer.Option("--out", help="Risk list .parquet or .csv (default risk_asof=DATE.parquet)")]
     = None,
-    model: Annotated[str, typer.Option("--model", help="MLflow model URI or a saved bundle folder.")]
-    = "models:/churn-model@champion",
+    model: Annotated[str | None, typer.Option("--model", help="MLflow model URI or a saved bundle folder (default: "
+                                                   "models:/REGISTRY.MODEL_NAME@champion).")] = None,
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
+    allow_stale: Annotated[bool, typer.Option(
+        "--allow-stale", help="Score even when the data ends more than scoring.max_data_age_days before --as-of.")] = False,
+    previous: Annotated[Path | None, typer.Option(
+        "--previous", help="An earlier risk list to compare with (default: the newest risk_asof=DATE file before "
+        "--as-of in the output's folder, if any).")] = None,
+    no_previous: Annotated[bool, typer.Option("--no-previous", help="Compare with no earlier list.")] = False,
 ) -> None:
     """Score every customer as of a date: risk list with drivers and actions, SHAP values, drift check.
 
-    Safe to re-run: outputs are replaced atomically and the same inputs give the same files.
+    Safe to re-run: the outputs are one set, switched in together (all new or all old, whatever stops the run),
+    and the same inputs give the same files.
     """
     import json
 
-    from pipeline import plots, tracking
-    from pipeline.io import write_bytes, write_table
+    from pipeline import plots, runrecord, tracking
+    from pipeline.health import customer_health, population_counts
+    from pipeline.io import OutputSet, check_writable
     from pipeline.score import score as score_customers
 
     cfg = load(params, set_)
@@ -388,30 +587,140 @@ def score(
     target = out_path or Path(f"risk_asof={day.isoformat()}.parquet")
     if target.suffix not in (".parquet", ".csv"):
         raise DataError(f"--out {target}: use a .parquet or .csv file name")
+    check_writable(target)  # before any work: a read-only or missing folder is found now, not after scoring
+    model = model or f"models:/{cfg.registry.model_name}@champion"
+    record = runrecord.current()
     tracking.configure()
     if model.startswith(("models:/", "runs:/")):
         tracking.check_stores(cfg, tuning=False)
     with console.status(f"loading model {model}..."):
-        bundle, version = tracking.load_bundle(model)
+        loaded = tracking.load_model(model)
+    bundle, version = loaded.bundle, loaded.label
+    record.model = {"uri": loaded.uri, "label": loaded.label, "version": loaded.version, "run_id": loaded.run_id}
+    cfg = model_params(params, set_, bundle.metadata, day)
     ds = open_data(data, cfg)
-    frame = without_unused_features(features_as_of(ds, cfg, day), bundle)
+    check_data_age(ds, day, cfg.scoring.max_data_age_days, "scoring.max_data_age_days", allow_stale)
+    frame = without_unused_features(features_as_of(ds, cfg, day, bundle.metadata.get("data_choices")), bundle)
     with console.status(f"scoring and explaining {len(frame):,} customers..."):
         result = score_customers(frame, bundle, day, cfg.scoring, version, targeting=cfg.targeting, value=cfg.value,
                                  seed=cfg.seed)
-    write_table(result.risk_list, target)
-    write_table(result.contributions, _sidecar(target, "_shap.parquet"))
+    risk, changes = result.risk_list, None
+    previous_path = previous if previous is not None else None if no_previous else _previous_list(target, day)
+    if previous_path is not None:
+        risk, changes = _compare_with_previous(previous_path, previous is not None, result, frame, bundle.spec,
+                                               currency_of(cfg))
     summary = {**result.summary, "global_families": result.global_families.to_dict("records"),
                "global_features": result.global_features.head(30).to_dict("records"),
                "drift": result.drift.to_dict("records")}
-    write_bytes(json.dumps(summary, indent=1, default=str).encode(), _sidecar(target, "_summary.json"))
+    with console.status("measuring the health of the customer base..."):
+        summary["population"] = population_counts(ds.con, cfg.label, day, result.risk_list["customer_id"])
+        summary["health"] = customer_health(ds.con, cfg.label, day, result.risk_list)
+    if changes is not None:
+        summary["changes"] = changes
     X = bundle.check_features(frame.sample(n=min(3000, len(frame)), random_state=cfg.seed))
     beeswarm = plots.beeswarm_plot(bundle.churn.contributions(X)[:, :-1], X, "SHAP summary (churn, log-odds)")
-    write_bytes(beeswarm, _sidecar(target, "_shap_summary.png"))
+    with OutputSet(target, record.run_id) as outputs:  # switched in together when the block ends
+        outputs.write_table(risk, target.name)
+        outputs.write_table(result.contributions, outputs.name_of("_shap.parquet"))
+        outputs.write_bytes(json.dumps(summary, indent=1, default=str).encode(), outputs.name_of("_summary.json"))
+        outputs.write_bytes(beeswarm, outputs.name_of("_shap_summary.png"))
+        for name, sha in outputs.hashes.items():
+            record.output(str(target.with_name(name)), sha, (outputs.tmp / name).stat().st_size)
+        record.finish(0)
+        outputs.write_bytes(json.dumps(record.to_dict(), indent=1, default=str).encode(), outputs.name_of("_run.json"))
     _print_score_summary(result, target)
+    for note in result.summary.get("action_notes", []):
+        warn(note, "note")
+    if changes is not None:
+        _print_changes(changes)
+
+
+def _previous_list(target: Path, day: date) -> Path | None:
+    """The list ``churn score`` compares with by default: the newest ``risk_asof=DATE`` list before ``day`` in
+    the folder the new list goes to."""
+    from pipeline.changes import previous_list_path
+
+    folder = target.parent
+    return previous_list_path(folder.iterdir(), day) if folder.is_dir() else None
+
+
+def _compare_with_previous(path: Path, explicit: bool, result, frame, spec, currency: str):
+    """This run's risk list with the change columns, and the summary's ``changes`` section. A list found by
+    default that cannot be read or compared is passed over with a warning; one given with --previous stops the
+    run (exit 3)."""
+    from pipeline.changes import compare
+    from pipeline.io import read_contributions, read_risk_list
+
+    try:
+        previous, previous_summary = read_risk_list(path)
+        shap_path = _sidecar(path, "_shap.parquet")
+        contributions = read_contributions(shap_path) if shap_path.exists() else None
+        changed = compare(result.risk_list, result.summary, previous, previous_summary, result.contributions,
+                          contributions, frame, spec, currency=currency)
+    except DataError as exc:
+        if explicit:
+            raise DataError(f"--previous {path}: {exc}") from None
+        warn(f"the earlier list {path} found beside the output is not compared: {exc} (pass --previous FILE or "
+             "--no-previous)")
+        return result.risk_list, None
+    return changed.risk_list, {"previous_list": str(path), **changed.summary}
+
+
+def _print_changes(c: dict) -> None:
+    since = f"since {c['previous_as_of']} ({Path(c['previous_list']).name})"
+    population = f"{c['entered']:,} customers new to the population, {c['left']:,} gone from it"
+    if c["comparable"]:
+        out.print(f"changes {since}: {c['newly_high']:,} newly at {c['top_band']} risk ({c['newly_high_entered']:,} "
+                  f"of them new); risk up 1 point or more for {c['risk_up']:,}, down for {c['risk_down']:,}; "
+                  f"{population}", highlight=False)
+    else:
+        out.print(f"changes {since}: probabilities not compared; {population}", highlight=False)
+    if c["note"]:
+        console.print(f"[cyan]note:[/] {c['note']}", highlight=False, soft_wrap=True)
+
+
+def model_params(params: Path, overrides: list[str] | None, metadata: dict, day: date | None = None,
+                 use: str = "score", features: bool = True) -> Params:
+    """Params for using a model: its stored problem (label, population, features, columns, value settings)
+    over params.yaml and ``--set`` (a contradicting ``--set`` is refused, exit 2); says which problem it is
+    and warns when ``day`` lies in the period the model's training labels covered."""
+    from pipeline.extensions import prepare_features
+    from pipeline.problem import describe, labels_end, params_for_problem, stored_problem
+
+    problem = stored_problem(metadata)
+    cfg, notes = params_for_problem(params, overrides or [], problem)
+    for note in notes:
+        console.print(f"[cyan]note:[/] {note}", highlight=False, soft_wrap=True)
+    if "problem" not in metadata:
+        console.print("[cyan]note:[/] this model was saved before models stored their problem definition: only its "
+                      "label settings are applied, the rest come from params", highlight=False, soft_wrap=True)
+    out.print(f"{use}: {describe({**problem, 'label': dataclasses.asdict(cfg.label)})}", highlight=False)
+    seen_until = labels_end(metadata)
+    if day is not None and seen_until is not None and day < seen_until:
+        warn(f"the model was trained on labels up to {seen_until}: as of {day} it scores a period it has seen, so its "
+             f"probabilities there are hindsight, not a forecast. Use a model trained as of {day} or earlier (--model) "
+             "for an honest list.")
+    if features:
+        prepare_features(cfg)
+    return cfg
+
+
+def band_rule_line(rule: dict) -> str:
+    """How the risk bands were drawn, with the probability thresholds where bands are thresholds."""
+    if "thresholds" not in rule:
+        shares = ", ".join(f"{b} top {v:.0%}" for b, v in rule["bands"].items())
+        return f"risk bands by share of customers (cumulative): {shares}"
+    bounds = ", ".join(f"{b} >= {v:.1%}" for b, v in rule["thresholds"].items() if v > 0)
+    if rule["by"] == "base_rate_multiple":
+        multiples = ", ".join(f"{b} {m:g}x" for b, m in rule["multiples"].items() if m > 0)
+        return (f"risk bands: {bounds} churn probability ({multiples} the validation churn rate "
+                f"{rule['base_rate']:.1%})")
+    return f"risk bands: {bounds} churn probability"
 
 
 def _print_score_summary(result, target: Path) -> None:
     s = result.summary
+    out.print(band_rule_line(s["band_rule"]), highlight=False)
     t = Table(title=f"risk list as of {s['as_of']}", title_justify="left")
     t.add_column("band")
     t.add_column("customers", justify="right")
@@ -439,11 +748,16 @@ def _print_score_summary(result, target: Path) -> None:
                                                       for r in top.itertuples()))
     if s["drifted_features"]:
         listing = ", ".join(f"{d['feature']} (PSI {d['psi']:.2f})" for d in s["drifted_features"])
-        console.print(f"[yellow]data drift:[/] features shifted since training: {listing}", highlight=False)
+        warn(f"features shifted since training: {listing}", label="data drift")
     else:
         out.print("data drift: no feature over the PSI threshold")
+    if s.get("ageing_features_moved"):
+        listing = ", ".join(f"{d['feature']} (PSI {d['psi']:.2f})" for d in s["ageing_features_moved"])
+        out.print(f"moved with the age of the customer base, as they do by construction (not drift): {listing}",
+                  highlight=False)
     out.print(f"wrote {target} (+ {_sidecar(target, '_shap.parquet').name}, {_sidecar(target, '_summary.json').name}, "
-              f"{_sidecar(target, '_shap_summary.png').name})")
+              f"{_sidecar(target, '_shap_summary.png').name}, run record {_sidecar(target, '_run.json').name}, "
+              f"{_sidecar(target, '_manifest.json').name})")
 
 
 @app.command()
@@ -456,12 +770,15 @@ def report(
     set_: SetOpt = None,
 ) -> None:
     """Self-contained HTML report for retention teams (and an optional Excel export of the risk list)."""
-    from pipeline.io import read_risk_list, write_bytes, write_excel
+    from pipeline.io import check_writable, read_risk_list, write_bytes, write_excel
     from pipeline.report import build_report
 
     cfg = load(params, set_)
-    frame, summary = read_risk_list(scores)
-    html = build_report(frame, summary, cfg.scoring.report_top_n)
+    for target in (out_path, xlsx):
+        if target is not None:
+            check_writable(target)
+    frame, summary = read_risk_list(scores)  # refuses a set whose parts come from different runs
+    html = build_report(frame, summary, cfg.scoring.report_top_n, currency=currency_of(cfg))
     write_bytes(html.encode("utf-8"), out_path)
     out.print(f"wrote report for {len(frame):,} customers -> {out_path}")
     if xlsx is not None:
@@ -470,9 +787,9 @@ def report(
 
 
 def currency_of(cfg: Params) -> str:
-    """The currency amounts are in, where params set one (``currency`` at the top, in ``value`` or in
-    ``scoring``); empty when none does."""
-    for section in (cfg, getattr(cfg, "value", None), getattr(cfg, "scoring", None)):
+    """The currency amounts are in: ``scoring.currency`` (also written in reasons), else a ``currency`` at the
+    top or in ``value`` where params set one; empty when none does."""
+    for section in (getattr(cfg, "scoring", None), cfg, getattr(cfg, "value", None)):
         currency = getattr(section, "currency", None)
         if isinstance(currency, str) and currency.strip():
             return currency.strip()
@@ -503,10 +820,17 @@ def outcomes(
     from pipeline.outcomes_tracking import log_outcomes
 
     cfg = load(params, set_)
-    frame, summary = read_risk_list(risk_list)
+    from pipeline.io import check_writable
+
+    for target in (json_path, html, write_effects):
+        if target is not None:
+            check_writable(target)  # before any work
+    frame, summary = read_risk_list(risk_list)  # refuses a set whose parts come from different runs
     if frame.empty:
         raise DataError(f"{risk_list} lists no customer: there is nothing to follow up. Fix: pass a list with customers")
     day = oc.list_as_of(frame, summary)
+    if isinstance(summary.get("problem"), dict):  # the problem the list's model was trained for applies again
+        cfg = model_params(params, set_, {"problem": summary["problem"]}, use="outcomes of", features=False)
     label, label_notes = oc.list_label(summary, cfg.label)
     ds = open_data(data, cfg)
     oc.require_horizon_observed(day, label.horizon_days, ds.date_range()[1])
@@ -630,8 +954,59 @@ def _print_outcomes(f: dict) -> None:
         console.print(f"[cyan]note:[/] {note}", highlight=False, soft_wrap=True)
 
 
+@app.command("check-features")
+@handle_errors
+def check_features(
+    data: DataOpt,
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="Date YYYY-MM-DD to build as of (default: the last transaction day less label.horizon_days).")]
+    = None,
+    customers: Annotated[int, typer.Option(
+        "--customers", help="Check on a fixed sample of this many customers (0 = every customer).")] = 2000,
+    params: ParamsOpt = Path("params.yaml"),
+    set_: SetOpt = None,
+) -> None:
+    """Check every registered feature family, built-in and your own (features.extra_modules), on your data:
+    metadata, determinism, no look-ahead, no mutation of its input. Exit 1 naming each failing feature."""
+    from datetime import timedelta
+
+    from pipeline.config import ColumnsConfig
+    from pipeline.contracts import CHECKS, tables_of
+    from pipeline.contracts import check_features as run_contract
+    from pipeline.extensions import prepare_features
+
+    cfg = load(params, set_)
+    added = prepare_features(cfg)
+    ds = open_data(data, cfg)
+    day = parse_date(as_of) if as_of else ds.date_range()[1] - timedelta(days=cfg.label.horizon_days)
+    tables = tables_of(ds, max(customers, 0))
+    canonical = dataclasses.replace(cfg, columns=ColumnsConfig())  # the tables are in canonical columns already
+    with console.status(f"building features as of {day} three times (again, and with rows after it)..."):
+        report = run_contract(tables, canonical, day)
+    if added:
+        out.print(f"your families (features.extra_modules): {', '.join(added)}", highlight=False)
+    for notice in report.notices:
+        console.print(f"[cyan]note:[/] {notice}", highlight=False, soft_wrap=True)
+    failing = {f.feature for f in report.findings}
+    t = Table(title=f"feature contract as of {day} on {report.customers:,} customers ({', '.join(CHECKS)})",
+              title_justify="left")
+    for c in ("family", "features", "failing"):
+        t.add_column(c, justify="right" if c == "features" else "left")
+    for family in dict.fromkeys(f.family for f in report.spec.features):
+        names = [f.name for f in report.spec.features if f.family == family]
+        bad = [n for n in names if n in failing]
+        t.add_row(family, f"{len(names)}", ", ".join(bad) if bad else "-")
+    out.print(t)
+    for finding in report.findings:
+        console.print(f"[red]fail:[/] {finding}", highlight=False, soft_wrap=True)
+    if not report.ok:
+        raise ChurnError(f"{len(report.findings)} feature contract check(s) failed (listed above, each naming its "
+                         "feature). Fix the family's SQL or metadata and run churn check-features again")
+    out.print(f"feature contract: all {len(report.spec.features)} features pass", highlight=False)
+
+
 def main() -> None:  # pragma: no cover
-    app(prog_name="churn")
+    app(args=normalise_flags(sys.argv[1:]), prog_name="churn")
 
 
 if __name__ == "__main__":  # pragma: no cover

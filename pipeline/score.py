@@ -16,7 +16,8 @@ from models.bundle import ModelBundle, bin_shares
 from models.explain import N_DRIVERS, family_effects, to_probability_points, top_drivers
 from models.value import lifetime_value
 from pipeline.config import ScoringConfig, TargetingConfig, ValueConfig
-from pipeline.targeting import GROUPS, action_effects, contact_groups
+from pipeline.errors import ModelError
+from pipeline.targeting import GROUPS, action_effects, choose_actions, contact_groups
 
 EPS = 1e-4
 
@@ -31,11 +32,30 @@ class ScoreResult:
     summary: dict = field(default_factory=dict)
 
 
-def risk_bands(p: np.ndarray, cfg: ScoringConfig) -> np.ndarray:
-    """Band per customer from probability thresholds or from top-share rules (``scoring.risk_bands_by``)."""
-    bands = sorted(cfg.risk_bands.items(), key=lambda kv: kv[1], reverse=cfg.risk_bands_by == "probability")
-    out = np.full(len(p), bands[-1][0], dtype=object)
+def band_thresholds(cfg: ScoringConfig, base_rate: float | None) -> dict[str, float] | None:
+    """Each band's lowest churn probability, where bands are drawn by probability: the thresholds as given
+    (``probability``) or m x the validation base rate (``base_rate_multiple``, m the band's multiple). Where m x
+    the rate is out of reach (rates above 1 / (m + 1)), the bound is a chance of staying m times below the
+    base chance of staying instead: min(m r, 1 - (1 - r) / m), so every band means something at any base
+    rate. None for ``top_share``.
+    """
     if cfg.risk_bands_by == "probability":
+        return dict(cfg.risk_bands)
+    if cfg.risk_bands_by != "base_rate_multiple":
+        return None
+    if base_rate is None:
+        raise ValueError("risk bands by base_rate_multiple need the validation base rate")
+    r = float(base_rate)
+    return {name: float(m * r if m <= 1 else min(m * r, 1 - (1 - r) / m)) for name, m in cfg.risk_bands.items()}
+
+
+def risk_bands(p: np.ndarray, cfg: ScoringConfig, base_rate: float | None = None) -> np.ndarray:
+    """Band per customer from probability thresholds, multiples of the validation base rate (``base_rate``)
+    or top-share rules (``scoring.risk_bands_by``)."""
+    thresholds = band_thresholds(cfg, base_rate)
+    bands = sorted((thresholds or cfg.risk_bands).items(), key=lambda kv: kv[1], reverse=thresholds is not None)
+    out = np.full(len(p), bands[-1][0], dtype=object)
+    if thresholds is not None:
         for name, bound in reversed(bands):
             out[p >= bound] = name
         return out
@@ -48,7 +68,12 @@ def risk_bands(p: np.ndarray, cfg: ScoringConfig) -> np.ndarray:
 
 
 def population_stability(frame: pd.DataFrame, bundle: ModelBundle, threshold: float) -> pd.DataFrame:
-    """PSI of each feature between the training reference stored with the model and this snapshot."""
+    """PSI of each feature between the training reference stored with the model and this snapshot.
+
+    A feature that grows with time by construction (``Feature.ages``: tenure, lifetime totals, days since
+    sign-up) moves with every month a young customer base ages, whatever the customers do: its PSI is
+    reported (``ages`` true) but never flagged; only the other features' shifts are.
+    """
     rows = []
     for feat in bundle.spec.features:
         ref = bundle.drift_reference.get(feat.name)
@@ -65,9 +90,32 @@ def population_stability(frame: pd.DataFrame, bundle: ModelBundle, threshold: fl
             a = bin_shares(frame[feat.name].to_numpy(float), np.asarray(ref["edges"], float))
         e, a = np.clip(e, EPS, None), np.clip(a, EPS, None)
         psi = float(np.sum((a - e) * np.log(a / e)))
-        rows.append({"feature": feat.name, "family": feat.family, "psi": psi, "flagged": psi > threshold})
-    return pd.DataFrame(rows, columns=["feature", "family", "psi", "flagged"]).sort_values(
+        ages = bool(getattr(feat, "ages", False))
+        rows.append({"feature": feat.name, "family": feat.family, "psi": psi, "ages": ages,
+                     "flagged": psi > threshold and not ages})
+    return pd.DataFrame(rows, columns=["feature", "family", "psi", "ages", "flagged"]).sort_values(
         ["psi", "feature"], ascending=[False, True], ignore_index=True)
+
+
+def risk_band_rule(cfg: ScoringConfig, bundle: ModelBundle) -> dict:
+    """How this run draws risk bands (the summary's ``band_rule``): the rule, the bands' values and, where
+    bands are probability thresholds, the thresholds. By ``base_rate_multiple`` also the validation base rate
+    stored with the model and the configured ``multiples``, while ``bands`` holds the resulting probabilities."""
+    rule: dict = {"by": cfg.risk_bands_by, "bands": dict(cfg.risk_bands)}
+    if cfg.risk_bands_by == "base_rate_multiple":
+        rate = bundle.metadata.get("validation_base_rate")
+        if rate is None:
+            raise ModelError("risk bands by base_rate_multiple need the validation churn rate stored with the model, "
+                             "and this model was saved before it was. Fix: retrain with `churn train`, or pass "
+                             "--set scoring.risk_bands_by=probability with probability thresholds in scoring.risk_bands")
+        rule["base_rate"] = float(rate)
+        rule["base_rate_source"] = "churn rate of the model's validation cutoff"
+    thresholds = band_thresholds(cfg, rule.get("base_rate"))
+    if thresholds is not None:
+        rule["thresholds"] = thresholds
+    if cfg.risk_bands_by == "base_rate_multiple":  # readers of ``bands`` (report, Excel) get probabilities
+        rule["multiples"], rule["bands"] = rule["bands"], dict(thresholds)
+    return rule
 
 
 def score(features: pd.DataFrame, bundle: ModelBundle, as_of: date, cfg: ScoringConfig, model_version: str,
@@ -81,6 +129,8 @@ def score(features: pd.DataFrame, bundle: ModelBundle, as_of: date, cfg: Scoring
     """
     targeting = targeting or TargetingConfig()
     value = value or ValueConfig()
+    band_rule = risk_band_rule(cfg, bundle)
+    base_rate = band_rule.get("base_rate")
     X = bundle.check_features(features)
     n = len(X)
     raw = bundle.churn.predict_proba(X)[:, 1]
@@ -95,12 +145,12 @@ def score(features: pd.DataFrame, bundle: ModelBundle, as_of: date, cfg: Scoring
     loyalty_score = bundle.loyalty_score(expected)
     lifetime = lifetime_value(p, retained, bundle.horizon_days, value.lifetime_months, value.annual_discount_rate)
 
-    drivers = top_drivers(effects, X, bundle.spec)
+    drivers = top_drivers(effects, X, bundle.spec, currency=cfg.currency)
     risk = pd.DataFrame({
         "customer_id": features["customer_id"].to_numpy(),
         "as_of": pd.Timestamp(as_of),
         "churn_probability": p,
-        "risk_band": risk_bands(p, cfg),
+        "risk_band": risk_bands(p, cfg, base_rate),
         "loyalty_score": loyalty_score,
         "loyalty_tier": bundle.loyalty_tier(loyalty_score),
         "expected_value": expected,
@@ -117,8 +167,10 @@ def score(features: pd.DataFrame, bundle: ModelBundle, as_of: date, cfg: Scoring
         risk[f"driver_{k + 1}_effect"] = drivers.effect[:, k]
         risk[f"driver_{k + 1}_reason"] = drivers.reason[:, k]
     lead = risk["driver_1_family"]
-    risk["action"] = lead.map(lambda fam: cfg.actions.get(fam, cfg.default_action) if isinstance(fam, str)
-                              else cfg.default_action)
+    # Conditions test the customer's features and attributes, or the risk list's own columns (risk_band...).
+    condition_columns = {**{c: risk[c] for c in risk.columns}, **{c: features[c] for c in features.columns}}
+    driver_families = risk[[f"driver_{k + 1}_family" for k in range(N_DRIVERS)]].to_numpy(dtype=object)
+    risk["action"], action_notes = choose_actions(driver_families, condition_columns, cfg)
     risk["action_effect"] = action_effects(risk["action"].to_numpy(), targeting)
     risk["priority"] = risk["value_at_risk"] * risk["action_effect"]
     risk["contact_group"] = contact_groups(risk["customer_id"].to_numpy(), risk["priority"].to_numpy(), as_of,
@@ -156,13 +208,18 @@ def score(features: pd.DataFrame, bundle: ModelBundle, as_of: date, cfg: Scoring
         "lifetime_value": float(risk["lifetime_value"].sum()),
         "value_rule": {"lifetime_months": value.lifetime_months, "annual_discount_rate": value.annual_discount_rate},
         "label": bundle.metadata.get("label", {"horizon_days": bundle.horizon_days}),
+        "problem": bundle.metadata.get("problem"),  # applied again by `churn outcomes`
         "targeting": {"capacity": targeting.capacity, "holdout_share": targeting.holdout_share,
                       "groups": {g: int((risk["contact_group"] == g).sum()) for g in GROUPS},
                       "priority_in_treatment": float(risk.loc[risk["contact_group"] == "treatment", "priority"].sum())},
         "mean_churn_probability": float(p.mean()) if n else 0.0,
         "base_probability": float(p0[0]) if n else None,
+        "actions": {str(a): int(c) for a, c in risk["action"].value_counts(sort=False).sort_index().items()},
+        "action_notes": action_notes,
         "drifted_features": drift.loc[drift["flagged"], ["feature", "psi"]].to_dict("records"),
-        "band_rule": {"by": cfg.risk_bands_by, "bands": cfg.risk_bands},
+        "ageing_features_moved": drift.loc[drift["ages"] & (drift["psi"] > cfg.drift_psi_threshold),
+                                           ["feature", "psi"]].to_dict("records"),
+        "band_rule": band_rule,
     }
     return ScoreResult(risk, contributions, global_features, global_families, drift, summary)
 

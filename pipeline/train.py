@@ -29,8 +29,13 @@ from models.metrics import churn_metrics, ranking_metrics, value_metrics
 from models.value import btyd_baseline
 from pipeline.config import Params
 from pipeline.errors import DataError
+from pipeline.problem import problem_of
+from pipeline.score import band_thresholds
 
 LABELS = ("churned", "future_value")
+# Fewer churned or retained rows than this in the training or the validation snapshots stop training (exit 3):
+# below it calibration and the validation figures are noise (10 customers gave ROC-AUC 0.5 and a "champion").
+MIN_ROWS_PER_CLASS = 10
 
 
 @dataclass
@@ -103,6 +108,7 @@ def rolling_folds(cutoffs: pd.Series, horizon_days: int, n_folds: int) -> list[t
 # Settings that do not change what a tuning trial measures: a study resumed after changing them is the same
 # study (more trials, a longer timeout, where it is stored; what happens after tuning).
 NOT_TUNED_ON = {"tuning": ("n_trials", "timeout_s", "storage"), "model": ("refit_on_all_cutoffs",),
+                "snapshots": ("max_data_age_days",),
                 "engine": None, "loyalty": None, "registry": None, "evaluation": None, "scoring": None,
                 "value": None, "targeting": None}
 
@@ -156,6 +162,9 @@ def tune(
         sampler=optuna.samplers.TPESampler(seed=params.seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0),
     )
+    # A resumed study continues the seeded sequence instead of restarting it: seeded by the trials already in the
+    # study, each session draws new settings (with one fixed seed every session repeated the first one's draws).
+    study.sampler = optuna.samplers.TPESampler(seed=params.seed + len(study.trials))
 
     def objective(trial: optuna.Trial) -> float:
         est_params = _suggest(trial)
@@ -186,9 +195,11 @@ def tune(
 
 def train_models(
     training_set: pd.DataFrame, spec: FeatureSpec, params: Params, study_name: str = "churn",
-    storage: str | None = None, on_trial=None,
+    storage: str | None = None, on_trial=None, data_choices: dict | None = None,
 ) -> TrainResult:
-    """Fit churn + calibration + loyalty on a stacked snapshot table and measure them on the validation cutoff."""
+    """Fit churn + calibration + loyalty on a stacked snapshot table and measure them on the validation cutoff.
+    ``data_choices`` (``pipeline.build.data_choices`` of the training as-of date: the event types with columns
+    of their own, what transactions are) is kept with the model, so scoring builds the same columns."""
     timings: dict[str, float] = {}
     horizon = params.label.horizon_days
     cutoffs = training_set["cutoff"]
@@ -202,6 +213,13 @@ def train_models(
     for name, mask in (("training", train), ("validation", valid)):
         if len(np.unique(y[mask])) < 2:
             raise DataError(f"the {name} snapshots hold only one class of churn label; more history is needed")
+        counts = np.bincount(y[mask], minlength=2)
+        if counts.min() < MIN_ROWS_PER_CLASS:
+            raise DataError(
+                f"too few customers to train on: the {name} snapshots hold {counts[1]:,} churned and {counts[0]:,} "
+                f"retained customer rows ({training_set.loc[mask, 'customer_id'].nunique():,} customers); at least "
+                f"{MIN_ROWS_PER_CLASS} of each are needed for the model, its calibration and its validation figures to "
+                "mean anything. Fix: train on more customers or more history (snapshots.count, an earlier start)")
 
     t0 = time.perf_counter()
     best, summary = {}, {}
@@ -234,10 +252,13 @@ def train_models(
                                           eval_set=(X[valid & stayed], value[valid & stayed]))
     value_valid = np.clip(loyalty.predict(X[valid]), 0, None)
     if params.loyalty.refit_on_all_cutoffs:
-        # the rounds chosen out of time, refitted on every labelled cutoff's stayers: the latest are the most
-        # like the customers scored next (on CDNOW at 180 days, the only training cutoff is customers 5 days old)
-        loyalty = value_estimator(params, n_estimators=max(1, loyalty.best_iteration_), early_stopping_rounds=0).fit(
-            X[stayed], value[stayed])
+        # Refitted on every labelled cutoff's stayers: the latest are the most like the customers scored next (on
+        # CDNOW at 180 days the only training cutoff holds customers 3 days old). Its rounds come from
+        # cross-validation over those same rows, grouped by customer: rounds chosen on the thin training cutoffs
+        # underfit the refit (CDNOW, 180 days: 12 rounds out of time, 36-53 by folds).
+        rounds = grouped_cv_rounds(lambda: value_estimator(params), X[stayed], value[stayed],
+                                   training_set.loc[stayed, "customer_id"].to_numpy(), params.seed)
+        loyalty = value_estimator(params, n_estimators=rounds, early_stopping_rounds=0).fit(X[stayed], value[stayed])
     timings["loyalty_fit_s"] = time.perf_counter() - t0
 
     validation = training_set.loc[valid, ["customer_id", "cutoff", *LABELS]].reset_index(drop=True)
@@ -269,6 +290,12 @@ def train_models(
     reference = np.quantile((1 - p_reference) * np.clip(loyalty.predict(X[valid]), 0, None), SCORE_LEVELS)
 
     validation_cutoff = cutoffs.max()
+    # The last day of the labels the churn model learned from: the registry gate compares models only on rows
+    # neither has seen, and scoring warns for an as-of date inside it. Refitted, it learned the validation
+    # cutoff's labels too.
+    labelled = validation_cutoff if params.model.refit_on_all_cutoffs else cutoffs[train].max()
+    labels_end = labelled + pd.Timedelta(days=horizon)
+    base_rate = float(y[valid].mean())  # risk bands by base_rate_multiple are multiples of it
     bundle = ModelBundle(
         spec=spec, churn=churn, calibrator=calibrator, loyalty=loyalty, loyalty_reference=reference.tolist(),
         tiers=dict(params.loyalty.tiers), horizon_days=horizon,
@@ -277,6 +304,12 @@ def train_models(
                   "train_cutoffs": sorted(str(c.date()) for c in cutoffs[train].unique()),
                   "validation_auc": churn_table.loc["model", "roc_auc"],
                   "label": dataclasses.asdict(params.label),
+                  "problem": problem_of(params),
+                  "data_choices": data_choices or {},
+                  "labels_end": str(labels_end.date()),
+                  "refit_on_all_cutoffs": params.model.refit_on_all_cutoffs,
+                  "validation_base_rate": base_rate,
+                  "risk_band_thresholds": band_thresholds(params.scoring, base_rate),
                   "tuned_params": best, "best_iteration": churn.best_iteration_},
     )
     return TrainResult(
@@ -285,6 +318,21 @@ def train_models(
         train_cutoffs=sorted(cutoffs[train].unique()), validation_cutoff=validation_cutoff,
         timings=timings, n_train_rows=int(train.sum()), value_table=value_table,
     )
+
+
+def grouped_cv_rounds(make: Callable[[], LGBMValueRegressor], X: pd.DataFrame, y: np.ndarray, groups: np.ndarray,
+                      seed: int, folds: int = 3) -> int:
+    """Boosting rounds for a refit on all of ``X``: the median early-stopping round over ``folds`` folds that
+    keep each customer (``groups``) on one side, so no fold is judged on a customer it trained on."""
+    _, group_index = np.unique(groups, return_inverse=True)
+    fold = np.random.default_rng(seed).integers(0, folds, group_index.max() + 1)[group_index]
+    rounds = []
+    for k in range(folds):
+        held = fold == k
+        if held.all() or not held.any():
+            continue
+        rounds.append(make().fit(X[~held], y[~held], eval_set=(X[held], y[held])).best_iteration_)
+    return max(1, int(np.median(rounds))) if rounds else max(1, make().n_estimators)
 
 
 def retained_value_table(validation: pd.DataFrame, btyd: pd.DataFrame | None) -> pd.DataFrame:

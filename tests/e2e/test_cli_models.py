@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -63,10 +65,17 @@ def test_score_writes_risk_list_and_reruns_identically(workdir):
 
 
 def test_score_refuses_a_model_whose_features_do_not_match(workdir):
+    # feature settings are part of the problem stored with the model: another value is refused up front
     res = churn("score", "--data", "data", "--as-of", "2025-12-31", "--out", "x.csv",
                 "--set", "features.windows_days=[30, 90]", cwd=workdir)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "features.windows_days=[30, 90] contradicts the model" in " ".join(res.stderr.split())
+    # data that no longer gives a feature the model needs (the events table is gone)
+    shutil.copytree(workdir / "data", workdir / "data_no_events", dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("events*"))
+    res = churn("score", "--data", "data_no_events", "--as-of", "2025-12-31", "--out", "x.csv", cwd=workdir)
     assert res.returncode == 4
-    assert "missing features" in res.stderr and "spend_last_7d" in res.stderr and "Traceback" not in res.stderr
+    assert "missing features" in res.stderr and "visits_last_30d" in res.stderr and "Traceback" not in res.stderr
 
 
 def test_score_leaves_out_features_the_model_was_not_trained_on_with_a_note(workdir):
@@ -102,7 +111,11 @@ def test_report_renders_in_headless_chromium(workdir):
          (workdir / "report.html").as_uri()],
         capture_output=True, text=True, timeout=120).stdout
     assert 'data-ready="1"' in dom and 'data-js-errors="0"' in dom
-    assert 'data-images-loaded="3/3"' in dom
+    loaded = re.search(r'data-images-loaded="(\d+)/(\d+)"', dom)  # 3 charts and the customer-base health's
+    assert loaded and loaded.group(1) == loaded.group(2) and int(loaded.group(1)) >= 7
+    summary = json.loads((workdir / "risk_summary.json").read_text())
+    assert summary["population"]["left_out"] >= 0 and summary["health"]["churn"] and summary["health"]["cohorts"]
+    assert "Health of the customer base" in html and "What the figures mean" in html
     assert 'data-visible-rows="50"' in dom
     assert dom.count('class="detail"') == 50 and dom.count("<svg") >= 50
     assert (workdir / "risk.xlsx").exists()

@@ -75,7 +75,8 @@ def _settings(params) -> list[tuple[str, str | None]]:
 
 # what a tuning trial's score does not depend on: a study resumed after changing these is the same study
 UNTUNED_SECTIONS = {"engine", "loyalty", "registry", "evaluation", "scoring", "value", "targeting"}
-UNTUNED_SETTINGS = {"tuning.n_trials", "tuning.timeout_s", "tuning.storage", "model.refit_on_all_cutoffs"}
+UNTUNED_SETTINGS = {"tuning.n_trials", "tuning.timeout_s", "tuning.storage", "model.refit_on_all_cutoffs",
+                    "snapshots.max_data_age_days"}
 
 
 def test_study_name_changes_with_every_setting_a_trial_depends_on(trained):
@@ -122,7 +123,8 @@ def test_calibration_is_chosen_by_brier_and_round_trips():
 def test_bundle_round_trip_without_pickle(trained, tmp_path):
     bundle = trained["result"].bundle
     folder = bundle.save(tmp_path / "bundle")
-    assert sorted(p.name for p in folder.iterdir()) == ["bundle.json", "churn_model.txt", "loyalty_model.txt"]
+    assert sorted(p.name for p in folder.iterdir()) == ["bundle.json", "churn_model.txt", "loyalty_model.txt",
+                                                        "manifest.json"]
     loaded = ModelBundle.load(folder)
     X = trained["training"].head(300)
     pd.testing.assert_frame_equal(bundle.predict(X), loaded.predict(X))

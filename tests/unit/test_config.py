@@ -58,3 +58,30 @@ def test_missing_or_broken_file(tmp_path):
     bad.write_text("label: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_params(bad)
+
+
+def test_actions_take_a_text_a_conditional_form_or_a_list():
+    p = load_params(ROOT / "params.yaml")
+    sub = p.scoring.actions["subscription"][0]
+    assert sub.text == "Retention offer before renewal"
+    assert [(c.column, c.operator, c.value) for c in sub.when] == [("has_active_subscription", "==", 1)]
+    assert p.scoring.actions["recency"][0].when == ()  # the simple form: family: text
+    p = load_params(None, ['scoring.actions={x: [{text: a, when: {n: {">=": 1, "<": 9}, s: [u, v]}}, b]}'])
+    first, second = p.scoring.actions["x"]
+    assert [(c.column, c.operator, c.value) for c in first.when] == [("n", ">=", 1), ("n", "<", 9), ("s", "in", ("u", "v"))]
+    assert second.text == "b" and second.when == ()
+
+
+@pytest.mark.parametrize(("value", "fragment"), [
+    ("{x: {txt: a}}", r"unknown key 'scoring\.actions\.x\.txt'"),
+    ("{x: {when: {n: 1}}}", r"'scoring\.actions\.x\.text' must be the action's text"),
+    ("{x: [a, {text: b, when: {n: {'=>': 1}}}]}", r"unknown operator 'scoring\.actions\.x\[1\]\.when\.n\.=>'"),
+    ("{x: {text: a, when: {n: {'>=': high}}}}", r"'scoring\.actions\.x\.when\.n\.>=' must be a number"),
+    ("{x: {text: a, when: {n: []}}}", r"'scoring\.actions\.x\.when\.n' must be a non-empty list"),
+    ("{x: {text: a, when: [n]}}", r"'scoring\.actions\.x\.when' must map a feature"),
+    ("{x: 3}", r"'scoring\.actions\.x' must be an action text"),
+    ("{x: []}", r"'scoring\.actions\.x' is an empty list"),
+])
+def test_bad_actions_fail_naming_the_key_path(value, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        load_params(None, [f"scoring.actions={value}"])
