@@ -7,13 +7,13 @@ FAMILY = "basket"
 
 def _features(ctx: Context) -> list[Feature]:
     return [
-        Feature("items_per_order_last_365d", FAMILY, "items", "{value:.1f} items per order in the last year", -1),
+        Feature("items_per_order_last_365d", FAMILY, "items", "{value:.1f} items per order in the last year", 0),
         Feature("distinct_categories_last_365d", FAMILY, "count",
-                "Bought from {value:.0f} categories in the last year", -1, fill=0),
+                "Bought from {value:count:category|categories} in the last year", -1, fill=0, neutral=2),
         Feature("average_order_value_last_365d", FAMILY, "currency",
-                "Average order of {value:,.2f} in the last year", -1),
+                "Average order of {value:money} in the last year", 0, missing="No orders in the last year"),
         Feature("discount_share_last_365d", FAMILY, "share",
-                "{value:.0%} of their spend in the last year was discount", 1),
+                "{value:.0%} of their spend in the last year was on discount", 0),
     ]
 
 

@@ -9,25 +9,34 @@ FAMILY = "engagement"
 def _features(ctx: Context) -> list[Feature]:
     w = ctx.trend_window_days
     return [
-        *[Feature(f"visits_last_{d}d", FAMILY, "count", f"{{value:.0f}} visits in the last {d} days", -1, fill=0)
+        *[Feature(f"visits_last_{d}d", FAMILY, "count",
+                  f"{{value:count:visit}} in the last {d} days, down from {{visits_previous_{d}d:n}} in the {d} days before",
+                  -1, fill=0, neutral=f"visits_previous_{d}d",
+                  zero=f"No visits in the last {d} days, down from {{visits_previous_{d}d:n}} in the {d} days before")
           for d in (30, 90)],
-        Feature("days_since_last_visit", FAMILY, "days", "Last visit {value:.0f} days ago", 1),
+        *[Feature(f"visits_previous_{d}d", FAMILY, "count", f"{{value:count:visit}} in the {d} days before the last {d}",
+                  0, fill=0) for d in (30, 90)],
+        Feature("days_since_last_visit", FAMILY, "days", "Last visit {value:count:day} ago", 1, neutral=14,
+                missing="No visits on record"),
         Feature(f"visit_change_ratio_{w}d", FAMILY, "ratio",
-                f"Visits in the last {w} days are {{value:.0%}} of the {w} days before", -1),
-        Feature("email_opens_last_90d", FAMILY, "count", "Opened {value:.0f} e-mails in the last 90 days", -1, fill=0),
+                f"Visits in the last {w} days fell to {{value:.0%}} of the {w} days before", -1, neutral=0.8),
+        Feature("email_opens_last_90d", FAMILY, "count", "Opened {value:count:e-mail} in the last 90 days", 0, fill=0),
         Feature("other_events_last_90d", FAMILY, "count",
-                "{value:.0f} other recorded events in the last 90 days", 0, fill=0),
+                "{value:count:other recorded event} in the last 90 days", 0, fill=0),
     ]
 
 
 def _sql(ctx: Context) -> str:
     w = ctx.trend_window_days
-    known = ", ".join(f"'{t}'" for t in KNOWN_EVENT_TYPES)
+    # types with activity features of their own are not "other" (features/activity.py)
+    known = ", ".join("'" + t.replace("'", "''") + "'" for t in KNOWN_EVENT_TYPES + ctx.event_types)
     visit = "event_type = 'visit'"
     return f"""
         SELECT customer_id,
                count(*) FILTER (WHERE {visit} AND {ctx.within('timestamp', 30)}) AS visits_last_30d,
                count(*) FILTER (WHERE {visit} AND {ctx.within('timestamp', 90)}) AS visits_last_90d,
+               count(*) FILTER (WHERE {visit} AND {ctx.within('timestamp', 30, 30)}) AS visits_previous_30d,
+               count(*) FILTER (WHERE {visit} AND {ctx.within('timestamp', 90, 90)}) AS visits_previous_90d,
                {ctx.days_since(f"max(timestamp) FILTER (WHERE {visit})")} AS days_since_last_visit,
                count(*) FILTER (WHERE {visit} AND {ctx.within('timestamp', w)})
                    / nullif(count(*) FILTER (WHERE {visit} AND {ctx.within('timestamp', w, w)}), 0)

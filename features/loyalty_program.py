@@ -7,14 +7,24 @@ FAMILY = "loyalty_program"
 
 def _features(ctx: Context) -> list[Feature]:
     return [
-        Feature("is_loyalty_member", FAMILY, "flag", "Loyalty programme member: {value:.0f} (1 = yes)", -1, fill=0),
-        Feature("loyalty_points_earned_last_90d", FAMILY, "points", "Earned {value:,.0f} loyalty points in 90 days",
-                -1, fill=0),
+        Feature("is_loyalty_member", FAMILY, "flag", "Member of the loyalty programme", -1, fill=0, context=True,
+                zero="Not a member of the loyalty programme"),
+        Feature("loyalty_points_earned_last_90d", FAMILY, "points",
+                "Earned {value:count:loyalty point} in the last 90 days", 0, fill=0),
         Feature("loyalty_points_earned_change_last_90d", FAMILY, "points",
-                "Loyalty points earned changed by {value:+,.0f} against the 90 days before", -1, fill=0),
+                "Earned {value:abs count:loyalty point} fewer in the last 90 days than in the 90 days before", -1, fill=0,
+                neutral=0),
+        Feature("days_since_last_points_earned", FAMILY, "days",
+                "Last earned loyalty points {value:count:day} ago[, though they last bought"
+                " {days_since_last_purchase:count:day} ago]", 1, neutral="days_since_last_purchase"),
+        Feature("purchase_days_without_points_last_90d", FAMILY, "count",
+                "Bought on {value:count:day} in the last 90 days without earning loyalty points"
+                "[ (last earned {days_since_last_points_earned:count:day} ago)]", 1, fill=0, neutral=0),
         Feature("loyalty_points_redeemed_last_365d", FAMILY, "points",
-                "Redeemed {value:,.0f} loyalty points in the last year", -1, fill=0),
-        Feature("days_since_last_redemption", FAMILY, "days", "Last redeemed loyalty points {value:.0f} days ago", 1),
+                "Redeemed {value:count:loyalty point} in the last year", -1, neutral=1,
+                zero="Redeemed no loyalty points in the last year"),
+        Feature("days_since_last_redemption", FAMILY, "days", "Last redeemed loyalty points {value:count:day} ago", 1,
+                neutral=30),
     ]
 
 
@@ -32,19 +42,36 @@ def _sql(ctx: Context) -> str:
                    coalesce(sum(value) FILTER (WHERE {earned} AND {ctx.within('timestamp', 90)}), 0)
                      - coalesce(sum(value) FILTER (WHERE {earned} AND {ctx.within('timestamp', 90, 90)}), 0)
                        AS loyalty_points_earned_change_last_90d,
-                   coalesce(sum(value) FILTER (WHERE {redeemed} AND {ctx.within('timestamp', 365)}), 0)
+                   -- missing for a customer with no points activity at all: redeeming none says nothing then
+                   CASE WHEN count(*) FILTER (WHERE {earned} OR {redeemed}) > 0
+                        THEN coalesce(sum(value) FILTER (WHERE {redeemed} AND {ctx.within('timestamp', 365)}), 0) END
                        AS loyalty_points_redeemed_last_365d,
                    {ctx.days_since(f"max(timestamp) FILTER (WHERE {redeemed})")} AS days_since_last_redemption,
+                   {ctx.days_since(f"max(timestamp) FILTER (WHERE {earned})")} AS days_since_last_points_earned,
+                   max(timestamp) FILTER (WHERE {earned}) AS last_points_earned_at,
                    count(*) FILTER (WHERE {earned} OR {redeemed}) > 0 AS has_points_activity
-            FROM ev GROUP BY customer_id)
+            FROM ev GROUP BY customer_id),
+        -- purchase days since the customer last earned points (a day's grace for the booking), or ever
+        unrewarded AS (
+            SELECT a.customer_id, count(DISTINCT t.age) AS purchase_days_without_points_last_90d
+            FROM activity a JOIN tx t ON t.customer_id = a.customer_id
+            WHERE t.purchase AND t.age < 90
+              AND (a.last_points_earned_at IS NULL OR t.timestamp > a.last_points_earned_at + INTERVAL 1 DAY)
+            GROUP BY a.customer_id)
         SELECT a.customer_id,
                coalesce({member}, CAST(any_value(a.has_points_activity) AS INTEGER))
                    AS is_loyalty_member,
                any_value(loyalty_points_earned_last_90d) AS loyalty_points_earned_last_90d,
                any_value(loyalty_points_earned_change_last_90d) AS loyalty_points_earned_change_last_90d,
+               any_value(days_since_last_points_earned) AS days_since_last_points_earned,
+               -- members only: for anyone else buying without points is the rule
+               CASE WHEN coalesce({member}, CAST(any_value(a.has_points_activity) AS INTEGER)) = 1
+                    THEN coalesce(any_value(u.purchase_days_without_points_last_90d), 0) ELSE 0 END
+                   AS purchase_days_without_points_last_90d,
                any_value(loyalty_points_redeemed_last_365d) AS loyalty_points_redeemed_last_365d,
                any_value(days_since_last_redemption) AS days_since_last_redemption
-        FROM activity a {"LEFT JOIN cust c USING (customer_id)" if member != "NULL" else ""}
+        FROM activity a LEFT JOIN unrewarded u USING (customer_id)
+        {"LEFT JOIN cust c USING (customer_id)" if member != "NULL" else ""}
         GROUP BY a.customer_id"""
 
 

@@ -8,13 +8,17 @@ FAMILY = "payments"
 def _features(ctx: Context) -> list[Feature]:
     return [
         Feature("average_days_late_last_365d", FAMILY, "days",
-                "Paid invoices {value:.0f} days late on average in the last year", 1),
+                "Paid invoices {value:count:day} late on average in the last year", 1, neutral=0.5),
         Feature("late_invoice_share_last_365d", FAMILY, "share",
-                "Paid {value:.0%} of the last year's invoices late", 1),
-        Feature("late_invoice_share_last_90d", FAMILY, "share", "Paid {value:.0%} of the last 90 days' invoices late", 1),
-        Feature("overdue_invoices_now", FAMILY, "count", "{value:.0f} invoices overdue today", 1, fill=0),
-        Feature("overdue_amount_now", FAMILY, "currency", "{value:,.2f} overdue today", 1, fill=0),
-        Feature("max_days_overdue_now", FAMILY, "days", "Oldest unpaid invoice is {value:.0f} days overdue", 1, fill=0),
+                "Paid {value:.0%} of the last year's invoices late", 1, neutral=0.005),
+        Feature("late_invoice_share_last_90d", FAMILY, "share",
+                "Paid {value:.0%} of the last 90 days' invoices late", 1, neutral=0.005),
+        Feature("overdue_invoices_now", FAMILY, "count", "{value:count:invoice} overdue today[, {overdue_amount_now:money}]",
+                1, fill=0, neutral=0),
+        Feature("overdue_amount_now", FAMILY, "currency",
+                "{value:money} overdue today[ on {overdue_invoices_now:count:invoice}]", 1, fill=0, neutral=0.005),
+        Feature("max_days_overdue_now", FAMILY, "days", "Oldest unpaid invoice is {value:count:day} overdue", 1, fill=0,
+                neutral=0),
     ]
 
 

@@ -24,13 +24,14 @@ def _is_numeric(sql_type: str) -> bool:
 
 
 def _features(ctx: Context) -> list[Feature]:
-    out = [Feature("days_since_signup", FAMILY, "days", "Signed up {value:.0f} days ago", -1)]
+    out = [Feature("days_since_signup", FAMILY, "days", "Signed up {value:count:day} ago", -1, context=True,
+                   ages=True)]
     for column, sql_type in ctx.profile_columns:
         name = f"profile_{_safe(column)}"
         if _is_numeric(sql_type):
-            out.append(Feature(name, FAMILY, "value", f"Profile {column}: {{value}}", 0))
+            out.append(Feature(name, FAMILY, "value", f"{column}: {{value:g}}", 0, context=True))
         else:
-            out.append(Feature(name, FAMILY, "category", f"Profile {column}: {{value}}", 0, kind="categorical"))
+            out.append(Feature(name, FAMILY, "category", f"{column}: {{value}}", 0, kind="categorical", context=True))
     return out
 
 

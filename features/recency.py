@@ -8,9 +8,10 @@ FAMILY = "recency"
 def _features(ctx: Context) -> list[Feature]:
     return [
         Feature("days_since_last_purchase", FAMILY, "days",
-                "No purchase for {value:.0f} days, {gap_ratio_since_last_purchase:.1f} times their usual gap", 1),
+                "No purchase for {value:count:day}[, {gap_ratio_since_last_purchase:.1f} times their usual gap]", 1,
+                neutral=0),
         Feature("days_since_previous_to_last_purchase", FAMILY, "days",
-                "The purchase before their last one was {value:.0f} days ago", 1),
+                "The purchase before their last one was {value:count:day} ago", 0),
     ]
 
 

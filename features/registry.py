@@ -10,6 +10,7 @@ reasons alike.
 from __future__ import annotations
 
 import math
+import re
 import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,10 +29,27 @@ class Feature:
         family: the family vocabulary used to group drivers.
         unit: unit of the value (``days``, ``currency``, ``count``, ``ratio``, ``share``, ``score``, ``flag``).
         description: template rendering a plain sentence for one customer. ``{value}`` is this feature's
-            value; any other ``{feature_name}`` is that feature of the same customer.
-        risk_direction: +1 if a higher value means more churn risk, -1 if lower, 0 if neither.
+            value; any other ``{feature_name}`` is that feature of the same customer. Besides Python's format
+            specs: ``n`` (a whole number), ``money`` (an amount with the currency), ``count:visit`` (``1 visit``,
+            ``2 visits``; ``count:category|categories`` for an irregular plural), ``word:day`` (the word
+            alone, in the number's plural) and an ``abs `` prefix (the size of a change whose sign the words
+            say). A part in square brackets is left out when a field in it is missing.
+        risk_direction: +1 if a higher value means more churn risk, -1 if lower, 0 if neither (then the
+            feature describes the customer but never names a driver).
         fill: value for a customer with no rows for this family (e.g. 0 purchases); None keeps it missing.
         kind: ``numeric`` or ``categorical``.
+        context: a model output or a static attribute (BTYD expectations, profile, tenure): shown on a
+            customer's card, never a driver and never the key of an action.
+        neutral: a reason is given only for a value on the risky side of this point (above it when
+            ``risk_direction`` is +1, below when -1); a number or the name of another feature of the same
+            customer (visits in the last 30 days are a reason only when below the 30 days before).
+        missing: the sentence when the value is missing and its absence means something ("No invoices in
+            the last year"); None: a missing value is never a reason.
+        zero: the sentence for a value of exactly 0, when it reads better than the template.
+        negative: the sentence for a value below 0 ("Returned more than they bought"); without one a negative
+            value is never shown unless the template writes it as ``abs``.
+        ages: the value grows with time by construction (tenure, lifetime totals, days since signup): its
+            distribution moves as the customer base ages, which drift reports apart from real shifts.
     """
 
     name: str
@@ -41,31 +59,142 @@ class Feature:
     risk_direction: Literal[-1, 0, 1]
     fill: float | None = None
     kind: Literal["numeric", "categorical"] = "numeric"
+    context: bool = False
+    neutral: float | str | None = None
+    missing: str | None = None
+    zero: str | None = None
+    negative: str | None = None
+    ages: bool = False
 
-    def describe(self, value: object, row: dict[str, object] | None = None) -> str:
-        """Render the description for one customer; a missing value gets a plain 'no record' sentence."""
-        if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-            return f"No record yet of {self.name.replace('_', ' ')}"
-        values = dict(row or {})
-        values["value"] = value
-        return _FORMATTER.format(self.description, **values)
+    @property
+    def can_drive(self) -> bool:
+        """Whether this feature may ever name a driver: behaviour with a direction of risk."""
+        return not self.context and self.risk_direction != 0
+
+    def template_for(self, value: object) -> str | None:
+        """The template that says ``value``: the missing, zero or negative sentence, else the description."""
+        if _missing(value):
+            return self.missing
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if value == 0 and self.zero is not None:
+                return self.zero
+            if value < 0 and self.negative is not None:
+                return self.negative
+        return self.description
+
+    def describe(self, value: object, row: dict[str, object] | None = None, currency: str = "") -> str | None:
+        """The sentence for one customer's value (a fact for their card, not necessarily a reason); None
+        when the value is missing and its absence says nothing."""
+        template = self.template_for(value)
+        if template is None:
+            return None
+        try:
+            return render(template, {**(row or {}), "value": value}, currency, strict=False)
+        except Unsayable:
+            return None
+
+    def reason(self, value: object, row: dict[str, object] | None = None, currency: str = "") -> str | None:
+        """The sentence for ``value`` as a reason for higher risk, or None where it cannot be one: context,
+        no direction, a missing value whose absence says nothing, a value on the safe side of ``neutral``,
+        a negative number the words would contradict, or a field the sentence needs missing."""
+        row = {**(row or {}), "value": value}
+        if not self.can_drive or not self.on_risky_side(value, row):
+            return None
+        template = self.template_for(value)
+        if template is None:
+            return None
+        try:
+            return render(template, row, currency, strict=True)
+        except Unsayable:
+            return None
+
+    def on_risky_side(self, value: object, row: dict[str, object]) -> bool:
+        """Whether ``value`` lies on the risky side of ``neutral`` (always, without a neutral point)."""
+        if _missing(value):
+            return self.missing is not None
+        if self.neutral is None or self.kind != "numeric":
+            return True
+        point = row.get(self.neutral) if isinstance(self.neutral, str) else self.neutral
+        if _missing(point):
+            return False
+        return float(value) > float(point) if self.risk_direction > 0 else float(value) < float(point)
 
 
-class _SafeFormatter(string.Formatter):
-    """str.format that renders missing or NaN values as 'unknown' instead of failing."""
+class Unsayable(ValueError):
+    """A sentence that would say something false or unreadable (a missing field, a negative amount)."""
+
+
+def _missing(value: object) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+_OPTIONAL = re.compile(r"\[([^\[\]]*)\]")
+
+
+def render(template: str, values: dict[str, object], currency: str = "", strict: bool = True) -> str:
+    """Fill a description template (see :class:`Feature`). ``strict`` raises :class:`Unsayable` for a
+    missing field or a negative number outside ``abs``; otherwise those render as they are."""
+
+    def optional(match: re.Match) -> str:
+        try:
+            return _Formatter(currency, strict=True).format(match.group(1), **values)
+        except Unsayable:
+            return ""
+
+    text = _OPTIONAL.sub(optional, template)
+    text = _Formatter(currency, strict=strict).format(text, **values)
+    return text[:1].upper() + text[1:]
+
+
+def plural(word: str, count: float) -> str:
+    """``word`` for ``count`` of them: ``visit|visits`` or ``category|categories``; a plain word takes an s."""
+    one, _, many = word.partition("|")
+    return one if abs(count) == 1 else (many or one + "s")
+
+
+def money(value: float, currency: str = "") -> str:
+    """An amount with the currency: a symbol before it (``€1,234.50``), a code after (``1,234.50 EUR``)."""
+    text = f"{value:,.2f}"
+    currency = currency.strip()
+    if not currency:
+        return text
+    return f"{currency}{text}" if len(currency) == 1 else f"{text} {currency}"
+
+
+class _Formatter(string.Formatter):
+    """str.format with the people-facing specs of feature templates (``n``, ``money``, ``count:``, ``word:``,
+    ``abs ``)."""
+
+    def __init__(self, currency: str = "", strict: bool = True) -> None:
+        super().__init__()
+        self.currency = currency
+        self.strict = strict
 
     def get_value(self, key, args, kwargs):  # noqa: D102
         return kwargs.get(key) if isinstance(key, str) else super().get_value(key, args, kwargs)
 
     def format_field(self, value, format_spec):  # noqa: D102
-        if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        if _missing(value):
+            if self.strict:
+                raise Unsayable("missing field")
             return "unknown"
-        if isinstance(value, str | bool) and format_spec and format_spec[-1] in "fdeg%":
+        if isinstance(value, str) or (isinstance(value, bool) and not format_spec):
             return str(value)
+        if isinstance(value, bool):
+            value = int(value)
+        if format_spec.startswith("abs "):
+            value, format_spec = abs(value), format_spec[4:]
+        elif self.strict and isinstance(value, int | float) and value < 0:
+            raise Unsayable("negative number")
+        if format_spec == "n":
+            return f"{round(value):,}"
+        if format_spec == "money":
+            return money(value, self.currency)
+        if format_spec.startswith("count:"):
+            return f"{round(value):,} {plural(format_spec[6:], round(value))}"
+        if format_spec.startswith("word:"):
+            return plural(format_spec[5:], round(value))
         return super().format_field(value, format_spec)
-
-
-_FORMATTER = _SafeFormatter()
 
 
 def day_end_sql(day: date) -> str:
@@ -84,6 +213,16 @@ class Context:
     btyd_model: str = "bgnbd"
     tables: frozenset[str] = frozenset({"transactions"})
     profile_columns: tuple[tuple[str, str], ...] = ()  # (column, duckdb type) of customers extras
+    # Chosen once per build from the data as of the as-of date (``pipeline.build.data_choices``) and kept with
+    # a model, so that scoring builds the same columns: see ``features/activity.py``.
+    event_types: tuple[str, ...] = ()  # event types with activity features of their own
+    valued_event_types: tuple[str, ...] = ()  # those of them whose events carry values (mean and sum)
+    other_event_types: tuple[str, ...] = ()  # types in the data without features of their own (over the limit)
+    event_labels: tuple[tuple[str, str], ...] = ()  # (event type, words for reasons) from features.event_labels
+    event_ratios: tuple[tuple[str, str, int, int], ...] = ()  # (numerator, denominator, window days, risk direction)
+    risky_event_types: tuple[str, ...] = ()  # types of which more events mean more risk (features.risky_event_types)
+    transactions: str = "purchases"  # purchases | mixed (renewal charges left out of tx) | billing (renewals only)
+    exclude: tuple[str, ...] = ()  # families and single features switched off (features.exclude)
 
     @property
     def as_of_sql(self) -> str:
@@ -185,6 +324,11 @@ class FeatureSpec:
             if f.name == name:
                 return f
         raise KeyError(name)
+
+    @property
+    def context(self) -> list[str]:
+        """Features shown on a customer's card but never drivers (model outputs, static attributes)."""
+        return [f.name for f in self.features if f.context]
 
     def to_records(self) -> list[dict[str, object]]:
         return [f.__dict__.copy() for f in self.features]

@@ -7,13 +7,15 @@ FAMILY = "regularity"
 
 def _features(ctx: Context) -> list[Feature]:
     return [
-        Feature("mean_days_between_purchases", FAMILY, "days", "Usually buys every {value:.0f} days", 0),
+        Feature("mean_days_between_purchases", FAMILY, "days", "Usually buys every {value:count:day}", 0),
         Feature("std_days_between_purchases", FAMILY, "days",
-                "Their gap between purchases varies by {value:.0f} days", 0),
+                "Their gap between purchases varies by {value:count:day}", 0),
         Feature("cv_days_between_purchases", FAMILY, "ratio",
-                "Their purchase rhythm is irregular (variation {value:.2f} of the usual gap)", 1),
+                "Buys irregularly: gaps between purchases vary by {std_days_between_purchases:count:day}"
+                " around a usual {mean_days_between_purchases:count:day}", 1, neutral=1),
         Feature("gap_ratio_since_last_purchase", FAMILY, "ratio",
-                "{days_since_last_purchase:.0f} days since the last purchase, {value:.1f} times their usual gap", 1),
+                "{days_since_last_purchase:count:day} since the last purchase, {value:.1f} times their usual gap"
+                "[ of {mean_days_between_purchases:count:day}]", 1, neutral=1.05),
     ]
 
 

@@ -7,14 +7,18 @@ FAMILY = "satisfaction"
 
 def _features(ctx: Context) -> list[Feature]:
     return [
-        Feature("latest_nps", FAMILY, "score 0-10", "Latest NPS answer {value:.0f} out of 10", -1),
-        Feature("lowest_nps_last_365d", FAMILY, "score 0-10", "Lowest NPS answer in the last year {value:.0f}/10", -1),
-        Feature("is_nps_detractor", FAMILY, "flag", "Latest NPS answer is a detractor score ({latest_nps:.0f}/10)", 1,
-                fill=0),
-        Feature("latest_csat", FAMILY, "score 1-5", "Latest satisfaction score {value:.0f} out of 5", -1),
-        Feature("lowest_csat_last_365d", FAMILY, "score 1-5", "Lowest satisfaction score in the last year {value:.0f}/5",
-                -1),
-        Feature("average_review_rating_last_365d", FAMILY, "rating", "Average review rating {value:.1f}", -1),
+        Feature("latest_nps", FAMILY, "score 0-10", "Scored us {value:n} out of 10 in their latest NPS answer", -1,
+                neutral=7),
+        Feature("lowest_nps_last_365d", FAMILY, "score 0-10",
+                "Scored us as low as {value:n} out of 10 in an NPS answer in the last year", -1, neutral=7),
+        Feature("is_nps_detractor", FAMILY, "flag",
+                "Latest NPS answer is a detractor score[ ({latest_nps:n} out of 10)]", 1, fill=0, neutral=0,
+                zero="Latest NPS answer is not a detractor score"),
+        Feature("latest_csat", FAMILY, "score 1-5", "Latest satisfaction score {value:n} out of 5", -1, neutral=3),
+        Feature("lowest_csat_last_365d", FAMILY, "score 1-5",
+                "Gave a satisfaction score as low as {value:n} out of 5 in the last year", -1, neutral=3),
+        Feature("average_review_rating_last_365d", FAMILY, "rating",
+                "Average review rating {value:.1f} out of 5 in the last year", -1, neutral=3),
     ]
 
 

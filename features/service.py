@@ -1,4 +1,5 @@
-"""service: support tickets and complaints, recent against prior."""
+"""service: support tickets, how long they waited for a first reply (a ticket's ``value``, in hours, when
+given) and complaints, recent against prior."""
 
 from features.registry import Context, Family, Feature, register
 
@@ -7,21 +8,32 @@ FAMILY = "service"
 
 def _features(ctx: Context) -> list[Feature]:
     return [
-        Feature("support_tickets_last_90d", FAMILY, "count", "{value:.0f} support tickets in the last 90 days", 1, fill=0),
-        Feature("complaints_last_90d", FAMILY, "count", "{value:.0f} complaints in the last 90 days", 1, fill=0),
-        Feature("complaints_last_365d", FAMILY, "count", "{value:.0f} complaints in the last year", 1, fill=0),
+        Feature("support_tickets_last_90d", FAMILY, "count", "{value:count:support ticket} in the last 90 days", 1,
+                fill=0, neutral=0),
+        Feature("mean_response_hours_last_90d", FAMILY, "hours",
+                "Waited {value:count:hour} on average for a first reply to their support tickets in the last 90 days",
+                1, neutral=12),
+        Feature("max_response_hours_last_90d", FAMILY, "hours",
+                "Waited up to {value:count:hour} for a first reply to a support ticket in the last 90 days", 1,
+                neutral=24),
+        Feature("complaints_last_90d", FAMILY, "count", "{value:count:complaint} in the last 90 days", 1, fill=0,
+                neutral=0),
+        Feature("complaints_last_365d", FAMILY, "count", "{value:count:complaint} in the last year", 1, fill=0,
+                neutral=0),
         Feature("complaints_change_last_90d", FAMILY, "count",
-                "{value:+.0f} complaints against the 90 days before", 1, fill=0),
-        Feature("days_since_last_complaint", FAMILY, "days", "Last complaint {value:.0f} days ago", -1),
+                "{value:count:complaint} more in the last 90 days than in the 90 days before", 1, fill=0, neutral=0),
+        Feature("days_since_last_complaint", FAMILY, "days", "Last complaint {value:count:day} ago", -1, neutral=180),
     ]
 
 
 def _sql(ctx: Context) -> str:
-    c = "event_type = 'complaint'"
+    c, ticket = "event_type = 'complaint'", "event_type = 'support_ticket'"
     return f"""
         SELECT customer_id,
                count(*) FILTER (WHERE event_type = 'support_ticket' AND {ctx.within('timestamp', 90)})
                    AS support_tickets_last_90d,
+               avg(value) FILTER (WHERE {ticket} AND {ctx.within('timestamp', 90)}) AS mean_response_hours_last_90d,
+               max(value) FILTER (WHERE {ticket} AND {ctx.within('timestamp', 90)}) AS max_response_hours_last_90d,
                count(*) FILTER (WHERE {c} AND {ctx.within('timestamp', 90)}) AS complaints_last_90d,
                count(*) FILTER (WHERE {c} AND {ctx.within('timestamp', 365)}) AS complaints_last_365d,
                count(*) FILTER (WHERE {c} AND {ctx.within('timestamp', 90)})

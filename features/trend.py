@@ -9,11 +9,12 @@ def _features(ctx: Context) -> list[Feature]:
     w = ctx.trend_window_days
     return [
         Feature(f"spend_change_ratio_{w}d", FAMILY, "ratio",
-                f"Spend in the last {w} days is {{value:.0%}} of the {w} days before", -1),
+                f"Spend in the last {w} days fell to {{value:.0%}} of the {w} days before", -1, neutral=0.95,
+                zero=f"Bought nothing in the last {w} days after buying in the {w} days before"),
         Feature(f"spend_change_last_{w}d", FAMILY, "currency",
-                f"Spend changed by {{value:+,.2f}} against the previous {w} days", -1, fill=0),
+                f"Spent {{value:abs money}} less in the last {w} days than in the {w} days before", -1, fill=0, neutral=0),
         Feature(f"orders_change_last_{w}d", FAMILY, "count",
-                f"{{value:+.0f}} orders against the previous {w} days", -1, fill=0),
+                f"{{value:abs count:order}} fewer in the last {w} days than in the {w} days before", -1, fill=0, neutral=0),
     ]
 
 

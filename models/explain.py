@@ -6,21 +6,25 @@ log-odds; each customer's contributions are rescaled by (p - p0) / (sum of contr
 calibrated churn probability and p0 the calibrated base rate, so they add up to the customer's
 distance from the base rate in probability points and keep their signs and proportions.
 
-Drivers are families, not single features: SHAP values add up, so a family's sum is the honest effect
-of that group of correlated features, and two near-copies of one signal cannot take two of the three
-places. A driver is a family whose summed effect raises this customer's risk; it is named by its
-feature with the largest positive contribution, whose sentence gives the reason.
+Drivers are families, not single features: SHAP values add up, so a family's sum is the effect of that
+group of correlated features, and two near-copies of one signal cannot take two of the three places. A
+driver is a family whose features raise this customer's risk (the sum of their positive effects), named
+by its feature with the largest positive effect whose reason can be said: behaviour, not context (model
+outputs, static attributes), on the risky side of its neutral point, not merely missing
+(:meth:`features.registry.Feature.reason`). Context stays available for a customer's card
+(:func:`context_facts`).
 """
 
 from __future__ import annotations
 
 import string
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from features.registry import FeatureSpec
+from features.registry import Feature, FeatureSpec
 
 N_DRIVERS = 3
 
@@ -44,55 +48,136 @@ class Drivers:
     reason: np.ndarray
 
 
-def family_effects(effects: np.ndarray, spec: FeatureSpec) -> tuple[np.ndarray, list[str]]:
-    """Sum feature effects (n x f) by family -> (n x families)."""
+def family_effects(effects: np.ndarray, spec: FeatureSpec, drivers_only: bool = False) -> tuple[np.ndarray, list[str]]:
+    """Sum feature effects (n x f) by family -> (n x families). With ``drivers_only`` the sums leave out the
+    context features (model outputs, static attributes): what a driver's effect is."""
     families = list(dict.fromkeys(f.family for f in spec.features))
     onehot = np.zeros((len(spec.features), len(families)))
     for i, f in enumerate(spec.features):
-        onehot[i, families.index(f.family)] = 1.0
+        onehot[i, families.index(f.family)] = 0.0 if f.context and drivers_only else 1.0
     return effects @ onehot, families
 
 
-def _template_fields(template: str) -> list[str]:
-    return [name for _, name, _, _ in string.Formatter().parse(template) if name and name != "value"]
+def top_drivers(effects: np.ndarray, features: pd.DataFrame, spec: FeatureSpec, k: int = N_DRIVERS, *,
+                currency: str = "", rank_by: Literal["rising", "net", "strongest"] = "rising") -> Drivers:
+    """The ``k`` families raising each customer's risk most, each named by its leading sayable feature.
 
-
-def top_drivers(effects: np.ndarray, features: pd.DataFrame, spec: FeatureSpec, k: int = N_DRIVERS) -> Drivers:
-    """The ``k`` families raising each customer's risk most, each named by its leading feature."""
-    n = len(features)
-    fam_effects, families = family_effects(effects, spec)
-    names = spec.names
+    A family's effect (``rank_by="rising"``) is the sum of its features' effects that raise risk, context
+    features (model outputs, static attributes) left out: the risk the family adds, not netted against its
+    features that lower risk (many visits a month ago lower the risk that few visits now raise, and the
+    net sum would hide the fall). ``rank_by="net"`` ranks by the plain sum instead (it recovers planted
+    causes less often: README "Drivers and reasons"). A family is named by its feature with the largest
+    positive effect whose reason can be said (:meth:`Feature.reason`); a family with none is passed over
+    and the next one leads. ``currency`` is written with amounts in the reasons.
+    """
+    n, m = effects.shape[0], len(spec.features)
+    fam_effects, families = family_effects(effects, spec, drivers_only=True)
+    if rank_by == "rising":
+        fam_effects, _ = family_effects(np.clip(effects, 0, None), spec, drivers_only=True)
+    elif rank_by == "strongest":
+        fam_effects = np.zeros_like(fam_effects)
+        for j, family in enumerate(families):
+            cols = [i for i, f in enumerate(spec.features) if f.family == family and not f.context]
+            if cols:
+                fam_effects[:, j] = np.clip(effects[:, cols], 0, None).max(axis=1)
     fam_index = np.array([families.index(f.family) for f in spec.features])
-    # Leading feature of each family for each customer: its largest positive contribution.
-    leader = np.zeros((n, len(families)), dtype=int)
-    for j in range(len(families)):
-        cols = np.flatnonzero(fam_index == j)
-        leader[:, j] = cols[np.argmax(effects[:, cols], axis=1)]
-    order = np.argsort(-fam_effects, axis=1, kind="stable")[:, :k]
-    rows = np.arange(n)[:, None]
-    chosen_effect = fam_effects[rows, order]
-    chosen_feature = leader[rows, order]
-    valid = (chosen_effect > 0) & (effects[rows, chosen_feature] > 0)
+    sayable = np.zeros((n, m), dtype=bool)
+    for i, feat in enumerate(spec.features):
+        if feat.can_drive:
+            rising = effects[:, i] > 0
+            if rising.any():
+                sayable[:, i] = rising & _sayable(feat, features)
+    reasons: dict[tuple[int, int], str | None] = {}
+    while True:
+        # Leading feature of each family for each customer: its largest positive effect among the sayable.
+        masked = np.where(sayable, effects, -np.inf)
+        leader = np.zeros((n, len(families)), dtype=int)
+        named = np.zeros((n, len(families)), dtype=bool)
+        for j in range(len(families)):
+            cols = np.flatnonzero(fam_index == j)
+            if cols.size:
+                best = np.argmax(masked[:, cols], axis=1)
+                leader[:, j] = cols[best]
+                named[:, j] = sayable[np.arange(n), cols[best]]
+        ranked = np.where(named & (fam_effects > 0), fam_effects, -np.inf)
+        order = np.argsort(-ranked, axis=1, kind="stable")[:, :k]
+        rows = np.arange(n)[:, None]
+        valid = np.isfinite(ranked[rows, order])
+        chosen_feature = leader[rows, order]
+        unsaid = _render(features, spec, chosen_feature, valid, currency, reasons)
+        if not unsaid:
+            break
+        for r, fi in unsaid:  # a sentence the vectorised checks let through but that cannot be said
+            sayable[r, fi] = False
 
     out_feature = np.full((n, k), None, dtype=object)
     out_family = np.full((n, k), None, dtype=object)
     out_value = np.full((n, k), None, dtype=object)
-    out_effect = np.where(valid, chosen_effect, np.nan)
     out_reason = np.full((n, k), None, dtype=object)
-    known = set(names)
+    out_effect = np.where(valid, fam_effects[rows, order], np.nan)
     for slot in range(k):
         for fi in np.unique(chosen_feature[valid[:, slot], slot]):
-            mask = valid[:, slot] & (chosen_feature[:, slot] == fi)
+            idx = np.flatnonzero(valid[:, slot] & (chosen_feature[:, slot] == fi))
             feat = spec.features[fi]
-            idx = np.flatnonzero(mask)
-            values = _values(features, feat.name, idx)
-            others = {f: _values(features, f, idx) for f in _template_fields(feat.description)
-                      if f in known and f != feat.name}
             out_feature[idx, slot] = feat.name
             out_family[idx, slot] = feat.family
-            out_value[idx, slot] = values
-            out_reason[idx, slot] = _reasons(feat, values, others)
+            out_value[idx, slot] = _values(features, feat.name, idx)
+            out_reason[idx, slot] = [reasons[(r, fi)] for r in idx]
     return Drivers(out_feature, out_family, out_value, out_effect, out_reason)
+
+
+def _sayable(feat: Feature, features: pd.DataFrame) -> np.ndarray:
+    """Vectorised :meth:`Feature.reason` checks for every customer: a missing value needs a sentence of its
+    own, a value must lie on the risky side of the neutral point and must not be negative unless the words
+    say so."""
+    if feat.kind != "numeric":
+        present = features[feat.name].notna().to_numpy()
+        return present | (feat.missing is not None)
+    v = pd.to_numeric(features[feat.name], errors="coerce").to_numpy(float)
+    missing = np.isnan(v)
+    ok = np.ones(len(v), dtype=bool)
+    if feat.neutral is not None:
+        if isinstance(feat.neutral, str):
+            point = (pd.to_numeric(features[feat.neutral], errors="coerce").to_numpy(float)
+                     if feat.neutral in features.columns else np.full(len(v), np.nan))
+        else:
+            point = np.full(len(v), float(feat.neutral))
+        with np.errstate(invalid="ignore"):
+            ok &= v > point if feat.risk_direction > 0 else v < point
+    if feat.negative is None and "{value:abs " not in feat.description:
+        ok &= ~(v < 0)
+    return np.where(missing, feat.missing is not None, ok)
+
+
+def _render(features: pd.DataFrame, spec: FeatureSpec, chosen: np.ndarray, valid: np.ndarray, currency: str,
+            reasons: dict[tuple[int, int], str | None]) -> list[tuple[int, int]]:
+    """Render the reasons of the chosen features not rendered yet into ``reasons``; returns the (row,
+    feature) pairs whose sentence cannot be said."""
+    known = set(spec.names)
+    unsaid = []
+    for fi in np.unique(chosen[valid]):
+        idx = np.flatnonzero((valid & (chosen == fi)).any(axis=1))
+        idx = np.array([r for r in idx if (r, fi) not in reasons], dtype=int)
+        if not idx.size:
+            continue
+        feat = spec.features[fi]
+        others = {f: _values(features, f, idx) for f in _fields(feat) if f in known and f != feat.name}
+        texts = _reasons(feat, _values(features, feat.name, idx), others, currency)
+        for r, text in zip(idx, texts, strict=True):
+            reasons[(r, fi)] = text
+            if text is None:
+                unsaid.append((r, fi))
+    return unsaid
+
+
+def _fields(feat: Feature) -> list[str]:
+    """The other features a feature's sentences and neutral point read."""
+    names = [name for template in (feat.description, feat.missing, feat.zero, feat.negative) if template
+             for _, name, _, _ in string.Formatter().parse(template.replace("[", "").replace("]", ""))
+             if name and name != "value"]
+    if isinstance(feat.neutral, str):
+        names.append(feat.neutral)
+    return list(dict.fromkeys(names))
 
 
 def _values(features: pd.DataFrame, name: str, idx: np.ndarray) -> np.ndarray:
@@ -101,19 +186,34 @@ def _values(features: pd.DataFrame, name: str, idx: np.ndarray) -> np.ndarray:
     return features[name].iloc[idx].to_numpy(dtype=object)
 
 
-def _reasons(feat, values: np.ndarray, others: dict[str, np.ndarray]) -> np.ndarray:
-    """The feature's sentence for each of its ``values``, with the ``others`` features its template names
+def _reasons(feat: Feature, values: np.ndarray, others: dict[str, np.ndarray], currency: str = "") -> np.ndarray:
+    """The feature's reason for each of its ``values``, with the ``others`` features its sentences read
     (same rows), rendered once per distinct combination (counts, days and flags repeat a lot), then looked up."""
     fields = [feat.name, *others]
     keys = zip(*([_plain(v) for v in column] for column in (values, *others.values())), strict=True)
-    cache: dict[tuple, str] = {}
+    cache: dict[tuple, str | None] = {}
     out = np.empty(len(values), dtype=object)
     for pos, key in enumerate(keys):
-        text = cache.get(key)
-        if text is None:
-            text = cache[key] = feat.describe(key[0], dict(zip(fields, key, strict=True)))
-        out[pos] = text
+        if key in cache:
+            out[pos] = cache[key]
+        else:
+            out[pos] = cache[key] = feat.reason(key[0], dict(zip(fields, key, strict=True)), currency)
     return out
+
+
+def context_facts(features: pd.DataFrame, spec: FeatureSpec, currency: str = "") -> pd.DataFrame:
+    """The context features of each customer as sentences for their card (never drivers): one column per
+    context feature, None where there is nothing to say."""
+    out = {}
+    for feat in spec.features:
+        if feat.context and feat.name in features.columns:
+            idx = np.arange(len(features))
+            others = {f: _values(features, f, idx) for f in _fields(feat) if f in features.columns}
+            rows = [dict(zip(others, vals, strict=True)) for vals in zip(*others.values(), strict=True)] if others \
+                else [{}] * len(features)
+            out[feat.name] = [feat.describe(_plain(v), row, currency)
+                              for v, row in zip(_values(features, feat.name, idx), rows, strict=True)]
+    return pd.DataFrame(out, index=features.index)
 
 
 def _plain(v):
@@ -121,4 +221,6 @@ def _plain(v):
         return None
     if isinstance(v, float | np.floating):
         return float(v)
+    if isinstance(v, np.integer):
+        return int(v)
     return v

@@ -21,13 +21,15 @@ import pandas as pd
 
 # Bumped whenever the same seed starts giving different data, so that cached copies (benchmarks) are rebuilt;
 # tests/unit/test_sample_data.py holds the fingerprint of this version's output and fails until it is.
-VERSION = 3
+VERSION = 4
 START = pd.Timestamp("2023-01-01")
 END = pd.Timestamp("2025-12-31 23:59:59")
 DEFAULT_AS_OF = "2025-12-31"
 CAUSES = ("none", "complaints", "late_payments", "fading_visits", "detractor", "loyalty_lapse",
           "declining_spend", "silent")
-CAUSE_SHARES = (0.0, 0.16, 0.14, 0.14, 0.14, 0.12, 0.18, 0.12)
+# late payments and a loyalty lapse can only befall subscribers and members (about half the customers each):
+# their larger shares make each cause about as common among churners as the others, so each can be learned
+CAUSE_SHARES = (0.0, 0.16, 0.28, 0.14, 0.14, 0.24, 0.18, 0.12)
 CATEGORIES = np.array(["music", "books", "games", "video", "electronics", "home", "toys", "garden"])
 REGIONS = np.array(["north", "south", "east", "west"])
 SEGMENTS = np.array(["consumer", "small_business", "enterprise"])
@@ -123,10 +125,10 @@ def generate_chunk(
     idx, t = _poisson_times(rng, signup, active_end, rate * 1.25)
     in_warn = t >= warning[idx]
     progress = np.clip((t - warning[idx]) / np.maximum(active_end[idx] - warning[idx], 1), 0, 1)
-    keep = _seasonality(t) / 1.25 * np.where(has("declining_spend")[idx] & in_warn, 1 - 0.75 * progress, 1.0)
+    keep = _seasonality(t) / 1.25 * np.where(has("declining_spend")[idx] & in_warn, 1 - 0.85 * progress, 1.0)
     keep = rng.random(idx.size) < keep
     idx, t, in_warn = idx[keep], t[keep], in_warn[keep]
-    spend_factor = np.where(has("declining_spend")[idx] & in_warn, 0.5, 1.0)
+    spend_factor = np.where(has("declining_spend")[idx] & in_warn, 0.35, 1.0)
     amount = np.round(basket[idx] * rng.lognormal(0, 0.35, idx.size) * spend_factor, 2)
     quantity = 1 + rng.poisson(amount / 30)
     discount = np.where(rng.random(idx.size) < 0.2, np.round(amount * rng.uniform(0.05, 0.3, idx.size), 2), 0.0)
@@ -157,13 +159,20 @@ def generate_chunk(
         events.append(pd.DataFrame({"customer_id": customer_id[e_idx], "timestamp": _ts(e_t),
                                     "event_type": kind, "value": val}))
 
-    visit_rate = rate * 1.5 + 0.01
+    visit_rate = rate * 2.5 + 0.08  # about three visits a month for a typical customer
     emit("visit", signup, np.minimum(np.where(has("fading_visits"), warning, active_end), t_end), visit_rate)
-    emit("visit", warning, np.where(has("fading_visits"), active_end, warning), visit_rate * 0.15)
+    emit("visit", warning, np.where(has("fading_visits"), active_end, warning), visit_rate * 0.1)
     emit("visit", active_end, np.full(n, t_end), np.full(n, 0.004))
     emit("email_open", signup, active_end, np.full(n, 0.04))
-    emit("support_ticket", signup, active_end, np.full(n, 0.004) + has("complaints") * 0.0)
-    emit("support_ticket", warning, np.where(has("complaints"), active_end, warning), np.full(n, 0.04))
+    # A ticket's value is the hours to the first response: about 6 as a rule, several days for a customer on
+    # their way out over complaints.
+    def response_hours(e_idx, e_t):
+        slow = has("complaints")[e_idx] & (e_t >= warning[e_idx])
+        return np.round(np.where(slow, rng.lognormal(np.log(60), 0.5, e_idx.size),
+                                 rng.lognormal(np.log(6), 0.6, e_idx.size)), 1)
+
+    emit("support_ticket", signup, active_end, np.full(n, 0.01), response_hours)
+    emit("support_ticket", warning, np.where(has("complaints"), active_end, warning), np.full(n, 0.06), response_hours)
     emit("complaint", signup, active_end, np.full(n, 0.0015))
     emit("complaint", warning, np.where(has("complaints"), active_end, warning), np.full(n, 0.05))
 
@@ -188,7 +197,7 @@ def generate_chunk(
     events.append(pd.DataFrame({"customer_id": customer_id[idx[earn]], "timestamp": _ts(t[earn] + 60),
                                 "event_type": "loyalty_points_earned", "value": np.round(amount[earn])}))
     emit("loyalty_points_redeemed", np.where(member, signup, np.inf), np.minimum(active_end, lapse_from),
-         np.full(n, 1 / 45), lambda i, _: np.round(rng.uniform(50, 500, i.size)))
+         np.full(n, 1 / 15), lambda i, _: np.round(rng.uniform(50, 500, i.size)))
     emit("webinar_attended", signup, active_end, np.full(n, 1 / 400))  # a type the contract does not know
     ev = pd.concat(events, ignore_index=True)
 

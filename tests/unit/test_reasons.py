@@ -1,0 +1,162 @@
+"""Every registered feature's reason at edge values follows the rules of a sentence an agent can say:
+no missing data as a reason, no model output or static attribute, no negative amount, whole counts,
+plurals right, no words that contradict higher risk (README "Drivers and reasons")."""
+
+from __future__ import annotations
+
+import re
+import string
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.registry import Feature, money, plural, render
+from models.explain import context_facts, top_drivers
+from pipeline.build import context_for, dataset_from_frames, feature_spec
+from tests.conftest import AS_OF
+
+EDGES = (0, 1, 2, None, float("nan"), -5.0, -0.4, 0.4, 1.6, 7.0, 1e7)
+BANNED = ("no record yet", "nan", "unknown", "{", "}", "[", "]")
+
+
+@pytest.fixture(scope="module")
+def spec(sample_tables, params):
+    ds = dataset_from_frames(sample_tables, params)
+    return feature_spec(context_for(ds, params, AS_OF))[0]
+
+
+def _templates(feat: Feature) -> list[str]:
+    return [t for t in (feat.description, feat.missing, feat.zero, feat.negative) if t]
+
+
+def _nouns(spec) -> set[tuple[str, str]]:
+    """(singular, plural) of every noun the templates count."""
+    out = set()
+    for feat in spec.features:
+        for template in _templates(feat):
+            for _, _, fmt, _ in string.Formatter().parse(template.replace("[", "").replace("]", "")):
+                fmt = (fmt or "").removeprefix("abs ")
+                if fmt.startswith(("count:", "word:")):
+                    word = fmt.split(":", 1)[1]
+                    out.add((plural(word, 1), plural(word, 2)))
+    return out
+
+
+def broken_rules(text: str, nouns: set[tuple[str, str]]) -> list[str]:
+    """The rules a reason's text breaks (empty when it is fine)."""
+    low = text.lower()
+    broken = [f"says {b!r}" for b in BANNED if re.search(rf"(?<![a-z]){re.escape(b)}(?![a-z])", low)]
+    if "None" in text or "NaN" in text:
+        broken.append("a missing value")
+    if re.search(r"(?<![\w.])-\s?\d", text):
+        broken.append("a negative number")
+    if re.search(r"\d\.\d+e[+-]?\d", low):
+        broken.append("a number in scientific notation")
+    for one, many in nouns:
+        if one != many and re.search(rf"(?<![\d,.]){1} {re.escape(many)}\b", text):
+            broken.append(f"'1 {many}'")
+        if one != many and re.search(rf"(?<![\d,.])(?:0|[2-9]|[1-9][\d,]+) {re.escape(one)}\b", text):
+            broken.append(f"a plural number of '{one}'")
+    return broken
+
+
+def test_templates_write_counts_as_whole_numbers(spec):
+    # a count, a day or an hour is written with n / count: / word:, never with a float format that can say
+    # "1 days" or "0.4 days"
+    for feat in spec.features:
+        for template in _templates(feat):
+            assert ".0f}" not in template, (feat.name, template)
+            if feat.unit in ("count", "days", "hours") and not feat.context:
+                for _, name, fmt, _ in string.Formatter().parse(template.replace("[", "").replace("]", "")):
+                    if name == "value":
+                        assert (fmt or "").removeprefix("abs ").startswith(("n", "count:", "word:")), (feat.name, fmt)
+
+
+def test_every_reason_at_edge_values_is_sayable(spec):
+    nouns = _nouns(spec)
+    names = spec.names
+    checked = 0
+    for feat in spec.features:
+        values = ("basic", "", None) if feat.kind == "categorical" else EDGES
+        for value in values:
+            for others in (0.0, 3.0, None, 1e6):
+                row = {n: (others if spec[n].kind == "numeric" else "x") for n in names}
+                row[feat.name] = value
+                for currency in ("", "EUR", "€"):
+                    text = feat.reason(value, row, currency)
+                    if feat.context or feat.risk_direction == 0:
+                        assert text is None, (feat.name, value, text)  # context is never a reason
+                    if text is None:
+                        continue
+                    checked += 1
+                    assert not broken_rules(text, nouns), (feat.name, value, others, text, broken_rules(text, nouns))
+                    if value is None or (isinstance(value, float) and np.isnan(value)):
+                        assert text == render(feat.missing, row, currency)  # missing data only in its own words
+                    if re.search(r"{value:(abs )?money}", feat.template_for(value)) and currency:
+                        assert currency in text, (feat.name, text)  # an amount carries the currency
+    assert checked > 200
+
+
+def test_values_on_the_safe_side_of_the_neutral_point_are_no_reason(spec):
+    ratio = next(f for f in spec.features if f.name.startswith("spend_change_ratio_"))
+    assert ratio.reason(5.52, {}) is None  # spend up to 552%: not a reason for risk
+    assert ratio.reason(0.4, {}) == f"Spend in the last {ratio.name.split('_')[-1][:-1]} days fell to 40% of the " \
+        f"{ratio.name.split('_')[-1][:-1]} days before"
+    visits = spec["visits_last_30d"]
+    assert visits.reason(9.0, {"visits_previous_30d": 2.0}) is None  # more visits than before
+    assert visits.reason(2.0, {"visits_previous_30d": 9.0}) == "2 visits in the last 30 days, down from 9 in the 30 days before"
+    assert visits.reason(1.0, {"visits_previous_30d": 9.0}).startswith("1 visit in the last 30 days")
+    assert spec["complaints_last_90d"].reason(0.0, {}) is None
+    assert spec["complaints_last_90d"].reason(1.0, {}) == "1 complaint in the last 90 days"
+    assert spec["average_days_late_last_365d"].reason(1.0, {}) == "Paid invoices 1 day late on average in the last year"
+    assert spec["cancelled_subscriptions_last_365d"].reason(1.0, {}) == "Cancelled 1 subscription in the last year"
+    assert spec["latest_nps"].reason(9.0, {}) is None and spec["latest_nps"].reason(3.0, {}) is not None
+
+
+def test_no_negative_spend_and_amounts_carry_the_currency(spec):
+    spend, before = spec["spend_last_90d"], {"spend_previous_90d": 50.0}
+    assert spend.reason(-163.14, before) == "Returned more than they bought in the last 90 days"
+    assert spend.reason(0.0, before) == "Bought nothing in the last 90 days, after spending 50.00 in the 90 days before"
+    assert spend.reason(40.0, before, "€") == "Spent €40.00 in the last 90 days, down from €50.00 in the 90 days before"
+    assert spend.reason(80.0, before) is None  # spending more than before is no reason for risk
+    assert spec["spend_last_180d"].reason(-5.0, {}) == "Returned more than they bought in the last 180 days"
+    change = spec["spend_change_last_90d"]
+    assert change.reason(-1234.5, {}, "EUR") == "Spent 1,234.50 EUR less in the last 90 days than in the 90 days before"
+    assert change.reason(80.0, {}, "EUR") is None
+    assert money(12.5, "€") == "€12.50" and money(12.5, "") == "12.50"
+
+
+def test_missing_data_is_no_reason_unless_its_absence_says_something(spec):
+    for feat in spec.features:
+        text = feat.reason(None, {})
+        assert text is None or (feat.missing and text == render(feat.missing, {"value": None})), (feat.name, text)
+    assert spec["latest_nps"].reason(None, {}) is None
+
+
+def test_context_features_never_drive_but_stay_on_the_card(spec):
+    context = spec.context
+    assert {"btyd_probability_alive", "days_since_signup", "days_since_first_purchase", "orders_lifetime"} <= set(context)
+    assert any(n.startswith("profile_") for n in context)
+    n = 50
+    rng = np.random.default_rng(0)
+    features = pd.DataFrame({f.name: (rng.choice(["a", "b"], n) if f.kind == "categorical" else rng.uniform(0, 50, n))
+                             for f in spec.features})
+    effects = rng.normal(0, 0.01, (n, len(spec.features)))
+    for i, f in enumerate(spec.features):
+        if f.context:
+            effects[:, i] = 1.0  # context would lead every customer if it could
+    drivers = top_drivers(effects, features, spec, currency="EUR")
+    named = {x for x in drivers.feature.ravel() if x is not None}
+    assert named and not named & set(context)
+    assert not {x for x in drivers.family.ravel() if x is not None} & {"btyd", "profile"}
+    facts = context_facts(features.head(3), spec, currency="EUR")
+    assert set(facts.columns) == set(context) and facts["days_since_signup"].str.startswith("Signed up").all()
+
+
+def test_scoring_currency_reaches_the_excel_call_list():
+    from pipeline.cli import currency_of
+    from pipeline.config import load_params
+
+    assert load_params(None).scoring.currency == ""
+    assert currency_of(load_params(None, ["scoring.currency=EUR"])) == "EUR"
