@@ -108,9 +108,10 @@ def label(event_type: str, labels: dict[str, str]) -> tuple[str, str]:
         one, many = _safe_words(one), _safe_words(many) if bar else _safe_words(one)
         return (one if bar else _singular(many)), many
     words = _safe_words(re.sub(r"[_\-.]+", " ", event_type).lower())
-    if event_type.isascii() and re.fullmatch(r"[a-z ]+", words):
+    # a name ending in a verb's past form (webinar_attended) is no noun to put in the plural: "webinar attendeds"
+    if event_type.isascii() and re.fullmatch(r"[a-z ]+", words) and not words.endswith("ed"):
         return words, _plural(words)
-    quoted = _safe_words(event_type)
+    quoted = words if event_type.isascii() and re.fullmatch(r"[a-z ]+", words) else _safe_words(event_type)
     return f'"{quoted}" event', f'"{quoted}" events'
 
 
@@ -147,8 +148,9 @@ def _features(ctx: Context) -> list[Feature]:
                 f"Active on {{value:count:day}} in the {r} days before the last {r}", 0, fill=0),
         _trend(f"active_days_change_{r}d", f"active_days_last_{r}d", f"active_days_previous_{r}d",
                "count:active day", -1),
+        # how busy an active day is: a description of the customer's mix, not a risk by itself (direction 0)
         Feature(f"events_per_active_day_{MIX_DAYS}d", FAMILY, "ratio",
-                f"{{value:.1f}} activities a day on the days they were active in the last {MIX_DAYS} days", -1),
+                f"{{value:.1f}} activities a day on the days they were active in the last {MIX_DAYS} days", 0),
     ]
     names = _names(ctx)
     for t in ctx.event_types:
@@ -162,8 +164,7 @@ def _features(ctx: Context) -> list[Feature]:
             Feature(prev, FAMILY, "count", f"{{value:count:{word}}} in the {r} days before the last {r}", 0, fill=0),
             _trend(f"{s}_events_change_{r}d", last, prev, f"count:{word}", d),
             Feature(f"{s}_events_per_active_day_{MIX_DAYS}d", FAMILY, "ratio",
-                    f"{{value:.2f}} {many} a day on the days they were active in the last {MIX_DAYS} days", d, fill=0,
-                    neutral=some),
+                    f"{{value:.2f}} {many} a day on the days they were active in the last {MIX_DAYS} days", 0, fill=0),
             Feature(f"days_since_last_{s}_event", FAMILY, "days",
                     f"No {many} for {{value:count:day}}" if d < 0 else f"Last of their {many} {{value:count:day}} ago",
                     -d, missing=f"No {many} ever recorded" if d < 0 else None),

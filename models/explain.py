@@ -65,8 +65,9 @@ def top_drivers(effects: np.ndarray, features: pd.DataFrame, spec: FeatureSpec, 
     A family's effect (``rank_by="rising"``) is the sum of its features' effects that raise risk, context
     features (model outputs, static attributes) left out: the risk the family adds, not netted against its
     features that lower risk (many visits a month ago lower the risk that few visits now raise, and the
-    net sum would hide the fall). ``rank_by="net"`` ranks by the plain sum instead (it recovers planted
-    causes less often: README "Drivers and reasons"). A family is named by its feature with the largest
+    net sum would hide the fall). ``rank_by="net"`` ranks by the plain sum instead, ``"strongest"`` by
+    the family's strongest risk-raising feature (both recover planted causes less often: README "Drivers
+    and reasons"). A family is named by its feature with the largest
     positive effect whose reason can be said (:meth:`Feature.reason`); a family with none is passed over
     and the next one leads. ``currency`` is written with amounts in the reasons.
     """
