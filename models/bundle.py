@@ -9,7 +9,6 @@ changed, truncated, missing or foreign file is refused (``ModelError`` naming it
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from features.registry import FeatureSpec
 from models.calibration import Calibrator
 from models.lgbm import LGBMChurnClassifier, LGBMValueRegressor, check_feature_frame
 from pipeline.errors import ModelError
+from pipeline.io import file_sha256
 
 # 2: the value booster predicts value if retained (1: every customer's spend, churners' zeros included)
 FORMAT_VERSION = 2
@@ -30,15 +30,6 @@ SCORE_LEVELS = np.linspace(0, 1, 1001)
 KEY_COLUMNS = ("customer_id", "cutoff", "as_of", "churned", "future_value")
 MANIFEST = "manifest.json"
 BUNDLE_FILES = ("bundle.json", "churn_model.txt", "loyalty_model.txt")
-
-
-def file_sha256(path: str | Path) -> str:
-    """The SHA-256 of a file's bytes, read in blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def bundle_hashes(folder: str | Path) -> dict[str, str]:
