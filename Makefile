@@ -38,6 +38,7 @@ lint: install
 bench: install
 	$(PY) benchmarks/bench_features.py
 	$(PY) benchmarks/bench_scoring.py
+	$(PY) benchmarks/bench_excel.py
 
 # Regenerate the bundled sample (seeded: the same files every time).
 sample-data: install
