@@ -12,8 +12,8 @@ def _features(ctx: Context) -> list[Feature]:
         Feature("loyalty_points_earned_last_90d", FAMILY, "points",
                 "Earned {value:count:loyalty point} in the last 90 days", 0, fill=0),
         Feature("loyalty_points_earned_change_last_90d", FAMILY, "points",
-                "Earned {value:abs count:loyalty point} fewer in the last 90 days than in the 90 days before", -1, fill=0,
-                neutral=0),
+                "Earned {value:abs n} fewer loyalty {value:abs word:point} in the last 90 days than in the 90 days before",
+                -1, fill=0, neutral=0),
         Feature("days_since_last_points_earned", FAMILY, "days",
                 "Last earned loyalty points {value:count:day} ago[, though they last bought"
                 " {days_since_last_purchase:count:day} ago]", 1, neutral="days_since_last_purchase"),

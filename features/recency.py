@@ -8,8 +8,9 @@ FAMILY = "recency"
 def _features(ctx: Context) -> list[Feature]:
     return [
         Feature("days_since_last_purchase", FAMILY, "days",
-                "No purchase for {value:count:day}[, {gap_ratio_since_last_purchase:.1f} times their usual gap]", 1,
-                neutral=0),
+                # how overdue that is against their own rhythm is the regularity family's reason, said only when
+                # it is overdue (a ratio below 1 here would contradict the risk it names)
+                "No purchase for {value:count:day}", 1, neutral=0),
         Feature("days_since_previous_to_last_purchase", FAMILY, "days",
                 "The purchase before their last one was {value:count:day} ago", 0),
     ]

@@ -14,8 +14,8 @@ def _features(ctx: Context) -> list[Feature]:
                 "Buys irregularly: gaps between purchases vary by {std_days_between_purchases:count:day}"
                 " around a usual {mean_days_between_purchases:count:day}", 1, neutral=1),
         Feature("gap_ratio_since_last_purchase", FAMILY, "ratio",
-                "{days_since_last_purchase:count:day} since the last purchase, {value:.1f} times their usual gap"
-                "[ of {mean_days_between_purchases:count:day}]", 1, neutral=1.05),
+                "Overdue: {value:.1f} times their usual gap[ of {mean_days_between_purchases:count:day}] since the last"
+                " purchase", 1, neutral=1.05),
     ]
 
 

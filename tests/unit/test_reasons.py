@@ -112,6 +112,16 @@ def test_values_on_the_safe_side_of_the_neutral_point_are_no_reason(spec):
     assert spec["average_days_late_last_365d"].reason(1.0, {}) == "Paid invoices 1 day late on average in the last year"
     assert spec["cancelled_subscriptions_last_365d"].reason(1.0, {}) == "Cancelled 1 subscription in the last year"
     assert spec["latest_nps"].reason(9.0, {}) is None and spec["latest_nps"].reason(3.0, {}) is not None
+    # a reason never carries another feature's figure from its safe side: "No purchase for 45 days, 0.5 times
+    # their usual gap" named a normal rhythm as risk
+    assert spec["days_since_last_purchase"].reason(45.0, {"gap_ratio_since_last_purchase": 0.5}) == "No purchase for 45 days"
+    overdue = spec["gap_ratio_since_last_purchase"]
+    assert overdue.reason(0.5, {"mean_days_between_purchases": 90.0}) is None
+    assert overdue.reason(3.0, {"mean_days_between_purchases": 7.0}) == \
+        "Overdue: 3.0 times their usual gap of 7 days since the last purchase"
+    points = spec["loyalty_points_earned_change_last_90d"]
+    assert points.reason(-1.0, {}) == "Earned 1 fewer loyalty point in the last 90 days than in the 90 days before"
+    assert points.reason(-257.0, {}) == "Earned 257 fewer loyalty points in the last 90 days than in the 90 days before"
 
 
 def test_no_negative_spend_and_amounts_carry_the_currency(spec):
