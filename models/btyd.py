@@ -8,7 +8,7 @@ The maintained Python library (lifetimes) no longer installs against pandas 3 / 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 from scipy import optimize, special
@@ -54,7 +54,66 @@ def bgnbd_gradient(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.nda
     ])
 
 
-class _BTYDModel:
+
+def fit_log_parameters(log_likelihood: Callable[..., np.ndarray], gradient: Callable[..., np.ndarray] | None,
+                       data: tuple[np.ndarray, ...], starts: Iterable[Iterable[float]], penalizer: float,
+                       weights: np.ndarray | None = None) -> optimize.OptimizeResult | None:
+    """Maximum likelihood over log-parameters by L-BFGS from each of ``starts``; the best finite result, or None.
+
+    Minimises the (``weights``-weighted, else plain) mean negative log-likelihood of ``data`` plus
+    ``penalizer`` x the squared parameters. Shared by the BTYD models and :class:`models.gamma_gamma.GammaGammaModel`.
+
+    Args:
+        log_likelihood: per-customer log-likelihood, ``log_likelihood(params, *data)``.
+        gradient: its per-customer gradient, shape (parameters, customers); None: fitted without one.
+        data: the per-customer arrays the likelihood reads.
+        starts: starting parameters (not logged).
+        penalizer: L2 penalty on the parameters.
+        weights: customers each row stands for (identical customers collapsed); None: one each.
+    """
+    def average(values: np.ndarray) -> np.ndarray:
+        return values.mean(axis=-1) if weights is None else (values @ weights) / weights.sum()
+
+    def objective(log_params: np.ndarray):
+        params = np.exp(log_params)
+        value = -average(log_likelihood(params, *data)) + penalizer * float(np.sum(params**2))
+        if gradient is None:
+            return value
+        # chain rule for the log parametrisation: d/d(log p) = p * d/dp
+        return value, params * (-average(gradient(params, *data)) + 2 * penalizer * params)
+
+    best = None
+    for start in starts:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            res = optimize.minimize(objective, np.log(start), jac=gradient is not None, method="L-BFGS-B",
+                                    options={"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-9})
+        if np.isfinite(res.fun) and np.all(np.isfinite(res.x)) and (best is None or res.fun < best.fun):
+            best = res
+    return best
+
+
+class LogParameterModel:
+    """A model of a few positive parameters fitted by :func:`fit_log_parameters`: its learned parameters are
+    the attributes ``<name>_`` of each name in ``PARAMS``.
+
+    Args:
+        penalizer: L2 penalty on the parameters (0 reproduces the published estimates).
+    """
+
+    PARAMS: tuple[str, ...] = ()
+
+    def __init__(self, penalizer: float = 0.0) -> None:
+        self.penalizer = penalizer
+
+    @property
+    def params_(self) -> dict[str, float]:
+        return {name: getattr(self, f"{name}_") for name in self.PARAMS}
+
+    def _params(self) -> np.ndarray:
+        return np.array([getattr(self, f"{name}_") for name in self.PARAMS])
+
+
+class _BTYDModel(LogParameterModel):
     """Maximum-likelihood fit shared by the BTYD models (log-parametrised, L-BFGS from several starts),
     and P(alive), which both read off the likelihood's two branches.
 
@@ -67,48 +126,21 @@ class _BTYDModel:
         penalizer: L2 penalty on the parameters (0 reproduces the published estimates).
     """
 
-    PARAMS: tuple[str, ...] = ()
     STARTS: tuple[tuple[float, ...], ...] = ()
     LOG_LIKELIHOOD: Callable[..., np.ndarray]
     GRADIENT: Callable[..., np.ndarray] | None = None
     BRANCHES: Callable[..., tuple[np.ndarray, np.ndarray]]
 
-    def __init__(self, penalizer: float = 0.0) -> None:
-        self.penalizer = penalizer
-
     def fit(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray):
         """Fit on arrays of x, t_x, T (weeks); identical customers are collapsed for speed."""
         ux, ut, uT, w = _unique_rows(np.asarray(x, float), np.asarray(t_x, float), np.asarray(T, float))
-        log_likelihood, gradient = self.LOG_LIKELIHOOD, self.GRADIENT
-
-        def objective(log_params: np.ndarray):
-            params = np.exp(log_params)
-            value = -(w @ log_likelihood(params, ux, ut, uT)) / w.sum() + self.penalizer * float(np.sum(params**2))
-            if gradient is None:
-                return value
-            grad = (gradient(params, ux, ut, uT) @ w) / w.sum()
-            # chain rule for the log parametrisation: d/d(log p) = p * d/dp
-            return value, params * (-grad + 2 * self.penalizer * params)
-
-        best = None
-        for start in self.STARTS:
-            res = optimize.minimize(objective, np.log(start), jac=gradient is not None, method="L-BFGS-B",
-                                    options={"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-9})
-            if np.isfinite(res.fun) and (best is None or res.fun < best.fun):
-                best = res
+        best = fit_log_parameters(self.LOG_LIKELIHOOD, self.GRADIENT, (ux, ut, uT), self.STARTS, self.penalizer, w)
         if best is None:
             raise ValueError(f"{type(self).__name__} fit failed: the likelihood is not finite at any start")
         for name, value in zip(self.PARAMS, np.exp(best.x), strict=True):
             setattr(self, f"{name}_", float(value))
         self.log_likelihood_ = float(-best.fun * w.sum())
         return self
-
-    @property
-    def params_(self) -> dict[str, float]:
-        return {name: getattr(self, f"{name}_") for name in self.PARAMS}
-
-    def _params(self) -> np.ndarray:
-        return np.array([getattr(self, f"{name}_") for name in self.PARAMS])
 
     def probability_alive(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
         """P(customer still active | history): the alive branch's share of the history's likelihood."""

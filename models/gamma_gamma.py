@@ -15,7 +15,9 @@ from __future__ import annotations
 from typing import Protocol
 
 import numpy as np
-from scipy import optimize, special
+from scipy import special
+
+from models.btyd import LogParameterModel, fit_log_parameters
 
 MIN_CUSTOMERS = 10
 WEEKS_PER_MONTH = 52.1775 / 12
@@ -51,7 +53,7 @@ def _usable(frequency: np.ndarray, monetary_value: np.ndarray) -> np.ndarray:
         return (frequency > 0) & np.isfinite(monetary_value) & (monetary_value > 0)
 
 
-class GammaGammaModel:
+class GammaGammaModel(LogParameterModel):
     """Gamma-Gamma model of spend per transaction, fitted by maximum likelihood (log-parametrised, L-BFGS
     with the analytic gradient from a couple of starts).
 
@@ -62,10 +64,7 @@ class GammaGammaModel:
         penalizer: L2 penalty on the parameters (0 reproduces the published estimates).
     """
 
-    PARAMS: tuple[str, ...] = ("p", "q", "v")
-
-    def __init__(self, penalizer: float = 0.0) -> None:
-        self.penalizer = penalizer
+    PARAMS = ("p", "q", "v")
 
     def fit(self, frequency: np.ndarray, monetary_value: np.ndarray) -> GammaGammaModel:
         """Fit on each customer's number of repeat transactions and the mean value of those transactions.
@@ -86,23 +85,10 @@ class GammaGammaModel:
                              f"got {n_usable} of {frequency.size} rows; fit it on a longer calibration period")
         x, mbar = frequency[usable], monetary_value[usable]
 
-        def objective(log_params: np.ndarray) -> tuple[float, np.ndarray]:
-            params = np.exp(log_params)
-            value = -gamma_gamma_log_likelihood(params, x, mbar).mean() + self.penalizer * float(np.sum(params**2))
-            grad = gamma_gamma_gradient(params, x, mbar).mean(axis=1)
-            # chain rule for the log parametrisation: d/d(log p) = p * d/dp
-            return value, params * (-grad + 2 * self.penalizer * params)
-
         # The second start is scaled to the data (its population mean v p / (q - 1) is the mean spend), so
         # the fit does not depend on the currency unit.
         starts = ((1.0, 1.0, 1.0), (1.0, 2.0, float(mbar.mean())))
-        best = None
-        for start in starts:
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                res = optimize.minimize(objective, np.log(start), jac=True, method="L-BFGS-B",
-                                        options={"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-9})
-            if np.isfinite(res.fun) and np.all(np.isfinite(res.x)) and (best is None or res.fun < best.fun):
-                best = res
+        best = fit_log_parameters(gamma_gamma_log_likelihood, gamma_gamma_gradient, (x, mbar), starts, self.penalizer)
         if best is None:
             raise ValueError(f"GammaGammaModel fit failed on {n_usable} customers: the likelihood is not finite at any "
                              "start; check monetary_value for extreme amounts")
@@ -110,13 +96,6 @@ class GammaGammaModel:
         self.log_likelihood_ = float(gamma_gamma_log_likelihood(self._params(), x, mbar).sum())
         self.n_fitted_ = n_usable
         return self
-
-    @property
-    def params_(self) -> dict[str, float]:
-        return {name: getattr(self, f"{name}_") for name in self.PARAMS}
-
-    def _params(self) -> np.ndarray:
-        return np.array([getattr(self, f"{name}_") for name in self.PARAMS])
 
     @property
     def population_mean_spend(self) -> float:

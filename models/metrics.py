@@ -19,12 +19,18 @@ def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> 
     return float(total / len(y))
 
 
+def top_positions(score: np.ndarray, share: float) -> np.ndarray:
+    """Positions of the top ``share`` of rows by ``score`` (at least one row), highest first; ties broken by
+    position, so the cut is deterministic."""
+    score = np.asarray(score, float)
+    n_top = max(1, int(round(share * len(score))))
+    return np.lexsort((np.arange(len(score)), -score))[:n_top]
+
+
 def lift_and_capture(y: np.ndarray, score: np.ndarray, share: float) -> tuple[float, float]:
     """Lift (churn rate in the top ``share`` / base rate) and capture (share of all churners found there)."""
-    y, score = np.asarray(y, float), np.asarray(score, float)
-    n_top = max(1, int(round(share * len(y))))
-    order = np.lexsort((np.arange(len(y)), -score))  # ties broken by position: deterministic
-    top = y[order[:n_top]]
+    y = np.asarray(y, float)
+    top = y[top_positions(score, share)]
     base = y.mean()
     return float(top.mean() / base) if base > 0 else float("nan"), float(top.sum() / y.sum()) if y.sum() else float("nan")
 
@@ -50,7 +56,6 @@ def value_metrics(actual: np.ndarray, predicted: np.ndarray, top_share: float = 
     """Spearman with actual future spend and the share of next-horizon revenue in the predicted top 20%."""
     actual, predicted = np.asarray(actual, float), np.asarray(predicted, float)
     rho = spearmanr(predicted, actual).statistic
-    n_top = max(1, int(round(top_share * len(actual))))
-    order = np.lexsort((np.arange(len(actual)), -predicted))
     total = actual.sum()
-    return {"spearman": float(rho), "top20_revenue_capture": float(actual[order[:n_top]].sum() / total) if total else 0.0}
+    captured = actual[top_positions(predicted, top_share)].sum()
+    return {"spearman": float(rho), "top20_revenue_capture": float(captured / total) if total else 0.0}

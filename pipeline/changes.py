@@ -19,7 +19,6 @@ drivers' values), so a sentence says the current value, with the comparison its 
 from __future__ import annotations
 
 import re
-import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -29,7 +28,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.registry import Feature, FeatureSpec
+from features.registry import FeatureSpec
+from models.explain import _fields, _plain, _reasons, _values
 from pipeline.outcomes import list_as_of
 
 CHANGE_COLUMNS = ("previous_probability", "probability_change", "previous_band", "change_reason")
@@ -220,7 +220,7 @@ def _rise_families(rows: np.ndarray, current: pd.DataFrame, cur_contrib: pd.Data
     delta = np.zeros((rows.size, len(names)))
     delta[ok] = (cur_contrib[cols].to_numpy(float)[at_now[ok]] - prev_contrib[cols].to_numpy(float)[at_before[ok]])
 
-    can_drive = np.array([_can_drive(f) for f in spec.features])
+    can_drive = np.array([f.can_drive for f in spec.features])
     families = list(dict.fromkeys(f.family for f in spec.features))
     fam_index = np.array([families.index(f.family) for f in spec.features])
     said_delta = np.where(can_drive, delta, 0.0)
@@ -232,56 +232,24 @@ def _rise_families(rows: np.ndarray, current: pd.DataFrame, cur_contrib: pd.Data
     ranked = np.where(named, fam_delta, -np.inf)
     order = np.argsort(-ranked, axis=1, kind="stable")
     out: list[list[str]] = [[] for _ in range(rows.size)]
-    # one more candidate than needed per slot: a family whose sentence cannot be said gives way to the next
+    found = np.zeros(rows.size, dtype=int)  # sentences found so far, per risen customer
+    everyone = np.arange(rows.size)
+    known = set(names) & set(features.columns)
+    # one more candidate than needed per slot: a family whose sentence cannot be said gives way to the next. Only
+    # the customers still short of sentences are rendered, once per distinct combination of values (explain's way).
     for slot in range(min(REASON_FAMILIES + 1, len(families))):
         fam = order[:, slot]
-        valid = np.isfinite(ranked[np.arange(rows.size), fam])
-        feat_at = leader[np.arange(rows.size), fam]
-        for fi in np.unique(feat_at[valid]):
-            pick = np.flatnonzero(valid & (feat_at == fi))
-            for r, text in zip(pick, _sentences(spec.features[fi], features, at_features[pick], names, currency),
-                               strict=True):
-                if text and len(out[r]) < REASON_FAMILIES:
+        feat_at = leader[everyone, fam]
+        wanted = np.isfinite(ranked[everyone, fam]) & (found < REASON_FAMILIES)
+        for fi in np.unique(feat_at[wanted]):
+            pick = np.flatnonzero(wanted & (feat_at == fi))
+            feat, at = spec.features[fi], at_features[pick]
+            others = {f: _values(features, f, at) for f in _fields(feat) if f in known and f != feat.name}
+            for r, text in zip(pick, _reasons(feat, _values(features, feat.name, at), others, currency), strict=True):
+                if text:
                     out[r].append(text)
+                    found[r] += 1
     return out
-
-
-def _can_drive(feat: Feature) -> bool:
-    can = getattr(feat, "can_drive", None)
-    return bool(can) if can is not None else feat.risk_direction != 0
-
-
-def _fields(feat: Feature) -> list[str]:
-    """The other features a feature's sentences read."""
-    templates = [getattr(feat, k, None) for k in ("description", "missing", "zero", "negative")]
-    names = [name for t in templates if t for _, name, _, _ in string.Formatter().parse(t.replace("[", "")
-             .replace("]", "")) if name and name != "value"]
-    neutral = getattr(feat, "neutral", None)
-    return list(dict.fromkeys([*names, *([neutral] if isinstance(neutral, str) else [])]))
-
-
-def _sentences(feat: Feature, features: pd.DataFrame, at: np.ndarray, known: list[str], currency: str) -> list[str | None]:
-    """The feature's reason for the customers at positions ``at`` of ``features``, today's values; rendered once
-    per distinct combination of the values it reads."""
-    fields = [feat.name, *(f for f in _fields(feat) if f in known and f != feat.name and f in features.columns)]
-    columns = [features[f].iloc[at].to_numpy(dtype=object) for f in fields]
-    cache: dict[tuple, str | None] = {}
-    out: list[str | None] = []
-    for key in zip(*([_plain(v) for v in col] for col in columns), strict=True):
-        if key not in cache:
-            row = dict(zip(fields, key, strict=True))
-            say = getattr(feat, "reason", None)
-            cache[key] = say(key[0], row, currency) if say is not None else feat.describe(key[0], row)
-        out.append(cache[key])
-    return out
-
-
-def _plain(v: object) -> object:
-    if isinstance(v, float | np.floating):
-        return None if np.isnan(v) else float(v)
-    if isinstance(v, np.integer):
-        return int(v)
-    return None if v is pd.NA else v
 
 
 def _lower_first(text: str) -> str:

@@ -29,17 +29,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.metrics import churn_metrics
-from pipeline.config import LabelConfig, Params
-from pipeline.errors import DataError
+from models.metrics import churn_metrics, top_positions
+from pipeline.config import LabelConfig, Params, section_from_dict
+from pipeline.errors import ConfigError, DataError
+from pipeline.targeting import GROUPS, HOLDOUT, NOT_SELECTED, TREATMENT
 
 Z_95 = 1.959963984540054  # standard normal quantile for a two-sided 95% interval
 SHRINKAGE_PSEUDO_COUNT = 100.0  # the prior effect weighs as much as this many holdout customers
 CAPTURE_SHARES = (0.1, 0.2)
-TREATMENT, HOLDOUT, NOT_SELECTED = "treatment", "holdout", "not_selected"
 # Rankings compared by the share of lost value their top customers hold; churn probability alone is the reference.
 RANKINGS = ("value_at_risk", "priority", "churn_probability")
-LABEL_KEYS = ("kind", "horizon_days", "lookback_days", "min_purchases_in_lookback")
+LABEL_KEYS = tuple(f.name for f in dataclasses.fields(LabelConfig))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -67,17 +67,14 @@ def list_label(summary: Mapping[str, Any], fallback: LabelConfig) -> tuple[Label
                           "list was scored with others."]
     missing = [k for k in LABEL_KEYS if k not in given]
     values = {k: given.get(k, getattr(fallback, k)) for k in LABEL_KEYS}
-    try:
-        label = LabelConfig(kind=str(values["kind"]), horizon_days=int(values["horizon_days"]),
-                            lookback_days=int(values["lookback_days"]),
-                            min_purchases_in_lookback=int(values["min_purchases_in_lookback"]))
-    except (TypeError, ValueError):
-        raise DataError(f"the risk list's summary holds label settings that are not numbers ({dict(given)}). Fix: "
-                        "score again with `churn score` to rewrite it, or remove the summary to use the params' "
-                        "label settings") from None
-    if label.kind not in ("inactivity", "cancellation") or label.horizon_days <= 0:
-        raise DataError(f"the risk list's summary holds an unknown label rule ({dict(given)}). Fix: score again with "
-                        "`churn score`, or remove the summary to use the params' label settings")
+    try:  # checked as params.yaml's label section is
+        label = section_from_dict("label", values)
+        if label.horizon_days <= 0:
+            raise ConfigError("params: 'label.horizon_days' must be positive")
+    except ConfigError as exc:
+        raise DataError(f"the risk list's summary holds label settings params would not accept ({dict(given)}: "
+                        f"{str(exc).removeprefix('params: ')}). Fix: score again with `churn score` to rewrite it, or "
+                        "remove the summary to use the params' label settings") from None
     notes = [f"the list's summary lacks label.{', label.'.join(missing)}: taken from the params"] if missing else []
     return label, notes
 
@@ -259,14 +256,12 @@ def join_outcomes(risk_list: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataFra
 
 def capture_share(outcome: np.ndarray, score: np.ndarray, share: float) -> float | None:
     """Share of the total ``outcome`` held by the top ``share`` of customers ranked by ``score`` (ties broken
-    by position, as ``models.metrics.lift_and_capture`` does); None when the total is 0."""
-    outcome, score = np.asarray(outcome, float), np.asarray(score, float)
+    by position: ``models.metrics.top_positions``); None when the total is 0."""
+    outcome = np.asarray(outcome, float)
     total = outcome.sum()
     if len(outcome) == 0 or total <= 0:
         return None
-    n_top = max(1, int(round(share * len(outcome))))
-    order = np.lexsort((np.arange(len(outcome)), -score))
-    return float(outcome[order[:n_top]].sum() / total)
+    return float(outcome[top_positions(score, share)].sum() / total)
 
 
 def _rate(x: float, n: float) -> float | None:
@@ -485,12 +480,11 @@ def outcome_figures(risk_list: pd.DataFrame, outcomes: pd.DataFrame, *, label: L
     }
     if "contact_group" in joined:
         groups = joined.assign(contact_group=joined["contact_group"].astype("str"))
-        unknown = sorted(set(groups["contact_group"]) - {TREATMENT, HOLDOUT, NOT_SELECTED})
+        unknown = sorted(set(groups["contact_group"]) - set(GROUPS))
         if unknown:
             notes.append(f"contact_group values {unknown} are neither treatment, holdout nor not_selected; "
                          "those customers are left out of the effects")
-        figures["by_contact_group"] = outcomes_by(groups, "contact_group", [TREATMENT, HOLDOUT, NOT_SELECTED],
-                                                  value_column)
+        figures["by_contact_group"] = outcomes_by(groups, "contact_group", list(GROUPS), value_column)
         figures["all_actions"] = compare_groups(groups)
         figures["actions"] = action_figures(groups, priors, default_prior, pseudo_count)
         figures["effects"] = measured_effects(figures["actions"], priors)

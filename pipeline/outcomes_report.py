@@ -12,17 +12,14 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from pipeline.report import band_label, contact_label, money, tier_label
+
 MISSING = "\u2013"  # en dash: a figure that cannot be computed
 
 
 def percent(value: float | None, digits: int = 1) -> str:
     """A share as a percentage (``12.3%``), or a dash when missing."""
     return MISSING if value is None else f"{value * 100:.{digits}f}%"
-
-
-def money(value: float | None) -> str:
-    """An amount with thousands separators and no decimals, or a dash when missing."""
-    return MISSING if value is None else f"{value:,.0f}"
 
 
 def number(value: float | None, digits: int = 3) -> str:
@@ -77,8 +74,10 @@ def build_outcomes_report(figures: Mapping[str, Any], risk_list_name: str) -> st
         enabled_extensions=("html", "j2"), default_for_string=True, default=True))
     env.filters.update(percent=percent, money=money, number=number, interval=interval)
     template = env.get_template("outcomes.html.j2")
-    return template.render(f=figures, risk_list=risk_list_name,
+    # names shown as the risk report shows them (``at_risk`` is a loyalty tier, not a risk band)
+    labels = {"risk_band": band_label, "loyalty_tier": tier_label, "contact_group": contact_label}
+    return template.render(f=figures, risk_list=risk_list_name, labels=labels,
                            chart=calibration_svg(figures["quality"]["calibration_by_decile"]))
 
 
-__all__ = ["build_outcomes_report", "calibration_svg", "interval", "money", "number", "percent"]
+__all__ = ["build_outcomes_report", "calibration_svg", "interval", "number", "percent"]

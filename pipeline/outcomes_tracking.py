@@ -53,6 +53,8 @@ def log_outcomes(figures: Mapping[str, Any], metrics: Mapping[str, float], risk_
     import mlflow
     from mlflow import MlflowClient
 
+    from pipeline.tracking import store_lock
+
     model_version = figures.get("model_version")
     found = registered_version(model_version)
     if found is None:
@@ -74,7 +76,8 @@ def log_outcomes(figures: Mapping[str, Any], metrics: Mapping[str, float], risk_
     as_of = str(figures.get("as_of"))
     run_id = None
     try:
-        mlflow.set_experiment(EXPERIMENT)
+        with store_lock():  # as training does: two first runs on a new store must not both create the experiment
+            mlflow.set_experiment(EXPERIMENT)
         with mlflow.start_run(run_name=f"outcomes as of {as_of}") as run:
             run_id = run.info.run_id
             mlflow.set_tags({"kind": "outcomes", "as_of": as_of, "horizon_end": str(figures.get("horizon_end")),

@@ -344,9 +344,9 @@ def retained_value_table(validation: pd.DataFrame, btyd: pd.DataFrame | None) ->
     scorers = {"value_model": validation["value_if_retained"].to_numpy(float)[stayed]}
     if btyd is not None:
         scorers["btyd_gamma_gamma"] = btyd["btyd_value_if_retained"].to_numpy(float)[stayed]
+    total = actual.sum()
     rows = []
     for name, predicted in scorers.items():
-        total = actual.sum()
         rows.append({"scorer": name, "customers": int(stayed.sum()), **value_metrics(actual, predicted),
                      "total_error": float(predicted.sum() / total - 1) if total else float("nan")})
     return pd.DataFrame(rows).set_index("scorer")

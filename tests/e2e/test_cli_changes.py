@@ -8,43 +8,17 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
-from pipeline.cli import app
-from pipeline.sample_data import generate
-
-ROOT = Path(__file__).resolve().parents[2]
-runner = CliRunner()
-
-
-def churn(*args: str):
-    return runner.invoke(app, list(args), catch_exceptions=False)
+from tests.e2e.in_process import churn, trained_workdir
 
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
-    import mlflow
-
-    wd = tmp_path_factory.mktemp("changes")
-    previous_uri = mlflow.get_tracking_uri()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(wd)
-        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{wd / 'mlflow.db'}")
-        mp.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
-        mp.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-        shutil.copy(ROOT / "params.yaml", wd / "params.yaml")
-        tables, _ = generate(400, seed=5)
-        (wd / "data").mkdir()
-        for name, frame in tables.items():
-            frame.to_parquet(wd / "data" / f"{name}.parquet", index=False)
-        res = churn("train", "--data", "data", "--as-of", "2025-12-31", "--set", "tuning.n_trials=0", "--set",
-                    "model.max_rounds=100", "--set", "loyalty.max_rounds=100")
-        assert res.exit_code == 0, res.output[-3000:]
+    with trained_workdir(tmp_path_factory, "changes", "2025-12-31") as wd:
         res = churn("score", "--data", "data", "--as-of", "2025-11-30")  # risk_asof=2025-11-30.parquet
         assert res.exit_code == 0, res.output[-3000:]
         assert "changes since" not in res.output  # nothing earlier to compare with
         yield wd
-    mlflow.set_tracking_uri(previous_uri)
 
 
 def test_second_run_says_what_changed_since_the_first(workdir):

@@ -10,45 +10,20 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from pipeline.cli import app
 from pipeline.config import load_params
-from pipeline.sample_data import generate
+from tests.e2e.in_process import churn, trained_workdir
 
-ROOT = Path(__file__).resolve().parents[2]
 AS_OF = "2025-06-30"
 HORIZON_END = pd.Timestamp("2025-09-28")  # AS_OF + 90 days, the label horizon of params.yaml
-runner = CliRunner()
-
-
-def churn(*args: str):
-    return runner.invoke(app, list(args), catch_exceptions=False)
 
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
-    import mlflow
-
-    wd = tmp_path_factory.mktemp("outcomes")
-    previous_uri = mlflow.get_tracking_uri()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(wd)
-        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{wd / 'mlflow.db'}")
-        mp.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
-        mp.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-        shutil.copy(ROOT / "params.yaml", wd / "params.yaml")
-        tables, _ = generate(400, seed=5)
-        (wd / "data").mkdir()
-        for name, frame in tables.items():
-            frame.to_parquet(wd / "data" / f"{name}.parquet", index=False)
-        res = churn("train", "--data", "data", "--as-of", AS_OF, "--set", "tuning.n_trials=0", "--set",
-                    "model.max_rounds=100", "--set", "loyalty.max_rounds=100")
-        assert res.exit_code == 0, res.output[-3000:]
+    with trained_workdir(tmp_path_factory, "outcomes", AS_OF) as wd:
         res = churn("score", "--data", "data", "--as-of", AS_OF, "--out", "risk.parquet")
         assert res.exit_code == 0, res.output[-3000:]
         yield wd
-    mlflow.set_tracking_uri(previous_uri)
 
 
 def realised_by_hand(data: Path, customers: pd.Series) -> pd.DataFrame:
