@@ -24,7 +24,8 @@ from __future__ import annotations
 import hashlib
 import re
 
-from features.registry import Context, Family, Feature, register
+from features.registry import Context, Family, Feature, plural, register
+from pipeline.io import sql_string
 from pipeline.schema import KNOWN_EVENT_TYPES
 
 FAMILY = "activity"
@@ -83,19 +84,12 @@ def _safe_words(text: str) -> str:
                   .replace("|", "/").replace(":", " ")).strip() or "events"
 
 
-def _singular(plural: str) -> str:
+def _singular(words: str) -> str:
+    """The inverse of :func:`features.registry.plural` for a label given only in the plural (``new friends``)."""
     for end, repl in (("ies", "y"), ("ches", "ch"), ("shes", "sh"), ("sses", "ss"), ("xes", "x")):
-        if plural.endswith(end):
-            return plural[: -len(end)] + repl
-    return plural[:-1] if plural.endswith("s") and not plural.endswith("ss") else plural
-
-
-def _plural(word: str) -> str:
-    if re.search(r"[^aeiou]y$", word):
-        return word[:-1] + "ies"
-    if re.search(r"(s|x|z|ch|sh)$", word):
-        return word + "es"
-    return word + "s"
+        if words.endswith(end):
+            return words[: -len(end)] + repl
+    return words[:-1] if words.endswith("s") and not words.endswith("ss") else words
 
 
 def label(event_type: str, labels: dict[str, str]) -> tuple[str, str]:
@@ -110,7 +104,7 @@ def label(event_type: str, labels: dict[str, str]) -> tuple[str, str]:
     words = _safe_words(re.sub(r"[_\-.]+", " ", event_type).lower())
     # a name ending in a verb's past form (webinar_attended) is no noun to put in the plural: "webinar attendeds"
     if event_type.isascii() and re.fullmatch(r"[a-z ]+", words) and not words.endswith("ed"):
-        return words, _plural(words)
+        return words, plural(words, 2)
     quoted = words if event_type.isascii() and re.fullmatch(r"[a-z ]+", words) else _safe_words(event_type)
     return f'"{quoted}" event', f'"{quoted}" events'
 
@@ -125,9 +119,8 @@ def _names(ctx: Context) -> dict[str, str]:
     return slugs(tuple(sorted(set(ctx.event_types) | set(ratio_types))))
 
 
-def ratio_name(ctx: Context, numerator: str, denominator: str, days: int) -> str:
-    s = _names(ctx)
-    return f"{s[numerator]}_per_{s[denominator]}_{days}d"
+def _ratio_name(names: dict[str, str], numerator: str, denominator: str, days: int) -> str:
+    return f"{names[numerator]}_per_{names[denominator]}_{days}d"
 
 
 def _trend(name: str, last: str, prev: str, what: str, direction: int) -> Feature:
@@ -167,7 +160,7 @@ def _features(ctx: Context) -> list[Feature]:
                     f"{{value:.2f}} {many} a day on the days they were active in the last {MIX_DAYS} days", 0, fill=0),
             Feature(f"days_since_last_{s}_event", FAMILY, "days",
                     f"No {many} for {{value:count:day}}" if d < 0 else f"Last of their {many} {{value:count:day}} ago",
-                    -d, missing=f"No {many} ever recorded" if d < 0 else None),
+                    -d),  # never having done an activity is not a change in behaviour: no reason
         ]
         if t in ctx.valued_event_types:
             out += [
@@ -178,14 +171,10 @@ def _features(ctx: Context) -> list[Feature]:
             ]
     for n, dn, w, direction in ctx.event_ratios:
         (_, n_many), (d_one, _) = label(n, labels), label(dn, labels)
-        out.append(Feature(ratio_name(ctx, n, dn, w), FAMILY, "ratio",
+        out.append(Feature(_ratio_name(names, n, dn, w), FAMILY, "ratio",
                            f"{{value:.2f}} {n_many} per {d_one} in the last {w} days", direction,
                            neutral=0 if direction > 0 else None))
     return out
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _sql(ctx: Context) -> str:
@@ -203,7 +192,7 @@ def _sql(ctx: Context) -> str:
         f"AS events_per_active_day_{MIX_DAYS}d",
     ]
     for t in ctx.event_types:
-        s, is_t = names[t], f"event_type = {_literal(t)}"
+        s, is_t = names[t], f"event_type = {sql_string(t)}"
         cols += [f"count(*) FILTER (WHERE {is_t} AND {within('timestamp', w)}) AS {s}_events_last_{w}d"
                  for w in COUNT_WINDOWS]
         cols += [
@@ -223,8 +212,8 @@ def _sql(ctx: Context) -> str:
             ]
     for n, d, w, _ in ctx.event_ratios:
         count = "count(*) FILTER (WHERE event_type = {} AND " + within("timestamp", w) + ")"
-        cols.append(f"{count.format(_literal(n))} / nullif({count.format(_literal(d))}, 0) "
-                    f"AS {ratio_name(ctx, n, d, w)}")
+        cols.append(f"{count.format(sql_string(n))} / nullif({count.format(sql_string(d))}, 0) "
+                    f"AS {_ratio_name(names, n, d, w)}")
     return "SELECT customer_id, " + ",\n".join(cols) + " FROM ev GROUP BY customer_id"
 
 

@@ -1,6 +1,7 @@
 """engagement: visits, e-mail opens and how they fade."""
 
 from features.registry import Context, Family, Feature, register
+from pipeline.io import sql_string
 from pipeline.schema import KNOWN_EVENT_TYPES
 
 FAMILY = "engagement"
@@ -29,7 +30,7 @@ def _features(ctx: Context) -> list[Feature]:
 def _sql(ctx: Context) -> str:
     w = ctx.trend_window_days
     # types with activity features of their own are not "other" (features/activity.py)
-    known = ", ".join("'" + t.replace("'", "''") + "'" for t in KNOWN_EVENT_TYPES + ctx.event_types)
+    known = ", ".join(sql_string(t) for t in KNOWN_EVENT_TYPES + ctx.event_types)
     visit = "event_type = 'visit'"
     return f"""
         SELECT customer_id,

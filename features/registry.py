@@ -147,9 +147,16 @@ def render(template: str, values: dict[str, object], currency: str = "", strict:
 
 
 def plural(word: str, count: float) -> str:
-    """``word`` for ``count`` of them: ``visit|visits`` or ``category|categories``; a plain word takes an s."""
+    """``word`` for ``count`` of them: ``visit|visits`` or ``category|categories``; a plain word takes the
+    regular English plural (``visit`` -> visits, ``reply`` -> replies, ``match`` -> matches)."""
     one, _, many = word.partition("|")
-    return one if abs(count) == 1 else (many or one + "s")
+    if abs(count) == 1:
+        return one
+    if many:
+        return many
+    if re.search(r"[^aeiou]y$", one):
+        return one[:-1] + "ies"
+    return one + ("es" if re.search(r"(s|x|z|ch|sh)$", one) else "s")
 
 
 def money(value: float, currency: str = "") -> str:

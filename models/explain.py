@@ -72,10 +72,9 @@ def top_drivers(effects: np.ndarray, features: pd.DataFrame, spec: FeatureSpec, 
     and the next one leads. ``currency`` is written with amounts in the reasons.
     """
     n, m = effects.shape[0], len(spec.features)
-    fam_effects, families = family_effects(effects, spec, drivers_only=True)
-    if rank_by == "rising":
-        fam_effects, _ = family_effects(np.clip(effects, 0, None), spec, drivers_only=True)
-    elif rank_by == "strongest":
+    fam_effects, families = family_effects(np.clip(effects, 0, None) if rank_by == "rising" else effects, spec,
+                                           drivers_only=True)
+    if rank_by == "strongest":
         fam_effects = np.zeros_like(fam_effects)
         for j, family in enumerate(families):
             cols = [i for i, f in enumerate(spec.features) if f.family == family and not f.context]
@@ -88,7 +87,8 @@ def top_drivers(effects: np.ndarray, features: pd.DataFrame, spec: FeatureSpec, 
             rising = effects[:, i] > 0
             if rising.any():
                 sayable[:, i] = rising & _sayable(feat, features)
-    reasons: dict[tuple[int, int], str | None] = {}
+    reasons: dict[int, np.ndarray] = {}  # feature index -> its reason per customer (None: not rendered or unsayable)
+    rendered: dict[int, np.ndarray] = {}  # feature index -> whether each customer's reason is rendered
     while True:
         # Leading feature of each family for each customer: its largest positive effect among the sayable.
         masked = np.where(sayable, effects, -np.inf)
@@ -105,11 +105,11 @@ def top_drivers(effects: np.ndarray, features: pd.DataFrame, spec: FeatureSpec, 
         rows = np.arange(n)[:, None]
         valid = np.isfinite(ranked[rows, order])
         chosen_feature = leader[rows, order]
-        unsaid = _render(features, spec, chosen_feature, valid, currency, reasons)
+        unsaid = _render(features, spec, chosen_feature, valid, currency, reasons, rendered)
         if not unsaid:
             break
-        for r, fi in unsaid:  # a sentence the vectorised checks let through but that cannot be said
-            sayable[r, fi] = False
+        for fi, idx in unsaid.items():  # sentences the vectorised checks let through but that cannot be said
+            sayable[idx, fi] = False
 
     out_feature = np.full((n, k), None, dtype=object)
     out_family = np.full((n, k), None, dtype=object)
@@ -123,7 +123,7 @@ def top_drivers(effects: np.ndarray, features: pd.DataFrame, spec: FeatureSpec, 
             out_feature[idx, slot] = feat.name
             out_family[idx, slot] = feat.family
             out_value[idx, slot] = _values(features, feat.name, idx)
-            out_reason[idx, slot] = [reasons[(r, fi)] for r in idx]
+            out_reason[idx, slot] = reasons[fi][idx]
     return Drivers(out_feature, out_family, out_value, out_effect, out_reason)
 
 
@@ -151,23 +151,25 @@ def _sayable(feat: Feature, features: pd.DataFrame) -> np.ndarray:
 
 
 def _render(features: pd.DataFrame, spec: FeatureSpec, chosen: np.ndarray, valid: np.ndarray, currency: str,
-            reasons: dict[tuple[int, int], str | None]) -> list[tuple[int, int]]:
-    """Render the reasons of the chosen features not rendered yet into ``reasons``; returns the (row,
-    feature) pairs whose sentence cannot be said."""
+            reasons: dict[int, np.ndarray], rendered: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+    """Render the reasons of the chosen features not rendered yet into ``reasons`` (per feature index, one
+    per customer; ``rendered`` marks them); returns, per feature index, the rows whose sentence cannot be said."""
     known = set(spec.names)
-    unsaid = []
+    n = len(features)
+    unsaid = {}
     for fi in np.unique(chosen[valid]):
-        idx = np.flatnonzero((valid & (chosen == fi)).any(axis=1))
-        idx = np.array([r for r in idx if (r, fi) not in reasons], dtype=int)
+        if fi not in reasons:
+            reasons[fi], rendered[fi] = np.full(n, None, dtype=object), np.zeros(n, dtype=bool)
+        idx = np.flatnonzero((valid & (chosen == fi)).any(axis=1) & ~rendered[fi])
         if not idx.size:
             continue
         feat = spec.features[fi]
         others = {f: _values(features, f, idx) for f in _fields(feat) if f in known and f != feat.name}
         texts = _reasons(feat, _values(features, feat.name, idx), others, currency)
-        for r, text in zip(idx, texts, strict=True):
-            reasons[(r, fi)] = text
-            if text is None:
-                unsaid.append((r, fi))
+        reasons[fi][idx], rendered[fi][idx] = texts, True
+        failed = idx[np.equal(texts, None)]
+        if failed.size:
+            unsaid[fi] = failed
     return unsaid
 
 
@@ -187,9 +189,12 @@ def _values(features: pd.DataFrame, name: str, idx: np.ndarray) -> np.ndarray:
     return features[name].iloc[idx].to_numpy(dtype=object)
 
 
-def _reasons(feat: Feature, values: np.ndarray, others: dict[str, np.ndarray], currency: str = "") -> np.ndarray:
-    """The feature's reason for each of its ``values``, with the ``others`` features its sentences read
-    (same rows), rendered once per distinct combination (counts, days and flags repeat a lot), then looked up."""
+def _reasons(feat: Feature, values: np.ndarray, others: dict[str, np.ndarray], currency: str = "",
+             facts: bool = False) -> np.ndarray:
+    """The feature's reason (with ``facts``, its sentence for the card: :meth:`Feature.describe`) for each of
+    its ``values``, with the ``others`` features its sentences read (same rows), rendered once per distinct
+    combination (counts, days and flags repeat a lot), then looked up."""
+    say = feat.describe if facts else feat.reason
     fields = [feat.name, *others]
     keys = zip(*([_plain(v) for v in column] for column in (values, *others.values())), strict=True)
     cache: dict[tuple, str | None] = {}
@@ -198,7 +203,7 @@ def _reasons(feat: Feature, values: np.ndarray, others: dict[str, np.ndarray], c
         if key in cache:
             out[pos] = cache[key]
         else:
-            out[pos] = cache[key] = feat.reason(key[0], dict(zip(fields, key, strict=True)), currency)
+            out[pos] = cache[key] = say(key[0], dict(zip(fields, key, strict=True)), currency)
     return out
 
 
@@ -206,22 +211,21 @@ def context_facts(features: pd.DataFrame, spec: FeatureSpec, currency: str = "")
     """The context features of each customer as sentences for their card (never drivers): one column per
     context feature, None where there is nothing to say."""
     out = {}
+    idx = np.arange(len(features))
     for feat in spec.features:
         if feat.context and feat.name in features.columns:
-            idx = np.arange(len(features))
-            others = {f: _values(features, f, idx) for f in _fields(feat) if f in features.columns}
-            rows = [dict(zip(others, vals, strict=True)) for vals in zip(*others.values(), strict=True)] if others \
-                else [{}] * len(features)
-            out[feat.name] = [feat.describe(_plain(v), row, currency)
-                              for v, row in zip(_values(features, feat.name, idx), rows, strict=True)]
+            others = {f: _values(features, f, idx) for f in _fields(feat) if f in features.columns and f != feat.name}
+            out[feat.name] = _reasons(feat, _values(features, feat.name, idx), others, currency, facts=True)
     return pd.DataFrame(out, index=features.index)
 
 
 def _plain(v):
-    if v is None:
+    """A value as a plain Python key for the sentence cache; missing is None (NaN never equals itself, so every
+    missing value would be a cache miss and its sentence rendered again)."""
+    if v is None or v is pd.NA:
         return None
     if isinstance(v, float | np.floating):
-        return float(v)
+        return None if v != v else float(v)
     if isinstance(v, np.integer):
         return int(v)
     return v

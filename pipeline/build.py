@@ -7,6 +7,7 @@ as-of day, so no feature can see the future by construction (and the contract te
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import tempfile
 from collections.abc import Callable
@@ -42,6 +43,7 @@ class Dataset:
     temp_dir: str | None = None  # where customer shards are written (None: the system's temporary folder)
     _written: tuple[int, tempfile.TemporaryDirectory] | None = field(default=None, repr=False)
     _bounds: dict[int, list[str]] = field(default_factory=dict, repr=False)
+    _fingerprint: dict | None = field(default=None, repr=False)
 
     def shard_bounds(self, n: int) -> list[str]:
         """The customer ids that split customers into ``n`` shards of about equal transactions: shard k
@@ -117,21 +119,25 @@ class Dataset:
         return lo.date(), hi.date()
 
     def fingerprint(self) -> dict:
-        """Tables, row counts, date range and an order-independent content hash of the rows used."""
+        """Tables, row counts, date range and an order-independent content hash of the rows used (computed once:
+        it reads every row)."""
         from pipeline.schema import SCHEMAS
 
+        if self._fingerprint is not None:
+            return copy.deepcopy(self._fingerprint)
         out: dict = {"tables": {}}
         for name in sorted(self.tables):
             cols = [r[0] for r in self.con.execute(f"DESCRIBE clean_{name}").fetchall()]
             ts = next(c.name for c in SCHEMAS[name].columns if c.kind == "timestamp")
             quoted = ", ".join('"' + c.replace('"', '""') + '"' for c in cols)
-            rows, lo, hi, digest = self.con.execute(
+            [(rows, lo, hi, digest)] = self.con.execute(  # fetchall: the result is finished, not left open
                 f"SELECT count(*), min({ts}), max({ts}), CAST(sum(hash({quoted})) % 18446744073709551616 AS UBIGINT) "
-                f"FROM clean_{name}").fetchone()
+                f"FROM clean_{name}").fetchall()
             out["tables"][name] = {"rows": rows, "from": str(lo), "to": str(hi), "hash": f"{digest:016x}"}
         combined = "".join(t["hash"] for t in out["tables"].values())
         out["hash"] = hashlib.sha256(combined.encode()).hexdigest()[:16]
-        return out
+        self._fingerprint = out
+        return copy.deepcopy(out)
 
     def profile_columns(self) -> tuple[tuple[str, str], ...]:
         if "customers" not in self.tables:
@@ -204,11 +210,19 @@ def data_choices(ds: Dataset, params: Params, as_of: date) -> dict:
     ``purchases``; ``mixed``, renewal charges (a subscriber's transactions of their plan's price) among
     purchases, left out of the purchase families; ``billing``, renewal charges only (at least 90% of
     subscribers' transactions), when the purchase families are left out (``features.transactions`` fixes it)."""
-    chosen: tuple[str, ...] = ()
-    valued: tuple[str, ...] = ()
-    if "events" in ds.tables:
-        rows = ds.con.execute(type_frequencies_sql(day_end_sql(as_of))).fetchall()
-        chosen, valued, _ = choose_event_types(rows, params.features.max_event_types)
+    return _choices(ds, params, as_of, _type_frequencies(ds, as_of))
+
+
+def _type_frequencies(ds: Dataset, as_of: date) -> list[tuple[str, int, bool]]:
+    """(event type, events, whether any has a value) as of ``as_of``; empty without events."""
+    if "events" not in ds.tables:
+        return []
+    return ds.con.execute(type_frequencies_sql(day_end_sql(as_of))).fetchall()
+
+
+def _choices(ds: Dataset, params: Params, as_of: date, frequencies: list[tuple[str, int, bool]]) -> dict:
+    """``data_choices`` from the event type ``frequencies`` already counted."""
+    chosen, valued, _ = choose_event_types(frequencies, params.features.max_event_types)
     role = params.features.transactions
     if role == "auto":
         share = renewal_share(ds, as_of)
@@ -219,12 +233,10 @@ def data_choices(ds: Dataset, params: Params, as_of: date) -> dict:
 def context_for(ds: Dataset, params: Params, as_of: date, choices: dict | None = None) -> Context:
     """The context of a build as of ``as_of``; ``choices`` (``data_choices``, e.g. those kept with a model)
     fixes the event types and the role of transactions, else they are decided from the data as of ``as_of``."""
-    choices = choices or data_choices(ds, params, as_of)
+    frequencies = _type_frequencies(ds, as_of)
+    choices = choices or _choices(ds, params, as_of, frequencies)
     chosen = tuple(choices["event_types"])
-    others: tuple[str, ...] = ()
-    if "events" in ds.tables:
-        rows = ds.con.execute(type_frequencies_sql(day_end_sql(as_of))).fetchall()
-        others = tuple(t for t in choose_event_types(rows, len(rows))[0] if t not in chosen)
+    others = tuple(t for t in choose_event_types(frequencies, len(frequencies))[0] if t not in chosen)
     f = params.features
     return Context(
         exclude=tuple(f.exclude),
@@ -350,6 +362,11 @@ def _applies(fam: Family, ctx: Context) -> bool:
             and fam.name not in ctx.exclude)
 
 
+def _features_of(fam: Family, ctx: Context) -> list[Feature]:
+    """The family's features in this build: those not switched off one by one (``features.exclude``)."""
+    return [f for f in fam.features(ctx) if f.name not in ctx.exclude]
+
+
 def _families(ctx: Context, only: tuple[str, ...] | None = None) -> list:
     return [f for f in FAMILIES.values() if _applies(f, ctx) and (only is None or f.name in only)]
 
@@ -379,7 +396,7 @@ def feature_spec(ctx: Context, only: tuple[str, ...] | None = None) -> tuple[Fea
         if fam.name in ctx.exclude:
             notices.append(f"feature family '{fam.name}' switched off (features.exclude)")
         elif _applies(fam, ctx):
-            feats.extend(f for f in fam.features(ctx) if f.name not in ctx.exclude)
+            feats.extend(_features_of(fam, ctx))
         elif fam.available(ctx):
             billing.append(fam.name)
         else:
@@ -512,7 +529,7 @@ def build_features(
     joins, selects = [], ["b.customer_id"]
     for i, fam in enumerate(fams):
         if fam.finish is None:
-            selects += [f"b.{feat.name}" for feat in fam.features(ctx) if feat.name not in ctx.exclude]
+            selects += [f"b.{feat.name}" for feat in _features_of(fam, ctx)]
             continue
         con.register("_stats", pa.concat_tables(stats[fam.name] for _, stats in built))
         finished = fam.finish(con.sql("SELECT * FROM _stats ORDER BY customer_id").to_arrow_table().to_pandas(), ctx)
@@ -520,7 +537,7 @@ def build_features(
         registered.append(f"_finished_{fam.name}")
         con.register(registered[-1], finished)
         joins.append(f"LEFT JOIN {registered[-1]} f{i} USING (customer_id)")
-        selects += [_column(f"f{i}.{feat.name}", feat) for feat in fam.features(ctx) if feat.name not in ctx.exclude]
+        selects += [_column(f"f{i}.{feat.name}", feat) for feat in _features_of(fam, ctx)]
     del built
     if with_labels:
         selects += ["b.churned", "b.future_value"]

@@ -23,11 +23,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from pipeline.sample_data import DAY, _poisson_times, _ts
+
 VERSION = 1
 START = pd.Timestamp("2023-01-01")
 END = pd.Timestamp("2025-12-31 23:59:59")
 DEFAULT_AS_OF = "2025-12-31"
-DAY = 86400.0
 MONTH = 30.4375 * DAY
 PLANS = np.array(["basic", "standard", "premium"])
 PLAN_PRICES = np.array([4.99, 9.99, 14.99])
@@ -55,18 +56,6 @@ class Truth:
     warning_start, sociability, plan."""
 
     customers: pd.DataFrame
-
-
-def _ts(seconds: np.ndarray) -> pd.Series:
-    return pd.Series(pd.to_datetime(np.round(seconds).astype("int64"), unit="s"))
-
-
-def _poisson_times(rng: np.random.Generator, start: np.ndarray, end: np.ndarray, rate: np.ndarray):
-    """Poisson event times (seconds) per customer on [start, end) at ``rate`` per day: (index, times)."""
-    duration = np.clip(end - start, 0, None)
-    counts = rng.poisson(rate * duration / DAY)
-    idx = np.repeat(np.arange(len(start)), counts)
-    return idx, start[idx] + rng.random(idx.size) * duration[idx]
 
 
 def _lifetimes(rng: np.random.Generator, multiplier: np.ndarray) -> np.ndarray:
