@@ -20,8 +20,8 @@ import pandas as pd
 from features.registry import FeatureSpec
 from models.calibration import Calibrator
 from models.lgbm import LGBMChurnClassifier, LGBMValueRegressor, check_feature_frame
-from pipeline.errors import ModelError
-from pipeline.io import file_sha256
+from pipeline.errors import ModelError, said
+from pipeline.io import file_sha256, unmatched_file
 
 # 2: the value booster predicts value if retained (1: every customer's spend, churners' zeros included)
 FORMAT_VERSION = 2
@@ -67,17 +67,18 @@ def verify_bundle(folder: str | Path, expected: dict[str, str] | None = None) ->
     if missing:
         raise ModelError(f"{folder / MANIFEST} does not list {', '.join(missing)}. Refusing to load the model. "
                          "Fix: retrain with `churn train`")
-    for name, sha in sorted(recorded.items()):
-        path = folder / name
-        if Path(name).is_absolute() or ".." in Path(name).parts:
-            raise ModelError(f"{folder / MANIFEST} names a file outside the bundle ({name}). Refusing to load the model")
-        if not path.is_file():
+    outside = next((name for name in sorted(recorded) if Path(name).is_absolute() or ".." in Path(name).parts), None)
+    if outside is not None:
+        raise ModelError(f"{folder / MANIFEST} names a file outside the bundle ({outside}). Refusing to load the model")
+    bad = unmatched_file(folder, recorded)
+    if bad is not None:
+        _, path, missing = bad
+        if missing:
             raise ModelError(f"{path} is missing from the model bundle. Refusing to load the model. Fix: restore the "
                              "model as it was registered, or retrain with `churn train`")
-        if file_sha256(path) != sha:
-            raise ModelError(f"{path} does not match the hash recorded when the model was saved (changed, cut short or "
-                             "replaced). Refusing to load the model. Fix: restore the model as it was registered, or "
-                             "retrain with `churn train`")
+        raise ModelError(f"{path} does not match the hash recorded when the model was saved (changed, cut short or "
+                         "replaced). Refusing to load the model. Fix: restore the model as it was registered, or "
+                         "retrain with `churn train`")
     foreign = sorted(p.name for p in folder.iterdir() if p.name not in recorded and p.name != MANIFEST)
     if foreign:
         raise ModelError(f"{folder / foreign[0]} is not part of the model bundle (not in its manifest). Refusing to load "
@@ -217,7 +218,7 @@ class ModelBundle:
         except ModelError:
             raise
         except Exception as exc:  # the hashes matched, so the bundle was written this way: not loadable by this version
-            raise ModelError(f"{folder}: the model bundle cannot be read ({type(exc).__name__}: {str(exc)[:160]}). Fix: "
+            raise ModelError(f"{folder}: the model bundle cannot be read ({said(exc, 160)}). Fix: "
                              "retrain with `churn train`") from None
 
     @classmethod

@@ -25,6 +25,7 @@ from typing import IO, Any
 
 import numpy as np
 import pandas as pd
+from openpyxl.utils import get_column_letter
 
 from pipeline.errors import DataError
 
@@ -359,7 +360,7 @@ def _mixed_body(v: Any, style: str) -> str | None:
 
 def _write_sheet(f: IO[bytes], columns: list[_Column], n: int, header_style: int, *, selected: bool, filtered: bool) -> None:
     """Stream one worksheet: the header row (frozen and filtered when ``filtered``), then the data rows a chunk at a time."""
-    letters = [_column_letter(i) for i in range(1, len(columns) + 1)]
+    letters = [get_column_letter(i) for i in range(1, len(columns) + 1)]
     last = f"{letters[-1]}{n + 1}" if letters else "A1"
     pane = ('<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/>'
             '<selection pane="bottomLeft" activeCell="A2" sqref="A2"/>' if filtered else "")
@@ -387,15 +388,6 @@ def _rows_xml(letters: list[str], bodies: list[list[str | None]], first_row: int
     for r, cells in enumerate(zip(*bodies, strict=True), start=first_row):
         cells_xml = "".join([f'<c r="{x}{r}"{b}' for x, b in zip(letters, cells, strict=True) if b is not None])
         yield f'<row r="{r}">{cells_xml}</row>'
-
-
-def _column_letter(index: int) -> str:
-    """Column letters of a 1-based index: 1 -> A, 27 -> AA."""
-    letters = ""
-    while index:
-        index, rest = divmod(index - 1, 26)
-        letters = chr(65 + rest) + letters
-    return letters
 
 
 def _definitions(frame: pd.DataFrame, summary: dict, currency: str, call_list: list[_Column], shown: int,
@@ -536,7 +528,7 @@ def _workbook_xml(sheets: Iterable[tuple[str, list[_Column], bool]]) -> str:
         entries.append(f'<sheet name="{_attr(name)}" sheetId="{k}" r:id="rId{k}"/>')
         if filtered and columns:
             n = len(columns[0].values)
-            ref = f"'{name}'!$A$1:${_column_letter(len(columns))}${n + 1}"
+            ref = f"'{name}'!$A$1:${get_column_letter(len(columns))}${n + 1}"
             names.append(f'<definedName name="_xlnm._FilterDatabase" localSheetId="{k - 1}" hidden="1">{_attr(ref)}'
                          "</definedName>")
     defined = f"<definedNames>{''.join(names)}</definedNames>" if names else ""

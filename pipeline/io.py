@@ -18,6 +18,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from pipeline import runrecord
 from pipeline.config import TABLES, EngineConfig, FormatConfig
 from pipeline.errors import ConfigError, DataError, OutputError, said
 
@@ -97,7 +98,8 @@ def discover_tables(data_dir: str | Path) -> tuple[dict[str, TableSource], list[
     """Find the known tables in ``data_dir``; return them and the names of entries that are not tables."""
     root = Path(data_dir)
     if not root.is_dir():
-        raise DataError(f"data folder {root} does not exist. Pass --data DIR with a transactions.csv or .parquet in it.")
+        raise DataError(f"data folder {root} does not exist. Pass --data DIR with a transactions table in it "
+                        "(.csv, .tsv, .xlsx or .parquet).")
     found: dict[str, TableSource] = {}
     unknown: list[str] = []
     for entry in sorted(root.iterdir()):
@@ -286,23 +288,24 @@ def readable(source: TableSource, fmt: FormatConfig, temp_dir: str | None = None
         yield replace(source, fmt=fmt, staged=read_sheet(source.path, fmt.sheet)), ""
         return
     note, encoding = "", fmt.encoding
-    if not encoding:
-        encoding, why = sniff_encoding(source.path)
-        if encoding:
-            note = (f"{source.name}: {source.path.name} {why}, so it was read as UTF-16 (set input.tables."
-                    f"{source.name}.encoding to say so)")
+    sniffed, why = sniff_encoding(source.path)
+    if not encoding and sniffed:
+        encoding = sniffed
+        note = (f"{source.name}: {source.path.name} {why}, so it was read as UTF-16 (set input.tables."
+                f"{source.name}.encoding to say so)")
     name = codecs.lookup(encoding or "utf-8").name
+    engine = ENGINE_ENCODINGS.get(name)
     if name.startswith("utf-16"):  # the engine reads little-endian UTF-16; Python the rest
         with open(source.path, "rb") as fh:
             big_mark = fh.read(2) == b"\xfe\xff"
         if big_mark:
-            name = "utf-16-be-mark"  # Python's utf-16 codec follows the mark
-        elif sniff_encoding(source.path)[0] == "utf-16-be":
-            name = "utf-16-be"
-    if name in ENGINE_ENCODINGS:
-        yield replace(source, fmt=fmt, encoding=ENGINE_ENCODINGS[name]), note
+            engine, name = None, "utf-16"  # Python's utf-16 codec follows the mark
+        elif sniffed == "utf-16-be":
+            engine, name = None, "utf-16-be"
+    if engine is not None:
+        yield replace(source, fmt=fmt, encoding=engine), note
         return
-    copy = transcode(source.path, "utf-16" if name == "utf-16-be-mark" else name, temp_dir)
+    copy = transcode(source.path, name, temp_dir)
     try:
         yield replace(source, fmt=fmt, staged=copy), note
     finally:
@@ -334,7 +337,8 @@ def connect(engine: EngineConfig, temp_dir: str | Path | None = None) -> duckdb.
     return con
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this machine (one of another user's counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -347,13 +351,12 @@ def _pid_alive(pid: int) -> bool:
 def _owner_gone(path: Path, prefix: str, stale_after_s: float = 3600.0) -> bool:
     """Whether a temporary file or folder named ``PREFIX`` + ``PID.`` or ``PID-`` + anything was left by a process
     that no longer exists; one without a process id (older versions) counts as left after ``stale_after_s``."""
-    import re
     import time
 
     found = re.match(r"(\d+)[.-]", path.name[len(prefix):])
     if found:
         pid = int(found.group(1))
-        return pid != os.getpid() and not _pid_alive(pid)
+        return pid != os.getpid() and not pid_alive(pid)
     try:
         return time.time() - path.lstat().st_mtime > stale_after_s
     except OSError:
@@ -429,8 +432,6 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes 0600 files; outputs get the usual permissions
         yield tmp_path
         os.replace(tmp_path, target)
-        from pipeline import runrecord
-
         if (record := runrecord.active()) is not None:
             record.output(str(target), file_sha256(target), target.stat().st_size)
     except OSError as exc:
@@ -470,6 +471,18 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def unmatched_file(folder: Path, hashes: dict[str, str], first: str = "") -> tuple[str, Path, bool] | None:
+    """The first file listed in ``hashes`` (name inside ``folder`` -> SHA-256) that is missing or whose bytes differ
+    from its hash, as (name, path, missing); None when every one matches. Checked in name order, ``first`` first."""
+    for name in sorted(hashes, key=lambda n: (n != first, n)):
+        path = folder / name
+        if not path.is_file():
+            return name, path, True
+        if file_sha256(path) != hashes[name]:
+            return name, path, False
+    return None
 
 
 def set_folder(main: str | Path) -> Path:
@@ -640,15 +653,15 @@ def check_output_set(main: str | Path) -> dict | None:
     if main.name not in files:
         raise DataError(f"{path} does not list {main.name}: the manifest belongs to another output. Fix: run `churn "
                         "score` again, or pass the risk list the manifest names")
-    for name, sha in sorted(files.items(), key=lambda kv: kv[0] != main.name):
-        part = main.with_name(name)
-        if not part.exists():
+    bad = unmatched_file(main.parent, files, first=main.name)
+    if bad is not None:
+        _, part, missing = bad
+        if missing:
             raise DataError(f"{part} is missing from the output set of run {doc.get('run_id')} ({path.name}). Refusing a "
                             "set whose parts disagree. Fix: run `churn score` again to write the whole set")
-        if file_sha256(part) != sha:
-            raise DataError(f"{part} does not belong to run {doc.get('run_id')} that wrote this set ({path.name}: its "
-                            "content differs from the one recorded). Refusing a set whose parts disagree (files from "
-                            "two runs, or edited). Fix: run `churn score` again to write the whole set")
+        raise DataError(f"{part} does not belong to run {doc.get('run_id')} that wrote this set ({path.name}: its "
+                        "content differs from the one recorded). Refusing a set whose parts disagree (files from "
+                        "two runs, or edited). Fix: run `churn score` again to write the whole set")
     return doc
 
 
@@ -702,7 +715,7 @@ def read_risk_list(path: str | Path) -> tuple[pd.DataFrame, dict]:
 
 
 def write_excel(frame: pd.DataFrame, out: str | Path, summary: dict | None = None, currency: str = "",
-                max_rows: int = 1_048_575) -> Path:
+                max_rows: int | None = None) -> Path:
     """Write the risk list as an .xlsx workbook for retention teams, atomically.
 
     Three sheets (see :mod:`pipeline.excel`): the call list in priority order, every column, and the
@@ -713,16 +726,16 @@ def write_excel(frame: pd.DataFrame, out: str | Path, summary: dict | None = Non
         out: The .xlsx file to write; replaced only once it is complete.
         summary: The risk list's summary sidecar, as :func:`read_risk_list` returns it.
         currency: Currency shown with amounts (``"EUR"``); empty for plain numbers.
-        max_rows: Customers a sheet may hold (Excel's limit by default); beyond it the top by priority.
+        max_rows: Customers a sheet may hold (None: Excel's limit); beyond it the top by priority.
 
     Returns:
         The path written.
     """
-    from pipeline.excel import write_workbook
+    from pipeline.excel import EXCEL_MAX_ROWS, write_workbook
 
     out = Path(out)
     with atomic_path(out) as tmp:
-        write_workbook(frame, tmp, summary, currency, max_rows)
+        write_workbook(frame, tmp, summary, currency, EXCEL_MAX_ROWS if max_rows is None else max_rows)
     return out
 
 

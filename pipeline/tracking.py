@@ -22,6 +22,7 @@ import pandas as pd
 from pipeline import gate
 from pipeline.config import Params
 from pipeline.errors import ModelError, StoreError, said
+from pipeline.io import file_sha256, pid_alive, unmatched_file
 from pipeline.train import TrainResult, study_storage
 
 DEFAULT_URI = "sqlite:///mlflow.db"
@@ -127,7 +128,6 @@ def store_lock(db_file: Path | None = None):
 def mark_interrupted_runs() -> list[str]:
     """Mark failed the training runs left RUNNING by a process of this machine that no longer exists (killed
     mid-run); returns their ids."""
-    import mlflow
     from mlflow import MlflowClient
 
     client = MlflowClient()
@@ -139,23 +139,12 @@ def mark_interrupted_runs() -> list[str]:
     for run in client.search_runs([experiment.experiment_id], "attributes.status = 'RUNNING'", max_results=500):
         tags = run.data.tags
         pid = tags.get("churn.pid")
-        if tags.get("churn.host") != host or not (pid or "").isdigit() or _alive(int(pid)):
+        if tags.get("churn.host") != host or not (pid or "").isdigit() or pid_alive(int(pid)):
             continue
         client.set_tag(run.info.run_id, "churn.interrupted", "the process running it ended before the run did")
         client.set_terminated(run.info.run_id, status="FAILED")
         marked.append(run.info.run_id)
-    del mlflow
     return marked
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def repair_aliases(name: str) -> None:
@@ -200,8 +189,6 @@ class LoadedModel:
 def model_file_hashes(model_dir: str | Path) -> dict[str, str]:
     """SHA-256 of every file of a logged model (path inside the model -> hash), as recorded in the registry.
     ``registered_model_meta`` is left out: MLflow writes it when the model is registered, after the hashes."""
-    from models.bundle import file_sha256
-
     root = Path(model_dir)
     return {p.relative_to(root).as_posix(): file_sha256(p) for p in sorted(root.rglob("*"))
             if p.is_file() and p.name != "registered_model_meta"}
@@ -248,7 +235,7 @@ def load_model(uri: str) -> LoadedModel:
     is read from its data files by :meth:`ModelBundle.load` (which checks its own manifest before LightGBM parses
     anything). A changed, missing, cut-short or foreign file is a ModelError naming it.
     """
-    from models.bundle import ModelBundle, file_sha256
+    from models.bundle import ModelBundle
 
     local = Path(uri)
     if (local / "bundle.json").exists():
@@ -268,15 +255,15 @@ def load_model(uri: str) -> LoadedModel:
         if not expected and uri.startswith(("models:/", "runs:/")):
             raise ModelError(f"{uri} has no record of its files' hashes (registered before models were hashed), so it "
                              "cannot be checked. Fix: retrain with `churn train`")
-        for path, sha in sorted(expected.items()):
-            file = root / path
-            if not file.is_file():
+        bad = unmatched_file(root, expected)
+        if bad is not None:
+            path, _, missing = bad
+            if missing:
                 raise ModelError(f"{path} of model {uri} is missing. Refusing to load the model. Fix: restore the model "
                                  "as it was registered, or retrain with `churn train`")
-            if file_sha256(file) != sha:
-                raise ModelError(f"{path} of model {uri} does not match the hash recorded when it was registered "
-                                 "(changed, cut short or replaced). Refusing to load the model. Fix: restore the model "
-                                 "as it was registered, or retrain with `churn train`")
+            raise ModelError(f"{path} of model {uri} does not match the hash recorded when it was registered "
+                             "(changed, cut short or replaced). Refusing to load the model. Fix: restore the model "
+                             "as it was registered, or retrain with `churn train`")
         prefix = BUNDLE_PATH + "/"
         bundle_hashes = {k.removeprefix(prefix): v for k, v in expected.items()
                          if k.startswith(prefix) and k != prefix + "manifest.json"} or None
@@ -287,12 +274,6 @@ def load_model(uri: str) -> LoadedModel:
                              "saved bundle folder (one holding bundle.json), complete and unchanged")
         bundle = ModelBundle.load(bundle_dir, expected_hashes=bundle_hashes)
     return LoadedModel(bundle, label, uri, version, run_id)
-
-
-def load_bundle(uri: str):
-    """The model bundle and a version label, from a local bundle folder or an MLflow model URI (see :func:`load_model`)."""
-    loaded = load_model(uri)
-    return loaded.bundle, loaded.label
 
 
 @contextlib.contextmanager

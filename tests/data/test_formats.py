@@ -76,6 +76,13 @@ def open_folder(folder: Path, *overrides: str, mode: str = "quarantine"):
     return open_dataset(sources, params, NOW, unknown)
 
 
+def stop_message(folder: Path, *overrides: str) -> str:
+    """The message of the DataError that opening ``folder`` stops with."""
+    with pytest.raises(DataError) as err:
+        open_folder(folder, *overrides)
+    return str(err.value)
+
+
 def clean(ds, name: str = "transactions") -> list[tuple]:
     return ds.con.execute(f"SELECT * FROM clean_{name} ORDER BY ALL").fetchall()
 
@@ -147,9 +154,7 @@ def test_a_dot_grouping_thousands_is_decided_from_the_whole_column_and_said(tmp_
 
 def test_a_dot_that_may_group_thousands_in_too_few_values_stops_with_both_readings(tmp_path):
     write(tmp_path, "transactions.csv", "customer_id,timestamp,amount\n1,2025-01-01,1.250\n2,2025-01-02,20\n")
-    with pytest.raises(DataError) as err:
-        open_folder(tmp_path)
-    message = str(err.value)
+    message = stop_message(tmp_path)
     assert "transactions.csv" in message and "amount" in message and "'1.250'" in message
     assert "--set input.thousands_separator=." in message and "--set input.decimal_separator=." in message
     ds = open_folder(tmp_path, "input.decimal_separator=.")
@@ -164,9 +169,7 @@ def test_mixed_number_formats_stop_on_the_share_of_bad_rows_with_the_likely_fix(
     rows = [grouped(a, ",", ".") if i % 3 else grouped(a, ".", ",") for i, a in enumerate(frame["amount"])]
     write(tmp_path, "transactions.csv", text(frame.assign(amount=range(len(frame))),
                                              number=lambda i: rows[int(i)]))
-    with pytest.raises(DataError) as err:
-        open_folder(tmp_path)
-    message = str(err.value)
+    message = stop_message(tmp_path)
     assert "transactions:" in message and "% of the rows" in message and "validation.max_bad_share (1.0%)" in message
     assert "non-numeric value in transactions.amount" in message and "Example:" in message
     assert "--set input.decimal_separator=," in message  # what the European-style example most likely needs
@@ -198,9 +201,7 @@ def test_several_date_formats_may_be_given(tmp_path):
 
 def test_dates_that_read_day_first_and_month_first_alike_stop(tmp_path):
     write(tmp_path, "transactions.csv", "customer_id,timestamp,amount\n1,03/04/2025,5\n2,05/06/2025,6\n")
-    with pytest.raises(DataError) as err:
-        open_folder(tmp_path)
-    message = str(err.value)
+    message = stop_message(tmp_path)
     assert "transactions.csv" in message and "timestamp" in message and "'03/04/2025'" in message
     assert "--set input.date_format=%d/%m/%Y" in message and "--set input.date_format=%m/%d/%Y" in message
     ds = open_folder(tmp_path, "input.date_format=%m/%d/%Y")
@@ -228,9 +229,7 @@ def test_a_legacy_encoding_reads_to_the_canonical_values_when_given(tmp_path, en
 def test_a_legacy_encoding_not_given_stops_naming_the_line_and_the_likely_encoding(tmp_path, encoding, script, named):
     frame = table(script=script)
     write(tmp_path, "transactions.csv", text(frame).encode(encoding))
-    with pytest.raises(DataError) as err:
-        open_folder(tmp_path)
-    message = str(err.value)
+    message = stop_message(tmp_path)
     assert "transactions.csv: is not UTF-8: line 2 " in message  # the first data line, not the header
     assert f"It is likely {named}" in message and f"--set input.tables.transactions.encoding={named}" in message
     assert WORDS[script][0] in message  # the line as it reads in that encoding
@@ -346,9 +345,7 @@ def test_float_ids_that_are_not_whole_numbers_stop(tmp_path, fmt):
         tx.to_parquet(tmp_path / "transactions.parquet")
     else:
         tx.to_csv(tmp_path / "transactions.csv", index=False)
-    with pytest.raises(DataError) as err:
-        open_folder(tmp_path)
-    message = str(err.value)
+    message = stop_message(tmp_path)
     assert f"transactions.{fmt}" in message and "column customer_id" in message and "291.5" in message
     assert "not whole numbers" in message and "Fix:" in message
 

@@ -97,7 +97,7 @@ def test_a_model_that_cannot_be_loaded_is_a_clear_error_with_the_fix(store, tmp_
     broken.mkdir()
     (broken / "MLmodel").write_text("x\n")
     with pytest.raises(ModelError, match=r"cannot load model .*broken \(.*\)\. Fix: pass --model a registered model"):
-        tracking.load_bundle(str(broken))
+        tracking.load_model(str(broken))
 
 
 def test_damaged_stores_are_found_before_any_work(store, tmp_path, trained):
