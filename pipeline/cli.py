@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import sys
 from collections.abc import Callable
@@ -40,6 +39,11 @@ def warn(message: str, label: str = "warning") -> None:
 
     console.print(f"[yellow]{label}:[/] {message}", highlight=False, soft_wrap=True)
     runrecord.current().warn(message)
+
+
+def note(message: str) -> None:
+    """Print something worth knowing that is not a problem (kept out of the run record's warnings)."""
+    console.print(f"[cyan]note:[/] {message}", highlight=False, soft_wrap=True)
 
 
 def _library_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -105,10 +109,7 @@ def handle_errors(fn: Callable) -> Callable:
         if in_main:  # a batch system's SIGTERM ends the run like Ctrl-C: outputs and MLflow runs cleaned up
             previous = signal.signal(signal.SIGTERM, _terminate)
         try:
-            if run_record is not None:
-                from pipeline.io import check_writable
-
-                check_writable(run_record)
+            check_outputs(run_record)
             with warnings.catch_warnings(), _LibraryLog():
                 for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):  # for developers
                     warnings.filterwarnings("ignore", category=category)
@@ -139,6 +140,15 @@ def handle_errors(fn: Callable) -> Callable:
     wrapper.__signature__ = sig.replace(parameters=[*sig.parameters.values(), extra])
     wrapper.__annotations__ = {**{k: v.annotation for k, v in sig.parameters.items()}, "run_record": RunRecordOpt}
     return wrapper
+
+
+def check_outputs(*targets: Path | None) -> None:
+    """Before any work: each output asked for (``None``: not asked for) can be written (``io.check_writable``)."""
+    from pipeline.io import check_writable
+
+    for target in targets:
+        if target is not None:
+            check_writable(target)
 
 
 def _in_main_thread() -> bool:
@@ -199,31 +209,27 @@ def normalise_flags(argv: list[str]) -> list[str]:
     return out
 
 
-def check_data_age(ds, day: date, max_age_days: int | None, setting: str, allow_stale: bool) -> None:
-    """Stop (exit 3) when the data's last transaction is more than ``max_age_days`` before ``day``: a stale
-    export scored as today's makes every customer look long gone. ``--allow-stale`` turns the stop into a warning."""
-    if max_age_days is None:
-        return
+def check_as_of(ds, day: date, training: bool = False, max_age_days: int | None = None, setting: str = "",
+                allow_stale: bool = False) -> None:
+    """``day`` against the data's last transaction (one query for both checks).
+
+    Stop (exit 3) when the last transaction is more than ``max_age_days`` (the ``setting``) before ``day``: a
+    stale export scored as today's makes every customer look long gone; ``allow_stale`` (``--allow-stale``)
+    turns the stop into a warning. Warn when ``day`` is after the last transaction at all: the days between
+    look like days without purchases (and, when ``training``, the latest labels count them as churn)."""
     _, last = ds.date_range()
     age = (day - last).days
-    if age <= max_age_days:
-        return
-    message = (f"the data is stale: its last transaction is on {last}, {age} days before --as-of {day} ({setting} is "
-               f"{max_age_days})")
-    if allow_stale:
+    if max_age_days is not None and age > max_age_days:
+        message = (f"the data is stale: its last transaction is on {last}, {age} days before --as-of {day} ({setting} "
+                   f"is {max_age_days})")
+        if not allow_stale:
+            raise DataError(f"{message}. Every customer would look {age} days longer gone than they are. Fix: use a "
+                            "current data export, an --as-of at the end of the data, or --allow-stale if this is intended")
         warn(f"{message}; going on because of --allow-stale")
-        return
-    raise DataError(f"{message}. Every customer would look {age} days longer gone than they are. Fix: use a current "
-                    "data export, an --as-of at the end of the data, or --allow-stale if this is intended")
-
-
-def warn_if_after_data(ds, day: date, training: bool = False) -> None:
-    """An as-of date after the last transaction: the days between look like days without purchases."""
-    _, last = ds.date_range()
-    if day > last:
+    if age > 0:
         labels = "; the latest training labels count them as churn" if training else ""
         warn(f"--as-of {day} is after the last transaction ({last}): the "
-             f"{(day - last).days} days between look like days without any purchase (every customer looks "
+             f"{age} days between look like days without any purchase (every customer looks "
              f"that much longer gone{labels}). Check that the data export is current.")
 
 
@@ -232,7 +238,6 @@ def features_as_of(ds, cfg: Params, day: date, choices: dict | None = None):
     (a model's ``data_choices``) fixes the event types and the role of transactions to the model's."""
     from pipeline.build import build_features
 
-    warn_if_after_data(ds, day)
     with console.status(f"building features as of {day}...") as status:
         frame = build_features(ds, cfg, day, choices=choices or None, progress=lambda done, total: status.update(
             f"building features as of {day}: customer shard {done}/{total} done..."))
@@ -269,7 +274,7 @@ def open_data(data_dir: Path, params: Params):
     for p in report.problems:
         warn(p.message())
     for n in report.notices:
-        console.print(f"[cyan]note:[/] {n}", highlight=False)
+        note(n)
     if report.rows_quarantined:
         qdir = Path(params.validation.quarantine_dir)
         for a in report.accounts:
@@ -278,8 +283,6 @@ def open_data(data_dir: Path, params: Params):
                 path = write_table(frame, qdir / f"{a.table}.csv")
                 console.print(f"quarantined {a.rows_quarantined:,} {a.table} rows with their reasons -> {path}")
     record.data_hash = ds.fingerprint()["hash"]
-    with contextlib.suppress(Exception):  # the fingerprint's last query is read with fetchone: finish it
-        ds.con.fetchall()
     return ds
 
 
@@ -304,14 +307,14 @@ def features(
 ) -> None:
     """Build one row of behavioural features per customer in the population as of a date."""
     from pipeline.build import context_for, feature_spec
-    from pipeline.io import check_writable, write_table
+    from pipeline.io import write_table
 
-    if out_path is not None:
-        check_writable(out_path)  # before any work
+    check_outputs(out_path)
     cfg, day, ds = setup(data, as_of, params, set_)
     _, notices = feature_spec(context_for(ds, cfg, day))
     for n in notices:
-        console.print(f"[cyan]note:[/] {n}")
+        note(n)
+    check_as_of(ds, day)
     frame = features_as_of(ds, cfg, day)
     target = out_path or Path(f"features_asof={day.isoformat()}.parquet")
     write_table(frame, target)
@@ -406,8 +409,8 @@ def train(
     tracking.check_stores(cfg)
     for run_id in tracking.mark_interrupted_runs():
         warn(f"MLflow run {run_id} was left running by a training run that was killed; marked failed")
-    check_data_age(ds, day, cfg.snapshots.max_data_age_days, "snapshots.max_data_age_days", allow_stale)
-    warn_if_after_data(ds, day, training=True)
+    check_as_of(ds, day, training=True, max_age_days=cfg.snapshots.max_data_age_days,
+                setting="snapshots.max_data_age_days", allow_stale=allow_stale)
     columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                TimeElapsedColumn()]
     with Progress(*columns, console=console, transient=True) as progress:
@@ -510,7 +513,7 @@ def evaluate(
     from pipeline.plots import backtest_plot
 
     cfg, day, ds = setup(data, as_of, params, set_)
-    warn_if_after_data(ds, day, training=True)
+    check_as_of(ds, day, training=True)
     with console.status("backtesting...") as status:
         table = backtest(ds, cfg, day, cutoffs or cfg.evaluation.backtest_cutoffs, progress=status.update,
                          in_period_folds=in_period_folds)
@@ -599,7 +602,8 @@ def score(
     record.model = {"uri": loaded.uri, "label": loaded.label, "version": loaded.version, "run_id": loaded.run_id}
     cfg = model_params(params, set_, bundle.metadata, day)
     ds = open_data(data, cfg)
-    check_data_age(ds, day, cfg.scoring.max_data_age_days, "scoring.max_data_age_days", allow_stale)
+    check_as_of(ds, day, max_age_days=cfg.scoring.max_data_age_days, setting="scoring.max_data_age_days",
+                allow_stale=allow_stale)
     frame = without_unused_features(features_as_of(ds, cfg, day, bundle.metadata.get("data_choices")), bundle)
     with console.status(f"scoring and explaining {len(frame):,} customers..."):
         result = score_customers(frame, bundle, day, cfg.scoring, version, targeting=cfg.targeting, value=cfg.value,
@@ -617,8 +621,11 @@ def score(
         summary["health"] = customer_health(ds.con, cfg.label, day, result.risk_list)
     if changes is not None:
         summary["changes"] = changes
-    X = bundle.check_features(frame.sample(n=min(3000, len(frame)), random_state=cfg.seed))
-    beeswarm = plots.beeswarm_plot(bundle.churn.contributions(X)[:, :-1], X, "SHAP summary (churn, log-odds)")
+    sample = frame.sample(n=min(3000, len(frame)), random_state=cfg.seed)
+    # the sample's SHAP values are those scoring computed already, not computed again
+    shap_values = result.contributions.set_index("customer_id").loc[
+        sample["customer_id"], [f"churn_{c}" for c in bundle.feature_names]].to_numpy()
+    beeswarm = plots.beeswarm_plot(shap_values, bundle.check_features(sample), "SHAP summary (churn, log-odds)")
     with OutputSet(target, record.run_id) as outputs:  # switched in together when the block ends
         outputs.write_table(risk, target.name)
         outputs.write_table(result.contributions, outputs.name_of("_shap.parquet"))
@@ -629,8 +636,8 @@ def score(
         record.finish(0)
         outputs.write_bytes(json.dumps(record.to_dict(), indent=1, default=str).encode(), outputs.name_of("_run.json"))
     _print_score_summary(result, target)
-    for note in result.summary.get("action_notes", []):
-        warn(note, "note")
+    for text in result.summary.get("action_notes", []):
+        warn(text, "note")
     if changes is not None:
         _print_changes(changes)
 
@@ -676,7 +683,7 @@ def _print_changes(c: dict) -> None:
     else:
         out.print(f"changes {since}: probabilities not compared; {population}", highlight=False)
     if c["note"]:
-        console.print(f"[cyan]note:[/] {c['note']}", highlight=False, soft_wrap=True)
+        note(c["note"])
 
 
 def model_params(params: Path, overrides: list[str] | None, metadata: dict, day: date | None = None,
@@ -689,11 +696,11 @@ def model_params(params: Path, overrides: list[str] | None, metadata: dict, day:
 
     problem = stored_problem(metadata)
     cfg, notes = params_for_problem(params, overrides or [], problem)
-    for note in notes:
-        console.print(f"[cyan]note:[/] {note}", highlight=False, soft_wrap=True)
+    for text in notes:
+        note(text)
     if "problem" not in metadata:
-        console.print("[cyan]note:[/] this model was saved before models stored their problem definition: only its "
-                      "label settings are applied, the rest come from params", highlight=False, soft_wrap=True)
+        note("this model was saved before models stored their problem definition: only its label settings are "
+             "applied, the rest come from params")
     out.print(f"{use}: {describe({**problem, 'label': dataclasses.asdict(cfg.label)})}", highlight=False)
     seen_until = labels_end(metadata)
     if day is not None and seen_until is not None and day < seen_until:
@@ -746,15 +753,17 @@ def _print_score_summary(result, target: Path) -> None:
     top = result.global_families.head(3)
     out.print("drivers across the base: " + ", ".join(f"{r.family} ({r.mean_abs_effect_pp * 100:.1f} pts)"
                                                       for r in top.itertuples()))
+
+    def listing(moved: list[dict]) -> str:
+        return ", ".join(f"{d['feature']} (PSI {d['psi']:.2f})" for d in moved)
+
     if s["drifted_features"]:
-        listing = ", ".join(f"{d['feature']} (PSI {d['psi']:.2f})" for d in s["drifted_features"])
-        warn(f"features shifted since training: {listing}", label="data drift")
+        warn(f"features shifted since training: {listing(s['drifted_features'])}", label="data drift")
     else:
         out.print("data drift: no feature over the PSI threshold")
     if s.get("ageing_features_moved"):
-        listing = ", ".join(f"{d['feature']} (PSI {d['psi']:.2f})" for d in s["ageing_features_moved"])
-        out.print(f"moved with the age of the customer base, as they do by construction (not drift): {listing}",
-                  highlight=False)
+        out.print("moved with the age of the customer base, as they do by construction (not drift): "
+                  f"{listing(s['ageing_features_moved'])}", highlight=False)
     out.print(f"wrote {target} (+ {_sidecar(target, '_shap.parquet').name}, {_sidecar(target, '_summary.json').name}, "
               f"{_sidecar(target, '_shap_summary.png').name}, run record {_sidecar(target, '_run.json').name}, "
               f"{_sidecar(target, '_manifest.json').name})")
@@ -770,13 +779,11 @@ def report(
     set_: SetOpt = None,
 ) -> None:
     """Self-contained HTML report for retention teams (and an optional Excel export of the risk list)."""
-    from pipeline.io import check_writable, read_risk_list, write_bytes, write_excel
+    from pipeline.io import read_risk_list, write_bytes, write_excel
     from pipeline.report import build_report
 
     cfg = load(params, set_)
-    for target in (out_path, xlsx):
-        if target is not None:
-            check_writable(target)
+    check_outputs(out_path, xlsx)
     frame, summary = read_risk_list(scores)  # refuses a set whose parts come from different runs
     html = build_report(frame, summary, cfg.scoring.report_top_n, currency=currency_of(cfg))
     write_bytes(html.encode("utf-8"), out_path)
@@ -787,13 +794,8 @@ def report(
 
 
 def currency_of(cfg: Params) -> str:
-    """The currency amounts are in: ``scoring.currency`` (also written in reasons), else a ``currency`` at the
-    top or in ``value`` where params set one; empty when none does."""
-    for section in (getattr(cfg, "scoring", None), cfg, getattr(cfg, "value", None)):
-        currency = getattr(section, "currency", None)
-        if isinstance(currency, str) and currency.strip():
-            return currency.strip()
-    return ""
+    """The currency amounts are in: ``scoring.currency`` (also written in reasons); empty when not set."""
+    return cfg.scoring.currency.strip()
 
 
 @app.command()
@@ -820,11 +822,7 @@ def outcomes(
     from pipeline.outcomes_tracking import log_outcomes
 
     cfg = load(params, set_)
-    from pipeline.io import check_writable
-
-    for target in (json_path, html, write_effects):
-        if target is not None:
-            check_writable(target)  # before any work
+    check_outputs(json_path, html, write_effects)
     frame, summary = read_risk_list(risk_list)  # refuses a set whose parts come from different runs
     if frame.empty:
         raise DataError(f"{risk_list} lists no customer: there is nothing to follow up. Fix: pass a list with customers")
@@ -848,7 +846,7 @@ def outcomes(
         logged = log_outcomes(figures, oc.headline_metrics(figures), str(risk_list))
     figures["mlflow"] = {"run_id": logged.run_id, "message": logged.message}
     if logged.run_id is None:
-        console.print(f"[cyan]note:[/] {logged.message}", highlight=False, soft_wrap=True)
+        note(logged.message)
     else:
         out.print(logged.message, highlight=False)
     if json_path is not None:
@@ -897,9 +895,7 @@ def _with_interval(estimate: float | None, bounds: list[float | None]) -> str:
 
 def _print_outcomes(f: dict) -> None:
     q, v = f["quality"], f["value"]
-    auc = "-" if q["roc_auc"] is None else f"{q['roc_auc']:.4f}"
-    pr = "-" if q["pr_auc"] is None else f"{q['pr_auc']:.4f}"
-    brier = "-" if q["brier"] is None else f"{q['brier']:.4f}"
+    auc, pr, brier = ("-" if q[k] is None else f"{q[k]:.4f}" for k in ("roc_auc", "pr_auc", "brier"))
     out.print(f"outcomes of {f['risk_list']} as of {f['as_of']} ({f['model_version']}), {f['label']['kind']} rule, "
               f"horizon to {f['horizon_end']}: {f['customers']:,} customers, churned {_share(q['actual_churn_rate'])} "
               f"(predicted {_share(q['mean_predicted_probability'])}); ROC-AUC {auc}, PR-AUC {pr}, Brier {brier}",
@@ -950,8 +946,8 @@ def _print_outcomes(f: dict) -> None:
                       _with_interval(a["effect"]["estimate"], a["effect"]["interval"]),
                       _share(a["prior"]), _share(a["shrunk_effect"]))
         out.print(t)
-    for note in f["notes"]:
-        console.print(f"[cyan]note:[/] {note}", highlight=False, soft_wrap=True)
+    for text in f["notes"]:
+        note(text)
 
 
 @app.command("check-features")
@@ -986,7 +982,7 @@ def check_features(
     if added:
         out.print(f"your families (features.extra_modules): {', '.join(added)}", highlight=False)
     for notice in report.notices:
-        console.print(f"[cyan]note:[/] {notice}", highlight=False, soft_wrap=True)
+        note(notice)
     failing = {f.feature for f in report.findings}
     t = Table(title=f"feature contract as of {day} on {report.customers:,} customers ({', '.join(CHECKS)})",
               title_justify="left")

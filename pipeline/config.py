@@ -44,8 +44,8 @@ class LabelConfig:
 class SnapshotsConfig:
     count: int = 8
     step_days: int = 30
-    # training data whose last transaction is more than this many days before --as-of stops `churn train` and
-    # `churn evaluate` (exit 3) unless --allow-stale; None = no limit
+    # training data whose last transaction is more than this many days before --as-of stops `churn train`
+    # (exit 3) unless --allow-stale; None = no limit
     max_data_age_days: int | None = None
 
 
@@ -95,10 +95,6 @@ class FormatConfig:
     date_format: str | tuple[str, ...] = ()  # strftime style, e.g. "%d.%m.%Y"; a list: each is tried in turn
     encoding: str = ""  # utf-8, utf-16, cp1251, gbk, gb18030, latin-1... (any Python codec)
     sheet: str = ""  # the sheet of an .xlsx workbook ("" = the first)
-
-    def __post_init__(self):
-        if isinstance(self.date_format, list):  # as YAML gives it
-            object.__setattr__(self, "date_format", tuple(self.date_format))
 
     @property
     def date_formats(self) -> tuple[str, ...]:
@@ -296,8 +292,17 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
             raise ConfigError(f"params: '{path}' must be a mapping, got {value!r}")
         key_tp, val_tp = typing.get_args(tp)
         return {str(k): _coerce(v, val_tp, f"{path}.{k}") for k, v in value.items()}
-    if origin in (typing.Union, types.UnionType):
-        return value
+    if origin in (typing.Union, types.UnionType):  # the first form that takes the value (None: empty in YAML)
+        forms = typing.get_args(tp)
+        if value is None and type(None) in forms:
+            return None
+        errors = []
+        for form in (f for f in forms if f is not type(None)):
+            try:
+                return _coerce(value, form, path)
+            except ConfigError as exc:
+                errors.append(exc)
+        raise errors[-1] if isinstance(value, list | tuple) else errors[0]  # the form the value was meant as
     if tp is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"params: '{path}' must be true or false, got {value!r}")
@@ -482,7 +487,7 @@ def _check_semantics(p: Params) -> None:
         (p.engine.shard_rows >= 1, "engine.shard_rows must be at least 1 (transactions per customer shard)"),
         (p.value.lifetime_months >= 1, "value.lifetime_months must be at least 1"),
         (0 <= p.value.annual_discount_rate < 1, "value.annual_discount_rate must be a share from 0 to below 1 (0.10 = 10%)"),
-        (p.targeting.capacity is None or (type(p.targeting.capacity) is int and p.targeting.capacity >= 0),
+        (p.targeting.capacity is None or p.targeting.capacity >= 0,
          "targeting.capacity must be empty (everyone eligible) or a whole number of customers, 0 or more"),
         (0 <= p.targeting.holdout_share < 1, "targeting.holdout_share must be a share from 0 to below 1 (0.10 = 10%)"),
         (all(0 <= v <= 1 for v in p.targeting.action_effects.values()) and 0 <= p.targeting.default_effect <= 1,
@@ -511,8 +516,7 @@ def _check_input(cfg: InputConfig) -> None:
                               f"apostrophe (or \"'\"), got {fmt.thousands_separator!r}")
         if fmt.decimal_separator and fmt.decimal_separator == fmt.thousands_char:
             raise ConfigError(f"params: '{where}': the decimal and thousands separators must differ")
-        formats = fmt.date_format if isinstance(fmt.date_format, list | tuple) else [fmt.date_format]
-        if not all(isinstance(f, str) and (f == "" or "%" in f) for f in formats):
+        if not all(f == "" or "%" in f for f in fmt.date_formats):
             raise ConfigError(f"params: '{where}.date_format' must be a strftime format such as \"%d.%m.%Y\" or a list "
                               f"of them, got {fmt.date_format!r}")
         if fmt.encoding:

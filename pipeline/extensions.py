@@ -49,39 +49,26 @@ def load_extra_modules(entries: Sequence[str], base: Path | None = None) -> list
     """
     added: list[str] = []
     for entry in entries:
-        before = list(FAMILIES)
-        if is_file_entry(entry):
+        file = is_file_entry(entry)
+        if file:
             path = Path(entry).expanduser()
             path = (path if path.is_absolute() else (base or Path.cwd()) / path).resolve()
-            if str(path) in _LOADED:
-                continue
-            if not path.is_file():
-                raise ConfigError(f"params: 'features.extra_modules' names {entry}, and there is no such file ({path}). "
-                                  "Fix: give the path of a .py file that registers feature families, relative to the "
-                                  "folder you run from, or a module name")
-            key, name = str(path), module_name_for(path)
-            spec = importlib.util.spec_from_file_location(name, path)
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[name] = module  # dataclasses and pickling look a module up by name while it runs
-            loader = spec.loader.exec_module
-        else:
-            if entry in _LOADED:
-                continue
-            key, name, module = entry, entry, None
-            loader = None
+        key = str(path) if file else entry
+        if key in _LOADED:
+            continue
+        if file and not path.is_file():
+            raise ConfigError(f"params: 'features.extra_modules' names {entry}, and there is no such file ({path}). "
+                              "Fix: give the path of a .py file that registers feature families, relative to the "
+                              "folder you run from, or a module name")
+        before = list(FAMILIES)
         try:
-            if loader is not None:
-                loader(module)
-            else:
-                module = importlib.import_module(entry)
+            module = _import_file(path) if file else importlib.import_module(entry)
         except Exception as exc:
             for family in [f for f in FAMILIES if f not in before]:
                 del FAMILIES[family]
-            if is_file_entry(entry):
-                sys.modules.pop(name, None)
             if isinstance(exc, ChurnError):
                 raise
-            if isinstance(exc, ModuleNotFoundError) and not is_file_entry(entry) and exc.name == entry.split(".")[0]:
+            if isinstance(exc, ModuleNotFoundError) and not file and exc.name == entry.split(".")[0]:
                 raise ConfigError(f"params: 'features.extra_modules' names module {entry}, which cannot be found. Fix: "
                                   "install it, put its folder on PYTHONPATH, or give the path of its .py file") from None
             taken = "registered twice" in str(exc)
@@ -91,6 +78,20 @@ def load_extra_modules(entries: Sequence[str], base: Path | None = None) -> list
         _LOADED[key] = module
         added += [f for f in FAMILIES if f not in before]
     return added
+
+
+def _import_file(path: Path) -> ModuleType:
+    """Import a ``.py`` file under its own module name (``module_name_for``); a failed import leaves no module."""
+    name = module_name_for(path)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses and pickling look a module up by name while it runs
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return module
 
 
 def prepare_features(params) -> list[str]:

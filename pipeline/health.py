@@ -281,17 +281,21 @@ def population_counts(con, label: LabelConfig, as_of: date, scored_ids: pd.Serie
     history = con.execute(f"SELECT DISTINCT customer_id FROM ({' UNION ALL '.join(sources)})").fetchdf()["customer_id"]
     scored = pd.Index(pd.Series(scored_ids, dtype=object).astype(str))
     left_out = int((~history.astype(str).isin(scored)).sum())
-    if label.kind == "cancellation":
-        rule = "customers with a subscription active at the end of the as-of date"
-        reason = "no active subscription at the as-of date"
-    else:
-        k = int(label.min_purchases_in_lookback)
-        orders = "an order" if k == 1 else f"at least {k} orders"
-        rule = f"customers with {orders} in the {label.lookback_days} days up to the as-of date"
-        reason = (f"no order in the {label.lookback_days} days before the as-of date (already churned)" if k == 1
-                  else f"fewer than {k} orders in the {label.lookback_days} days before the as-of date")
+    rule, reason = population_rule(label.kind, label.lookback_days, label.min_purchases_in_lookback)
     return {"rule": rule, "with_history": int(len(history)), "scored": int(len(scored)), "left_out": left_out,
             "left_out_reason": reason}
+
+
+def population_rule(kind: str, lookback_days: int, min_purchases_in_lookback: int) -> tuple[str, str]:
+    """The population rule of a label (``pipeline.labels``) in words, and why a customer with history is not in it."""
+    if kind == "cancellation":
+        return ("customers with a subscription active at the end of the as-of date",
+                "no active subscription at the as-of date")
+    k = int(min_purchases_in_lookback)
+    orders = "an order" if k == 1 else f"at least {k} orders"
+    reason = (f"no order in the {lookback_days} days before the as-of date (already churned)" if k == 1
+              else f"fewer than {k} orders in the {lookback_days} days before the as-of date")
+    return f"customers with {orders} in the {lookback_days} days up to the as-of date", reason
 
 
 def customer_health(con, label: LabelConfig, as_of: date, risk: pd.DataFrame,
@@ -328,4 +332,4 @@ def customer_health(con, label: LabelConfig, as_of: date, risk: pd.DataFrame,
     return health
 
 
-__all__ = ["customer_health", "population_counts", "month_ends"]
+__all__ = ["customer_health", "population_counts", "population_rule", "month_ends"]

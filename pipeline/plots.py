@@ -100,12 +100,12 @@ def beeswarm_plot(contributions: np.ndarray, features: pd.DataFrame, title: str,
     return _png(fig)
 
 
-def bar_plot(values: pd.Series, title: str, xlabel: str, money: str = "") -> bytes:
-    """Horizontal bars, the first value on top; ``money`` (a currency, or "#" for plain amounts) formats the axis."""
+def bar_plot(values: pd.Series, title: str, xlabel: str, amounts: bool = False) -> bytes:
+    """Horizontal bars, the first value on top; ``amounts``: the axis reads as whole amounts with thousands separators."""
     fig, ax = plt.subplots(figsize=(6, 0.35 * len(values) + 1.2))
     ax.barh([str(i) for i in values.index][::-1], values.values[::-1], color="#2c7fb8")
     ax.set(xlabel=xlabel, title=title)
-    if money:
+    if amounts:
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
     ax.spines[["top", "right"]].set_visible(False)
     return _png(fig)
@@ -132,6 +132,11 @@ def _month_axis(ax, months: list[str]) -> None:
     ax.spines[["top", "right"]].set_visible(False)
 
 
+def _gaps(values: list[float | None]) -> np.ndarray:
+    """Values to draw, a missing one (None) as NaN: a gap in the line, not a zero."""
+    return np.array([np.nan if v is None else float(v) for v in values])
+
+
 def monthly_plot(months: list[str], series: dict[str, list[float | None]], title: str, ylabel: str,
                  percent: bool = False, right: tuple[str, list[float | None], str] | None = None) -> bytes:
     """Lines over months; a missing value (None) leaves a gap rather than a zero. ``right`` (name, values,
@@ -139,8 +144,7 @@ def monthly_plot(months: list[str], series: dict[str, list[float | None]], title
     fig, ax = plt.subplots(figsize=(6, 3.4))
     x = np.arange(len(months))
     for name, values in series.items():
-        y = np.array([np.nan if v is None else float(v) for v in values])
-        ax.plot(x, y * (100 if percent else 1), marker="o", ms=3, lw=1.8, label=name)
+        ax.plot(x, _gaps(values) * (100 if percent else 1), marker="o", ms=3, lw=1.8, label=name)
     ax.set(title=title, ylabel=ylabel)
     if percent:
         ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:.0f}%"))
@@ -148,8 +152,7 @@ def monthly_plot(months: list[str], series: dict[str, list[float | None]], title
     if right is not None:
         name, values, label = right
         ax2 = ax.twinx()
-        y = np.array([np.nan if v is None else float(v) for v in values])
-        ax2.plot(x, y, marker="s", ms=3, lw=1.4, color="#7f7f7f", ls="--", label=name)
+        ax2.plot(x, _gaps(values), marker="s", ms=3, lw=1.4, color="#7f7f7f", ls="--", label=name)
         ax2.set_ylabel(label)
         h2, l2 = ax2.get_legend_handles_labels()
         handles, labels = handles + h2, labels + l2
@@ -168,7 +171,7 @@ def cohort_plot(cohorts: list[dict], title: str) -> bytes:
     shares = np.full((len(cohorts), width), np.nan)
     sizes = np.array([float(c["customers"]) for c in cohorts])
     for i, c in enumerate(cohorts):
-        shares[i, :len(c["retention"])] = [np.nan if v is None else 100 * v for v in c["retention"]]
+        shares[i, :len(c["retention"])] = 100 * _gaps(c["retention"])
     for i, row in enumerate(shares):
         label = "one first-purchase month" if i == 0 else None
         ax.plot(np.arange(1, width), row[1:], color="#9ecae1", lw=1, label=label)

@@ -21,6 +21,7 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from pipeline import plots
+from pipeline.health import population_rule
 
 DRIVERS = (1, 2, 3)
 
@@ -34,6 +35,7 @@ FAMILY_LABELS = {
     "returns": "Returns",
     "payments": "Payments and invoices",
     "engagement": "Engagement (visits, e-mails)",
+    "activity": "Activity (every event type)",
     "service": "Customer service",
     "satisfaction": "Satisfaction (NPS, CSAT)",
     "loyalty_program": "Loyalty programme",
@@ -182,14 +184,10 @@ def _population(summary: dict, n: int) -> dict:
     if isinstance(pop, dict) and "rule" in pop:
         return pop
     label = summary.get("label") if isinstance(summary.get("label"), dict) else {}
-    if label.get("kind") == "cancellation":
-        rule = "customers with a subscription active at the end of the as-of date"
-    elif label.get("lookback_days"):
-        k = int(label.get("min_purchases_in_lookback") or 1)
-        orders = "an order" if k == 1 else f"at least {k} orders"
-        rule = f"customers with {orders} in the {label['lookback_days']} days up to the as-of date"
-    else:
-        rule = ""
+    rule = ""
+    if label.get("kind") == "cancellation" or label.get("lookback_days"):  # a list written before it stored its population
+        rule, _ = population_rule(label.get("kind"), label.get("lookback_days"),
+                                  label.get("min_purchases_in_lookback") or 1)
     return {"rule": rule, "scored": n, "left_out": None}
 
 
@@ -399,7 +397,7 @@ def build_report(frame: pd.DataFrame, summary: dict, top_n: int, currency: str =
         var = frame.groupby("loyalty_tier")["value_at_risk"].sum().reindex(tiers)
         var.index = [tier_label(t) for t in var.index]
         charts.append(("Value at risk by loyalty tier", _img(plots.bar_plot(
-            var, "Value at risk by loyalty tier", f"value at risk{f' ({currency})' if currency else ''}", money="#")),
+            var, "Value at risk by loyalty tier", f"value at risk{f' ({currency})' if currency else ''}", amounts=True)),
             "Value at risk (churn probability × value if retained) summed per loyalty tier, the most loyal tier first."))
         families = summary.get("global_families")
         if families:

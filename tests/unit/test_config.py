@@ -85,3 +85,20 @@ def test_actions_take_a_text_a_conditional_form_or_a_list():
 def test_bad_actions_fail_naming_the_key_path(value, fragment):
     with pytest.raises(ConfigError, match=fragment):
         load_params(None, [f"scoring.actions={value}"])
+
+
+@pytest.mark.parametrize(("assignment", "fragment"), [
+    ("scoring.max_data_age_days=soon", r"'scoring\.max_data_age_days' must be an integer, got 'soon'"),
+    ("targeting.capacity=2.5", r"'targeting\.capacity' must be an integer, got 2\.5"),
+    ("input.date_format=[\"%d.%m.%Y\", 5]", r"'input\.date_format\[1\]' must be text, got 5"),
+])
+def test_a_setting_of_either_form_is_checked_as_the_form_it_is_meant_as(assignment, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        load_params(None, [assignment])
+
+
+def test_empty_and_either_form_settings_are_taken():
+    p = load_params(None, ["scoring.max_data_age_days=null", "targeting.capacity=10", "input.date_format=[\"%d.%m.%Y\"]"])
+    assert p.scoring.max_data_age_days is None and p.targeting.capacity == 10
+    assert p.input.date_format == ("%d.%m.%Y",)
+    assert load_params(None, ["input.date_format=%d.%m.%Y"]).input.date_format == "%d.%m.%Y"

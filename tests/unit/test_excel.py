@@ -5,13 +5,12 @@ from __future__ import annotations
 import sys
 import zipfile
 from datetime import datetime
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 from openpyxl import load_workbook
 
-from pipeline.config import Params
+from pipeline.config import Params, load_params
 from pipeline.excel import CONTACT_GROUPS, SHEETS, call_order, money_format
 from pipeline.io import write_excel
 
@@ -302,6 +301,5 @@ def test_work_grows_linearly_with_rows(tmp_path):
 def test_currency_comes_from_params_when_set():
     from pipeline.cli import currency_of
 
-    assert isinstance(currency_of(Params()), str)
-    assert currency_of(SimpleNamespace(scoring=SimpleNamespace(default_action="x"))) == ""
-    assert currency_of(SimpleNamespace(value=SimpleNamespace(currency=" EUR "))) == "EUR"
+    assert currency_of(Params()) == ""
+    assert currency_of(load_params(None, ["scoring.currency= EUR "])) == "EUR"
