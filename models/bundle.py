@@ -120,14 +120,18 @@ def feature_reference(frame: pd.DataFrame, spec: FeatureSpec, bins: int = 10) ->
     return ref
 
 
-def bin_shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Shares of values in each bin (right-closed) between ``edges``, plus a last bin for missing values."""
+def bin_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """How many values fall in each bin (right-closed) between ``edges``, plus a last bin for missing values."""
     values = np.asarray(values, float)
     missing = ~np.isfinite(values)
     idx = np.searchsorted(np.asarray(edges, float), values[~missing], side="left")
     counts = np.bincount(idx, minlength=len(edges) + 1).astype(float)
-    counts = np.append(counts, missing.sum())
-    return counts / max(len(values), 1)
+    return np.append(counts, missing.sum())
+
+
+def bin_shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Shares of values in each bin (right-closed) between ``edges``, plus a last bin for missing values."""
+    return bin_counts(values, edges) / max(len(values), 1)
 
 
 @dataclass

@@ -41,6 +41,7 @@ class Dataset:
     con: duckdb.DuckDBPyConnection
     report: ValidationReport
     temp_dir: str | None = None  # where customer shards are written (None: the system's temporary folder)
+    engine = "duckdb"
     _written: tuple[int, tempfile.TemporaryDirectory] | None = field(default=None, repr=False)
     _bounds: dict[int, list[str]] = field(default_factory=dict, repr=False)
     _fingerprint: dict | None = field(default=None, repr=False)
@@ -112,8 +113,20 @@ class Dataset:
     def tables(self) -> frozenset[str]:
         return frozenset(a.table for a in self.report.accounts if a.rows_used > 0)
 
+    def totals(self, sql: str) -> tuple:
+        """The one row of an aggregate query over the clean tables whose columns are sums (counts) over
+        customers: an engine that holds customers in shards adds up each shard's row."""
+        return self.con.execute(sql).fetchone()
+
+    def grouped_totals(self, sql: str, combine: str) -> list[tuple]:
+        """The rows of a grouped aggregate query over the clean tables; ``combine`` is the SQL that adds up
+        per-shard rows (named ``parts``, with the query's columns named as in ``combine``) where customers
+        are held in shards. One engine runs the query once over every customer."""
+        return self.con.execute(sql).fetchall()
+
     def date_range(self) -> tuple[date, date]:
-        lo, hi = self.con.execute("SELECT min(timestamp), max(timestamp) FROM clean_transactions").fetchone()
+        [(lo, hi)] = self.grouped_totals("SELECT min(timestamp) AS lo, max(timestamp) AS hi FROM clean_transactions",
+                                         "SELECT min(lo), max(hi) FROM parts")
         if lo is None:
             raise DataError("transactions: no usable rows after validation")
         return lo.date(), hi.date()
@@ -127,23 +140,27 @@ class Dataset:
             return copy.deepcopy(self._fingerprint)
         out: dict = {"tables": {}}
         for name in sorted(self.tables):
-            cols = [r[0] for r in self.con.execute(f"DESCRIBE clean_{name}").fetchall()]
+            cols = [c for c, _ in self.clean_columns(name)]
             ts = next(c.name for c in SCHEMAS[name].columns if c.kind == "timestamp")
             quoted = ", ".join('"' + c.replace('"', '""') + '"' for c in cols)
-            [(rows, lo, hi, digest)] = self.con.execute(  # fetchall: the result is finished, not left open
-                f"SELECT count(*), min({ts}), max({ts}), CAST(sum(hash({quoted})) % 18446744073709551616 AS UBIGINT) "
-                f"FROM clean_{name}").fetchall()
-            out["tables"][name] = {"rows": rows, "from": str(lo), "to": str(hi), "hash": f"{digest:016x}"}
+            [(rows, lo, hi, digest)] = self.grouped_totals(
+                f"SELECT count(*) AS n, min({ts}) AS lo, max({ts}) AS hi, "
+                f"CAST(sum(hash({quoted})) % 18446744073709551616 AS HUGEINT) AS h FROM clean_{name}",
+                "SELECT sum(n)::BIGINT, min(lo), max(hi), CAST(sum(h) % 18446744073709551616 AS UBIGINT) FROM parts")
+            out["tables"][name] = {"rows": rows, "from": str(lo), "to": str(hi), "hash": f"{int(digest):016x}"}
         combined = "".join(t["hash"] for t in out["tables"].values())
         out["hash"] = hashlib.sha256(combined.encode()).hexdigest()[:16]
         self._fingerprint = out
         return copy.deepcopy(out)
 
+    def clean_columns(self, table: str) -> list[tuple[str, str]]:
+        """(name, engine type) of each column of a clean table."""
+        return [(r[0], r[1]) for r in self.con.execute(f"DESCRIBE SELECT * FROM clean_{table}").fetchall()]
+
     def profile_columns(self) -> tuple[tuple[str, str], ...]:
         if "customers" not in self.tables:
             return ()
-        rows = self.con.execute("DESCRIBE SELECT * FROM clean_customers").fetchall()
-        return tuple((r[0], r[1]) for r in rows if r[0] not in CANONICAL_CUSTOMER_COLUMNS)
+        return tuple(c for c in self.clean_columns("customers") if c[0] not in CANONICAL_CUSTOMER_COLUMNS)
 
 
 def open_dataset(
@@ -187,19 +204,28 @@ def _renewal_prices(subscriptions: str, end: str) -> str:
             f"WHERE price IS NOT NULL AND start_date < {end})")
 
 
+def renewal_counts_sql(as_of: date) -> str:
+    """SQL: (subscribers' transactions, those that are renewal charges) up to ``as_of``, over the clean tables."""
+    end = day_end_sql(as_of)
+    prices = _renewal_prices("clean_subscriptions", end)
+    return f"""
+        WITH t AS (SELECT customer_id, CAST(amount AS DECIMAL(18, 2)) AS amount FROM clean_transactions
+                   WHERE timestamp < {end} AND customer_id IN (SELECT customer_id FROM {prices}))
+        SELECT count(*), count(*) FILTER (WHERE EXISTS (
+            SELECT 1 FROM {prices} p WHERE p.customer_id = t.customer_id AND p.price = t.amount)) FROM t"""
+
+
 def renewal_share(ds: Dataset, as_of: date) -> float | None:
     """The share of subscribers' transactions up to ``as_of`` that are renewal charges (the amount of one of
     the customer's subscription prices); None without subscriptions with prices."""
     if "subscriptions" not in ds.tables:
         return None
-    end = day_end_sql(as_of)
-    prices = _renewal_prices("clean_subscriptions", end)
-    total, renewals = ds.con.execute(f"""
-        WITH t AS (SELECT customer_id, CAST(amount AS DECIMAL(18, 2)) AS amount FROM clean_transactions
-                   WHERE timestamp < {end} AND customer_id IN (SELECT customer_id FROM {prices}))
-        SELECT count(*), count(*) FILTER (WHERE EXISTS (
-            SELECT 1 FROM {prices} p WHERE p.customer_id = t.customer_id AND p.price = t.amount)) FROM t""").fetchone()
+    total, renewals = ds.totals(renewal_counts_sql(as_of))
     return renewals / total if total else None
+
+
+# How the per-shard rows of ``type_frequencies_sql`` (event_type, events, any valued) add up over shards.
+TYPE_FREQUENCIES_COMBINE = "SELECT event_type, sum(n)::BIGINT, bool_or(v) FROM parts GROUP BY event_type"
 
 
 def data_choices(ds: Dataset, params: Params, as_of: date) -> dict:
@@ -217,7 +243,7 @@ def _type_frequencies(ds: Dataset, as_of: date) -> list[tuple[str, int, bool]]:
     """(event type, events, whether any has a value) as of ``as_of``; empty without events."""
     if "events" not in ds.tables:
         return []
-    return ds.con.execute(type_frequencies_sql(day_end_sql(as_of))).fetchall()
+    return ds.grouped_totals(type_frequencies_sql(day_end_sql(as_of)), TYPE_FREQUENCIES_COMBINE)
 
 
 def _choices(ds: Dataset, params: Params, as_of: date, frequencies: list[tuple[str, int, bool]]) -> dict:
@@ -457,12 +483,10 @@ def _expressions(ctx: Context, fam: Family) -> dict[str, str]:
     return {feat.name: given.get(feat.name, feat.name) for feat in fam.features(ctx)}
 
 
-def _build_shard(
-    ds: Dataset, ctx: Context, params: Params, fams: list[Family], aggregates: dict[str, str], shard: tuple[int, int],
-    with_labels: bool, reuse: bool,
-) -> tuple[pa.Table, dict[str, pa.Table]]:
+def _build_shard(ds: Dataset, plan: BuildPlan, shard: tuple[int, int], reuse: bool) -> tuple[pa.Table, dict[str, pa.Table]]:
     """One customer shard: its population's SQL-family features (and labels), and the per-customer
     statistics of every family that has a ``finish`` step."""
+    ctx, params, fams, aggregates, with_labels = plan.ctx, plan.params, plan.fams, plan.aggregates, plan.with_labels
     horizon_end = day_end_sql(ctx.as_of + timedelta(days=params.label.horizon_days)) if with_labels else None
     _create_asof_views(ds, ctx, shard, horizon_end, reuse)
     con = ds.con
@@ -513,39 +537,81 @@ def build_features(
     (``data_choices``: event types, what transactions are) fixes the columns, e.g. to those a model was
     trained on; by default they are decided from the data as of ``as_of``.
     """
-    ctx = context_for(ds, params, as_of, choices)
-    check_exclude(ctx)
-    con = ds.con
-    fams = _families(ctx, families)
-    aggregates = _aggregate_queries(ctx, fams, population_aggregates(params.label))
+    if ds.engine == "spark":
+        from pipeline.engine.spark import build_features_on_spark
+
+        return build_features_on_spark(ds, params, as_of, with_labels, families, choices)
+    plan = build_plan(ds, params, as_of, with_labels, families, choices)
     shards = shard_count(ds, params)
     built = []
     for k in range(shards):
-        built.append(_build_shard(ds, ctx, params, fams, aggregates, (k, shards), with_labels, reuse_shards))
+        built.append(_build_shard(ds, plan, (k, shards), reuse_shards))
         if progress:
             progress(k + 1, shards)
+    stats = {name: pa.concat_tables(s[name] for _, s in built) for name in plan.fitted}
+    finished = finish_families(ds.con, plan, stats)
+    return combine(ds.con, plan, pa.concat_tables(table for table, _ in built), finished).to_pandas()
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """What one build computes: its context, families, the shared aggregate queries and whether it has labels;
+    the same for every shard, whichever engine runs them."""
+
+    ctx: Context
+    params: Params
+    fams: tuple[Family, ...]
+    aggregates: dict[str, str]
+    with_labels: bool
+
+    @property
+    def fitted(self) -> list[str]:
+        """The families with a population-level fit (``finish``), which see every shard's statistics together."""
+        return [fam.name for fam in self.fams if fam.finish is not None]
+
+
+def build_plan(ds, params: Params, as_of: date, with_labels: bool = False, families: tuple[str, ...] | None = None,
+               choices: dict | None = None) -> BuildPlan:
+    ctx = context_for(ds, params, as_of, choices)
+    check_exclude(ctx)
+    fams = tuple(_families(ctx, families))
+    aggregates = _aggregate_queries(ctx, list(fams), population_aggregates(params.label))
+    return BuildPlan(ctx, params, fams, aggregates, with_labels)
+
+
+def finish_families(con: duckdb.DuckDBPyConnection, plan: BuildPlan, stats: dict[str, pa.Table]) -> dict[str, pd.DataFrame]:
+    """Each fitted family's ``finish`` over the statistics of every customer (all shards together), in id order."""
+    finished = {}
+    for name in plan.fitted:
+        con.register("_stats", stats[name])
+        frame = con.sql("SELECT * FROM _stats ORDER BY customer_id").to_arrow_table().to_pandas()
+        con.unregister("_stats")
+        finished[name] = FAMILIES[name].finish(frame, plan.ctx)
+    return finished
+
+
+def combine(con: duckdb.DuckDBPyConnection, plan: BuildPlan, built: pa.Table, finished: dict[str, pd.DataFrame]) -> pa.Table:
+    """The feature table from the shards' rows (``built``) and the fitted families' results, ordered by id: each
+    row needs only its own customer's, so any subset of the shards' rows gives that subset of the table."""
+    ctx = plan.ctx
     registered = ["_built"]
-    con.register("_built", pa.concat_tables(table for table, _ in built))
+    con.register("_built", built)
     joins, selects = [], ["b.customer_id"]
-    for i, fam in enumerate(fams):
+    for i, fam in enumerate(plan.fams):
         if fam.finish is None:
             selects += [f"b.{feat.name}" for feat in _features_of(fam, ctx)]
             continue
-        con.register("_stats", pa.concat_tables(stats[fam.name] for _, stats in built))
-        finished = fam.finish(con.sql("SELECT * FROM _stats ORDER BY customer_id").to_arrow_table().to_pandas(), ctx)
-        con.unregister("_stats")
         registered.append(f"_finished_{fam.name}")
-        con.register(registered[-1], finished)
+        con.register(registered[-1], finished[fam.name])
         joins.append(f"LEFT JOIN {registered[-1]} f{i} USING (customer_id)")
         selects += [_column(f"f{i}.{feat.name}", feat) for feat in _features_of(fam, ctx)]
-    del built
-    if with_labels:
+    if plan.with_labels:
         selects += ["b.churned", "b.future_value"]
     query = f"SELECT {', '.join(selects)} FROM _built b {' '.join(joins)} ORDER BY b.customer_id"
-    frame = con.sql(query).to_arrow_table().to_pandas()
+    table = con.sql(query).to_arrow_table()
     for name in registered:
         con.unregister(name)
-    return frame
+    return table
 
 
 def snapshot_cutoffs(params: Params, as_of: date) -> list[date]:
@@ -563,13 +629,18 @@ def build_training_set(
     them (a type that appears only after a cutoff is zero there)."""
     first, _ = ds.date_range()
     choices = data_choices(ds, params, as_of)
+    cutoffs = [cutoff for cutoff in snapshot_cutoffs(params, as_of) if cutoff >= first]
+    if ds.engine == "spark":  # every cutoff in one pass over the customer shards
+        from pipeline.engine.spark import training_frames_on_spark
+
+        built = training_frames_on_spark(ds, params, cutoffs, choices)
+    else:
+        built = (build_features(ds, params, cutoff, with_labels=True, reuse_shards=True, choices=choices)
+                 for cutoff in cutoffs)
     frames = []
-    for cutoff in snapshot_cutoffs(params, as_of):
-        if cutoff < first:
-            continue
+    for cutoff, frame in zip(cutoffs, built, strict=True):
         if progress:
             progress(cutoff)
-        frame = build_features(ds, params, cutoff, with_labels=True, reuse_shards=True, choices=choices)
         frame.insert(1, "cutoff", pd.Timestamp(cutoff))
         frames.append(frame)
     if not frames:

@@ -123,11 +123,24 @@ class InputConfig(FormatConfig):
 
 
 @dataclass(frozen=True)
+class SparkConfig:
+    """Where and how the Spark engine runs (``engine.kind: spark``)."""
+
+    master: str = "local[*]"  # local[2], spark://host:7077, yarn, k8s://...; empty: what spark-submit gives
+    app_name: str = "churn-pipeline"
+    conf: dict[str, str | bool | int | float] = field(default_factory=dict)  # any Spark setting, e.g. spark.executor.memory: 8g
+    shard_rows: int = 2_000_000  # input rows per customer shard (one Spark task each)
+    task_memory_limit: str = "1GB"  # DuckDB's memory inside one task; beyond it the task spills to local disk
+
+
+@dataclass(frozen=True)
 class EngineConfig:
+    kind: Literal["duckdb", "spark"] = "duckdb"
     memory_limit: str = "8GB"
     threads: int = 0
     shard_rows: int = 35_000_000
     temp_dir: str = ""  # where spills and customer shards are written ("" = the system's temporary folder)
+    spark: SparkConfig = field(default_factory=SparkConfig)
 
 
 @dataclass(frozen=True)
@@ -485,6 +498,7 @@ def _check_semantics(p: Params) -> None:
         (len(p.scoring.risk_bands) > 0, "scoring.risk_bands must name at least one band"),
         (0 <= p.validation.max_bad_share <= 1, "validation.max_bad_share must be a share from 0 to 1 (0.01 = 1%)"),
         (p.engine.shard_rows >= 1, "engine.shard_rows must be at least 1 (transactions per customer shard)"),
+        (p.engine.spark.shard_rows >= 1, "engine.spark.shard_rows must be at least 1 (input rows per customer shard)"),
         (p.value.lifetime_months >= 1, "value.lifetime_months must be at least 1"),
         (0 <= p.value.annual_discount_rate < 1, "value.annual_discount_rate must be a share from 0 to below 1 (0.10 = 10%)"),
         (p.targeting.capacity is None or p.targeting.capacity >= 0,

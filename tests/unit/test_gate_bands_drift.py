@@ -13,7 +13,7 @@ from features.registry import Feature, FeatureSpec
 from models.bundle import feature_reference
 from pipeline.config import RegistryConfig, load_params
 from pipeline.gate import compare
-from pipeline.score import band_thresholds, population_stability, risk_bands
+from pipeline.score import band_thresholds, drift_counts, population_stability, risk_bands
 
 LABEL = {"kind": "inactivity", "horizon_days": 60, "lookback_days": 365, "min_purchases_in_lookback": 1}
 
@@ -130,11 +130,11 @@ def test_ageing_features_are_not_flagged_as_drift():
                           "days_since_last_purchase": rng.exponential(20, 2000)})
     bundle = SimpleNamespace(spec=spec, drift_reference=feature_reference(young, spec))
     older = young.assign(days_since_first_purchase=young["days_since_first_purchase"] + 90)  # three months on
-    drift = population_stability(older, bundle, 0.2).set_index("feature")
+    drift = population_stability(drift_counts(older, bundle), len(older), bundle, 0.2).set_index("feature")
     assert drift.loc["days_since_first_purchase", "psi"] > 2  # it moved a lot...
     assert drift.loc["days_since_first_purchase", "ages"] and not drift.loc["days_since_first_purchase", "flagged"]
     shifted = older.assign(days_since_last_purchase=older["days_since_last_purchase"] * 4 + 30)
-    assert population_stability(shifted, bundle, 0.2).set_index("feature").loc["days_since_last_purchase", "flagged"]
+    assert population_stability(drift_counts(shifted, bundle), len(shifted), bundle, 0.2).set_index("feature").loc["days_since_last_purchase", "flagged"]
 
 
 def test_features_that_grow_with_time_are_marked_in_their_metadata():
