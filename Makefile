@@ -7,7 +7,7 @@ SAMPLE := data/sample
 AS_OF := 2025-12-31
 OUT := outputs
 
-.PHONY: install demo test lint bench clean sample-data
+.PHONY: install spark demo test lint bench bench-spark clean sample-data
 
 install: $(VENV)/.installed
 
@@ -15,6 +15,13 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -c requirements.lock -e ".[dev]"
+	touch $@
+
+# The Spark extra (pyspark, about 490 MB; Java 17+ must be installed) in the same environment.
+spark: $(VENV)/.spark-installed
+
+$(VENV)/.spark-installed: $(VENV)/.installed
+	$(VENV)/bin/pip install --quiet -c requirements.lock -e ".[dev,spark]"
 	touch $@
 
 demo: install
@@ -29,16 +36,21 @@ demo: install
 	@ls -1 $(OUT)
 	@echo "MLflow runs: .venv/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db"
 
-test: install
+test: install spark
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
 lint: install
 	$(VENV)/bin/ruff check .
 
-bench: install
+bench: install spark
 	$(PY) benchmarks/bench_features.py
 	$(PY) benchmarks/bench_scoring.py
 	$(PY) benchmarks/bench_excel.py
+	$(PY) benchmarks/bench_spark.py
+
+# Spark against DuckDB and a hand-written Spark SQL query (ROWS=100000000 for the large run).
+bench-spark: install spark
+	$(PY) benchmarks/bench_spark.py
 
 # Regenerate the bundled sample (seeded: the same files every time).
 sample-data: install

@@ -52,10 +52,14 @@ def family_effects(effects: np.ndarray, spec: FeatureSpec, drivers_only: bool = 
     """Sum feature effects (n x f) by family -> (n x families). With ``drivers_only`` the sums leave out the
     context features (model outputs, static attributes): what a driver's effect is."""
     families = list(dict.fromkeys(f.family for f in spec.features))
-    onehot = np.zeros((len(spec.features), len(families)))
-    for i, f in enumerate(spec.features):
-        onehot[i, families.index(f.family)] = 0.0 if f.context and drivers_only else 1.0
-    return effects @ onehot, families
+    out = np.zeros((effects.shape[0], len(families)))
+    # Column sums row by row, not a matrix product: a BLAS product's last bits depend on how many rows it is given,
+    # and a customer's drivers must not depend on which other customers are scored with them (Spark partitions).
+    for j, family in enumerate(families):
+        columns = [i for i, f in enumerate(spec.features) if f.family == family and not (f.context and drivers_only)]
+        if columns:
+            out[:, j] = effects[:, columns].sum(axis=1)
+    return out, families
 
 
 def top_drivers(effects: np.ndarray, features: pd.DataFrame, spec: FeatureSpec, k: int = N_DRIVERS, *,

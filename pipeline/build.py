@@ -153,6 +153,10 @@ class Dataset:
         self._fingerprint = out
         return copy.deepcopy(out)
 
+    def quarantine_frame(self, table: str) -> pd.DataFrame:
+        """The rows of ``table`` set aside, with their reasons."""
+        return self.con.sql(f"SELECT * FROM quarantine_{table}").to_arrow_table().to_pandas()
+
     def clean_columns(self, table: str) -> list[tuple[str, str]]:
         """(name, engine type) of each column of a clean table."""
         return [(r[0], r[1]) for r in self.con.execute(f"DESCRIBE SELECT * FROM clean_{table}").fetchall()]

@@ -25,6 +25,8 @@ out = Console(width=None if sys.stdout.isatty() else 130, soft_wrap=not sys.stdo
 ParamsOpt = Annotated[Path, typer.Option("--params", help="params.yaml to use.")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override a param: dotted.key=value (repeatable).")]
 DataOpt = Annotated[Path, typer.Option("--data", help="Folder with transactions.csv/.parquet and optional tables.")]
+EngineOpt = Annotated[str | None, typer.Option(
+    "--engine", help="duckdb (one machine) or spark (engine.spark.master: local[*] or a cluster); default engine.kind.")]
 AsOfOpt = Annotated[str, typer.Option("--as-of", help="Date YYYY-MM-DD; rows up to the end of this day are history.")]
 
 
@@ -168,6 +170,11 @@ def parse_date(text: str, option: str = "--as-of") -> date:
         raise DataError(f"{option} {text!r} is not a date; use YYYY-MM-DD, e.g. 2025-12-31") from None
 
 
+def with_engine(overrides: list[str] | None, engine: str | None) -> list[str] | None:
+    """``--engine`` as the setting it stands for (``engine.kind``, checked with every other setting)."""
+    return overrides if engine is None else [*(overrides or []), f"engine.kind={engine}"]
+
+
 def load(params_path: Path, overrides: list[str] | None) -> Params:
     return load_params(params_path, overrides or [])
 
@@ -241,6 +248,11 @@ def features_as_of(ds, cfg: Params, day: date, choices: dict | None = None):
     with console.status(f"building features as of {day}...") as status:
         frame = build_features(ds, cfg, day, choices=choices or None, progress=lambda done, total: status.update(
             f"building features as of {day}: customer shard {done}/{total} done..."))
+    return check_population(ds, cfg, day, frame)
+
+
+def check_population(ds, cfg: Params, day: date, frame):
+    """``frame``, a feature table as of ``day``; an empty population is a clear error, not an empty output."""
     if frame.empty:
         first, last = ds.date_range()
         raise DataError(
@@ -257,7 +269,12 @@ def open_data(data_dir: Path, params: Params):
 
     sources, unknown = discover_tables(data_dir)
     with console.status(f"validating {data_dir}..."):
-        ds = open_dataset(sources, params, datetime.now(), unknown)
+        if params.engine.kind == "spark":
+            from pipeline.engine.spark_validate import validate_on_spark
+
+            ds = validate_on_spark(sources, params, datetime.now(), unknown)
+        else:
+            ds = open_dataset(sources, params, datetime.now(), unknown)
     report = ds.report
     table = Table(title=f"input accounting ({data_dir})", title_justify="left")
     for col in ("table", "rows read", "rows used", "rows quarantined", "balanced"):
@@ -279,7 +296,7 @@ def open_data(data_dir: Path, params: Params):
         qdir = Path(params.validation.quarantine_dir)
         for a in report.accounts:
             if a.rows_quarantined:
-                frame = ds.con.sql(f"SELECT * FROM quarantine_{a.table}").to_arrow_table().to_pandas()
+                frame = ds.quarantine_frame(a.table)
                 path = write_table(frame, qdir / f"{a.table}.csv")
                 console.print(f"quarantined {a.rows_quarantined:,} {a.table} rows with their reasons -> {path}")
     record.data_hash = ds.fingerprint()["hash"]
@@ -288,8 +305,10 @@ def open_data(data_dir: Path, params: Params):
 
 @app.command()
 @handle_errors
-def validate(data: DataOpt, params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None) -> None:
+def validate(data: DataOpt, params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None,
+             engine: EngineOpt = None) -> None:
     """Check the input tables against the data contract and account for every row."""
+    set_ = with_engine(set_, engine)
     cfg = load(params, set_)
     ds = open_data(data, cfg)
     lo, hi = ds.date_range()
@@ -304,8 +323,10 @@ def features(
     out_path: Annotated[Path | None, typer.Option("--out", help="Output .parquet (default features_asof=DATE.parquet)")] = None,
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
+    engine: EngineOpt = None,
 ) -> None:
     """Build one row of behavioural features per customer in the population as of a date."""
+    set_ = with_engine(set_, engine)
     from pipeline.build import context_for, feature_spec
     from pipeline.io import write_table
 
@@ -393,8 +414,10 @@ def train(
         "--allow-stale", help="Train even when the data ends more than snapshots.max_data_age_days before --as-of.")] = False,
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
+    engine: EngineOpt = None,
 ) -> None:
     """Train, tune and evaluate on data up to --as-of; log to MLflow and register (champion/challenger)."""
+    set_ = with_engine(set_, engine)
     import time
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -507,8 +530,10 @@ def evaluate(
         "(in_period_cv): a reference for how much the features allow, not a forecast. 0 = off.")] = 0,
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
+    engine: EngineOpt = None,
 ) -> None:
     """Backtest over several cutoffs: train on data before each, test on the cutoff after, beside baselines."""
+    set_ = with_engine(set_, engine)
     from pipeline.evaluate import IN_PERIOD, backtest
     from pipeline.plots import backtest_plot
 
@@ -566,6 +591,7 @@ def score(
                                                    "models:/REGISTRY.MODEL_NAME@champion).")] = None,
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
+    engine: EngineOpt = None,
     allow_stale: Annotated[bool, typer.Option(
         "--allow-stale", help="Score even when the data ends more than scoring.max_data_age_days before --as-of.")] = False,
     previous: Annotated[Path | None, typer.Option(
@@ -578,6 +604,7 @@ def score(
     Safe to re-run: the outputs are one set, switched in together (all new or all old, whatever stops the run),
     and the same inputs give the same files.
     """
+    set_ = with_engine(set_, engine)
     import json
 
     from pipeline import plots, runrecord, tracking
@@ -604,10 +631,17 @@ def score(
     ds = open_data(data, cfg)
     check_as_of(ds, day, max_age_days=cfg.scoring.max_data_age_days, setting="scoring.max_data_age_days",
                 allow_stale=allow_stale)
-    frame = without_unused_features(features_as_of(ds, cfg, day, bundle.metadata.get("data_choices")), bundle)
-    with console.status(f"scoring and explaining {len(frame):,} customers..."):
-        result = score_customers(frame, bundle, day, cfg.scoring, version, targeting=cfg.targeting, value=cfg.value,
-                                 seed=cfg.seed)
+    choices = bundle.metadata.get("data_choices")
+    if ds.engine == "spark":  # features stay in the cluster, where each partition's customers are scored
+        from pipeline.engine.spark import score_on_spark
+
+        frame, result = score_on_spark(ds, cfg, day, bundle, version, choices, seed=cfg.seed,
+                                       keep=lambda f: without_unused_features(check_population(ds, cfg, day, f), bundle))
+    else:
+        frame = without_unused_features(features_as_of(ds, cfg, day, choices), bundle)
+        with console.status(f"scoring and explaining {len(frame):,} customers..."):
+            result = score_customers(frame, bundle, day, cfg.scoring, version, targeting=cfg.targeting, value=cfg.value,
+                                     seed=cfg.seed)
     risk, changes = result.risk_list, None
     previous_path = previous if previous is not None else None if no_previous else _previous_list(target, day)
     if previous_path is not None:
@@ -616,9 +650,13 @@ def score(
     summary = {**result.summary, "global_families": result.global_families.to_dict("records"),
                "global_features": result.global_features.head(30).to_dict("records"),
                "drift": result.drift.to_dict("records")}
-    with console.status("measuring the health of the customer base..."):
-        summary["population"] = population_counts(ds.con, cfg.label, day, result.risk_list["customer_id"])
-        summary["health"] = customer_health(ds.con, cfg.label, day, result.risk_list)
+    if ds.engine == "spark":
+        note("customer-base health (churn by month, cohorts, survey scores) and the population counts are measured "
+             "by the single-machine engine only: run `churn score --engine duckdb` on a sample for them")
+    else:
+        with console.status("measuring the health of the customer base..."):
+            summary["population"] = population_counts(ds.con, cfg.label, day, result.risk_list["customer_id"])
+            summary["health"] = customer_health(ds.con, cfg.label, day, result.risk_list)
     if changes is not None:
         summary["changes"] = changes
     sample = frame.sample(n=min(3000, len(frame)), random_state=cfg.seed)
@@ -810,9 +848,11 @@ def outcomes(
         "(targeting.action_effects) to copy into params.yaml.")] = None,
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
+    engine: EngineOpt = None,
 ) -> None:
     """Once a risk list's horizon has passed: was the list right, did it point at the value lost, and did the
     actions keep customers (treatment against holdout)? Logs the figures against the model version in MLflow."""
+    set_ = with_engine(set_, engine)
     import json
 
     from pipeline import outcomes as oc
@@ -961,9 +1001,11 @@ def check_features(
         "--customers", help="Check on a fixed sample of this many customers (0 = every customer).")] = 2000,
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
+    engine: EngineOpt = None,
 ) -> None:
     """Check every registered feature family, built-in and your own (features.extra_modules), on your data:
     metadata, determinism, no look-ahead, no mutation of its input. Exit 1 naming each failing feature."""
+    set_ = with_engine(set_, engine)
     from datetime import timedelta
 
     from pipeline.config import ColumnsConfig

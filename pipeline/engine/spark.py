@@ -254,6 +254,9 @@ class SparkDataset(Dataset):
     def clean_columns(self, table: str) -> list[tuple[str, str]]:
         return list(dict(self.layout.tables)[table])
 
+    def quarantine_frame(self, table: str) -> pd.DataFrame:
+        return self.quarantine[table].toArrow().to_pandas()
+
 
 def dataset_from_local(ds: Dataset, params: Params, shards: int = 0) -> SparkDataset:
     """A single-machine dataset's clean tables in Spark (tests, and data already validated on one machine)."""
@@ -405,21 +408,26 @@ def _score_work(bundle_ref, as_of: date, params: Params, model_version: str, ris
     return run
 
 
-def score_on_spark(ds: SparkDataset, params: Params, as_of: date, bundle, model_version: str, seed: int = 0,
-                   choices: dict | None = None):
+def score_on_spark(ds: SparkDataset, params: Params, as_of: date, bundle, model_version: str,
+                   choices: dict | None = None, seed: int = 0, keep: Callable[[pd.DataFrame], pd.DataFrame] | None = None):
     """``pipeline.score.score`` with the Spark engine: features built in the cluster, each partition's customers
     scored there with the model broadcast once (``score_rows``: probabilities, values, SHAP, drivers, reasons,
     actions), and what needs every customer (``assemble``: bands by rank, contact groups, the call list's order,
-    summary, drift) on the driver from the risk rows and the partitions' sums."""
+    summary, drift) on the driver from the risk rows and the partitions' sums. Returns the feature table (on the
+    driver: the risk list's comparisons with an earlier run and its charts read it) and the result. ``keep`` maps
+    the feature table to the one scored (its columns; it may raise for an empty population)."""
     import json
+
+    from pyspark import StorageLevel
 
     from pipeline.score import assemble, score_rows
 
-    frame = features_frame(ds, params, as_of, choices)
-    sample = frame.limit(1).toArrow().to_pandas()
-    if sample.empty:
-        return None
-    probe = score_rows(sample, bundle, as_of, params.scoring, model_version, params.targeting, params.value)
+    frame = features_frame(ds, params, as_of, choices).persist(StorageLevel.MEMORY_AND_DISK)
+    features = to_pandas(frame)
+    if keep is not None:
+        features = keep(features)
+    frame = frame.select(*features.columns)
+    probe = score_rows(features.head(1), bundle, as_of, params.scoring, model_version, params.targeting, params.value)
     risk_columns = list(probe.risk.columns)
     contribution_columns = list(probe.contributions.columns[1:])
     fields = [pa.field(c, _arrow_type(probe.risk[c].dtype)) for c in risk_columns]
@@ -442,5 +450,6 @@ def score_on_spark(ds: SparkDataset, params: Params, as_of: date, bundle, model_
     # the rows in the feature table's order, as one machine scores them (assemble orders the call list)
     order = np.argsort(risk["customer_id"].to_numpy(dtype=str), kind="stable")
     risk, contributions = risk.iloc[order].reset_index(drop=True), contributions.iloc[order].reset_index(drop=True)
-    return assemble(risk, contributions, totals, bundle, as_of, params.scoring, model_version, params.targeting,
-                    params.value, seed)
+    frame.unpersist()
+    return features, assemble(risk, contributions, totals, bundle, as_of, params.scoring, model_version,
+                              params.targeting, params.value, seed)
