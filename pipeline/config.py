@@ -131,6 +131,7 @@ class SparkConfig:
     conf: dict[str, str | bool | int | float] = field(default_factory=dict)  # any Spark setting, e.g. spark.executor.memory: 8g
     shard_rows: int = 2_000_000  # input rows per customer shard (one Spark task each)
     task_memory_limit: str = "1GB"  # DuckDB's memory inside one task; beyond it the task spills to local disk
+    training_set_dir: str = ""  # where Spark writes the training set (Parquet, a folder per cutoff); "" = temporary
 
 
 @dataclass(frozen=True)

@@ -356,11 +356,26 @@ def build_features_on_spark(ds: SparkDataset, params: Params, as_of: date, with_
 
 def training_frames_on_spark(ds: SparkDataset, params: Params, cutoffs: list[date], choices: dict) -> list[pd.DataFrame]:
     """Every training cutoff's features and labels (``build_features`` with labels), built in one pass over the
-    customer shards."""
+    customer shards and written by Spark as Parquet (``engine.spark.training_set_dir``: a folder per cutoff, kept;
+    on a cluster it must be storage every node reaches, such as hdfs:// or s3a://), then read on the driver, where
+    training runs. With no folder set, a local session writes to a temporary one, and a cluster's session sends the
+    rows to the driver directly."""
+    import tempfile
+
     plans = [build_plan(ds, params, cutoff, True, None, choices) for cutoff in cutoffs]
-    return [to_pandas(frame) for frame in build_on_spark(ds, plans)]
-
-
+    frames = build_on_spark(ds, plans)
+    kept = params.engine.spark.training_set_dir
+    local = (ds.spark.sparkContext.master or "").startswith("local")
+    if not kept and not local:
+        return [to_pandas(frame) for frame in frames]
+    with tempfile.TemporaryDirectory(prefix="churn-training-", dir=params.engine.temp_dir or None) as scratch:
+        root = kept.rstrip("/") if kept else scratch
+        out = []
+        for cutoff, frame in zip(cutoffs, frames, strict=True):
+            folder = f"{root}/cutoff={cutoff.isoformat()}"
+            frame.write.mode("overwrite").parquet(folder)
+            out.append(to_pandas(ds.spark.read.schema(frame.schema).parquet(folder)))
+        return out
 
 
 def features_frame(ds: SparkDataset, params: Params, as_of: date, choices: dict | None = None):

@@ -1,0 +1,44 @@
+"""The commands with ``--engine spark`` on a local[2] session give the files the single-machine engine gives:
+validation's accounting, the feature table and the risk list with its SHAP values (a model trained once)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from tests.e2e.in_process import churn, trained_workdir
+
+AS_OF = "2025-12-31"
+SPARK = ["--engine", "spark", "--set", "engine.spark.master=local[2]", "--set", "engine.spark.shard_rows=5000"]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory, spark):
+    with trained_workdir(tmp_path_factory, "spark-cli", AS_OF) as wd:
+        yield wd
+
+
+def test_validate_prints_the_same_accounting(workdir):
+    local, on_spark = churn("validate", "--data", "data"), churn("validate", "--data", "data", *SPARK)
+    assert local.exit_code == on_spark.exit_code == 0, on_spark.output[-3000:]
+    table = [line for line in local.output.splitlines() if "│" in line or "|" in line]
+    assert table and all(line in on_spark.output for line in table)
+
+
+def test_features_and_risk_list_files_equal(workdir):
+    for engine, extra in (("duckdb", []), ("spark", SPARK)):
+        res = churn("features", "--data", "data", "--as-of", AS_OF, "--out", f"features_{engine}.parquet", *extra)
+        assert res.exit_code == 0, res.output[-3000:]
+        res = churn("score", "--data", "data", "--as-of", AS_OF, "--out", f"risk_{engine}.parquet", "--no-previous",
+                    *extra)
+        assert res.exit_code == 0, res.output[-3000:]
+    pd.testing.assert_frame_equal(pd.read_parquet("features_duckdb.parquet"), pd.read_parquet("features_spark.parquet"),
+                                  check_exact=True)
+    for suffix in ("", "_shap"):
+        pd.testing.assert_frame_equal(pd.read_parquet(f"risk_duckdb{suffix}.parquet"),
+                                      pd.read_parquet(f"risk_spark{suffix}.parquet"), check_exact=True)
+
+
+def test_an_unknown_engine_is_a_clear_error(workdir):
+    res = churn("features", "--data", "data", "--as-of", AS_OF, "--engine", "flink")
+    assert res.exit_code == 2 and "engine.kind" in res.output and "duckdb, spark" in res.output
