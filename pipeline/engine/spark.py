@@ -298,17 +298,26 @@ def _tagged(table: pa.Table, build: int, part: str) -> pa.Table:
     return table.append_column(BUILD, pa.array([build] * n, pa.int32())).append_column(PART, pa.array([part] * n, pa.string()))
 
 
-def _combine_work(plan: BuildPlan, finished: dict[str, pd.DataFrame], columns: list[str]):
-    """A ``mapInArrow`` function finishing a build's rows with the fitted families' results (``combine``)."""
+def _finished_name(fam: str, column: str) -> str:
+    return f"_f_{fam}{SEP}{column}"
+
+
+def _combine_work(plan: BuildPlan, columns: list[str], finished: dict[str, list[str]]):
+    """A ``mapInArrow`` function finishing a build's rows (``columns``) with the fitted families' results, joined
+    to them by Spark (``finished``: each family's result columns, prefixed), with ``combine``'s SQL."""
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         batches = list(batches)
         if not batches:
             return
-        built = pa.Table.from_batches(batches).select(columns)
+        rows = pa.Table.from_batches(batches)
+        results = {}
+        for name, names in finished.items():
+            part = rows.select(["customer_id"] + [_finished_name(name, c) for c in names])
+            results[name] = part.rename_columns(["customer_id", *names])
         con = duckdb.connect()
         try:
-            yield from combine(con, plan, built, finished).to_batches()
+            yield from combine(con, plan, rows.select(columns), results).to_batches()
         finally:
             con.close()
 
@@ -317,7 +326,8 @@ def _combine_work(plan: BuildPlan, finished: dict[str, pd.DataFrame], columns: l
 
 def build_on_spark(ds: SparkDataset, plans: list[BuildPlan]) -> list:
     """Spark frames of the feature tables of ``plans`` (each as ``build_features`` gives it on one machine), built
-    in one pass over the customer shards."""
+    in one pass over the customer shards. The fitted families' per-customer results go from the driver back to the
+    shards as a Spark frame joined by customer, not in every task's closure."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
@@ -338,7 +348,15 @@ def build_on_spark(ds: SparkDataset, plans: list[BuildPlan]) -> list:
         columns = [c for c in empty.column_names if c not in (BUILD, PART) and not c.startswith("_s_")]
         final_schema = combine(driver, plan, empty.select(columns), {n: f.iloc[:0] for n, f in finished.items()}).schema
         rows = parts.filter((F.col(BUILD) == i) & (F.col(PART) == "features")).select(*columns)
-        frames.append(rows.mapInArrow(_combine_work(plan, finished, columns), spark_schema(final_schema)))
+        names = {}
+        for name, result in finished.items():
+            names[name] = [c for c in result.columns if c != "customer_id"]
+            table = pa.Table.from_pandas(result, preserve_index=False)
+            table = table.rename_columns(["customer_id" if c == "customer_id" else _finished_name(name, c)
+                                          for c in table.column_names])
+            rows = rows.join(ds.spark.createDataFrame(table) if table.num_rows else
+                             ds.spark.createDataFrame([], spark_schema(table.schema)), on="customer_id", how="left")
+        frames.append(rows.mapInArrow(_combine_work(plan, columns, names), spark_schema(final_schema)))
     return frames
 
 
