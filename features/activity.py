@@ -3,7 +3,8 @@
 Every event type of the data that no other family knows gets features of its own: counts in the last 30,
 90 and 365 days and in the 30 days before the last 30 (the trend: "2 posts in the last 30 days, down from 9
 in the 30 before"), its events per active day over 90 days (its weight in what the customer does), days
-since the last one and, for types whose events carry values, their mean and sum over 90 days. The known
+since the last one, the customer's usual gap between two of them and how many usual gaps the days since the
+last one make, and, for types whose events carry values, their mean and sum over 90 days. The known
 types (``pipeline.schema.KNOWN_EVENT_TYPES``: visits, complaints, NPS...) stay in their own families, which
 say more about them (a visit's fading, an NPS detractor), and get no generic copies: the same signal twice
 would only split its importance in two.
@@ -13,6 +14,13 @@ Which types get features is fixed per build, not per shard or customer (``choose
 rest stay counted together in ``other_events_last_90d`` (engagement) and are named in a notice. The choice
 is kept with a model, so scoring builds the same columns: a type seen at training and absent at scoring
 gives zeros, not a missing feature. Names are built from the type (``slug``): any text is safe.
+
+Counts and days since the last event are reasons only where they mean something. For an activity of which
+fewer means more risk, a count alone is none (its fall is said against the 30 days before), nor are the days
+since the last one, but for a customer who had a habit of it (``HABIT_EVENTS`` events or more, a usual gap of
+a day or more) and is now ``OVERDUE_GAPS`` times that gap past the last one: "No posts for 95 days, against
+one every 12 days before"; never "No webinars for 307 days" of someone who went to one once, or goes to one a
+year. For a risky activity, the days since the last one are a reason only when it was recent.
 
 Beside the per-type features: days active in the last 30 days and the 30 before, events per active day
 (usage), and the user's declared ratios of opposite activities (``features.event_ratios``: dislikes per
@@ -34,6 +42,10 @@ COUNT_WINDOWS = (30, 90, 365)
 MIX_DAYS = 90  # events per active day, mean and sum of values
 MAX_SLUG = 40
 ACTIVE_DAYS = "activity_helper_active_days_90d"
+HABIT_EVENTS = 3  # events of a type before a customer has a usual gap between them: two gaps, not one
+# A gap of twice the usual one happens by chance after 14% of a steady (Poisson) habit's events, against 37% for
+# one usual gap: past it, the customer has most likely changed, not just paused.
+OVERDUE_GAPS = 2.0
 
 
 Types = tuple[str, ...]
@@ -50,7 +62,7 @@ def choose_event_types(frequencies: list[tuple[str, int, bool]], limit: int) -> 
 
 def type_frequencies_sql(end_sql: str, table: str = "clean_events") -> str:
     """SQL: (event_type, events, whether any has a value) over the events of ``table`` before ``end_sql``."""
-    return (f"SELECT event_type, count(*), bool_or(value IS NOT NULL) FROM {table} WHERE timestamp < {end_sql} "
+    return (f"SELECT event_type, count(*) AS n, bool_or(value IS NOT NULL) AS v FROM {table} WHERE timestamp < {end_sql} "
             "GROUP BY event_type")
 
 
@@ -149,18 +161,29 @@ def _features(ctx: Context) -> list[Feature]:
     for t in ctx.event_types:
         s, (one, many), d = names[t], label(t, labels), _direction(ctx, t)
         word = f"{one}|{many}"
-        some = 0 if d > 0 else None  # more of a risky activity is a reason only when there is some
+        # a count of a risky activity is a reason when there is some; a low count of the usual kind says no
+        # change by itself ("No webinars in the last 90 days" of someone who never went): its fall is said against
+        # the 30 days before (the trend) and against the customer's habit (the gap ratio)
+        counted, some = (d, 0) if d > 0 else (0, None)
         last, prev = f"{s}_events_last_{r}d", f"{s}_events_previous_{r}d"
+        since, usual = f"days_since_last_{s}_event", f"{s}_usual_days_between_events"
         out += [
-            *[Feature(f"{s}_events_last_{w}d", FAMILY, "count", f"{{value:count:{word}}} in the last {w} days", d,
-                      fill=0, neutral=some, zero=f"No {many} in the last {w} days") for w in COUNT_WINDOWS],
+            *[Feature(f"{s}_events_last_{w}d", FAMILY, "count", f"{{value:count:{word}}} in the last {w} days",
+                      counted, fill=0, neutral=some, zero=f"No {many} in the last {w} days") for w in COUNT_WINDOWS],
             Feature(prev, FAMILY, "count", f"{{value:count:{word}}} in the {r} days before the last {r}", 0, fill=0),
             _trend(f"{s}_events_change_{r}d", last, prev, f"count:{word}", d),
             Feature(f"{s}_events_per_active_day_{MIX_DAYS}d", FAMILY, "ratio",
                     f"{{value:.2f}} {many} a day on the days they were active in the last {MIX_DAYS} days", 0, fill=0),
-            Feature(f"days_since_last_{s}_event", FAMILY, "days",
+            # the days alone are a reason only for a risky activity done recently; for the usual kind, how
+            # overdue the customer is against their own habit says it (next features); never having done an
+            # activity is not a change in behaviour: no reason
+            Feature(since, FAMILY, "days",
                     f"No {many} for {{value:count:day}}" if d < 0 else f"Last of their {many} {{value:count:day}} ago",
-                    -d),  # never having done an activity is not a change in behaviour: no reason
+                    0 if d < 0 else -d, neutral=None if d < 0 else RECENT_DAYS),
+            Feature(usual, FAMILY, "days", f"Usually one {one} every {{value:count:day}}", 0),
+            Feature(f"{s}_gap_ratio_since_last_event", FAMILY, "ratio",
+                    f"No {many} for {{{since}:count:day}}, against one every {{{usual}:count:day}} before",
+                    -d if d < 0 else 0, neutral=OVERDUE_GAPS if d < 0 else None),
         ]
         if t in ctx.valued_event_types:
             out += [
@@ -201,6 +224,15 @@ def _sql(ctx: Context) -> str:
             f"{s}_events_last_{RECENT_DAYS}d - {s}_events_previous_{RECENT_DAYS}d AS {s}_events_change_{RECENT_DAYS}d",
             f"{s}_events_last_{MIX_DAYS}d / nullif({ACTIVE_DAYS}, 0) AS {s}_events_per_active_day_{MIX_DAYS}d",
             f"{ctx.days_since(f'max(timestamp) FILTER (WHERE {is_t})')} AS days_since_last_{s}_event",
+            # the usual gap: the days from their first to their last event over the gaps between them; none
+            # before a habit (HABIT_EVENTS), nor for several a day (a fall of those shows in the counts)
+            f"count(*) FILTER (WHERE {is_t}) AS activity_helper_{s}_events",
+            f"{ctx.days_since(f'min(timestamp) FILTER (WHERE {is_t})')} - days_since_last_{s}_event "
+            f"AS activity_helper_{s}_span_days",
+            f"CASE WHEN activity_helper_{s}_events >= {HABIT_EVENTS} AND activity_helper_{s}_span_days >= "
+            f"activity_helper_{s}_events - 1 THEN activity_helper_{s}_span_days / (activity_helper_{s}_events - 1) "
+            f"END AS {s}_usual_days_between_events",
+            f"days_since_last_{s}_event / {s}_usual_days_between_events AS {s}_gap_ratio_since_last_event",
         ]
         if t in ctx.valued_event_types:
             # a sum of exact decimals over a count: the same inputs give the same mean, whatever the threads

@@ -4,7 +4,11 @@ Contributions are exact TreeSHAP values (``shap.TreeExplainer`` on the booster, 
 ``pred_contrib`` and measured slightly faster: ``benchmarks/bench_scoring.py``). They are in
 log-odds; each customer's contributions are rescaled by (p - p0) / (sum of contributions), p being the
 calibrated churn probability and p0 the calibrated base rate, so they add up to the customer's
-distance from the base rate in probability points and keep their signs and proportions.
+distance from the base rate in probability points and keep their signs and proportions. Drivers are
+chosen on the log-odds contributions themselves (the same order for every customer whom calibration moves
+off the base rate) and reported in probability points: a flat step of isotonic calibration that holds the
+base rate maps a whole range of scores onto p0, and rescaled to p - p0 = 0 the contributions of those
+customers, up to a model score far above the base, would all be 0 and name no driver at all.
 
 Drivers are families, not single features: SHAP values add up, so a family's sum is the effect of that
 group of correlated features, and two near-copies of one signal cannot take two of the three places. A
@@ -63,7 +67,8 @@ def family_effects(effects: np.ndarray, spec: FeatureSpec, drivers_only: bool = 
 
 
 def top_drivers(effects: np.ndarray, features: pd.DataFrame, spec: FeatureSpec, k: int = N_DRIVERS, *,
-                currency: str = "", rank_by: Literal["rising", "net", "strongest"] = "rising") -> Drivers:
+                currency: str = "", rank_by: Literal["rising", "net", "strongest"] = "rising",
+                log_odds: np.ndarray | None = None) -> Drivers:
     """The ``k`` families raising each customer's risk most, each named by its leading sayable feature.
 
     A family's effect (``rank_by="rising"``) is the sum of its features' effects that raise risk, context
@@ -74,28 +79,29 @@ def top_drivers(effects: np.ndarray, features: pd.DataFrame, spec: FeatureSpec, 
     and reasons"). A family is named by its feature with the largest
     positive effect whose reason can be said (:meth:`Feature.reason`); a family with none is passed over
     and the next one leads. ``currency`` is written with amounts in the reasons.
+
+    ``log_odds``, the same contributions in the model's log-odds (``effects`` being them rescaled to
+    probability points, :func:`to_probability_points`), are what families are ranked and named by where
+    given; the effects reported stay in probability points. The order is the same wherever the rescaling
+    slope is positive; where calibration maps a customer onto the base rate itself (slope 0), the model's
+    drivers are still named, with an effect of 0 points.
     """
     n, m = effects.shape[0], len(spec.features)
-    fam_effects, families = family_effects(np.clip(effects, 0, None) if rank_by == "rising" else effects, spec,
-                                           drivers_only=True)
-    if rank_by == "strongest":
-        fam_effects = np.zeros_like(fam_effects)
-        for j, family in enumerate(families):
-            cols = [i for i, f in enumerate(spec.features) if f.family == family and not f.context]
-            if cols:
-                fam_effects[:, j] = np.clip(effects[:, cols], 0, None).max(axis=1)
+    ranked_by = effects if log_odds is None else log_odds
+    fam_effects, families = _family_ranking(ranked_by, spec, rank_by)
+    fam_points = fam_effects if log_odds is None else _family_ranking(effects, spec, rank_by)[0]
     fam_index = np.array([families.index(f.family) for f in spec.features])
     sayable = np.zeros((n, m), dtype=bool)
     for i, feat in enumerate(spec.features):
         if feat.can_drive:
-            rising = effects[:, i] > 0
+            rising = ranked_by[:, i] > 0
             if rising.any():
                 sayable[:, i] = rising & _sayable(feat, features)
     reasons: dict[int, np.ndarray] = {}  # feature index -> its reason per customer (None: not rendered or unsayable)
     rendered: dict[int, np.ndarray] = {}  # feature index -> whether each customer's reason is rendered
     while True:
         # Leading feature of each family for each customer: its largest positive effect among the sayable.
-        masked = np.where(sayable, effects, -np.inf)
+        masked = np.where(sayable, ranked_by, -np.inf)
         leader = np.zeros((n, len(families)), dtype=int)
         named = np.zeros((n, len(families)), dtype=bool)
         for j in range(len(families)):
@@ -119,7 +125,7 @@ def top_drivers(effects: np.ndarray, features: pd.DataFrame, spec: FeatureSpec, 
     out_family = np.full((n, k), None, dtype=object)
     out_value = np.full((n, k), None, dtype=object)
     out_reason = np.full((n, k), None, dtype=object)
-    out_effect = np.where(valid, fam_effects[rows, order], np.nan)
+    out_effect = np.where(valid, fam_points[rows, order], np.nan)
     for slot in range(k):
         for fi in np.unique(chosen_feature[valid[:, slot], slot]):
             idx = np.flatnonzero(valid[:, slot] & (chosen_feature[:, slot] == fi))
@@ -129,6 +135,19 @@ def top_drivers(effects: np.ndarray, features: pd.DataFrame, spec: FeatureSpec, 
             out_value[idx, slot] = _values(features, feat.name, idx)
             out_reason[idx, slot] = reasons[fi][idx]
     return Drivers(out_feature, out_family, out_value, out_effect, out_reason)
+
+
+def _family_ranking(effects: np.ndarray, spec: FeatureSpec, rank_by: str) -> tuple[np.ndarray, list[str]]:
+    """Each family's effect for ranking (n x families), as :func:`top_drivers` describes ``rank_by``."""
+    fam_effects, families = family_effects(np.clip(effects, 0, None) if rank_by == "rising" else effects, spec,
+                                           drivers_only=True)
+    if rank_by == "strongest":
+        fam_effects = np.zeros_like(fam_effects)
+        for j, family in enumerate(families):
+            cols = [i for i, f in enumerate(spec.features) if f.family == family and not f.context]
+            if cols:
+                fam_effects[:, j] = np.clip(effects[:, cols], 0, None).max(axis=1)
+    return fam_effects, families
 
 
 def _sayable(feat: Feature, features: pd.DataFrame) -> np.ndarray:

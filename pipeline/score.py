@@ -137,7 +137,7 @@ def score_rows(features: pd.DataFrame, bundle: ModelBundle, as_of: date, cfg: Sc
     loyalty_score = bundle.loyalty_score(expected)
     lifetime = lifetime_value(p, retained, bundle.horizon_days, value.lifetime_months, value.annual_discount_rate)
 
-    drivers = top_drivers(effects, X, bundle.spec, currency=cfg.currency)
+    drivers = top_drivers(effects, X, bundle.spec, currency=cfg.currency, log_odds=churn_contrib[:, :-1])
     risk = pd.DataFrame({
         "customer_id": features["customer_id"].to_numpy(),
         "as_of": pd.Timestamp(as_of),

@@ -85,8 +85,51 @@ def test_reasons_name_the_activity_in_words():
     assert spec["post_events_change_30d"].reason(3.0, row) is None  # more posts is no reason for risk
     assert spec["newfriend_events_change_30d"].reason(-3.0, row) == (
         "1 new friend in the last 30 days, down from 4 in the 30 before")
-    assert spec["days_since_last_post_event"].reason(45.0, row) == "No posts for 45 days"
+    assert spec["post_gap_ratio_since_last_event"].reason(3.75, {**row, "days_since_last_post_event": 45.0,
+                                                                "post_usual_days_between_events": 12.0}) == (
+        "No posts for 45 days, against one every 12 days before")
     assert label("reply", {}) == ("reply", "replies") and label("page_view", {}) == ("page view", "page views")
+
+
+def test_days_since_an_activity_are_a_reason_only_against_a_habit_of_it():
+    """'No webinars for 307 days' is no reason for someone who went to one once, or to one a year: the days since
+    the last event are said only for a customer who had a habit of it (three events or more) and is now twice
+    their usual gap past it; for a risky activity, only when the last one was recent. A low count of the usual
+    kind is no reason by itself."""
+    p = load_params(None, ["features.risky_event_types=[dislike]"])
+    as_of = pd.Timestamp(AS_OF)
+    rows = [("habit", as_of - pd.Timedelta(days=100 + 10 * k), "webinar") for k in range(6)]  # every 10 days, not for 100
+    rows += [("steady", as_of - pd.Timedelta(days=5 + 10 * k), "webinar") for k in range(6)]  # every 10 days, still
+    rows += [("once", as_of - pd.Timedelta(days=307), "webinar")]  # one, long ago
+    rows += [("twice", as_of - pd.Timedelta(days=d), "webinar") for d in (300, 600)]  # two: no habit yet
+    rows += [("burst", as_of - pd.Timedelta(days=200, hours=h), "webinar") for h in range(5)]  # five in a day
+    rows += [(c, as_of - pd.Timedelta(days=d), "dislike") for c, d in (("habit", 3), ("steady", 200))]
+    events = pd.DataFrame(rows, columns=["customer_id", "timestamp", "event_type"]).assign(value=np.nan)
+    customers = sorted(set(events["customer_id"]))
+    tx = pd.DataFrame({"customer_id": customers, "timestamp": as_of - pd.Timedelta(days=20), "amount": 10.0})
+    ds = dataset_from_frames({"transactions": tx, "events": events}, p)
+    spec, _ = feature_spec(context_for(ds, p, AS_OF))
+    frame = build_features(ds, p, AS_OF).set_index("customer_id")
+    assert frame.loc["habit", "webinar_usual_days_between_events"] == 10
+    assert frame.loc["habit", "webinar_gap_ratio_since_last_event"] == 10
+    assert frame.loc["steady", "webinar_gap_ratio_since_last_event"] == 0.5
+    for c in ("once", "twice", "burst"):  # no habit: no usual gap, no ratio
+        assert np.isnan(frame.loc[c, "webinar_usual_days_between_events"]), c
+        assert np.isnan(frame.loc[c, "webinar_gap_ratio_since_last_event"]), c
+
+    def reasons(name):
+        feat = spec[name]
+        return {c: feat.reason(row[name], row) for c, row in frame.to_dict("index").items()}
+
+    assert not any(reasons("days_since_last_webinar_event").values())  # the days alone: never a reason
+    assert not any(reasons("webinar_events_last_90d").values())  # nor "No webinars in the last 90 days"
+    said = reasons("webinar_gap_ratio_since_last_event")
+    assert said == {"habit": "No webinars for 100 days, against one every 10 days before", "steady": None,
+                    "once": None, "twice": None, "burst": None}
+    assert reasons("days_since_last_dislike_event")["habit"] == "Last of their dislikes 3 days ago"
+    assert reasons("days_since_last_dislike_event")["steady"] is None  # 200 days ago: no news
+    assert reasons("dislike_events_last_30d")["habit"] == "1 dislike in the last 30 days"
+    assert spec["dislike_gap_ratio_since_last_event"].risk_direction == 0  # a pause in dislikes is no risk
 
 
 def test_a_type_seen_at_training_and_absent_at_scoring_is_zero():

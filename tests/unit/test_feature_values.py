@@ -78,7 +78,11 @@ def _expected(tx: pd.DataFrame, windows: list[int], trend: int) -> pd.DataFrame:
             "items_per_order_last_365d": year["quantity"].mean() if len(year) else np.nan,
             "average_order_value_last_365d": year["amount"].mean() if len(year) else np.nan,
             f"orders_change_last_{trend}d": int((o["age"] < trend).sum() - ((o["age"] >= trend) & (o["age"] < 2 * trend)).sum()),
+            f"average_order_value_last_{trend}d": o.loc[o["age"] < trend, "amount"].mean(),
+            f"average_order_value_before_last_{trend}d": o.loc[o["age"] >= trend, "amount"].mean(),
         }
+        row[f"average_order_value_change_ratio_{trend}d"] = (row[f"average_order_value_last_{trend}d"]
+                                                            / row[f"average_order_value_before_last_{trend}d"])
         row["gap_ratio_since_last_purchase"] = days[0] / gaps.mean() if len(gaps) and gaps.mean() else np.nan
         for w in windows:
             row[f"orders_last_{w}d"] = int((o["age"] < w).sum())
