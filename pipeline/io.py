@@ -276,6 +276,12 @@ def read_sheet(path: Path, sheet: str = "") -> pa.Table:
         book.close()
 
 
+def sniffed_note(source: TableSource, why: str) -> str:
+    """The notice that a text file was read as UTF-16 because its first bytes show it (``sniff_encoding``)."""
+    return (f"{source.name}: {source.path.name} {why}, so it was read as UTF-16 (set input.tables."
+            f"{source.name}.encoding to say so)")
+
+
 @contextmanager
 def readable(source: TableSource, fmt: FormatConfig, temp_dir: str | None = None) -> Iterator[tuple[TableSource, str]]:
     """``source`` made readable by the engine under the format settings ``fmt``, with a note of what was
@@ -291,8 +297,7 @@ def readable(source: TableSource, fmt: FormatConfig, temp_dir: str | None = None
     sniffed, why = sniff_encoding(source.path)
     if not encoding and sniffed:
         encoding = sniffed
-        note = (f"{source.name}: {source.path.name} {why}, so it was read as UTF-16 (set input.tables."
-                f"{source.name}.encoding to say so)")
+        note = sniffed_note(source, why)
     name = codecs.lookup(encoding or "utf-8").name
     engine = ENGINE_ENCODINGS.get(name)
     if name.startswith("utf-16"):  # the engine reads little-endian UTF-16; Python the rest

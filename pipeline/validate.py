@@ -5,14 +5,21 @@ unusable (or NULL): a table for text sources (CSV is parsed once), a view for ty
 frames), which are then read in place by every later scan. Clean rows feed the feature stages; bad rows
 either stop the run (``on_bad_rows: fail``) or go to quarantine with their reason. The accounting always balances:
 rows read = rows used + rows quarantined.
+
+A table is checked in three steps, each defined once for every engine: how it is read is decided from counts over
+its whole source, asked through a ``Scan`` (``plan_table``); its rows are checked in the engine (``check_rows``);
+and what was found becomes its account, problems and notices (``table_report``). The Spark engine runs the same
+counts and checks on shards of the rows and adds them up (``pipeline.engine.spark_validate``).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 import duckdb
 
@@ -209,7 +216,53 @@ def _set_line(table: str, **settings: str) -> str:
     return " ".join(f"--set input.{k}={named.get(v, v)}" for k, v in settings.items())
 
 
-def _profile(con: duckdb.DuckDBPyConnection, scan: str, schema: TableSchema, resolved: dict[str, str],
+class Scan(Protocol):
+    """What deciding how a table is read asks of its source rows: their columns' engine types, and aggregates over
+    them that add up over any split of the rows (counts, and a least value as an example). One engine runs them
+    on the source as it is (``SourceScan``); one that holds the rows in shards runs the same SQL on each shard and
+    adds the counts up (``pipeline.engine.spark_validate``), so both decide alike over the whole column."""
+
+    relation: str  # the FROM-clause expression the row checks read the source with
+
+    def types(self) -> dict[str, str]:
+        """Source column -> its engine type, in the source's order."""
+
+    def counts(self, select: str, where: str = "") -> tuple:
+        """The one row of ``SELECT select FROM source [WHERE where]``, where every column is a ``count(...)``."""
+
+    def example(self, expr: str, where: str = "") -> object:
+        """The least value of ``expr`` over the rows ``where`` holds (None when there is none): an example that
+        does not depend on the order rows are read in."""
+
+    def misfit(self, source: TableSource, header: str) -> DataError | None:
+        """The error for a text file whose lines do not all split into the header's fields (None: not known)."""
+
+
+@dataclass(frozen=True)
+class SourceScan:
+    """``Scan`` of a source read in place by a DuckDB connection."""
+
+    con: duckdb.DuckDBPyConnection
+    relation: str
+
+    def types(self) -> dict[str, str]:
+        return {row[0]: row[1] for row in self.con.execute(f"DESCRIBE SELECT * FROM {self.relation}").fetchall()}
+
+    def counts(self, select: str, where: str = "") -> tuple:
+        return self.con.execute(f"SELECT {select} FROM {self.relation}{_where(where)}").fetchall()[0]
+
+    def example(self, expr: str, where: str = "") -> object:
+        return self.con.execute(f"SELECT min({expr}) FROM {self.relation}{_where(where)}").fetchall()[0][0]
+
+    def misfit(self, source: TableSource, header: str) -> DataError | None:
+        return _misfit_lines(self.con, source, header) if source.is_csv else None
+
+
+def _where(condition: str) -> str:
+    return f" WHERE {condition}" if condition else ""
+
+
+def _profile(scan: Scan, schema: TableSchema, resolved: dict[str, str],
              types: dict[str, str], source: TableSource) -> dict[str, dict[str, int]]:
     """One pass over the source counting what decides how each column is read: per text timestamp column
     the values with a UTC offset and (with no date format given) those that start like ISO 8601; per text
@@ -246,15 +299,14 @@ def _profile(con: duckdb.DuckDBPyConnection, scan: str, schema: TableSchema, res
                                              f"AND abs({number}) < 9007199254740992)")
     if not aggregates:
         return {}
-    values = con.execute(f"SELECT {', '.join(aggregates.values())} FROM {scan}").fetchone()
+    values = scan.counts(", ".join(aggregates.values()))
     out: dict[str, dict[str, int]] = {}
     for (column, stat), value in zip(aggregates, values, strict=True):
         out.setdefault(column, {})[stat] = value
     return out
 
 
-def _id_form(con: duckdb.DuckDBPyConnection, scan: str, source: TableSource, src: str, src_type: str,
-             stats: dict[str, int]) -> tuple[str, str]:
+def _id_form(scan: Scan, source: TableSource, src: str, src_type: str, stats: dict[str, int]) -> tuple[str, str]:
     """How an id column is read, and a note: float ids holding whole numbers become those integers
     ("291.0" -> "291", as pandas writes an integer column with gaps); floats that are not whole numbers
     cannot be made exact ids, and stop the run. Text ids that are not all float-like stay as they are."""
@@ -266,9 +318,9 @@ def _id_form(con: duckdb.DuckDBPyConnection, scan: str, source: TableSource, src
         present = stats["present"]
         if not present or stats["dotted"] < present:
             return "", ""
-        floaty, whole = con.execute(
-            rf"SELECT count(*) FILTER (WHERE regexp_full_match(trim({q}), '-?\d+\.\d+')), "
-            rf"count(*) FILTER (WHERE regexp_full_match(trim({q}), '-?\d+\.0+')) FROM {scan}").fetchone()
+        floaty, whole = scan.counts(
+            rf"count(*) FILTER (WHERE regexp_full_match(trim({q}), '-?\d+\.\d+')), "
+            rf"count(*) FILTER (WHERE regexp_full_match(trim({q}), '-?\d+\.0+'))")
         if floaty < present:
             return "", ""
     if whole == present:
@@ -278,8 +330,8 @@ def _id_form(con: duckdb.DuckDBPyConnection, scan: str, source: TableSource, src
             "integers (291)")
     test = (f"isfinite(CAST({q} AS DOUBLE)) AND CAST({q} AS DOUBLE) <> trunc(CAST({q} AS DOUBLE))" if floats else
             rf"NOT regexp_full_match(trim({q}), '-?\d+\.0+')")
-    example = con.execute(f"SELECT CAST({q} AS VARCHAR) FROM {scan} WHERE {test} LIMIT 1").fetchall()
-    shown = example[0][0] if example else "?"
+    example = scan.example(f"CAST({q} AS VARCHAR)", test)
+    shown = example if example is not None else "?"
     raise DataError(
         f"{source.label}: column {src} holds customer ids as floats, and {present - whole:,} of them are not whole "
         f"numbers (e.g. {shown}), so they cannot be matched exactly to the ids of the other tables. Fix: export "
@@ -287,8 +339,8 @@ def _id_form(con: duckdb.DuckDBPyConnection, scan: str, source: TableSource, src
         "writing)")
 
 
-def _number_format(con: duckdb.DuckDBPyConnection, scan: str, source: TableSource, column: str, src: str,
-                   stats: dict[str, int], fmt: FormatConfig) -> tuple[tuple[str, str], str]:
+def _number_format(scan: Scan, source: TableSource, column: str, src: str, stats: dict[str, int],
+                   fmt: FormatConfig) -> tuple[tuple[str, str], str]:
     """The separators a text number column is read with, and a note when they were detected.
 
     Given separators are used as they are. Otherwise the engine's reading (a dot, no grouping) is kept when
@@ -304,25 +356,23 @@ def _number_format(con: duckdb.DuckDBPyConnection, scan: str, source: TableSourc
     q = _quote(src)
     ambiguous_dot = False
     if stats["dotted"] > 0 and stats["dot3"] == stats["dotted"]:  # every dot has three characters after it
-        dot3, long = con.execute(
-            rf"SELECT count(*) FILTER (WHERE regexp_full_match(trim({q}), '[+-]?[1-9]\d{{0,2}}\.\d{{3}}')), "
-            rf"count(*) FILTER (WHERE regexp_full_match(trim({q}), '[+-]?\d{{4,}}')) FROM {scan}").fetchone()
+        dot3, long = scan.counts(
+            rf"count(*) FILTER (WHERE regexp_full_match(trim({q}), '[+-]?[1-9]\d{{0,2}}\.\d{{3}}')), "
+            rf"count(*) FILTER (WHERE regexp_full_match(trim({q}), '[+-]?\d{{4,}}'))")
         ambiguous_dot = dot3 == stats["dotted"] and long == 0  # 1250 beside 1.250: a decimal dot
     if (".", "") in candidates and stats["read"] == stats["present"] and (given_d == "." or not ambiguous_dot):
         return (".", ""), ""
     present = f"NULLIF(trim({q}), '') IS NOT NULL"
-    counts = con.execute(
-        f"SELECT {', '.join(f'count({_number_sql(q, d, t)})' for d, t in candidates)}, "
-        f"count(*) FILTER (WHERE contains({q}, '.')), count(*) FILTER (WHERE contains({q}, ',')) "
-        f"FROM {scan} WHERE {present}").fetchone()
+    counts = scan.counts(
+        f"{', '.join(f'count({_number_sql(q, d, t)})' for d, t in candidates)}, "
+        f"count(*) FILTER (WHERE contains({q}, '.')), count(*) FILTER (WHERE contains({q}, ','))", present)
     holding = {".": counts[-2], ",": counts[-1]}
     best = max(counts[: len(candidates)])
     tied = [c for c, n in zip(candidates, counts, strict=False) if n == best]
     # tied readings that give the same number for every value are one reading: keep the first of each
     values = [_number_sql(q, d, t) for d, t in tied]
-    differs = con.execute("SELECT " + ", ".join(f"count(*) FILTER (WHERE {values[0]} IS DISTINCT FROM {v})"
-                                                  for v in values[1:]) + f" FROM {scan} WHERE {present}").fetchone() \
-        if len(tied) > 1 else ()
+    differs = scan.counts(", ".join(f"count(*) FILTER (WHERE {values[0]} IS DISTINCT FROM {v})" for v in values[1:]),
+                          present) if len(tied) > 1 else ()
     readings = [tied[0]] + [c for c, n in zip(tied[1:], differs, strict=True) if n]
     chosen = readings[0]
     where = f"{source.name}.{column}"
@@ -330,7 +380,7 @@ def _number_format(con: duckdb.DuckDBPyConnection, scan: str, source: TableSourc
     decimal_reading = next((r for r in readings if grouping and r[0] == grouping[1]), None)
     if len(readings) > 1 and grouping and decimal_reading:  # a separator read as decimal by one, thousands by another
         char = grouping[1]
-        example = con.execute(f"SELECT trim({q}) FROM {scan} WHERE contains({q}, {sql_string(char)}) LIMIT 1").fetchall()[0][0]
+        example = scan.example(f"trim({q})", f"contains({q}, {sql_string(char)})")
         as_decimal = example.replace(",", ".") if char == "," else example
         as_thousands = example.replace(char, "")
         if holding[char] < MIN_AMBIGUOUS_EVIDENCE:
@@ -358,8 +408,8 @@ def _number_format(con: duckdb.DuckDBPyConnection, scan: str, source: TableSourc
                     f"{_set_line(source.name, decimal_separator=decimal)} says so")
 
 
-def _date_formats(con: duckdb.DuckDBPyConnection, scan: str, source: TableSource, column: str, src: str,
-                  stats: dict[str, int], fmt: FormatConfig) -> tuple[tuple[str, ...], str]:
+def _date_formats(scan: Scan, source: TableSource, column: str, src: str, stats: dict[str, int],
+                  fmt: FormatConfig) -> tuple[tuple[str, ...], str]:
     """The date formats a text timestamp column is read with, and a note when they were detected: given
     formats as they are; else ISO 8601 where it reads every value; else the day/month order that reads the
     most values, unless two orders read them all differently (03/04/2025), which stops the run."""
@@ -370,20 +420,19 @@ def _date_formats(con: duckdb.DuckDBPyConnection, scan: str, source: TableSource
     q = _quote(src)
     groups = [_with_times(f) for f in DATE_FORMATS]
     listed = ["[" + ", ".join(sql_string(f) for f in g) + "]" for g in groups]
-    *counts, iso = con.execute(f"SELECT {', '.join(f'count(try_strptime(trim({q}), {g}))' for g in listed)}, "
-                               f"count(TRY_CAST({q} AS TIMESTAMPTZ)) FROM {scan}").fetchone()
+    *counts, iso = scan.counts(f"{', '.join(f'count(try_strptime(trim({q}), {g}))' for g in listed)}, "
+                               f"count(TRY_CAST({q} AS TIMESTAMPTZ))")
     best = max(counts)
     if best <= iso:
         return (), ""
     tied = [i for i, n in enumerate(counts) if n == best]
     if len(tied) > 1:
         a, b = listed[tied[0]], listed[tied[1]]
-        row = con.execute(f"SELECT trim({q}) FROM {scan} WHERE try_strptime(trim({q}), {a}) IS DISTINCT FROM "
-                          f"try_strptime(trim({q}), {b}) LIMIT 1").fetchall()
-        if row:
+        row = scan.example(f"trim({q})", f"try_strptime(trim({q}), {a}) IS DISTINCT FROM try_strptime(trim({q}), {b})")
+        if row is not None:
             first, second = DATE_FORMATS[tied[0]], DATE_FORMATS[tied[1]]
             raise DataError(
-                f"{source.label}: column {src} ({source.name}.{column}): dates such as {row[0][0]!r} read both as "
+                f"{source.label}: column {src} ({source.name}.{column}): dates such as {row!r} read both as "
                 f"{first} and as {second} (every value fits either), so which is the day cannot be told. Fix: "
                 f"--set input.date_format={first} or --set input.date_format={second} (for this table only: "
                 f"input.tables.{source.name}.date_format)")
@@ -420,11 +469,10 @@ def _likely_fix(table: str, kind: str, value: str) -> str:
 
 
 def _resolve_columns(
-    con: duckdb.DuckDBPyConnection, schema: TableSchema, source: TableSource, mapping: dict[str, str], scan: str
+    scan: Scan, schema: TableSchema, source: TableSource, mapping: dict[str, str]
 ) -> tuple[dict[str, str], dict[str, str], list[str]]:
     """Return canonical->source column, source column types, and extra source columns."""
-    described = con.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()
-    types = {row[0]: row[1] for row in described}
+    types = scan.types()
     unknown_mapping = set(mapping) - set(schema.column_names)
     if unknown_mapping:
         raise DataError(
@@ -440,7 +488,7 @@ def _resolve_columns(
         elif col.required:
             missing.append(col.name if name == col.name else f"{col.name} (mapped to '{name}')")
     if missing:
-        misfit = _misfit_lines(con, source, next(iter(types))) if source.is_csv and len(types) == 1 else None
+        misfit = scan.misfit(source, next(iter(types))) if len(types) == 1 else None
         if misfit is not None:  # the reader fell back to whole lines as one column
             raise misfit
         raise DataError(
@@ -529,7 +577,7 @@ def _mark_duplicates(con: duckdb.DuckDBPyConnection, checked: str, name: str, ex
     con.execute(f"""CREATE OR REPLACE VIEW {marked} AS
         SELECT * FROM {checked} WHERE _reason IS NOT NULL OR _row_hash NOT IN (SELECT _row_hash FROM {hashes})
         UNION ALL BY NAME SELECT * FROM {candidates}""")
-    marks, shown = con.execute(f"SELECT count(*), any_value(concat_ws(', ', {example})) FROM {candidates} "
+    marks, shown = con.execute(f"SELECT count(*), min(concat_ws(', ', {example})) FROM {candidates} "
                                "WHERE _reason IS NOT NULL").fetchall()[0]
     return marked, marks, shown
 
@@ -549,7 +597,7 @@ def _mark_repeated_keys(con: duckdb.DuckDBPyConnection, relation: str, name: str
         SELECT * REPLACE (CASE WHEN _reason IS NULL AND {key} IS NOT NULL AND sum(CAST(_reason IS NULL AS INTEGER))
                                     OVER (PARTITION BY {key}) > 1 THEN '{reason}' ELSE _reason END AS _reason)
         FROM {relation}""")
-    marks, shown = con.execute(f"SELECT count(*), arg_min(concat_ws(', ', {example}), {key}) FROM {keyed} "
+    marks, shown = con.execute(f"SELECT count(*), min(concat_ws(', ', {example})) FROM {keyed} "
                                f"WHERE _reason = '{reason}'").fetchone()
     return keyed, marks, shown
 
@@ -564,8 +612,9 @@ def _set_aside(counts: list[tuple], reason: str, marks: int, shown: str) -> list
 
 
 def _count_reasons(con: duckdb.DuckDBPyConnection, relation: str, example: str) -> tuple[list[tuple], int]:
-    """Rows per reason (NULL = usable; most rows first) with an example of each kind of bad row, and how
-    many distinct row hashes the usable rows have (fewer than the rows: some may be duplicates).
+    """Rows per reason (NULL = usable; most rows first) with an example of each kind of bad row (the least as
+    text: the same whatever order the rows are read in, or how they are split), and how many distinct row
+    hashes the usable rows have (fewer than the rows: some may be duplicates).
 
     One pass without grouping counts the rows and the hashes (grouping by reason makes the distinct count
     a grouped one, 20% slower); the reasons are grouped in a second pass only when some rows are bad."""
@@ -575,7 +624,7 @@ def _count_reasons(con: duckdb.DuckDBPyConnection, relation: str, example: str) 
     ).fetchone()
     rows = [(None, usable, None)] if usable else []
     if bad:
-        rows += con.execute(f"SELECT _reason, count(*), any_value(concat_ws(', ', {example})) FROM {relation} "
+        rows += con.execute(f"SELECT _reason, count(*), min(concat_ws(', ', {example})) FROM {relation} "
                             "WHERE _reason IS NOT NULL GROUP BY _reason").fetchall()
     return sorted(rows, key=_most_rows_first), usable_hashes
 
@@ -585,38 +634,41 @@ def _most_rows_first(count: tuple) -> tuple:
     return -count[1], count[0] is None, count[0] or ""
 
 
-def _extra_expr(con: duckdb.DuckDBPyConnection, scan: str, column: str, src_type: str,
-                fmt: FormatConfig | None = None) -> str:
+def _extra_exprs(scan: Scan, columns: list[str], types: dict[str, str], fmt: FormatConfig | None = None) -> list[str]:
     """Profile attributes read as text (CSV) become numbers or booleans when every value reads as one (with
-    the table's given separators: ``1 234,5`` is a number where they say so)."""
-    q = _quote(column)
-    if not src_type.upper().startswith("VARCHAR"):
-        return q
+    the table's given separators: ``1 234,5`` is a number where they say so); one pass counts them all."""
     separators = (fmt.decimal_separator or ".", fmt.thousands_char) if fmt else (".", "")
-    number = _number_sql(q, *separators)
-    present, numeric, boolean = con.execute(
-        f"SELECT count({q}), count({number}), count(TRY_CAST({q} AS BOOLEAN)) FROM {scan}"
-    ).fetchone()
-    if present and numeric == present:
-        return f"{number} AS {q}"
-    if present and boolean == present:
-        return f"TRY_CAST({q} AS BOOLEAN) AS {q}"
-    return q
+    text = [c for c in columns if types[c].upper().startswith("VARCHAR")]
+    counts = scan.counts(", ".join(f"count({_quote(c)}), count({_number_sql(_quote(c), *separators)}), "
+                                   f"count(TRY_CAST({_quote(c)} AS BOOLEAN))" for c in text)) if text else ()
+    read = {c: counts[3 * i: 3 * i + 3] for i, c in enumerate(text)}
+    exprs = []
+    for column in columns:
+        q = _quote(column)
+        present, numeric, boolean = read.get(column, (0, 0, 0))
+        if present and numeric == present:
+            exprs.append(f"{_number_sql(q, *separators)} AS {q}")
+        elif present and boolean == present:
+            exprs.append(f"TRY_CAST({q} AS BOOLEAN) AS {q}")
+        else:
+            exprs.append(q)
+    return exprs
 
 
 def _create_clean_view(
-    con: duckdb.DuckDBPyConnection, name: str, source: TableSource, checked_rows: str, canonical: str, example: str
+    con: duckdb.DuckDBPyConnection, name: str, checked_rows: str, canonical: str, example: str, materialize: bool
 ) -> tuple[str, list[tuple]]:
     """Create ``clean_<name>`` (usable rows, canonical columns); return the relation of every row with its
     reason, and the rows per reason (see ``_count_reasons``).
 
-    Text (CSV) is parsed once into the engine; typed sources (Parquet, frames) are checked in place, so
+    Text (CSV) is parsed once into the engine (``materialize``: a table of checked rows, as is a source read
+    once from a stream); typed sources (Parquet, frames) are checked in place, so
     100M rows are never copied into memory: every later scan reads the file and, when validation set
     rows aside, applies the same checks. Duplicates are looked for only when the counting pass finds
     usable rows sharing a row hash (the usual input has none, and then costs no pass of its own).
     """
     checked = f"_checked_{name}"
-    kind = "TABLE" if source.is_text else "VIEW"
+    kind = "TABLE" if materialize else "VIEW"
     con.execute(f"CREATE OR REPLACE {kind} {checked} AS {checked_rows}")
     counts, usable_hashes = _count_reasons(con, checked, example)
     marked = checked
@@ -633,15 +685,47 @@ def _create_clean_view(
     return marked, counts
 
 
-def _check_table(
-    con: duckdb.DuckDBPyConnection,
-    schema: TableSchema,
-    source: TableSource,
-    mapping: dict[str, str],
-    now: datetime,
-) -> tuple[TableAccount, list[Problem], list[str]]:
-    scan = source.scan_sql(con)
-    resolved, types, extras = _resolve_columns(con, schema, source, mapping, scan)
+# Reasons whose fix is read from the shape of a value the checks could not read (see _likely_fix).
+LIKELY_FIXED = ("non-numeric value", "unparseable timestamp")
+
+
+@dataclass(frozen=True)
+class TablePlan:
+    """How one table's rows are checked, decided over its whole source (``plan_table``): the SQL that types
+    every row and gives its first reason to be set aside, what the quarantine shows, and what was noticed."""
+
+    schema: TableSchema
+    label: str  # the source as messages name it
+    text: bool  # every value is text (CSV, workbooks): the checked rows are stored once, typed
+    resolved: dict[str, str]  # canonical column -> source column
+    columns: tuple[str, ...]  # the source's columns, in its order
+    notices: tuple[str, ...]  # columns ignored, formats detected
+    checked_rows: str  # SQL: every source row typed, its first reason (NULL: usable) and a hash of it
+    canonical: str  # SQL list: the clean table's columns
+    example: str  # SQL list: a row as the quarantine shows it
+    shown: dict[str, str]  # source column -> SQL of what the quarantine shows of it
+
+    def quarantine_sql(self, checked: str) -> str:
+        """SQL: the rows of ``checked`` set aside, as the quarantine shows them, with their reason and its column."""
+        raw_cols = ", ".join(f"{self.shown[c]} AS {_quote(c)}" for c in self.columns)
+        return (f"SELECT {raw_cols}, split_part(_reason, '|', 1) AS reason, split_part(_reason, '|', 2) AS "
+                f"reason_column FROM {checked} WHERE _reason IS NOT NULL")
+
+
+@dataclass(frozen=True)
+class RowCounts:
+    """What the row checks found in a table, or in any part of its rows: parts add up (``merge_counts``), as
+    rows are counted and every example is the least one."""
+
+    reasons: tuple[tuple, ...]  # (reason|column or None for usable, rows, example), most rows first
+    values: dict[str, str]  # per reason in LIKELY_FIXED: the least value of its column among its rows
+    event_types: tuple[tuple[str, int], ...] = ()  # events: rows per event type no family knows
+
+
+def plan_table(scan: Scan, schema: TableSchema, source: TableSource, mapping: dict[str, str], now: datetime) -> TablePlan:
+    """Decide how ``source`` is read (its columns, and one pass over it deciding separators, date formats, float
+    ids and time zones: see ``_profile``) and write the SQL that checks each of its rows."""
+    resolved, types, extras = _resolve_columns(scan, schema, source, mapping)
     notices: list[str] = []
     if extras and not schema.keep_extra_columns:
         notices.append(f"{schema.name}: ignored columns not in the contract: {', '.join(extras)}")
@@ -649,7 +733,7 @@ def _check_table(
 
     # One pass decides how each column is read (see _profile): separators, date formats, float ids, and
     # the time zone convention of each text timestamp column (mixed aware/naive values are ambiguous).
-    profile = _profile(con, scan, schema, resolved, types, source)
+    profile = _profile(scan, schema, resolved, types, source)
     tz_minority: dict[str, bool] = {}
     forms: dict[str, ColumnFormat] = {}
     for col in schema.columns:
@@ -661,13 +745,13 @@ def _check_table(
             aware, naive = stats["aware"], stats["present"] - stats["aware"]
             if aware and naive:
                 tz_minority[col.name] = aware <= naive  # True: the aware values are the minority
-            dates, note = _date_formats(con, scan, source, col.name, src, stats, source.fmt)
+            dates, note = _date_formats(scan, source, col.name, src, stats, source.fmt)
             forms[col.name] = ColumnFormat(dates=dates)
         elif col.kind == "number":
-            (decimal, thousands), note = _number_format(con, scan, source, col.name, src, stats, source.fmt)
+            (decimal, thousands), note = _number_format(scan, source, col.name, src, stats, source.fmt)
             forms[col.name] = ColumnFormat(decimal, thousands)
         elif col.kind == "id":
-            id_form, note = _id_form(con, scan, source, src, types[src], stats)
+            id_form, note = _id_form(scan, source, src, types[src], stats)
             forms[col.name] = ColumnFormat(id_form=id_form)
         if note:
             notices.append(note)
@@ -720,7 +804,7 @@ def _check_table(
     for earlier, later in schema.ordered:
         if earlier in typed_of and later in typed_of:
             reasons.append(f"WHEN {typed_of[later]} < {typed_of[earlier]} THEN '{later} before {earlier}|{later}'")
-    extra_selects = [_extra_expr(con, scan, c, types[c], source.fmt) for c in kept_extras]
+    extra_selects = _extra_exprs(scan, kept_extras, types, source.fmt)
     shown.update({c: f"CAST({_quote(c)} AS VARCHAR)" for c in kept_extras})
     raw_copies += [c for c in extras if c not in kept_extras]
     raw_selects = [f"CAST({_quote(c)} AS VARCHAR) AS {_quote('_raw_' + c)}" for c in raw_copies]
@@ -729,24 +813,68 @@ def _check_table(
 
     # Each row of the source typed, with its first reason to be set aside (NULL: usable).
     checked_rows = (f"SELECT {', '.join(selects + extra_selects + raw_selects)}, "
-                    f"CASE {' '.join(reasons)} END AS _reason, hash({all_source}) AS _row_hash FROM {scan}")
+                    f"CASE {' '.join(reasons)} END AS _reason, hash({all_source}) AS _row_hash FROM {scan.relation}")
     canonical = ", ".join(_quote(c) for c in list(schema.column_names) + kept_extras)
     example = ", ".join(f"coalesce({shown[c]}, '<empty>')" for c in types)
-    checked, counts = _create_clean_view(con, schema.name, source, checked_rows, canonical, example)
-    raw_cols = ", ".join(f"{shown[c]} AS {_quote(c)}" for c in types)
-    con.execute(
-        f"CREATE OR REPLACE VIEW quarantine_{schema.name} AS SELECT {raw_cols}, "
-        f"split_part(_reason, '|', 1) AS reason, split_part(_reason, '|', 2) AS reason_column "
-        f"FROM {checked} WHERE _reason IS NOT NULL"
-    )
+    return TablePlan(schema, source.label, source.is_text, resolved, tuple(types), tuple(notices), checked_rows,
+                     canonical, example, shown)
+
+
+def check_rows(con: duckdb.DuckDBPyConnection, plan: TablePlan, materialize: bool = False) -> RowCounts:
+    """Check every row of ``plan``'s source in ``con`` (the source as ``plan`` reads it): creates ``clean_<table>``
+    (usable rows, canonical columns) and ``quarantine_<table>`` (rows set aside, with their reason), and returns
+    what was found. ``materialize`` stores the checked rows once (a source that can be read only once)."""
+    name = plan.schema.name
+    checked, counts = _create_clean_view(con, name, plan.checked_rows, plan.canonical, plan.example,
+                                         plan.text or materialize)
+    con.execute(f"CREATE OR REPLACE VIEW quarantine_{name} AS {plan.quarantine_sql(checked)}")
+    values: dict[str, str] = {}
+    for reason_col, _, _ in counts:
+        reason, _, column = (reason_col or "").partition("|")
+        if reason in LIKELY_FIXED and column in plan.resolved:
+            values[reason_col] = con.execute(f"SELECT min({plan.shown[plan.resolved[column]]}) FROM {checked} "
+                                             f"WHERE _reason = {sql_string(reason_col)}").fetchall()[0][0]
+    event_types: list[tuple[str, int]] = []
+    if name == "events":
+        known = ", ".join(f"'{t}'" for t in KNOWN_EVENT_TYPES)
+        event_types = con.execute(
+            f"SELECT event_type, count(*) FROM clean_events WHERE event_type NOT IN ({known}) GROUP BY 1").fetchall()
+    return RowCounts(tuple(counts), values, tuple(event_types))
+
+
+def merge_counts(parts: list[RowCounts]) -> RowCounts:
+    """What the row checks found in every part together: rows added up, the least example of each."""
+    rows: dict[str | None, int] = {}
+    examples: dict[str | None, str | None] = {}
+    values: dict[str, str] = {}
+    event_types: dict[str, int] = {}
+    for part in parts:
+        for reason, n, example in part.reasons:
+            rows[reason] = rows.get(reason, 0) + n
+            examples[reason] = _least(examples.get(reason), example)
+        for reason, value in part.values.items():
+            values[reason] = _least(values.get(reason), value)
+        for event_type, n in part.event_types:
+            event_types[event_type] = event_types.get(event_type, 0) + n
+    reasons = sorted(((r, n, examples[r]) for r, n in rows.items() if n), key=_most_rows_first)
+    return RowCounts(tuple(reasons), values, tuple(event_types.items()))
+
+
+def _least(a, b):
+    return b if a is None else a if b is None else min(a, b)
+
+
+def table_report(plan: TablePlan, found: RowCounts) -> tuple[TableAccount, list[Problem], list[str]]:
+    """The account, problems and notices of a table from its plan and what its row checks found."""
+    schema, counts = plan.schema, found.reasons
     read = sum(n for _, n, _ in counts)
     bad = sum(n for reason, n, _ in counts if reason is not None)
-    account = TableAccount(schema.name, source.label, read, read - bad, bad)
+    account = TableAccount(schema.name, plan.label, read, read - bad, bad)
 
     problems: list[Problem] = []
     if read == 0:
         problems.append(
-            Problem(schema.name, "", "the table is empty", 0, "", f"add rows to {source.label} or remove the file",
+            Problem(schema.name, "", "the table is empty", 0, "", f"add rows to {plan.label} or remove the file",
                     fatal=schema.required)
         )
     for reason_col, n, example in counts:
@@ -754,25 +882,30 @@ def _check_table(
             continue
         reason, column = reason_col.split("|", 1)
         fix = FIXES[reason]
-        if reason in ("non-numeric value", "unparseable timestamp") and column in resolved:
-            value = con.execute(f"SELECT {shown[resolved[column]]} FROM {checked} WHERE _reason = "
-                                f"{sql_string(reason_col)} LIMIT 1").fetchall()[0][0]
-            fix = _likely_fix(schema.name, schema.column(column).kind, value or "") or fix
+        if reason_col in found.values:
+            fix = _likely_fix(schema.name, schema.column(column).kind, found.values[reason_col] or "") or fix
         problems.append(Problem(schema.name, column, reason, n, f"({example})", fix))
 
-    if schema.name == "events" and read:
-        known = ", ".join(f"'{t}'" for t in KNOWN_EVENT_TYPES)
-        other = con.execute(
-            f"SELECT event_type, count(*) FROM clean_events WHERE event_type NOT IN ({known}) "
-            "GROUP BY 1 ORDER BY 2 DESC, 1"
-        ).fetchall()
-        if other:
-            listing = ", ".join(f"{t} ({n:,})" for t, n in other)
-            notices.append(
-                f"events: event types no family knows get activity features of their own (the "
-                f"features.max_event_types most frequent; the rest count in other_events_last_90d): {listing}"
-            )
+    notices = list(plan.notices)
+    other = sorted(found.event_types, key=lambda t: (-t[1], t[0]))
+    if other:
+        listing = ", ".join(f"{t} ({n:,})" for t, n in other)
+        notices.append(
+            f"events: event types no family knows get activity features of their own (the "
+            f"features.max_event_types most frequent; the rest count in other_events_last_90d): {listing}"
+        )
     return account, problems, notices
+
+
+def _check_table(
+    con: duckdb.DuckDBPyConnection,
+    schema: TableSchema,
+    source: TableSource,
+    mapping: dict[str, str],
+    now: datetime,
+) -> tuple[TableAccount, list[Problem], list[str]]:
+    plan = plan_table(SourceScan(con, source.scan_sql(con)), schema, source, mapping, now)
+    return table_report(plan, check_rows(con, plan))
 
 
 def validate_sources(
@@ -793,6 +926,29 @@ def validate_sources(
     are removed once it is in the engine.
     """
     input_format = input_format or InputConfig()
+
+    def check(name: str, source: TableSource) -> tuple[TableAccount, list[Problem], list[str]]:
+        try:
+            with readable(source, input_format.for_table(name), temp_dir) as (readable_source, note):
+                account, problems, notices = _check_table(con, SCHEMAS[name], readable_source, getattr(columns, name),
+                                                          now)
+                if readable_source.staged is not None and not isinstance(readable_source.staged, Path):
+                    con.unregister(f"_frame_{name}")  # a workbook's sheet: now a table in the engine
+        except (duckdb.InvalidInputException, duckdb.IOException, duckdb.ConversionException) as exc:
+            raise _read_error(con, source, input_format.for_table(name), exc) from None
+        return account, problems, [note, *notices] if note else notices
+
+    return validate_tables(sources, unknown_entries, validation, check)
+
+
+def validate_tables(
+    sources: dict[str, TableSource],
+    unknown_entries: list[str],
+    validation: ValidationConfig,
+    check: Callable[[str, TableSource], tuple[TableAccount, list[Problem], list[str]]],
+) -> ValidationReport:
+    """The report of checking every table with ``check`` (whichever engine runs it), under the policy
+    ``validation``: raises DataError for what cannot go on."""
     unusable = [(entry, *unusable_entry(entry)) for entry in unknown_entries]
     if "transactions" not in sources:
         named = "".join(f"; {entry}: {why}" for entry, why, _, meant in unusable if meant)
@@ -806,16 +962,7 @@ def validate_sources(
     for entry, why, fix, meant in unusable:
         report.problems.append(Problem(entry, "", why, 0, "", fix, fatal=meant))
     for name, source in sources.items():
-        try:
-            with readable(source, input_format.for_table(name), temp_dir) as (readable_source, note):
-                account, problems, notices = _check_table(con, SCHEMAS[name], readable_source, getattr(columns, name),
-                                                          now)
-                if readable_source.staged is not None and not isinstance(readable_source.staged, Path):
-                    con.unregister(f"_frame_{name}")  # a workbook's sheet: now a table in the engine
-        except (duckdb.InvalidInputException, duckdb.IOException, duckdb.ConversionException) as exc:
-            raise _read_error(con, source, input_format.for_table(name), exc) from None
-        if note:
-            notices.insert(0, note)
+        account, problems, notices = check(name, source)
         report.accounts.append(account)
         report.problems.extend(problems)
         report.notices.extend(notices)

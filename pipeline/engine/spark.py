@@ -102,6 +102,7 @@ def spark_session(cfg: EngineConfig):
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.sql.execution.arrow.useLargeVarTypes": "false",
         "spark.ui.showConsoleProgress": "false",
+        "spark.sql.legacy.javaCharsets": "true",  # cp1251, gbk... read as the single-machine engine reads them
         **spark.conf,
     }
     for key, value in settings.items():
