@@ -114,10 +114,15 @@ def label(event_type: str, labels: dict[str, str]) -> tuple[str, str]:
         one, many = _safe_words(one), _safe_words(many) if bar else _safe_words(one)
         return (one if bar else _singular(many)), many
     words = _safe_words(re.sub(r"[_\-.]+", " ", event_type).lower())
-    # a name ending in a verb's past form (webinar_attended) is no noun to put in the plural: "webinar attendeds"
-    if event_type.isascii() and re.fullmatch(r"[a-z ]+", words) and not words.endswith("ed"):
+    plain = event_type.isascii() and re.fullmatch(r"[a-z ]+", words) is not None
+    # a name ending in a verb's past form (webinar_attended) is no noun to put in the plural ("webinar attendeds"):
+    # its noun takes the plural instead ("webinars attended", "items purchased"); a verb alone stays quoted
+    noun, _, verb = words.rpartition(" ")
+    if plain and words.endswith("ed") and noun:
+        return words, f"{plural(noun, 2)} {verb}"
+    if plain and not words.endswith("ed"):
         return words, plural(words, 2)
-    quoted = words if event_type.isascii() and re.fullmatch(r"[a-z ]+", words) else _safe_words(event_type)
+    quoted = words if plain else _safe_words(event_type)
     return f'"{quoted}" event', f'"{quoted}" events'
 
 
@@ -139,8 +144,8 @@ def _trend(name: str, last: str, prev: str, what: str, direction: int) -> Featur
     """The change from the 30 days before to the last 30, said with both counts (``what`` formats a count)."""
     def say(word: str) -> str:
         return (f"{{{last}:{what}}} in the last {RECENT_DAYS} days, {word} {{{prev}:n}} in the {RECENT_DAYS} before")
-    return Feature(name, FAMILY, "count", say("up from"), direction, fill=0, neutral=0, negative=say("down from"),
-                   zero=say("as many as"))
+    return Feature(name, FAMILY, "count", say("up from"), direction, fill=0, negative=say("down from"),
+                   zero=say("as many as"), compares=(last, prev))
 
 
 def _features(ctx: Context) -> list[Feature]:
@@ -178,12 +183,14 @@ def _features(ctx: Context) -> list[Feature]:
             # overdue the customer is against their own habit says it (next features); never having done an
             # activity is not a change in behaviour: no reason
             Feature(since, FAMILY, "days",
-                    f"No {many} for {{value:count:day}}" if d < 0 else f"Last of their {many} {{value:count:day}} ago",
+                    f"No {many} for {{value:count:day}}" if d < 0 else f"Last of their {many} {{value:ago}}",
                     0 if d < 0 else -d, neutral=None if d < 0 else RECENT_DAYS),
-            Feature(usual, FAMILY, "days", f"Usually one {one} every {{value:count:day}}", 0),
+            Feature(usual, FAMILY, "days", f"Usually one {one} {{value:every}}", 0),
+            # overdue against their habit: OVERDUE_GAPS usual gaps past the last one, and a material change by the
+            # shared rule (features.registry.material_change)
             Feature(f"{s}_gap_ratio_since_last_event", FAMILY, "ratio",
-                    f"No {many} for {{{since}:count:day}}, against one every {{{usual}:count:day}} before",
-                    -d if d < 0 else 0, neutral=OVERDUE_GAPS if d < 0 else None),
+                    f"No {many} for {{{since}:count:day}}, against one {{{usual}:every}} before",
+                    -d if d < 0 else 0, neutral=OVERDUE_GAPS if d < 0 else None, compares=(since, usual)),
         ]
         if t in ctx.valued_event_types:
             out += [

@@ -12,15 +12,15 @@ def _features(ctx: Context) -> list[Feature]:
     return [
         *[Feature(f"visits_last_{d}d", FAMILY, "count",
                   f"{{value:count:visit}} in the last {d} days, down from {{visits_previous_{d}d:n}} in the {d} days before",
-                  -1, fill=0, neutral=f"visits_previous_{d}d",
+                  -1, fill=0, compares=("value", f"visits_previous_{d}d"),
                   zero=f"No visits in the last {d} days, down from {{visits_previous_{d}d:n}} in the {d} days before")
           for d in (30, 90)],
         *[Feature(f"visits_previous_{d}d", FAMILY, "count", f"{{value:count:visit}} in the {d} days before the last {d}",
                   0, fill=0) for d in (30, 90)],
-        Feature("days_since_last_visit", FAMILY, "days", "Last visit {value:count:day} ago", 1, neutral=14,
+        Feature("days_since_last_visit", FAMILY, "days", "Last visit {value:ago}", 1, neutral=14,
                 missing="No visits on record"),
         Feature(f"visit_change_ratio_{w}d", FAMILY, "ratio",
-                f"Visits in the last {w} days fell to {{value:.0%}} of the {w} days before", -1, neutral=0.8),
+                f"Visits in the last {w} days fell to {{value:.0%}} of the {w} days before", -1, compares=(None, None)),
         Feature("email_opens_last_90d", FAMILY, "count", "Opened {value:count:e-mail} in the last 90 days", 0, fill=0),
         Feature("other_events_last_90d", FAMILY, "count",
                 "{value:count:other recorded event} in the last 90 days", 0, fill=0),

@@ -13,17 +13,17 @@ def _features(ctx: Context) -> list[Feature]:
                 "Earned {value:count:loyalty point} in the last 90 days", 0, fill=0),
         Feature("loyalty_points_earned_change_last_90d", FAMILY, "points",
                 "Earned {value:abs n} fewer loyalty {value:abs word:point} in the last 90 days than in the 90 days before",
-                -1, fill=0, neutral=0),
+                -1, fill=0, compares=("loyalty_points_earned_last_90d", None)),
         Feature("days_since_last_points_earned", FAMILY, "days",
-                "Last earned loyalty points {value:count:day} ago[, though they last bought"
-                " {days_since_last_purchase:count:day} ago]", 1, neutral="days_since_last_purchase"),
+                "Last earned loyalty points {value:ago}[, though they last bought"
+                " {days_since_last_purchase:ago}]", 1, neutral="days_since_last_purchase"),
         Feature("purchase_days_without_points_last_90d", FAMILY, "count",
                 "Bought on {value:count:day} in the last 90 days without earning loyalty points"
-                "[ (last earned {days_since_last_points_earned:count:day} ago)]", 1, fill=0, neutral=0),
+                "[ (last earned {days_since_last_points_earned:ago})]", 1, fill=0, neutral=0),
         Feature("loyalty_points_redeemed_last_365d", FAMILY, "points",
                 "Redeemed {value:count:loyalty point} in the last year", -1, neutral=1,
                 zero="Redeemed no loyalty points in the last year"),
-        Feature("days_since_last_redemption", FAMILY, "days", "Last redeemed loyalty points {value:count:day} ago", 1,
+        Feature("days_since_last_redemption", FAMILY, "days", "Last redeemed loyalty points {value:ago}", 1,
                 neutral=30),
     ]
 

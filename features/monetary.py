@@ -13,7 +13,8 @@ def _compared(ctx: Context) -> list[int]:
 
 
 def _spend(ctx: Context, w: int) -> Feature:
-    """Spend in the last ``w`` days: a reason when nothing was bought, or, where the window before is known, when it fell."""
+    """Spend in the last ``w`` days: a reason when nothing was bought, or, where the window before is known, when it fell
+    materially (``Feature.compares``: "Spent 10.23, down from 10.24" is no reason)."""
     if w not in _compared(ctx):
         # a week without buying is no news for a customer who buys monthly: short windows are never a reason
         return Feature(f"spend_last_{w}d", FAMILY, "currency", f"Spent {{value:money}} in the last {w} days",
@@ -23,7 +24,7 @@ def _spend(ctx: Context, w: int) -> Feature:
     before = f"spend_previous_{w}d"
     return Feature(f"spend_last_{w}d", FAMILY, "currency",
                    f"Spent {{value:money}} in the last {w} days, down from {{{before}:money}} in the {w} days before", -1,
-                   fill=0, neutral=before,
+                   fill=0, compares=("value", before),
                    zero=f"Bought nothing in the last {w} days[, after spending {{{before}:money}} in the {w} days before]",
                    negative=f"Returned more than they bought in the last {w} days")
 

@@ -24,7 +24,7 @@ def _is_numeric(sql_type: str) -> bool:
 
 
 def _features(ctx: Context) -> list[Feature]:
-    out = [Feature("days_since_signup", FAMILY, "days", "Signed up {value:count:day} ago", -1, context=True,
+    out = [Feature("days_since_signup", FAMILY, "days", "Signed up {value:ago}", -1, context=True,
                    ages=True)]
     for column, sql_type in ctx.profile_columns:
         name = f"profile_{_safe(column)}"

@@ -17,7 +17,16 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Literal
 
+import numpy as np
 import pandas as pd
+
+# A reason that compares a customer's recent value with an earlier one ("2 visits in the last 30 days, down from 9")
+# is given only for a change worth a call: a fall or rise of at least a fifth of the earlier value, and of at least
+# one whole unit of what is compared (a visit, an order, a loyalty point, one of the currency). "Spent 10.23 in the
+# last 30 days, down from 10.24" or "9 visits, down from 10" is no reason to call anyone. One rule for every family
+# (:func:`material_change`, :attr:`Feature.compares`).
+MATERIAL_SHARE = 0.2
+MATERIAL_UNITS = 1.0
 
 
 @dataclass(frozen=True)
@@ -32,8 +41,10 @@ class Feature:
             value; any other ``{feature_name}`` is that feature of the same customer. Besides Python's format
             specs: ``n`` (a whole number), ``money`` (an amount with the currency), ``count:visit`` (``1 visit``,
             ``2 visits``; ``count:category|categories`` for an irregular plural), ``word:day`` (the word
-            alone, in the number's plural) and an ``abs `` prefix (the size of a change whose sign the words
-            say). A part in square brackets is left out when a field in it is missing.
+            alone, in the number's plural), ``ago`` and ``in`` (days before or after the as-of date: ``today``,
+            ``12 days ago``, ``in 1 day``), ``every`` (a gap in days: ``every day``, ``every 12 days``) and an
+            ``abs `` prefix (the size of a change whose sign the words say). A part in square brackets is left
+            out when a field in it is missing.
         risk_direction: +1 if a higher value means more churn risk, -1 if lower, 0 if neither (then the
             feature describes the customer but never names a driver).
         fill: value for a customer with no rows for this family (e.g. 0 purchases); None keeps it missing.
@@ -42,7 +53,8 @@ class Feature:
             customer's card, never a driver and never the key of an action.
         neutral: a reason is given only for a value on the risky side of this point (above it when
             ``risk_direction`` is +1, below when -1); a number or the name of another feature of the same
-            customer (visits in the last 30 days are a reason only when below the 30 days before).
+            customer (days since points were last earned are a reason only when more than since the last
+            purchase). A change against an earlier value says ``compares`` instead.
         missing: the sentence when the value is missing and its absence means something ("No invoices in
             the last year"); None: a missing value is never a reason.
         zero: the sentence for a value of exactly 0, when it reads better than the template.
@@ -50,6 +62,12 @@ class Feature:
             value is never shown unless the template writes it as ``abs``.
         ages: the value grows with time by construction (tenure, lifetime totals, days since signup): its
             distribution moves as the customer base ages, which drift reports apart from real shifts.
+        compares: the reason compares a recent value with an earlier one (less spend, fewer visits, more
+            complaints, a longer gap than usual) and is given only for a material change
+            (:func:`material_change`): the features holding ``(recent, earlier)``, ``value`` for this one. A
+            feature that is neither is the change itself: recent minus earlier, or with unit ``ratio`` recent
+            over earlier, measured against the earlier value (worked out from the recent one when the earlier is
+            None); a ratio may stand alone, ``(None, None)``: judged against 1, with no whole unit.
     """
 
     name: str
@@ -65,6 +83,11 @@ class Feature:
     zero: str | None = None
     negative: str | None = None
     ages: bool = False
+    compares: tuple[str | None, str | None] | None = None
+
+    def __post_init__(self) -> None:
+        if self.compares is not None:  # a list when read back from a model bundle's JSON
+            object.__setattr__(self, "compares", tuple(self.compares))
 
     @property
     def can_drive(self) -> bool:
@@ -109,15 +132,66 @@ class Feature:
             return None
 
     def on_risky_side(self, value: object, row: dict[str, object]) -> bool:
-        """Whether ``value`` lies on the risky side of ``neutral`` (always, without a neutral point)."""
+        """Whether ``value`` lies on the risky side of ``neutral`` (always, without a neutral point) and, for a
+        comparison (``compares``), is a material change towards risk."""
         if _missing(value):
             return self.missing is not None
-        if self.neutral is None or self.kind != "numeric":
+        if self.kind != "numeric":
             return True
-        point = row.get(self.neutral) if isinstance(self.neutral, str) else self.neutral
-        if _missing(point):
-            return False
-        return float(value) > float(point) if self.risk_direction > 0 else float(value) < float(point)
+        if self.neutral is not None:
+            point = row.get(self.neutral) if isinstance(self.neutral, str) else self.neutral
+            if _missing(point):
+                return False
+            if not (float(value) > float(point) if self.risk_direction > 0 else float(value) < float(point)):
+                return False
+        if self.compares is None:
+            return True
+        recent, earlier, least = self.compared(value, row)
+        return bool(material_change(recent, earlier, self.risk_direction, least))
+
+    def compared(self, value: object, row: dict[str, object]) -> tuple[object, object, float]:
+        """(recent, earlier, least change) for :func:`material_change`, from this feature's ``value`` and the
+        other features of the same customer in ``row`` (numbers, or arrays of one per customer); a missing
+        one is NaN, which is never a material change."""
+        if self.compares is None:
+            raise ValueError(f"{self.name}: compares nothing")
+        recent_name, earlier_name = self.compares
+        if "value" in self.compares:  # this feature is one of the two values
+            recent, earlier = (_number(value if name == "value" else row.get(name)) for name in self.compares)
+            return recent, earlier, MATERIAL_UNITS
+        if recent_name is None and earlier_name is None:  # a ratio alone
+            return _number(value), 1.0, 0.0
+        # this feature is the change itself (its sign chose the words): measured against the earlier value, or
+        # against the earlier value worked out from the recent one
+        change, ratio = _number(value), self.unit == "ratio"
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if earlier_name is not None:
+                earlier = _number(row.get(earlier_name))
+                recent = earlier * change if ratio else earlier + change
+            else:
+                recent = _number(row.get(recent_name))
+                earlier = recent / change if ratio else recent - change
+        return recent, earlier, MATERIAL_UNITS
+
+
+def material_change(recent, earlier, direction: int, least: float = MATERIAL_UNITS):
+    """Whether going from ``earlier`` to ``recent`` is a change towards risk worth saying: down for
+    ``direction`` -1, up for +1, by at least ``MATERIAL_SHARE`` of the earlier value and at least ``least``
+    (a whole unit). Numbers or arrays (one per customer); a missing value is never a material change."""
+    recent, earlier = np.asarray(recent, dtype=float), np.asarray(earlier, dtype=float)
+    with np.errstate(invalid="ignore"):
+        change = (recent - earlier) * direction
+        slack = 1e-9 * np.maximum(np.abs(earlier), 1.0)  # 8.00 down from 10.00 is a fifth, whatever the last bit
+        return (change > 0) & (change >= least - slack) & (change >= MATERIAL_SHARE * np.abs(earlier) - slack)
+
+
+def _number(value):
+    """A value as a float (an array as a float array); missing or not a number: NaN."""
+    if isinstance(value, np.ndarray | pd.Series):
+        return pd.to_numeric(pd.Series(value), errors="coerce").to_numpy(float)
+    if _missing(value) or isinstance(value, str):
+        return float("nan")
+    return float(value)
 
 
 class Unsayable(ValueError):
@@ -170,7 +244,7 @@ def money(value: float, currency: str = "") -> str:
 
 class _Formatter(string.Formatter):
     """str.format with the people-facing specs of feature templates (``n``, ``money``, ``count:``, ``word:``,
-    ``abs ``)."""
+    ``ago``, ``in``, ``every``, ``abs ``)."""
 
     def __init__(self, currency: str = "", strict: bool = True) -> None:
         super().__init__()
@@ -201,6 +275,13 @@ class _Formatter(string.Formatter):
             return f"{round(value):,} {plural(format_spec[6:], round(value))}"
         if format_spec.startswith("word:"):
             return plural(format_spec[5:], round(value))
+        if format_spec in ("ago", "in"):
+            days = round(value)
+            said = f"{days:,} {plural('day', days)}"
+            return "today" if days == 0 else f"{said} ago" if format_spec == "ago" else f"in {said}"
+        if format_spec == "every":
+            days = round(value)
+            return "every day" if days == 1 else f"every {days:,} {plural('day', days)}"
         return super().format_field(value, format_spec)
 
 

@@ -7,15 +7,18 @@ FAMILY = "regularity"
 
 def _features(ctx: Context) -> list[Feature]:
     return [
-        Feature("mean_days_between_purchases", FAMILY, "days", "Usually buys every {value:count:day}", 0),
+        Feature("mean_days_between_purchases", FAMILY, "days", "Usually buys {value:every}", 0),
         Feature("std_days_between_purchases", FAMILY, "days",
                 "Their gap between purchases varies by {value:count:day}", 0),
+        # how irregular a customer's rhythm has always been is a trait, not a change an agent could raise with
+        # them ("gaps between purchases vary by 17 days around a usual 17 days"): it describes, never names a driver
         Feature("cv_days_between_purchases", FAMILY, "ratio",
                 "Buys irregularly: gaps between purchases vary by {std_days_between_purchases:count:day}"
-                " around a usual {mean_days_between_purchases:count:day}", 1, neutral=1),
+                " around a usual {mean_days_between_purchases:count:day}", 0),
+        # the days since the last purchase against the usual gap: overdue when materially longer (Feature.compares)
         Feature("gap_ratio_since_last_purchase", FAMILY, "ratio",
-                "Overdue: {value:.1f} times their usual gap[ of {mean_days_between_purchases:count:day}] since the last"
-                " purchase", 1, neutral=1.05),
+                "Last bought {days_since_last_purchase:ago}, though they usually buy"
+                " {mean_days_between_purchases:every}", 1, compares=(None, "mean_days_between_purchases")),
     ]
 
 

@@ -10,7 +10,7 @@ def _features(ctx: Context) -> list[Feature]:
         Feature("returns_last_365d", FAMILY, "count", "{value:count:return} in the last year", 1, fill=0, neutral=0),
         Feature("returned_spend_share_last_365d", FAMILY, "share",
                 "Returned {value:.0%} of what they bought in the last year", 1, fill=0, neutral=0.005),
-        Feature("days_since_last_return", FAMILY, "days", "Last return {value:count:day} ago", -1, neutral=60),
+        Feature("days_since_last_return", FAMILY, "days", "Last return {value:ago}", -1, neutral=60),
     ]
 
 

@@ -21,8 +21,9 @@ def _features(ctx: Context) -> list[Feature]:
         Feature("complaints_last_365d", FAMILY, "count", "{value:count:complaint} in the last year", 1, fill=0,
                 neutral=0),
         Feature("complaints_change_last_90d", FAMILY, "count",
-                "{value:count:complaint} more in the last 90 days than in the 90 days before", 1, fill=0, neutral=0),
-        Feature("days_since_last_complaint", FAMILY, "days", "Last complaint {value:count:day} ago", -1, neutral=180),
+                "{value:count:complaint} more in the last 90 days than in the 90 days before", 1, fill=0,
+                compares=("complaints_last_90d", None)),
+        Feature("days_since_last_complaint", FAMILY, "days", "Last complaint {value:ago}", -1, neutral=180),
     ]
 
 

@@ -26,11 +26,11 @@ def _features(ctx: Context) -> list[Feature]:
                 context=True),
         Feature("subscription_plan", FAMILY, "category", "On the {value} plan", 0, kind="categorical", context=True),
         Feature("subscription_price", FAMILY, "currency", "Pays {value:money} per period", 0, context=True),
-        Feature("subscription_age_days", FAMILY, "days", "Current subscription started {value:count:day} ago", -1,
+        Feature("subscription_age_days", FAMILY, "days", "Current subscription started {value:ago}", -1,
                 context=True, ages=True),
         Feature("months_subscribed", FAMILY, "count", "Subscribed for {value:count:month} in all", -1, fill=0,
                 context=True, ages=True),
-        Feature("days_to_renewal", FAMILY, "days", "Next renewal in {value:count:day}", -1, neutral=7),
+        Feature("days_to_renewal", FAMILY, "days", "Their subscription renews {value:in}", -1, neutral=7),
         Feature("cancelled_subscriptions_last_365d", FAMILY, "count",
                 "Cancelled {value:count:subscription} in the last year", 1, fill=0, neutral=0),
         Feature("plan_upgrades_last_365d", FAMILY, "count", "Moved to a dearer plan {value:count:time} in the last year",
@@ -45,7 +45,7 @@ def _features(ctx: Context) -> list[Feature]:
             Feature("renewal_charges_last_90d", FAMILY, "count", "Paid {value:count:renewal} in the last 90 days", -1,
                     fill=0, neutral=3, zero="No renewal paid in the last 90 days"),
             Feature("days_since_last_renewal_charge", FAMILY, "days",
-                    "Last renewal paid {value:count:day} ago: a renewal is overdue", 1, neutral=35),
+                    "Last renewal paid {value:ago}: a renewal is overdue", 1, neutral=35),
         ]
     return out
 

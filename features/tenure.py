@@ -7,7 +7,7 @@ FAMILY = "tenure"
 
 def _features(ctx: Context) -> list[Feature]:
     return [
-        Feature("days_since_first_purchase", FAMILY, "days", "First purchase {value:count:day} ago", -1, context=True,
+        Feature("days_since_first_purchase", FAMILY, "days", "First purchase {value:ago}", -1, context=True,
                 ages=True),
     ]
 

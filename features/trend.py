@@ -17,18 +17,22 @@ def _features(ctx: Context) -> list[Feature]:
     recent, before = f"average_order_value_last_{w}d", f"average_order_value_before_last_{w}d"
     return [
         Feature(f"spend_change_ratio_{w}d", FAMILY, "ratio",
-                f"Spend in the last {w} days fell to {{value:.0%}} of the {w} days before", -1, neutral=0.95,
+                f"Spend in the last {w} days fell to {{value:.0%}} of the {w} days before", -1, compares=(None, None),
                 zero=f"Bought nothing in the last {w} days after buying in the {w} days before"),
         Feature(f"spend_change_last_{w}d", FAMILY, "currency",
-                f"Spent {{value:abs money}} less in the last {w} days than in the {w} days before", -1, fill=0, neutral=0),
+                f"Spent {{value:abs money}} less in the last {w} days than in the {w} days before", -1, fill=0,
+                # the recent spend and order count are the monetary and frequency families' (same definitions):
+                # without them (a trend window outside features.windows_days) the change is never a reason
+                compares=(f"spend_last_{w}d", None)),
         Feature(f"orders_change_last_{w}d", FAMILY, "count",
-                f"{{value:abs count:order}} fewer in the last {w} days than in the {w} days before", -1, fill=0, neutral=0),
+                f"{{value:abs count:order}} fewer in the last {w} days than in the {w} days before", -1, fill=0,
+                compares=(f"orders_last_{w}d", None)),
         Feature(recent, FAMILY, "currency", f"Average order of {{value:money}} in the last {w} days", 0),
         Feature(before, FAMILY, "currency", f"Average order of {{value:money}} before the last {w} days", 0),
-        # a fall of a fifth or more: order values vary from order to order, a small dip is no news
+        # order values vary from order to order: a small dip is no news (the shared rule: a fifth or more)
         Feature(f"average_order_value_change_ratio_{w}d", FAMILY, "ratio",
                 f"Orders in the last {w} days averaged {{{recent}:money}}, down from {{{before}:money}} before",
-                -1, neutral=0.8),
+                -1, compares=(recent, before)),
     ]
 
 

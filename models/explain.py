@@ -14,8 +14,8 @@ Drivers are families, not single features: SHAP values add up, so a family's sum
 group of correlated features, and two near-copies of one signal cannot take two of the three places. A
 driver is a family whose features raise this customer's risk (the sum of their positive effects), named
 by its feature with the largest positive effect whose reason can be said: behaviour, not context (model
-outputs, static attributes), on the risky side of its neutral point, not merely missing
-(:meth:`features.registry.Feature.reason`). Context stays available for a customer's card
+outputs, static attributes), on the risky side of its neutral point, a comparison only for a material change,
+not merely missing (:meth:`features.registry.Feature.reason`). Context stays available for a customer's card
 (:func:`context_facts`).
 """
 
@@ -28,7 +28,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from features.registry import Feature, FeatureSpec
+from features.registry import Feature, FeatureSpec, material_change
 
 N_DRIVERS = 3
 
@@ -152,8 +152,8 @@ def _family_ranking(effects: np.ndarray, spec: FeatureSpec, rank_by: str) -> tup
 
 def _sayable(feat: Feature, features: pd.DataFrame) -> np.ndarray:
     """Vectorised :meth:`Feature.reason` checks for every customer: a missing value needs a sentence of its
-    own, a value must lie on the risky side of the neutral point and must not be negative unless the words
-    say so."""
+    own, a value must lie on the risky side of the neutral point, a comparison must be a material change, and
+    a value must not be negative unless the words say so."""
     if feat.kind != "numeric":
         present = features[feat.name].notna().to_numpy()
         return present | (feat.missing is not None)
@@ -168,6 +168,11 @@ def _sayable(feat: Feature, features: pd.DataFrame) -> np.ndarray:
             point = np.full(len(v), float(feat.neutral))
         with np.errstate(invalid="ignore"):
             ok &= v > point if feat.risk_direction > 0 else v < point
+    if feat.compares is not None:  # a comparison is a reason only for a material change (features.registry)
+        others = {name: (features[name].to_numpy() if name in features.columns else np.full(len(v), np.nan))
+                  for name in feat.compares if name not in (None, "value")}
+        recent, earlier, least = feat.compared(v, others)
+        ok &= material_change(recent, earlier, feat.risk_direction, least)
     if feat.negative is None and "{value:abs " not in feat.description:
         ok &= ~(v < 0)
     return np.where(missing, feat.missing is not None, ok)
@@ -203,6 +208,7 @@ def _fields(feat: Feature) -> list[str]:
              if name and name != "value"]
     if isinstance(feat.neutral, str):
         names.append(feat.neutral)
+    names += [name for name in feat.compares or () if name not in (None, "value")]
     return list(dict.fromkeys(names))
 
 
