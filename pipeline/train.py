@@ -233,11 +233,20 @@ def train_models(
     calibrator, calibration_scores = choose_calibrator(raw_valid, y[valid], params.seed)
     p_valid = calibrator.transform(raw_valid)
     if params.model.refit_on_all_cutoffs:
-        # The rounds and calibration chosen above, refitted on every labelled cutoff (the validation one
-        # and those whose horizon overlaps it included): all end by as-of, and the latest are the most like
-        # the customers scored next. The validation figures stay those of the model that had not seen it.
-        churn = churn_estimator(params, **best, n_estimators=max(1, churn.best_iteration_),
-                                early_stopping_rounds=0).fit(X, y)
+        # Refitted on every labelled cutoff (the validation one and those whose horizon overlaps it included):
+        # all end by as-of, and the latest are the most like the customers scored next. The validation figures
+        # stay those of the model that had not seen it. Its rounds come from cross-validation over those same
+        # rows, grouped by customer, as for the value model: rounds early-stopped on the thin training cutoffs
+        # underfit the refit (CDNOW, 180 days: the only training cutoff holds customers 3 days old, and early
+        # stopping keeps 1 round). The calibration is chosen again, on the folds' out-of-fold scores of the
+        # validation cutoff: the map fitted to the out-of-time model's scores does not fit a model with other
+        # rounds (CDNOW, 180 days: fitted to a one-round model's four scores, it squeezed the refit's
+        # probabilities into 0.58-0.84 where the churn rates of its deciles run 0.26-0.93).
+        rounds, out_of_fold = grouped_cv(lambda: churn_estimator(params, **best), X, y,
+                                         training_set["customer_id"].to_numpy(), params.seed)
+        churn = churn_estimator(params, **best, n_estimators=rounds, early_stopping_rounds=0).fit(X, y)
+        if np.isfinite(out_of_fold[valid]).all():  # else too few customers to hold any out: the map above stays
+            calibrator, calibration_scores = choose_calibrator(out_of_fold[valid], y[valid], params.seed)
     timings["churn_fit_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -256,8 +265,8 @@ def train_models(
         # CDNOW at 180 days the only training cutoff holds customers 3 days old). Its rounds come from
         # cross-validation over those same rows, grouped by customer: rounds chosen on the thin training cutoffs
         # underfit the refit (CDNOW, 180 days: 12 rounds out of time, 36-53 by folds).
-        rounds = grouped_cv_rounds(lambda: value_estimator(params), X[stayed], value[stayed],
-                                   training_set.loc[stayed, "customer_id"].to_numpy(), params.seed)
+        rounds, _ = grouped_cv(lambda: value_estimator(params), X[stayed], value[stayed],
+                               training_set.loc[stayed, "customer_id"].to_numpy(), params.seed)
         loyalty = value_estimator(params, n_estimators=rounds, early_stopping_rounds=0).fit(X[stayed], value[stayed])
     timings["loyalty_fit_s"] = time.perf_counter() - t0
 
@@ -320,19 +329,27 @@ def train_models(
     )
 
 
-def grouped_cv_rounds(make: Callable[[], LGBMValueRegressor], X: pd.DataFrame, y: np.ndarray, groups: np.ndarray,
-                      seed: int, folds: int = 3) -> int:
-    """Boosting rounds for a refit on all of ``X``: the median early-stopping round over ``folds`` folds that
-    keep each customer (``groups``) on one side, so no fold is judged on a customer it trained on."""
+def grouped_cv(make: Callable[[], LGBMChurnClassifier | LGBMValueRegressor], X: pd.DataFrame, y: np.ndarray,
+               groups: np.ndarray, seed: int, folds: int = 3) -> tuple[int, np.ndarray]:
+    """Boosting rounds for a refit on all of ``X``, and out-of-fold predictions.
+
+    ``folds`` folds keep each customer (``groups``) on one side (drawn with ``seed``), so no fold is judged on a
+    customer it trained on; each fold's model is early-stopped on its held-out rows. Returns the median
+    early-stopping round and each row's prediction by the model that held it out (churn probability for a
+    classifier, value for a regressor; NaN where no fold could be held out).
+    """
     _, group_index = np.unique(groups, return_inverse=True)
     fold = np.random.default_rng(seed).integers(0, folds, group_index.max() + 1)[group_index]
-    rounds = []
+    rounds, out_of_fold = [], np.full(len(y), np.nan)
     for k in range(folds):
         held = fold == k
         if held.all() or not held.any():
             continue
-        rounds.append(make().fit(X[~held], y[~held], eval_set=(X[held], y[held])).best_iteration_)
-    return max(1, int(np.median(rounds))) if rounds else max(1, make().n_estimators)
+        model = make().fit(X[~held], y[~held], eval_set=(X[held], y[held]))
+        rounds.append(model.best_iteration_)
+        out_of_fold[held] = (model.predict_proba(X[held])[:, 1] if hasattr(model, "predict_proba")
+                             else model.predict(X[held]))
+    return (max(1, int(np.median(rounds))) if rounds else max(1, make().n_estimators)), out_of_fold
 
 
 def retained_value_table(validation: pd.DataFrame, btyd: pd.DataFrame | None) -> pd.DataFrame:

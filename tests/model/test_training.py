@@ -13,7 +13,7 @@ from models.bundle import ModelBundle
 from models.calibration import Calibrator, choose_calibrator
 from models.metrics import expected_calibration_error
 from pipeline.config import Params
-from pipeline.train import out_of_time_split, rolling_folds, study_name, train_models
+from pipeline.train import churn_estimator, grouped_cv, out_of_time_split, rolling_folds, study_name, train_models
 
 
 @settings(max_examples=60, deadline=None)
@@ -141,19 +141,23 @@ def test_loyalty_score_means_the_same_across_runs(trained):
 
 
 def test_refit_on_all_cutoffs_keeps_the_honest_validation_figures(trained):
-    """The refit model learns from every labelled cutoff with the rounds early stopping chose; the
-    validation metrics reported stay those of the model that never saw the validation cutoff."""
+    """The refit model learns from every labelled cutoff with the rounds and calibration of customer-grouped
+    cross-validation over those rows; the validation metrics reported stay those of the model that never saw
+    the validation cutoff."""
     params = trained["params"]
     refit_params = dataclasses.replace(params, model=dataclasses.replace(params.model, refit_on_all_cutoffs=True))
     base, refit = trained["result"], train_models(trained["training"], trained["spec"], refit_params)
     pd.testing.assert_frame_equal(base.churn_table, refit.churn_table)
-    assert refit.bundle.churn.booster_.current_iteration() == base.bundle.churn.best_iteration_
-    X = trained["training"][trained["spec"].names]
+    training = trained["training"]
+    X, y = training[trained["spec"].names], training["churned"].to_numpy(int)
+    rounds, out_of_fold = grouped_cv(lambda: churn_estimator(params), X, y, training["customer_id"].to_numpy(),
+                                     params.seed)
+    assert refit.bundle.churn.booster_.current_iteration() == rounds
+    valid = (training["cutoff"] == training["cutoff"].max()).to_numpy()
+    assert refit.bundle.calibrator == choose_calibrator(out_of_fold[valid], y[valid], params.seed)[0]
     p_base = base.bundle.predict(X)["churn_probability"]
     p_refit = refit.bundle.predict(X)["churn_probability"]
     assert not np.allclose(p_base, p_refit)
     # it has seen the validation cutoff, so it fits those rows better than the model that did not
-    valid = (trained["training"]["cutoff"] == trained["training"]["cutoff"].max()).to_numpy()
-    y = trained["training"]["churned"].to_numpy()[valid]
-    loss = [float(np.mean((np.asarray(p)[valid] - y) ** 2)) for p in (p_base, p_refit)]
+    loss = [float(np.mean((np.asarray(p)[valid] - y[valid]) ** 2)) for p in (p_base, p_refit)]
     assert loss[1] < loss[0]
