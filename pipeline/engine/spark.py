@@ -23,6 +23,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -47,6 +48,9 @@ MIN_JAVA = 17
 TAG = "_table"  # the long table's column naming each row's table
 PART, BUILD = "_part", "_build"  # a shard task's output: which build (cutoff) and which part (features or a fit's statistics)
 SEP = "__"  # a table's columns in the long table: <table>__<column>
+# Rows per Arrow batch a task hands back (Spark's own spark.sql.execution.arrow.maxRecordsPerBatch): a shard's whole
+# result in one batch would need as much of the JVM's memory at once, however large the shard.
+BATCH_ROWS = 10_000
 
 
 def java_major() -> int | None:
@@ -103,6 +107,8 @@ def spark_session(cfg: EngineConfig):
         "spark.sql.execution.arrow.useLargeVarTypes": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.legacy.javaCharsets": "true",  # cp1251, gbk... read as the single-machine engine reads them
+        # a heap too small for a job stops the run with an error, not a session that hangs (local mode)
+        "spark.driver.extraJavaOptions": "-XX:+ExitOnOutOfMemoryError",
         **spark.conf,
     }
     for key, value in settings.items():
@@ -167,7 +173,7 @@ def _run_shard(work: Callable[[duckdb.DuckDBPyConnection], pa.Table], layout: La
             layout.create(con)
             layout.load(con, batches)
             result = work(con)
-            yield from conform(result, schema).to_batches()
+            yield from conform(result, schema).to_batches(max_chunksize=BATCH_ROWS)
         finally:
             con.close()
 
@@ -255,6 +261,23 @@ class SparkDataset(Dataset):
     def clean_columns(self, table: str) -> list[tuple[str, str]]:
         return list(dict(self.layout.tables)[table])
 
+    def from_driver(self, table: pa.Table):
+        """A Spark frame of rows the driver holds. A local session reads them from a Parquet copy in a temporary
+        folder kept with the dataset (a frame made from local rows lives in the JVM's heap, twice over when it is
+        broadcast to a join); a cluster's session gets them from the driver."""
+        if not (self.spark.sparkContext.master or "").startswith("local"):
+            return self.spark.createDataFrame(table) if table.num_rows else \
+                self.spark.createDataFrame([], spark_schema(table.schema))
+        import tempfile
+        import weakref
+
+        import pyarrow.parquet as pq
+
+        folder = tempfile.mkdtemp(prefix="churn-driver-rows-", dir=self.params.engine.temp_dir or None)
+        weakref.finalize(self, shutil.rmtree, folder, True)
+        pq.write_table(table, f"{folder}/rows.parquet")
+        return self.spark.read.schema(spark_schema(table.schema)).parquet(folder)
+
     def quarantine_frame(self, table: str) -> pd.DataFrame:
         return self.quarantine[table].toArrow().to_pandas()
 
@@ -318,7 +341,7 @@ def _combine_work(plan: BuildPlan, columns: list[str], finished: dict[str, list[
             results[name] = part.rename_columns(["customer_id", *names])
         con = duckdb.connect()
         try:
-            yield from combine(con, plan, rows.select(columns), results).to_batches()
+            yield from combine(con, plan, rows.select(columns), results).to_batches(max_chunksize=BATCH_ROWS)
         finally:
             con.close()
 
@@ -355,15 +378,35 @@ def build_on_spark(ds: SparkDataset, plans: list[BuildPlan]) -> list:
             table = pa.Table.from_pandas(result, preserve_index=False)
             table = table.rename_columns(["customer_id" if c == "customer_id" else _finished_name(name, c)
                                           for c in table.column_names])
-            rows = rows.join(ds.spark.createDataFrame(table) if table.num_rows else
-                             ds.spark.createDataFrame([], spark_schema(table.schema)), on="customer_id", how="left")
+            rows = rows.join(ds.from_driver(table), on="customer_id", how="left")
         frames.append(rows.mapInArrow(_combine_work(plan, columns, names), spark_schema(final_schema)))
     return frames
 
 
-def to_pandas(frame) -> pd.DataFrame:
-    """A Spark feature frame on the driver, ordered by customer id (as the single-machine build orders it)."""
-    return frame.orderBy("customer_id").toArrow().to_pandas()
+def collect(frame, temp_dir: str | None = None) -> pa.Table:
+    """A Spark frame's rows on the driver as Arrow, in its Arrow types. A local session writes them as Parquet to a
+    temporary folder that the driver reads (Spark's own collection holds every row in the JVM's heap at once, which
+    ``spark.driver.memory`` bounds); a cluster's session collects them through Spark (``spark.driver.memory`` and
+    ``spark.driver.maxResultSize`` must hold them)."""
+    import tempfile
+
+    import pyarrow.parquet as pq
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    schema = to_arrow_schema(frame.schema)
+    if not (frame.sparkSession.sparkContext.master or "").startswith("local"):
+        return frame.toArrow().cast(schema)
+    with tempfile.TemporaryDirectory(prefix="churn-collect-", dir=temp_dir) as folder:
+        frame.write.parquet(f"{folder}/rows")
+        parts = sorted(Path(folder, "rows").glob("*.parquet"))
+        tables = [pq.read_table(part) for part in parts]
+        return (pa.concat_tables(tables) if tables else schema.empty_table()).select(schema.names).cast(schema)
+
+
+def to_pandas(frame, temp_dir: str | None = None) -> pd.DataFrame:
+    """A Spark feature frame on the driver, ordered by customer id (byte order, as the single-machine build orders
+    it)."""
+    return collect(frame, temp_dir).sort_by("customer_id").to_pandas()
 
 
 def build_features_on_spark(ds: SparkDataset, params: Params, as_of: date, with_labels: bool = False,
@@ -375,26 +418,19 @@ def build_features_on_spark(ds: SparkDataset, params: Params, as_of: date, with_
 
 def training_frames_on_spark(ds: SparkDataset, params: Params, cutoffs: list[date], choices: dict) -> list[pd.DataFrame]:
     """Every training cutoff's features and labels (``build_features`` with labels), built in one pass over the
-    customer shards and written by Spark as Parquet (``engine.spark.training_set_dir``: a folder per cutoff, kept;
-    on a cluster it must be storage every node reaches, such as hdfs:// or s3a://), then read on the driver, where
-    training runs. With no folder set, a local session writes to a temporary one, and a cluster's session sends the
-    rows to the driver directly."""
-    import tempfile
-
+    customer shards and written by Spark as Parquet, then read on the driver, where training runs. With
+    ``engine.spark.training_set_dir`` (on a cluster: storage every node reaches, such as hdfs:// or s3a://) the
+    Parquet is kept there, a folder per cutoff; without it, a temporary folder holds it (``collect``)."""
     plans = [build_plan(ds, params, cutoff, True, None, choices) for cutoff in cutoffs]
-    frames = build_on_spark(ds, plans)
-    kept = params.engine.spark.training_set_dir
-    local = (ds.spark.sparkContext.master or "").startswith("local")
-    if not kept and not local:
-        return [to_pandas(frame) for frame in frames]
-    with tempfile.TemporaryDirectory(prefix="churn-training-", dir=params.engine.temp_dir or None) as scratch:
-        root = kept.rstrip("/") if kept else scratch
-        out = []
-        for cutoff, frame in zip(cutoffs, frames, strict=True):
-            folder = f"{root}/cutoff={cutoff.isoformat()}"
+    kept = params.engine.spark.training_set_dir.rstrip("/")
+    out = []
+    for cutoff, frame in zip(cutoffs, build_on_spark(ds, plans), strict=True):
+        if kept:
+            folder = f"{kept}/cutoff={cutoff.isoformat()}"
             frame.write.mode("overwrite").parquet(folder)
-            out.append(to_pandas(ds.spark.read.schema(frame.schema).parquet(folder)))
-        return out
+            frame = ds.spark.read.schema(frame.schema).parquet(folder)
+        out.append(to_pandas(frame, params.engine.temp_dir or None))
+    return out
 
 
 def features_frame(ds: SparkDataset, params: Params, as_of: date, choices: dict | None = None):
@@ -437,7 +473,7 @@ def _score_work(bundle_ref, as_of: date, params: Params, model_version: str, ris
         out = pd.concat([rows.risk[risk_columns], rows.contributions.drop(columns="customer_id")], axis=1)
         out[TOTALS] = None
         out.loc[0, TOTALS] = json.dumps(rows.totals, default=float)
-        yield from pa.Table.from_pandas(out, schema=schema, preserve_index=False).to_batches()
+        yield from pa.Table.from_pandas(out, schema=schema, preserve_index=False).to_batches(max_chunksize=BATCH_ROWS)
 
     return run
 
@@ -470,7 +506,7 @@ def score_on_spark(ds: SparkDataset, params: Params, as_of: date, bundle, model_
     broadcast = ds.spark.sparkContext.broadcast(bundle)
     scored = frame.mapInArrow(_score_work(broadcast, as_of, params, model_version, risk_columns, schema),
                               spark_schema(schema))
-    table = scored.toArrow()
+    table = collect(scored, params.engine.temp_dir or None)
     totals = [json.loads(t) for t in table.column(TOTALS).to_pylist() if t is not None]
     everything = table.drop_columns([TOTALS]).to_pandas()
     risk = pd.DataFrame(index=everything.index)

@@ -33,7 +33,15 @@ import duckdb
 import pyarrow as pa
 
 from pipeline.config import FormatConfig, Params
-from pipeline.engine.spark import Layout, SparkDataset, conform, spark_schema, spark_session, task_connection
+from pipeline.engine.spark import (
+    BATCH_ROWS,
+    Layout,
+    SparkDataset,
+    conform,
+    spark_schema,
+    spark_session,
+    task_connection,
+)
 from pipeline.errors import ConfigError, DataError
 from pipeline.io import TableSource, read_sheet, sniff_encoding, sniffed_note
 from pipeline.schema import SCHEMAS
@@ -114,7 +122,7 @@ class ShardScan:
             task = task_connection(memory)
             try:
                 task.register(SOURCE, _stream(batches, source))
-                yield from conform(task.sql(sql).to_arrow_table(), out).to_batches()
+                yield from conform(task.sql(sql).to_arrow_table(), out).to_batches(max_chunksize=BATCH_ROWS)
             finally:
                 task.close()
 
@@ -274,7 +282,7 @@ def _check_task(plan: TablePlan, source: pa.Schema, out: pa.Schema, memory_limit
         for batch in con.sql(f"SELECT * FROM {relation}").fetch_record_batch(65536):
             table = pa.Table.from_batches([batch]).rename_columns([f"{part}{SEP}{c}" for c in batch.schema.names])
             table = table.append_column(PART, pa.array([part] * batch.num_rows, pa.string()))
-            yield from conform(table, out).to_batches()
+            yield from conform(table, out).to_batches(max_chunksize=BATCH_ROWS)
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         con = task_connection(memory_limit)
@@ -284,7 +292,7 @@ def _check_task(plan: TablePlan, source: pa.Schema, out: pa.Schema, memory_limit
             con.unregister(SOURCE)
             yield from rows(con, f"clean_{name}", CLEAN)
             yield from rows(con, f"quarantine_{name}", QUARANTINE)
-            yield from conform(_counts_table(found), out).to_batches()
+            yield from conform(_counts_table(found), out).to_batches(max_chunksize=BATCH_ROWS)
         finally:
             con.close()
 
