@@ -112,9 +112,8 @@ def main() -> None:
         result = run_mode(args.mode, Path(args.folder), args.cores, args.spark_memory, Path(args.out) if args.out else None)
         print(json.dumps(result))
         return
-    from bench_features import ensure_data
-
     import pandas as pd
+    from bench_features import ensure_data
 
     for rows in (int(s) for s in args.sizes.split(",")):
         folder = ensure_data(rows)

@@ -185,12 +185,15 @@ def _features(ctx: Context) -> list[Feature]:
             Feature(since, FAMILY, "days",
                     f"No {many} for {{value:count:day}}" if d < 0 else f"Last of their {many} {{value:ago}}",
                     0 if d < 0 else -d, neutral=None if d < 0 else RECENT_DAYS),
-            Feature(usual, FAMILY, "days", f"Usually one {one} {{value:every}}", 0),
+            # the habit and how far past it the customer is say a lapse, the churn model's signal and the reasons'
+            # words: no inputs of value if retained (Feature.value_input)
+            Feature(usual, FAMILY, "days", f"Usually one {one} {{value:every}}", 0, value_input=False),
             # overdue against their habit: OVERDUE_GAPS usual gaps past the last one, and a material change by the
             # shared rule (features.registry.material_change)
             Feature(f"{s}_gap_ratio_since_last_event", FAMILY, "ratio",
                     f"No {many} for {{{since}:count:day}}, against one {{{usual}:every}} before",
-                    -d if d < 0 else 0, neutral=OVERDUE_GAPS if d < 0 else None, compares=(since, usual)),
+                    -d if d < 0 else 0, neutral=OVERDUE_GAPS if d < 0 else None, compares=(since, usual),
+                    value_input=False),
         ]
         if t in ctx.valued_event_types:
             out += [

@@ -68,6 +68,11 @@ class Feature:
             feature that is neither is the change itself: recent minus earlier, or with unit ``ratio`` recent
             over earlier, measured against the earlier value (worked out from the recent one when the earlier is
             None); a ratio may stand alone, ``(None, None)``: judged against 1, with no whole unit.
+        value_input: False keeps the feature out of the value-if-retained model (the churn model and the
+            reasons still use it): a signal of how a customer is drifting from their own usual behaviour, of the
+            kind that shows before churn (a fall in order value, an activity habit lapsing). Learned from the
+            customers who stayed, such a feature lowers the value of the customers showing it, the likeliest
+            churners, and value at risk then prices churn twice (``tests/model/test_value.py``).
     """
 
     name: str
@@ -84,6 +89,7 @@ class Feature:
     negative: str | None = None
     ages: bool = False
     compares: tuple[str | None, str | None] | None = None
+    value_input: bool = True
 
     def __post_init__(self) -> None:
         if self.compares is not None:  # a list when read back from a model bundle's JSON

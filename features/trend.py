@@ -27,12 +27,17 @@ def _features(ctx: Context) -> list[Feature]:
         Feature(f"orders_change_last_{w}d", FAMILY, "count",
                 f"{{value:abs count:order}} fewer in the last {w} days than in the {w} days before", -1, fill=0,
                 compares=(f"orders_last_{w}d", None)),
-        Feature(recent, FAMILY, "currency", f"Average order of {{value:money}} in the last {w} days", 0),
-        Feature(before, FAMILY, "currency", f"Average order of {{value:money}} before the last {w} days", 0),
+        # the fall in order value is the churn model's signal and the reasons' words, no input of value if retained
+        # (Feature.value_input): learned from those who stayed, it lowered the value of the customers whose orders
+        # shrink on their way out (generated data: Spearman with the true value 0.852 -> 0.841 over four seeds)
+        Feature(recent, FAMILY, "currency", f"Average order of {{value:money}} in the last {w} days", 0,
+                value_input=False),
+        Feature(before, FAMILY, "currency", f"Average order of {{value:money}} before the last {w} days", 0,
+                value_input=False),
         # order values vary from order to order: a small dip is no news (the shared rule: a fifth or more)
         Feature(f"average_order_value_change_ratio_{w}d", FAMILY, "ratio",
                 f"Orders in the last {w} days averaged {{{recent}:money}}, down from {{{before}:money}} before",
-                -1, compares=(recent, before)),
+                -1, compares=(recent, before), value_input=False),
     ]
 
 

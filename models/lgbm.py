@@ -232,7 +232,9 @@ class LGBMValueRegressor(RegressorMixin, _LGBMBase):
     """Future value (spend in the horizon) with a Tweedie objective that handles the many zeros.
 
     The signature repeats the base parameters on purpose: scikit-learn reads an estimator's parameters
-    from its own ``__init__`` signature (no ``**kwargs``).
+    from its own ``__init__`` signature (no ``**kwargs``). ``unused_features`` are columns the trees never
+    split on (LightGBM's ``feature_contri`` of 0): they stay in the feature table the model takes, so it reads
+    the same table as the churn model, and their contributions are 0.
     """
 
     def __init__(
@@ -251,11 +253,23 @@ class LGBMValueRegressor(RegressorMixin, _LGBMBase):
         early_stopping_rounds: int = 0,
         random_state: int = 0,
         n_jobs: int = 2,
+        unused_features: tuple[str, ...] = (),
     ) -> None:
         super().__init__(learning_rate, num_leaves, max_depth, min_child_samples, feature_fraction, bagging_fraction,
                          bagging_freq, lambda_l2, n_estimators, early_stopping_rounds, random_state, n_jobs)
         self.objective = objective
         self.tweedie_variance_power = tweedie_variance_power
+        self.unused_features = unused_features
+
+    def _lgb_params(self) -> dict:
+        params = super()._lgb_params()
+        if self.unused_features:
+            unknown = sorted(set(self.unused_features) - set(self.feature_names_))
+            if unknown:
+                raise ValueError(f"unused_features names {unknown[0]!r}, which is not a column of X "
+                                 f"({len(self.feature_names_)} columns); pass a frame with that column or drop the name")
+            params["feature_contri"] = [0.0 if name in self.unused_features else 1.0 for name in self.feature_names_]
+        return params
 
     def _objective_params(self) -> dict:
         params = {"objective": self.objective}

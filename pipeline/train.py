@@ -66,13 +66,15 @@ def churn_estimator(params: Params, **overrides) -> LGBMChurnClassifier:
     return LGBMChurnClassifier(**kwargs)
 
 
-def value_estimator(params: Params, **overrides) -> LGBMValueRegressor:
-    """The value-if-retained regressor (``loyalty:`` settings)."""
+def value_estimator(params: Params, spec: FeatureSpec | None = None, **overrides) -> LGBMValueRegressor:
+    """The value-if-retained regressor (``loyalty:`` settings); the features of ``spec`` that are no value
+    inputs (``Feature.value_input``) stay unused."""
     c = params.loyalty
+    unused = tuple(f.name for f in spec.features if not f.value_input) if spec is not None else ()
     kwargs = dict(objective=c.objective, tweedie_variance_power=c.tweedie_variance_power,
                   learning_rate=c.learning_rate, num_leaves=c.num_leaves, max_depth=c.max_depth,
                   min_child_samples=c.min_child_samples, n_estimators=c.max_rounds,
-                  early_stopping_rounds=c.early_stopping_rounds, random_state=params.seed)
+                  early_stopping_rounds=c.early_stopping_rounds, random_state=params.seed, unused_features=unused)
     kwargs.update(overrides)
     return LGBMValueRegressor(**kwargs)
 
@@ -257,17 +259,18 @@ def train_models(
                         "retained customer to learn value from; more history or a shorter label.horizon_days is needed")
     # Value if retained: learned only from the customers who stayed, so churn is not priced in twice (a model
     # of everyone's spend learns 0 for churners, and value at risk would multiply by the probability again).
-    loyalty = value_estimator(params).fit(X[train & stayed], value[train & stayed],
-                                          eval_set=(X[valid & stayed], value[valid & stayed]))
+    loyalty = value_estimator(params, spec).fit(X[train & stayed], value[train & stayed],
+                                                eval_set=(X[valid & stayed], value[valid & stayed]))
     value_valid = np.clip(loyalty.predict(X[valid]), 0, None)
     if params.loyalty.refit_on_all_cutoffs:
         # Refitted on every labelled cutoff's stayers: the latest are the most like the customers scored next (on
         # CDNOW at 180 days the only training cutoff holds customers 3 days old). Its rounds come from
         # cross-validation over those same rows, grouped by customer: rounds chosen on the thin training cutoffs
         # underfit the refit (CDNOW, 180 days: 12 rounds out of time, 36-53 by folds).
-        rounds, _ = grouped_cv(lambda: value_estimator(params), X[stayed], value[stayed],
+        rounds, _ = grouped_cv(lambda: value_estimator(params, spec), X[stayed], value[stayed],
                                training_set.loc[stayed, "customer_id"].to_numpy(), params.seed)
-        loyalty = value_estimator(params, n_estimators=rounds, early_stopping_rounds=0).fit(X[stayed], value[stayed])
+        refit = value_estimator(params, spec, n_estimators=rounds, early_stopping_rounds=0)
+        loyalty = refit.fit(X[stayed], value[stayed])
     timings["loyalty_fit_s"] = time.perf_counter() - t0
 
     validation = training_set.loc[valid, ["customer_id", "cutoff", *LABELS]].reset_index(drop=True)

@@ -29,11 +29,14 @@ def test_features_and_risk_list_files_equal(workdir):
     for engine, extra in (("duckdb", []), ("spark", SPARK)):
         res = churn("features", "--data", "data", "--as-of", AS_OF, "--out", f"features_{engine}.parquet", *extra)
         assert res.exit_code == 0, res.output[-3000:]
+        # a capacity: the call list's selection and holdout need every customer, drawn on the driver
         res = churn("score", "--data", "data", "--as-of", AS_OF, "--out", f"risk_{engine}.parquet", "--no-previous",
-                    *extra)
+                    "--set", "targeting.capacity=100", *extra)
         assert res.exit_code == 0, res.output[-3000:]
     pd.testing.assert_frame_equal(pd.read_parquet("features_duckdb.parquet"), pd.read_parquet("features_spark.parquet"),
                                   check_exact=True)
+    risk = pd.read_parquet("risk_spark.parquet")
+    assert (risk["contact_group"] != "not_selected").sum() == 100
     for suffix in ("", "_shap"):
         pd.testing.assert_frame_equal(pd.read_parquet(f"risk_duckdb{suffix}.parquet"),
                                       pd.read_parquet(f"risk_spark{suffix}.parquet"), check_exact=True)
