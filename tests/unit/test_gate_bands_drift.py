@@ -134,7 +134,8 @@ def test_ageing_features_are_not_flagged_as_drift():
     assert drift.loc["days_since_first_purchase", "psi"] > 2  # it moved a lot...
     assert drift.loc["days_since_first_purchase", "ages"] and not drift.loc["days_since_first_purchase", "flagged"]
     shifted = older.assign(days_since_last_purchase=older["days_since_last_purchase"] * 4 + 30)
-    assert population_stability(drift_counts(shifted, bundle), len(shifted), bundle, 0.2).set_index("feature").loc["days_since_last_purchase", "flagged"]
+    moved = population_stability(drift_counts(shifted, bundle), len(shifted), bundle, 0.2).set_index("feature")
+    assert moved.loc["days_since_last_purchase", "flagged"]
 
 
 def test_features_that_grow_with_time_are_marked_in_their_metadata():
