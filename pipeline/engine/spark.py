@@ -180,6 +180,16 @@ def _run_shard(work: Callable[[duckdb.DuckDBPyConnection], pa.Table], layout: La
     return run
 
 
+def keep_on_disk(frame):
+    """``frame`` kept for the jobs that reuse it, on the executors' local disk, not in their heap. PySpark's
+    MEMORY_AND_DISK keeps blocks serialized, as 1 MiB byte arrays; with G1's 1 MiB regions (any heap under 2 GB) each
+    is a humongous object taking two regions, so a 1 GB heap filled twice as fast as Spark's memory manager counted and
+    ran out. On disk, the heap a job needs does not grow with the data."""
+    from pyspark import StorageLevel
+
+    return frame.persist(StorageLevel.DISK_ONLY)
+
+
 def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     """``table`` in ``schema``'s columns and types: columns it lacks are nulls."""
     columns = [table.column(f.name).cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
@@ -211,10 +221,9 @@ class SparkDataset(Dataset):
         return max(1, -(-rows // self.params.engine.spark.shard_rows))
 
     def long(self):
-        """Every clean row in one frame tagged by table, split into the customer shards and kept (memory, then disk)
-        for the jobs of this dataset."""
+        """Every clean row in one frame tagged by table, split into the customer shards and kept (on disk,
+        ``keep_on_disk``) for the jobs of this dataset."""
         if self._long is None:
-            from pyspark import StorageLevel
             from pyspark.sql import functions as F
 
             parts = []
@@ -225,7 +234,7 @@ class SparkDataset(Dataset):
             long = parts[0]
             for part in parts[1:]:
                 long = long.unionByName(part, allowMissingColumns=True)
-            self._long = long.repartition(self.shard_total, "customer_id").persist(StorageLevel.MEMORY_AND_DISK)
+            self._long = keep_on_disk(long.repartition(self.shard_total, "customer_id"))
         return self._long
 
     def map_shards(self, work: Callable[[duckdb.DuckDBPyConnection], pa.Table], schema: pa.Schema):
@@ -328,20 +337,22 @@ def _finished_name(fam: str, column: str) -> str:
 
 def _combine_work(plan: BuildPlan, columns: list[str], finished: dict[str, list[str]]):
     """A ``mapInArrow`` function finishing a build's rows (``columns``) with the fitted families' results, joined
-    to them by Spark (``finished``: each family's result columns, prefixed), with ``combine``'s SQL."""
+    to them by Spark (``finished``: each family's result columns, prefixed), with ``combine``'s SQL. A row needs only
+    its own customer's results, so each batch is finished as it arrives: the task holds one batch, however many rows
+    its partition has."""
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        batches = list(batches)
-        if not batches:
-            return
-        rows = pa.Table.from_batches(batches)
-        results = {}
-        for name, names in finished.items():
-            part = rows.select(["customer_id"] + [_finished_name(name, c) for c in names])
-            results[name] = part.rename_columns(["customer_id", *names])
         con = duckdb.connect()
         try:
-            yield from combine(con, plan, rows.select(columns), results).to_batches(max_chunksize=BATCH_ROWS)
+            for batch in batches:
+                if batch.num_rows == 0:
+                    continue
+                rows = pa.Table.from_batches([batch])
+                results = {}
+                for name, names in finished.items():
+                    part = rows.select(["customer_id"] + [_finished_name(name, c) for c in names])
+                    results[name] = part.rename_columns(["customer_id", *names])
+                yield from combine(con, plan, rows.select(columns), results).to_batches(max_chunksize=BATCH_ROWS)
         finally:
             con.close()
 
@@ -351,13 +362,13 @@ def _combine_work(plan: BuildPlan, columns: list[str], finished: dict[str, list[
 def build_on_spark(ds: SparkDataset, plans: list[BuildPlan]) -> list:
     """Spark frames of the feature tables of ``plans`` (each as ``build_features`` gives it on one machine), built
     in one pass over the customer shards. The fitted families' per-customer results go from the driver back to the
-    shards as a Spark frame joined by customer, not in every task's closure."""
-    from pyspark import StorageLevel
+    shards as a Spark frame joined by customer, not in every task's closure. The join is a sort-merge join, which
+    spills: a broadcast join would hold every customer's results in the heap, which grows with the customers."""
     from pyspark.sql import functions as F
 
     work = _build_work(plans, ds.report)
     schema = ds.dry_run(work).schema
-    parts = ds.map_shards(work, schema).persist(StorageLevel.MEMORY_AND_DISK)
+    parts = keep_on_disk(ds.map_shards(work, schema))
     driver = duckdb.connect()
     frames = []
     for i, plan in enumerate(plans):
@@ -378,7 +389,7 @@ def build_on_spark(ds: SparkDataset, plans: list[BuildPlan]) -> list:
             table = pa.Table.from_pandas(result, preserve_index=False)
             table = table.rename_columns(["customer_id" if c == "customer_id" else _finished_name(name, c)
                                           for c in table.column_names])
-            rows = rows.join(ds.from_driver(table), on="customer_id", how="left")
+            rows = rows.join(ds.from_driver(table).hint("merge"), on="customer_id", how="left")
         frames.append(rows.mapInArrow(_combine_work(plan, columns, names), spark_schema(final_schema)))
     return frames
 
@@ -488,11 +499,9 @@ def score_on_spark(ds: SparkDataset, params: Params, as_of: date, bundle, model_
     the feature table to the one scored (its columns; it may raise for an empty population)."""
     import json
 
-    from pyspark import StorageLevel
-
     from pipeline.score import assemble, score_rows
 
-    frame = features_frame(ds, params, as_of, choices).persist(StorageLevel.MEMORY_AND_DISK)
+    frame = keep_on_disk(features_frame(ds, params, as_of, choices))
     features = to_pandas(frame)
     if keep is not None:
         features = keep(features)
