@@ -24,7 +24,9 @@ out = Console(width=None if sys.stdout.isatty() else 130, soft_wrap=not sys.stdo
 
 ParamsOpt = Annotated[Path, typer.Option("--params", help="params.yaml to use.")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override a param: dotted.key=value (repeatable).")]
-DataOpt = Annotated[Path, typer.Option("--data", help="Folder with transactions.csv/.parquet and optional tables.")]
+# text, not a Path: a Path would make s3a://bucket/churn s3a:/bucket/churn
+DataOpt = Annotated[str, typer.Option("--data", help="Folder with transactions.csv/.parquet and optional tables; with "
+                                           "--engine spark also a URI Spark reads (s3a://, hdfs://, abfss://, gs://, file:).")]
 EngineOpt = Annotated[str | None, typer.Option(
     "--engine", help="duckdb (one machine) or spark (engine.spark.master: local[*] or a cluster); default engine.kind.")]
 AsOfOpt = Annotated[str, typer.Option("--as-of", help="Date YYYY-MM-DD; rows up to the end of this day are history.")]
@@ -179,7 +181,7 @@ def load(params_path: Path, overrides: list[str] | None) -> Params:
     return load_params(params_path, overrides or [])
 
 
-def setup(data: Path, as_of: str, params: Path, overrides: list[str] | None):
+def setup(data: str, as_of: str, params: Path, overrides: list[str] | None):
     """Params, the as-of date and the validated data: the start of every command that reads data (your own
     feature modules, ``features.extra_modules``, are imported here, before any build)."""
     from pipeline.extensions import prepare_features
@@ -262,12 +264,18 @@ def check_population(ds, cfg: Params, day: date, frame):
     return frame
 
 
-def open_data(data_dir: Path, params: Params):
-    """Discover, validate (printing the accounting) and write quarantine files; return the dataset."""
+def open_data(data_dir: str | Path, params: Params):
+    """Discover, validate (printing the accounting) and write quarantine files; return the dataset. With the Spark
+    engine ``data_dir`` may be a URI, read through Hadoop's file systems; the quarantine files are local all the same."""
     from pipeline.build import open_dataset
-    from pipeline.io import discover_tables, write_table
+    from pipeline.io import discover_tables, is_uri, write_table
 
-    sources, unknown = discover_tables(data_dir)
+    root = data_dir
+    if params.engine.kind == "spark" and is_uri(data_dir):
+        from pipeline.engine.spark_fs import hadoop_folder
+
+        root = hadoop_folder(params.engine, str(data_dir))
+    sources, unknown = discover_tables(root)
     with console.status(f"validating {data_dir}..."):
         if params.engine.kind == "spark":
             from pipeline.engine.spark_validate import validate_on_spark

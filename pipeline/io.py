@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import json
 import os
 import re
@@ -35,12 +36,24 @@ def sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:/|file:", re.IGNORECASE)  # s3a://b/x, hdfs:///x, file:/x, file:x
+
+
+def is_uri(data: str | Path) -> bool:
+    """Whether ``--data`` names a place by URI (``s3a://bucket/churn``, ``file:///data``), not a local path. A
+    one-letter scheme is a Windows drive (``C:\\data``); a ``pathlib.Path`` made of a URI (``s3a:/bucket/churn``,
+    one slash left) still counts."""
+    return URI.match(str(data)) is not None
+
+
 @dataclass(frozen=True)
 class TableSource:
     """Where one input table comes from: a file, a folder of Parquet parts, or an in-memory frame.
 
-    ``fmt`` says how the file is written; ``staged`` is what is read in its place where the engine cannot
-    read it as it is (a UTF-8 copy of a file in another encoding, a workbook's sheet as text), and
+    ``path`` is a ``pathlib.Path``, or for the Spark engine a ``pipeline.engine.spark_fs.HadoopPath`` (a URI read
+    through Hadoop's file systems) with the same ``name``, ``suffix``, ``is_dir``, ``is_file``, ``iterdir``, ``rglob``,
+    ``absolute`` and ``open``. ``fmt`` says how the file is written; ``staged`` is what is read in its place where
+    the engine cannot read it as it is (a UTF-8 copy of a file in another encoding, a workbook's sheet as text), and
     ``encoding`` the engine's own decoding of a text file."""
 
     name: str
@@ -94,9 +107,19 @@ class TableSource:
         return f"read_csv({sql_string(read)}, {self.csv_options()})"
 
 
-def discover_tables(data_dir: str | Path) -> tuple[dict[str, TableSource], list[str]]:
-    """Find the known tables in ``data_dir``; return them and the names of entries that are not tables."""
-    root = Path(data_dir)
+def discover_tables(data_dir) -> tuple[dict[str, TableSource], list[str]]:
+    """Find the known tables in ``data_dir``; return them and the names of entries that are not tables.
+
+    ``data_dir`` is a local folder (``str`` or ``Path``), or a folder at a URI as a path object of the Spark engine
+    (``pipeline.engine.spark_fs.hadoop_folder``); a URI given as text is an error saying so."""
+    if isinstance(data_dir, str | Path) and is_uri(data_dir):
+        local = re.sub(r"^file:(//(localhost)?)?", "", str(data_dir), flags=re.IGNORECASE)
+        fix = (f"pass it as the local path {local}, or run with --engine spark" if str(data_dir).lower().startswith("file:")
+               else "run with --engine spark (engine.kind: spark), which reads it through Hadoop's file systems, or copy "
+               "the data to a local folder and pass that")
+        raise DataError(f"--data {data_dir} is a URI: the single-machine engine (engine.kind: duckdb) reads local "
+                        f"folders only. Fix: {fix}")
+    root = Path(data_dir) if isinstance(data_dir, str) else data_dir
     if not root.is_dir():
         raise DataError(f"data folder {root} does not exist. Pass --data DIR with a transactions table in it "
                         "(.csv, .tsv, .xlsx or .parquet).")
@@ -141,8 +164,9 @@ def unusable_entry(name: str) -> tuple[str, str, bool]:
 
 def sniff_encoding(path: Path) -> tuple[str, str]:
     """The encoding a text file's first bytes show beyond doubt (a byte order mark, or UTF-16's zero bytes
-    beside ASCII), and a note saying so; ``("", "")`` when they show none (then UTF-8 is assumed)."""
-    with open(path, "rb") as fh:
+    beside ASCII), and a note saying so; ``("", "")`` when they show none (then UTF-8 is assumed). ``path``: a
+    ``Path`` or another path object with ``open`` (a URI read through Hadoop)."""
+    with open(path, "rb") if isinstance(path, str | os.PathLike) else path.open("rb") as fh:
         head = fh.read(4096)
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "utf-16", "starts with a UTF-16 byte order mark"
@@ -242,11 +266,13 @@ def _cell_text(value: object) -> str | None:
 
 def read_sheet(path: Path, sheet: str = "") -> pa.Table:
     """A workbook's sheet (``sheet``, or the first) as a table of text, read row by row (openpyxl read-only)
-    so it goes through the same checks as CSV. Rows with no value at all are skipped, as blank lines are."""
+    so it goes through the same checks as CSV. Rows with no value at all are skipped, as blank lines are. A
+    workbook at a URI (a path object of the Spark engine) is read into memory first: a zip file is read by seeking."""
     from openpyxl import load_workbook
 
+    stored = path if isinstance(path, str | os.PathLike) else io.BytesIO(path.read_bytes())
     try:
-        book = load_workbook(path, read_only=True, data_only=True)
+        book = load_workbook(stored, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises zip, XML and its own errors for a damaged file
         raise DataError(f"{path}: cannot be read as an Excel workbook ({said(exc, 160)}). Fix: save it again "
                         "from Excel as .xlsx (Excel Workbook), or export the sheet as CSV UTF-8") from None

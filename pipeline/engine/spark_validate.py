@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -38,6 +37,7 @@ from pipeline.engine.spark import (
     Layout,
     SparkDataset,
     conform,
+    keep_on_disk,
     spark_schema,
     spark_session,
     task_connection,
@@ -162,8 +162,8 @@ def _delimiter(source: TableSource, fmt: FormatConfig, encoding: str) -> str:
     if given:
         return given
     header = ""
-    if source.path is not None and os.path.isfile(source.path):
-        with open(source.path, encoding=encoding if encoding.lower() != "utf-8" else "utf-8-sig", errors="replace") as fh:
+    if source.path is not None and source.path.is_file():  # a Path, or a URI's HadoopPath: read from its store
+        with source.path.open(encoding=encoding if encoding.lower() != "utf-8" else "utf-8-sig", errors="replace") as fh:
             header = fh.readline()
     counts = [header.count(d) for d in DELIMITERS]
     return DELIMITERS[counts.index(max(counts))] if max(counts) else ","
@@ -186,7 +186,8 @@ def read_source(spark, source: TableSource, fmt: FormatConfig) -> tuple[object, 
             return _frame_of_arrow(spark, con.sql("SELECT * FROM _frame").to_arrow_table()), ""
         finally:
             con.close()
-    path = str(source.path.absolute())  # Spark resolves a relative path against the JVM's folder, not ours
+    # Spark resolves a relative path against the JVM's folder, not ours; a URI (HadoopPath) is itself
+    path = str(source.path.absolute())
     if source.suffix == ".xlsx":  # a workbook is read on the driver (openpyxl), as text, as on one machine
         return _frame_of_arrow(spark, read_sheet(source.path, fmt.sheet)), ""
     if not source.is_text:
@@ -332,7 +333,6 @@ def _shard_key(frame, plan: TablePlan):
 
 def _check_on_spark(frame, plan: TablePlan, source: pa.Schema, shards: int, memory_limit: str
                     ) -> tuple[CheckedTable, RowCounts]:
-    from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     clean, quarantine, columns = _output_schemas(plan, source)
@@ -340,7 +340,7 @@ def _check_on_spark(frame, plan: TablePlan, source: pa.Schema, shards: int, memo
                      *[f for f in COUNTS_SCHEMA if f.name != PART]])
     sharded = frame.repartition(shards, _shard_key(frame, plan))
     output = sharded.mapInArrow(_check_task(plan, source, out, memory_limit), spark_schema(out))
-    output = output.persist(StorageLevel.MEMORY_AND_DISK)
+    output = keep_on_disk(output)
     try:
         counts = output.filter(~F.col(PART).isin(CLEAN, QUARANTINE)).select(*COUNTS_SCHEMA.names).toArrow()
     except BaseException:
