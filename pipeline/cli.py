@@ -616,7 +616,7 @@ def score(
     import json
 
     from pipeline import plots, runrecord, tracking
-    from pipeline.health import customer_health, population_counts
+    from pipeline.health import base_health
     from pipeline.io import OutputSet, check_writable
     from pipeline.score import score as score_customers
 
@@ -658,13 +658,8 @@ def score(
     summary = {**result.summary, "global_families": result.global_families.to_dict("records"),
                "global_features": result.global_features.head(30).to_dict("records"),
                "drift": result.drift.to_dict("records")}
-    if ds.engine == "spark":
-        note("customer-base health (churn by month, cohorts, survey scores) and the population counts are measured "
-             "by the single-machine engine only: run `churn score --engine duckdb` on a sample for them")
-    else:
-        with console.status("measuring the health of the customer base..."):
-            summary["population"] = population_counts(ds.con, cfg.label, day, result.risk_list["customer_id"])
-            summary["health"] = customer_health(ds.con, cfg.label, day, result.risk_list)
+    with console.status("measuring the health of the customer base..."):  # in the customer shards on Spark
+        summary["population"], summary["health"] = base_health(ds, cfg.label, day, result.risk_list)
     if changes is not None:
         summary["changes"] = changes
     sample = frame.sample(n=min(3000, len(frame)), random_state=cfg.seed)

@@ -1,7 +1,11 @@
 """The commands with ``--engine spark`` on a local[2] session give the files the single-machine engine gives:
-validation's accounting, the feature table and the risk list with its SHAP values (a model trained once)."""
+validation's accounting, the feature table, the risk list with its SHAP values and the summary's customer-base health
+(a model trained once)."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -40,6 +44,10 @@ def test_features_and_risk_list_files_equal(workdir):
     for suffix in ("", "_shap"):
         pd.testing.assert_frame_equal(pd.read_parquet(f"risk_duckdb{suffix}.parquet"),
                                       pd.read_parquet(f"risk_spark{suffix}.parquet"), check_exact=True)
+    # the customer-base health and population counts, measured in the customer shards on Spark
+    local, on_spark = (json.loads(Path(f"risk_{engine}_summary.json").read_text()) for engine in ("duckdb", "spark"))
+    assert local["health"]["churn"] and local["population"]["with_history"] > 0
+    assert (on_spark["health"], on_spark["population"]) == (local["health"], local["population"])
 
 
 def test_an_unknown_engine_is_a_clear_error(workdir):
