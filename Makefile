@@ -48,9 +48,11 @@ bench: install spark
 	$(PY) benchmarks/bench_excel.py
 	$(PY) benchmarks/bench_spark.py
 
-# Spark against DuckDB and a hand-written Spark SQL query (ROWS=100000000 for the large run).
+# Spark against DuckDB and a hand-written Spark SQL query
+# (ROWS=100000000 SPARK_MEMORY=512m SHUFFLE_PARTITIONS=200 for the large run).
 bench-spark: install spark
-	$(PY) benchmarks/bench_spark.py
+	$(PY) benchmarks/bench_spark.py --sizes $(or $(ROWS),5000000) --spark-memory $(or $(SPARK_MEMORY),1g) \
+		--shuffle-partitions $(or $(SHUFFLE_PARTITIONS),0)
 
 # Regenerate the bundled sample (seeded: the same files every time).
 sample-data: install

@@ -10,9 +10,13 @@ On generated transactions (Parquet parts, cached under benchmarks/.data/), each 
 
 The goal: ``spark`` within 1.5x of ``spark-sql-core`` while computing every family. ``--spark-memory`` sets the
 memory given to Spark (its JVM heap; ``engine.spark.task_memory_limit`` bounds DuckDB in each task) to show a run
-on data ten times larger than that memory stays correct and within it.
+on data ten times larger than that memory stays correct and within it. A Spark mode that runs out of that memory
+is said so and run again with twice the memory (up to 8x), so the table shows what each mode needed.
+``--shuffle-partitions`` sets ``spark.sql.shuffle.partitions`` for both Spark modes (default: 4 per core, which
+suits 5M rows; Spark's own default, 200, suits 100M: with 8 partitions of 12.5M rows each the hand-written query
+runs out of heap even with 1 GB).
 
-Usage: python benchmarks/bench_spark.py [--sizes 5000000] [--cores 2] [--spark-memory 1g]
+Usage: python benchmarks/bench_spark.py [--sizes 5000000] [--cores 2] [--spark-memory 1g] [--shuffle-partitions N]
 """
 
 from __future__ import annotations
@@ -57,20 +61,20 @@ GROUP BY t.customer_id
 """
 
 
-def params_for(mode: str, cores: int, memory: str):
+def params_for(mode: str, cores: int, memory: str, partitions: int):
     from pipeline.config import load_params
 
     return load_params(ROOT / "params.yaml", [
         f"engine.threads={cores}", f"engine.kind={'spark' if mode.startswith('spark') else 'duckdb'}",
         f"engine.spark.master=local[{cores}]",
-        f"engine.spark.conf={{spark.driver.memory: {memory}, spark.sql.shuffle.partitions: {cores * 4}}}"])
+        f"engine.spark.conf={{spark.driver.memory: {memory}, spark.sql.shuffle.partitions: {partitions or cores * 4}}}"])
 
 
-def run_mode(mode: str, folder: Path, cores: int, memory: str, out: Path | None) -> dict:
+def run_mode(mode: str, folder: Path, cores: int, memory: str, out: Path | None, partitions: int = 0) -> dict:
     from pipeline.build import build_features, open_dataset
     from pipeline.io import discover_tables
 
-    params = params_for(mode, cores, memory)
+    params = params_for(mode, cores, memory, partitions)
     sources, unknown = discover_tables(folder)
     if mode == "spark-sql-core":
         from pipeline.engine.spark import spark_session
@@ -99,17 +103,44 @@ def run_mode(mode: str, folder: Path, cores: int, memory: str, out: Path | None)
             "peak_gb": peak_memory_gb()}
 
 
+def doubled(memory: str) -> str:
+    """Twice a JVM memory setting: ``512m`` -> ``1024m``, ``1g`` -> ``2g``."""
+    return f"{int(memory[:-1]) * 2}{memory[-1]}"
+
+
+def measure(mode: str, folder: Path, cores: int, memory: str, out: Path | None, partitions: int = 0) -> dict:
+    """``mode`` timed in a process of its own; a Spark mode whose JVM runs out of heap (it exits on
+    ``OutOfMemoryError``) is run again with twice the memory, up to 8x, and the memory it ran with is recorded."""
+    given = memory
+    while True:
+        cmd = [sys.executable, __file__, "--mode", mode, "--folder", str(folder), "--cores", str(cores),
+               "--spark-memory", given, "--shuffle-partitions", str(partitions)] + (["--out", str(out)] if out else [])
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if not done.returncode:
+            return {**json.loads(done.stdout.strip().splitlines()[-1]), "memory": given}
+        log = folder / f"failed_{mode}_{given}.log"
+        log.write_text(done.stdout + done.stderr)
+        # the JVM exits on OutOfMemoryError (the session sets -XX:+ExitOnOutOfMemoryError); Python then finds it gone
+        jvm_gone = any(s in done.stdout + done.stderr for s in ("OutOfMemoryError", "Answer from Java side is empty"))
+        if not (mode.startswith("spark") and jvm_gone) or doubled(doubled(doubled(memory))) == given:
+            sys.exit(f"{mode} failed (Spark memory {given}; whole log: {log}):\n{done.stderr[-3000:]}")
+        print(f"{mode}: its JVM exited (out of heap) with Spark given {given}; again with {doubled(given)}", flush=True)
+        given = doubled(given)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="5000000")
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--spark-memory", default="1g")
+    parser.add_argument("--shuffle-partitions", type=int, default=0, help="spark.sql.shuffle.partitions; 0: 4 per core")
     parser.add_argument("--mode", help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.mode:  # one measurement, in a process of its own
-        result = run_mode(args.mode, Path(args.folder), args.cores, args.spark_memory, Path(args.out) if args.out else None)
+        result = run_mode(args.mode, Path(args.folder), args.cores, args.spark_memory,
+                          Path(args.out) if args.out else None, args.shuffle_partitions)
         print(json.dumps(result))
         return
     import pandas as pd
@@ -120,20 +151,17 @@ def main() -> None:
         results, tables = {}, {}
         for mode in MODES:
             out = folder / f"features_{mode}.parquet" if mode in ("duckdb", "spark") else None
-            cmd = [sys.executable, __file__, "--mode", mode, "--folder", str(folder), "--cores", str(args.cores),
-                   "--spark-memory", args.spark_memory] + (["--out", str(out)] if out else [])
-            done = subprocess.run(cmd, capture_output=True, text=True)
-            if done.returncode:
-                sys.exit(f"{mode} failed:\n{done.stderr[-3000:]}")
-            results[mode] = json.loads(done.stdout.strip().splitlines()[-1])
+            results[mode] = measure(mode, folder, args.cores, args.spark_memory, out, args.shuffle_partitions)
             if out:
                 tables[mode] = pd.read_parquet(out)
         equal = tables["duckdb"].equals(tables["spark"])
         d, s, h = (results[m]["seconds"] for m in MODES)
-        print(f"\n{rows:,} transactions, {args.cores} cores, Spark memory {args.spark_memory}")
-        print(f"{'mode':<16}{'seconds':>9}{'peak GB (driver process)':>26}")
+        print(f"\n{rows:,} transactions, {args.cores} cores, Spark memory {args.spark_memory}, "
+              f"shuffle partitions {args.shuffle_partitions or args.cores * 4}")
+        print(f"{'mode':<16}{'seconds':>9}{'peak GB (driver process)':>26}{'Spark memory':>14}")
         for mode in MODES:
-            print(f"{mode:<16}{results[mode]['seconds']:>9.1f}{results[mode]['peak_gb']:>26.2f}")
+            given = results[mode]["memory"] if mode.startswith("spark") else "-"
+            print(f"{mode:<16}{results[mode]['seconds']:>9.1f}{results[mode]['peak_gb']:>26.2f}{given:>14}")
         print(f"spark / duckdb          {s / d:.2f}x")
         print(f"spark / spark-sql-core  {s / h:.2f}x  (goal: 1.5x or less, computing every family)")
         print(f"feature tables equal (every column, bit for bit): {equal}; "
