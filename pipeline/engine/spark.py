@@ -467,24 +467,26 @@ def _arrow_type(dtype) -> pa.DataType:
 
 def _score_work(bundle_ref, as_of: date, params: Params, model_version: str, risk_columns: list[str],
                 schema: pa.Schema):
-    """A ``mapInArrow`` function scoring one partition's customers (``score_rows``) with the broadcast model."""
+    """A ``mapInArrow`` function scoring one partition's customers (``score_rows``) with the broadcast model. A
+    customer's scores need only their own row, and ``assemble`` adds up the totals of any split of the customers, so
+    each Arrow batch is scored as it arrives (with its own totals): the task holds one batch, however many customers
+    its partition has."""
     import json
 
     from pipeline.score import score_rows
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        batches = list(batches)
-        if not batches:
-            return
-        features = pa.Table.from_batches(batches).to_pandas()
-        if features.empty:
-            return
-        rows = score_rows(features, bundle_ref.value, as_of, params.scoring, model_version, params.targeting,
-                          params.value)
-        out = pd.concat([rows.risk[risk_columns], rows.contributions.drop(columns="customer_id")], axis=1)
-        out[TOTALS] = None
-        out.loc[0, TOTALS] = json.dumps(rows.totals, default=float)
-        yield from pa.Table.from_pandas(out, schema=schema, preserve_index=False).to_batches(max_chunksize=BATCH_ROWS)
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            features = batch.to_pandas()
+            rows = score_rows(features, bundle_ref.value, as_of, params.scoring, model_version, params.targeting,
+                              params.value)
+            out = pd.concat([rows.risk[risk_columns], rows.contributions.drop(columns="customer_id")], axis=1)
+            out[TOTALS] = None
+            out.loc[0, TOTALS] = json.dumps(rows.totals, default=float)
+            yield from pa.Table.from_pandas(out, schema=schema, preserve_index=False).to_batches(
+                max_chunksize=BATCH_ROWS)
 
     return run
 

@@ -29,14 +29,20 @@ def test_validate_prints_the_same_accounting(workdir):
     assert table and all(line in on_spark.output for line in table)
 
 
-def test_features_and_risk_list_files_equal(workdir):
-    for engine, extra in (("duckdb", []), ("spark", SPARK)):
-        res = churn("features", "--data", "data", "--as-of", AS_OF, "--out", f"features_{engine}.parquet", *extra)
-        assert res.exit_code == 0, res.output[-3000:]
-        # a capacity: the call list's selection and holdout need every customer, drawn on the driver
-        res = churn("score", "--data", "data", "--as-of", AS_OF, "--out", f"risk_{engine}.parquet", "--no-previous",
-                    "--set", "targeting.capacity=100", *extra)
-        assert res.exit_code == 0, res.output[-3000:]
+def test_features_and_risk_list_files_equal(workdir, spark):
+    # small Arrow batches: the tasks that finish the features and score the customers work batch by batch, so a
+    # partition of many batches must give what one machine gives
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "37")
+    try:
+        for engine, extra in (("duckdb", []), ("spark", SPARK)):
+            res = churn("features", "--data", "data", "--as-of", AS_OF, "--out", f"features_{engine}.parquet", *extra)
+            assert res.exit_code == 0, res.output[-3000:]
+            # a capacity: the call list's selection and holdout need every customer, drawn on the driver
+            res = churn("score", "--data", "data", "--as-of", AS_OF, "--out", f"risk_{engine}.parquet",
+                        "--no-previous", "--set", "targeting.capacity=100", *extra)
+            assert res.exit_code == 0, res.output[-3000:]
+    finally:
+        spark.conf.unset("spark.sql.execution.arrow.maxRecordsPerBatch")
     pd.testing.assert_frame_equal(pd.read_parquet("features_duckdb.parquet"), pd.read_parquet("features_spark.parquet"),
                                   check_exact=True)
     risk = pd.read_parquet("risk_spark.parquet")
