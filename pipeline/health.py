@@ -128,11 +128,6 @@ def _in_months(day: str, cutoffs: list[date]) -> str:
     return f"CAST(date_trunc('month', {day}) AS DATE) IN ({starts})"
 
 
-def _first_day(con, orders: str) -> date | None:
-    row = con.execute(f"SELECT min(day) FROM {orders}").fetchone()
-    return row[0] if row and row[0] is not None else None
-
-
 def _tables(con) -> set[str]:
     """The clean tables of a connection: views on one machine, tables in a shard's task."""
     return {r[0] for r in con.execute(
@@ -260,22 +255,25 @@ def _response_hours_sql(as_of: date, cutoffs: list[date]) -> str:
         {_events_in(as_of, cutoffs, "'support_ticket'")} AND value IS NOT NULL GROUP BY 1, 2"""
 
 
-def health_parts(con: duckdb.DuckDBPyConnection, label: LabelConfig, as_of: date, months: int = HISTORY_MONTHS,
-                 parts: tuple[str, ...] = tuple(PARTS)) -> dict[str, pa.Table]:
+def health_parts(con: duckdb.DuckDBPyConnection, label: LabelConfig | None, as_of: date, months: int = HISTORY_MONTHS,
+                 parts: tuple[str, ...] = tuple(PARTS), cutoffs: list[date] | None = None, cohorts: int = COHORTS,
+                 cohort_months: int = COHORT_MONTHS) -> dict[str, pa.Table]:
     """The partial tables (``PARTS``) of the customers of ``con``'s clean tables, as Arrow: one shard's, or every
     customer's on one machine. Each customer's numbers need only their own rows, so the parts of shards that split
-    the customers add up (``add_up``) to the parts of all of them.
+    the customers add up (``add_up``) to the parts of all of them. The monthly measures are for the month ends
+    ``cutoffs`` (default: the last ``months``, whatever month the data starts in); ``label`` is needed only by the
+    ``history`` and ``churn`` parts.
 
     The orders and the customers' first month per category are gathered once, into temporary tables (dropped at
     the end), so the transactions are read twice, not once per measure."""
     tables = _tables(con)
-    recent = month_ends(date.min, as_of, months)  # the months shown, whatever month the data starts in
+    recent = month_ends(date.min, as_of, months) if cutoffs is None else cutoffs
     orders, categories = "_health_orders", "_health_categories"
     queries = {
         "history": lambda: _history_sql(label, as_of, tables),
         "firsts": lambda: _firsts_sql(orders, categories),
         "churn": lambda: _churn_sql(label, as_of, recent, orders),
-        "cohorts": lambda: _cohorts_sql(as_of, orders, COHORTS, COHORT_MONTHS),
+        "cohorts": lambda: _cohorts_sql(as_of, orders, cohorts, cohort_months),
         "growth": lambda: _growth_sql(recent, orders, categories),
     }
     if "clean_events" in tables:
@@ -283,7 +281,7 @@ def health_parts(con: duckdb.DuckDBPyConnection, label: LabelConfig, as_of: date
                     "support": lambda: _support_sql(as_of, recent),
                     "response_hours": lambda: _response_hours_sql(as_of, recent)}
     wanted = [name for name in parts if name in queries]
-    needs_orders = any(name != "history" for name in wanted)
+    needs_orders = any(name in ("firsts", "churn", "cohorts", "growth") for name in wanted)
     if needs_orders:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {orders} AS SELECT * FROM {orders_sql(as_of)}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE {categories} AS SELECT * FROM {categories_sql(as_of)}")
@@ -447,50 +445,36 @@ def _support_months(totals: Totals, cutoffs: list[date]) -> list[dict]:
     return out
 
 
-def _one_connection(con, label: LabelConfig | None, as_of: date, cutoffs: list[date], parts: tuple[str, ...],
-                    orders: str | None = None, categories: str | None = None) -> Totals:
-    """The named parts of ``con`` for ``cutoffs`` (the measures one at a time), added up."""
-    orders, categories = orders or orders_sql(as_of), categories or categories_sql(as_of)
-    queries = {"firsts": lambda: _firsts_sql(orders, categories),
-               "churn": lambda: _churn_sql(label, as_of, cutoffs, orders),
-               "growth": lambda: _growth_sql(cutoffs, orders, categories),
-               "satisfaction": lambda: _satisfaction_sql(as_of, cutoffs),
-               "support": lambda: _support_sql(as_of, cutoffs),
-               "response_hours": lambda: _response_hours_sql(as_of, cutoffs)}
-    return add_up({name: con.sql(queries[name]()).to_arrow_table() for name in parts})
+def _measured(con, label: LabelConfig | None, as_of: date, cutoffs: list[date], *parts: str) -> Totals:
+    """The named parts of ``con`` for the month ends ``cutoffs``, added up: one measure on one connection."""
+    return add_up(health_parts(con, label, as_of, parts=parts, cutoffs=cutoffs))
 
 
-def churn_by_month(con, label: LabelConfig, as_of: date, cutoffs: list[date], orders: str | None = None) -> list[dict]:
-    """Population and churn rate at each month end of ``cutoffs`` under ``label`` (see the module doc);
-    ``orders``: the relation of ``orders_sql`` (a table of it, when several measures share it)."""
-    return _churn_months(_one_connection(con, label, as_of, cutoffs, ("churn",), orders), label, as_of, cutoffs)
+def churn_by_month(con, label: LabelConfig, as_of: date, cutoffs: list[date]) -> list[dict]:
+    """Population and churn rate at each month end of ``cutoffs`` under ``label`` (see the module doc)."""
+    return _churn_months(_measured(con, label, as_of, cutoffs, "churn"), label, as_of, cutoffs)
 
 
-def cohort_retention(con, as_of: date, cohorts: int = COHORTS, months: int = COHORT_MONTHS,
-                     orders: str | None = None) -> list[dict]:
+def cohort_retention(con, as_of: date, cohorts: int = COHORTS, months: int = COHORT_MONTHS) -> list[dict]:
     """Per first-purchase month: its size and, for months 0..``months`` after it, the share who bought then
     (``None`` where that month is not complete at ``as_of``)."""
-    orders = orders or orders_sql(as_of)
-    parts = {"firsts": con.sql(_firsts_sql(orders, categories_sql(as_of))).to_arrow_table(),
-             "cohorts": con.sql(_cohorts_sql(as_of, orders, cohorts, months)).to_arrow_table()}
+    parts = health_parts(con, None, as_of, parts=("firsts", "cohorts"), cohorts=cohorts, cohort_months=months)
     return _cohort_months(add_up(parts), as_of, cohorts, months)
 
 
 def satisfaction_by_month(con, as_of: date, cutoffs: list[date]) -> list[dict]:
     """NPS (promoters minus detractors, in points of 100) and average CSAT per month with responses."""
-    return _satisfaction_months(_one_connection(con, None, as_of, cutoffs, ("satisfaction",)), cutoffs)
+    return _satisfaction_months(_measured(con, None, as_of, cutoffs, "satisfaction"), cutoffs)
 
 
 def support_by_month(con, as_of: date, cutoffs: list[date]) -> list[dict]:
     """Support tickets per month and the hours to first response of those that give it."""
-    return _support_months(_one_connection(con, None, as_of, cutoffs, ("support", "response_hours")), cutoffs)
+    return _support_months(_measured(con, None, as_of, cutoffs, "support", "response_hours"), cutoffs)
 
 
-def growth_by_month(con, as_of: date, cutoffs: list[date], orders: str | None = None,
-                    categories: str | None = None) -> list[dict]:
+def growth_by_month(con, as_of: date, cutoffs: list[date]) -> list[dict]:
     """Upsell and cross-sell rates among each month's returning buyers (see the module doc)."""
-    totals = _one_connection(con, None, as_of, cutoffs, ("firsts", "growth"), orders, categories)
-    return _growth_months(totals, cutoffs)
+    return _growth_months(_measured(con, None, as_of, cutoffs, "firsts", "growth"), cutoffs)
 
 
 def value_by_tier(risk: pd.DataFrame) -> list[dict]:
