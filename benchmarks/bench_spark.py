@@ -108,11 +108,14 @@ def doubled(memory: str) -> str:
     return f"{int(memory[:-1]) * 2}{memory[-1]}"
 
 
+RETRIES = 3  # a Spark mode out of heap is run again with twice the memory this many times at most (up to 8x)
+
+
 def measure(mode: str, folder: Path, cores: int, memory: str, out: Path | None, partitions: int = 0) -> dict:
     """``mode`` timed in a process of its own; a Spark mode whose JVM runs out of heap (it exits on
-    ``OutOfMemoryError``) is run again with twice the memory, up to 8x, and the memory it ran with is recorded."""
+    ``OutOfMemoryError``) is run again with twice the memory, and the memory it ran with is recorded."""
     given = memory
-    while True:
+    for retry in range(RETRIES + 1):
         cmd = [sys.executable, __file__, "--mode", mode, "--folder", str(folder), "--cores", str(cores),
                "--spark-memory", given, "--shuffle-partitions", str(partitions)] + (["--out", str(out)] if out else [])
         done = subprocess.run(cmd, capture_output=True, text=True)
@@ -122,10 +125,11 @@ def measure(mode: str, folder: Path, cores: int, memory: str, out: Path | None, 
         log.write_text(done.stdout + done.stderr)
         # the JVM exits on OutOfMemoryError (the session sets -XX:+ExitOnOutOfMemoryError); Python then finds it gone
         jvm_gone = any(s in done.stdout + done.stderr for s in ("OutOfMemoryError", "Answer from Java side is empty"))
-        if not (mode.startswith("spark") and jvm_gone) or doubled(doubled(doubled(memory))) == given:
+        if not (mode.startswith("spark") and jvm_gone) or retry == RETRIES:
             sys.exit(f"{mode} failed (Spark memory {given}; whole log: {log}):\n{done.stderr[-3000:]}")
         print(f"{mode}: its JVM exited (out of heap) with Spark given {given}; again with {doubled(given)}", flush=True)
         given = doubled(given)
+    raise AssertionError("unreachable")
 
 
 def main() -> None:
