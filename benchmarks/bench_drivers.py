@@ -17,11 +17,12 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from pipeline.build import build_features, build_training_set, context_for, dataset_from_frames, feature_spec
-from pipeline.config import load_params
-from pipeline.sample_data import generate
-from pipeline.score import score
-from pipeline.train import train_models
+from pipeline.build.features import build_features, build_training_set, context_for, feature_spec
+from pipeline.core.config import load_params
+from pipeline.data.samples.retail import generate
+from pipeline.engine.duckdb import dataset_from_frames
+from pipeline.scoring.score import score
+from pipeline.training.train import train_models
 
 # planted cause -> the families that say it: fading visits show in visits (engagement) and in days active
 # (activity, which counts visits among other events); declining spend in the purchase families that say

@@ -85,7 +85,7 @@ def timed(write, frame: pd.DataFrame, out: Path) -> float:
 
 
 def main() -> None:
-    from pipeline.io import write_excel
+    from pipeline.outputs.sets import write_excel
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=int, nargs="+", default=[1_000, 4_000, 20_000, 100_000])

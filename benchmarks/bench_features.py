@@ -45,7 +45,7 @@ CORE_MODES = ("duckdb-core", "pandas-core", "pandas-core-validated")
 
 
 def ensure_data(rows: int) -> Path:
-    from pipeline.sample_data import iter_chunks
+    from pipeline.data.samples.retail import iter_chunks
 
     folder = DATA / f"tx_{rows}" / "transactions"
     if cached_or_cleared(folder.parent):
@@ -66,7 +66,7 @@ def ensure_time_ordered(rows: int) -> Path:
     """The ``rows`` set rewritten in timestamp order (cached)."""
     import duckdb
 
-    from pipeline.io import sql_string
+    from pipeline.core.sql import sql_string
 
     source = ensure_data(rows) / "transactions"
     folder = DATA / f"tx_bytime_{rows}" / "transactions"
@@ -84,9 +84,10 @@ def ensure_time_ordered(rows: int) -> Path:
 
 
 def run_duckdb(folder: Path, families: tuple[str, ...] | None, threads: int) -> dict:
-    from pipeline.build import build_features, open_dataset
-    from pipeline.config import load_params
-    from pipeline.io import discover_tables
+    from pipeline.build.features import build_features
+    from pipeline.core.config import load_params
+    from pipeline.data.sources import discover_tables
+    from pipeline.engine.duckdb import open_dataset
 
     params = load_params(None, [f"engine.threads={threads}", "engine.memory_limit=5GB"])
     sources, unknown = discover_tables(folder)

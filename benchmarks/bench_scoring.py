@@ -21,7 +21,7 @@ AS_OF = date(2025, 12, 31)
 
 
 def ensure_customers(n: int) -> Path:
-    from pipeline.sample_data import iter_chunks
+    from pipeline.data.samples.retail import iter_chunks
 
     folder = DATA / f"customers_{n}"
     if cached_or_cleared(folder):
@@ -38,8 +38,8 @@ def ensure_customers(n: int) -> Path:
 
 
 def open_ds(folder: Path, params):
-    from pipeline.build import open_dataset
-    from pipeline.io import discover_tables
+    from pipeline.data.sources import discover_tables
+    from pipeline.engine.duckdb import open_dataset
 
     sources, unknown = discover_tables(folder)
     return open_dataset(sources, params, datetime(2030, 1, 1), unknown, temp_dir=str(DATA / "spill"))
@@ -47,11 +47,11 @@ def open_ds(folder: Path, params):
 
 def main() -> None:
 
-    from pipeline.build import build_features, build_training_set, context_for, feature_spec
-    from pipeline.config import load_params
-    from pipeline.io import write_table
-    from pipeline.score import score
-    from pipeline.train import train_models
+    from pipeline.build.features import build_features, build_training_set, context_for, feature_spec
+    from pipeline.core.config import load_params
+    from pipeline.core.files import write_table
+    from pipeline.scoring.score import score
+    from pipeline.training.train import train_models
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--customers", type=int, default=1_000_000)

@@ -62,7 +62,7 @@ GROUP BY t.customer_id
 
 
 def params_for(mode: str, cores: int, memory: str, partitions: int):
-    from pipeline.config import load_params
+    from pipeline.core.config import load_params
 
     return load_params(ROOT / "params.yaml", [
         f"engine.threads={cores}", f"engine.kind={'spark' if mode.startswith('spark') else 'duckdb'}",
@@ -71,13 +71,14 @@ def params_for(mode: str, cores: int, memory: str, partitions: int):
 
 
 def run_mode(mode: str, folder: Path, cores: int, memory: str, out: Path | None, partitions: int = 0) -> dict:
-    from pipeline.build import build_features, open_dataset
-    from pipeline.io import discover_tables
+    from pipeline.build.features import build_features
+    from pipeline.data.sources import discover_tables
+    from pipeline.engine.duckdb import open_dataset
 
     params = params_for(mode, cores, memory, partitions)
     sources, unknown = discover_tables(folder)
     if mode == "spark-sql-core":
-        from pipeline.engine.spark import spark_session
+        from pipeline.engine.spark.dataset import spark_session
 
         spark = spark_session(params.engine)
         spark.read.parquet(str(folder / "transactions")).createOrReplaceTempView("transactions")
@@ -86,8 +87,8 @@ def run_mode(mode: str, folder: Path, cores: int, memory: str, out: Path | None,
         spark.sql(CORE_SQL).write.format("noop").mode("overwrite").save()
         return {"mode": mode, "seconds": time.perf_counter() - started, "peak_gb": peak_memory_gb()}
     if mode == "spark":
-        from pipeline.engine.spark import spark_session
-        from pipeline.engine.spark_validate import validate_on_spark
+        from pipeline.engine.spark.dataset import spark_session
+        from pipeline.engine.spark.validate import validate_on_spark
 
         spark_session(params.engine).range(1).count()
         started = time.perf_counter()

@@ -24,11 +24,12 @@ import pandas as pd
 from models.baselines import value_baselines
 from models.metrics import ranking_metrics, value_metrics
 from models.value import btyd_baseline
-from pipeline.build import build_features, build_training_set, context_for, dataset_from_frames, feature_spec
-from pipeline.cdnow import load_cdnow
-from pipeline.config import load_params
-from pipeline.score import score
-from pipeline.train import train_models
+from pipeline.build.features import build_features, build_training_set, context_for, feature_spec
+from pipeline.core.config import load_params
+from pipeline.data.samples.cdnow import load_cdnow
+from pipeline.engine.duckdb import dataset_from_frames
+from pipeline.scoring.score import score
+from pipeline.training.train import train_models
 
 TASKS = ((date(1997, 9, 30), 90), (date(1997, 12, 31), 180))
 LIFETIME_WEEKS = 39

@@ -7,7 +7,7 @@ import resource
 import shutil
 from pathlib import Path
 
-from pipeline.sample_data import VERSION
+from pipeline.data.samples.retail import VERSION
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "benchmarks" / ".data"

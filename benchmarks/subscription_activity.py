@@ -25,10 +25,11 @@ from datetime import date
 import pandas as pd
 
 from models.metrics import churn_metrics, ranking_metrics
-from pipeline.build import build_training_set, context_for, dataset_from_frames, feature_spec
-from pipeline.config import load_params
-from pipeline.sample_subscription import generate_subscription
-from pipeline.train import train_models, validation_rows
+from pipeline.build.features import build_training_set, context_for, feature_spec
+from pipeline.core.config import load_params
+from pipeline.data.samples.subscription import generate_subscription
+from pipeline.engine.duckdb import dataset_from_frames
+from pipeline.training.train import train_models, validation_rows
 
 AS_OF = date(2025, 12, 31)
 COMMON = ["label.kind=cancellation", "label.horizon_days=60", "tuning.n_trials=0"]

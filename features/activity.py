@@ -5,7 +5,7 @@ Every event type of the data that no other family knows gets features of its own
 in the 30 before"), its events per active day over 90 days (its weight in what the customer does), days
 since the last one, the customer's usual gap between two of them and how many usual gaps the days since the
 last one make, and, for types whose events carry values, their mean and sum over 90 days. The known
-types (``pipeline.schema.KNOWN_EVENT_TYPES``: visits, complaints, NPS...) stay in their own families, which
+types (``pipeline.core.schema.KNOWN_EVENT_TYPES``: visits, complaints, NPS...) stay in their own families, which
 say more about them (a visit's fading, an NPS detractor), and get no generic copies: the same signal twice
 would only split its importance in two.
 
@@ -33,8 +33,8 @@ import hashlib
 import re
 
 from features.registry import Context, Family, Feature, plural, register
-from pipeline.io import sql_string
-from pipeline.schema import KNOWN_EVENT_TYPES
+from pipeline.core.schema import KNOWN_EVENT_TYPES
+from pipeline.core.sql import sql_string
 
 FAMILY = "activity"
 RECENT_DAYS = 30  # the trend compares the last 30 days with the 30 before: one billing cycle of a monthly product

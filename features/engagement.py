@@ -1,8 +1,8 @@
 """engagement: visits, e-mail opens and how they fade."""
 
 from features.registry import Context, Family, Feature, register
-from pipeline.io import sql_string
-from pipeline.schema import KNOWN_EVENT_TYPES
+from pipeline.core.schema import KNOWN_EVENT_TYPES
+from pipeline.core.sql import sql_string
 
 FAMILY = "engagement"
 

@@ -307,7 +307,7 @@ class Context:
     btyd_model: str = "bgnbd"
     tables: frozenset[str] = frozenset({"transactions"})
     profile_columns: tuple[tuple[str, str], ...] = ()  # (column, duckdb type) of customers extras
-    # Chosen once per build from the data as of the as-of date (``pipeline.build.data_choices``) and kept with
+    # Chosen once per build from the data as of the as-of date (``pipeline.build.features.data_choices``) and kept with
     # a model, so that scoring builds the same columns: see ``features/activity.py``.
     event_types: tuple[str, ...] = ()  # event types with activity features of their own
     valued_event_types: tuple[str, ...] = ()  # those of them whose events carry values (mean and sum)

@@ -3,7 +3,7 @@
 Subscription rows are read as of the as-of date (end dates after it are unseen). A row that starts within a
 day of the end of the customer's previous one is a change of plan or price, not a cancellation and a new
 subscription: an upgrade (another plan at a higher price), a downgrade (a lower price) or a price rise (the
-same plan at a higher price). Where transactions hold renewal charges (``pipeline.build.data_choices``:
+same plan at a higher price). Where transactions hold renewal charges (``pipeline.build.features.data_choices``:
 ``mixed`` or ``billing``), the family also says how many were paid lately and when the last one was: a
 monthly subscriber whose last payment is 45 days old has missed a renewal. Late and failed payments of
 invoices are the payments family's; usage (activity per active day) is the activity family's.

@@ -20,8 +20,8 @@ import pandas as pd
 from features.registry import FeatureSpec
 from models.calibration import Calibrator
 from models.lgbm import LGBMChurnClassifier, LGBMValueRegressor, check_feature_frame
-from pipeline.errors import ModelError, said
-from pipeline.io import file_sha256, unmatched_file
+from pipeline.core.errors import ModelError, said
+from pipeline.core.files import file_sha256, unmatched_file
 
 # 2: the value booster predicts value if retained (1: every customer's spend, churners' zeros included)
 FORMAT_VERSION = 2

@@ -15,7 +15,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from pipeline.errors import ModelError
+from pipeline.core.errors import ModelError
 
 
 def check_feature_frame(X: pd.DataFrame, names: list[str]) -> pd.DataFrame:

@@ -10,7 +10,7 @@ that way trusts the artifact store: MLflow executes this file as stored with the
 the stored copy can run code in the serving process. The bundle's own files are checked against its manifest
 (``ModelBundle.load``). ``churn score`` and the registry gate never load the model through here: they download
 the files, check each against the hashes recorded in the registry, and read the bundle with the installed
-package (``pipeline.tracking.load_model``).
+package (``pipeline.training.tracking.load_model``).
 """
 
 import mlflow

@@ -18,7 +18,7 @@ import os
 
 import pandas as pd
 
-from pipeline.sample_data import generate
+from pipeline.data.samples.retail import generate
 
 N = int(os.environ.get("CHURN_NOTEBOOK_CUSTOMERS", "3000"))
 tables, truth = generate(N, seed=42)

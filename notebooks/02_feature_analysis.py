@@ -20,9 +20,10 @@ from datetime import date
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from pipeline.build import build_features, context_for, dataset_from_frames, feature_spec
-from pipeline.config import load_params
-from pipeline.sample_data import generate
+from pipeline.build.features import build_features, context_for, feature_spec
+from pipeline.core.config import load_params
+from pipeline.data.samples.retail import generate
+from pipeline.engine.duckdb import dataset_from_frames
 
 N = int(os.environ.get("CHURN_NOTEBOOK_CUSTOMERS", "3000"))
 params = load_params(None)

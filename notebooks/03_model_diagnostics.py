@@ -17,10 +17,11 @@
 import os
 from datetime import date
 
-from pipeline.build import build_training_set, context_for, dataset_from_frames, feature_spec
-from pipeline.config import load_params
-from pipeline.sample_data import generate
-from pipeline.train import train_models
+from pipeline.build.features import build_training_set, context_for, feature_spec
+from pipeline.core.config import load_params
+from pipeline.data.samples.retail import generate
+from pipeline.engine.duckdb import dataset_from_frames
+from pipeline.training.train import train_models
 
 N = int(os.environ.get("CHURN_NOTEBOOK_CUSTOMERS", "3000"))
 params = load_params(None, ["tuning.n_trials=0"])

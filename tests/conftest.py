@@ -7,8 +7,8 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from pipeline.config import Params, load_params
-from pipeline.sample_data import generate
+from pipeline.core.config import Params, load_params
+from pipeline.data.samples.retail import generate
 
 AS_OF = date(2025, 9, 30)
 
@@ -36,8 +36,9 @@ def copy_tables(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
 @pytest.fixture(scope="session")
 def trained():
     """A small training set and a model trained on it (no tuning), shared by model tests."""
-    from pipeline.build import build_training_set, context_for, dataset_from_frames, feature_spec
-    from pipeline.train import train_models
+    from pipeline.build.features import build_training_set, context_for, feature_spec
+    from pipeline.engine.duckdb import dataset_from_frames
+    from pipeline.training.train import train_models
 
     params = load_params(None, ["tuning.n_trials=0", "model.max_rounds=300", "loyalty.max_rounds=200"])
     tables, truth = generate(1500, seed=21)
@@ -53,8 +54,8 @@ def trained():
 @pytest.fixture(scope="session")
 def scored(trained):
     """The trained model scoring its own generated customers at the training as-of date."""
-    from pipeline.build import build_features
-    from pipeline.score import score
+    from pipeline.build.features import build_features
+    from pipeline.scoring.score import score
 
     params = trained["params"]
     features = build_features(trained["ds"], params, trained["as_of"])

@@ -1,5 +1,5 @@
-"""Rows that lie after a date, for no-leakage tests (the contract's own generator, ``pipeline.contracts``)."""
+"""Rows that lie after a date, for no-leakage tests (the contract's own generator, ``pipeline.build.contracts``)."""
 
-from pipeline.contracts import with_rows_after
+from pipeline.build.contracts import with_rows_after
 
 __all__ = ["with_rows_after"]

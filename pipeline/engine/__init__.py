@@ -1,4 +1,4 @@
-"""Engines that run the stages: DuckDB on one machine (``pipeline.build.Dataset``) and Apache Spark on a cluster
-(``pipeline.engine.spark``). The stages take a dataset and never ask which engine holds it; the Spark engine runs
-the project's own DuckDB shard build inside each task, so every feature has one definition.
-"""
+"""Engines that hold the validated tables and run the stages' shard work: DuckDB on one machine, Apache Spark on a cluster.
+
+Both implement one interface (``pipeline.engine.base.Dataset``); stages never ask which engine holds the data, and adding an
+engine is one new module. Open a dataset with ``pipeline.engine.open_data``."""

@@ -1,6 +1,6 @@
 """One contract over every registered feature: metadata, determinism, no look-ahead, no mutation.
 
-The checks live in ``pipeline.contracts``, which ``churn check-features`` runs over a user's own data and
+The checks live in ``pipeline.build.contracts``, which ``churn check-features`` runs over a user's own data and
 families; here they run over the generated sample and every built-in family.
 """
 
@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 
 from features.registry import FAMILIES
-from pipeline import contracts
-from pipeline.build import build_features, context_for, dataset_from_frames, feature_spec, shard_count
-from pipeline.config import load_params
+from pipeline.build import contracts
+from pipeline.build.features import build_features, context_for, feature_spec, shard_count
+from pipeline.core.config import load_params
+from pipeline.engine.duckdb import dataset_from_frames
 from tests.conftest import AS_OF
 from tests.future_rows import with_rows_after
 
@@ -115,7 +116,7 @@ def test_customer_shards_keep_cancellation_labels(sample_tables):
 def test_colliding_customer_keys_give_the_same_table(sample_tables, monkeypatch, kind):
     """Transactions are grouped by an integer key hashed from the id; should two ids of a shard share a
     key (forced here: every id falls on one of two keys), the build ranks ids instead, and nothing changes."""
-    import pipeline.build as build
+    import pipeline.build.features as build
 
     p = load_params(None, [f"label.kind={kind}"])
     hashed = build_features(dataset_from_frames(sample_tables, p), p, AS_OF, with_labels=True)

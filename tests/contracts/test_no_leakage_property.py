@@ -9,9 +9,10 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.build import build_features, dataset_from_frames
-from pipeline.config import load_params
-from pipeline.sample_data import generate
+from pipeline.build.features import build_features
+from pipeline.core.config import load_params
+from pipeline.data.samples.retail import generate
+from pipeline.engine.duckdb import dataset_from_frames
 from tests.future_rows import with_rows_after
 
 TABLES, _ = generate(250, seed=11)

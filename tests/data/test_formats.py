@@ -20,11 +20,12 @@ import pytest
 from openpyxl import Workbook
 from typer.testing import CliRunner
 
-from pipeline.build import build_features, open_dataset
-from pipeline.cli import app
-from pipeline.config import load_params
-from pipeline.errors import ConfigError, DataError
-from pipeline.io import discover_tables
+from pipeline.build.features import build_features
+from pipeline.cli.app import app
+from pipeline.core.config import load_params
+from pipeline.core.errors import ConfigError, DataError
+from pipeline.data.sources import discover_tables
+from pipeline.engine.duckdb import open_dataset
 
 NOW = datetime(2026, 1, 1, 12, 0)
 PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"

@@ -9,10 +9,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.build import build_features, open_dataset
-from pipeline.config import load_params
-from pipeline.errors import ConfigError, DataError
-from pipeline.io import discover_tables
+from pipeline.build.features import build_features
+from pipeline.core.config import load_params
+from pipeline.core.errors import ConfigError, DataError
+from pipeline.data.sources import discover_tables
+from pipeline.engine.duckdb import open_dataset
 
 NOW = datetime(2026, 1, 1, 12, 0)
 GOOD = (

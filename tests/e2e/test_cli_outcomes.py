@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline.config import load_params
+from pipeline.core.config import load_params
 from tests.e2e.in_process import churn, trained_workdir
 
 AS_OF = "2025-06-30"

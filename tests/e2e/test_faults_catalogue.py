@@ -62,7 +62,7 @@ def store(tmp_path_factory):
 
 def whole_set(main: Path) -> dict:
     """Assert the set beside ``main`` is one run's (manifest, hashes) and return its manifest."""
-    from pipeline.io import check_output_set
+    from pipeline.outputs.sets import check_output_set
 
     manifest = check_output_set(main)
     assert manifest is not None and main.name in manifest["files"]
@@ -98,7 +98,7 @@ KILL_SCRIPT = textwrap.dedent("""
 
 
 def _write_set(main: Path, run: str) -> None:
-    from pipeline.io import OutputSet
+    from pipeline.outputs.sets import OutputSet
 
     with OutputSet(main, run) as outputs:
         outputs.write_table(pd.DataFrame({"customer_id": [run]}), main.name)
@@ -128,7 +128,7 @@ def test_kill_9_at_any_moment_leaves_one_whole_set_and_the_next_run_cleans_up(tm
 
 
 def test_an_error_between_files_leaves_the_old_set_and_no_temporary_folder(tmp_path, monkeypatch):
-    from pipeline.io import OutputSet
+    from pipeline.outputs.sets import OutputSet
 
     main = tmp_path / "risk.parquet"
     _write_set(main, "old")
@@ -144,7 +144,7 @@ def test_an_error_between_files_leaves_the_old_set_and_no_temporary_folder(tmp_p
 
 
 def test_temporary_files_a_killed_write_left_are_cleaned_by_the_next_write(tmp_path):
-    from pipeline.io import write_bytes
+    from pipeline.core.files import write_bytes
 
     dead = tmp_path / ".report.html.99999999.x1y2.tmp"  # a process id no process has
     dead.write_text("half")
@@ -192,7 +192,7 @@ def test_a_disk_that_fills_mid_run_is_a_clear_error_with_the_old_set_intact(stor
 
 def test_a_full_disk_simulated(tmp_path, monkeypatch):
     """ENOSPC raised by the writer (monkeypatched): the same error path as a real full disk, on any machine."""
-    from pipeline.errors import OutputError
+    from pipeline.core.errors import OutputError
 
     main = tmp_path / "risk.parquet"
     _write_set(main, "old")
@@ -243,7 +243,7 @@ def test_report_refuses_a_set_whose_parts_disagree(store, tmp_path):
 def test_an_interrupted_training_run_is_marked_failed(store, monkeypatch):
     import mlflow
 
-    from pipeline import tracking
+    from pipeline.training import tracking
 
     wd = store["wd"]
     uri = f"sqlite:///{wd / 'mlflow.db'}"
@@ -273,7 +273,7 @@ def test_a_registered_version_always_has_its_decision_and_hashes(store, monkeypa
     import mlflow
     from mlflow import MlflowClient
 
-    from pipeline import tracking
+    from pipeline.training import tracking
 
     wd = store["wd"]
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{wd / 'mlflow.db'}")
@@ -300,8 +300,8 @@ def test_a_registered_version_always_has_its_decision_and_hashes(store, monkeypa
 
 RACE_SCRIPT = textwrap.dedent("""
     import sys, mlflow
-    from pipeline import tracking
-    from pipeline.config import load_params
+    from pipeline.training import tracking
+    from pipeline.core.config import load_params
     tracking.configure()
     tracking.check_stores(load_params(None, ["tuning.n_trials=1", "tuning.storage=" + sys.argv[1]]))
     with tracking.store_lock():
@@ -325,8 +325,8 @@ def test_two_first_runs_racing_on_a_new_store_both_open_it(tmp_path):
 def test_a_resumed_study_does_not_repeat_earlier_settings(tmp_path):
     import optuna
 
-    from pipeline.config import load_params
-    from pipeline.train import tune
+    from pipeline.core.config import load_params
+    from pipeline.training.train import tune
 
     rng = np.random.default_rng(0)
     cutoffs = pd.Series(pd.to_datetime(["2025-01-01", "2025-04-15", "2025-08-01"]).repeat(150))
@@ -408,8 +408,8 @@ def test_a_tampered_model_is_refused_before_anything_is_parsed(store, tamper, tm
 
 @pytest.mark.parametrize("tamper", [_tamper_calibrator, _truncate_booster, _pickle_in_place])
 def test_a_tampered_local_bundle_is_refused_too(store, tamper, tmp_path):
-    from pipeline.errors import ModelError
-    from pipeline.tracking import load_model
+    from pipeline.core.errors import ModelError
+    from pipeline.training.tracking import load_model
 
     folder = tmp_path / "model"
     shutil.copytree(store["model"], folder)

@@ -10,10 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.errors import DataError
-from pipeline.io import read_risk_list, write_excel, write_table
-from pipeline.report import build_report
-from pipeline.safety import neutralise_formulas
+from pipeline.core.errors import DataError
+from pipeline.core.files import write_table
+from pipeline.core.safety import neutralise_formulas
+from pipeline.outputs.report.html import build_report
+from pipeline.outputs.sets import read_risk_list, write_excel
 
 HOSTILE = ["=HYPERLINK(\"http://evil\",\"x\")", "+1+2", "-3", "@SUM(A1)", "\tTAB", "\rCR", "<script>alert(1)</script>",
            "plain"]
@@ -139,7 +140,7 @@ def test_killed_process_leaves_the_previous_file(tmp_path):
     before = target.read_bytes()
     script = (
         "import sys, time, pandas as pd\n"
-        "from pipeline.io import atomic_path\n"
+        "from pipeline.core.files import atomic_path\n"
         f"with atomic_path({str(target)!r}) as tmp:\n"
         "    tmp.write_text('half')\n"
         "    print('writing', flush=True)\n"

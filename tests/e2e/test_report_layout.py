@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.build import dataset_from_frames
-from pipeline.config import load_params
-from pipeline.health import customer_health, population_counts
-from pipeline.report import build_report, family_label, feature_label, tier_label
+from pipeline.core.config import load_params
+from pipeline.engine.duckdb import dataset_from_frames
+from pipeline.outputs.report.html import build_report, family_label, feature_label, tier_label
+from pipeline.scoring.health import customer_health, population_counts
 from tests.conftest import copy_tables, find_chromium
 
 AS_OF = date(2025, 9, 30)

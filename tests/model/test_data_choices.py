@@ -7,10 +7,11 @@ from datetime import date
 
 import numpy as np
 
-from pipeline.build import build_features, build_training_set, context_for, data_choices, dataset_from_frames, feature_spec
-from pipeline.config import load_params
-from pipeline.sample_data import generate
-from pipeline.train import train_models
+from pipeline.build.features import build_features, build_training_set, context_for, data_choices, feature_spec
+from pipeline.core.config import load_params
+from pipeline.data.samples.retail import generate
+from pipeline.engine.duckdb import dataset_from_frames
+from pipeline.training.train import train_models
 
 AS_OF = date(2025, 12, 31)
 

@@ -9,7 +9,7 @@ from sklearn.base import clone
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from models.lgbm import LGBMChurnClassifier, LGBMValueRegressor
-from pipeline.errors import ModelError
+from pipeline.core.errors import ModelError
 
 EXPECTED = {
     # Histogram binning and min_data_in_leaf count rows, not weights, so weight 2 != a repeated row.

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from pipeline.config import load_params
-from pipeline.errors import ConfigError, DataError
-from pipeline.evaluate import in_period_scores
+from pipeline.core.config import load_params
+from pipeline.core.errors import ConfigError, DataError
+from pipeline.training.evaluate import in_period_scores
 
 PARAMS = load_params(None, ["model.max_rounds=200", "model.min_child_samples=20"])
 SPEC = SimpleNamespace(names=["a", "b", "c"])

@@ -10,11 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.build import build_features, build_training_set, context_for, dataset_from_frames, feature_spec
-from pipeline.config import load_params
-from pipeline.sample_data import generate
-from pipeline.score import score
-from pipeline.train import train_models
+from pipeline.build.features import build_features, build_training_set, context_for, feature_spec
+from pipeline.core.config import load_params
+from pipeline.data.samples.retail import generate
+from pipeline.engine.duckdb import dataset_from_frames
+from pipeline.scoring.score import score
+from pipeline.training.train import train_models
 from tests.unit.test_reasons import _nouns, broken_rules
 
 # planted cause -> the families that say it (benchmarks/bench_drivers.py measures the same on more customers)

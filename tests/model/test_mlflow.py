@@ -8,7 +8,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from pipeline import tracking
+from pipeline.training import tracking
 
 
 @pytest.fixture()
@@ -24,7 +24,7 @@ def store(tmp_path, monkeypatch):
 
 
 def _valid(trained):
-    from pipeline.train import validation_rows
+    from pipeline.training.train import validation_rows
 
     return validation_rows(trained["training"])
 
@@ -91,7 +91,7 @@ def test_a_clearly_better_model_is_promoted(store, trained):
 
 
 def test_a_model_that_cannot_be_loaded_is_a_clear_error_with_the_fix(store, tmp_path):
-    from pipeline.errors import ModelError
+    from pipeline.core.errors import ModelError
 
     broken = tmp_path / "broken"
     broken.mkdir()
@@ -101,7 +101,7 @@ def test_a_model_that_cannot_be_loaded_is_a_clear_error_with_the_fix(store, tmp_
 
 
 def test_damaged_stores_are_found_before_any_work(store, tmp_path, trained):
-    from pipeline.errors import StoreError
+    from pipeline.core.errors import StoreError
 
     params = trained["params"]
     tracking.check_stores(params)  # the fixture's fresh store opens

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from models.explain import family_effects, to_probability_points
-from pipeline.errors import ModelError
-from pipeline.score import risk_bands, score
+from pipeline.core.errors import ModelError
+from pipeline.scoring.score import risk_bands, score
 
 COLUMNS = ["customer_id", "as_of", "churn_probability", "risk_band", "loyalty_score", "loyalty_tier", "expected_value",
            "value_if_retained", "value_at_risk", "lifetime_value", "model_version"] + [
@@ -81,8 +81,8 @@ def test_reasons_are_sentences_with_the_customers_numbers(scored):
 def test_actions_fit_the_customer_and_follow_the_first_driver_with_one(scored):
     from pathlib import Path
 
-    from pipeline.config import load_params
-    from pipeline.targeting import action_effects
+    from pipeline.core.config import load_params
+    from pipeline.scoring.targeting import action_effects
 
     params = load_params(Path(__file__).resolve().parents[2] / "params.yaml")
     cfg = params.scoring
@@ -140,7 +140,7 @@ def test_drift_is_flagged_on_a_shifted_snapshot(scored):
 
 
 def test_top_share_bands():
-    from pipeline.config import load_params
+    from pipeline.core.config import load_params
 
     cfg = load_params(None, ["scoring.risk_bands_by=top_share",
                              "scoring.risk_bands={high: 0.1, medium: 0.3, low: 1.0}"]).scoring

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from models.bundle import ModelBundle
 from models.calibration import Calibrator, choose_calibrator
 from models.metrics import expected_calibration_error
-from pipeline.config import Params
-from pipeline.train import churn_estimator, grouped_cv, out_of_time_split, rolling_folds, study_name, train_models
+from pipeline.core.config import Params
+from pipeline.training.train import churn_estimator, grouped_cv, out_of_time_split, rolling_folds, study_name, train_models
 
 
 @settings(max_examples=60, deadline=None)

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from models.value import btyd_baseline, lifetime_value
-from pipeline.config import load_params
-from pipeline.sample_data import generate, true_value_if_retained
+from pipeline.core.config import load_params
+from pipeline.data.samples.retail import generate, true_value_if_retained
 
 AS_OF = date(2025, 9, 30)  # the horizon after it is in the data: who churned is known
 HORIZON = 90
@@ -21,9 +21,10 @@ HORIZON = 90
 def known_values():
     """5,000 generated customers, a model trained as of AS_OF, the risk list at AS_OF beside each customer's
     true value if retained (from the generator, never in the data) and whether they churned in the horizon."""
-    from pipeline.build import build_features, build_training_set, context_for, dataset_from_frames, feature_spec
-    from pipeline.score import score
-    from pipeline.train import train_models
+    from pipeline.build.features import build_features, build_training_set, context_for, feature_spec
+    from pipeline.engine.duckdb import dataset_from_frames
+    from pipeline.scoring.score import score
+    from pipeline.training.train import train_models
 
     params = load_params(None, ["tuning.n_trials=0"])
     tables, truth = generate(5000, seed=11)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.config import Params, load_params
+from pipeline.core.config import Params, load_params
 
 
 @pytest.fixture(scope="session")
@@ -15,7 +15,7 @@ def spark_params() -> Params:
 
 @pytest.fixture(scope="session")
 def spark(spark_params):
-    from pipeline.engine.spark import spark_session
+    from pipeline.engine.spark.dataset import spark_session
 
     session = spark_session(spark_params.engine)
     yield session

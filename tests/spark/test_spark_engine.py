@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.build import build_features, build_training_set, dataset_from_frames
-from pipeline.sample_data import generate
+from pipeline.build.features import build_features, build_training_set
+from pipeline.data.samples.retail import generate
+from pipeline.engine.duckdb import dataset_from_frames
 
 AS_OF = date(2025, 9, 30)
 # with all five tables in the shard tests below; customers and invoices alone add no path of their own
@@ -34,7 +35,7 @@ def tables():
 
 
 def spark_dataset(ds, params, shards):
-    from pipeline.engine.spark import dataset_from_local
+    from pipeline.engine.spark.dataset import dataset_from_local
 
     return dataset_from_local(ds, params, shards=shards)
 
@@ -60,8 +61,8 @@ def test_features_equal_at_any_number_of_shards_with_all_five_tables(spark, spar
 
 def test_subscription_product_and_every_activity_setting(spark, spark_params):
     """A subscription product (renewal charges, activity events of its own types) with the activity settings."""
-    from pipeline.config import load_params
-    from pipeline.sample_subscription import generate_subscription
+    from pipeline.core.config import load_params
+    from pipeline.data.samples.subscription import generate_subscription
 
     frames, _ = generate_subscription(200, seed=5)
     params = load_params(None, ["engine.spark.master=local[2]", "features.max_event_types=3",

@@ -9,10 +9,11 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from pipeline.build import build_features, dataset_from_frames
-from pipeline.config import load_params
-from pipeline.health import base_health
-from pipeline.sample_data import generate
+from pipeline.build.features import build_features
+from pipeline.core.config import load_params
+from pipeline.data.samples.retail import generate
+from pipeline.engine.duckdb import dataset_from_frames
+from pipeline.scoring.health import base_health
 
 AS_OF = date(2025, 9, 30)
 SPARK = ["engine.kind=spark", "engine.spark.master=local[2]",
@@ -27,7 +28,7 @@ def tables():
 
 @pytest.mark.parametrize("label, shards", [([], 4), (["label.kind=cancellation", "label.horizon_days=30"], 1)])
 def test_health_and_population_equal_on_both_engines(spark, tables, label, shards):
-    from pipeline.engine.spark import dataset_from_local
+    from pipeline.engine.spark.dataset import dataset_from_local
 
     params = load_params(None, SPARK + label)
     ds = dataset_from_frames(tables, params)

@@ -11,10 +11,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.engine.spark_fs import HadoopPath
-from pipeline.errors import DataError
-from pipeline.io import discover_tables
-from pipeline.sample_data import generate
+from pipeline.core.errors import DataError
+from pipeline.data.samples.retail import generate
+from pipeline.data.sources import discover_tables
+from pipeline.engine.spark.fs import HadoopPath
 from tests.e2e.in_process import ROOT, churn
 
 AS_OF = "2025-12-31"
@@ -68,9 +68,9 @@ def uri_of(path: Path) -> str:
 
 
 def test_a_uri_is_found_and_sniffed_through_hadoop_as_locally(spark, folder):
-    from pipeline.config import FormatConfig
-    from pipeline.engine.spark_validate import _delimiter
-    from pipeline.io import read_sheet, sniff_encoding
+    from pipeline.core.config import FormatConfig
+    from pipeline.data.sources import read_sheet, sniff_encoding
+    from pipeline.engine.spark.validate import _delimiter
 
     local, local_unknown = discover_tables(folder)
     sources, unknown = discover_tables(HadoopPath.of(spark, uri_of(folder)))

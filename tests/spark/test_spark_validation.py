@@ -13,11 +13,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.build import open_dataset
-from pipeline.config import load_params
-from pipeline.errors import ConfigError, DataError
-from pipeline.io import discover_tables, frames_as_sources
-from pipeline.sample_data import generate
+from pipeline.core.config import load_params
+from pipeline.core.errors import ConfigError, DataError
+from pipeline.data.samples.retail import generate
+from pipeline.data.sources import discover_tables, frames_as_sources
+from pipeline.engine.duckdb import open_dataset
 
 NOW = datetime(2026, 1, 1, 12, 0)
 SPARK = ["engine.kind=spark", "engine.spark.master=local[2]",
@@ -45,7 +45,7 @@ def assert_same_tables(duck: pa.Table, spark: pa.Table) -> None:
 
 def validate_both(data: Path | dict, shards: int, *overrides: str):
     """The single-machine dataset and the Spark one of the same input (each read afresh)."""
-    from pipeline.engine.spark_validate import validate_on_spark
+    from pipeline.engine.spark.validate import validate_on_spark
 
     p = params(*overrides)
     sources, unknown = sources_of(data)
@@ -73,7 +73,7 @@ def assert_same(data: Path | dict, shards: int, *overrides: str):
 
 
 def assert_same_error(data: Path | dict, shards: int, *overrides: str) -> str:
-    from pipeline.engine.spark_validate import validate_on_spark
+    from pipeline.engine.spark.validate import validate_on_spark
 
     p = params(*overrides)
     sources, unknown = sources_of(data)
@@ -113,7 +113,7 @@ def test_transactions_only_with_empty_shards(spark, generated):
 
 
 def test_subscription_generator_tables(spark):
-    from pipeline.sample_subscription import generate_subscription
+    from pipeline.data.samples.subscription import generate_subscription
 
     tables, _ = generate_subscription(30, seed=2)
     assert_same(tables, 3, *LENIENT)  # due dates run past now
@@ -289,7 +289,7 @@ def test_encodings_and_an_empty_optional_table(spark, tmp_path):
 
 
 def test_a_line_that_does_not_fit_the_header_stops_the_spark_read(spark, tmp_path):
-    from pipeline.engine.spark_validate import validate_on_spark
+    from pipeline.engine.spark.validate import validate_on_spark
 
     path = write(tmp_path, "transactions.csv", "customer_id,timestamp,amount\n100,2025-01-01,3\n101,2025-01-02\n")
     with pytest.raises(DataError, match="do not all split into the header's 3 columns.*Fix: give every line") as err:
@@ -298,7 +298,7 @@ def test_a_line_that_does_not_fit_the_header_stops_the_spark_read(spark, tmp_pat
 
 
 def test_nanosecond_parquet_timestamps_are_a_clear_error(spark, tmp_path):
-    from pipeline.engine.spark_validate import validate_on_spark
+    from pipeline.engine.spark.validate import validate_on_spark
 
     table = pa.table({"customer_id": ["1"], "timestamp": pa.array([1_700_000_000_000_000_000], pa.timestamp("ns")),
                       "amount": [3.0]})

@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 
 from features.activity import choose_event_types, label, slugs
-from pipeline.build import build_features, build_training_set, context_for, data_choices, dataset_from_frames, feature_spec
-from pipeline.config import load_params
-from pipeline.errors import ConfigError
+from pipeline.build.features import build_features, build_training_set, context_for, data_choices, feature_spec
+from pipeline.core.config import load_params
+from pipeline.core.errors import ConfigError
+from pipeline.engine.duckdb import dataset_from_frames
 
 AS_OF = date(2025, 6, 30)
 AWKWARD = ["post", "page view", "page-view", "покупка", "like it!", "it's {odd} [x]|y", "1st login", "???", "Post"]

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from models.btyd import BetaGeoModel
-from pipeline.cdnow import load_cdnow, load_cdnow_sample
+from pipeline.data.samples.cdnow import load_cdnow, load_cdnow_sample
 
 
 def simulate_bgnbd(n, r, alpha, a, b, T, seed):

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from features.registry import Feature, FeatureSpec
-from pipeline.changes import CHANGE_COLUMNS, compare, previous_list_path, top_band
+from pipeline.scoring.changes import CHANGE_COLUMNS, compare, previous_list_path, top_band
 
 SPEC = FeatureSpec((
     Feature("complaints_last_90d", "service", "count", "{value:.0f} complaints in the last 90 days", 1, fill=0),

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import load_params
-from pipeline.errors import ConfigError
+from pipeline.core.config import load_params
+from pipeline.core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 

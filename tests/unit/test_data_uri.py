@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.engine.spark_fs import storage_error
-from pipeline.errors import DataError
-from pipeline.io import discover_tables, is_uri
+from pipeline.core.errors import DataError
+from pipeline.data.sources import discover_tables, is_uri
+from pipeline.engine.spark.fs import storage_error
 from tests.e2e.in_process import ROOT, churn
 
 

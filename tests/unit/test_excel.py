@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 from openpyxl import load_workbook
 
-from pipeline.config import Params, load_params
-from pipeline.excel import CONTACT_GROUPS, SHEETS, call_order, money_format
-from pipeline.io import write_excel
+from pipeline.core.config import Params, load_params
+from pipeline.outputs.excel import CONTACT_GROUPS, SHEETS, call_order, money_format
+from pipeline.outputs.sets import write_excel
 
 HOSTILE_ID = '=HYPERLINK("http://evil","x")'
 LONG_REASON = "No purchase for 94 days, 3.1 times their usual gap, longer than peers"  # 68 characters
@@ -299,7 +299,7 @@ def test_work_grows_linearly_with_rows(tmp_path):
 
 
 def test_currency_comes_from_params_when_set():
-    from pipeline.cli import currency_of
+    from pipeline.cli.app import currency_of
 
     assert currency_of(Params()) == ""
     assert currency_of(load_params(None, ["scoring.currency= EUR "])) == "EUR"

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from models.explain import to_probability_points, top_drivers
-from pipeline.build import context_for, dataset_from_frames, feature_spec
+from pipeline.build.features import context_for, feature_spec
+from pipeline.engine.duckdb import dataset_from_frames
 from tests.conftest import AS_OF
 
 

@@ -10,11 +10,12 @@ import pytest
 from typer.testing import CliRunner
 
 from features.registry import FAMILIES
-from pipeline import contracts, extensions
-from pipeline.build import build_features, context_for, dataset_from_frames, feature_spec
-from pipeline.config import load_params
-from pipeline.errors import ConfigError
-from pipeline.sample_data import generate
+from pipeline.build import contracts, extensions
+from pipeline.build.features import build_features, context_for, feature_spec
+from pipeline.core.config import load_params
+from pipeline.core.errors import ConfigError
+from pipeline.data.samples.retail import generate
+from pipeline.engine.duckdb import dataset_from_frames
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "my_features.py"
@@ -40,10 +41,10 @@ def tables():
     return generate(150, seed=11)[0]
 
 
-def test_the_readme_example_is_the_shipped_file():
-    readme = (ROOT / "README.md").read_text()
-    block = re.search(r"## Add your own feature.*?```python\n(.*?)```", readme, re.S)
-    assert block, "README has no python block under 'Add your own feature'"
+def test_the_documented_example_is_the_shipped_file():
+    guide = (ROOT / "docs" / "features.md").read_text()
+    block = re.search(r"## Add your own feature.*?```python\n(.*?)```", guide, re.S)
+    assert block, "docs/features.md has no python block under 'Add your own feature'"
     assert block.group(1) == EXAMPLE.read_text()
 
 
@@ -100,7 +101,7 @@ def test_a_module_that_cannot_load_or_takes_a_name_is_a_config_error(registry, t
 
 
 def test_check_features_command_runs_the_contract_on_a_data_folder(registry, tables, tmp_path, monkeypatch):
-    from pipeline.cli import app
+    from pipeline.cli.app import app
 
     data = tmp_path / "data"
     data.mkdir()

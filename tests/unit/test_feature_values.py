@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.build import build_features, dataset_from_frames
-from pipeline.config import load_params
+from pipeline.build.features import build_features
+from pipeline.core.config import load_params
+from pipeline.engine.duckdb import dataset_from_frames
 
 AS_OF = date(2025, 6, 30)
 

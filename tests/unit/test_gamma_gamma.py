@@ -15,7 +15,7 @@ from models.gamma_gamma import (
     gamma_gamma_gradient,
     gamma_gamma_log_likelihood,
 )
-from pipeline.cdnow import load_cdnow_sample
+from pipeline.data.samples.cdnow import load_cdnow_sample
 
 
 def repeat_spend_summary(tx: pd.DataFrame, end: str = "1997-09-30") -> tuple[np.ndarray, np.ndarray]:

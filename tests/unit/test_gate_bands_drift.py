@@ -11,9 +11,9 @@ import pytest
 
 from features.registry import Feature, FeatureSpec
 from models.bundle import feature_reference
-from pipeline.config import RegistryConfig, load_params
-from pipeline.gate import compare
-from pipeline.score import band_thresholds, drift_counts, population_stability, risk_bands
+from pipeline.core.config import RegistryConfig, load_params
+from pipeline.scoring.score import band_thresholds, drift_counts, population_stability, risk_bands
+from pipeline.training.gate import compare
 
 LABEL = {"kind": "inactivity", "horizon_days": 60, "lookback_days": 365, "min_purchases_in_lookback": 1}
 
@@ -115,7 +115,7 @@ def test_probability_and_top_share_bands_still_work():
 
 
 def test_a_probability_threshold_above_one_is_a_config_error():
-    from pipeline.errors import ConfigError
+    from pipeline.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="by probability, each band's lowest churn probability is from 0 to 1"):
         load_params(None, ["scoring.risk_bands_by=probability"])  # the multiples 3 and 1.5 are not probabilities
@@ -142,7 +142,7 @@ def test_features_that_grow_with_time_are_marked_in_their_metadata():
     from datetime import date
 
     from features.registry import FAMILIES, Context
-    from pipeline.config import TABLES
+    from pipeline.core.config import TABLES
 
     ctx = Context(as_of=date(2025, 1, 1), tables=frozenset(TABLES))
     ageing = {f.name for fam in FAMILIES.values() for f in fam.features(ctx) if f.ages}
@@ -156,7 +156,7 @@ def test_the_shap_summary_of_a_categorical_feature_warns_nothing():
     said "All-NaN slice encountered" on every train and score."""
     import warnings
 
-    from pipeline.plots import beeswarm_plot
+    from pipeline.outputs.report.plots import beeswarm_plot
 
     X = pd.DataFrame({"spend_last_90d": np.arange(100.0), "profile_region": ["north", "south", None, "east"] * 25})
     contributions = np.random.default_rng(0).normal(size=(100, 2))

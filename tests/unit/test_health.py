@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.build import build_features, dataset_from_frames
-from pipeline.config import load_params
-from pipeline.health import (
+from pipeline.build.features import build_features
+from pipeline.core.config import load_params
+from pipeline.engine.duckdb import dataset_from_frames
+from pipeline.scoring.health import (
     churn_by_month,
     cohort_retention,
     customer_health,

@@ -14,9 +14,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from pipeline.build import build_features, dataset_from_frames
-from pipeline.config import load_params
-from pipeline.health import (
+from pipeline.build.features import build_features
+from pipeline.core.config import load_params
+from pipeline.data.samples.retail import generate
+from pipeline.engine.duckdb import dataset_from_frames
+from pipeline.scoring.health import (
     add_up,
     base_health,
     customer_health,
@@ -28,7 +30,6 @@ from pipeline.health import (
     population_from,
     support_by_month,
 )
-from pipeline.sample_data import generate
 
 LABELS = {
     "inactivity": [],

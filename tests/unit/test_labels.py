@@ -6,8 +6,9 @@ from datetime import date
 
 import pandas as pd
 
-from pipeline.build import build_features, build_training_set, dataset_from_frames, snapshot_cutoffs
-from pipeline.config import load_params
+from pipeline.build.features import build_features, build_training_set, snapshot_cutoffs
+from pipeline.core.config import load_params
+from pipeline.engine.duckdb import dataset_from_frames
 
 
 def tx(rows):

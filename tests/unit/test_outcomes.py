@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline import outcomes as oc
-from pipeline.config import LabelConfig, load_params
-from pipeline.errors import DataError
-from pipeline.outcomes_report import build_outcomes_report
-from pipeline.outcomes_tracking import registered_version
+from pipeline.core.config import LabelConfig, load_params
+from pipeline.core.errors import DataError
+from pipeline.outcomes import figures as oc
+from pipeline.outcomes.tracking import registered_version
+from pipeline.outputs.report.outcomes import build_outcomes_report
 
 AS_OF = date(2025, 6, 30)
 LABEL = LabelConfig()  # inactivity, 90 days
@@ -190,7 +190,7 @@ def test_customers_without_rows_count_as_churned_and_are_reported(risk_list, out
 
 
 def test_realised_outcomes_use_the_label_rule_and_count_missing_customers_as_churned(params):
-    from pipeline.build import dataset_from_frames
+    from pipeline.engine.duckdb import dataset_from_frames
 
     ts = pd.Timestamp
     tx = pd.DataFrame({

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.config import load_params
-from pipeline.errors import ConfigError
-from pipeline.problem import describe, labels_end, params_for_problem, problem_of, stored_problem
+from pipeline.build.problem import describe, labels_end, params_for_problem, problem_of, stored_problem
+from pipeline.core.config import load_params
+from pipeline.core.errors import ConfigError
 
 
 @pytest.fixture()

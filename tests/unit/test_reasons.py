@@ -13,7 +13,8 @@ import pytest
 
 from features.registry import MATERIAL_SHARE, Feature, material_change, money, plural, render
 from models.explain import _sayable, context_facts, top_drivers
-from pipeline.build import context_for, dataset_from_frames, feature_spec
+from pipeline.build.features import context_for, feature_spec
+from pipeline.engine.duckdb import dataset_from_frames
 from tests.conftest import AS_OF
 
 EDGES = (0, 1, 2, None, float("nan"), -5.0, -0.4, 0.4, 1.6, 7.0, 1e7)
@@ -186,8 +187,8 @@ def test_context_features_never_drive_but_stay_on_the_card(spec):
 
 
 def test_scoring_currency_reaches_the_excel_call_list():
-    from pipeline.cli import currency_of
-    from pipeline.config import load_params
+    from pipeline.cli.app import currency_of
+    from pipeline.core.config import load_params
 
     assert load_params(None).scoring.currency == ""
     assert currency_of(load_params(None, ["scoring.currency=EUR"])) == "EUR"

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from pipeline.report import band_label, band_rule_text, churn_definition, contact_label, family_label, feature_label, tier_label
+from pipeline.outputs.report.html import (
+    band_label,
+    band_rule_text,
+    churn_definition,
+    contact_label,
+    family_label,
+    feature_label,
+    tier_label,
+)
 
 
 def test_labels_are_words_and_unknown_names_are_kept_readable():

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.config import load_params
-from pipeline.sample_data import CAUSES, END, START, VERSION, generate, iter_chunks
+from pipeline.core.config import load_params
+from pipeline.data.samples.retail import CAUSES, END, START, VERSION, generate, iter_chunks
 
 ROOT = Path(__file__).resolve().parents[2]
 

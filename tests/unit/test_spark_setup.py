@@ -6,9 +6,9 @@ import stat
 
 import pytest
 
-from pipeline.config import load_params
-from pipeline.engine.spark import check_java, java_major
-from pipeline.errors import ConfigError
+from pipeline.core.config import load_params
+from pipeline.core.errors import ConfigError
+from pipeline.engine.spark.dataset import check_java, java_major
 
 
 def fake_java(tmp_path, said: str):

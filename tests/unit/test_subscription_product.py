@@ -10,11 +10,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline import contracts
-from pipeline.build import PURCHASE_FAMILIES, build_features, context_for, data_choices, dataset_from_frames, feature_spec
-from pipeline.config import load_params
-from pipeline.sample_data import generate
-from pipeline.sample_subscription import EVENT_RATES, generate_subscription
+from pipeline.build import contracts
+from pipeline.build.features import PURCHASE_FAMILIES, build_features, context_for, data_choices, feature_spec
+from pipeline.core.config import load_params
+from pipeline.data.samples.retail import generate
+from pipeline.data.samples.subscription import EVENT_RATES, generate_subscription
+from pipeline.engine.duckdb import dataset_from_frames
 
 AS_OF = date(2025, 9, 30)
 CANCELLATION = ["label.kind=cancellation", "label.horizon_days=60"]

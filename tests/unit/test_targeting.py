@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.config import ScoringConfig, TargetingConfig, load_params
-from pipeline.targeting import action_effects, choose_actions, contact_groups, holdout_draw
+from pipeline.core.config import ScoringConfig, TargetingConfig, load_params
+from pipeline.scoring.targeting import action_effects, choose_actions, contact_groups, holdout_draw
 
 IDS = np.array([f"C-{i:05d}" for i in range(20_000)])
 PRIORITY = np.random.default_rng(0).gamma(1.0, 10.0, IDS.size)

@@ -1,0 +1,145 @@
+"""The problem a model was trained for, stored with it and applied wherever the model is used.
+
+A churn model answers one question: who, of one population, will stop in one horizon, seen through one
+set of features built from columns mapped one way. ``problem_of`` takes those settings from params when a
+model is trained (``metadata["problem"]`` of the bundle); ``params_for_problem`` puts them back over
+params.yaml when the model scores or its list is followed up, so a score run never has to repeat
+``churn train``'s ``--set`` options, and a ``--set`` that asks for another problem is refused rather than
+scored under the wrong rule. Pure: params and mappings in, params and notes out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from pipeline.core.config import Params, check_params, load_params, section_from_dict
+from pipeline.core.errors import ConfigError
+
+# Every section whose settings change what a model's output means: the label (kind, horizon, lookback and
+# population rule), the features (windows, family settings, event-type labels, extra modules, exclusions),
+# the column mapping, and the value settings that the value columns are computed under.
+PROBLEM_SECTIONS = ("columns", "label", "features", "value")
+# Sections that only shape training: once a model exists, they cannot change its scores.
+TRAINING_ONLY = ("snapshots", "model", "loyalty", "tuning", "registry", "evaluation")
+
+
+def problem_of(params: Params) -> dict[str, dict[str, Any]]:
+    """The problem definition of params, as plain JSON-ready data (stored as ``metadata["problem"]``)."""
+    return {section: _plain(dataclasses.asdict(getattr(params, section))) for section in PROBLEM_SECTIONS
+            if hasattr(params, section)}
+
+
+def stored_problem(metadata: dict) -> dict[str, dict[str, Any]]:
+    """The problem stored with a model; a model saved before problems were stored gives its label alone."""
+    problem = metadata.get("problem")
+    if isinstance(problem, dict):
+        return {k: v for k, v in problem.items() if isinstance(v, dict)}
+    return {"label": dict(metadata["label"])} if isinstance(metadata.get("label"), dict) else {}
+
+
+def labels_end(metadata: dict) -> date | None:
+    """The last day of the labels a model was trained on (``metadata["labels_end"]``). For a model saved
+    before it was stored: the end of its validation cutoff's horizon, the latest it can be (a refitted model
+    trained on that cutoff too), so no comparison or scoring takes a seen period for an unseen one."""
+    if metadata.get("labels_end"):
+        return date.fromisoformat(str(metadata["labels_end"]))
+    label = metadata.get("label") or {}
+    if metadata.get("validation_cutoff") and label.get("horizon_days"):
+        return date.fromisoformat(str(metadata["validation_cutoff"])) + timedelta(days=int(label["horizon_days"]))
+    return None
+
+
+def describe(problem: dict[str, dict[str, Any]]) -> str:
+    """One line saying what churn means for this problem and who is scored."""
+    label = problem.get("label") or {}
+    h = label.get("horizon_days", "?")
+    if label.get("kind") == "cancellation":
+        text = (f"churn = their subscription ends in the next {h} days and none is active at its end; "
+                "population: customers with a subscription active at the end of the as-of day")
+    else:
+        m, lookback = label.get("min_purchases_in_lookback", 1), label.get("lookback_days", "?")
+        text = (f"churn = no purchase in the next {h} days; population: customers with at least {m} "
+                f"order{'s' if m != 1 else ''} in the {lookback} days up to the as-of date")
+    features = problem.get("features") or {}
+    extra = [str(m) for m in features.get("extra_modules") or ()]
+    excluded = [str(x) for x in features.get("exclude") or ()]
+    if extra:
+        text += f"; extra feature modules: {', '.join(extra)}"
+    if excluded:
+        text += f"; features switched off: {', '.join(excluded)}"
+    return text
+
+
+def params_for_problem(params_path: str | Path | None, overrides: list[str] | tuple[str, ...],
+                       problem: dict[str, dict[str, Any]]) -> tuple[Params, list[str]]:
+    """Params for using a model: params.yaml and ``overrides``, with the model's stored problem over them.
+
+    Args:
+        params_path: params.yaml (None: defaults).
+        overrides: the command's ``--set dotted.key=value`` options.
+        problem: the stored problem definition (``stored_problem``).
+
+    Returns:
+        The params and notes: params.yaml settings the model's replace, and ``--set`` options ignored.
+
+    Raises:
+        ConfigError: a ``--set`` asks for a value of the problem other than the model's (names both values).
+    """
+    given = load_params(params_path, list(overrides))
+    resolved = {section: _plain(dataclasses.asdict(getattr(given, section))) for section in problem
+                if hasattr(given, section)}
+    notes: list[str] = []
+    set_keys = set()
+    for assignment in overrides:
+        key = assignment.split("=", 1)[0].strip()
+        section = key.split(".", 1)[0]
+        set_keys.add(key)
+        if section in problem:
+            stored = _lookup(problem, key)
+            if stored is _MISSING:
+                continue  # a setting the model did not record (saved before it existed): params apply
+            asked = _lookup(resolved, key)
+            if asked != stored:
+                raise ConfigError(
+                    f"--set {key}={_show(asked)} contradicts the model, which was trained with {key}={_show(stored)}. "
+                    f"Fix: drop the --set (the model's own {key} applies), or train a model with "
+                    f"`churn train --set {key}={_show(asked)}` and pass it with --model")
+            notes.append(f"--set {key}: the model was trained with {_show(stored)} already")
+        elif section in TRAINING_ONLY:
+            notes.append(f"--set {key} is ignored: {section} settings shape training and cannot change what a "
+                         f"trained model gives")
+    for section, stored in problem.items():
+        current = resolved.get(section, {})
+        for key, value in stored.items():
+            full = f"{section}.{key}"
+            if key in current and _plain(current[key]) != _plain(value) and full not in set_keys:
+                notes.append(f"{full}: the model was trained with {_show(value)}, params say {_show(current[key])}; "
+                             "the model's applies")
+    rebuilt = {section: section_from_dict(section, {**resolved[section], **stored})
+               for section, stored in problem.items() if section in resolved}
+    return check_params(dataclasses.replace(given, **rebuilt)), notes
+
+
+_MISSING = object()
+
+
+def _lookup(tree: dict, dotted: str) -> Any:
+    node: Any = tree
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return _MISSING
+        node = node[part]
+    return _plain(node)
+
+
+def _plain(value: Any) -> Any:
+    """JSON's view of a value (tuples as lists), so stored and resolved settings compare equal."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def _show(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)

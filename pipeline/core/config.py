@@ -1,0 +1,542 @@
+"""params.yaml -> frozen, typed config.
+
+Loaded once at the edge (the CLI) and validated before any stage runs: an unknown or misspelled key
+fails at once naming its dotted path, and so does a value of the wrong type. Stages receive the
+narrowest piece they need (``cfg.label``, ``cfg.features``...).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from pipeline.core.errors import ConfigError
+
+TABLES = ("transactions", "customers", "events", "invoices", "subscriptions")
+
+
+@dataclass(frozen=True)
+class ColumnsConfig:
+    """Canonical column name -> the user's column name, per table."""
+
+    transactions: dict[str, str] = field(default_factory=dict)
+    customers: dict[str, str] = field(default_factory=dict)
+    events: dict[str, str] = field(default_factory=dict)
+    invoices: dict[str, str] = field(default_factory=dict)
+    subscriptions: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LabelConfig:
+    kind: Literal["inactivity", "cancellation"] = "inactivity"
+    horizon_days: int = 90
+    lookback_days: int = 365
+    min_purchases_in_lookback: int = 1
+
+
+@dataclass(frozen=True)
+class SnapshotsConfig:
+    count: int = 8
+    step_days: int = 30
+    # training data whose last transaction is more than this many days before --as-of stops `churn train`
+    # (exit 3) unless --allow-stale; None = no limit
+    max_data_age_days: int | None = None
+
+
+@dataclass(frozen=True)
+class EventRatioConfig:
+    """A ratio of two activities' event counts in one window (dislikes per like), declared by the user."""
+
+    numerator: str = ""
+    denominator: str = ""
+    window_days: int = 90
+    risk_direction: int = 1  # 1: a higher ratio means more churn risk, -1: less, 0: neither
+
+
+@dataclass(frozen=True)
+class FeaturesConfig:
+    windows_days: tuple[int, ...] = (7, 30, 90, 180, 365)
+    trend_window_days: int = 90
+    btyd_model: Literal["bgnbd", "pareto_nbd"] = "bgnbd"
+    max_event_types: int = 30  # the most frequent event types each get activity features; the rest are counted together
+    event_labels: dict[str, str] = field(default_factory=dict)  # event type -> words for reasons ("new friends")
+    event_ratios: tuple[EventRatioConfig, ...] = ()
+    risky_event_types: tuple[str, ...] = ()  # event types of which more mean more risk (dislike); others: fewer
+    # what transactions are: auto (decided from the data), purchases, mixed (renewal charges among purchases,
+    # left out of the purchase families) or billing (renewal charges only: purchase families left out)
+    transactions: Literal["auto", "purchases", "mixed", "billing"] = "auto"
+    # your own families: modules (``my_package.features``) or .py files outside the package that register
+    # families the way the built-in ones do; loaded once by the CLI before any build (pipeline/extensions.py)
+    extra_modules: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()  # families or single features switched off (an unknown name is an error)
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    on_bad_rows: Literal["fail", "quarantine"] = "quarantine"
+    quarantine_dir: str = "quarantine"
+    # under quarantine, a table with a larger share of bad rows stops the run: that is a format problem
+    max_bad_share: float = 0.01
+
+
+@dataclass(frozen=True)
+class FormatConfig:
+    """How one table's files are written; empty = detected from the file (README "File formats")."""
+
+    delimiter: str = ""  # one character; "tab" or "\\t" for a tab
+    decimal_separator: str = ""  # "." or ","
+    thousands_separator: str = ""  # ".", ",", space (any space: " ") or apostrophe ("'")
+    date_format: str | tuple[str, ...] = ()  # strftime style, e.g. "%d.%m.%Y"; a list: each is tried in turn
+    encoding: str = ""  # utf-8, utf-16, cp1251, gbk, gb18030, latin-1... (any Python codec)
+    sheet: str = ""  # the sheet of an .xlsx workbook ("" = the first)
+
+    @property
+    def date_formats(self) -> tuple[str, ...]:
+        return (self.date_format,) if isinstance(self.date_format, str) and self.date_format else tuple(self.date_format)
+
+    @property
+    def thousands_char(self) -> str:
+        return {"space": " ", "apostrophe": "'"}.get(self.thousands_separator, self.thousands_separator)
+
+    @property
+    def delimiter_char(self) -> str:
+        return "\t" if self.delimiter in ("tab", "\\t") else self.delimiter
+
+
+@dataclass(frozen=True)
+class InputConfig(FormatConfig):
+    """The format of the input files: these settings for every table, ``tables.NAME`` overriding them."""
+
+    tables: dict[str, FormatConfig] = field(default_factory=dict)
+
+    def for_table(self, name: str) -> FormatConfig:
+        """The settings that apply to table ``name``: its own where given, else the global ones."""
+        own = self.tables.get(name, FormatConfig())
+        return FormatConfig(**{f.name: getattr(own, f.name) or getattr(self, f.name)
+                                for f in dataclasses.fields(FormatConfig)})
+
+
+@dataclass(frozen=True)
+class SparkConfig:
+    """Where and how the Spark engine runs (``engine.kind: spark``)."""
+
+    master: str = "local[*]"  # local[2], spark://host:7077, yarn, k8s://...; empty: what spark-submit gives
+    app_name: str = "churn-pipeline"
+    conf: dict[str, str | bool | int | float] = field(default_factory=dict)  # any Spark setting, e.g. spark.executor.memory: 8g
+    shard_rows: int = 2_000_000  # input rows per customer shard (one Spark task each)
+    task_memory_limit: str = "1GB"  # DuckDB's memory inside one task; beyond it the task spills to local disk
+    training_set_dir: str = ""  # where Spark writes the training set (Parquet, a folder per cutoff); "" = temporary
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    kind: Literal["duckdb", "spark"] = "duckdb"
+    memory_limit: str = "8GB"
+    threads: int = 0
+    shard_rows: int = 35_000_000
+    temp_dir: str = ""  # where spills and customer shards are written ("" = the system's temporary folder)
+    spark: SparkConfig = field(default_factory=SparkConfig)
+
+
+@dataclass(frozen=True)
+class ChurnModelConfig:
+    learning_rate: float = 0.1
+    num_leaves: int = 15
+    max_depth: int = 6
+    min_child_samples: int = 50
+    feature_fraction: float = 0.8
+    bagging_fraction: float = 0.8
+    bagging_freq: int = 1
+    lambda_l2: float = 1.0
+    max_rounds: int = 500
+    early_stopping_rounds: int = 50
+    refit_on_all_cutoffs: bool = False
+
+
+@dataclass(frozen=True)
+class LoyaltyConfig:
+    objective: Literal["tweedie", "regression", "poisson"] = "tweedie"
+    tweedie_variance_power: float = 1.3
+    learning_rate: float = 0.1
+    num_leaves: int = 15
+    max_depth: int = 6
+    min_child_samples: int = 50
+    max_rounds: int = 500
+    early_stopping_rounds: int = 50
+    refit_on_all_cutoffs: bool = True  # after early stopping, refit on every labelled cutoff's stayers
+    # Lower bounds of each tier on the 0-100 score, highest first.
+    tiers: dict[str, float] = field(
+        default_factory=lambda: {"champion": 80.0, "loyal": 60.0, "steady": 40.0, "at_risk": 20.0, "dormant": 0.0}
+    )
+
+
+@dataclass(frozen=True)
+class TuningConfig:
+    n_trials: int = 10
+    timeout_s: int = 300
+    n_folds: int = 2
+    storage: str = "optuna.db"
+
+
+@dataclass(frozen=True)
+class RegistryConfig:
+    model_name: str = "churn-model"
+    metric: str = "roc_auc"
+    min_improvement: float = 0.002
+    # when no validation row is unseen by both the champion and the new version (or they model different
+    # problems): newer = the version whose training labels end later becomes champion; keep_champion = it stays
+    when_not_comparable: Literal["newer", "keep_champion"] = "newer"
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    backtest_cutoffs: int = 3
+    step_days: int = 30  # spacing of backtest test cutoffs
+
+
+# Operators of an action's condition; a bare value means "==", a list means "in".
+CONDITION_OPERATORS = ("==", "!=", "in", "not_in", ">=", ">", "<=", "<")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One test on a customer's feature, attribute or risk-list column (``has_active_subscription == 1``)."""
+
+    column: str
+    operator: str
+    value: Any  # a number, text or true/false; a tuple of them for ``in`` and ``not_in``
+
+
+@dataclass(frozen=True)
+class ActionRule:
+    """An action text and the conditions (all of them) a customer must meet for it to be suggested."""
+
+    text: str
+    when: tuple[Condition, ...] = ()
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    # risk_bands_by base_rate_multiple: each band's lowest churn probability as a multiple of the validation
+    # base rate stored with the model (README "Risk bands"); probability: each band's lowest churn probability;
+    # top_share: the cumulative share of customers (highest risk first) that the band reaches. Highest band first.
+    risk_bands_by: Literal["base_rate_multiple", "probability", "top_share"] = "base_rate_multiple"
+    risk_bands: dict[str, float] = field(default_factory=lambda: {"high": 3.0, "medium": 1.5, "low": 0.0})
+    drift_psi_threshold: float = 0.2
+    report_top_n: int = 50
+    # scoring data whose last transaction is more than this many days before --as-of stops `churn score` (exit 3)
+    # unless --allow-stale; None = no limit
+    max_data_age_days: int | None = None
+    currency: str = ""  # written with amounts in reasons and the Excel call list ("EUR", "€"); "" = no symbol
+    # family -> the action(s) for a customer whose driver is that family: text, {text, when} or a list of
+    # them (the first whose conditions hold); parsed by _action_rules (README "Actions that fit").
+    actions: dict[str, tuple[ActionRule, ...]] = field(default_factory=dict)
+    default_action: str = "Keep in regular communication; no targeted action"
+
+
+@dataclass(frozen=True)
+class ValueConfig:
+    """Customer value: the horizon's value if retained is learned; lifetime value extends it."""
+
+    lifetime_months: int = 12
+    annual_discount_rate: float = 0.10
+
+
+@dataclass(frozen=True)
+class TargetingConfig:
+    """Who is called: capacity, the holdout that measures whether calling works, and each action's effect."""
+
+    capacity: int | None = None  # customers the team can contact this run; None = every eligible customer
+    holdout_share: float = 0.10  # share of the selected customers kept out of contact (seeded by id and as-of)
+    # share of would-be churners each action keeps (prior; `churn outcomes --write-effects` measures it)
+    action_effects: dict[str, float] = field(default_factory=dict)
+    default_effect: float = 0.10  # for an action not listed in action_effects
+
+
+@dataclass(frozen=True)
+class Params:
+    seed: int = 42
+    columns: ColumnsConfig = field(default_factory=ColumnsConfig)
+    label: LabelConfig = field(default_factory=LabelConfig)
+    snapshots: SnapshotsConfig = field(default_factory=SnapshotsConfig)
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    input: InputConfig = field(default_factory=InputConfig)
+    model: ChurnModelConfig = field(default_factory=ChurnModelConfig)
+    loyalty: LoyaltyConfig = field(default_factory=LoyaltyConfig)
+    tuning: TuningConfig = field(default_factory=TuningConfig)
+    registry: RegistryConfig = field(default_factory=RegistryConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    scoring: ScoringConfig = field(default_factory=ScoringConfig)
+    value: ValueConfig = field(default_factory=ValueConfig)
+    targeting: TargetingConfig = field(default_factory=TargetingConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (for logging the resolved params)."""
+        return dataclasses.asdict(self)
+
+
+def _coerce(value: Any, tp: Any, path: str) -> Any:
+    if tp == tuple[ActionRule, ...]:
+        return _action_rules(value, path)
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"params: '{path}' must be a mapping, got {value!r}")
+        return _build(tp, value, path)
+    if origin is Literal:
+        if value not in typing.get_args(tp):
+            choices = ", ".join(map(str, typing.get_args(tp)))
+            raise ConfigError(f"params: '{path}' must be one of {choices}; got {value!r}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"params: '{path}' must be a list, got {value!r}")
+        (item_tp, _) = typing.get_args(tp)
+        return tuple(_coerce(v, item_tp, f"{path}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"params: '{path}' must be a mapping, got {value!r}")
+        key_tp, val_tp = typing.get_args(tp)
+        return {str(k): _coerce(v, val_tp, f"{path}.{k}") for k, v in value.items()}
+    if origin in (typing.Union, types.UnionType):  # the first form that takes the value (None: empty in YAML)
+        forms = typing.get_args(tp)
+        if value is None and type(None) in forms:
+            return None
+        errors = []
+        for form in (f for f in forms if f is not type(None)):
+            try:
+                return _coerce(value, form, path)
+            except ConfigError as exc:
+                errors.append(exc)
+        raise errors[-1] if isinstance(value, list | tuple) else errors[0]  # the form the value was meant as
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"params: '{path}' must be true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"params: '{path}' must be an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"params: '{path}' must be a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"params: '{path}' must be text, got {value!r}")
+        return value
+    return value
+
+
+def _action_rules(value: Any, path: str) -> tuple[ActionRule, ...]:
+    """One family's actions: ``"text"``, ``{text: ..., when: {...}}`` or a list of these, tried in order."""
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        raise ConfigError(f"params: '{path}' is an empty list; give at least one action text or remove the key")
+    return tuple(_action_rule(v, f"{path}[{i}]" if isinstance(value, list) else path) for i, v in enumerate(items))
+
+
+def _action_rule(value: Any, path: str) -> ActionRule:
+    form = ("an action text, {text: TEXT, when: {FEATURE: VALUE}} or a list of these, e.g. "
+            "{text: \"Retention offer before renewal\", when: {has_active_subscription: 1}}")
+    if isinstance(value, str):
+        if not value.strip():
+            raise ConfigError(f"params: '{path}' is empty; give {form}")
+        return ActionRule(value)
+    if not isinstance(value, dict):
+        raise ConfigError(f"params: '{path}' must be {form}; got {value!r}")
+    unknown = sorted(str(k) for k in set(value) - {"text", "when"})
+    if unknown:
+        raise ConfigError(f"params: unknown key '{path}.{unknown[0]}'. Known keys here: text, when. "
+                          "Fix the spelling or remove it.")
+    text = value.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise ConfigError(f"params: '{path}.text' must be the action's text, got {text!r}")
+    when = value.get("when") or {}
+    if not isinstance(when, dict):
+        raise ConfigError(f"params: '{path}.when' must map a feature to the value(s) it must have, e.g. "
+                          f"{{profile_segment: [small_business, enterprise]}}; got {when!r}")
+    return ActionRule(text, tuple(c for column, test in when.items()
+                                  for c in _conditions(str(column), test, f"{path}.when.{column}")))
+
+
+def _conditions(column: str, test: Any, path: str) -> list[Condition]:
+    """``1`` -> == 1; ``[a, b]`` -> in (a, b); ``{">=": 1, "<": 90}`` -> one condition per operator."""
+    scalar = (str, int, float, bool)
+    if isinstance(test, scalar):
+        return [Condition(column, "==", test)]
+    if isinstance(test, list):
+        if not test or not all(isinstance(v, scalar) for v in test):
+            raise ConfigError(f"params: '{path}' must be a non-empty list of values (text, numbers), got {test!r}")
+        return [Condition(column, "in", tuple(test))]
+    if isinstance(test, dict) and test:
+        out = []
+        for op, v in test.items():
+            where = f"{path}.{op}"
+            if op not in CONDITION_OPERATORS:
+                raise ConfigError(f"params: unknown operator '{where}'. Known operators: "
+                                  f"{', '.join(CONDITION_OPERATORS)}.")
+            if op in ("in", "not_in"):
+                if not isinstance(v, list) or not v or not all(isinstance(x, scalar) for x in v):
+                    raise ConfigError(f"params: '{where}' must be a non-empty list of values, got {v!r}")
+                v = tuple(v)
+            elif op in (">=", ">", "<=", "<"):
+                if isinstance(v, bool) or not isinstance(v, int | float):
+                    raise ConfigError(f"params: '{where}' must be a number, got {v!r}")
+            elif not isinstance(v, scalar):
+                raise ConfigError(f"params: '{where}' must be a value (text, number, true/false), got {v!r}")
+            out.append(Condition(column, str(op), v))
+        return out
+    raise ConfigError(f"params: '{path}' must be a value (== it), a list of values (one of them) or a mapping of "
+                      f"operators ({', '.join(CONDITION_OPERATORS)}) to values; got {test!r}")
+
+
+def _build(cls: type, raw: dict[str, Any], prefix: str = "") -> Any:
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in known:
+            path = f"{prefix}.{key}" if prefix else str(key)
+            raise ConfigError(
+                f"params: unknown key '{path}'. Known keys here: {', '.join(sorted(known))}. "
+                "Fix the spelling or remove it."
+            )
+    kwargs = {k: _coerce(v, hints[k], f"{prefix}.{k}" if prefix else k) for k, v in raw.items()}
+    return cls(**kwargs)
+
+
+def apply_override(raw: dict[str, Any], assignment: str) -> dict[str, Any]:
+    """Return a copy of ``raw`` with one ``dotted.key=value`` override applied (value parsed as YAML)."""
+    if "=" not in assignment:
+        raise ConfigError(f"--set expects dotted.key=value, got {assignment!r}")
+    key, text = assignment.split("=", 1)
+    try:
+        value = yaml.safe_load(text) if text != "" else ""
+    except yaml.YAMLError:  # text YAML cannot read as a value, e.g. a date format "%d.%m.%Y": the text itself
+        value = text
+    out = _deep_copy(raw)
+    node = out
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"--set {key}: '{part}' is not a section")
+    node[parts[-1]] = value
+    return out
+
+
+def _deep_copy(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: _deep_copy(v) if isinstance(v, dict) else v for k, v in d.items()}
+
+
+def load_params(path: str | Path | None = "params.yaml", overrides: list[str] | tuple[str, ...] = ()) -> Params:
+    """Load params.yaml (missing file = defaults only when path is None), apply overrides, validate."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.exists():
+            raise ConfigError(f"params file {p} not found. Pass --params FILE or run from the project folder.")
+        try:
+            raw = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"params file {p} is not valid YAML: {exc}") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"params file {p} must hold a mapping at the top level")
+    for assignment in overrides:
+        raw = apply_override(raw, assignment)
+    params = _build(Params, raw)
+    _check_semantics(params)
+    return params
+
+
+def section_from_dict(name: str, raw: dict[str, Any]) -> Any:
+    """One top-level section of params (``label``, ``features``...) built and checked from a plain mapping
+    such as ``dataclasses.asdict`` gives (the problem definition stored with a model)."""
+    hints = typing.get_type_hints(Params)
+    if name not in hints or not dataclasses.is_dataclass(hints[name]):
+        raise ConfigError(f"params: '{name}' is not a section of params")
+    return _coerce(raw, hints[name], name)
+
+
+def check_params(p: Params) -> Params:
+    """The checks of ``load_params`` across keys, for params assembled in code (returned unchanged)."""
+    _check_semantics(p)
+    return p
+
+
+def _check_semantics(p: Params) -> None:
+    checks = [
+        (p.label.horizon_days > 0, "label.horizon_days must be positive"),
+        (p.label.lookback_days > 0, "label.lookback_days must be positive"),
+        (p.snapshots.count >= 1, "snapshots.count must be at least 1"),
+        (p.snapshots.step_days > 0, "snapshots.step_days must be positive"),
+        (len(p.features.windows_days) > 0 and all(w > 0 for w in p.features.windows_days),
+         "features.windows_days must be a non-empty list of positive day counts"),
+        (p.features.max_event_types >= 0, "features.max_event_types must be 0 or more"),
+        (all(r.numerator and r.denominator and r.numerator != r.denominator for r in p.features.event_ratios),
+         "features.event_ratios: each needs a numerator and a different denominator event type"),
+        (all(r.window_days > 0 and r.risk_direction in (-1, 0, 1) for r in p.features.event_ratios),
+         "features.event_ratios: window_days must be positive and risk_direction -1, 0 or 1"),
+        (p.tuning.n_trials >= 0, "tuning.n_trials must be 0 or more"),
+        (p.scoring.max_data_age_days is None or p.scoring.max_data_age_days >= 0,
+         "scoring.max_data_age_days must be 0 or more days (empty = no limit)"),
+        (p.snapshots.max_data_age_days is None or p.snapshots.max_data_age_days >= 0,
+         "snapshots.max_data_age_days must be 0 or more days (empty = no limit)"),
+        (p.scoring.risk_bands_by != "probability" or all(0 <= v <= 1 for v in p.scoring.risk_bands.values()),
+         "scoring.risk_bands: by probability, each band's lowest churn probability is from 0 to 1"),
+        (p.scoring.risk_bands_by != "top_share" or all(0 < v <= 1 for v in p.scoring.risk_bands.values()),
+         "scoring.risk_bands: by top_share, each band's cumulative share of customers is above 0 and at most 1"),
+        (p.scoring.risk_bands_by != "base_rate_multiple" or all(v >= 0 for v in p.scoring.risk_bands.values()),
+         "scoring.risk_bands: by base_rate_multiple, each band's multiple of the base rate is 0 or more (high: 3)"),
+        (len(p.scoring.risk_bands) > 0, "scoring.risk_bands must name at least one band"),
+        (0 <= p.validation.max_bad_share <= 1, "validation.max_bad_share must be a share from 0 to 1 (0.01 = 1%)"),
+        (p.engine.shard_rows >= 1, "engine.shard_rows must be at least 1 (transactions per customer shard)"),
+        (p.engine.spark.shard_rows >= 1, "engine.spark.shard_rows must be at least 1 (input rows per customer shard)"),
+        (p.value.lifetime_months >= 1, "value.lifetime_months must be at least 1"),
+        (0 <= p.value.annual_discount_rate < 1, "value.annual_discount_rate must be a share from 0 to below 1 (0.10 = 10%)"),
+        (p.targeting.capacity is None or p.targeting.capacity >= 0,
+         "targeting.capacity must be empty (everyone eligible) or a whole number of customers, 0 or more"),
+        (0 <= p.targeting.holdout_share < 1, "targeting.holdout_share must be a share from 0 to below 1 (0.10 = 10%)"),
+        (all(0 <= v <= 1 for v in p.targeting.action_effects.values()) and 0 <= p.targeting.default_effect <= 1,
+         "targeting.action_effects and targeting.default_effect are shares of would-be churners kept, from 0 to 1"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(f"params: {message}")
+    _check_input(p.input)
+
+
+def _check_input(cfg: InputConfig) -> None:
+    """The format settings: known tables, one-character separators, codecs Python knows, strftime formats."""
+    import codecs
+
+    unknown = sorted(set(cfg.tables) - set(TABLES))
+    if unknown:
+        raise ConfigError(f"params: unknown key 'input.tables.{unknown[0]}'. Known tables: {', '.join(TABLES)}.")
+    for where, fmt in [("input", cfg), *((f"input.tables.{t}", f) for t, f in cfg.tables.items())]:
+        if len(fmt.delimiter_char) > 1:
+            raise ConfigError(f"params: '{where}.delimiter' must be one character (or tab), got {fmt.delimiter!r}")
+        if fmt.decimal_separator not in ("", ".", ","):
+            raise ConfigError(f"params: '{where}.decimal_separator' must be \".\" or \",\", got {fmt.decimal_separator!r}")
+        if fmt.thousands_char not in ("", ".", ",", " ", "'"):
+            raise ConfigError(f"params: '{where}.thousands_separator' must be \".\", \",\", space (or \" \") or "
+                              f"apostrophe (or \"'\"), got {fmt.thousands_separator!r}")
+        if fmt.decimal_separator and fmt.decimal_separator == fmt.thousands_char:
+            raise ConfigError(f"params: '{where}': the decimal and thousands separators must differ")
+        if not all(f == "" or "%" in f for f in fmt.date_formats):
+            raise ConfigError(f"params: '{where}.date_format' must be a strftime format such as \"%d.%m.%Y\" or a list "
+                              f"of them, got {fmt.date_format!r}")
+        if fmt.encoding:
+            try:
+                codecs.lookup(fmt.encoding)
+            except LookupError:
+                raise ConfigError(f"params: '{where}.encoding': unknown encoding {fmt.encoding!r}; use e.g. utf-8, "
+                                  "utf-16, cp1251, gbk, gb18030 or latin-1") from None

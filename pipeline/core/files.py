@@ -1,0 +1,192 @@
+"""Files written whole or not at all (atomic single-file writes), file hashes and their checks, process liveness."""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+
+from pipeline.core import runrecord
+from pipeline.core.errors import DataError, OutputError, said
+
+SUFFIXES = (".csv", ".parquet")  # outputs
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this machine (one of another user's counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
+def owner_gone(path: Path, prefix: str, stale_after_s: float = 3600.0) -> bool:
+    """Whether a temporary file or folder named ``PREFIX`` + ``PID.`` or ``PID-`` + anything was left by a process
+    that no longer exists; one without a process id (older versions) counts as left after ``stale_after_s``."""
+    import time
+
+    found = re.match(r"(\d+)[.-]", path.name[len(prefix):])
+    if found:
+        pid = int(found.group(1))
+        return pid != os.getpid() and not pid_alive(pid)
+    try:
+        return time.time() - path.lstat().st_mtime > stale_after_s
+    except OSError:
+        return False
+
+
+def clean_leftovers(target: str | Path) -> list[Path]:
+    """Remove the temporary files a killed run left beside ``target`` (``.NAME.*.tmp``); returns what it removed."""
+    import shutil
+
+    target = Path(target)
+    removed = []
+    try:
+        entries = list(target.parent.glob(f".{target.name}.*.tmp"))
+    except OSError:
+        return removed
+    for entry in entries:
+        if owner_gone(entry, f".{target.name}."):
+            try:
+                shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+                removed.append(entry)
+            except OSError:
+                pass
+    return removed
+
+
+def output_error(path: Path, exc: OSError, kept: str = "the previous file is intact") -> OutputError:
+    import errno
+
+    what = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
+            errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied",
+            errno.EPERM: "permission denied"}.get(exc.errno, exc.strerror or type(exc).__name__)
+    return OutputError(f"cannot write {path}: {what} ({type(exc).__name__}, errno {exc.errno}); {kept}. Fix: free space "
+                       "or write to a folder you can write to (--out), then run the command again")
+
+
+def check_writable(target: str | Path) -> Path:
+    """Before any work: make sure ``target``'s folder exists (creating it) and takes a new file, so an unwritable
+    output is found before the run, not after it. Also removes the temporary files a killed run left there."""
+    target = Path(target)
+    folder = target.parent
+    if target.is_dir() and not target.is_symlink():
+        raise OutputError(f"cannot write {target}: it is a folder. Fix: pass a file name")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise output_error(folder if not folder.is_dir() or not os.access(folder, os.W_OK) else target, exc,
+                            "nothing was done") from None
+    clean_leftovers(target)
+    return target
+
+
+@contextmanager
+def atomic_path(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; rename it over ``target`` only if the block succeeds.
+
+    A run killed half way leaves the previous file intact (and a ``.NAME.PID.XXXX.tmp`` file that the next write of
+    ``target`` removes); a full disk or an unwritable folder is an ``OutputError`` naming the path.
+    """
+    target = Path(target)
+    tmp_path = None
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        clean_leftovers(target)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
+        tmp_path = Path(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes 0600 files; outputs get the usual permissions
+        yield tmp_path
+        os.replace(tmp_path, target)
+        if (record := runrecord.active()) is not None:
+            record.output(str(target), file_sha256(target), target.stat().st_size)
+    except OSError as exc:
+        raise output_error(target, exc) from None
+    finally:
+        if tmp_path is not None and tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_frame(df: pd.DataFrame, path: Path, dest: Path) -> None:
+    """Write ``df`` to ``dest`` in the format ``path``'s suffix names; CSV is formula-safe."""
+    if path.suffix == ".parquet":
+        df.to_parquet(dest, index=False)
+    elif path.suffix == ".csv":
+        from pipeline.core.safety import neutralise_formulas
+
+        # Text quoted always: a carriage return or newline inside a cell must not split the row.
+        neutralise_formulas(df).to_csv(dest, index=False, quoting=csv.QUOTE_NONNUMERIC)
+    else:
+        raise DataError(f"output {path}: use a .parquet or .csv file name")
+
+
+def write_table(df: pd.DataFrame, path: str | Path) -> Path:
+    """Write a frame as Parquet or CSV (by suffix), atomically. CSV output is formula-safe."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        write_frame(df, path, tmp)
+    return path
+
+
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes, read in blocks."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def unmatched_file(folder: Path, hashes: dict[str, str], first: str = "") -> tuple[str, Path, bool] | None:
+    """The first file listed in ``hashes`` (name inside ``folder`` -> SHA-256) that is missing or whose bytes differ
+    from its hash, as (name, path, missing); None when every one matches. Checked in name order, ``first`` first."""
+    for name in sorted(hashes, key=lambda n: (n != first, n)):
+        path = folder / name
+        if not path.is_file():
+            return name, path, True
+        if file_sha256(path) != hashes[name]:
+            return name, path, False
+    return None
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a Parquet or CSV output of this pipeline (ids stay text)."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path} does not exist")
+    if path.suffix not in SUFFIXES:
+        raise DataError(f"{path}: not a .parquet or .csv file. Fix: pass the file the command wrote")
+    try:
+        if path.suffix == ".parquet":
+            return pd.read_parquet(path)
+        return pd.read_csv(path, dtype={"customer_id": str})
+    except (OSError, ValueError, UnicodeDecodeError, pa.ArrowException) as exc:  # ParserError is a ValueError
+        kind = "CSV" if path.suffix == ".csv" else "Parquet"
+        raise DataError(f"{path}: cannot be read as {kind} ({said(exc, 160)}). Fix: pass the file the command "
+                        "wrote, complete and unchanged (write it again if it was cut short or edited)") from None
+
+
+def write_bytes(data: bytes, path: str | Path) -> Path:
+    """Write bytes (a report page, a chart, a JSON summary) atomically."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return path

@@ -1,0 +1,1 @@
+"""Input data: finding and reading the tables (sources), validating them (validate) and generated samples."""

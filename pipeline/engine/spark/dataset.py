@@ -1,0 +1,530 @@
+"""Apache Spark as the engine: the session, customer shards, and the project's own DuckDB build inside each task.
+
+Customers are split into shards by Spark (hash partitioning on ``customer_id``: every row of a customer, in every
+table, lands in the same shard). Each task streams its shard's rows into an in-task DuckDB, one thread, with a
+memory limit beyond which it spills to the executor's local disk, and runs exactly the code a single-machine build
+runs on one of its shards (``pipeline.build.features._build_shard``). Population-level fits (BTYD) see every customer's
+statistics on the driver, as they do on one machine, and their per-customer results go back to the tasks, which
+finish each row with the same SQL (``pipeline.build.features.combine``). No feature is written twice.
+
+Optional tables share one shuffle: every table's rows go into one long table tagged with its name, each table's
+columns prefixed by it (``events__event_type``), so one ``repartition`` co-locates a customer's transactions,
+events, invoices, subscriptions and profile (Spark's cogroup joins only two frames). Rows of other tables are
+nulls in a table's columns, which Arrow stores as a bitmap.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline.build.features import BuildPlan, _build_shard, build_plan, combine, finish_families
+from pipeline.core.config import EngineConfig, Params
+from pipeline.core.errors import ConfigError
+from pipeline.core.sql import sql_string
+from pipeline.data.validate import ValidationReport
+from pipeline.engine.duckdb import Dataset
+
+MIN_JAVA = 17
+TAG = "_table"  # the long table's column naming each row's table
+PART, BUILD = "_part", "_build"  # a shard task's output: which build (cutoff) and which part (features or a fit's statistics)
+SEP = "__"  # a table's columns in the long table: <table>__<column>
+# Rows per Arrow batch a task hands back (Spark's own spark.sql.execution.arrow.maxRecordsPerBatch): a shard's whole
+# result in one batch would need as much of the JVM's memory at once, however large the shard.
+BATCH_ROWS = 10_000
+
+
+def java_major() -> int | None:
+    """The major version of the ``java`` Spark will start (JAVA_HOME's, else the one on PATH); None if there is none."""
+    home = os.environ.get("JAVA_HOME")
+    java = os.path.join(home, "bin", "java") if home else shutil.which("java")
+    if not java or not os.path.exists(java):
+        return None
+    try:
+        said = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30).stderr
+    except (OSError, subprocess.SubprocessError):
+        return None
+    found = re.search(r'version "(\d+)(?:\.(\d+))?', said)
+    if not found:
+        return None
+    major = int(found.group(1))
+    return int(found.group(2)) if major == 1 and found.group(2) else major  # "1.8" is Java 8
+
+
+def check_java() -> None:
+    major = java_major()
+    if major is None:
+        raise ConfigError("engine.kind spark needs Java 17 or newer, and no java was found (JAVA_HOME or PATH). Fix: "
+                          "install it (Debian/Ubuntu: apt-get install openjdk-17-jre-headless) or set JAVA_HOME")
+    if major < MIN_JAVA:
+        raise ConfigError(f"engine.kind spark needs Java {MIN_JAVA} or newer; the java found is version {major}. Fix: "
+                          "install Java 17+ and point JAVA_HOME at it")
+
+
+def spark_session(cfg: EngineConfig):
+    """The Spark session of ``engine.spark`` (one per process: an existing session is reused, as spark-submit and
+    notebooks give one). Its Python workers run this interpreter, its time zone is UTC and its timestamps carry no
+    zone, as the single-machine engine's do."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise ConfigError("engine.kind spark needs pyspark, which is not installed. Fix: make spark (or "
+                          "pip install -e \".[spark]\" in the project's environment)") from None
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    check_java()
+    # Workers must import this interpreter's packages (pyarrow, duckdb, this project), not the system Python's.
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    spark = cfg.spark
+    builder = SparkSession.builder.appName(spark.app_name)
+    if spark.master:
+        builder = builder.master(spark.master)
+    settings = {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.timestampType": "TIMESTAMP_NTZ",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.sql.execution.arrow.useLargeVarTypes": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.legacy.javaCharsets": "true",  # cp1251, gbk... read as the single-machine engine reads them
+        # a heap too small for a job stops the run with an error, not a session that hangs (local mode)
+        "spark.driver.extraJavaOptions": "-XX:+ExitOnOutOfMemoryError",
+        **spark.conf,
+    }
+    for key, value in settings.items():
+        builder = builder.config(key, str(value).lower() if isinstance(value, bool) else str(value))
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+def task_connection(memory_limit: str, temp_dir: str | None = None) -> duckdb.DuckDBPyConnection:
+    """The DuckDB of one task: one thread (Spark runs a task per core), a memory limit beyond which it spills."""
+    con = duckdb.connect(":memory:")
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET threads = 1")
+    con.execute(f"SET memory_limit = {sql_string(memory_limit)}")
+    con.execute("SET preserve_insertion_order = false")
+    if temp_dir:
+        con.execute(f"SET temp_directory = {sql_string(temp_dir)}")
+    return con
+
+
+def spark_schema(schema: pa.Schema):
+    """The Spark schema of an Arrow schema (timestamps without a zone stay without one)."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    return from_arrow_schema(schema)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Every clean table's columns, as (name, DuckDB type): what each task recreates from the long table."""
+
+    tables: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
+
+    def create(self, con: duckdb.DuckDBPyConnection) -> None:
+        for name, columns in self.tables:
+            listed = ", ".join(f'"{c}" {t}' for c, t in columns)
+            con.execute(f"CREATE TABLE clean_{name} ({listed})")
+
+    def load(self, con: duckdb.DuckDBPyConnection, batches: Iterator[pa.RecordBatch]) -> None:
+        """Append each batch's rows to its tables' ``clean_<table>`` as it arrives (the task holds one batch in
+        Python; DuckDB holds the rest and spills beyond its memory limit)."""
+        for batch in batches:
+            tags = batch.column(TAG)
+            for name, columns in self.tables:
+                rows = batch.filter(pc.equal(tags, name))
+                if rows.num_rows == 0:
+                    continue
+                source = {c: rows.column(c if c == "customer_id" else f"{name}{SEP}{c}") for c, _ in columns}
+                con.register("_rows", pa.table(source))
+                con.execute(f"INSERT INTO clean_{name} SELECT * FROM _rows")
+                con.unregister("_rows")
+
+
+def _run_shard(work: Callable[[duckdb.DuckDBPyConnection], pa.Table], layout: Layout, memory_limit: str,
+               schema: pa.Schema) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """A ``mapInArrow`` function: one shard's rows into a task DuckDB, then ``work`` over its clean tables."""
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        con = task_connection(memory_limit)
+        try:
+            layout.create(con)
+            layout.load(con, batches)
+            result = work(con)
+            yield from conform(result, schema).to_batches(max_chunksize=BATCH_ROWS)
+        finally:
+            con.close()
+
+    return run
+
+
+def keep_on_disk(frame):
+    """``frame`` kept for the jobs that reuse it, on the executors' local disk, not in their heap. PySpark's
+    MEMORY_AND_DISK keeps blocks serialized, as 1 MiB byte arrays; with G1's 1 MiB regions (any heap under 2 GB) each
+    is a humongous object taking two regions, so a 1 GB heap filled twice as fast as Spark's memory manager counted and
+    ran out. On disk, the heap a job needs does not grow with the data."""
+    from pyspark import StorageLevel
+
+    return frame.persist(StorageLevel.DISK_ONLY)
+
+
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` in ``schema``'s columns and types: columns it lacks are nulls."""
+    columns = [table.column(f.name).cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+               for f in schema]
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+@dataclass
+class SparkDataset(Dataset):
+    """Validated tables held by Spark (``frames``: clean rows, typed as the single-machine engine types them), split
+    into customer shards. What a stage asks of a dataset (aggregates, the build) runs per shard in Spark tasks."""
+
+    spark: object = None
+    frames: dict = field(default_factory=dict)
+    layout: Layout | None = None
+    params: Params | None = None
+    shards: int = 0  # customer shards (0: one per engine.spark.shard_rows input rows)
+    quarantine: dict = field(default_factory=dict)
+    engine = "spark"
+
+    def __post_init__(self) -> None:
+        self._long = None
+
+    @property
+    def shard_total(self) -> int:
+        if self.shards:
+            return self.shards
+        rows = sum(a.rows_used for a in self.report.accounts)
+        return max(1, -(-rows // self.params.engine.spark.shard_rows))
+
+    def long(self):
+        """Every clean row in one frame tagged by table, split into the customer shards and kept (on disk,
+        ``keep_on_disk``) for the jobs of this dataset."""
+        if self._long is None:
+            from pyspark.sql import functions as F
+
+            parts = []
+            for name, columns in self.layout.tables:
+                frame = self.frames[name]
+                parts.append(frame.select(F.lit(name).alias(TAG), F.col("customer_id"),
+                                          *[F.col(c).alias(f"{name}{SEP}{c}") for c, _ in columns if c != "customer_id"]))
+            long = parts[0]
+            for part in parts[1:]:
+                long = long.unionByName(part, allowMissingColumns=True)
+            self._long = keep_on_disk(long.repartition(self.shard_total, "customer_id"))
+        return self._long
+
+    def map_shards(self, work: Callable[[duckdb.DuckDBPyConnection], pa.Table], schema: pa.Schema):
+        """A Spark frame of ``work``'s rows over every customer shard (``work`` reads the ``clean_<table>`` tables
+        of its shard and returns rows in ``schema``)."""
+        memory = self.params.engine.spark.task_memory_limit
+        return self.long().mapInArrow(_run_shard(work, self.layout, memory, schema), spark_schema(schema))
+
+    def dry_run(self, work: Callable[[duckdb.DuckDBPyConnection], pa.Table]) -> pa.Table:
+        """``work`` over empty tables on the driver: the schema of what it returns."""
+        con = task_connection("1GB")
+        try:
+            self.layout.create(con)
+            return work(con)
+        finally:
+            con.close()
+
+    def _per_shard(self, sql: str) -> pa.Table:
+        def work(con):
+            return con.sql(sql).to_arrow_table()
+
+        return self.map_shards(work, self.dry_run(work).schema).toArrow()
+
+    def totals(self, sql: str) -> tuple:
+        parts = self._per_shard(sql)
+        return tuple(sum(v for v in parts.column(i).to_pylist() if v is not None) for i in range(parts.num_columns))
+
+    def grouped_totals(self, sql: str, combine_sql: str) -> list[tuple]:
+        con = duckdb.connect()
+        con.register("parts", self._per_shard(sql))
+        return con.execute(combine_sql).fetchall()
+
+    def clean_columns(self, table: str) -> list[tuple[str, str]]:
+        return list(dict(self.layout.tables)[table])
+
+    def from_driver(self, table: pa.Table):
+        """A Spark frame of rows the driver holds. A local session reads them from a Parquet copy in a temporary
+        folder kept with the dataset (a frame made from local rows lives in the JVM's heap, twice over when it is
+        broadcast to a join); a cluster's session gets them from the driver."""
+        if not (self.spark.sparkContext.master or "").startswith("local"):
+            return self.spark.createDataFrame(table) if table.num_rows else \
+                self.spark.createDataFrame([], spark_schema(table.schema))
+        import tempfile
+        import weakref
+
+        import pyarrow.parquet as pq
+
+        folder = tempfile.mkdtemp(prefix="churn-driver-rows-", dir=self.params.engine.temp_dir or None)
+        weakref.finalize(self, shutil.rmtree, folder, True)
+        pq.write_table(table, f"{folder}/rows.parquet")
+        return self.spark.read.schema(spark_schema(table.schema)).parquet(folder)
+
+    def quarantine_frame(self, table: str) -> pd.DataFrame:
+        return self.quarantine[table].toArrow().to_pandas()
+
+
+def dataset_from_local(ds: Dataset, params: Params, shards: int = 0) -> SparkDataset:
+    """A single-machine dataset's clean tables in Spark (tests, and data already validated on one machine)."""
+    spark = spark_session(params.engine)
+    frames, layout = {}, []
+    for name in sorted(ds.tables):
+        columns = ds.clean_columns(name)
+        table = ds.con.sql(f"SELECT * FROM clean_{name}").to_arrow_table()
+        frames[name] = spark.createDataFrame(table) if table.num_rows else spark.createDataFrame([], spark_schema(table.schema))
+        layout.append((name, tuple(columns)))
+    return SparkDataset(con=None, report=ds.report, spark=spark, frames=frames, layout=Layout(tuple(layout)),
+                        params=params, shards=shards)
+
+
+def _stats_name(fam: str, column: str) -> str:
+    return f"_s_{fam}{SEP}{column}"
+
+
+def _build_work(plans: list[BuildPlan], report: ValidationReport) -> Callable[[duckdb.DuckDBPyConnection], pa.Table]:
+    """A shard task's builds: each plan's rows (``_part`` features) and fitted families' statistics (``_part``
+    stats:<family>, their columns prefixed), tagged with the plan's index (``_build``)."""
+
+    def work(con: duckdb.DuckDBPyConnection) -> pa.Table:
+        ds = Dataset(con, report)  # the whole dataset's tables, this shard's rows
+        out = []
+        for i, plan in enumerate(plans):
+            table, stats = _build_shard(ds, plan, (0, 1), reuse=False)
+            out.append(_tagged(table, i, "features"))
+            for name, rows in stats.items():
+                renamed = rows.rename_columns([c if c == "customer_id" else _stats_name(name, c) for c in rows.column_names])
+                out.append(_tagged(renamed, i, f"stats:{name}"))
+        return pa.concat_tables(out, promote_options="default")
+
+    return work
+
+
+def _tagged(table: pa.Table, build: int, part: str) -> pa.Table:
+    n = table.num_rows
+    return table.append_column(BUILD, pa.array([build] * n, pa.int32())).append_column(PART, pa.array([part] * n, pa.string()))
+
+
+def _finished_name(fam: str, column: str) -> str:
+    return f"_f_{fam}{SEP}{column}"
+
+
+def _combine_work(plan: BuildPlan, columns: list[str], finished: dict[str, list[str]]):
+    """A ``mapInArrow`` function finishing a build's rows (``columns``) with the fitted families' results, joined
+    to them by Spark (``finished``: each family's result columns, prefixed), with ``combine``'s SQL. A row needs only
+    its own customer's results, so each batch is finished as it arrives: the task holds one batch, however many rows
+    its partition has."""
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        con = duckdb.connect()
+        try:
+            for batch in batches:
+                if batch.num_rows == 0:
+                    continue
+                rows = pa.Table.from_batches([batch])
+                results = {}
+                for name, names in finished.items():
+                    part = rows.select(["customer_id"] + [_finished_name(name, c) for c in names])
+                    results[name] = part.rename_columns(["customer_id", *names])
+                yield from combine(con, plan, rows.select(columns), results).to_batches(max_chunksize=BATCH_ROWS)
+        finally:
+            con.close()
+
+    return run
+
+
+def build_on_spark(ds: SparkDataset, plans: list[BuildPlan]) -> list:
+    """Spark frames of the feature tables of ``plans`` (each as ``build_features`` gives it on one machine), built
+    in one pass over the customer shards. The fitted families' per-customer results go from the driver back to the
+    shards as a Spark frame joined by customer, not in every task's closure. The join is a sort-merge join, which
+    spills: a broadcast join would hold every customer's results in the heap, which grows with the customers."""
+    from pyspark.sql import functions as F
+
+    work = _build_work(plans, ds.report)
+    schema = ds.dry_run(work).schema
+    parts = keep_on_disk(ds.map_shards(work, schema))
+    driver = duckdb.connect()
+    frames = []
+    for i, plan in enumerate(plans):
+        stats = {}
+        for name in plan.fitted:
+            prefix = _stats_name(name, "")
+            wanted = ["customer_id"] + [f.name for f in schema if f.name.startswith(prefix)]
+            rows = parts.filter((F.col(BUILD) == i) & (F.col(PART) == f"stats:{name}")).select(*wanted).toArrow()
+            stats[name] = rows.rename_columns([c.removeprefix(prefix) for c in rows.column_names])
+        finished = finish_families(driver, plan, stats)
+        empty = ds.dry_run(_build_work([plan], ds.report))
+        columns = [c for c in empty.column_names if c not in (BUILD, PART) and not c.startswith("_s_")]
+        final_schema = combine(driver, plan, empty.select(columns), {n: f.iloc[:0] for n, f in finished.items()}).schema
+        rows = parts.filter((F.col(BUILD) == i) & (F.col(PART) == "features")).select(*columns)
+        names = {}
+        for name, result in finished.items():
+            names[name] = [c for c in result.columns if c != "customer_id"]
+            table = pa.Table.from_pandas(result, preserve_index=False)
+            table = table.rename_columns(["customer_id" if c == "customer_id" else _finished_name(name, c)
+                                          for c in table.column_names])
+            rows = rows.join(ds.from_driver(table).hint("merge"), on="customer_id", how="left")
+        frames.append(rows.mapInArrow(_combine_work(plan, columns, names), spark_schema(final_schema)))
+    return frames
+
+
+def collect(frame, temp_dir: str | None = None) -> pa.Table:
+    """A Spark frame's rows on the driver as Arrow, in its Arrow types. A local session writes them as Parquet to a
+    temporary folder that the driver reads (Spark's own collection holds every row in the JVM's heap at once, which
+    ``spark.driver.memory`` bounds); a cluster's session collects them through Spark (``spark.driver.memory`` and
+    ``spark.driver.maxResultSize`` must hold them)."""
+    import tempfile
+
+    import pyarrow.parquet as pq
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    schema = to_arrow_schema(frame.schema)
+    if not (frame.sparkSession.sparkContext.master or "").startswith("local"):
+        return frame.toArrow().cast(schema)
+    with tempfile.TemporaryDirectory(prefix="churn-collect-", dir=temp_dir) as folder:
+        frame.write.parquet(f"{folder}/rows")
+        parts = sorted(Path(folder, "rows").glob("*.parquet"))
+        tables = [pq.read_table(part) for part in parts]
+        return (pa.concat_tables(tables) if tables else schema.empty_table()).select(schema.names).cast(schema)
+
+
+def to_pandas(frame, temp_dir: str | None = None) -> pd.DataFrame:
+    """A Spark feature frame on the driver, ordered by customer id (byte order, as the single-machine build orders
+    it)."""
+    return collect(frame, temp_dir).sort_by("customer_id").to_pandas()
+
+
+def build_features_on_spark(ds: SparkDataset, params: Params, as_of: date, with_labels: bool = False,
+                            families: tuple[str, ...] | None = None, choices: dict | None = None) -> pd.DataFrame:
+    plan = build_plan(ds, params, as_of, with_labels, families, choices)
+    [frame] = build_on_spark(ds, [plan])
+    return to_pandas(frame)
+
+
+def training_frames_on_spark(ds: SparkDataset, params: Params, cutoffs: list[date], choices: dict) -> list[pd.DataFrame]:
+    """Every training cutoff's features and labels (``build_features`` with labels), built in one pass over the
+    customer shards and written by Spark as Parquet, then read on the driver, where training runs. With
+    ``engine.spark.training_set_dir`` (on a cluster: storage every node reaches, such as hdfs:// or s3a://) the
+    Parquet is kept there, a folder per cutoff; without it, a temporary folder holds it (``collect``)."""
+    plans = [build_plan(ds, params, cutoff, True, None, choices) for cutoff in cutoffs]
+    kept = params.engine.spark.training_set_dir.rstrip("/")
+    out = []
+    for cutoff, frame in zip(cutoffs, build_on_spark(ds, plans), strict=True):
+        if kept:
+            folder = f"{kept}/cutoff={cutoff.isoformat()}"
+            frame.write.mode("overwrite").parquet(folder)
+            frame = ds.spark.read.schema(frame.schema).parquet(folder)
+        out.append(to_pandas(frame, params.engine.temp_dir or None))
+    return out
+
+
+def features_frame(ds: SparkDataset, params: Params, as_of: date, choices: dict | None = None):
+    """The feature table as of ``as_of`` as a Spark frame, left in the cluster (scoring reads it there)."""
+    [frame] = build_on_spark(ds, [build_plan(ds, params, as_of, False, None, choices)])
+    return frame
+
+
+TOTALS = "_totals"  # a scoring task's sums (ScoredRows.totals, JSON), on its first row
+
+
+def _arrow_type(dtype) -> pa.DataType:
+    if pd.api.types.is_bool_dtype(dtype):
+        return pa.bool_()
+    if pd.api.types.is_integer_dtype(dtype):
+        return pa.int64()
+    if pd.api.types.is_float_dtype(dtype):
+        return pa.float64()
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return pa.timestamp("us")
+    return pa.string()
+
+
+def _score_work(bundle_ref, as_of: date, params: Params, model_version: str, risk_columns: list[str],
+                schema: pa.Schema):
+    """A ``mapInArrow`` function scoring one partition's customers (``score_rows``) with the broadcast model. A
+    customer's scores need only their own row, and ``assemble`` adds up the totals of any split of the customers, so
+    each Arrow batch is scored as it arrives (with its own totals): the task holds one batch, however many customers
+    its partition has."""
+    import json
+
+    from pipeline.scoring.score import score_rows
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            features = batch.to_pandas()
+            rows = score_rows(features, bundle_ref.value, as_of, params.scoring, model_version, params.targeting,
+                              params.value)
+            out = pd.concat([rows.risk[risk_columns], rows.contributions.drop(columns="customer_id")], axis=1)
+            out[TOTALS] = None
+            out.loc[0, TOTALS] = json.dumps(rows.totals, default=float)
+            yield from pa.Table.from_pandas(out, schema=schema, preserve_index=False).to_batches(
+                max_chunksize=BATCH_ROWS)
+
+    return run
+
+
+def score_on_spark(ds: SparkDataset, params: Params, as_of: date, bundle, model_version: str,
+                   choices: dict | None = None, seed: int = 0, keep: Callable[[pd.DataFrame], pd.DataFrame] | None = None):
+    """``pipeline.scoring.score.score`` with the Spark engine: features built in the cluster, each partition's customers
+    scored there with the model broadcast once (``score_rows``: probabilities, values, SHAP, drivers, reasons,
+    actions), and what needs every customer (``assemble``: bands by rank, contact groups, the call list's order,
+    summary, drift) on the driver from the risk rows and the partitions' sums. Returns the feature table (on the
+    driver: the risk list's comparisons with an earlier run and its charts read it) and the result. ``keep`` maps
+    the feature table to the one scored (its columns; it may raise for an empty population)."""
+    import json
+
+    from pipeline.scoring.score import assemble, score_rows
+
+    frame = keep_on_disk(features_frame(ds, params, as_of, choices))
+    features = to_pandas(frame)
+    if keep is not None:
+        features = keep(features)
+    frame = frame.select(*features.columns)
+    probe = score_rows(features.head(1), bundle, as_of, params.scoring, model_version, params.targeting, params.value)
+    risk_columns = list(probe.risk.columns)
+    contribution_columns = list(probe.contributions.columns[1:])
+    fields = [pa.field(c, _arrow_type(probe.risk[c].dtype)) for c in risk_columns]
+    fields += [pa.field(c, pa.float64()) for c in contribution_columns] + [pa.field(TOTALS, pa.string())]
+    schema = pa.schema(fields)
+    broadcast = ds.spark.sparkContext.broadcast(bundle)
+    scored = frame.mapInArrow(_score_work(broadcast, as_of, params, model_version, risk_columns, schema),
+                              spark_schema(schema))
+    table = collect(scored, params.engine.temp_dir or None)
+    totals = [json.loads(t) for t in table.column(TOTALS).to_pylist() if t is not None]
+    everything = table.drop_columns([TOTALS]).to_pandas()
+    risk = pd.DataFrame(index=everything.index)
+    for c in risk_columns:  # each column typed as score_rows types it, text inferred from the values as there
+        if _arrow_type(probe.risk[c].dtype) == pa.string():
+            text = everything[c].to_numpy(dtype=object)
+            risk[c] = np.where(pd.isna(text), None, text)
+        else:
+            risk[c] = everything[c].astype(probe.risk[c].dtype)
+    contributions = pd.concat([risk[["customer_id"]], everything[contribution_columns]], axis=1)
+    # the rows in the feature table's order, as one machine scores them (assemble orders the call list)
+    order = np.argsort(risk["customer_id"].to_numpy(dtype=str), kind="stable")
+    risk, contributions = risk.iloc[order].reset_index(drop=True), contributions.iloc[order].reset_index(drop=True)
+    frame.unpersist()
+    return features, assemble(risk, contributions, totals, bundle, as_of, params.scoring, model_version,
+                              params.targeting, params.value, seed)

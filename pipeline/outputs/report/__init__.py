@@ -1,0 +1,1 @@
+"""The self-contained HTML report for retention teams and the outcomes page, with their charts."""

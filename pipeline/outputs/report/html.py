@@ -1,0 +1,455 @@
+"""Explanation report for retention teams: one self-contained HTML page (reading the risk list and
+writing the page and its Excel export live in ``pipeline.io``).
+
+Jinja2 with autoescaping switched on explicitly; every value from the data is escaped, and no data is
+placed inside scripts (the page's script only sorts and filters the rendered table). Charts are PNGs
+embedded as data URIs and waterfalls are inline SVG, so the page opens without a network. The page reads on
+a phone (nothing wider than the screen; the call list turns into one card per customer) and prints on A4
+(headline, charts and the call list; a customer's detail card only when it is open).
+
+Every name shown is a readable label: families, features, risk bands, loyalty tiers and contact groups go
+through the label functions below; an unknown name is shown in words (underscores to spaces), never dropped.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import numpy as np
+import pandas as pd
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from pipeline.outputs.report import plots
+from pipeline.scoring.health import population_rule
+
+DRIVERS = (1, 2, 3)
+
+FAMILY_LABELS = {
+    "recency": "Time since last purchase",
+    "frequency": "Purchase frequency",
+    "regularity": "Purchase rhythm",
+    "monetary": "Spend",
+    "trend": "Spending trend",
+    "basket": "Basket and categories",
+    "returns": "Returns",
+    "payments": "Payments and invoices",
+    "engagement": "Engagement (visits, e-mails)",
+    "activity": "Activity (every event type)",
+    "service": "Customer service",
+    "satisfaction": "Satisfaction (NPS, CSAT)",
+    "loyalty_program": "Loyalty programme",
+    "btyd": "Purchase pattern (model)",
+    "tenure": "Time as a customer",
+    "subscription": "Subscription",
+    "profile": "Customer profile",
+}
+BAND_LABELS = {"high": "High risk", "medium": "Medium risk", "low": "Low risk"}
+# Loyalty tiers rank expected value; "at_risk" would read like a risk band beside one, so it is shown otherwise.
+TIER_LABELS = {"champion": "Champion", "loyal": "Loyal", "steady": "Steady", "at_risk": "Occasional",
+               "dormant": "Dormant"}
+CONTACT_LABELS = {"treatment": "Contact", "holdout": "Hold out — do not contact", "not_selected": "Not selected"}
+_WORDS = {"nps": "NPS", "csat": "CSAT", "btyd": "purchase model", "cv": "variation of", "std": "spread of",
+          "avg": "average", "pct": "percent"}
+
+
+def words(name: object) -> str:
+    """A name in words: underscores to spaces, first letter capital (``late_payment`` -> "Late payment")."""
+    text = str(name).replace("_", " ").strip()
+    return text[:1].upper() + text[1:] if text else text
+
+
+def family_label(name: object) -> str:
+    return FAMILY_LABELS.get(str(name), words(name))
+
+
+def band_label(name: object) -> str:
+    return BAND_LABELS.get(str(name), f"{words(name)} risk")
+
+
+def tier_label(name: object) -> str:
+    return TIER_LABELS.get(str(name), words(name))
+
+
+def contact_label(name: object) -> str:
+    return CONTACT_LABELS.get(str(name), words(name))
+
+
+def feature_label(name: object) -> str:
+    """A feature name read aloud: ``spend_last_90d`` -> "Spend, last 90 days", ``latest_nps`` -> "Latest NPS"."""
+    text = str(name)
+    if text.startswith("profile_"):
+        return f"{words(text[len('profile_'):])} (profile)"
+    window = ""
+    match = re.search(r"_(last_|next_)?(\d+)d$", text)
+    if match:
+        window = f", {(match.group(1) or '').rstrip('_').replace('_', ' ')} {match.group(2)} days".replace(",  ", ", ")
+        text = text[:match.start()]
+    elif text.endswith("_now"):
+        window, text = ", now", text[:-4]
+    tokens = [_WORDS.get(t, t) for t in text.split("_")]
+    return words(" ".join(tokens)) + window
+
+
+def _img(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+def money(value: float, currency: str = "", decimals: int = 0) -> str:
+    """An amount with its currency code when there is one (``EUR 1,234``)."""
+    if value is None or not np.isfinite(value):
+        return "–"
+    number = f"{value:,.{decimals}f}"
+    return f"{currency} {number}" if currency else number
+
+
+def waterfall_svg(base: float | None, row: pd.Series) -> str:
+    """A small SVG waterfall: base rate, each driver's effect, all other factors, the customer's probability.
+
+    Drawn in a viewBox, so it shrinks to the width of a phone's screen."""
+    p = float(row["churn_probability"])
+    steps = []
+    for k in DRIVERS:
+        effect = row.get(f"driver_{k}_effect")
+        if effect is not None and pd.notna(effect):
+            steps.append((family_label(row[f"driver_{k}_family"]), float(effect)))
+    start = base if base is not None and np.isfinite(base) else p - sum(e for _, e in steps)
+    other = p - start - sum(e for _, e in steps)
+    bars = [("Average customer", 0.0, start, "#95a5a6")]
+    level = start
+    for label, effect in [*steps, ("All other factors", other)]:
+        bars.append((label, level, level + effect, "#c0392b" if effect > 0 else "#27ae60"))
+        level += effect
+    bars.append(("This customer", 0.0, p, "#34495e"))
+    width, row_h, left = 460, 22, 190
+    scale = (width - left - 70)
+    height = row_h * len(bars) + 10
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+             f'class="waterfall-svg" role="img" aria-label="How this customer\'s risk builds up">']
+    for i, (label, a, b, color) in enumerate(bars):
+        x0, x1 = left + min(a, b) * scale, left + max(a, b) * scale
+        y = 5 + i * row_h
+        text = _svg_text(label)
+        value = b - a if i not in (0, len(bars) - 1) else b
+        parts.append(f'<text x="{left - 6}" y="{y + 14}" text-anchor="end" font-size="11">{text}</text>')
+        parts.append(f'<rect x="{x0:.1f}" y="{y + 3}" width="{max(x1 - x0, 1):.1f}" height="{row_h - 8}" fill="{color}"/>')
+        shown = f"{'+' if value > 0 else ''}{value * 100:.1f} pts" if i not in (0, len(bars) - 1) else f"{value:.0%}"
+        parts.append(f'<text x="{x1 + 4:.1f}" y="{y + 14}" font-size="11">{shown}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _svg_text(text: str) -> str:
+    return (str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;"))
+
+
+def churn_definition(label: object) -> str:
+    """The churn definition in words, from the summary's ``label``."""
+    if not isinstance(label, dict):
+        return ""
+    kind, horizon = label.get("kind", "inactivity"), label.get("horizon_days")
+    days = f"{horizon} days" if horizon is not None else "the horizon"
+    if kind == "cancellation":
+        return f"a subscription active on the as-of date ends within the next {days} and none is active at the end"
+    if kind == "inactivity":
+        return f"no purchase in the {days} after the as-of date"
+    return f"{words(kind)} within {days}"
+
+
+def band_rule_text(rule: object) -> list[tuple[str, str]]:
+    """(band label, its threshold in words) for each band, highest risk first."""
+    if not isinstance(rule, dict) or not isinstance(rule.get("bands"), dict):
+        return []
+    bands = rule["bands"]
+    if rule.get("by") == "top_share":
+        ordered = sorted(bands.items(), key=lambda kv: kv[1])
+        out, previous = [], 0.0
+        for name, share in ordered[:-1]:
+            out.append((band_label(name), f"the {share:.0%} of customers with the highest churn probability"
+                        if not previous else f"the next {share - previous:.0%} by churn probability"))
+            previous = share
+        return [*out, (band_label(ordered[-1][0]), "everyone else")]
+    ordered = sorted(bands.items(), key=lambda kv: kv[1], reverse=True)
+    out, upper = [], None
+    for name, bound in ordered:
+        out.append((band_label(name), f"churn probability {bound:.0%} or more" if upper is None
+                    else f"churn probability {bound:.0%} to under {upper:.0%}" if bound > 0
+                    else f"churn probability under {upper:.0%}"))
+        upper = bound
+    return out
+
+
+def _population(summary: dict, n: int) -> dict:
+    pop = summary.get("population")
+    if isinstance(pop, dict) and "rule" in pop:
+        return pop
+    label = summary.get("label") if isinstance(summary.get("label"), dict) else {}
+    rule = ""
+    if label.get("kind") == "cancellation" or label.get("lookback_days"):  # a list written before it stored its population
+        rule, _ = population_rule(label.get("kind"), label.get("lookback_days"),
+                                  label.get("min_purchases_in_lookback") or 1)
+    return {"rule": rule, "scored": n, "left_out": None}
+
+
+def _definitions(summary: dict, frame: pd.DataFrame, currency: str, headline: dict) -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = [("As of", headline["as_of"] + " (data up to the end of this day)")]
+    churn = churn_definition(summary.get("label"))
+    if churn:
+        rows.append(("Churn means", churn[:1].upper() + churn[1:]))
+    pop = _population(summary, len(frame))
+    if pop.get("rule"):
+        text = f"Scored: {pop['rule']} ({len(frame):,} customers)."
+        if pop.get("left_out") is not None:
+            text += (f" Left out: {pop['left_out']:,} customers with earlier history, because they have "
+                     f"{pop.get('left_out_reason', 'no place in the population')}.").replace("have no order", "made no order")
+        rows.append(("Who is scored", text))
+    bands = band_rule_text(summary.get("band_rule"))
+    if bands:
+        rows.append(("Risk bands", "; ".join(f"{b}: {t}" for b, t in bands)))
+    rows.append(("Currency", currency or "not set (amounts are in the data's own currency; set scoring.currency)"))
+    rule = summary.get("value_rule")
+    value_text = ("Value if retained: the customer's expected net spend over the next horizon if they stay. "
+                  "Value at risk = churn probability × value if retained.")
+    if isinstance(rule, dict) and rule.get("lifetime_months"):
+        value_text += (f" Lifetime value: expected net spend over {rule['lifetime_months']} months, discounted at "
+                       f"{float(rule.get('annual_discount_rate') or 0):.0%} a year.")
+    rows.append(("Values", value_text))
+    rows.append(("Loyalty tiers", "Rank customers by the value they are expected to bring (loyalty score 0-100), "
+                                  "not by risk: " + ", ".join(tier_label(t) for t in _tier_order(frame)) + "."))
+    rows.append(("Model", headline["model_version"] or "unknown"))
+    return rows
+
+
+def _tier_order(frame: pd.DataFrame) -> list[str]:
+    if "loyalty_tier" not in frame.columns or frame.empty:
+        return []
+    if "loyalty_score" in frame.columns:
+        return [str(t) for t in frame.groupby("loyalty_tier")["loyalty_score"].mean().sort_values(ascending=False).index]
+    return [str(t) for t in frame["loyalty_tier"].dropna().unique()]
+
+
+def _call_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """The risk list in the call list's order: priority (else value at risk), then churn probability, then id."""
+    key = "priority" if "priority" in frame.columns else "value_at_risk"
+    order = np.lexsort((frame["customer_id"].astype(str).to_numpy(), -frame["churn_probability"].to_numpy(float),
+                        -frame[key].fillna(-np.inf).to_numpy(float)))
+    return frame.iloc[order]
+
+
+def _actions(frame: pd.DataFrame, summary: dict, currency: str) -> list[dict]:
+    counts = summary.get("actions") if isinstance(summary.get("actions"), dict) else None
+    if counts is None:
+        counts = frame["action"].value_counts().to_dict() if "action" in frame.columns else {}
+    out = []
+    for action, customers in sorted(counts.items(), key=lambda kv: (-int(kv[1]), str(kv[0]))):
+        part = frame[frame["action"] == action] if "action" in frame.columns else frame.iloc[:0]
+        groups = part["contact_group"].value_counts() if "contact_group" in part.columns else pd.Series(dtype=int)
+        effect = part["action_effect"].iloc[0] if "action_effect" in part.columns and len(part) else None
+        saved = (part.loc[part["contact_group"] == "treatment", "priority"].sum()
+                 if {"contact_group", "priority"} <= set(part.columns) else None)
+        out.append({"action": str(action), "customers": int(customers), "contact": int(groups.get("treatment", 0)),
+                    "holdout": int(groups.get("holdout", 0)),
+                    "effect": f"{float(effect):.0%}" if effect is not None and pd.notna(effect) else "",
+                    "saved": money(float(saved), currency) if saved is not None else ""})
+    return out
+
+
+def _changes(summary: dict) -> dict | None:
+    changes = summary.get("changes")
+    if not isinstance(changes, dict):
+        return None
+    rises = []
+    for r in changes.get("largest_rises") or []:
+        if isinstance(r, dict):
+            rises.append({"id": str(r.get("customer_id", "")), "before": _pct(r.get("previous_probability")),
+                          "now": _pct(r.get("churn_probability")), "change": _pts(r.get("probability_change")),
+                          "reason": str(r.get("change_reason") or "")})
+    facts = []
+    if isinstance(changes.get("entered"), int):
+        facts.append(f"{changes['entered']:,} customers entered the list")
+    if isinstance(changes.get("left"), int):
+        facts.append(f"{changes['left']:,} left it")
+    if isinstance(changes.get("risk_up"), int) and isinstance(changes.get("risk_down"), int):
+        facts.append(f"risk rose for {changes['risk_up']:,} and fell for {changes['risk_down']:,} (by a point or more)")
+    if isinstance(changes.get("newly_high"), int):
+        band = band_label(changes.get("top_band") or "high")
+        facts.append(f"{changes['newly_high']:,} are newly in the {band[:1].lower() + band[1:]} band")
+    note = str(changes.get("note") or "")
+    return {**{k: changes.get(k) for k in ("previous_as_of", "previous_model_version", "comparable")},
+            "note": note[:1].upper() + note[1:], "facts": "; ".join(facts), "rises": rises}
+
+
+def _pct(value: object) -> str:
+    return f"{float(value):.0%}" if isinstance(value, int | float) and np.isfinite(value) else "–"
+
+
+def _pts(value: object) -> str:
+    return f"{float(value) * 100:+.1f} pts" if isinstance(value, int | float) and np.isfinite(value) else "–"
+
+
+def _health(summary: dict, currency: str) -> dict | None:
+    """Charts and tables of ``summary["health"]`` (``pipeline.scoring.health``)."""
+    health = summary.get("health")
+    if not isinstance(health, dict):
+        return None
+    charts: list[tuple[str, str, str]] = []  # (title, image, caption)
+    churn = health.get("churn") or []
+    label = summary.get("label") if isinstance(summary.get("label"), dict) else health.get("churn_definition", {})
+    horizon = (label or {}).get("horizon_days")
+    if churn:
+        months = [m["month"] for m in churn]
+        charts.append(("Churn rate by month", _img(plots.monthly_plot(
+            months, {"churn rate": [m["churn_rate"] for m in churn]}, "Churn rate by month", "churn rate", percent=True,
+            right=("customers in the population", [m["population"] for m in churn], "customers"))),
+            f"Share of the customers in the population at each month end who churned ({churn_definition(label)}). "
+            f"The last months have no rate yet: their {horizon or 'horizon'} days are not over."))
+    cohorts = health.get("cohorts") or []
+    if cohorts:
+        charts.append(("Retention by first-purchase month", _img(plots.cohort_plot(cohorts, "Retention by cohort")),
+                       "Share of each month's new customers who bought again 1, 2, 3... months later."))
+    satisfaction = health.get("satisfaction") or []
+    if satisfaction:
+        months = [m["month"] for m in satisfaction]
+        has_csat = any(m["csat"] is not None for m in satisfaction)
+        charts.append(("Satisfaction by month", _img(plots.monthly_plot(
+            months, {"NPS": [m["nps"] for m in satisfaction]}, "NPS and CSAT by month", "NPS (promoters − detractors)",
+            right=("CSAT (average, 1-5)", [m["csat"] for m in satisfaction], "CSAT") if has_csat else None)),
+            "NPS: share of promoters (9-10) minus share of detractors (0-6), in points; CSAT: average score."))
+    support = health.get("support") or []
+    if support:
+        months = [m["month"] for m in support]
+        timed = any(m["median_response_hours"] is not None for m in support)
+        series = ({"median hours to first response": [m["median_response_hours"] for m in support]} if timed
+                  else {"tickets": [m["tickets"] for m in support]})
+        charts.append(("Support", _img(plots.monthly_plot(
+            months, series, "Support response time by month" if timed else "Support tickets by month",
+            "hours" if timed else "tickets", right=("tickets", [m["tickets"] for m in support], "tickets") if timed else None)),
+            "Hours from a support ticket to the first response (where the ticket says)." if timed
+            else "The tickets do not say how long the first response took."))
+    growth = health.get("growth") or []
+    if any(m["returning_buyers"] for m in growth):
+        months = [m["month"] for m in growth]
+        series = {"upsell": [m["upsell_rate"] for m in growth]}
+        if any(m["cross_sell_rate"] is not None for m in growth):
+            series["cross-sell"] = [m["cross_sell_rate"] for m in growth]
+        charts.append(("Upsell and cross-sell", _img(plots.monthly_plot(
+            months, series, "Upsell and cross-sell by month", "of returning buyers", percent=True)),
+            "Of the customers who bought in a month and had bought before: the share whose average order was larger "
+            "than their average before (upsell), and the share who bought a category new to them (cross-sell)."))
+    cohort_rows = []
+    width = max((len(c["retention"]) for c in cohorts), default=0)
+    for c in cohorts:
+        cells = []
+        for v in c["retention"]:
+            if v is None:
+                cells.append(("", ""))
+            else:
+                shade = int(255 - min(v, 1) * 150)
+                cells.append((f"{v:.0%}", f"background: rgb({shade}, {int(255 - min(v, 1) * 60)}, 255)"))
+        cohort_rows.append({"cohort": c["cohort"], "customers": c["customers"], "cells": cells})
+    tiers = [{"tier": tier_label(t["tier"]), "customers": t["customers"],
+              "probability": _pct(t.get("mean_churn_probability")),
+              "mean_value": money(t.get("mean_value_if_retained", np.nan), currency),
+              "total_value": money(t.get("total_value_if_retained", np.nan), currency),
+              "value_at_risk": money(t.get("total_value_at_risk", np.nan), currency),
+              "mean_lifetime": money(t.get("mean_lifetime_value", np.nan), currency),
+              "total_lifetime": money(t.get("total_lifetime_value", np.nan), currency)}
+             for t in health.get("tiers") or []]
+    return {"charts": charts, "cohorts": cohort_rows, "cohort_width": width, "tiers": tiers}
+
+
+def build_report(frame: pd.DataFrame, summary: dict, top_n: int, currency: str = "") -> str:
+    """Render the report page for a risk list and its summary; ``currency`` labels amounts (e.g. "EUR")."""
+    summary = summary or {}
+    currency = (currency or str(summary.get("currency") or "")).strip()
+    n = len(frame)
+    bands = frame["risk_band"].value_counts()
+    band_order = list(summary.get("bands", {}) or bands.index)
+    targeting = summary.get("targeting") if isinstance(summary.get("targeting"), dict) else {}
+    groups = frame["contact_group"].value_counts() if "contact_group" in frame.columns else None
+    saved = targeting.get("priority_in_treatment")
+    if saved is None and groups is not None and "priority" in frame.columns:
+        saved = float(frame.loc[frame["contact_group"] == "treatment", "priority"].sum())
+    headline = {
+        "customers": n,
+        "bands": [(band_label(b), str(b), int(bands.get(b, 0)), bands.get(b, 0) / max(n, 1)) for b in band_order],
+        "value_at_risk": money(float(frame["value_at_risk"].sum()), currency),
+        "model_version": str(frame["model_version"].iloc[0]) if n else str(summary.get("model_version", "")),
+        "as_of": str(pd.Timestamp(frame["as_of"].iloc[0]).date()) if n else str(summary.get("as_of", "")),
+        "contact": None if groups is None else int(groups.get("treatment", 0)),
+        "holdout": None if groups is None else int(groups.get("holdout", 0)),
+        "not_selected": None if groups is None else int(groups.get("not_selected", 0)),
+        "holdout_share": targeting.get("holdout_share"),
+        "capacity": targeting.get("capacity"),
+        "saved": money(float(saved), currency) if saved is not None else None,
+    }
+    charts = []
+    if n:
+        rule = summary.get("band_rule") if isinstance(summary.get("band_rule"), dict) else {}
+        thresholds = ({band_label(b): float(v) for b, v in rule.get("bands", {}).items() if 0 < float(v) < 1}
+                      if rule.get("by", "probability") in ("probability", "base_rate_multiple") else None)
+        charts.append(("Churn risk across the base", _img(plots.histogram_plot(
+            frame["churn_probability"].to_numpy(), "Customers by churn probability", "churn probability",
+            thresholds=thresholds)),
+            "How many customers have each churn probability" + ("; dashed lines mark the risk band thresholds."
+                                                                 if thresholds else ".")))
+        tiers = _tier_order(frame)
+        var = frame.groupby("loyalty_tier")["value_at_risk"].sum().reindex(tiers)
+        var.index = [tier_label(t) for t in var.index]
+        charts.append(("Value at risk by loyalty tier", _img(plots.bar_plot(
+            var, "Value at risk by loyalty tier", f"value at risk{f' ({currency})' if currency else ''}", amounts=True)),
+            "Value at risk (churn probability × value if retained) summed per loyalty tier, the most loyal tier first."))
+        families = summary.get("global_families")
+        if families:
+            fam = pd.DataFrame(families).set_index("family")["mean_abs_effect_pp"].sort_values(ascending=False) * 100
+        else:
+            fam = frame["driver_1_family"].value_counts()
+        fam.index = [family_label(f) for f in fam.index]
+        charts.append(("Drivers that matter most across the base", _img(plots.bar_plot(
+            fam.head(10), "What drives churn risk across the base",
+            "average effect on churn probability (points)" if families else "customers led by it")),
+            "How much each group of signals moves a customer's churn probability, on average, in percentage points."
+            if families else "Customers whose risk each group of signals drives most."))
+    ordered = _call_order(frame)
+    top = ordered.head(top_n)
+    customers = []
+    has_change = "probability_change" in frame.columns
+    for rank, (_, row) in enumerate(top.iterrows(), start=1):
+        reasons = [row.get(f"driver_{k}_reason") for k in DRIVERS]
+        group = row.get("contact_group")
+        change = row.get("probability_change") if has_change else None
+        customers.append({
+            "rank": rank, "id": str(row["customer_id"]), "probability": float(row["churn_probability"]),
+            "band": band_label(row["risk_band"]), "band_key": re.sub(r"[^a-z0-9_-]", "", str(row["risk_band"]).lower()),
+            "tier": tier_label(row["loyalty_tier"]),
+            "loyalty_score": float(row.get("loyalty_score", np.nan)),
+            "value_at_risk": float(row["value_at_risk"]), "value_at_risk_text": money(float(row["value_at_risk"]), currency),
+            "value_if_retained": money(float(row.get("value_if_retained", row.get("expected_value", np.nan))), currency),
+            "lifetime_value": money(float(row["lifetime_value"]), currency) if "lifetime_value" in row else None,
+            "reasons": [str(r) for r in reasons if isinstance(r, str) and r],
+            "drivers": [(family_label(row[f"driver_{k}_family"]), feature_label(row.get(f"driver_{k}_feature", "")),
+                         float(row[f"driver_{k}_effect"])) for k in DRIVERS if pd.notna(row.get(f"driver_{k}_effect"))],
+            "action": str(row["action"]),
+            "group": str(group) if isinstance(group, str) else "",
+            "group_text": contact_label(group) if isinstance(group, str) else "",
+            "change": float(change) if change is not None and pd.notna(change) else None,
+            "change_text": _pts(change) if change is not None and pd.notna(change) else "",
+            "change_reason": str(row.get("change_reason") or "") if has_change and pd.notna(row.get("change_reason")) else "",
+            "previous": _pct(row.get("previous_probability")) if "previous_probability" in frame.columns else "",
+            "waterfall": waterfall_svg(summary.get("base_probability"), row),
+        })
+    drift = [{"feature": feature_label(d.get("feature")), "psi": float(d.get("psi", np.nan))}
+             for d in summary.get("drifted_features", []) or [] if isinstance(d, dict)]
+    env = Environment(loader=PackageLoader("pipeline.outputs.report", "templates"), autoescape=select_autoescape(
+        enabled_extensions=("html", "j2"), default_for_string=True, default=True))
+    template = env.get_template("report.html.j2")
+    return template.render(
+        headline=headline, charts=charts, customers=customers, top_n=len(customers), drift=drift, currency=currency,
+        definitions=_definitions(summary, frame, currency, headline), actions=_actions(frame, summary, currency),
+        changes=_changes(summary), health=_health(summary, currency), has_groups=groups is not None,
+        has_change=has_change, ordered_by="priority" if "priority" in frame.columns else "value at risk",
+        population=_population(summary, n))
+
+
+__all__ = ["build_report", "waterfall_svg", "family_label", "feature_label", "band_label", "tier_label",
+           "contact_label", "FAMILY_LABELS"]

@@ -1,0 +1,310 @@
+"""Scoring stage: risk list with drivers and actions, SHAP contributions, global importance and drift.
+
+Pure: a feature table and a model bundle in, frames out. Reading the model and writing files live in
+the CLI and ``pipeline.io``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from models.bundle import ModelBundle, bin_counts
+from models.explain import N_DRIVERS, family_effects, to_probability_points, top_drivers
+from models.value import lifetime_value
+from pipeline.core.config import ScoringConfig, TargetingConfig, ValueConfig
+from pipeline.core.errors import ModelError
+from pipeline.scoring.targeting import GROUPS, action_effects, choose_actions, contact_groups
+
+EPS = 1e-4
+
+
+@dataclass
+class ScoreResult:
+    risk_list: pd.DataFrame
+    contributions: pd.DataFrame  # customer_id + churn_<feature> (log-odds) + loyalty_<feature> (log of value)
+    global_features: pd.DataFrame  # mean |effect| per feature, in probability points and log-odds
+    global_families: pd.DataFrame
+    drift: pd.DataFrame  # feature, family, psi, flagged
+    summary: dict = field(default_factory=dict)
+
+
+def band_thresholds(cfg: ScoringConfig, base_rate: float | None) -> dict[str, float] | None:
+    """Each band's lowest churn probability, where bands are drawn by probability: the thresholds as given
+    (``probability``) or m x the validation base rate (``base_rate_multiple``, m the band's multiple). Where m x
+    the rate is out of reach (rates above 1 / (m + 1)), the bound is a chance of staying m times below the
+    base chance of staying instead: min(m r, 1 - (1 - r) / m), so every band means something at any base
+    rate. None for ``top_share``.
+    """
+    if cfg.risk_bands_by == "probability":
+        return dict(cfg.risk_bands)
+    if cfg.risk_bands_by != "base_rate_multiple":
+        return None
+    if base_rate is None:
+        raise ValueError("risk bands by base_rate_multiple need the validation base rate")
+    r = float(base_rate)
+    return {name: float(m * r if m <= 1 else min(m * r, 1 - (1 - r) / m)) for name, m in cfg.risk_bands.items()}
+
+
+def risk_bands(p: np.ndarray, cfg: ScoringConfig, base_rate: float | None = None) -> np.ndarray:
+    """Band per customer from probability thresholds, multiples of the validation base rate (``base_rate``)
+    or top-share rules (``scoring.risk_bands_by``)."""
+    thresholds = band_thresholds(cfg, base_rate)
+    bands = sorted((thresholds or cfg.risk_bands).items(), key=lambda kv: kv[1], reverse=thresholds is not None)
+    out = np.full(len(p), bands[-1][0], dtype=object)
+    if thresholds is not None:
+        for name, bound in reversed(bands):
+            out[p >= bound] = name
+        return out
+    order = np.lexsort((np.arange(len(p)), -p))
+    rank_share = np.empty(len(p))
+    rank_share[order] = (np.arange(len(p)) + 1) / max(len(p), 1)
+    for name, share in reversed(bands):  # bands ordered by increasing cumulative share
+        out[rank_share <= share] = name
+    return out
+
+
+def risk_band_rule(cfg: ScoringConfig, bundle: ModelBundle) -> dict:
+    """How this run draws risk bands (the summary's ``band_rule``): the rule, the bands' values and, where
+    bands are probability thresholds, the thresholds. By ``base_rate_multiple`` also the validation base rate
+    stored with the model and the configured ``multiples``, while ``bands`` holds the resulting probabilities."""
+    rule: dict = {"by": cfg.risk_bands_by, "bands": dict(cfg.risk_bands)}
+    if cfg.risk_bands_by == "base_rate_multiple":
+        rate = bundle.metadata.get("validation_base_rate")
+        if rate is None:
+            raise ModelError("risk bands by base_rate_multiple need the validation churn rate stored with the model, "
+                             "and this model was saved before it was. Fix: retrain with `churn train`, or pass "
+                             "--set scoring.risk_bands_by=probability with probability thresholds in scoring.risk_bands")
+        rule["base_rate"] = float(rate)
+        rule["base_rate_source"] = "churn rate of the model's validation cutoff"
+    thresholds = band_thresholds(cfg, rule.get("base_rate"))
+    if thresholds is not None:
+        rule["thresholds"] = thresholds
+    if cfg.risk_bands_by == "base_rate_multiple":  # readers of ``bands`` (report, Excel) get probabilities
+        rule["multiples"], rule["bands"] = rule["bands"], dict(thresholds)
+    return rule
+
+
+def score(features: pd.DataFrame, bundle: ModelBundle, as_of: date, cfg: ScoringConfig, model_version: str,
+          targeting: TargetingConfig | None = None, value: ValueConfig | None = None, seed: int = 0) -> ScoreResult:
+    """Score every customer of a feature table; the risk list is the call list, in priority order (the value a
+    contact can be expected to save, highest first; then churn probability, then id).
+
+    Values (``models.value``): ``value_if_retained`` from the value model, ``expected_value`` (1 - p) x it,
+    ``value_at_risk`` p x it, ``lifetime_value`` over ``value.lifetime_months``. Targeting
+    (``pipeline.scoring.targeting``): ``action_effect``, ``priority`` and ``contact_group``.
+
+    Two steps: ``score_rows`` (each customer on their own: probabilities, values, SHAP, drivers, actions; an
+    engine may run it on any split of the customers) and ``assemble`` (what needs every customer: bands drawn
+    by rank, the call list's selection and order, summary, global importance and drift).
+    """
+    rows = score_rows(features, bundle, as_of, cfg, model_version, targeting, value)
+    return assemble(rows.risk, rows.contributions, [rows.totals], bundle, as_of, cfg, model_version, targeting, value,
+                    seed)
+
+
+@dataclass
+class ScoredRows:
+    """``score_rows``' output: risk-list rows (in the feature table's order; ``risk_band`` and ``contact_group`` are
+    drawn by ``assemble``), their SHAP contributions, and ``totals``: sums over these customers that ``assemble``
+    adds up (any split of the customers gives the same sums)."""
+
+    risk: pd.DataFrame
+    contributions: pd.DataFrame
+    totals: dict
+
+
+def score_rows(features: pd.DataFrame, bundle: ModelBundle, as_of: date, cfg: ScoringConfig, model_version: str,
+               targeting: TargetingConfig | None = None, value: ValueConfig | None = None) -> ScoredRows:
+    """What each customer's row holds, from their own features alone (see ``score``)."""
+    targeting = targeting or TargetingConfig()
+    value = value or ValueConfig()
+    base_rate = risk_band_rule(cfg, bundle).get("base_rate")
+    X = bundle.check_features(features)
+    n = len(X)
+    raw = bundle.churn.predict_proba(X)[:, 1]
+    p = bundle.calibrator.transform(raw)
+    churn_contrib = bundle.churn.contributions(X)
+    base = np.full(n, 1 / (1 + np.exp(-churn_contrib[0, -1]))) if n else np.zeros(0)
+    p0 = bundle.calibrator.transform(base)
+    effects = to_probability_points(churn_contrib[:, :-1], p, p0)
+    loyalty_contrib = bundle.loyalty.contributions(X)
+    retained = bundle.value_if_retained(X)
+    expected = (1 - p) * retained
+    loyalty_score = bundle.loyalty_score(expected)
+    lifetime = lifetime_value(p, retained, bundle.horizon_days, value.lifetime_months, value.annual_discount_rate)
+
+    drivers = top_drivers(effects, X, bundle.spec, currency=cfg.currency, log_odds=churn_contrib[:, :-1])
+    risk = pd.DataFrame({
+        "customer_id": features["customer_id"].to_numpy(),
+        "as_of": pd.Timestamp(as_of),
+        "churn_probability": p,
+        "risk_band": risk_bands(p, cfg, base_rate),  # by rank (top_share): drawn again over every customer
+        "loyalty_score": loyalty_score,
+        "loyalty_tier": bundle.loyalty_tier(loyalty_score),
+        "expected_value": expected,
+        "value_if_retained": retained,
+        "value_at_risk": p * retained,
+        "lifetime_value": lifetime,
+        "model_version": model_version,
+    })
+    for k in range(N_DRIVERS):
+        risk[f"driver_{k + 1}_feature"] = drivers.feature[:, k]
+        risk[f"driver_{k + 1}_family"] = drivers.family[:, k]
+        # Numeric like every numeric column; a categorical driver's value is in its reason sentence.
+        risk[f"driver_{k + 1}_value"] = pd.to_numeric(pd.Series(drivers.value[:, k]), errors="coerce").to_numpy(float)
+        risk[f"driver_{k + 1}_effect"] = drivers.effect[:, k]
+        risk[f"driver_{k + 1}_reason"] = drivers.reason[:, k]
+    # Conditions test the customer's features and attributes, or the risk list's own columns (risk_band...).
+    condition_columns = {**{c: risk[c] for c in risk.columns}, **{c: features[c] for c in features.columns}}
+    driver_families = risk[[f"driver_{k + 1}_family" for k in range(N_DRIVERS)]].to_numpy(dtype=object)
+    risk["action"], action_notes = choose_actions(driver_families, condition_columns, cfg)
+    risk["action_effect"] = action_effects(risk["action"].to_numpy(), targeting)
+    risk["priority"] = risk["value_at_risk"] * risk["action_effect"]
+
+    names = bundle.feature_names
+    contributions = pd.DataFrame(
+        np.hstack([churn_contrib, loyalty_contrib]),
+        columns=[f"churn_{c}" for c in names] + ["churn_base_value"] + [f"loyalty_{c}" for c in names]
+        + ["loyalty_base_value"], copy=False)
+    contributions.insert(0, "customer_id", features["customer_id"].to_numpy())
+    fam, _ = family_effects(effects, bundle.spec)
+    totals = {
+        "customers": n, "base_probability": float(p0[0]) if n else None, "action_notes": action_notes,
+        "abs_effect_pp": np.abs(effects).sum(axis=0).tolist(),
+        "abs_log_odds": np.abs(churn_contrib[:, :-1]).sum(axis=0).tolist(),
+        "abs_loyalty": np.abs(loyalty_contrib[:, :-1]).sum(axis=0).tolist(),
+        "abs_family_pp": np.abs(fam).sum(axis=0).tolist(),
+        "drift_counts": drift_counts(X, bundle),
+    }
+    return ScoredRows(risk, contributions, totals)
+
+
+def drift_counts(frame: pd.DataFrame, bundle: ModelBundle) -> dict:
+    """Per feature with a training reference, how many of these customers fall in each of its bins (numbers) or
+    take each value (categories): what ``population_stability`` compares with the reference."""
+    out: dict = {}
+    for feat in bundle.spec.features:
+        ref = bundle.drift_reference.get(feat.name)
+        if ref is None:
+            continue
+        if ref["kind"] == "categorical":
+            seen = frame[feat.name].fillna("<missing>").astype(str).value_counts()
+            out[feat.name] = {str(k): int(v) for k, v in seen.items()}
+        else:
+            out[feat.name] = bin_counts(frame[feat.name].to_numpy(float), np.asarray(ref["edges"], float)).tolist()
+    return out
+
+
+def add_totals(parts: list[dict]) -> dict:
+    """``ScoredRows.totals`` of several splits of the customers, added up."""
+    parts = [t for t in parts if t["customers"]] or parts[:1]
+    first = parts[0]
+    out = {"customers": sum(t["customers"] for t in parts),
+           "base_probability": first["base_probability"], "action_notes": first["action_notes"]}
+    for key in ("abs_effect_pp", "abs_log_odds", "abs_loyalty", "abs_family_pp"):
+        out[key] = np.sum([np.asarray(t[key], float) for t in parts], axis=0)
+    drift: dict = {}
+    for t in parts:
+        for name, counts in t["drift_counts"].items():
+            if isinstance(counts, dict):
+                merged = drift.setdefault(name, {})
+                for k, v in counts.items():
+                    merged[k] = merged.get(k, 0) + v
+            else:
+                drift[name] = np.asarray(counts) + drift.get(name, 0)
+    out["drift_counts"] = drift
+    return out
+
+
+def population_stability(counts: dict, customers: int, bundle: ModelBundle, threshold: float) -> pd.DataFrame:
+    """PSI of each feature between the training reference stored with the model and this snapshot (``counts``:
+    ``drift_counts`` of its ``customers``).
+
+    A feature that grows with time by construction (``Feature.ages``: tenure, lifetime totals, days since
+    sign-up) moves with every month a young customer base ages, whatever the customers do: its PSI is
+    reported (``ages`` true) but never flagged; only the other features' shifts are.
+    """
+    rows = []
+    for feat in bundle.spec.features:
+        ref = bundle.drift_reference.get(feat.name)
+        if ref is None:
+            continue
+        seen = counts[feat.name]
+        if ref["kind"] == "categorical":
+            expected = ref["shares"]
+            keys = sorted(set(expected) | set(seen))
+            e = np.array([expected.get(k, 0.0) for k in keys])
+            a = np.array([seen.get(k, 0) / customers for k in keys], float)
+        else:
+            e = np.asarray(ref["shares"], float)
+            a = np.asarray(seen, float) / max(customers, 1)
+        e, a = np.clip(e, EPS, None), np.clip(a, EPS, None)
+        psi = float(np.sum((a - e) * np.log(a / e)))
+        ages = bool(getattr(feat, "ages", False))
+        rows.append({"feature": feat.name, "family": feat.family, "psi": psi, "ages": ages,
+                     "flagged": psi > threshold and not ages})
+    return pd.DataFrame(rows, columns=["feature", "family", "psi", "ages", "flagged"]).sort_values(
+        ["psi", "feature"], ascending=[False, True], ignore_index=True)
+
+
+def assemble(risk: pd.DataFrame, contributions: pd.DataFrame, totals: list[dict], bundle: ModelBundle, as_of: date,
+             cfg: ScoringConfig, model_version: str, targeting: TargetingConfig | None = None,
+             value: ValueConfig | None = None, seed: int = 0) -> ScoreResult:
+    """The scoring result from every customer's rows (``score_rows``, over any split of the customers: ``totals``
+    holds each split's sums): bands drawn by rank, contact groups, the call list's order, summary, global
+    importance and drift."""
+    targeting = targeting or TargetingConfig()
+    value = value or ValueConfig()
+    band_rule = risk_band_rule(cfg, bundle)
+    t = add_totals(totals)
+    n = len(risk)
+    p = risk["churn_probability"].to_numpy(float)
+    risk = risk.copy()  # the caller's frame stays as it is
+    risk["risk_band"] = risk_bands(p, cfg, band_rule.get("base_rate"))
+    risk["contact_group"] = contact_groups(risk["customer_id"].to_numpy(), risk["priority"].to_numpy(), as_of,
+                                           targeting, seed)
+    order = np.lexsort((risk["customer_id"].to_numpy(dtype=str), -p, -risk["priority"].to_numpy()))
+    risk = risk.iloc[order].reset_index(drop=True)
+    contributions = contributions.iloc[order].reset_index(drop=True)
+    lead = risk["driver_1_family"]
+
+    names = bundle.feature_names
+    global_features = pd.DataFrame({
+        "feature": names, "family": [f.family for f in bundle.spec.features],
+        "mean_abs_effect_pp": t["abs_effect_pp"] / n if n else np.zeros(len(names)),
+        "mean_abs_log_odds": t["abs_log_odds"] / n if n else 0.0,
+        "mean_abs_loyalty": t["abs_loyalty"] / n if n else 0.0,
+    }).sort_values(["mean_abs_effect_pp", "feature"], ascending=[False, True], ignore_index=True)
+    families = list(dict.fromkeys(f.family for f in bundle.spec.features))
+    global_families = pd.DataFrame({
+        "family": families, "mean_abs_effect_pp": t["abs_family_pp"] / n if n else 0.0,
+        "customers_leading": [int((lead == f).sum()) for f in families],
+    }).sort_values(["mean_abs_effect_pp", "family"], ascending=[False, True], ignore_index=True)
+    drift = population_stability(t["drift_counts"], n, bundle, cfg.drift_psi_threshold)
+    summary = {
+        "as_of": str(as_of), "model_version": model_version, "customers": n,
+        "bands": {b: int((risk["risk_band"] == b).sum()) for b in cfg.risk_bands},
+        "value_at_risk": float(risk["value_at_risk"].sum()),
+        "value_if_retained": float(risk["value_if_retained"].sum()),
+        "expected_value": float(risk["expected_value"].sum()),
+        "lifetime_value": float(risk["lifetime_value"].sum()),
+        "value_rule": {"lifetime_months": value.lifetime_months, "annual_discount_rate": value.annual_discount_rate},
+        "label": bundle.metadata.get("label", {"horizon_days": bundle.horizon_days}),
+        "problem": bundle.metadata.get("problem"),  # applied again by `churn outcomes`
+        "targeting": {"capacity": targeting.capacity, "holdout_share": targeting.holdout_share,
+                      "groups": {g: int((risk["contact_group"] == g).sum()) for g in GROUPS},
+                      "priority_in_treatment": float(risk.loc[risk["contact_group"] == "treatment", "priority"].sum())},
+        "mean_churn_probability": float(p.mean()) if n else 0.0,
+        "base_probability": t["base_probability"] if n else None,
+        "actions": {str(a): int(c) for a, c in risk["action"].value_counts(sort=False).sort_index().items()},
+        "action_notes": t["action_notes"],
+        "drifted_features": drift.loc[drift["flagged"], ["feature", "psi"]].to_dict("records"),
+        "ageing_features_moved": drift.loc[drift["ages"] & (drift["psi"] > cfg.drift_psi_threshold),
+                                           ["feature", "psi"]].to_dict("records"),
+        "band_rule": band_rule,
+    }
+    return ScoreResult(risk, contributions, global_features, global_families, drift, summary)

@@ -1,0 +1,156 @@
+"""The call list: each customer's priority and contact group (treatment, holdout or not selected).
+
+``priority = churn probability x value if retained x the expected effect of the suggested action`` (the
+share of would-be churners that action keeps: a prior per action in ``targeting.action_effects``,
+replaced by measured effects once ``churn outcomes --write-effects`` has measured them). It is the
+value a contact can be expected to save.
+
+The suggested action (:func:`choose_actions`) is that of the customer's first driver whose family has an action
+in ``scoring.actions`` whose conditions the customer meets, else ``scoring.default_action``: an action never
+refers to something the customer does not have (a renewal offer needs an active subscription).
+
+The ``targeting.capacity`` customers with the highest priority are selected (everyone with a priority
+above zero when the capacity is empty); ``targeting.holdout_share`` of them are held out: not contacted,
+so that ``churn outcomes`` can compare their churn with the contacted group's. Holdout customers are
+drawn by a seeded hash of the customer id and the as-of date: a re-run of the same campaign holds out
+the same customers, and each campaign (another as-of date) draws afresh, so nobody is held out every time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import operator
+from collections.abc import Mapping
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from pipeline.core.config import ActionRule, Condition, ScoringConfig, TargetingConfig
+
+TREATMENT, HOLDOUT, NOT_SELECTED = "treatment", "holdout", "not_selected"
+GROUPS = (TREATMENT, HOLDOUT, NOT_SELECTED)
+
+
+def action_effects(actions: np.ndarray, cfg: TargetingConfig) -> np.ndarray:
+    """Expected share of would-be churners each customer's action keeps (``targeting.action_effects``,
+    ``targeting.default_effect`` for an action not listed)."""
+    codes, texts = pd.factorize(pd.Series(actions, dtype=object), use_na_sentinel=True)
+    effects = np.array([cfg.action_effects.get(t, cfg.default_effect) if isinstance(t, str) else cfg.default_effect
+                        for t in texts] + [cfg.default_effect], dtype=float)
+    return effects[codes]  # a missing action (code -1) takes the last entry, the default
+
+
+_COMPARE = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt}
+
+
+def _equal(column: pd.Series, value: object) -> np.ndarray:
+    """``column == value`` per row; a number compares with the column's numbers, text with its text. Missing: False."""
+    if isinstance(value, bool | int | float):
+        return (pd.to_numeric(column, errors="coerce") == float(value)).fillna(False).to_numpy(dtype=bool)
+    return (column.astype("string") == str(value)).fillna(False).to_numpy(dtype=bool)
+
+
+def condition_mask(column: pd.Series, cond: Condition) -> np.ndarray:
+    """Rows of ``column`` meeting ``cond``; a missing value never meets a condition."""
+    present = column.notna().to_numpy()
+    if cond.operator in _COMPARE:
+        numbers = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
+        with np.errstate(invalid="ignore"):
+            return _COMPARE[cond.operator](numbers, float(cond.value)) & ~np.isnan(numbers)
+    values = cond.value if cond.operator in ("in", "not_in") else (cond.value,)
+    hit = np.zeros(len(column), dtype=bool)
+    for v in values:
+        hit |= _equal(column, v)
+    return hit if cond.operator in ("==", "in") else present & ~hit
+
+
+def choose_actions(families: np.ndarray, columns: Mapping[str, pd.Series], cfg: ScoringConfig
+                   ) -> tuple[np.ndarray, list[str]]:
+    """The suggested action per customer and notes on actions that can never apply.
+
+    For each driver slot in order, a customer still without an action gets the first action of that driver's
+    family (``cfg.actions``) whose conditions (``when``) they all meet; whoever is left gets
+    ``cfg.default_action``. Vectorised: loops over driver slots and actions, never over customers.
+
+    Args:
+        families: the drivers' families, shape (customers, drivers), None where a customer has fewer drivers.
+        columns: what conditions may test, by name: the customer's features and attributes, and risk-list
+            columns such as ``risk_band`` or ``loyalty_tier``; each aligned with ``families``' rows.
+        cfg: the scoring settings (``actions``, ``default_action``).
+
+    Returns:
+        The action texts (object array) and one note per condition on a column that ``columns`` lacks (that
+        action is never suggested).
+    """
+    n = families.shape[0]
+    chosen = np.full(n, None, dtype=object)
+    open_ = np.ones(n, dtype=bool)
+    notes = [f"scoring.actions.{family}: \"{rule.text}\" is never suggested: its condition on '{cond.column}' "
+             "cannot be checked, as this table has no such feature or column"
+             for family, rules in cfg.actions.items() for rule in rules for cond in rule.when
+             if cond.column not in columns]
+    masks: dict[tuple[str, int], np.ndarray] = {}
+
+    def applies(family: str, i: int, rule: ActionRule) -> np.ndarray:
+        if (family, i) not in masks:  # each rule's conditions are evaluated once, for every customer
+            mask = np.ones(n, dtype=bool)
+            for cond in rule.when:
+                mask &= condition_mask(columns[cond.column], cond) if cond.column in columns else False
+            masks[family, i] = mask
+        return masks[family, i]
+
+    # families as integer codes: one comparison of numbers per slot and family, not of texts
+    codes, names = pd.factorize(pd.Series(families.ravel(), dtype=object))
+    codes = codes.reshape(families.shape)
+    code_of = {name: i for i, name in enumerate(names)}
+    for slot in range(families.shape[1]):
+        slot_families = codes[:, slot]
+        for family, rules in cfg.actions.items():
+            if family not in code_of:
+                continue
+            rows = open_ & (slot_families == code_of[family])
+            for i, rule in enumerate(rules):
+                if not rows.any():
+                    break
+                take = rows & applies(family, i, rule)
+                chosen[take] = rule.text
+                rows &= ~take
+                open_ &= ~take
+    chosen[open_] = cfg.default_action
+    return chosen, notes
+
+
+def holdout_draw(customer_ids: np.ndarray, as_of: date, seed: int) -> np.ndarray:
+    """A uniform number in [0, 1) per customer from a hash of the seed, the as-of date and the id: the same
+    on every run of one campaign, independent between campaigns."""
+    prefix = f"{seed}|{as_of.isoformat()}|".encode()
+    out = np.empty(len(customer_ids), dtype=float)
+    for i, cid in enumerate(customer_ids):
+        digest = hashlib.blake2b(prefix + str(cid).encode(), digest_size=8).digest()
+        out[i] = int.from_bytes(digest, "big") / 2.0**64
+    return out
+
+
+def contact_groups(customer_ids: np.ndarray, priority: np.ndarray, as_of: date, cfg: TargetingConfig,
+                   seed: int) -> np.ndarray:
+    """``treatment``, ``holdout`` or ``not_selected`` per customer.
+
+    Selected: the ``cfg.capacity`` customers of highest priority (ties by id), among those whose priority
+    is above zero; all of those when the capacity is empty. Held out: exactly
+    ``round(cfg.holdout_share x selected)`` of the selected, those with the lowest :func:`holdout_draw`.
+    """
+    customer_ids = np.asarray(customer_ids).astype(str)
+    priority = np.nan_to_num(np.asarray(priority, float), nan=0.0)
+    out = np.full(len(priority), NOT_SELECTED, dtype=object)
+    eligible = np.flatnonzero(priority > 0)
+    order = eligible[np.lexsort((customer_ids[eligible], -priority[eligible]))]
+    selected = order if cfg.capacity is None else order[: cfg.capacity]
+    if not selected.size:
+        return out
+    out[selected] = TREATMENT
+    n_holdout = int(round(cfg.holdout_share * selected.size))
+    if n_holdout:
+        draw = holdout_draw(customer_ids[selected], as_of, seed)
+        out[selected[np.argsort(draw, kind="stable")[:n_holdout]]] = HOLDOUT
+    return out
