@@ -21,7 +21,7 @@ from features.registry import FAMILIES, Context, Family, Feature, FeatureSpec, d
 from pipeline.build.labels import labels_sql, population_aggregates, population_sql
 from pipeline.core.config import Params
 from pipeline.core.errors import ConfigError, DataError
-from pipeline.engine.duckdb import Dataset
+from pipeline.engine.base import Dataset
 
 # Money and event values are summed as exact decimals: parallel float sums depend on thread timing,
 # and the same inputs must give byte-identical feature tables.
@@ -140,12 +140,6 @@ def context_for(ds: Dataset, params: Params, as_of: date, choices: dict | None =
         tables=ds.tables,
         profile_columns=ds.profile_columns(),
     )
-
-
-def shard_count(ds: Dataset, params: Params) -> int:
-    """Customer shards for a build: one per ``engine.shard_rows`` transactions (at least one)."""
-    rows = next((a.rows_used for a in ds.report.accounts if a.table == "transactions"), 0)
-    return max(1, -(-rows // params.engine.shard_rows))
 
 
 def _create_asof_views(
@@ -375,20 +369,8 @@ def build_features(
     (``data_choices``: event types, what transactions are) fixes the columns, e.g. to those a model was
     trained on; by default they are decided from the data as of ``as_of``.
     """
-    if ds.engine == "spark":
-        from pipeline.engine.spark.dataset import build_features_on_spark
-
-        return build_features_on_spark(ds, params, as_of, with_labels, families, choices)
     plan = build_plan(ds, params, as_of, with_labels, families, choices)
-    shards = shard_count(ds, params)
-    built = []
-    for k in range(shards):
-        built.append(_build_shard(ds, plan, (k, shards), reuse_shards))
-        if progress:
-            progress(k + 1, shards)
-    stats = {name: pa.concat_tables(s[name] for _, s in built) for name in plan.fitted}
-    finished = finish_families(ds.con, plan, stats)
-    return combine(ds.con, plan, pa.concat_tables(table for table, _ in built), finished).to_pandas()
+    return next(iter(ds.build_tables([plan], progress, reuse_shards)))
 
 
 @dataclass(frozen=True)
@@ -406,6 +388,23 @@ class BuildPlan:
     def fitted(self) -> list[str]:
         """The families with a population-level fit (``finish``), which see every shard's statistics together."""
         return [fam.name for fam in self.fams if fam.finish is not None]
+
+    @property
+    def as_of(self) -> date:
+        return self.ctx.as_of
+
+    @property
+    def shard_rows(self) -> int:
+        return self.params.engine.shard_rows
+
+    def shard(self, ds: Dataset, shard: tuple[int, int], reuse: bool) -> tuple[pa.Table, dict[str, pa.Table]]:
+        return _build_shard(ds, self, shard, reuse)
+
+    def finish(self, con: duckdb.DuckDBPyConnection, stats: dict[str, pa.Table]) -> dict[str, pd.DataFrame]:
+        return finish_families(con, self, stats)
+
+    def combine(self, con: duckdb.DuckDBPyConnection, built: pa.Table, finished: dict[str, pd.DataFrame]) -> pa.Table:
+        return combine(con, self, built, finished)
 
 
 def build_plan(ds, params: Params, as_of: date, with_labels: bool = False, families: tuple[str, ...] | None = None,
@@ -468,13 +467,8 @@ def build_training_set(
     first, _ = ds.date_range()
     choices = data_choices(ds, params, as_of)
     cutoffs = [cutoff for cutoff in snapshot_cutoffs(params, as_of) if cutoff >= first]
-    if ds.engine == "spark":  # every cutoff in one pass over the customer shards
-        from pipeline.engine.spark.dataset import training_frames_on_spark
-
-        built = training_frames_on_spark(ds, params, cutoffs, choices)
-    else:
-        built = (build_features(ds, params, cutoff, with_labels=True, reuse_shards=True, choices=choices)
-                 for cutoff in cutoffs)
+    plans = [build_plan(ds, params, cutoff, True, None, choices) for cutoff in cutoffs]
+    built = ds.build_tables(plans, reuse_shards=True)  # one pass over the customer shards where the engine can
     frames = []
     for cutoff, frame in zip(cutoffs, built, strict=True):
         if progress:

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import copy
-import hashlib
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from pipeline.core.config import EngineConfig, Params
-from pipeline.core.errors import ConfigError, DataError
+from pipeline.core.errors import ConfigError
 from pipeline.core.sql import sql_string
-from pipeline.data.sources import TableSource, frames_as_sources
+from pipeline.data.sources import TableSource, discover_tables, frames_as_sources
 from pipeline.data.validate import ValidationReport, validate_sources
+from pipeline.engine.base import Dataset, Scorer, ShardBuild
 
 
 def connect(engine: EngineConfig, temp_dir: str | Path | None = None) -> duckdb.DuckDBPyConnection:
@@ -37,19 +37,17 @@ def connect(engine: EngineConfig, temp_dir: str | Path | None = None) -> duckdb.
     return con
 
 
-CANONICAL_CUSTOMER_COLUMNS = ("customer_id", "signup_date")
 
 
 
 
 @dataclass
-class Dataset:
-    """Validated input tables inside the engine, with what validation did."""
+class DuckDBDataset(Dataset):
+    """Validated input tables in a DuckDB connection (``clean_<table>`` views), with what validation did."""
 
     con: duckdb.DuckDBPyConnection
     report: ValidationReport
     temp_dir: str | None = None  # where customer shards are written (None: the system's temporary folder)
-    engine = "duckdb"
     _written: tuple[int, tempfile.TemporaryDirectory] | None = field(default=None, repr=False)
     _bounds: dict[int, list[str]] = field(default_factory=dict, repr=False)
     _fingerprint: dict | None = field(default=None, repr=False)
@@ -118,10 +116,6 @@ class Dataset:
             self._written = (n, folder)
         return f"(SELECT * EXCLUDE (_shard) FROM _shards_{table} WHERE _shard = {k})"
 
-    @property
-    def tables(self) -> frozenset[str]:
-        return frozenset(a.table for a in self.report.accounts if a.rows_used > 0)
-
     def totals(self, sql: str) -> tuple:
         """The one row of an aggregate query over the clean tables whose columns are sums (counts) over
         customers: an engine that holds customers in shards adds up each shard's row."""
@@ -133,34 +127,35 @@ class Dataset:
         are held in shards. One engine runs the query once over every customer."""
         return self.con.execute(sql).fetchall()
 
-    def date_range(self) -> tuple[date, date]:
-        [(lo, hi)] = self.grouped_totals("SELECT min(timestamp) AS lo, max(timestamp) AS hi FROM clean_transactions",
-                                         "SELECT min(lo), max(hi) FROM parts")
-        if lo is None:
-            raise DataError("transactions: no usable rows after validation")
-        return lo.date(), hi.date()
+    def shard_count(self, shard_rows: int) -> int:
+        """Customer shards for a build: one per ``shard_rows`` transactions (``engine.shard_rows``), at least one."""
+        rows = next((a.rows_used for a in self.report.accounts if a.table == "transactions"), 0)
+        return max(1, -(-rows // shard_rows))
 
-    def fingerprint(self) -> dict:
-        """Tables, row counts, date range and an order-independent content hash of the rows used (computed once:
-        it reads every row)."""
-        from pipeline.core.schema import SCHEMAS
+    def build_tables(self, builds: list[ShardBuild], progress: Callable[[int, int], None] | None = None,
+                     reuse_shards: bool = False) -> Iterator[pd.DataFrame]:
+        """Each build over the customer shards in turn (one per ``engine.shard_rows`` transactions: a shard's rows
+        are read once and its aggregates held in memory), then its fitted families over every shard's statistics.
+        The tables are made one at a time, as they are asked for."""
+        for build in builds:
+            shards = self.shard_count(build.shard_rows)
+            built = []
+            for k in range(shards):
+                built.append(build.shard(self, (k, shards), reuse_shards))
+                if progress:
+                    progress(k + 1, shards)
+            stats = {name: pa.concat_tables(s[name] for _, s in built) for name in build.fitted}
+            finished = build.finish(self.con, stats)
+            yield build.combine(self.con, pa.concat_tables(table for table, _ in built), finished).to_pandas()
 
-        if self._fingerprint is not None:
-            return copy.deepcopy(self._fingerprint)
-        out: dict = {"tables": {}}
-        for name in sorted(self.tables):
-            cols = [c for c, _ in self.clean_columns(name)]
-            ts = next(c.name for c in SCHEMAS[name].columns if c.kind == "timestamp")
-            quoted = ", ".join('"' + c.replace('"', '""') + '"' for c in cols)
-            [(rows, lo, hi, digest)] = self.grouped_totals(
-                f"SELECT count(*) AS n, min({ts}) AS lo, max({ts}) AS hi, "
-                f"CAST(sum(hash({quoted})) % 18446744073709551616 AS HUGEINT) AS h FROM clean_{name}",
-                "SELECT sum(n)::BIGINT, min(lo), max(hi), CAST(sum(h) % 18446744073709551616 AS UBIGINT) FROM parts")
-            out["tables"][name] = {"rows": rows, "from": str(lo), "to": str(hi), "hash": f"{int(digest):016x}"}
-        combined = "".join(t["hash"] for t in out["tables"].values())
-        out["hash"] = hashlib.sha256(combined.encode()).hexdigest()[:16]
-        self._fingerprint = out
-        return copy.deepcopy(out)
+    def score(self, build: ShardBuild, scorer: Scorer, keep: Callable[[pd.DataFrame], pd.DataFrame],
+              progress: Callable[[int, int], None] | None = None) -> tuple[pd.DataFrame, object]:
+        [features] = self.build_tables([build], progress)
+        features = keep(features)
+        return features, scorer.score(features)
+
+    def map_parts(self, work: Callable[[duckdb.DuckDBPyConnection], dict[str, pa.Table]]) -> dict[str, pa.Table]:
+        return work(self.con)
 
     def quarantine_frame(self, table: str) -> pd.DataFrame:
         """The rows of ``table`` set aside, with their reasons."""
@@ -170,10 +165,6 @@ class Dataset:
         """(name, engine type) of each column of a clean table."""
         return [(r[0], r[1]) for r in self.con.execute(f"DESCRIBE SELECT * FROM clean_{table}").fetchall()]
 
-    def profile_columns(self) -> tuple[tuple[str, str], ...]:
-        if "customers" not in self.tables:
-            return ()
-        return tuple(c for c in self.clean_columns("customers") if c[0] not in CANONICAL_CUSTOMER_COLUMNS)
 
 
 def open_dataset(
@@ -182,7 +173,7 @@ def open_dataset(
     now: datetime,
     unknown_entries: list[str] | None = None,
     temp_dir: str | None = None,
-) -> Dataset:
+) -> DuckDBDataset:
     """Validate sources into a fresh engine connection (``now`` is the moment of validation); the engine
     spills and customer shards are written under ``temp_dir`` (default ``engine.temp_dir``, created if
     missing; when that is empty too, the system's temporary folder)."""
@@ -196,9 +187,16 @@ def open_dataset(
     con = connect(params.engine, temp_dir)
     report = validate_sources(con, sources, unknown_entries or [], params.columns, params.validation, now,
                               params.input, temp_dir)
-    return Dataset(con, report, temp_dir)
+    return DuckDBDataset(con, report, temp_dir)
 
 
-def dataset_from_frames(frames: dict[str, pd.DataFrame], params: Params, now: datetime | None = None) -> Dataset:
+def dataset_from_frames(frames: dict[str, pd.DataFrame], params: Params, now: datetime | None = None) -> DuckDBDataset:
     """In-memory tables (tests, notebooks) through the same validation."""
     return open_dataset(frames_as_sources(frames), params, now or datetime(2100, 1, 1))
+
+
+def open_data(data: str | Path, params: Params, now: datetime) -> DuckDBDataset:
+    """The tables in the folder ``data``, validated as of ``now`` (a URI is refused with the fix: the Spark engine
+    reads URIs)."""
+    sources, unknown = discover_tables(data)
+    return open_dataset(sources, params, now, unknown)

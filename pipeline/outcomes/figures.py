@@ -32,6 +32,7 @@ import pandas as pd
 from models.metrics import churn_metrics, top_positions
 from pipeline.core.config import LabelConfig, Params, section_from_dict
 from pipeline.core.errors import ConfigError, DataError
+from pipeline.scoring.changes import list_as_of
 from pipeline.scoring.targeting import GROUPS, HOLDOUT, NOT_SELECTED, TREATMENT
 
 Z_95 = 1.959963984540054  # standard normal quantile for a two-sided 95% interval
@@ -77,21 +78,6 @@ def list_label(summary: Mapping[str, Any], fallback: LabelConfig) -> tuple[Label
                         "remove the summary to use the params' label settings") from None
     notes = [f"the list's summary lacks label.{', label.'.join(missing)}: taken from the params"] if missing else []
     return label, notes
-
-
-def list_as_of(frame: pd.DataFrame, summary: Mapping[str, Any]) -> date:
-    """The list's as-of date (its ``as_of`` column, else its summary's)."""
-    days = pd.to_datetime(frame["as_of"], errors="coerce").dropna().dt.normalize().unique() if "as_of" in frame else []
-    if len(days) > 1:
-        shown = ", ".join(str(pd.Timestamp(d).date()) for d in sorted(days)[:3])
-        raise DataError(f"the risk list holds several as-of dates ({shown}...): outcomes follow one scoring run. "
-                        "Fix: pass one list written by `churn score`")
-    if len(days) == 1:
-        return pd.Timestamp(days[0]).date()
-    if summary.get("as_of"):
-        return date.fromisoformat(str(summary["as_of"])[:10])
-    raise DataError("the risk list has no as-of date (empty `as_of` column and no summary). Fix: pass a list "
-                    "written by `churn score`")
 
 
 def horizon_end(as_of: date, horizon_days: int) -> date:

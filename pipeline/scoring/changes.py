@@ -30,7 +30,7 @@ import pandas as pd
 
 from features.registry import FeatureSpec
 from models.explain import _fields, _plain, _reasons, _values
-from pipeline.outcomes.figures import list_as_of
+from pipeline.core.errors import DataError
 
 CHANGE_COLUMNS = ("previous_probability", "probability_change", "previous_band", "change_reason")
 MIN_RISE = 0.01  # a rise smaller than one probability point gets no change_reason: it is noise, not news
@@ -266,3 +266,18 @@ def _largest_rises(out: pd.DataFrame, risen: np.ndarray, n: int) -> list[dict]:
              "churn_probability": float(r.churn_probability), "probability_change": float(r.probability_change),
              "change_reason": r.change_reason}
             for r in part.head(n).itertuples(index=False)]
+
+
+def list_as_of(frame: pd.DataFrame, summary: Mapping[str, Any]) -> date:
+    """The list's as-of date (its ``as_of`` column, else its summary's)."""
+    days = pd.to_datetime(frame["as_of"], errors="coerce").dropna().dt.normalize().unique() if "as_of" in frame else []
+    if len(days) > 1:
+        shown = ", ".join(str(pd.Timestamp(d).date()) for d in sorted(days)[:3])
+        raise DataError(f"the risk list holds several as-of dates ({shown}...): outcomes follow one scoring run. "
+                        "Fix: pass one list written by `churn score`")
+    if len(days) == 1:
+        return pd.Timestamp(days[0]).date()
+    if summary.get("as_of"):
+        return date.fromisoformat(str(summary["as_of"])[:10])
+    raise DataError("the risk list has no as-of date (empty `as_of` column and no summary). Fix: pass a list "
+                    "written by `churn score`")

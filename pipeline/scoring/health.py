@@ -28,7 +28,8 @@ Every measure is computed in two steps, so that an engine holding customers in s
 in one shard) computes the same numbers as one machine: ``health_parts`` computes, over one connection's clean
 tables (one shard, or all the data), small tables of counts and exact sums whose rows add up across shards
 (``PARTS``), and ``add_up`` adds them up by key and finishes each measure. One machine runs both steps on its
-connection; Spark runs the first in every shard (``parts_on_spark``) and the second on the driver. Nothing in the
+connection; an engine holding shards runs the first in every shard (``Dataset.map_parts``) and the second on the
+driver. Nothing in the
 first step needs the whole data: each measure is computed for the last ``HISTORY_MONTHS`` months (cohorts:
 ``COHORTS`` + 1), and the months before the data's first purchase, known once every shard's first day is in, are
 dropped when finishing. The averages are exact decimal sums and counts divided as DuckDB's ``avg`` of a decimal
@@ -48,7 +49,6 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from features.registry import day_end_sql
 from pipeline.core.config import LabelConfig
@@ -552,57 +552,14 @@ def customer_health(con, label: LabelConfig, as_of: date, risk: pd.DataFrame,
     return health_from(add_up(health_parts(con, label, as_of, months, HEALTH_PARTS)), label, as_of, risk, months)
 
 
-# --- the engines -----------------------------------------------------------------------------------------------
-
-PART = "_part"  # the Spark rows' column naming the part each row belongs to
-SEP = "__"  # a part's columns among the Spark rows: <part>__<column>
-
-
-def _tagged(parts: dict[str, pa.Table]) -> pa.Table:
-    """The parts as one table (Spark's rows have one schema): each part's columns prefixed by its name, its rows
-    tagged with it, nulls in the other parts' columns."""
-    tables = []
-    for name, table in parts.items():
-        renamed = table.rename_columns([f"{name}{SEP}{c}" for c in table.column_names])
-        tables.append(renamed.append_column(PART, pa.array([name] * table.num_rows, pa.string())))
-    return pa.concat_tables(tables, promote_options="default")
-
-
-def _untagged(rows: pa.Table, names: list[str]) -> dict[str, pa.Table]:
-    out = {}
-    for name in names:
-        prefix = f"{name}{SEP}"
-        columns = [c for c in rows.column_names if c.startswith(prefix)]
-        part = rows.filter(pc.equal(rows.column(PART), name)).select(columns)
-        out[name] = part.rename_columns([c.removeprefix(prefix) for c in columns])
-    return out
-
-
-def parts_on_spark(ds, label: LabelConfig, as_of: date, months: int = HISTORY_MONTHS) -> dict[str, pa.Table]:
-    """``health_parts`` of every customer shard of a Spark dataset, each part's rows of all shards together."""
-    from pipeline.engine.spark.dataset import collect
-
-    def work(con: duckdb.DuckDBPyConnection) -> pa.Table:
-        return _tagged(health_parts(con, label, as_of, months))
-
-    empty = ds.dry_run(work)
-    names = sorted({c.split(SEP)[0] for c in empty.column_names if c != PART})
-    rows = collect(ds.map_shards(work, empty.schema), ds.params.engine.temp_dir or None)
-    return _untagged(rows, names)
-
-
 def base_health(ds, label: LabelConfig, as_of: date, risk: pd.DataFrame,
                 months: int = HISTORY_MONTHS) -> tuple[dict, dict]:
     """``population_counts`` and ``customer_health`` of a dataset on its engine (the scored customers: the risk
     list's), from one pass over its customers: on one machine over its connection, with Spark in every customer
     shard, added up on the driver."""
-    if ds.engine == "spark":
-        parts = parts_on_spark(ds, label, as_of, months)
-    else:
-        parts = health_parts(ds.con, label, as_of, months)
-    totals = add_up(parts)
+    totals = add_up(ds.map_parts(lambda con: health_parts(con, label, as_of, months)))
     return population_from(totals, label, risk["customer_id"]), health_from(totals, label, as_of, risk, months)
 
 
 __all__ = ["base_health", "customer_health", "population_counts", "population_rule", "month_ends", "health_parts",
-           "add_up", "parts_on_spark"]
+           "add_up"]

@@ -12,6 +12,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from models.bands import band_thresholds, risk_bands
 from models.bundle import ModelBundle, bin_counts
 from models.explain import N_DRIVERS, family_effects, to_probability_points, top_drivers
 from models.value import lifetime_value
@@ -30,41 +31,6 @@ class ScoreResult:
     global_families: pd.DataFrame
     drift: pd.DataFrame  # feature, family, psi, flagged
     summary: dict = field(default_factory=dict)
-
-
-def band_thresholds(cfg: ScoringConfig, base_rate: float | None) -> dict[str, float] | None:
-    """Each band's lowest churn probability, where bands are drawn by probability: the thresholds as given
-    (``probability``) or m x the validation base rate (``base_rate_multiple``, m the band's multiple). Where m x
-    the rate is out of reach (rates above 1 / (m + 1)), the bound is a chance of staying m times below the
-    base chance of staying instead: min(m r, 1 - (1 - r) / m), so every band means something at any base
-    rate. None for ``top_share``.
-    """
-    if cfg.risk_bands_by == "probability":
-        return dict(cfg.risk_bands)
-    if cfg.risk_bands_by != "base_rate_multiple":
-        return None
-    if base_rate is None:
-        raise ValueError("risk bands by base_rate_multiple need the validation base rate")
-    r = float(base_rate)
-    return {name: float(m * r if m <= 1 else min(m * r, 1 - (1 - r) / m)) for name, m in cfg.risk_bands.items()}
-
-
-def risk_bands(p: np.ndarray, cfg: ScoringConfig, base_rate: float | None = None) -> np.ndarray:
-    """Band per customer from probability thresholds, multiples of the validation base rate (``base_rate``)
-    or top-share rules (``scoring.risk_bands_by``)."""
-    thresholds = band_thresholds(cfg, base_rate)
-    bands = sorted((thresholds or cfg.risk_bands).items(), key=lambda kv: kv[1], reverse=thresholds is not None)
-    out = np.full(len(p), bands[-1][0], dtype=object)
-    if thresholds is not None:
-        for name, bound in reversed(bands):
-            out[p >= bound] = name
-        return out
-    order = np.lexsort((np.arange(len(p)), -p))
-    rank_share = np.empty(len(p))
-    rank_share[order] = (np.arange(len(p)) + 1) / max(len(p), 1)
-    for name, share in reversed(bands):  # bands ordered by increasing cumulative share
-        out[rank_share <= share] = name
-    return out
 
 
 def risk_band_rule(cfg: ScoringConfig, bundle: ModelBundle) -> dict:
@@ -115,6 +81,31 @@ class ScoredRows:
     risk: pd.DataFrame
     contributions: pd.DataFrame
     totals: dict
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """A model's scoring as an engine runs it (``pipeline.engine.base.Scorer``): ``rows`` on any split of the
+    customers, ``assemble`` once over all of them."""
+
+    bundle: ModelBundle
+    as_of: date
+    cfg: ScoringConfig
+    model_version: str
+    targeting: TargetingConfig | None = None
+    value: ValueConfig | None = None
+    seed: int = 0
+
+    def rows(self, features: pd.DataFrame) -> ScoredRows:
+        return score_rows(features, self.bundle, self.as_of, self.cfg, self.model_version, self.targeting, self.value)
+
+    def assemble(self, risk: pd.DataFrame, contributions: pd.DataFrame, totals: list[dict]) -> ScoreResult:
+        return assemble(risk, contributions, totals, self.bundle, self.as_of, self.cfg, self.model_version,
+                        self.targeting, self.value, self.seed)
+
+    def score(self, features: pd.DataFrame) -> ScoreResult:
+        return score(features, self.bundle, self.as_of, self.cfg, self.model_version, self.targeting, self.value,
+                     self.seed)
 
 
 def score_rows(features: pd.DataFrame, bundle: ModelBundle, as_of: date, cfg: ScoringConfig, model_version: str,

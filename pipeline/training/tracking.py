@@ -429,35 +429,3 @@ def register_and_gate(logged: LoggedModel, result: TrainResult, params: Params, 
     logged.version, logged.decision = str(version), decision
     logged.message = f"{name} v{version} -> {decision}: {reason}"
     return logged
-
-
-def training_plots(result: TrainResult) -> dict[str, bytes]:
-    """ROC, calibration, lift, loyalty capture, feature importance and SHAP summary of a training run."""
-    from pipeline.outputs.report import plots
-
-    v = result.validation
-    y = v["churned"].to_numpy()
-    scores = {"model": v["model"].to_numpy(), **{c.removeprefix("baseline_"): v[c].to_numpy()
-                                                 for c in v.columns if c.startswith("baseline_")}}
-    rankings = {"loyalty_model": v["expected_value"].to_numpy(),
-                **{c.removeprefix("value_baseline_"): v[c].to_numpy() for c in v.columns if c.startswith("value_baseline_")}}
-    out = {
-        "roc": plots.roc_plot(y, scores),
-        "calibration": plots.calibration_plot(y, v["model"].to_numpy()),
-        "lift": plots.lift_plot(y, scores),
-        "loyalty_capture": plots.value_capture_plot(v["future_value"].to_numpy(), rankings),
-        "feature_importance": plots.importance_plot(result.bundle.churn.feature_importance()),
-    }
-    return out
-
-
-def shap_summary_plot(result: TrainResult, features: pd.DataFrame, max_rows: int = 2000, seed: int = 0) -> bytes:
-    from pipeline.outputs.report import plots
-
-    sample = features.sample(n=min(max_rows, len(features)), random_state=seed) if len(features) else features
-    X = result.bundle.check_features(sample)
-    contrib = result.bundle.churn.contributions(X)[:, :-1]
-    return plots.beeswarm_plot(contrib, X, "SHAP summary (churn, log-odds)")
-
-
-

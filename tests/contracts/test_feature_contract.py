@@ -12,7 +12,7 @@ import pytest
 
 from features.registry import FAMILIES
 from pipeline.build import contracts
-from pipeline.build.features import build_features, context_for, feature_spec, shard_count
+from pipeline.build.features import build_features, context_for, feature_spec
 from pipeline.core.config import load_params
 from pipeline.engine.duckdb import dataset_from_frames
 from tests.conftest import AS_OF
@@ -27,11 +27,11 @@ def builds(sample_tables, params):
     rows = len(sample_tables["transactions"])
     sharded_params = load_params(None, [f"engine.shard_rows={rows // 6}"])
     sharded_ds = dataset_from_frames(sample_tables, sharded_params)
-    assert shard_count(sharded_ds, sharded_params) >= 6 and shard_count(ds, params) == 1
+    assert sharded_ds.shard_count(sharded_params.engine.shard_rows) >= 6 and ds.shard_count(params.engine.shard_rows) == 1
     reported: list[tuple[int, int]] = []
     sharded = build_features(sharded_ds, sharded_params, AS_OF, with_labels=True,
                              progress=lambda done, total: reported.append((done, total)))
-    n = shard_count(sharded_ds, sharded_params)
+    n = sharded_ds.shard_count(sharded_params.engine.shard_rows)
     assert reported == [(k, n) for k in range(1, n + 1)]
     assert sharded_ds._written is None  # a single build reads its shards from the source
     reused = build_features(sharded_ds, sharded_params, AS_OF, with_labels=True, reuse_shards=True)

@@ -21,7 +21,7 @@ from openpyxl import Workbook
 from typer.testing import CliRunner
 
 from pipeline.build.features import build_features
-from pipeline.cli.app import app
+from pipeline.cli import app
 from pipeline.core.config import load_params
 from pipeline.core.errors import ConfigError, DataError
 from pipeline.data.sources import discover_tables

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.cli.app import app
+from pipeline.cli import app
 from pipeline.data.samples.retail import generate
 
 ROOT = Path(__file__).resolve().parents[2]

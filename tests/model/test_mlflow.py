@@ -8,6 +8,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from pipeline.training import run as training_run
 from pipeline.training import tracking
 
 
@@ -32,8 +33,8 @@ def _valid(trained):
 def _log(trained, result=None, promote=False):
     result = result or trained["result"]
     valid = _valid(trained)
-    plots = tracking.training_plots(result)
-    plots["shap_summary"] = tracking.shap_summary_plot(result, valid)
+    plots = training_run.training_plots(result)
+    plots["shap_summary"] = training_run.shap_summary_plot(result, valid)
     logged = tracking.log_training(result, trained["params"], trained["ds"].fingerprint(), valid, plots, "2025-12-31")
     return tracking.register_and_gate(logged, result, trained["params"], valid, promote)
 

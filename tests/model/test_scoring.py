@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from models.bands import risk_bands
 from models.explain import family_effects, to_probability_points
 from pipeline.core.errors import ModelError
-from pipeline.scoring.score import risk_bands, score
+from pipeline.scoring.score import score
 
 COLUMNS = ["customer_id", "as_of", "churn_probability", "risk_band", "loyalty_score", "loyalty_tier", "expected_value",
            "value_if_retained", "value_at_risk", "lifetime_value", "model_version"] + [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.cli.app import tuning_line
+from pipeline.cli.training import tuning_line
 
 SUMMARY = {"trials": 10, "complete": 6, "pruned": 4, "best_value": 0.91234}
 

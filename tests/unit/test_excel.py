@@ -299,7 +299,7 @@ def test_work_grows_linearly_with_rows(tmp_path):
 
 
 def test_currency_comes_from_params_when_set():
-    from pipeline.cli.app import currency_of
+    from pipeline.outputs.labels import currency_of
 
     assert currency_of(Params()) == ""
     assert currency_of(load_params(None, ["scoring.currency= EUR "])) == "EUR"

@@ -101,7 +101,7 @@ def test_a_module_that_cannot_load_or_takes_a_name_is_a_config_error(registry, t
 
 
 def test_check_features_command_runs_the_contract_on_a_data_folder(registry, tables, tmp_path, monkeypatch):
-    from pipeline.cli.app import app
+    from pipeline.cli import app
 
     data = tmp_path / "data"
     data.mkdir()

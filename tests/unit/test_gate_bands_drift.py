@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 
 from features.registry import Feature, FeatureSpec
+from models.bands import band_thresholds, risk_bands
 from models.bundle import feature_reference
 from pipeline.core.config import RegistryConfig, load_params
-from pipeline.scoring.score import band_thresholds, drift_counts, population_stability, risk_bands
+from pipeline.scoring.score import drift_counts, population_stability
 from pipeline.training.gate import compare
 
 LABEL = {"kind": "inactivity", "horizon_days": 60, "lookback_days": 365, "min_purchases_in_lookback": 1}

@@ -187,8 +187,8 @@ def test_context_features_never_drive_but_stay_on_the_card(spec):
 
 
 def test_scoring_currency_reaches_the_excel_call_list():
-    from pipeline.cli.app import currency_of
     from pipeline.core.config import load_params
+    from pipeline.outputs.labels import currency_of
 
     assert load_params(None).scoring.currency == ""
     assert currency_of(load_params(None, ["scoring.currency=EUR"])) == "EUR"

@@ -3,9 +3,9 @@
 Customers are split into shards by Spark (hash partitioning on ``customer_id``: every row of a customer, in every
 table, lands in the same shard). Each task streams its shard's rows into an in-task DuckDB, one thread, with a
 memory limit beyond which it spills to the executor's local disk, and runs exactly the code a single-machine build
-runs on one of its shards (``pipeline.build.features._build_shard``). Population-level fits (BTYD) see every customer's
+runs on one of its shards (the build's ``ShardBuild.shard``). Population-level fits (BTYD) see every customer's
 statistics on the driver, as they do on one machine, and their per-customer results go back to the tasks, which
-finish each row with the same SQL (``pipeline.build.features.combine``). No feature is written twice.
+finish each row with the same SQL (``ShardBuild.combine``). No feature is written twice.
 
 Optional tables share one shuffle: every table's rows go into one long table tagged with its name, each table's
 columns prefixed by it (``events__event_type``), so one ``repartition`` co-locates a customer's transactions,
@@ -22,7 +22,6 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -31,12 +30,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.build.features import BuildPlan, _build_shard, build_plan, combine, finish_families
 from pipeline.core.config import EngineConfig, Params
 from pipeline.core.errors import ConfigError
 from pipeline.core.sql import sql_string
 from pipeline.data.validate import ValidationReport
-from pipeline.engine.duckdb import Dataset
+from pipeline.engine.base import Scorer, ShardBuild
+from pipeline.engine.duckdb import DuckDBDataset
 
 MIN_JAVA = 17
 TAG = "_table"  # the long table's column naming each row's table
@@ -192,7 +191,7 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
 
 
 @dataclass
-class SparkDataset(Dataset):
+class SparkDataset(DuckDBDataset):
     """Validated tables held by Spark (``frames``: clean rows, typed as the single-machine engine types them), split
     into customer shards. What a stage asks of a dataset (aggregates, the build) runs per shard in Spark tasks."""
 
@@ -202,7 +201,6 @@ class SparkDataset(Dataset):
     params: Params | None = None
     shards: int = 0  # customer shards (0: one per engine.spark.shard_rows input rows)
     quarantine: dict = field(default_factory=dict)
-    engine = "spark"
 
     def __post_init__(self) -> None:
         self._long = None
@@ -281,11 +279,74 @@ class SparkDataset(Dataset):
         pq.write_table(table, f"{folder}/rows.parquet")
         return self.spark.read.schema(spark_schema(table.schema)).parquet(folder)
 
+    def build_tables(self, builds: list[ShardBuild], progress: Callable[[int, int], None] | None = None,
+                     reuse_shards: bool = False) -> Iterator[pd.DataFrame]:
+        """Every build in one pass over the customer shards (``build_on_spark``), each table collected on the driver.
+        The cutoffs of a training set (``reuse_shards``) are written by Spark as Parquet under
+        ``engine.spark.training_set_dir`` when it is set (on a cluster: storage every node reaches, such as hdfs://
+        or s3a://), a folder per cutoff, and read back from there."""
+        kept = self.params.engine.spark.training_set_dir.rstrip("/") if reuse_shards else ""
+        for build, frame in zip(builds, build_on_spark(self, builds), strict=True):
+            if kept:
+                folder = f"{kept}/cutoff={build.as_of.isoformat()}"
+                frame.write.mode("overwrite").parquet(folder)
+                frame = self.spark.read.schema(frame.schema).parquet(folder)
+            yield to_pandas(frame, self.params.engine.temp_dir or None)
+
+    def score(self, build: ShardBuild, scorer: Scorer, keep: Callable[[pd.DataFrame], pd.DataFrame],
+              progress: Callable[[int, int], None] | None = None) -> tuple[pd.DataFrame, object]:
+        """Features built in the cluster and each partition's customers scored there with the scorer broadcast once
+        (``Scorer.rows``: probabilities, values, SHAP, drivers, reasons, actions); what needs every customer
+        (``Scorer.assemble``: bands by rank, contact groups, the call list's order, summary, drift) on the driver from
+        the risk rows and the partitions' sums. The feature table comes back to the driver too: the risk list's
+        comparisons with an earlier run and its charts read it."""
+        import json
+
+        [frame] = build_on_spark(self, [build])
+        frame = keep_on_disk(frame)
+        features = keep(to_pandas(frame))
+        frame = frame.select(*features.columns)
+        probe = scorer.rows(features.head(1))
+        risk_columns = list(probe.risk.columns)
+        contribution_columns = list(probe.contributions.columns[1:])
+        fields = [pa.field(c, _arrow_type(probe.risk[c].dtype)) for c in risk_columns]
+        fields += [pa.field(c, pa.float64()) for c in contribution_columns] + [pa.field(TOTALS, pa.string())]
+        schema = pa.schema(fields)
+        broadcast = self.spark.sparkContext.broadcast(scorer)
+        scored = frame.mapInArrow(_score_work(broadcast, risk_columns, schema), spark_schema(schema))
+        table = collect(scored, self.params.engine.temp_dir or None)
+        totals = [json.loads(t) for t in table.column(TOTALS).to_pylist() if t is not None]
+        everything = table.drop_columns([TOTALS]).to_pandas()
+        risk = pd.DataFrame(index=everything.index)
+        for c in risk_columns:  # each column typed as Scorer.rows types it, text inferred from the values as there
+            if _arrow_type(probe.risk[c].dtype) == pa.string():
+                text = everything[c].to_numpy(dtype=object)
+                risk[c] = np.where(pd.isna(text), None, text)
+            else:
+                risk[c] = everything[c].astype(probe.risk[c].dtype)
+        contributions = pd.concat([risk[["customer_id"]], everything[contribution_columns]], axis=1)
+        # the rows in the feature table's order, as one machine scores them (assemble orders the call list)
+        order = np.argsort(risk["customer_id"].to_numpy(dtype=str), kind="stable")
+        risk, contributions = risk.iloc[order].reset_index(drop=True), contributions.iloc[order].reset_index(drop=True)
+        frame.unpersist()
+        return features, scorer.assemble(risk, contributions, totals)
+
+    def map_parts(self, work: Callable[[duckdb.DuckDBPyConnection], dict[str, pa.Table]]) -> dict[str, pa.Table]:
+        """``work`` in every customer shard, each named part's rows of all shards together (one Spark job: the parts
+        travel as one table, tagged by part)."""
+
+        def tagged(con: duckdb.DuckDBPyConnection) -> pa.Table:
+            return _tagged_parts(work(con))
+
+        empty = self.dry_run(tagged)
+        names = sorted({c.split(SEP)[0] for c in empty.column_names if c != PART})
+        return _untagged_parts(collect(self.map_shards(tagged, empty.schema), self.params.engine.temp_dir or None), names)
+
     def quarantine_frame(self, table: str) -> pd.DataFrame:
         return self.quarantine[table].toArrow().to_pandas()
 
 
-def dataset_from_local(ds: Dataset, params: Params, shards: int = 0) -> SparkDataset:
+def dataset_from_local(ds: DuckDBDataset, params: Params, shards: int = 0) -> SparkDataset:
     """A single-machine dataset's clean tables in Spark (tests, and data already validated on one machine)."""
     spark = spark_session(params.engine)
     frames, layout = {}, []
@@ -302,15 +363,15 @@ def _stats_name(fam: str, column: str) -> str:
     return f"_s_{fam}{SEP}{column}"
 
 
-def _build_work(plans: list[BuildPlan], report: ValidationReport) -> Callable[[duckdb.DuckDBPyConnection], pa.Table]:
+def _build_work(plans: list[ShardBuild], report: ValidationReport) -> Callable[[duckdb.DuckDBPyConnection], pa.Table]:
     """A shard task's builds: each plan's rows (``_part`` features) and fitted families' statistics (``_part``
     stats:<family>, their columns prefixed), tagged with the plan's index (``_build``)."""
 
     def work(con: duckdb.DuckDBPyConnection) -> pa.Table:
-        ds = Dataset(con, report)  # the whole dataset's tables, this shard's rows
+        ds = DuckDBDataset(con, report)  # the whole dataset's tables, this shard's rows
         out = []
         for i, plan in enumerate(plans):
-            table, stats = _build_shard(ds, plan, (0, 1), reuse=False)
+            table, stats = plan.shard(ds, (0, 1), False)
             out.append(_tagged(table, i, "features"))
             for name, rows in stats.items():
                 renamed = rows.rename_columns([c if c == "customer_id" else _stats_name(name, c) for c in rows.column_names])
@@ -329,9 +390,9 @@ def _finished_name(fam: str, column: str) -> str:
     return f"_f_{fam}{SEP}{column}"
 
 
-def _combine_work(plan: BuildPlan, columns: list[str], finished: dict[str, list[str]]):
+def _combine_work(plan: ShardBuild, columns: list[str], finished: dict[str, list[str]]):
     """A ``mapInArrow`` function finishing a build's rows (``columns``) with the fitted families' results, joined
-    to them by Spark (``finished``: each family's result columns, prefixed), with ``combine``'s SQL. A row needs only
+    to them by Spark (``finished``: each family's result columns, prefixed), with the build's ``combine`` SQL. A row needs only
     its own customer's results, so each batch is finished as it arrives: the task holds one batch, however many rows
     its partition has."""
 
@@ -346,14 +407,14 @@ def _combine_work(plan: BuildPlan, columns: list[str], finished: dict[str, list[
                 for name, names in finished.items():
                     part = rows.select(["customer_id"] + [_finished_name(name, c) for c in names])
                     results[name] = part.rename_columns(["customer_id", *names])
-                yield from combine(con, plan, rows.select(columns), results).to_batches(max_chunksize=BATCH_ROWS)
+                yield from plan.combine(con, rows.select(columns), results).to_batches(max_chunksize=BATCH_ROWS)
         finally:
             con.close()
 
     return run
 
 
-def build_on_spark(ds: SparkDataset, plans: list[BuildPlan]) -> list:
+def build_on_spark(ds: SparkDataset, plans: list[ShardBuild]) -> list:
     """Spark frames of the feature tables of ``plans`` (each as ``build_features`` gives it on one machine), built
     in one pass over the customer shards. The fitted families' per-customer results go from the driver back to the
     shards as a Spark frame joined by customer, not in every task's closure. The join is a sort-merge join, which
@@ -372,10 +433,10 @@ def build_on_spark(ds: SparkDataset, plans: list[BuildPlan]) -> list:
             wanted = ["customer_id"] + [f.name for f in schema if f.name.startswith(prefix)]
             rows = parts.filter((F.col(BUILD) == i) & (F.col(PART) == f"stats:{name}")).select(*wanted).toArrow()
             stats[name] = rows.rename_columns([c.removeprefix(prefix) for c in rows.column_names])
-        finished = finish_families(driver, plan, stats)
+        finished = plan.finish(driver, stats)
         empty = ds.dry_run(_build_work([plan], ds.report))
         columns = [c for c in empty.column_names if c not in (BUILD, PART) and not c.startswith("_s_")]
-        final_schema = combine(driver, plan, empty.select(columns), {n: f.iloc[:0] for n, f in finished.items()}).schema
+        final_schema = plan.combine(driver, empty.select(columns), {n: f.iloc[:0] for n, f in finished.items()}).schema
         rows = parts.filter((F.col(BUILD) == i) & (F.col(PART) == "features")).select(*columns)
         names = {}
         for name, result in finished.items():
@@ -414,36 +475,6 @@ def to_pandas(frame, temp_dir: str | None = None) -> pd.DataFrame:
     return collect(frame, temp_dir).sort_by("customer_id").to_pandas()
 
 
-def build_features_on_spark(ds: SparkDataset, params: Params, as_of: date, with_labels: bool = False,
-                            families: tuple[str, ...] | None = None, choices: dict | None = None) -> pd.DataFrame:
-    plan = build_plan(ds, params, as_of, with_labels, families, choices)
-    [frame] = build_on_spark(ds, [plan])
-    return to_pandas(frame)
-
-
-def training_frames_on_spark(ds: SparkDataset, params: Params, cutoffs: list[date], choices: dict) -> list[pd.DataFrame]:
-    """Every training cutoff's features and labels (``build_features`` with labels), built in one pass over the
-    customer shards and written by Spark as Parquet, then read on the driver, where training runs. With
-    ``engine.spark.training_set_dir`` (on a cluster: storage every node reaches, such as hdfs:// or s3a://) the
-    Parquet is kept there, a folder per cutoff; without it, a temporary folder holds it (``collect``)."""
-    plans = [build_plan(ds, params, cutoff, True, None, choices) for cutoff in cutoffs]
-    kept = params.engine.spark.training_set_dir.rstrip("/")
-    out = []
-    for cutoff, frame in zip(cutoffs, build_on_spark(ds, plans), strict=True):
-        if kept:
-            folder = f"{kept}/cutoff={cutoff.isoformat()}"
-            frame.write.mode("overwrite").parquet(folder)
-            frame = ds.spark.read.schema(frame.schema).parquet(folder)
-        out.append(to_pandas(frame, params.engine.temp_dir or None))
-    return out
-
-
-def features_frame(ds: SparkDataset, params: Params, as_of: date, choices: dict | None = None):
-    """The feature table as of ``as_of`` as a Spark frame, left in the cluster (scoring reads it there)."""
-    [frame] = build_on_spark(ds, [build_plan(ds, params, as_of, False, None, choices)])
-    return frame
-
-
 TOTALS = "_totals"  # a scoring task's sums (ScoredRows.totals, JSON), on its first row
 
 
@@ -459,23 +490,18 @@ def _arrow_type(dtype) -> pa.DataType:
     return pa.string()
 
 
-def _score_work(bundle_ref, as_of: date, params: Params, model_version: str, risk_columns: list[str],
-                schema: pa.Schema):
-    """A ``mapInArrow`` function scoring one partition's customers (``score_rows``) with the broadcast model. A
-    customer's scores need only their own row, and ``assemble`` adds up the totals of any split of the customers, so
-    each Arrow batch is scored as it arrives (with its own totals): the task holds one batch, however many customers
-    its partition has."""
+def _score_work(scorer_ref, risk_columns: list[str], schema: pa.Schema):
+    """A ``mapInArrow`` function scoring one partition's customers (``Scorer.rows``) with the broadcast scorer. A
+    customer's scores need only their own row, and ``Scorer.assemble`` adds up the totals of any split of the
+    customers, so each Arrow batch is scored as it arrives (with its own totals): the task holds one batch, however
+    many customers its partition has."""
     import json
-
-    from pipeline.scoring.score import score_rows
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
             if batch.num_rows == 0:
                 continue
-            features = batch.to_pandas()
-            rows = score_rows(features, bundle_ref.value, as_of, params.scoring, model_version, params.targeting,
-                              params.value)
+            rows = scorer_ref.value.rows(batch.to_pandas())
             out = pd.concat([rows.risk[risk_columns], rows.contributions.drop(columns="customer_id")], axis=1)
             out[TOTALS] = None
             out.loc[0, TOTALS] = json.dumps(rows.totals, default=float)
@@ -485,46 +511,21 @@ def _score_work(bundle_ref, as_of: date, params: Params, model_version: str, ris
     return run
 
 
-def score_on_spark(ds: SparkDataset, params: Params, as_of: date, bundle, model_version: str,
-                   choices: dict | None = None, seed: int = 0, keep: Callable[[pd.DataFrame], pd.DataFrame] | None = None):
-    """``pipeline.scoring.score.score`` with the Spark engine: features built in the cluster, each partition's customers
-    scored there with the model broadcast once (``score_rows``: probabilities, values, SHAP, drivers, reasons,
-    actions), and what needs every customer (``assemble``: bands by rank, contact groups, the call list's order,
-    summary, drift) on the driver from the risk rows and the partitions' sums. Returns the feature table (on the
-    driver: the risk list's comparisons with an earlier run and its charts read it) and the result. ``keep`` maps
-    the feature table to the one scored (its columns; it may raise for an empty population)."""
-    import json
+def _tagged_parts(parts: dict[str, pa.Table]) -> pa.Table:
+    """Named parts as one table (Spark's rows have one schema): each part's columns prefixed by its name, its rows
+    tagged with it, nulls in the other parts' columns."""
+    tables = []
+    for name, table in parts.items():
+        renamed = table.rename_columns([f"{name}{SEP}{c}" for c in table.column_names])
+        tables.append(renamed.append_column(PART, pa.array([name] * table.num_rows, pa.string())))
+    return pa.concat_tables(tables, promote_options="default")
 
-    from pipeline.scoring.score import assemble, score_rows
 
-    frame = keep_on_disk(features_frame(ds, params, as_of, choices))
-    features = to_pandas(frame)
-    if keep is not None:
-        features = keep(features)
-    frame = frame.select(*features.columns)
-    probe = score_rows(features.head(1), bundle, as_of, params.scoring, model_version, params.targeting, params.value)
-    risk_columns = list(probe.risk.columns)
-    contribution_columns = list(probe.contributions.columns[1:])
-    fields = [pa.field(c, _arrow_type(probe.risk[c].dtype)) for c in risk_columns]
-    fields += [pa.field(c, pa.float64()) for c in contribution_columns] + [pa.field(TOTALS, pa.string())]
-    schema = pa.schema(fields)
-    broadcast = ds.spark.sparkContext.broadcast(bundle)
-    scored = frame.mapInArrow(_score_work(broadcast, as_of, params, model_version, risk_columns, schema),
-                              spark_schema(schema))
-    table = collect(scored, params.engine.temp_dir or None)
-    totals = [json.loads(t) for t in table.column(TOTALS).to_pylist() if t is not None]
-    everything = table.drop_columns([TOTALS]).to_pandas()
-    risk = pd.DataFrame(index=everything.index)
-    for c in risk_columns:  # each column typed as score_rows types it, text inferred from the values as there
-        if _arrow_type(probe.risk[c].dtype) == pa.string():
-            text = everything[c].to_numpy(dtype=object)
-            risk[c] = np.where(pd.isna(text), None, text)
-        else:
-            risk[c] = everything[c].astype(probe.risk[c].dtype)
-    contributions = pd.concat([risk[["customer_id"]], everything[contribution_columns]], axis=1)
-    # the rows in the feature table's order, as one machine scores them (assemble orders the call list)
-    order = np.argsort(risk["customer_id"].to_numpy(dtype=str), kind="stable")
-    risk, contributions = risk.iloc[order].reset_index(drop=True), contributions.iloc[order].reset_index(drop=True)
-    frame.unpersist()
-    return features, assemble(risk, contributions, totals, bundle, as_of, params.scoring, model_version,
-                              params.targeting, params.value, seed)
+def _untagged_parts(rows: pa.Table, names: list[str]) -> dict[str, pa.Table]:
+    out = {}
+    for name in names:
+        prefix = f"{name}{SEP}"
+        columns = [c for c in rows.column_names if c.startswith(prefix)]
+        part = rows.filter(pc.equal(rows.column(PART), name)).select(columns)
+        out[name] = part.rename_columns([c.removeprefix(prefix) for c in columns])
+    return out

@@ -1,0 +1,203 @@
+"""The bodies of the data commands (``churn validate``, ``churn features``, ``churn check-features``) and the steps
+every command that reads data starts with: open and validate the data (writing the quarantine files), check the
+as-of date against it, build the features as of a date."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.build.contracts import CHECKS, ContractReport, tables_of
+from pipeline.build.contracts import check_features as run_contract
+from pipeline.build.extensions import prepare_features
+from pipeline.build.features import build_features, context_for, feature_spec
+from pipeline.build.problem import describe, labels_end, params_for_problem, stored_problem
+from pipeline.core import runrecord
+from pipeline.core.config import ColumnsConfig, Params, load_params
+from pipeline.core.errors import DataError
+from pipeline.core.files import write_table
+from pipeline.core.runlog import RunLog
+from pipeline.engine import open_data as open_engine_data
+from pipeline.engine.base import Dataset
+
+
+def parse_date(text: str | date, option: str = "--as-of") -> date:
+    """A date given as text (YYYY-MM-DD) or already a date."""
+    if isinstance(text, date):
+        return text
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise DataError(f"{option} {text!r} is not a date; use YYYY-MM-DD, e.g. 2025-12-31") from None
+
+
+def load(params: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> Params:
+    """params.yaml (None: the defaults) with ``--set`` overrides, checked."""
+    return load_params(params, list(overrides or []))
+
+
+def open_data(data: str | Path, params: Params, log: RunLog | None = None) -> Dataset:
+    """Discover and validate the tables in ``data`` on the engine ``params`` names, account for every row (a table
+    in ``log``, the counts in the run record), write the quarantined rows with their reasons to
+    ``validation.quarantine_dir``, and return the dataset."""
+    log = log or RunLog()
+    with log.status(f"validating {data}..."):
+        ds = open_engine_data(data, params, datetime.now())
+    report = ds.report
+    log.table(f"input accounting ({data})", ("table", "rows read", "rows used", "rows quarantined", "balanced"),
+              [(a.table, f"{a.rows_read:,}", f"{a.rows_used:,}", f"{a.rows_quarantined:,}",
+                "yes" if a.balanced else "[red]NO[/]") for a in report.accounts],
+              right=("rows read", "rows used", "rows quarantined"))
+    record = runrecord.current()
+    record.tables = {a.table: {"rows_read": a.rows_read, "rows_used": a.rows_used, "rows_quarantined": a.rows_quarantined}
+                     for a in report.accounts}
+    for p in report.problems:
+        log.warn(p.message())
+    for n in report.notices:
+        log.note(n)
+    if report.rows_quarantined:
+        qdir = Path(params.validation.quarantine_dir)
+        for a in report.accounts:
+            if a.rows_quarantined:
+                path = write_table(ds.quarantine_frame(a.table), qdir / f"{a.table}.csv")
+                log.info(f"quarantined {a.rows_quarantined:,} {a.table} rows with their reasons -> {path}")
+    record.data_hash = ds.fingerprint()["hash"]
+    return ds
+
+
+def check_as_of(ds: Dataset, day: date, log: RunLog, training: bool = False, max_age_days: int | None = None,
+                setting: str = "", allow_stale: bool = False) -> None:
+    """``day`` against the data's last transaction (one query for both checks).
+
+    Stop (exit 3) when the last transaction is more than ``max_age_days`` (the ``setting``) before ``day``: a
+    stale export scored as today's makes every customer look long gone; ``allow_stale`` (``--allow-stale``)
+    turns the stop into a warning. Warn when ``day`` is after the last transaction at all: the days between
+    look like days without purchases (and, when ``training``, the latest labels count them as churn)."""
+    _, last = ds.date_range()
+    age = (day - last).days
+    if max_age_days is not None and age > max_age_days:
+        message = (f"the data is stale: its last transaction is on {last}, {age} days before --as-of {day} ({setting} "
+                   f"is {max_age_days})")
+        if not allow_stale:
+            raise DataError(f"{message}. Every customer would look {age} days longer gone than they are. Fix: use a "
+                            "current data export, an --as-of at the end of the data, or --allow-stale if this is intended")
+        log.warn(f"{message}; going on because of --allow-stale")
+    if age > 0:
+        labels = "; the latest training labels count them as churn" if training else ""
+        log.warn(f"--as-of {day} is after the last transaction ({last}): the "
+                 f"{age} days between look like days without any purchase (every customer looks "
+                 f"that much longer gone{labels}). Check that the data export is current.")
+
+
+def check_population(ds: Dataset, cfg: Params, day: date, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame``, a feature table as of ``day``; an empty population is a clear error, not an empty output."""
+    if frame.empty:
+        first, last = ds.date_range()
+        raise DataError(
+            f"no customer is in the population at {day}: nobody has {cfg.label.min_purchases_in_lookback} order(s) in the "
+            f"{cfg.label.lookback_days} days before it (transactions run from {first} to {last}). "
+            "Use an --as-of inside the data, or a longer label.lookback_days.")
+    return frame
+
+
+def shard_progress(day: date, update) -> callable:
+    """A build's ``progress(done, total)`` as a status line."""
+    return lambda done, total: update(f"building features as of {day}: customer shard {done}/{total} done...")
+
+
+def features_as_of(ds: Dataset, cfg: Params, day: date, log: RunLog, choices: dict | None = None) -> pd.DataFrame:
+    """The feature table as of ``day``; an empty population is a clear error, not an empty output. ``choices``
+    (a model's ``data_choices``) fixes the event types and the role of transactions to the model's."""
+    with log.status(f"building features as of {day}...") as update:
+        frame = build_features(ds, cfg, day, choices=choices or None, progress=shard_progress(day, update))
+    return check_population(ds, cfg, day, frame)
+
+
+def start(params: str | Path | None, data: str | Path, as_of: str | date, overrides: list[str] | tuple[str, ...] = (),
+          log: RunLog | None = None) -> tuple[Params, date, Dataset]:
+    """Params, the as-of date and the validated data: the start of every command that reads data (your own feature
+    modules, ``features.extra_modules``, are imported here, before any build)."""
+    cfg = load(params, overrides)
+    day = parse_date(as_of)
+    prepare_features(cfg)
+    return cfg, day, open_data(data, cfg, log)
+
+
+def validate(params: str | Path | None, data: str | Path, overrides: list[str] | tuple[str, ...] = (),
+             log: RunLog | None = None) -> Dataset:
+    """``churn validate``: the validated dataset (accounting, problems and notices said through ``log``)."""
+    return open_data(data, load(params, overrides), log)
+
+
+@dataclass
+class FeaturesRun:
+    frame: pd.DataFrame
+    path: Path
+
+
+def features(params: str | Path | None, data: str | Path, as_of: str | date, out: Path | None = None,
+             overrides: list[str] | tuple[str, ...] = (), log: RunLog | None = None) -> FeaturesRun:
+    """``churn features``: one row of features per customer in the population as of ``as_of``, written to ``out``
+    (default ``features_asof=DATE.parquet``)."""
+    log = log or RunLog()
+    cfg, day, ds = start(params, data, as_of, overrides, log)
+    _, notices = feature_spec(context_for(ds, cfg, day))
+    for n in notices:
+        log.note(n)
+    check_as_of(ds, day, log)
+    frame = features_as_of(ds, cfg, day, log)
+    target = out or Path(f"features_asof={day.isoformat()}.parquet")
+    write_table(frame, target)
+    return FeaturesRun(frame, target)
+
+
+@dataclass
+class ContractRun:
+    report: ContractReport
+    as_of: date
+    added: list[str]  # the families of features.extra_modules
+    checks: tuple[str, ...] = CHECKS
+
+
+def check_features(params: str | Path | None, data: str | Path, as_of: str | date | None = None, customers: int = 2000,
+                   overrides: list[str] | tuple[str, ...] = (), log: RunLog | None = None) -> ContractRun:
+    """``churn check-features``: every registered feature family, built-in and your own, checked on ``data`` (metadata,
+    determinism, no look-ahead, no mutation) on a fixed sample of ``customers`` (0: all); ``as_of`` defaults to the
+    last transaction day less the label horizon."""
+    log = log or RunLog()
+    cfg = load(params, overrides)
+    added = prepare_features(cfg)
+    ds = open_data(data, cfg, log)
+    day = parse_date(as_of) if as_of else ds.date_range()[1] - timedelta(days=cfg.label.horizon_days)
+    tables = tables_of(ds, max(customers, 0))
+    canonical = dataclasses.replace(cfg, columns=ColumnsConfig())  # the tables are in canonical columns already
+    with log.status(f"building features as of {day} three times (again, and with rows after it)..."):
+        report = run_contract(tables, canonical, day)
+    return ContractRun(report, day, added)
+
+
+def params_for_model(params: str | Path | None, overrides: list[str] | tuple[str, ...], metadata: dict, log: RunLog,
+                     day: date | None = None, use: str = "score", features: bool = True) -> Params:
+    """Params for using a model: its stored problem (label, population, features, columns, value settings)
+    over params.yaml and ``--set`` (a contradicting ``--set`` is refused, exit 2); says which problem it is
+    and warns when ``day`` lies in the period the model's training labels covered."""
+    problem = stored_problem(metadata)
+    cfg, notes = params_for_problem(params, list(overrides or []), problem)
+    for text in notes:
+        log.note(text)
+    if "problem" not in metadata:
+        log.note("this model was saved before models stored their problem definition: only its label settings are "
+                 "applied, the rest come from params")
+    log.info(f"{use}: {describe({**problem, 'label': dataclasses.asdict(cfg.label)})}")
+    seen_until = labels_end(metadata)
+    if day is not None and seen_until is not None and day < seen_until:
+        log.warn(f"the model was trained on labels up to {seen_until}: as of {day} it scores a period it has seen, so "
+                 f"its probabilities there are hindsight, not a forecast. Use a model trained as of {day} or earlier "
+                 "(--model) for an honest list.")
+    if features:
+        prepare_features(cfg)
+    return cfg

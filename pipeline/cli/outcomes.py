@@ -1,0 +1,132 @@
+"""``churn outcomes``: the figures of a risk list once its horizon has passed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from pipeline.cli.common import (
+    ConsoleLog,
+    DataOpt,
+    EngineOpt,
+    ParamsOpt,
+    SetOpt,
+    app,
+    check_outputs,
+    handle_errors,
+    note,
+    out,
+    with_engine,
+)
+from pipeline.outcomes import run
+
+
+@app.command()
+@handle_errors
+def outcomes(
+    risk_list: Annotated[Path, typer.Option("--risk-list", help="Risk list written by `churn score` a horizon or more ago.")],
+    data: DataOpt,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write every figure to this JSON file.")] = None,
+    html: Annotated[Path | None, typer.Option("--html", help="Write the figures as a self-contained HTML page.")] = None,
+    write_effects: Annotated[Path | None, typer.Option(
+        "--write-effects", help="Write the measured action effects, shrunk towards the priors, as YAML "
+        "(targeting.action_effects) to copy into params.yaml.")] = None,
+    params: ParamsOpt = Path("params.yaml"),
+    set_: SetOpt = None,
+    engine: EngineOpt = None,
+) -> None:
+    """Once a risk list's horizon has passed: was the list right, did it point at the value lost, and did the
+    actions keep customers (treatment against holdout)? Logs the figures against the model version in MLflow."""
+    check_outputs(json_path, html, write_effects)
+    made = run.outcomes(params, risk_list, data, json_path, html, write_effects, with_engine(set_, engine), ConsoleLog())
+    figures = made.figures
+    print_outcomes(figures)
+    if figures["mlflow"]["run_id"] is None:
+        note(figures["mlflow"]["message"])
+    else:
+        out.print(figures["mlflow"]["message"], highlight=False)
+    if "json" in made.written:
+        out.print(f"wrote every figure -> {json_path}")
+    if "html" in made.written:
+        out.print(f"wrote outcomes page -> {html}")
+    if "effects" in made.written:
+        measured = sum(a["measured"] for a in figures["actions"])
+        out.print(f"wrote action effects ({measured} measured, the rest at their priors) -> {write_effects}; copy its "
+                  "action_effects into params.yaml's targeting section to use them")
+
+
+def _share(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value * 100:.{digits}f}%"
+
+
+def _amount(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.2f}"
+
+
+def _with_interval(estimate: float | None, bounds: list[float | None]) -> str:
+    """``33% [26,41]``: an estimate and its 95% interval in percent, short enough for a table of actions."""
+    if estimate is None:
+        return "-"
+    return _share(estimate, 0) + ("" if bounds[0] is None else f" [{bounds[0] * 100:.0f},{bounds[1] * 100:.0f}]")
+
+
+def print_outcomes(f: dict) -> None:
+    q, v = f["quality"], f["value"]
+    auc, pr, brier = ("-" if q[k] is None else f"{q[k]:.4f}" for k in ("roc_auc", "pr_auc", "brier"))
+    out.print(f"outcomes of {f['risk_list']} as of {f['as_of']} ({f['model_version']}), {f['label']['kind']} rule, "
+              f"horizon to {f['horizon_end']}: {f['customers']:,} customers, churned {_share(q['actual_churn_rate'])} "
+              f"(predicted {_share(q['mean_predicted_probability'])}); ROC-AUC {auc}, PR-AUC {pr}, Brier {brier}",
+              highlight=False)
+    for title, column, rows in (("by risk band", "risk_band", f["by_risk_band"]),
+                                ("by loyalty tier", "loyalty_tier", f["by_loyalty_tier"]),
+                                ("by contact group", "contact_group", f["by_contact_group"])):
+        if not rows:
+            continue
+        t = Table(title=f"predicted and actual churn, value lost and revenue kept {title}", title_justify="left")
+        for c in (column.replace("_", " "), "customers", "predicted", "churned", "value at risk", "value lost",
+                  "revenue kept"):
+            t.add_column(c, justify="left" if c == column.replace("_", " ") else "right")
+        for r in rows:
+            t.add_row(r[column], f"{r['customers']:,}", _share(r["mean_predicted"]), _share(r["actual_rate"]),
+                      _amount(r["value_at_risk"]), _amount(r["lost_value"]), _amount(r["revenue_kept"]))
+        out.print(t)
+    t = Table(title="calibration by decile of churn probability (1 = highest)", title_justify="left")
+    for c in ("decile", "probability", "customers", "predicted", "churned"):
+        t.add_column(c, justify="right")
+    for r in q["calibration_by_decile"]:
+        t.add_row(str(r["decile"]), f"{r['min_probability']:.3f}-{r['max_probability']:.3f}", f"{r['customers']:,}",
+                  _share(r["mean_predicted"]), _share(r["actual_rate"]))
+    out.print(t)
+    if v["capture"]:
+        t = Table(title="share of value lost in the top", title_justify="left")
+        for c in ("ranking", "top 10%", "top 20%"):
+            t.add_column(c, justify="left" if c == "ranking" else "right")
+        for r in v["capture"]:
+            t.add_row(r["ranking"], _share(r["top_10"]), _share(r["top_20"]))
+        out.print(t)
+    if v["lost_value"] is not None:
+        out.print(f"value lost (churned x {v['value_column']}: the spend the churners would have made had they stayed): "
+                  f"{_amount(v['lost_value'])}")
+    out.print(f"revenue kept (actual spend of those who stayed): {_amount(v['revenue_kept'])} of {_amount(v['revenue'])}")
+    if f["actions"]:
+        t = Table(title="actions: churn rate of the treated against the held out, 95% intervals in %; effect = share "
+                        "of would-be churners kept", title_justify="left")
+        t.add_column("action", min_width=18)
+        for c in ("treated", "churned", "held out", "churned ", "difference", "effect", "prior", "shrunk"):
+            t.add_column(c, justify="right", no_wrap=True)
+        pooled = f["all_actions"]
+        for a in [*f["actions"], {"action": "all actions", **pooled, "prior": None, "shrunk_effect": None}]:
+            t.add_row(a["action"], f"{a['treatment']['customers']:,}",
+                      _with_interval(a["treatment"]["rate"], a["treatment"]["interval"]),
+                      f"{a['holdout']['customers']:,}", _with_interval(a["holdout"]["rate"], a["holdout"]["interval"]),
+                      _with_interval(a["difference"]["estimate"], a["difference"]["interval"]),
+                      _with_interval(a["effect"]["estimate"], a["effect"]["interval"]),
+                      _share(a["prior"]), _share(a["shrunk_effect"]))
+        out.print(t)
+    for text in f["notes"]:
+        note(text)
+
+

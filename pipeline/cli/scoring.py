@@ -1,0 +1,136 @@
+"""Scoring commands: ``churn score`` and ``churn report``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from pipeline.cli.common import (
+    AsOfOpt,
+    ConsoleLog,
+    DataOpt,
+    EngineOpt,
+    ParamsOpt,
+    SetOpt,
+    app,
+    check_outputs,
+    handle_errors,
+    note,
+    out,
+    warn,
+    with_engine,
+)
+from pipeline.outputs import run as outputs_run
+from pipeline.outputs.labels import band_rule_line
+from pipeline.scoring import run
+from pipeline.scoring.run import sidecar
+
+
+@app.command()
+@handle_errors
+def score(
+    data: DataOpt,
+    as_of: AsOfOpt,
+    out_path: Annotated[Path | None, typer.Option("--out", help="Risk list .parquet or .csv (default risk_asof=DATE.parquet)")]
+    = None,
+    model: Annotated[str | None, typer.Option("--model", help="MLflow model URI or a saved bundle folder (default: "
+                                                   "models:/REGISTRY.MODEL_NAME@champion).")] = None,
+    params: ParamsOpt = Path("params.yaml"),
+    set_: SetOpt = None,
+    engine: EngineOpt = None,
+    allow_stale: Annotated[bool, typer.Option(
+        "--allow-stale", help="Score even when the data ends more than scoring.max_data_age_days before --as-of.")] = False,
+    previous: Annotated[Path | None, typer.Option(
+        "--previous", help="An earlier risk list to compare with (default: the newest risk_asof=DATE file before "
+        "--as-of in the output's folder, if any).")] = None,
+    no_previous: Annotated[bool, typer.Option("--no-previous", help="Compare with no earlier list.")] = False,
+) -> None:
+    """Score every customer as of a date: risk list with drivers and actions, SHAP values, drift check.
+
+    Safe to re-run: the outputs are one set, switched in together (all new or all old, whatever stops the run),
+    and the same inputs give the same files.
+    """
+    made = run.score(params, data, as_of, out_path, model, with_engine(set_, engine), allow_stale, previous,
+                     no_previous, ConsoleLog())
+    print_score_summary(made.result, made.path)
+    for text in made.result.summary.get("action_notes", []):
+        warn(text, "note")
+    if made.changes is not None:
+        print_changes(made.changes)
+
+
+def print_changes(c: dict) -> None:
+    since = f"since {c['previous_as_of']} ({Path(c['previous_list']).name})"
+    population = f"{c['entered']:,} customers new to the population, {c['left']:,} gone from it"
+    if c["comparable"]:
+        out.print(f"changes {since}: {c['newly_high']:,} newly at {c['top_band']} risk ({c['newly_high_entered']:,} "
+                  f"of them new); risk up 1 point or more for {c['risk_up']:,}, down for {c['risk_down']:,}; "
+                  f"{population}", highlight=False)
+    else:
+        out.print(f"changes {since}: probabilities not compared; {population}", highlight=False)
+    if c["note"]:
+        note(c["note"])
+
+
+def print_score_summary(result, target: Path) -> None:
+    s = result.summary
+    out.print(band_rule_line(s["band_rule"]), highlight=False)
+    t = Table(title=f"risk list as of {s['as_of']}", title_justify="left")
+    t.add_column("band")
+    t.add_column("customers", justify="right")
+    t.add_column("share", justify="right")
+    t.add_column("value at risk", justify="right")
+    t.add_column("call list: contact", justify="right")
+    t.add_column("hold out", justify="right")
+    for band, count in s["bands"].items():
+        part = result.risk_list[result.risk_list["risk_band"] == band]
+        groups = part["contact_group"].value_counts()
+        t.add_row(band, f"{count:,}", f"{count / max(s['customers'], 1):.1%}", f"{part['value_at_risk'].sum():,.2f}",
+                  f"{groups.get('treatment', 0):,}", f"{groups.get('holdout', 0):,}")
+    out.print(t)
+    out.print(f"customers scored: {s['customers']:,} with {s['model_version']}; "
+              f"total value at risk: {s['value_at_risk']:,.2f} (churn probability x value if retained, "
+              f"{s['value_if_retained']:,.2f} in all); lifetime value ({s['value_rule']['lifetime_months']} months): "
+              f"{s['lifetime_value']:,.2f}")
+    g, tg = s["targeting"]["groups"], s["targeting"]
+    capacity = "everyone with a priority" if tg["capacity"] is None else f"capacity {tg['capacity']:,}"
+    out.print(f"call list ({capacity}, {tg['holdout_share']:.0%} held out): {g['treatment']:,} to contact, "
+              f"{g['holdout']:,} held out to measure the effect, {g['not_selected']:,} not selected; "
+              f"value the contacts can be expected to save: {tg['priority_in_treatment']:,.2f}")
+    top = result.global_families.head(3)
+    out.print("drivers across the base: " + ", ".join(f"{r.family} ({r.mean_abs_effect_pp * 100:.1f} pts)"
+                                                      for r in top.itertuples()))
+
+    def listing(moved: list[dict]) -> str:
+        return ", ".join(f"{d['feature']} (PSI {d['psi']:.2f})" for d in moved)
+
+    if s["drifted_features"]:
+        warn(f"features shifted since training: {listing(s['drifted_features'])}", label="data drift")
+    else:
+        out.print("data drift: no feature over the PSI threshold")
+    if s.get("ageing_features_moved"):
+        out.print("moved with the age of the customer base, as they do by construction (not drift): "
+                  f"{listing(s['ageing_features_moved'])}", highlight=False)
+    out.print(f"wrote {target} (+ {sidecar(target, '_shap.parquet').name}, {sidecar(target, '_summary.json').name}, "
+              f"{sidecar(target, '_shap_summary.png').name}, run record {sidecar(target, '_run.json').name}, "
+              f"{sidecar(target, '_manifest.json').name})")
+
+
+@app.command()
+@handle_errors
+def report(
+    scores: Annotated[Path, typer.Option("--scores", help="Risk list written by `churn score`.")],
+    out_path: Annotated[Path, typer.Option("--out", help="HTML report to write.")] = Path("report.html"),
+    xlsx: Annotated[Path | None, typer.Option("--xlsx", help="Also export the risk list to this .xlsx file.")] = None,
+    params: ParamsOpt = Path("params.yaml"),
+    set_: SetOpt = None,
+) -> None:
+    """Self-contained HTML report for retention teams (and an optional Excel export of the risk list)."""
+    check_outputs(out_path, xlsx)
+    made = outputs_run.report(params, scores, out_path, xlsx, set_)
+    out.print(f"wrote report for {made.customers:,} customers -> {out_path}")
+    if xlsx is not None:
+        out.print(f"wrote Excel call list for {made.customers:,} customers -> {xlsx}")

@@ -1,0 +1,129 @@
+"""Training commands: ``churn train`` and ``churn evaluate``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from pipeline.cli.common import (
+    AsOfOpt,
+    ConsoleLog,
+    DataOpt,
+    EngineOpt,
+    ParamsOpt,
+    SetOpt,
+    app,
+    handle_errors,
+    out,
+    with_engine,
+)
+from pipeline.training import run
+from pipeline.training.evaluate import IN_PERIOD
+
+
+@app.command()
+@handle_errors
+def train(
+    data: DataOpt,
+    as_of: AsOfOpt,
+    promote: Annotated[bool, typer.Option(
+        "--promote/--no-promote", help="Make this version champion whatever its score (also --promote true/false).")]
+    = False,
+    allow_stale: Annotated[bool, typer.Option(
+        "--allow-stale", help="Train even when the data ends more than snapshots.max_data_age_days before --as-of.")] = False,
+    params: ParamsOpt = Path("params.yaml"),
+    set_: SetOpt = None,
+    engine: EngineOpt = None,
+) -> None:
+    """Train, tune and evaluate on data up to --as-of; log to MLflow and register (champion/challenger)."""
+    made = run.train(params, data, as_of, promote, allow_stale, with_engine(set_, engine), ConsoleLog())
+    print_train_summary(made.result, made.logged, made.tracking_uri, made.seconds)
+
+
+def tuning_line(s: dict) -> str:
+    """The run summary's line on tuning (``train.tune``'s summary), saying which trials ran in this run."""
+    resumed = s["resumed_trials"]
+    if resumed >= s["trials"]:  # the study of this data, date and settings had its budget already
+        resumed = f"; all {resumed} from an earlier run on the same data, date and settings, none run now"
+    else:
+        resumed = f", {resumed} resumed from an earlier run" if resumed else ""
+    return (f"tuning: {s['complete']} complete / {s['trials']} trials ({s['pruned']} pruned{resumed}), "
+            f"best fold-mean AUC {s['best_value']:.4f}")
+
+
+def print_train_summary(result, logged, uri: str, seconds: float) -> None:
+    table = Table(title=f"churn model vs baselines, validation cutoff {result.validation_cutoff.date()}",
+                  title_justify="left")
+    cols = ["roc_auc", "pr_auc", "lift_at_10", "capture_at_20", "log_loss", "brier", "ece"]
+    table.add_column("scorer")
+    for c in cols:
+        table.add_column(c, justify="right")
+    for scorer, row in result.churn_table.iterrows():
+        table.add_row(scorer, *("" if row[c] != row[c] else f"{row[c]:.4f}" for c in cols))
+    out.print(table)
+    lt = Table(title="loyalty value model vs baselines", title_justify="left")
+    for c in ("scorer", "spearman", "top20_revenue_capture"):
+        lt.add_column(c, justify="left" if c == "scorer" else "right")
+    for scorer, row in result.loyalty_table.iterrows():
+        lt.add_row(scorer, f"{row['spearman']:.4f}", f"{row['top20_revenue_capture']:.4f}")
+    out.print(lt)
+    if result.value_table is not None:
+        vt = Table(title="value if retained vs BTYD x Gamma-Gamma, on the validation customers who stayed",
+                   title_justify="left")
+        for c in ("scorer", "customers", "spearman", "top20_revenue_capture", "total_error"):
+            vt.add_column(c, justify="left" if c == "scorer" else "right")
+        for scorer, row in result.value_table.iterrows():
+            vt.add_row(scorer, f"{int(row['customers']):,}", f"{row['spearman']:.4f}", f"{row['top20_revenue_capture']:.4f}",
+                       f"{row['total_error']:+.1%}")
+        out.print(vt)
+    best_baseline = result.churn_table.drop(index="model")["roc_auc"].max()
+    calib = min(result.calibration_scores, key=result.calibration_scores.get)
+    out.print(f"ROC-AUC margin over the best baseline: {result.churn_table.loc['model', 'roc_auc'] - best_baseline:+.4f}")
+    out.print(f"calibration: {calib} (Brier by method {', '.join(f'{k} {v:.4f}' for k, v in result.calibration_scores.items())})")
+    meta = result.bundle.metadata
+    if meta.get("risk_band_thresholds"):  # stored with the model (scoring.risk_bands_by)
+        out.print("risk bands when scored: " + ", ".join(f"{b} >= {v:.1%}" for b, v in meta["risk_band_thresholds"].items()
+                                                         if v > 0)
+                  + f" churn probability (validation churn rate {meta['validation_base_rate']:.1%})", highlight=False)
+    if result.study_summary:
+        out.print(tuning_line(result.study_summary))
+    out.print(f"trained on {result.n_train_rows:,} rows from cutoffs {', '.join(str(c.date()) for c in result.train_cutoffs)}")
+    out.print(f"registry: {logged.message}")
+    out.print(f"MLflow run {logged.run_id} in {uri} (browse with: mlflow ui --backend-store-uri {uri})")
+    steps = ", ".join(f"{k.removesuffix('_s').replace('_', ' ')} {v:.1f} s" for k, v in result.timings.items())
+    out.print(f"training time: {seconds:.1f} s ({steps})")
+
+
+@app.command()
+@handle_errors
+def evaluate(
+    data: DataOpt,
+    as_of: AsOfOpt,
+    cutoffs: Annotated[int | None, typer.Option("--cutoffs", help="Number of backtest cutoffs.")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for backtest.csv and plots.")] = Path("outputs/backtest"),
+    in_period_folds: Annotated[int, typer.Option(
+        "--in-period-folds", help="Also score each test cutoff by K-fold models fitted on its own labels "
+        "(in_period_cv): a reference for how much the features allow, not a forecast. 0 = off.")] = 0,
+    params: ParamsOpt = Path("params.yaml"),
+    set_: SetOpt = None,
+    engine: EngineOpt = None,
+) -> None:
+    """Backtest over several cutoffs: train on data before each, test on the cutoff after, beside baselines."""
+    made = run.evaluate(params, data, as_of, cutoffs, out_dir, in_period_folds, with_engine(set_, engine), ConsoleLog())
+    table = made.table
+    # scorers in the backtest's order: the model, its baselines, then the in-period reference if asked for
+    wide = table.pivot(index="cutoff", columns="scorer", values="roc_auc")[table["scorer"].unique()]
+    baselines = wide.columns.drop(["model", IN_PERIOD], errors="ignore")
+    t = Table(title="backtest ROC-AUC by test cutoff (train on data before it)", title_justify="left")
+    t.add_column("cutoff")
+    for c in wide.columns:
+        t.add_column(c, justify="right")
+    t.add_column("model - best baseline", justify="right")
+    for cutoff, row in wide.iterrows():
+        margin = row["model"] - row[baselines].max()
+        t.add_row(str(cutoff), *(f"{row[c]:.4f}" for c in wide.columns), f"{margin:+.4f}")
+    out.print(t)
+    out.print(f"wrote {out_dir / 'backtest.csv'} and plots to {out_dir}")

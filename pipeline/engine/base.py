@@ -1,0 +1,139 @@
+"""The interface every engine implements: validated tables, totals over customers, and work mapped over customer shards.
+
+A stage asks a ``Dataset`` for what it needs (aggregates, a build, scores, per-shard parts) and never which engine
+holds the data. A build or a scoring run hands the engine its own steps (``ShardBuild``, ``Scorer``): the engine
+decides where they run (one connection on one machine, Spark tasks on a cluster), the stage decides what they compute.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from datetime import date
+from typing import TYPE_CHECKING, Protocol
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from pipeline.core.errors import DataError
+from pipeline.core.schema import SCHEMAS
+
+if TYPE_CHECKING:
+    from pipeline.data.validate import ValidationReport
+
+
+CANONICAL_CUSTOMER_COLUMNS = ("customer_id", "signup_date")
+
+
+class ShardBuild(Protocol):
+    """The steps of one feature build, as the build stage defines them (``pipeline.build.features.BuildPlan``)."""
+
+    as_of: date
+    shard_rows: int  # input rows per customer shard on one machine (engine.shard_rows)
+    fitted: list[str]  # families with a population-level fit, which see every shard's statistics together
+
+    def shard(self, ds: Dataset, shard: tuple[int, int], reuse: bool) -> tuple[pa.Table, dict[str, pa.Table]]:
+        """One customer shard's feature rows and the per-customer statistics of each fitted family."""
+
+    def finish(self, con: duckdb.DuckDBPyConnection, stats: dict[str, pa.Table]) -> dict[str, pd.DataFrame]:
+        """Each fitted family's results from every customer's statistics."""
+
+    def combine(self, con: duckdb.DuckDBPyConnection, built: pa.Table, finished: dict[str, pd.DataFrame]) -> pa.Table:
+        """The feature table of any subset of the shards' rows with the fitted families' results."""
+
+
+class Scorer(Protocol):
+    """A model's scoring steps, as the scoring stage defines them (``pipeline.scoring.score.Scorer``)."""
+
+    def rows(self, features: pd.DataFrame):
+        """What each customer's scores need of their own row only (``ScoredRows``: risk rows, contributions, sums)."""
+
+    def assemble(self, risk: pd.DataFrame, contributions: pd.DataFrame, totals: list[dict]):
+        """What needs every customer (bands by rank, the call list, the summary) from all rows and their sums."""
+
+    def score(self, features: pd.DataFrame):
+        """``rows`` and ``assemble`` of one table held in memory."""
+
+
+class Dataset(ABC):
+    """Validated input tables held by an engine, with what validation did (``report``)."""
+
+    report: ValidationReport
+
+    @property
+    def tables(self) -> frozenset[str]:
+        """The tables with rows in use."""
+        return frozenset(a.table for a in self.report.accounts if a.rows_used > 0)
+
+    def date_range(self) -> tuple[date, date]:
+        """The first and last day of the clean transactions."""
+        [(lo, hi)] = self.grouped_totals("SELECT min(timestamp) AS lo, max(timestamp) AS hi FROM clean_transactions",
+                                         "SELECT min(lo), max(hi) FROM parts")
+        if lo is None:
+            raise DataError("transactions: no usable rows after validation")
+        return lo.date(), hi.date()
+
+    def fingerprint(self) -> dict:
+        """Tables, row counts, date range and an order-independent content hash of the rows used (computed once:
+        it reads every row)."""
+        if getattr(self, "_fingerprint", None) is not None:
+            return copy.deepcopy(self._fingerprint)
+        out: dict = {"tables": {}}
+        for name in sorted(self.tables):
+            cols = [c for c, _ in self.clean_columns(name)]
+            ts = next(c.name for c in SCHEMAS[name].columns if c.kind == "timestamp")
+            quoted = ", ".join('"' + c.replace('"', '""') + '"' for c in cols)
+            [(rows, lo, hi, digest)] = self.grouped_totals(
+                f"SELECT count(*) AS n, min({ts}) AS lo, max({ts}) AS hi, "
+                f"CAST(sum(hash({quoted})) % 18446744073709551616 AS HUGEINT) AS h FROM clean_{name}",
+                "SELECT sum(n)::BIGINT, min(lo), max(hi), CAST(sum(h) % 18446744073709551616 AS UBIGINT) FROM parts")
+            out["tables"][name] = {"rows": rows, "from": str(lo), "to": str(hi), "hash": f"{int(digest):016x}"}
+        combined = "".join(t["hash"] for t in out["tables"].values())
+        out["hash"] = hashlib.sha256(combined.encode()).hexdigest()[:16]
+        self._fingerprint = out
+        return copy.deepcopy(out)
+
+    def profile_columns(self) -> tuple[tuple[str, str], ...]:
+        """The customers table's columns beyond the id and sign-up date (the profile family's inputs)."""
+        if "customers" not in self.tables:
+            return ()
+        return tuple(c for c in self.clean_columns("customers") if c[0] not in CANONICAL_CUSTOMER_COLUMNS)
+
+    @abstractmethod
+    def totals(self, sql: str) -> tuple:
+        """The one row of an aggregate query over the clean tables whose columns are sums (counts) over customers."""
+
+    @abstractmethod
+    def grouped_totals(self, sql: str, combine: str) -> list[tuple]:
+        """The rows of a grouped aggregate query over the clean tables; ``combine`` is the SQL that adds up
+        per-shard rows (named ``parts``, columns named as in ``combine``) where customers are held in shards."""
+
+    @abstractmethod
+    def clean_columns(self, table: str) -> list[tuple[str, str]]:
+        """(name, engine type) of each column of a clean table."""
+
+    @abstractmethod
+    def quarantine_frame(self, table: str) -> pd.DataFrame:
+        """The rows of ``table`` set aside, with their reasons."""
+
+    @abstractmethod
+    def build_tables(self, builds: list[ShardBuild], progress: Callable[[int, int], None] | None = None,
+                     reuse_shards: bool = False) -> Iterator[pd.DataFrame]:
+        """Each build's feature table on the driver, ordered by customer id, in the order of ``builds``.
+        ``reuse_shards``: the builds are several over this dataset, the cutoffs of a training set (the engine may
+        write the customer shards once for all of them, and keep what it built where its settings say).
+        ``progress(done, total)`` is called after each customer shard where the engine sees them."""
+
+    @abstractmethod
+    def score(self, build: ShardBuild, scorer: Scorer, keep: Callable[[pd.DataFrame], pd.DataFrame],
+              progress: Callable[[int, int], None] | None = None) -> tuple[pd.DataFrame, object]:
+        """The feature table of ``build`` (passed through ``keep``, which selects the columns scored and may raise
+        for an empty population) and ``scorer``'s result over its customers."""
+
+    @abstractmethod
+    def map_parts(self, work: Callable[[duckdb.DuckDBPyConnection], dict[str, pa.Table]]) -> dict[str, pa.Table]:
+        """``work`` (reading the ``clean_<table>`` tables of a connection) over every customer: each named part's rows
+        of all shards together, to be added up by the caller."""

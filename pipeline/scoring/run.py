@@ -1,0 +1,157 @@
+"""The body of ``churn score``: load the model, apply its problem, open the data, score every customer on the
+engine, compare with the previous list, measure the health of the base, and write the output set. Callable from
+Python (``score(...)``); what it says goes through a ``RunLog`` and what it made comes back as a ``ScoreRun``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+
+from features.registry import FeatureSpec
+from models.bundle import KEY_COLUMNS, ModelBundle
+from pipeline.build.features import build_plan
+from pipeline.build.run import (
+    check_as_of,
+    check_population,
+    load,
+    open_data,
+    params_for_model,
+    parse_date,
+    shard_progress,
+)
+from pipeline.core import runrecord
+from pipeline.core.errors import DataError
+from pipeline.core.files import check_writable
+from pipeline.core.runlog import RunLog
+from pipeline.outputs.labels import currency_of
+from pipeline.outputs.report import plots
+from pipeline.outputs.sets import OutputSet, read_contributions, read_risk_list
+from pipeline.scoring.changes import compare, previous_list_path
+from pipeline.scoring.health import base_health
+from pipeline.scoring.score import Scorer, ScoreResult
+from pipeline.training import tracking
+
+
+def sidecar(path: Path, suffix: str) -> Path:
+    """A file written beside the risk list ``path`` (its SHAP values, summary, chart, run record, manifest)."""
+    return path.with_name(f"{path.stem}{suffix}")
+
+
+@dataclass
+class ScoreRun:
+    """What ``score`` made: the scoring result, the risk list as written (with the change columns when compared),
+    the summary written beside it, the comparison with the earlier list (None: none), and where it went."""
+
+    result: ScoreResult
+    risk_list: pd.DataFrame
+    summary: dict
+    changes: dict | None
+    path: Path
+
+
+def without_unused_features(frame: pd.DataFrame, bundle: ModelBundle, log: RunLog) -> pd.DataFrame:
+    """Today's features less those the model was not trained on (a column or table added to the data since),
+    with a note: a new column in an export must not stop a scoring job. A feature the model needs and the
+    data no longer gives still stops it (``ModelError``)."""
+    unused = [c for c in frame.columns if c not in bundle.feature_names and c not in KEY_COLUMNS]
+    if unused:
+        shown = ", ".join(unused[:10]) + (f" and {len(unused) - 10} more" if len(unused) > 10 else "")
+        log.note(f"{len(unused)} feature(s) of today's data are not in the model and are left out of scoring: {shown}. "
+                 "Retrain to use them.")
+    return frame.drop(columns=unused)
+
+
+def previous_list(target: Path, day: date) -> Path | None:
+    """The list ``churn score`` compares with by default: the newest ``risk_asof=DATE`` list before ``day`` in
+    the folder the new list goes to."""
+    folder = target.parent
+    return previous_list_path(folder.iterdir(), day) if folder.is_dir() else None
+
+
+def compare_with_previous(path: Path, explicit: bool, result: ScoreResult, frame: pd.DataFrame, spec: FeatureSpec,
+                          currency: str, log: RunLog) -> tuple[pd.DataFrame, dict | None]:
+    """This run's risk list with the change columns, and the summary's ``changes`` section. A list found by
+    default that cannot be read or compared is passed over with a warning; one given explicitly stops the
+    run (exit 3)."""
+    try:
+        previous, previous_summary = read_risk_list(path)
+        shap_path = sidecar(path, "_shap.parquet")
+        contributions = read_contributions(shap_path) if shap_path.exists() else None
+        changed = compare(result.risk_list, result.summary, previous, previous_summary, result.contributions,
+                          contributions, frame, spec, currency=currency)
+    except DataError as exc:
+        if explicit:
+            raise DataError(f"--previous {path}: {exc}") from None
+        log.warn(f"the earlier list {path} found beside the output is not compared: {exc} (pass --previous FILE or "
+                 "--no-previous)")
+        return result.risk_list, None
+    return changed.risk_list, {"previous_list": str(path), **changed.summary}
+
+
+def score(params: str | Path | None, data: str | Path, as_of: str | date, out: Path | None = None,
+          model: str | None = None, overrides: list[str] | tuple[str, ...] = (), allow_stale: bool = False,
+          previous: Path | None = None, no_previous: bool = False, log: RunLog | None = None) -> ScoreRun:
+    """``churn score``: every customer as of ``as_of`` scored by ``model`` (an MLflow model URI or a saved bundle
+    folder; default the registry's champion), the risk list with drivers and actions written to ``out`` (default
+    ``risk_asof=DATE.parquet``) with its SHAP values, summary, chart, run record and manifest, as one output set.
+
+    ``previous`` is an earlier list to compare with (default: the newest ``risk_asof=DATE`` list before ``as_of``
+    beside ``out``; ``no_previous``: none). Safe to re-run: the outputs are switched in together (all new or all
+    old, whatever stops the run), and the same inputs give the same files."""
+    log = log or RunLog()
+    cfg = load(params, overrides)
+    day = parse_date(as_of)
+    target = out or Path(f"risk_asof={day.isoformat()}.parquet")
+    if target.suffix not in (".parquet", ".csv"):
+        raise DataError(f"--out {target}: use a .parquet or .csv file name")
+    check_writable(target)  # before any work: a read-only or missing folder is found now, not after scoring
+    model = model or f"models:/{cfg.registry.model_name}@champion"
+    record = runrecord.current()
+    tracking.configure()
+    if model.startswith(("models:/", "runs:/")):
+        tracking.check_stores(cfg, tuning=False)
+    with log.status(f"loading model {model}..."):
+        loaded = tracking.load_model(model)
+    bundle, version = loaded.bundle, loaded.label
+    record.model = {"uri": loaded.uri, "label": loaded.label, "version": loaded.version, "run_id": loaded.run_id}
+    cfg = params_for_model(params, overrides, bundle.metadata, log, day)
+    ds = open_data(data, cfg, log)
+    check_as_of(ds, day, log, max_age_days=cfg.scoring.max_data_age_days, setting="scoring.max_data_age_days",
+                allow_stale=allow_stale)
+    plan = build_plan(ds, cfg, day, choices=bundle.metadata.get("data_choices") or None)
+    scorer = Scorer(bundle, day, cfg.scoring, version, cfg.targeting, cfg.value, cfg.seed)
+    with log.status(f"building features as of {day} and scoring...") as update:
+        frame, result = ds.score(plan, scorer, lambda f: without_unused_features(check_population(ds, cfg, day, f),
+                                                                                  bundle, log),
+                                 progress=shard_progress(day, update))
+    risk, changes = result.risk_list, None
+    previous_path = previous if previous is not None else None if no_previous else previous_list(target, day)
+    if previous_path is not None:
+        risk, changes = compare_with_previous(previous_path, previous is not None, result, frame, bundle.spec,
+                                              currency_of(cfg), log)
+    summary = {**result.summary, "global_families": result.global_families.to_dict("records"),
+               "global_features": result.global_features.head(30).to_dict("records"),
+               "drift": result.drift.to_dict("records")}
+    with log.status("measuring the health of the customer base..."):  # in the customer shards where the engine has them
+        summary["population"], summary["health"] = base_health(ds, cfg.label, day, result.risk_list)
+    if changes is not None:
+        summary["changes"] = changes
+    sample = frame.sample(n=min(3000, len(frame)), random_state=cfg.seed)
+    # the sample's SHAP values are those scoring computed already, not computed again
+    shap_values = result.contributions.set_index("customer_id").loc[
+        sample["customer_id"], [f"churn_{c}" for c in bundle.feature_names]].to_numpy()
+    beeswarm = plots.beeswarm_plot(shap_values, bundle.check_features(sample), "SHAP summary (churn, log-odds)")
+    with OutputSet(target, record.run_id) as outputs:  # switched in together when the block ends
+        outputs.write_table(risk, target.name)
+        outputs.write_table(result.contributions, outputs.name_of("_shap.parquet"))
+        outputs.write_bytes(json.dumps(summary, indent=1, default=str).encode(), outputs.name_of("_summary.json"))
+        outputs.write_bytes(beeswarm, outputs.name_of("_shap_summary.png"))
+        for name, sha in outputs.hashes.items():
+            record.output(str(target.with_name(name)), sha, (outputs.tmp / name).stat().st_size)
+        record.finish(0)
+        outputs.write_bytes(json.dumps(record.to_dict(), indent=1, default=str).encode(), outputs.name_of("_run.json"))
+    return ScoreRun(result, risk, summary, changes, target)

@@ -1,0 +1,124 @@
+"""The bodies of ``churn train`` and ``churn evaluate``: open the data, build the training set, tune and fit,
+log to MLflow and register, or backtest over several cutoffs. Callable from Python; what they say goes through a
+``RunLog`` and what they make comes back as a result."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.build.features import build_training_set, context_for, data_choices, feature_spec, snapshot_cutoffs
+from pipeline.build.run import check_as_of, start
+from pipeline.core import runrecord
+from pipeline.core.files import write_bytes
+from pipeline.core.runlog import RunLog
+from pipeline.outputs.report import plots
+from pipeline.training import tracking
+from pipeline.training.evaluate import IN_PERIOD, backtest
+from pipeline.training.train import TrainResult, study_name, study_storage, train_models, validation_rows
+
+
+@dataclass
+class TrainRun:
+    """What ``train`` made: the training result, what MLflow and the registry did, and where."""
+
+    result: TrainResult
+    logged: tracking.LoggedModel
+    tracking_uri: str
+    seconds: float
+
+
+def train(params: str | Path | None, data: str | Path, as_of: str | date, promote: bool = False,
+          allow_stale: bool = False, overrides: list[str] | tuple[str, ...] = (), log: RunLog | None = None) -> TrainRun:
+    """``churn train``: train, tune and evaluate on data up to ``as_of``; log to MLflow and register the version
+    (champion/challenger; ``promote`` makes it champion whatever its score)."""
+    log = log or RunLog()
+    started = time.perf_counter()
+    uri = tracking.configure()
+    cfg, day, ds = start(params, data, as_of, overrides, log)
+    tracking.check_stores(cfg)
+    for run_id in tracking.mark_interrupted_runs():
+        log.warn(f"MLflow run {run_id} was left running by a training run that was killed; marked failed")
+    check_as_of(ds, day, log, training=True, max_age_days=cfg.snapshots.max_data_age_days,
+                setting="snapshots.max_data_age_days", allow_stale=allow_stale)
+    with log.steps() as add:
+        cutoffs = snapshot_cutoffs(cfg, day)
+        snapshot = add("building snapshots", len(cutoffs))
+        training = build_training_set(ds, cfg, day, progress=lambda c: snapshot(1, f"snapshot {c}"))
+        choices = data_choices(ds, cfg, day)
+        spec, _ = feature_spec(context_for(ds, cfg, day, choices))
+        fingerprint = ds.fingerprint()
+        trial_done = add("tuning (Optuna)", cfg.tuning.n_trials)
+
+        def on_trial(study, trial):
+            best = study.best_value if any(t.value is not None for t in study.trials) else float("nan")
+            trial_done(1, f"tuning: trial {trial.number} best AUC {best:.4f}")
+
+        result = train_models(training, spec, cfg, study_name=study_name(fingerprint["hash"], day, cfg, spec),
+                              storage=study_storage(cfg), on_trial=on_trial, data_choices=choices)
+    valid_rows = validation_rows(training)
+    charts = training_plots(result)
+    charts["shap_summary"] = shap_summary_plot(result, valid_rows, seed=cfg.seed)
+    with log.status("logging to MLflow and registering..."):
+        logged = tracking.log_training(result, cfg, fingerprint, valid_rows, charts, str(day))
+        runrecord.current().mlflow_run_id = logged.run_id
+        logged = tracking.register_and_gate(logged, result, cfg, valid_rows, promote)
+    runrecord.current().model = {"uri": f"models:/{cfg.registry.model_name}/{logged.version}", "version": logged.version,
+                                 "run_id": logged.run_id, "decision": logged.decision}
+    return TrainRun(result, logged, uri, time.perf_counter() - started)
+
+
+@dataclass
+class EvaluateRun:
+    """``evaluate``'s backtest table (a row per test cutoff and scorer) and where its files went."""
+
+    table: pd.DataFrame
+    out_dir: Path
+
+
+def evaluate(params: str | Path | None, data: str | Path, as_of: str | date, cutoffs: int | None = None,
+             out_dir: Path = Path("outputs/backtest"), in_period_folds: int = 0,
+             overrides: list[str] | tuple[str, ...] = (), log: RunLog | None = None) -> EvaluateRun:
+    """``churn evaluate``: backtest over ``cutoffs`` test cutoffs (default ``evaluation.backtest_cutoffs``): train on
+    data before each, test on the cutoff after, beside the baselines; ``backtest.csv`` and charts in ``out_dir``.
+    ``in_period_folds`` > 0 also scores each test cutoff by K-fold models fitted on its own labels (a reference for
+    how much the features allow, not a forecast)."""
+    log = log or RunLog()
+    cfg, day, ds = start(params, data, as_of, overrides, log)
+    check_as_of(ds, day, log, training=True)
+    with log.status("backtesting...") as update:
+        table = backtest(ds, cfg, day, cutoffs or cfg.evaluation.backtest_cutoffs, progress=update,
+                         in_period_folds=in_period_folds)
+    write_bytes(table.to_csv(index=False).encode(), out_dir / "backtest.csv")
+    for metric in ("roc_auc", "pr_auc", "lift_at_10"):
+        write_bytes(plots.backtest_plot(table, metric, reference=IN_PERIOD), out_dir / f"backtest_{metric}.png")
+    return EvaluateRun(table, out_dir)
+
+
+def training_plots(result: TrainResult) -> dict[str, bytes]:
+    """ROC, calibration, lift, loyalty capture, feature importance and SHAP summary of a training run."""
+    v = result.validation
+    y = v["churned"].to_numpy()
+    scores = {"model": v["model"].to_numpy(), **{c.removeprefix("baseline_"): v[c].to_numpy()
+                                                 for c in v.columns if c.startswith("baseline_")}}
+    rankings = {"loyalty_model": v["expected_value"].to_numpy(),
+                **{c.removeprefix("value_baseline_"): v[c].to_numpy() for c in v.columns if c.startswith("value_baseline_")}}
+    out = {
+        "roc": plots.roc_plot(y, scores),
+        "calibration": plots.calibration_plot(y, v["model"].to_numpy()),
+        "lift": plots.lift_plot(y, scores),
+        "loyalty_capture": plots.value_capture_plot(v["future_value"].to_numpy(), rankings),
+        "feature_importance": plots.importance_plot(result.bundle.churn.feature_importance()),
+    }
+    return out
+
+
+def shap_summary_plot(result: TrainResult, features: pd.DataFrame, max_rows: int = 2000, seed: int = 0) -> bytes:
+    sample = features.sample(n=min(max_rows, len(features)), random_state=seed) if len(features) else features
+    X = result.bundle.check_features(sample)
+    contrib = result.bundle.churn.contributions(X)[:, :-1]
+    return plots.beeswarm_plot(contrib, X, "SHAP summary (churn, log-odds)")
