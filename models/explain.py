@@ -1,22 +1,6 @@
 """Per-customer drivers from TreeSHAP contributions, in probability points and plain sentences.
 
-Contributions are exact TreeSHAP values (``shap.TreeExplainer`` on the booster, identical to LightGBM's
-``pred_contrib`` and measured slightly faster: ``benchmarks/bench_scoring.py``). They are in
-log-odds; each customer's contributions are rescaled by (p - p0) / (sum of contributions), p being the
-calibrated churn probability and p0 the calibrated base rate, so they add up to the customer's
-distance from the base rate in probability points and keep their signs and proportions. Drivers are
-chosen on the log-odds contributions themselves (the same order for every customer whom calibration moves
-off the base rate) and reported in probability points: a flat step of isotonic calibration that holds the
-base rate maps a whole range of scores onto p0, and rescaled to p - p0 = 0 the contributions of those
-customers, up to a model score far above the base, would all be 0 and name no driver at all.
-
-Drivers are families, not single features: SHAP values add up, so a family's sum is the effect of that
-group of correlated features, and two near-copies of one signal cannot take two of the three places. A
-driver is a family whose features raise this customer's risk (the sum of their positive effects), named
-by its feature with the largest positive effect whose reason can be said: behaviour, not context (model
-outputs, static attributes), on the risky side of its neutral point, a comparison only for a material change,
-not merely missing (:meth:`features.registry.Feature.reason`). Context stays available for a customer's card
-(:func:`context_facts`).
+How it works, and why: docs/explanations.md, section "models/explain.py".
 """
 
 from __future__ import annotations

@@ -1,13 +1,7 @@
 """The Gamma-Gamma model of spend per transaction (Fader and Hardie 2013, "The Gamma-Gamma Model of Monetary
 Value") and customer lifetime value from a BTYD purchase forecast times expected spend, on numpy/scipy.
 
-A customer's transaction values are gamma(p, nu) around their own mean p / nu; ``nu`` varies across
-customers as gamma(q, v) (``v`` is the paper's gamma). Only the customer's number of repeat transactions
-``x`` and their mean value ``mbar`` enter the likelihood. The model assumes spend per transaction is
-independent of how often a customer buys; check that on the data (the paper finds a correlation of 0.11
-on CDNOW) before pairing it with a purchase model.
-
-Time in :func:`btyd_lifetime_value` is in weeks, as in :mod:`models.btyd`.
+How it works, and why: docs/value.md, section "models/gamma_gamma.py".
 """
 
 from __future__ import annotations

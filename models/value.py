@@ -1,18 +1,7 @@
 """Customer value: what a customer is worth in the horizon if they stay, over their lifetime, and the
 buy-till-you-die baseline of both.
 
-The learned value model predicts ``value_if_retained``, the net spend in the horizon of a customer who
-does not churn (trained on the rows whose label is "stayed"). With the churn probability ``p`` it gives
-the three figures a retention team needs, without counting churn twice:
-
-- ``expected_value = (1 - p) * value_if_retained``: spend expected in the horizon (the loyalty score
-  ranks it);
-- ``value_at_risk = p * value_if_retained``: spend the horizon loses if the customer churns;
-- ``lifetime_value``: the discounted spend over ``value.lifetime_months``, at the same retention rate
-  per horizon (:func:`lifetime_value`).
-
-The baseline (:func:`btyd_baseline`) is BG/NBD (or Pareto/NBD) expected purchases times Gamma-Gamma
-expected spend per purchase, both fitted on the same feature rows.
+How it works, and why: docs/value.md, section "models/value.py".
 """
 
 from __future__ import annotations

@@ -1,18 +1,6 @@
 """The feature contract: every registered feature, built-in or your own, on any data.
 
-Four promises each feature keeps (CONVENTIONS "Features"), checked on the same builds:
-
-- **metadata**: a registered family, a known unit, a direction of risk, a kind, a lower-case name without
-  spaces, used by no other feature, and a description that renders a sentence with the customer's numbers;
-- **determinism**: two builds of the same data give the same values, bit for bit;
-- **no look-ahead**: rows dated after the as-of date (new purchases, events, invoices, and facts that only
-  became known later: invoices paid and subscriptions ended after it) change nothing;
-- **no mutation**: the input tables, and the frame a fitted family's ``finish`` step is given, are left as
-  they were.
-
-``tests/contracts/test_feature_contract.py`` runs them over the generated sample; ``churn check-features
---data DIR`` runs them over your own data, so a new family is checked the moment it is registered. Pure:
-frames and params in, findings out.
+How it works, and why: docs/features.md, section "pipeline/build/contracts.py".
 """
 
 from __future__ import annotations

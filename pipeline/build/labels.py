@@ -1,15 +1,6 @@
 """Point-in-time population and churn labels.
 
-Population at cutoff t (documented in the README):
-- ``inactivity``: customers with at least ``min_purchases_in_lookback`` orders in (t - lookback, t].
-  A customer with no order in the lookback window has already churned and is not scored.
-- ``cancellation``: customers with a subscription active at the end of day t (started on or before t,
-  not ended by t).
-
-Labels look only at (t, t + horizon]:
-- ``inactivity``: churned = no purchase in the horizon.
-- ``cancellation``: churned = a subscription active at t ends in the horizon and none is active at its end.
-``future_value`` is the customer's net spend in the horizon (returns subtracted, floored at 0).
+How it works, and why: docs/models.md, section "pipeline/build/labels.py".
 """
 
 from __future__ import annotations

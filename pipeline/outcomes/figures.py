@@ -1,21 +1,7 @@
 """Outcomes of a risk list once its horizon has passed: was the list right, did it point at the value
 that was lost, and did the actions keep customers (treatment against holdout)?
 
-Frames in, plain dicts and frames out; the one function that reads data (``realised_outcomes``) does it
-through the feature builder's own labels, so an outcome means exactly what a training label means.
-
-Definitions (the README's "Outcomes" section says the same for users):
-
-- **churned**: the list's label rule over (as_of, as_of + horizon]; ``revenue``: net spend in that window,
-  floored at 0 (the training label's ``future_value``).
-- **value lost** of a customer = churned x ``value_if_retained``: the spend they were expected to make in
-  the horizon had they stayed, counted only for those who left. A churner's actual spend is (nearly) zero,
-  so what their leaving cost is the forecast, not the realised revenue.
-- **revenue kept**: the actual revenue, in the horizon, of the customers who stayed.
-- **measured effect** of an action = (holdout churn rate - treatment churn rate) / holdout churn rate: the
-  share of would-be churners the action kept (the vaccine-efficacy formula, 1 - relative risk).
-- **shrunk effect** = (n_h x measured + k x prior) / (n_h + k), clipped to [0, 1], with n_h the action's
-  holdout customers and k = ``SHRINKAGE_PSEUDO_COUNT``: the prior counts as much as k holdout customers.
+How it works, and why: docs/outputs.md, section "pipeline/outcomes/figures.py".
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ def effects_header(figures: dict) -> list[str]:
     return lines
 
 
-def outcomes(params: str | Path | None, risk_list: Path, data: str | Path, json_path: Path | None = None,
+def outcomes(params: str | Path | None, risk_list: str | Path, data: str | Path, json_path: Path | None = None,
              html: Path | None = None, write_effects: Path | None = None, overrides: list[str] | tuple[str, ...] = (),
              log: RunLog | None = None) -> OutcomesRun:
     """``churn outcomes``: was the list right, did it point at the value lost, and did the actions keep customers
@@ -51,6 +51,7 @@ def outcomes(params: str | Path | None, risk_list: Path, data: str | Path, json_
     model version in MLflow; writes every figure (``json_path``), an HTML page (``html``) and the measured action
     effects as YAML for params.yaml (``write_effects``) when asked."""
     log = log or RunLog()
+    risk_list = Path(risk_list)
     cfg = load(params, overrides)
     for target in (json_path, html, write_effects):
         if target is not None:

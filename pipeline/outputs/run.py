@@ -19,12 +19,13 @@ class ReportRun:
     xlsx: Path | None
 
 
-def report(params: str | Path | None, scores: Path, out: Path = Path("report.html"), xlsx: Path | None = None,
+def report(params: str | Path | None, scores: str | Path, out: str | Path = Path("report.html"), xlsx: Path | None = None,
            overrides: list[str] | tuple[str, ...] = ()) -> ReportRun:
     """``churn report``: the HTML report of the risk list ``scores`` (written by ``churn score``, refused when its
     parts come from different runs) to ``out``, and an Excel call list to ``xlsx`` when given."""
     cfg = load_params(params, list(overrides or []))
-    frame, summary = read_risk_list(scores)
+    out = Path(out)
+    frame, summary = read_risk_list(Path(scores))
     html = build_report(frame, summary, cfg.scoring.report_top_n, currency=currency_of(cfg))
     write_bytes(html.encode("utf-8"), out)
     if xlsx is not None:

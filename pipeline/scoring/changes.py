@@ -1,19 +1,6 @@
 """What changed since the last run: each customer's risk then and now, and why it rose.
 
-Pure: two risk lists (with their summaries and, where available, their SHAP contributions) and today's
-feature table in; the risk list with ``previous_probability``, ``probability_change``, ``previous_band``
-and ``change_reason``, and the summary's ``changes`` section out. Reading the previous list lives in the CLI.
-
-Comparable means the same question: the same churn definition (label kind and horizon) and a previous
-as-of date before this one. Another definition gives no comparison at all, only a note. Another model
-version still compares probabilities, with a note (a change then mixes the customer's change with the
-model's); its SHAP contributions explain a rise only when both models use the same features.
-
-Why risk rose: the families whose summed contributions (log-odds) rose most between the two runs, each said
-by its feature whose contribution rose most, in that feature's own sentence with the customer's numbers of
-today ("Risk up 31 points since 2025-11-30: 3 complaints in the last 90 days; 2 visits in the last 30 days,
-down from 9"). Feature values of the previous run are not stored (its risk list holds only the three
-drivers' values), so a sentence says the current value, with the comparison its own window carries.
+How it works, and why: docs/outputs.md, section "pipeline/scoring/changes.py".
 """
 
 from __future__ import annotations

@@ -92,9 +92,9 @@ def compare_with_previous(path: Path, explicit: bool, result: ScoreResult, frame
     return changed.risk_list, {"previous_list": str(path), **changed.summary}
 
 
-def score(params: str | Path | None, data: str | Path, as_of: str | date, out: Path | None = None,
+def score(params: str | Path | None, data: str | Path, as_of: str | date, out: str | Path | None = None,
           model: str | None = None, overrides: list[str] | tuple[str, ...] = (), allow_stale: bool = False,
-          previous: Path | None = None, no_previous: bool = False, log: RunLog | None = None) -> ScoreRun:
+          previous: str | Path | None = None, no_previous: bool = False, log: RunLog | None = None) -> ScoreRun:
     """``churn score``: every customer as of ``as_of`` scored by ``model`` (an MLflow model URI or a saved bundle
     folder; default the registry's champion), the risk list with drivers and actions written to ``out`` (default
     ``risk_asof=DATE.parquet``) with its SHAP values, summary, chart, run record and manifest, as one output set.
@@ -105,7 +105,7 @@ def score(params: str | Path | None, data: str | Path, as_of: str | date, out: P
     log = log or RunLog()
     cfg = load(params, overrides)
     day = parse_date(as_of)
-    target = out or Path(f"risk_asof={day.isoformat()}.parquet")
+    target = Path(out) if out is not None else Path(f"risk_asof={day.isoformat()}.parquet")
     if target.suffix not in (".parquet", ".csv"):
         raise DataError(f"--out {target}: use a .parquet or .csv file name")
     check_writable(target)  # before any work: a read-only or missing folder is found now, not after scoring
@@ -129,6 +129,7 @@ def score(params: str | Path | None, data: str | Path, as_of: str | date, out: P
                                                                                   bundle, log),
                                  progress=shard_progress(day, update))
     risk, changes = result.risk_list, None
+    previous = Path(previous) if previous is not None else None
     previous_path = previous if previous is not None else None if no_previous else previous_list(target, day)
     if previous_path is not None:
         risk, changes = compare_with_previous(previous_path, previous is not None, result, frame, bundle.spec,

@@ -1,19 +1,6 @@
 """The call list: each customer's priority and contact group (treatment, holdout or not selected).
 
-``priority = churn probability x value if retained x the expected effect of the suggested action`` (the
-share of would-be churners that action keeps: a prior per action in ``targeting.action_effects``,
-replaced by measured effects once ``churn outcomes --write-effects`` has measured them). It is the
-value a contact can be expected to save.
-
-The suggested action (:func:`choose_actions`) is that of the customer's first driver whose family has an action
-in ``scoring.actions`` whose conditions the customer meets, else ``scoring.default_action``: an action never
-refers to something the customer does not have (a renewal offer needs an active subscription).
-
-The ``targeting.capacity`` customers with the highest priority are selected (everyone with a priority
-above zero when the capacity is empty); ``targeting.holdout_share`` of them are held out: not contacted,
-so that ``churn outcomes`` can compare their churn with the contacted group's. Holdout customers are
-drawn by a seeded hash of the customer id and the as-of date: a re-run of the same campaign holds out
-the same customers, and each campaign (another as-of date) draws afresh, so nobody is held out every time.
+How it works, and why: docs/outputs.md, section "pipeline/scoring/targeting.py".
 """
 
 from __future__ import annotations

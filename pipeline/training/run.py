@@ -81,13 +81,14 @@ class EvaluateRun:
 
 
 def evaluate(params: str | Path | None, data: str | Path, as_of: str | date, cutoffs: int | None = None,
-             out_dir: Path = Path("outputs/backtest"), in_period_folds: int = 0,
+             out_dir: str | Path = Path("outputs/backtest"), in_period_folds: int = 0,
              overrides: list[str] | tuple[str, ...] = (), log: RunLog | None = None) -> EvaluateRun:
     """``churn evaluate``: backtest over ``cutoffs`` test cutoffs (default ``evaluation.backtest_cutoffs``): train on
     data before each, test on the cutoff after, beside the baselines; ``backtest.csv`` and charts in ``out_dir``.
     ``in_period_folds`` > 0 also scores each test cutoff by K-fold models fitted on its own labels (a reference for
     how much the features allow, not a forecast)."""
     log = log or RunLog()
+    out_dir = Path(out_dir)
     cfg, day, ds = start(params, data, as_of, overrides, log)
     check_as_of(ds, day, log, training=True)
     with log.status("backtesting...") as update:

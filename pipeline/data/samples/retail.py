@@ -1,14 +1,6 @@
 """Seeded generator of realistic customer histories with planted, observable churn causes.
 
-Customers differ in purchase rate, basket size and lifecycle; purchases follow a yearly seasonality.
-A churner has one cause, visible in the data during a warning period of 60-120 days before they
-leave: rising complaints, late payments, fading visits, detractor survey scores, loyalty lapse or
-declining spend (late payments only for subscribers, a loyalty lapse only for members, so that every
-cause can show); some leave with no warning at all. After leaving they stop buying, their subscription
-ends and their visits almost stop. Customers sign up throughout the period.
-
-Generated in chunks of customers, so it scales from a thousand customers (tests) to 100M
-transactions (benchmarks, written as Parquet parts).
+How it works, and why: docs/data.md, section "pipeline/data/samples/retail.py".
 """
 
 from __future__ import annotations

@@ -1,18 +1,7 @@
 """Seeded generator of a subscription product (a social network with monthly renewals) whose churn is
 driven by what its customers do.
 
-Customers sign up throughout the period on one of three plans and renew monthly: each renewal is an
-invoice and, once paid, a transaction of the plan's price (so transactions are billing, not buying). They
-post, like, make new friends, view ads, dislike, unfriend, message and reply, each at their own rates: a
-customer's sociability sets how much they post, message, reply and make friends, and the less sociable
-cancel more often, as do new subscribers (the risk falls over the first months). A churner also has one
-cause, visible during the 60-120 days before they cancel: their social life fades (fewer posts, messages,
-replies, new friends), conflict (dislikes and unfriends pile up), they stop posting and only watch, they
-move to a cheaper plan, their renewals are paid late or fail; some leave with no warning. The basic plan's
-price rises once (2025-03-01), a new subscription row of the same plan. Churn = the subscription is
-cancelled: about 3-5% of active subscribers in any 60 days.
-
-``generate_subscription(n, seed)`` returns the five tables and the truth, like ``sample_data.generate``.
+How it works, and why: docs/data.md, section "pipeline/data/samples/subscription.py".
 """
 
 from __future__ import annotations

@@ -1,16 +1,6 @@
 """Apache Spark as the engine: the session, customer shards, and the project's own DuckDB build inside each task.
 
-Customers are split into shards by Spark (hash partitioning on ``customer_id``: every row of a customer, in every
-table, lands in the same shard). Each task streams its shard's rows into an in-task DuckDB, one thread, with a
-memory limit beyond which it spills to the executor's local disk, and runs exactly the code a single-machine build
-runs on one of its shards (the build's ``ShardBuild.shard``). Population-level fits (BTYD) see every customer's
-statistics on the driver, as they do on one machine, and their per-customer results go back to the tasks, which
-finish each row with the same SQL (``ShardBuild.combine``). No feature is written twice.
-
-Optional tables share one shuffle: every table's rows go into one long table tagged with its name, each table's
-columns prefixed by it (``events__event_type``), so one ``repartition`` co-locates a customer's transactions,
-events, invoices, subscriptions and profile (Spark's cogroup joins only two frames). Rows of other tables are
-nulls in a table's columns, which Arrow stores as a bitmap.
+How it works, and why: docs/spark.md, section "pipeline/engine/spark/dataset.py".
 """
 
 from __future__ import annotations

@@ -2,12 +2,7 @@
 through the Hadoop FileSystem of the session's JVM: the one Spark's own readers use, with its schemes, its jars and the
 ``spark.hadoop.*`` settings of ``engine.spark.conf``.
 
-``HadoopPath`` has the part of ``pathlib.Path`` that finding tables (``pipeline.data.sources.discover_tables``) and reading them
-(``pipeline.engine.spark.validate.read_source``: a text file's first bytes for its encoding, its header line for its
-delimiter, a workbook's bytes) use, so those run unchanged on a local folder or a URI. It has no ``__fspath__``: code
-that would open it as a local file fails at once instead of reading something else.
-
-Only inputs are read here; quarantine files and every other output stay local files of the driver.
+How it works, and why: docs/spark.md, section "pipeline/engine/spark/fs.py".
 """
 
 from __future__ import annotations

@@ -1,23 +1,7 @@
 """Validation on Apache Spark: the single-machine rules, quarantine and accounting, each defined once
 (``pipeline.data.validate``).
 
-How a table is read (number separators, date formats, float ids, which time-zone convention is the minority, the
-types of profile attributes) is decided from counts over the whole source. ``pipeline.data.validate`` asks for them
-through a small scan interface (``Scan``); here each count query runs, unchanged, in an in-task DuckDB over the rows
-of each Spark partition, and the driver adds the counts up (an example is the least value over every partition,
-as on one machine). The decisions are therefore the single-machine engine's by construction.
-
-The rows are then hash-partitioned by the table's key as read (the customer id; the invoice id for invoices; a row
-without a key by the hash of all its values), so the copies of a row and the rows sharing a one-record-per-key key
-meet in one shard. Each shard task runs ``pipeline.data.validate.check_rows`` (the typed values, the reasons, duplicates
-and key conflicts, the clean and quarantine relations) in its DuckDB with the decisions fixed, and returns its clean
-rows, its quarantined rows and what it counted; the driver adds the counts up and ``pipeline.data.validate.table_report``
-turns them into the same account, problems and notices. The policy (``validation.on_bad_rows``,
-``max_bad_share``) is ``pipeline.data.validate.validate_tables``, shared by both engines.
-
-Known edge: ids written differently that are equal once typed (float text ids "291.0" and "291.00", both read as
-291) land in different shards, so two such records of one customer in a one-record-per-key table are not seen as a
-conflict (on one machine they are).
+How it works, and why: docs/spark.md, section "pipeline/engine/spark/validate.py".
 """
 
 from __future__ import annotations
