@@ -4,9 +4,15 @@ Deterministic (LightGBM ``deterministic`` with row-wise histograms, a fixed thre
 categorical columns learned at fit time, feature names and order checked at predict time. The fitted
 booster is kept in LightGBM's own text format (``booster_.model_to_string()``), so saving a model never
 needs pickle.
+
+The booster parameters' defaults are those of ``pipeline.core.booster.BoosterSettings`` (the config's
+``model:`` and ``loyalty:`` sections are such settings); ``from_settings`` builds an estimator from one.
 """
 
 from __future__ import annotations
+
+import dataclasses
+from typing import Self
 
 import lightgbm as lgb
 import numpy as np
@@ -15,7 +21,18 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from pipeline.core.booster import BoosterSettings
 from pipeline.core.errors import ModelError
+
+_DEFAULTS = BoosterSettings()
+# BoosterSettings' names that the estimators call otherwise (scikit-learn's name for the rounds)
+_ESTIMATOR_NAMES = {"max_rounds": "n_estimators"}
+
+
+def booster_params(settings: BoosterSettings) -> dict:
+    """The estimator parameters ``settings`` give (any BoosterSettings, a config section included)."""
+    return {_ESTIMATOR_NAMES.get(f.name, f.name): getattr(settings, f.name)
+            for f in dataclasses.fields(BoosterSettings)}
 
 
 def check_feature_frame(X: pd.DataFrame, names: list[str]) -> pd.DataFrame:
@@ -40,16 +57,16 @@ class _LGBMBase(BaseEstimator):
 
     def __init__(
         self,
-        learning_rate: float = 0.05,
-        num_leaves: int = 31,
-        max_depth: int = -1,
-        min_child_samples: int = 20,
-        feature_fraction: float = 1.0,
-        bagging_fraction: float = 1.0,
-        bagging_freq: int = 0,
-        lambda_l2: float = 0.0,
-        n_estimators: int = 200,
-        early_stopping_rounds: int = 0,
+        learning_rate: float = _DEFAULTS.learning_rate,
+        num_leaves: int = _DEFAULTS.num_leaves,
+        max_depth: int = _DEFAULTS.max_depth,
+        min_child_samples: int = _DEFAULTS.min_child_samples,
+        feature_fraction: float = _DEFAULTS.feature_fraction,
+        bagging_fraction: float = _DEFAULTS.bagging_fraction,
+        bagging_freq: int = _DEFAULTS.bagging_freq,
+        lambda_l2: float = _DEFAULTS.lambda_l2,
+        n_estimators: int = _DEFAULTS.max_rounds,
+        early_stopping_rounds: int = _DEFAULTS.early_stopping_rounds,
         random_state: int = 0,
         n_jobs: int = 2,
     ) -> None:
@@ -65,6 +82,12 @@ class _LGBMBase(BaseEstimator):
         self.early_stopping_rounds = early_stopping_rounds
         self.random_state = random_state
         self.n_jobs = n_jobs
+
+    @classmethod
+    def from_settings(cls, settings: BoosterSettings, **params) -> Self:
+        """The estimator with the booster parameters of ``settings``; ``params`` (estimator parameter names:
+        ``n_estimators``, ``random_state``, a tuned ``learning_rate``...) are set too and win over them."""
+        return cls(**{**booster_params(settings), **params})
 
     def _objective_params(self) -> dict:
         raise NotImplementedError
@@ -241,16 +264,16 @@ class LGBMValueRegressor(RegressorMixin, _LGBMBase):
         self,
         objective: str = "tweedie",
         tweedie_variance_power: float = 1.3,
-        learning_rate: float = 0.05,
-        num_leaves: int = 31,
-        max_depth: int = -1,
-        min_child_samples: int = 20,
-        feature_fraction: float = 1.0,
-        bagging_fraction: float = 1.0,
-        bagging_freq: int = 0,
-        lambda_l2: float = 0.0,
-        n_estimators: int = 200,
-        early_stopping_rounds: int = 0,
+        learning_rate: float = _DEFAULTS.learning_rate,
+        num_leaves: int = _DEFAULTS.num_leaves,
+        max_depth: int = _DEFAULTS.max_depth,
+        min_child_samples: int = _DEFAULTS.min_child_samples,
+        feature_fraction: float = _DEFAULTS.feature_fraction,
+        bagging_fraction: float = _DEFAULTS.bagging_fraction,
+        bagging_freq: int = _DEFAULTS.bagging_freq,
+        lambda_l2: float = _DEFAULTS.lambda_l2,
+        n_estimators: int = _DEFAULTS.max_rounds,
+        early_stopping_rounds: int = _DEFAULTS.early_stopping_rounds,
         random_state: int = 0,
         n_jobs: int = 2,
         unused_features: tuple[str, ...] = (),

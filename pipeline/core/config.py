@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import yaml
 
+from pipeline.core.booster import BoosterSettings
 from pipeline.core.errors import ConfigError
 
 TABLES = ("transactions", "customers", "events", "invoices", "subscriptions")
@@ -145,30 +146,23 @@ class EngineConfig:
 
 
 @dataclass(frozen=True)
-class ChurnModelConfig:
-    learning_rate: float = 0.1
-    num_leaves: int = 15
-    max_depth: int = 6
-    min_child_samples: int = 50
+class ChurnModelConfig(BoosterSettings):
+    """The churn classifier: its booster settings and how it is refitted."""
+
+    # Column and row sampling and an L2 penalty, unlike the value model (``BoosterSettings``' other defaults).
     feature_fraction: float = 0.8
     bagging_fraction: float = 0.8
     bagging_freq: int = 1
     lambda_l2: float = 1.0
-    max_rounds: int = 500
-    early_stopping_rounds: int = 50
     refit_on_all_cutoffs: bool = False
 
 
 @dataclass(frozen=True)
-class LoyaltyConfig:
+class LoyaltyConfig(BoosterSettings):
+    """The value-if-retained regressor behind the loyalty score: objective, booster settings and tiers."""
+
     objective: Literal["tweedie", "regression", "poisson"] = "tweedie"
     tweedie_variance_power: float = 1.3
-    learning_rate: float = 0.1
-    num_leaves: int = 15
-    max_depth: int = 6
-    min_child_samples: int = 50
-    max_rounds: int = 500
-    early_stopping_rounds: int = 50
     refit_on_all_cutoffs: bool = True  # after early stopping, refit on every labelled cutoff's stayers
     # Lower bounds of each tier on the 0-100 score, highest first.
     tiers: dict[str, float] = field(
@@ -221,6 +215,47 @@ class ActionRule:
     when: tuple[Condition, ...] = ()
 
 
+# The suggested action per driver family, in params.yaml's form (parsed by _action_rules into ActionRule).
+DEFAULT_ACTIONS: dict[str, Any] = {
+    "recency": "Win-back message with a reason to return now",
+    "frequency": "Replenishment reminder timed to their usual cycle",
+    "regularity": "Replenishment reminder timed to their usual cycle",
+    "monetary": "Personalised offer on categories they buy",
+    "trend": "Personalised offer on categories they buy",
+    "basket": "Bundle or cross-sell offer",
+    "returns": "Quality follow-up on recent returns",
+    "payments": "Offer a payment plan and check billing contact",
+    "engagement": "Re-engagement campaign with personalised content",
+    "activity": "Re-engagement campaign with personalised content",
+    "service": "Service recovery call from a senior agent",
+    "satisfaction": "Personal outreach to hear and fix their concerns",
+    "loyalty_program": "Loyalty invitation: bonus points to reactivate",
+    "btyd": "Win-back message with a reason to return now",
+    "tenure": "Onboarding check-in",
+    "subscription": {"text": "Retention offer before renewal", "when": {"has_active_subscription": 1}},
+    "profile": {"text": "Account review by their account manager",
+                "when": {"profile_segment": ["small_business", "enterprise"]}},
+}
+
+# The prior share of would-be churners each action keeps (its text as in DEFAULT_ACTIONS).
+DEFAULT_ACTION_EFFECTS: dict[str, float] = {
+    "Win-back message with a reason to return now": 0.08,
+    "Replenishment reminder timed to their usual cycle": 0.10,
+    "Personalised offer on categories they buy": 0.12,
+    "Bundle or cross-sell offer": 0.08,
+    "Quality follow-up on recent returns": 0.15,
+    "Offer a payment plan and check billing contact": 0.20,
+    "Re-engagement campaign with personalised content": 0.08,
+    "Service recovery call from a senior agent": 0.25,
+    "Personal outreach to hear and fix their concerns": 0.20,
+    "Loyalty invitation: bonus points to reactivate": 0.12,
+    "Onboarding check-in": 0.10,
+    "Retention offer before renewal": 0.15,
+    "Account review by their account manager": 0.15,
+    "Keep in regular communication; no targeted action": 0.02,
+}
+
+
 @dataclass(frozen=True)
 class ScoringConfig:
     # risk_bands_by base_rate_multiple: each band's lowest churn probability as a multiple of the validation
@@ -236,7 +271,9 @@ class ScoringConfig:
     currency: str = ""  # written with amounts in reasons and the Excel call list ("EUR", "€"); "" = no symbol
     # family -> the action(s) for a customer whose driver is that family: text, {text, when} or a list of
     # them (the first whose conditions hold); parsed by _action_rules (README "Actions that fit").
-    actions: dict[str, tuple[ActionRule, ...]] = field(default_factory=dict)
+    actions: dict[str, tuple[ActionRule, ...]] = field(
+        default_factory=lambda: {family: _action_rules(rules, f"scoring.actions.{family}")
+                                 for family, rules in DEFAULT_ACTIONS.items()})
     default_action: str = "Keep in regular communication; no targeted action"
 
 
@@ -255,7 +292,7 @@ class TargetingConfig:
     capacity: int | None = None  # customers the team can contact this run; None = every eligible customer
     holdout_share: float = 0.10  # share of the selected customers kept out of contact (seeded by id and as-of)
     # share of would-be churners each action keeps (prior; `churn outcomes --write-effects` measures it)
-    action_effects: dict[str, float] = field(default_factory=dict)
+    action_effects: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_ACTION_EFFECTS))
     default_effect: float = 0.10  # for an action not listed in action_effects
 
 

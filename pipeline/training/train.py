@@ -21,6 +21,7 @@ import optuna
 import pandas as pd
 
 from features.registry import FeatureSpec
+from models.bands import band_thresholds
 from models.baselines import churn_baselines, value_baselines
 from models.bundle import SCORE_LEVELS, ModelBundle, feature_reference
 from models.calibration import choose_calibrator
@@ -30,7 +31,6 @@ from models.value import btyd_baseline
 from pipeline.build.problem import problem_of
 from pipeline.core.config import Params
 from pipeline.core.errors import DataError
-from pipeline.scoring.score import band_thresholds
 
 LABELS = ("churned", "future_value")
 # Fewer churned or retained rows than this in the training or the validation snapshots stop training (exit 3):
@@ -56,14 +56,8 @@ class TrainResult:
 
 
 def churn_estimator(params: Params, **overrides) -> LGBMChurnClassifier:
-    m = params.model
-    kwargs = dict(learning_rate=m.learning_rate, num_leaves=m.num_leaves, max_depth=m.max_depth,
-                  min_child_samples=m.min_child_samples,
-                  feature_fraction=m.feature_fraction, bagging_fraction=m.bagging_fraction, bagging_freq=m.bagging_freq,
-                  lambda_l2=m.lambda_l2, n_estimators=m.max_rounds, early_stopping_rounds=m.early_stopping_rounds,
-                  random_state=params.seed)
-    kwargs.update(overrides)
-    return LGBMChurnClassifier(**kwargs)
+    """The churn classifier (``model:`` booster settings); ``overrides`` are estimator parameters (tuned ones)."""
+    return LGBMChurnClassifier.from_settings(params.model, **{"random_state": params.seed, **overrides})
 
 
 def value_estimator(params: Params, spec: FeatureSpec | None = None, **overrides) -> LGBMValueRegressor:
@@ -71,12 +65,9 @@ def value_estimator(params: Params, spec: FeatureSpec | None = None, **overrides
     inputs (``Feature.value_input``) stay unused."""
     c = params.loyalty
     unused = tuple(f.name for f in spec.features if not f.value_input) if spec is not None else ()
-    kwargs = dict(objective=c.objective, tweedie_variance_power=c.tweedie_variance_power,
-                  learning_rate=c.learning_rate, num_leaves=c.num_leaves, max_depth=c.max_depth,
-                  min_child_samples=c.min_child_samples, n_estimators=c.max_rounds,
-                  early_stopping_rounds=c.early_stopping_rounds, random_state=params.seed, unused_features=unused)
-    kwargs.update(overrides)
-    return LGBMValueRegressor(**kwargs)
+    return LGBMValueRegressor.from_settings(c, **{
+        "objective": c.objective, "tweedie_variance_power": c.tweedie_variance_power, "random_state": params.seed,
+        "unused_features": unused, **overrides})
 
 
 def out_of_time_split(cutoffs: pd.Series, horizon_days: int) -> tuple[np.ndarray, np.ndarray]:
