@@ -7,7 +7,7 @@ SAMPLE := data/sample
 AS_OF := 2025-12-31
 OUT := outputs
 
-.PHONY: install spark demo test lint bench bench-spark clean sample-data
+.PHONY: install spark demo test notebooks lint bench bench-spark clean sample-data
 
 install: $(VENV)/.installed
 
@@ -39,6 +39,10 @@ demo: install
 test: install spark
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
+# Execute every notebook under notebooks/ on a small generated sample (each one a test; make test runs them too).
+notebooks: install
+	$(PY) -m pytest -v -p no:cacheprovider tests/e2e/test_notebooks.py
+
 lint: install
 	$(VENV)/bin/ruff check .
 
@@ -51,7 +55,7 @@ bench: install spark
 # Spark against DuckDB and a hand-written Spark SQL query
 # (ROWS=100000000 SPARK_MEMORY=512m SHUFFLE_PARTITIONS=200 for the large run).
 bench-spark: install spark
-	$(PY) benchmarks/bench_spark.py --sizes $(or $(ROWS),5000000) --spark-memory $(or $(SPARK_MEMORY),1g) \
+	$(PY) benchmarks/bench_spark.py --sizes $(or $(ROWS),5000000) --spark-memory=$(SPARK_MEMORY) \
 		--shuffle-partitions $(or $(SHUFFLE_PARTITIONS),0)
 
 # Regenerate the bundled sample (seeded: the same files every time).

@@ -259,4 +259,4 @@ def _sql(ctx: Context) -> str:
     return "SELECT customer_id, " + ",\n".join(cols) + " FROM ev GROUP BY customer_id"
 
 
-register(Family(FAMILY, ("events",), _features, sql=_sql))
+register(Family(FAMILY, ("events",), _features, sql=_sql, label="Activity (every event type)"))

@@ -42,4 +42,5 @@ def _sql(ctx: Context) -> str:
         JOIN customer_keys k USING (customer_key)"""
 
 
-register(Family(FAMILY, ("transactions",), _features, sql=_sql, aggregates=_aggregates, columns=_columns))
+register(Family(FAMILY, ("transactions",), _features, sql=_sql, aggregates=_aggregates, columns=_columns,
+                label="Basket and categories"))

@@ -70,4 +70,5 @@ def _finish(summary: pd.DataFrame, ctx: Context) -> pd.DataFrame:
     })
 
 
-register(Family(FAMILY, ("transactions",), _features, aggregates=_aggregates, columns=_statistics, finish=_finish))
+register(Family(FAMILY, ("transactions",), _features, aggregates=_aggregates, columns=_statistics, finish=_finish,
+                label="Purchase pattern (model)"))

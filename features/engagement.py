@@ -49,4 +49,4 @@ def _sql(ctx: Context) -> str:
         FROM ev GROUP BY customer_id"""
 
 
-register(Family(FAMILY, ("events",), _features, sql=_sql))
+register(Family(FAMILY, ("events",), _features, sql=_sql, label="Engagement (visits, e-mails)"))

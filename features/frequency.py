@@ -29,4 +29,4 @@ def _aggregates(ctx: Context) -> dict[str, list[str]]:
                           " << CAST(age // 30 AS INTEGER) END)), 0) AS active_months_last_365d"]}
 
 
-register(Family(FAMILY, ("transactions",), _features, aggregates=_aggregates))
+register(Family(FAMILY, ("transactions",), _features, aggregates=_aggregates, label="Purchase frequency"))

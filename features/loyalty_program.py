@@ -75,4 +75,4 @@ def _sql(ctx: Context) -> str:
         GROUP BY a.customer_id"""
 
 
-register(Family(FAMILY, ("events",), _features, sql=_sql))
+register(Family(FAMILY, ("events",), _features, sql=_sql, label="Loyalty programme"))

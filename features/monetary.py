@@ -50,4 +50,4 @@ def _aggregates(ctx: Context) -> dict[str, list[str]]:
             "purchases": [f"sum(amount) / {ctx.count_orders()} AS average_order_value_lifetime"]}
 
 
-register(Family(FAMILY, ("transactions",), _features, aggregates=_aggregates))
+register(Family(FAMILY, ("transactions",), _features, aggregates=_aggregates, label="Spend"))

@@ -41,4 +41,4 @@ def _sql(ctx: Context) -> str:
         FROM inv GROUP BY customer_id"""
 
 
-register(Family(FAMILY, ("invoices",), _features, sql=_sql))
+register(Family(FAMILY, ("invoices",), _features, sql=_sql, label="Payments and invoices"))

@@ -46,4 +46,4 @@ def _sql(ctx: Context) -> str:
         FROM cust GROUP BY customer_id"""
 
 
-register(Family(FAMILY, ("customers",), _features, sql=_sql))
+register(Family(FAMILY, ("customers",), _features, sql=_sql, label="Customer profile"))

@@ -25,4 +25,4 @@ def _aggregates(ctx: Context) -> dict[str, list[str]]:
     ]}
 
 
-register(Family(FAMILY, ("transactions",), _features, aggregates=_aggregates))
+register(Family(FAMILY, ("transactions",), _features, aggregates=_aggregates, label="Time since last purchase"))

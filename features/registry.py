@@ -374,6 +374,9 @@ class Family:
     per-customer statistics, and ``finish`` gets those statistics for every customer with history (all
     customer shards together, so the fit sees everyone; ordered by ``customer_id``) and returns the
     features keyed by ``customer_id``.
+
+    ``label`` is the family in the words people read (drivers in the report, the waterfall, the command
+    line): "Time since last purchase", not ``recency``; by default the name in words (:func:`words`).
     """
 
     name: str
@@ -383,12 +386,30 @@ class Family:
     aggregates: Callable[[Context], dict[str, list[str]]] | None = None
     columns: Callable[[Context], dict[str, str]] | None = None
     finish: Callable[[pd.DataFrame, Context], pd.DataFrame] | None = None
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.label:
+            object.__setattr__(self, "label", words(self.name))
 
     def available(self, ctx: Context) -> bool:
         return all(t in ctx.tables for t in self.requires)
 
 
 FAMILIES: dict[str, Family] = {}
+
+
+def words(name: object) -> str:
+    """A name in words: underscores to spaces, first letter capital (``late_payment`` -> "Late payment")."""
+    text = str(name).replace("_", " ").strip()
+    return text[:1].upper() + text[1:] if text else text
+
+
+def family_label(name: object) -> str:
+    """The words people read for a family: its declared ``label``; a family not registered in this process
+    (a module not imported, or since removed) is named by its name in words, never dropped."""
+    family = FAMILIES.get(str(name))
+    return family.label if family is not None else words(name)
 
 
 def register(family: Family) -> Family:

@@ -42,4 +42,4 @@ def _columns(ctx: Context) -> dict[str, str]:
     }
 
 
-register(Family(FAMILY, ("transactions",), _features, aggregates=_aggregates, columns=_columns))
+register(Family(FAMILY, ("transactions",), _features, aggregates=_aggregates, columns=_columns, label="Purchase rhythm"))

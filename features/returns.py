@@ -24,4 +24,4 @@ def _aggregates(ctx: Context) -> dict[str, list[str]]:
     ]}
 
 
-register(Family(FAMILY, ("transactions",), _features, aggregates=_aggregates))
+register(Family(FAMILY, ("transactions",), _features, aggregates=_aggregates, label="Returns"))

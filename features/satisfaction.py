@@ -36,4 +36,4 @@ def _sql(ctx: Context) -> str:
         FROM ev WHERE event_type IN ('nps', 'csat', 'review') GROUP BY customer_id"""
 
 
-register(Family(FAMILY, ("events",), _features, sql=_sql))
+register(Family(FAMILY, ("events",), _features, sql=_sql, label="Satisfaction (NPS, CSAT)"))

@@ -43,4 +43,4 @@ def _sql(ctx: Context) -> str:
         FROM ev GROUP BY customer_id"""
 
 
-register(Family(FAMILY, ("events",), _features, sql=_sql))
+register(Family(FAMILY, ("events",), _features, sql=_sql, label="Customer service"))

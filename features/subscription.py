@@ -91,4 +91,4 @@ def _sql(ctx: Context) -> str:
             FROM renewals GROUP BY customer_id) r USING (customer_id)"""
 
 
-register(Family(FAMILY, ("subscriptions",), _features, sql=_sql))
+register(Family(FAMILY, ("subscriptions",), _features, sql=_sql, label="Subscription"))

@@ -16,4 +16,4 @@ def _aggregates(ctx: Context) -> dict[str, list[str]]:
     return {"purchases": ["max(age) AS days_since_first_purchase"]}
 
 
-register(Family(FAMILY, ("transactions",), _features, aggregates=_aggregates))
+register(Family(FAMILY, ("transactions",), _features, aggregates=_aggregates, label="Time as a customer"))

@@ -67,4 +67,4 @@ def _columns(ctx: Context) -> dict[str, str]:
             f"average_order_value_change_ratio_{w}d": f"({recent}) / nullif({earlier}, 0)"}
 
 
-register(Family(FAMILY, ("transactions",), _features, aggregates=_aggregates, columns=_columns))
+register(Family(FAMILY, ("transactions",), _features, aggregates=_aggregates, columns=_columns, label="Spending trend"))

@@ -53,17 +53,39 @@ def labels_end(metadata: dict) -> date | None:
     return None
 
 
+def churn_definition(label: object) -> str:
+    """What churn means under a label (``{"kind", "horizon_days"}``, as stored in a model and a summary), in the
+    words every output uses; empty for a label that is not a mapping."""
+    if not isinstance(label, dict):
+        return ""
+    kind, horizon = label.get("kind", "inactivity"), label.get("horizon_days")
+    if kind == "cancellation":
+        within = f"the next {horizon} days" if horizon is not None else "the horizon"
+        return f"a subscription active on the as-of date ends within {within} and none is active at the end"
+    if kind == "inactivity":
+        return f"no purchase in {f'the {horizon} days' if horizon is not None else 'the horizon'} after the as-of date"
+    return f"{str(kind).replace('_', ' ')} within {f'{horizon} days' if horizon is not None else 'the horizon'}"
+
+
+def population_rule(kind: str | None, lookback_days: int | None, min_purchases_in_lookback: int | None = 1
+                    ) -> tuple[str, str]:
+    """Who a label scores (the population rule of ``pipeline.build.labels``) in words, and why a customer with
+    history is not in it."""
+    if kind == "cancellation":
+        return ("customers with a subscription active at the end of the as-of date",
+                "no active subscription at the as-of date")
+    k = int(min_purchases_in_lookback or 1)
+    orders = "an order" if k == 1 else f"at least {k} orders"
+    reason = (f"no order in the {lookback_days} days before the as-of date (already churned)" if k == 1
+              else f"fewer than {k} orders in the {lookback_days} days before the as-of date")
+    return f"customers with {orders} in the {lookback_days} days up to the as-of date", reason
+
+
 def describe(problem: dict[str, dict[str, Any]]) -> str:
-    """One line saying what churn means for this problem and who is scored."""
+    """One line saying what churn means for this problem and who is scored (logged where a model is used)."""
     label = problem.get("label") or {}
-    h = label.get("horizon_days", "?")
-    if label.get("kind") == "cancellation":
-        text = (f"churn = their subscription ends in the next {h} days and none is active at its end; "
-                "population: customers with a subscription active at the end of the as-of day")
-    else:
-        m, lookback = label.get("min_purchases_in_lookback", 1), label.get("lookback_days", "?")
-        text = (f"churn = no purchase in the next {h} days; population: customers with at least {m} "
-                f"order{'s' if m != 1 else ''} in the {lookback} days up to the as-of date")
+    rule, _ = population_rule(label.get("kind"), label.get("lookback_days", "?"), label.get("min_purchases_in_lookback"))
+    text = f"churn = {churn_definition(label)}; population: {rule}"
     features = problem.get("features") or {}
     extra = [str(m) for m in features.get("extra_modules") or ()]
     excluded = [str(x) for x in features.get("exclude") or ()]

@@ -22,6 +22,7 @@ from pipeline.cli.common import (
     with_engine,
 )
 from pipeline.outcomes import run
+from pipeline.outputs.labels import TERMS, churn_definition, column_labels, contact_label, in_sentence
 
 
 @app.command()
@@ -76,21 +77,21 @@ def _with_interval(estimate: float | None, bounds: list[float | None]) -> str:
 def print_outcomes(f: dict) -> None:
     q, v = f["quality"], f["value"]
     auc, pr, brier = ("-" if q[k] is None else f"{q[k]:.4f}" for k in ("roc_auc", "pr_auc", "brier"))
-    out.print(f"outcomes of {f['risk_list']} as of {f['as_of']} ({f['model_version']}), {f['label']['kind']} rule, "
-              f"horizon to {f['horizon_end']}: {f['customers']:,} customers, churned {_share(q['actual_churn_rate'])} "
-              f"(predicted {_share(q['mean_predicted_probability'])}); ROC-AUC {auc}, PR-AUC {pr}, Brier {brier}",
+    out.print(f"outcomes of {f['risk_list']} as of {f['as_of']} ({f['model_version']}), churn means "
+              f"{churn_definition(f['label'])} (to {f['horizon_end']}): {f['customers']:,} customers, "
+              f"churned {_share(q['actual_churn_rate'])} (predicted {_share(q['mean_predicted_probability'])}); "
+              f"ROC-AUC {auc}, PR-AUC {pr}, Brier {brier}",
               highlight=False)
-    for title, column, rows in (("by risk band", "risk_band", f["by_risk_band"]),
-                                ("by loyalty tier", "loyalty_tier", f["by_loyalty_tier"]),
-                                ("by contact group", "contact_group", f["by_contact_group"])):
+    for column in ("risk_band", "loyalty_tier", "contact_group"):
+        rows, term, label = f[f"by_{column}"], in_sentence(TERMS[column]), column_labels(column)
         if not rows:
             continue
-        t = Table(title=f"predicted and actual churn, value lost and revenue kept {title}", title_justify="left")
-        for c in (column.replace("_", " "), "customers", "predicted", "churned", "value at risk", "value lost",
-                  "revenue kept"):
-            t.add_column(c, justify="left" if c == column.replace("_", " ") else "right")
+        t = Table(title=f"predicted and actual churn, value lost and revenue kept by {term}", title_justify="left")
+        t.add_column(term, justify="left")
+        for c in ("customers", "predicted", "churned", "value at risk", "value lost", "revenue kept"):
+            t.add_column(c, justify="right")
         for r in rows:
-            t.add_row(r[column], f"{r['customers']:,}", _share(r["mean_predicted"]), _share(r["actual_rate"]),
+            t.add_row(label(r[column]), f"{r['customers']:,}", _share(r["mean_predicted"]), _share(r["actual_rate"]),
                       _amount(r["value_at_risk"]), _amount(r["lost_value"]), _amount(r["revenue_kept"]))
         out.print(t)
     t = Table(title="calibration by decile of churn probability (1 = highest)", title_justify="left")
@@ -112,10 +113,11 @@ def print_outcomes(f: dict) -> None:
                   f"{_amount(v['lost_value'])}")
     out.print(f"revenue kept (actual spend of those who stayed): {_amount(v['revenue_kept'])} of {_amount(v['revenue'])}")
     if f["actions"]:
-        t = Table(title="actions: churn rate of the treated against the held out, 95% intervals in %; effect = share "
+        contact, holdout = contact_label("treatment"), contact_label("holdout")
+        t = Table(title=f"actions: churn rate of \"{contact}\" against \"{holdout}\", 95% intervals in %; effect = share "
                         "of would-be churners kept", title_justify="left")
         t.add_column("action", min_width=18)
-        for c in ("treated", "churned", "held out", "churned ", "difference", "effect", "prior", "shrunk"):
+        for c in (contact, "churned", holdout, "churned ", "difference", "effect", "prior", "shrunk"):
             t.add_column(c, justify="right", no_wrap=True)
         pooled = f["all_actions"]
         for a in [*f["actions"], {"action": "all actions", **pooled, "prior": None, "shrunk_effect": None}]:

@@ -24,7 +24,17 @@ from pipeline.cli.common import (
     with_engine,
 )
 from pipeline.outputs import run as outputs_run
-from pipeline.outputs.labels import band_rule_line
+from pipeline.outputs.labels import (
+    TERMS,
+    band_label,
+    band_rule_line,
+    contact_label,
+    family_label,
+    feature_label,
+    group_counts,
+    in_sentence,
+    newly_in_band,
+)
 from pipeline.scoring import run
 from pipeline.scoring.run import sidecar
 
@@ -66,7 +76,7 @@ def print_changes(c: dict) -> None:
     since = f"since {c['previous_as_of']} ({Path(c['previous_list']).name})"
     population = f"{c['entered']:,} customers new to the population, {c['left']:,} gone from it"
     if c["comparable"]:
-        out.print(f"changes {since}: {c['newly_high']:,} newly at {c['top_band']} risk ({c['newly_high_entered']:,} "
+        out.print(f"changes {since}: {c['newly_high']:,} {newly_in_band(c['top_band'])} ({c['newly_high_entered']:,} "
                   f"of them new); risk up 1 point or more for {c['risk_up']:,}, down for {c['risk_down']:,}; "
                   f"{population}", highlight=False)
     else:
@@ -79,16 +89,16 @@ def print_score_summary(result, target: Path) -> None:
     s = result.summary
     out.print(band_rule_line(s["band_rule"]), highlight=False)
     t = Table(title=f"risk list as of {s['as_of']}", title_justify="left")
-    t.add_column("band")
+    t.add_column(in_sentence(TERMS["risk_band"]))
     t.add_column("customers", justify="right")
     t.add_column("share", justify="right")
     t.add_column("value at risk", justify="right")
-    t.add_column("call list: contact", justify="right")
-    t.add_column("hold out", justify="right")
+    t.add_column(contact_label("treatment"), justify="right")
+    t.add_column(contact_label("holdout"), justify="right")
     for band, count in s["bands"].items():
         part = result.risk_list[result.risk_list["risk_band"] == band]
         groups = part["contact_group"].value_counts()
-        t.add_row(band, f"{count:,}", f"{count / max(s['customers'], 1):.1%}", f"{part['value_at_risk'].sum():,.2f}",
+        t.add_row(band_label(band), f"{count:,}", f"{count / max(s['customers'], 1):.1%}", f"{part['value_at_risk'].sum():,.2f}",
                   f"{groups.get('treatment', 0):,}", f"{groups.get('holdout', 0):,}")
     out.print(t)
     out.print(f"customers scored: {s['customers']:,} with {s['model_version']}; "
@@ -97,15 +107,14 @@ def print_score_summary(result, target: Path) -> None:
               f"{s['lifetime_value']:,.2f}")
     g, tg = s["targeting"]["groups"], s["targeting"]
     capacity = "everyone with a priority" if tg["capacity"] is None else f"capacity {tg['capacity']:,}"
-    out.print(f"call list ({capacity}, {tg['holdout_share']:.0%} held out): {g['treatment']:,} to contact, "
-              f"{g['holdout']:,} held out to measure the effect, {g['not_selected']:,} not selected; "
-              f"value the contacts can be expected to save: {tg['priority_in_treatment']:,.2f}")
+    out.print(f"call list ({capacity}, {tg['holdout_share']:.0%} held out): {group_counts(g)}; "
+              f"value the contacts can be expected to save: {tg['priority_in_treatment']:,.2f}", highlight=False)
     top = result.global_families.head(3)
-    out.print("drivers across the base: " + ", ".join(f"{r.family} ({r.mean_abs_effect_pp * 100:.1f} pts)"
-                                                      for r in top.itertuples()))
+    out.print("drivers across the base: " + ", ".join(f"{family_label(r.family)} ({r.mean_abs_effect_pp * 100:.1f} pts)"
+                                                      for r in top.itertuples()), highlight=False)
 
     def listing(moved: list[dict]) -> str:
-        return ", ".join(f"{d['feature']} (PSI {d['psi']:.2f})" for d in moved)
+        return ", ".join(f"{feature_label(d['feature'])} (PSI {d['psi']:.2f})" for d in moved)
 
     if s["drifted_features"]:
         warn(f"features shifted since training: {listing(s['drifted_features'])}", label="data drift")

@@ -20,6 +20,7 @@ from pipeline.cli.common import (
     out,
     with_engine,
 )
+from pipeline.outputs.labels import band_rule_line
 from pipeline.training import run
 from pipeline.training.evaluate import IN_PERIOD
 
@@ -85,9 +86,10 @@ def print_train_summary(result, logged, uri: str, seconds: float) -> None:
     out.print(f"calibration: {calib} (Brier by method {', '.join(f'{k} {v:.4f}' for k, v in result.calibration_scores.items())})")
     meta = result.bundle.metadata
     if meta.get("risk_band_thresholds"):  # stored with the model (scoring.risk_bands_by)
-        out.print("risk bands when scored: " + ", ".join(f"{b} >= {v:.1%}" for b, v in meta["risk_band_thresholds"].items()
-                                                         if v > 0)
-                  + f" churn probability (validation churn rate {meta['validation_base_rate']:.1%})", highlight=False)
+        thresholds = meta["risk_band_thresholds"]
+        rule = {"by": "probability", "bands": thresholds, "thresholds": thresholds,
+                "base_rate": meta["validation_base_rate"]}
+        out.print(band_rule_line(rule, "when scored"), highlight=False)
     if result.study_summary:
         out.print(tuning_line(result.study_summary))
     out.print(f"trained on {result.n_train_rows:,} rows from cutoffs {', '.join(str(c.date()) for c in result.train_cutoffs)}")

@@ -28,6 +28,19 @@ import pandas as pd
 from openpyxl.utils import get_column_letter
 
 from pipeline.core.errors import DataError
+from pipeline.outputs.labels import (
+    CONTACT_GROUPS,
+    TERMS,
+    as_of_words,
+    band_label,
+    band_rule_words,
+    churn_words,
+    contact_label,
+    currency_words,
+    groups_meaning,
+    holdout_share_words,
+    in_sentence,
+)
 
 EXCEL_MAX_ROWS = 1_048_575  # data rows below the header row (Excel: 1,048,576 rows per sheet)
 EXCEL_MAX_COLUMNS = 16_384
@@ -36,7 +49,6 @@ WIDTH_CAP = 60  # characters; longer text wraps
 CHUNK_ROWS = 5_000  # rows converted and written at a time: bounds memory, keeps the time linear
 
 SHEETS = ("call list", "all columns", "definitions")
-CONTACT_GROUPS = {"treatment": "Call", "holdout": "Hold out (do not contact)", "not_selected": "Not selected"}
 DATE_TEXT_COLUMNS = ("as_of",)  # dates that a CSV risk list gives back as text
 
 _EXCEL_ESCAPE = re.compile(r"_(?=x[0-9A-Fa-f]{4}_)")
@@ -221,7 +233,7 @@ def _call_list_columns(shown: pd.DataFrame, ranks: np.ndarray, currency: str, st
         columns.append(_data_column("Customer", shown["customer_id"], styles, name="customer_id", style=styles.id(
             number_format="@", top=True)))
     if "risk_band" in shown.columns:
-        columns.append(_data_column("Risk band", shown["risk_band"], styles, style=text))
+        columns.append(_Column(TERMS["risk_band"], _labelled(shown["risk_band"], band_label), "text", text))
     if "churn_probability" in shown.columns:
         columns.append(_data_column("Churn probability", shown["churn_probability"], styles, kind="number",
                                     style=styles.id(number_format="0%", top=True)))
@@ -237,12 +249,15 @@ def _call_list_columns(shown: pd.DataFrame, ranks: np.ndarray, currency: str, st
     if "action" in shown.columns:
         columns.append(_data_column("Suggested action", shown["action"], styles, kind="text", style=wrapped))
     if "contact_group" in shown.columns:
-        groups = shown["contact_group"].astype("string").to_numpy(dtype=object, na_value=None)
-        readable = [None if g is None else CONTACT_GROUPS.get(g, g) for g in groups]
-        columns.append(_Column("Contact group", readable, "text", text,
+        columns.append(_Column(TERMS["contact_group"], _labelled(shown["contact_group"], contact_label), "text", text,
                                alert_style=styles.id(alert=True, top=True)))
     columns.append(_Column("Priority rank", ranks.tolist(), "number", styles.id(top=True)))
     return columns
+
+
+def _labelled(codes: pd.Series, label) -> list[str | None]:
+    """A column of codes (``high``, ``holdout``) in the words people read (``pipeline.outputs.labels``)."""
+    return [None if c is None else label(c) for c in codes.astype("string").to_numpy(dtype=object, na_value=None)]
 
 
 def _data_column(header: str, values: pd.Series, styles: _Styles, *, name: str = "", kind: str | None = None,
@@ -396,34 +411,33 @@ def _definitions(frame: pd.DataFrame, summary: dict, currency: str, call_list: l
     rows: list[tuple[str, str]] = []
     as_of = summary.get("as_of") or _first_date(frame)
     if as_of:
-        rows.append(("As-of date", str(as_of)[:10]))
-    label = summary.get("label")
-    churn = _churn_definition(label) if label else ""
+        rows.append((TERMS["as_of"], as_of_words(as_of)))
+    churn = churn_words(summary.get("label"))
     if churn:
-        rows.append(("Churn definition", churn))
+        rows.append((TERMS["churn"], churn))
     version = summary.get("model_version") or _distinct(frame, "model_version")
     if version:
-        rows.append(("Model version", str(version)))
-    bands = _band_rule(summary.get("band_rule"))
+        rows.append((TERMS["model"], str(version)))
+    bands = band_rule_words(summary.get("band_rule"))
     if bands:
-        rows.append(("Risk bands", bands))
+        rows.append((TERMS["risk_bands"], bands))
     targeting = summary.get("targeting")
     if isinstance(targeting, dict):
         share = targeting.get("holdout_share")
         if isinstance(share, int | float):
-            rows.append(("Holdout share", f"{share:.0%} of the customers selected for contact are held out (not contacted) "
-                                          "to measure whether contacting works"))
+            rows.append(("Holdout share", holdout_share_words(share)))
         if "capacity" in targeting:
             capacity = targeting["capacity"]
             rows.append(("Capacity", "every eligible customer" if capacity is None
                          else f"{capacity:,} customers can be contacted this run" if isinstance(capacity, int)
                          else str(capacity)))
-    rows.append(("Currency", currency.strip() or "not set (amounts are in the data's own currency)"))
+    rows.append((TERMS["currency"], currency_words(currency)))
     rows.append(("Customers", f"{len(frame):,}"))
     if "contact_group" in frame.columns:
         counts = frame["contact_group"].value_counts()
-        for group, words in (("treatment", "Customers to call"), ("holdout", "Held out (do not contact)")):
-            rows.append((words, f"{int(counts.get(group, 0)):,}"))
+        for group in CONTACT_GROUPS:
+            if group != "not_selected" or counts.get(group, 0):
+                rows.append((contact_label(group), f"{int(counts.get(group, 0)):,} customers"))
     if shown < len(frame):
         limit = "Excel's limit" if max_rows == EXCEL_MAX_ROWS else "the limit set for this export"
         rows.append(("Note", f"Truncated: a sheet holds at most {max_rows:,} customers ({limit}), so the call list and "
@@ -439,47 +453,22 @@ def _definitions(frame: pd.DataFrame, summary: dict, currency: str, call_list: l
 def _meanings(frame: pd.DataFrame, churn: str) -> dict[str, str]:
     has = set(frame.columns)
     value = "value if retained" if "value_if_retained" in has else "expected value"
-    churn_words = f" ({churn[0].lower() + churn[1:]})" if churn else ""
+    churn_text = f" ({in_sentence(churn)})" if churn else ""
     priority = ("Order to call in, 1 first: by priority = churn probability x value if retained x expected effect of "
                 "the action" if "priority" in has else
                 "Order to call in, 1 first: by value at risk, then churn probability")
     return {
         "Customer": "The customer's id as in the source data (text, leading zeros kept)",
-        "Risk band": "Band of churn risk (see Risk bands above)",
-        "Churn probability": f"Chance that the customer churns{churn_words}, from the model",
+        TERMS["risk_band"]: f"Band of churn risk (see {TERMS['risk_bands']} above)",
+        "Churn probability": f"Chance that the customer churns{churn_text}, from the model",
         "Value at risk": f"Value at risk = churn probability x {value}",
         "Reason 1": "The behaviour that raises this customer's risk most, in words an agent can use",
         "Reason 2": "The second reason, when there is one",
         "Reason 3": "The third reason, when there is one",
         "Suggested action": "The action matched to the leading reason",
-        "Contact group": "Call = contact this customer. Hold out (do not contact) = kept out of contact on purpose, to "
-                         "measure whether contacting works: do not call. Not selected = beyond this run's capacity",
+        TERMS["contact_group"]: groups_meaning(),
         "Priority rank": priority,
     }
-
-
-def _churn_definition(label: Any) -> str:
-    if not isinstance(label, dict):
-        return str(label)
-    kind, horizon = label.get("kind"), label.get("horizon_days")
-    days = f"{horizon} days" if horizon is not None else "the horizon"
-    if kind == "inactivity":
-        return f"No purchase in the {days} after the as-of date"
-    if kind == "cancellation":
-        return f"A subscription active on the as-of date ends within {days} and none is active at the end"
-    return f"{kind} within {days}" if kind else ""
-
-
-def _band_rule(rule: Any) -> str:
-    if not isinstance(rule, dict) or not isinstance(rule.get("bands"), dict):
-        return ""
-    bands = rule["bands"]
-    if rule.get("by") == "top_share":
-        ordered = sorted(bands.items(), key=lambda kv: kv[1])
-        parts = [f"{name}: top {share:.0%}" for name, share in ordered[:-1]] + [f"{ordered[-1][0]}: the rest"]
-        return "By share of customers, highest risk first: " + "; ".join(parts)
-    ordered = sorted(bands.items(), key=lambda kv: kv[1], reverse=True)
-    return "By churn probability: " + "; ".join(f"{name}: {bound:.0%} or more" for name, bound in ordered)
 
 
 def _first_date(frame: pd.DataFrame) -> str:

@@ -1,9 +1,51 @@
 """Every word people read about a run's results: the report, Excel, the command line and the outcomes page take
-their band, group, tier and rule wording from here (feature and family words come from the feature registry)."""
+their band, group, tier and rule wording from here, so they call each thing by the same name. Family words are
+declared with each family (``Family.label``, read through ``features.registry.family_label``); the churn
+definition and the population rule are worded in ``pipeline.build.problem``, where the build logs them, and used
+from here. The risk list itself keeps its codes (``high``, ``holdout``, ``at_risk``): only what is shown changes.
+
+An unknown name (a band, tier or group a newer params file adds) is shown in words, never dropped.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+
+import features  # noqa: F401  (imported to register every family, and so its label)
+from features.registry import family_label, words
+from pipeline.build.problem import churn_definition, population_rule
 from pipeline.core.config import Params
+
+# The names of the things a reader meets, as headers and definition terms (keys: the risk list's columns where
+# there is one).
+TERMS = {
+    "as_of": "As of",
+    "churn": "Churn means",
+    "population": "Who is scored",
+    "risk_band": "Risk band",
+    "risk_bands": "Risk bands",
+    "loyalty_tier": "Loyalty tier",
+    "loyalty_tiers": "Loyalty tiers",
+    "contact_group": "Contact group",
+    "model": "Model",
+    "currency": "Currency",
+}
+
+BANDS = {"high": "High risk", "medium": "Medium risk", "low": "Low risk"}
+# Loyalty tiers rank expected value; "at_risk" would read like a risk band beside one, so it is shown otherwise.
+TIERS = {"champion": "Champion", "loyal": "Loyal", "steady": "Steady", "at_risk": "Occasional", "dormant": "Dormant"}
+# The call list's groups: what an agent does with the customer, said in the group's name.
+CONTACT_GROUPS = {"treatment": "Contact", "holdout": "Hold out — do not contact", "not_selected": "Not selected"}
+HOLDOUT_PURPOSE = "kept out of contact on purpose, to measure whether contacting works"
+GROUP_MEANINGS = {
+    "treatment": "contact this customer",
+    "holdout": f"{HOLDOUT_PURPOSE}: do not contact",
+    "not_selected": "beyond this run's capacity: not contacted this run",
+}
+
+_WORDS = {"nps": "NPS", "csat": "CSAT", "btyd": "purchase model", "cv": "variation of", "std": "spread of",
+          "avg": "average", "pct": "percent"}
 
 
 def currency_of(cfg: Params) -> str:
@@ -11,14 +53,161 @@ def currency_of(cfg: Params) -> str:
     return cfg.scoring.currency.strip()
 
 
-def band_rule_line(rule: dict) -> str:
-    """How the risk bands were drawn, with the probability thresholds where bands are thresholds."""
-    if "thresholds" not in rule:
-        shares = ", ".join(f"{b} top {v:.0%}" for b, v in rule["bands"].items())
-        return f"risk bands by share of customers (cumulative): {shares}"
-    bounds = ", ".join(f"{b} >= {v:.1%}" for b, v in rule["thresholds"].items() if v > 0)
-    if rule["by"] == "base_rate_multiple":
-        multiples = ", ".join(f"{b} {m:g}x" for b, m in rule["multiples"].items() if m > 0)
-        return (f"risk bands: {bounds} churn probability ({multiples} the validation churn rate "
-                f"{rule['base_rate']:.1%})")
-    return f"risk bands: {bounds} churn probability"
+def currency_words(currency: str) -> str:
+    """The currency as the definitions say it."""
+    return currency.strip() or "not set (amounts are in the data's own currency; set scoring.currency)"
+
+
+def sentence(text: str) -> str:
+    """``text`` as the start of a sentence (first letter capital)."""
+    return text[:1].upper() + text[1:]
+
+
+def in_sentence(label: str) -> str:
+    """A label inside a sentence (first letter small): "High risk" -> "high risk"."""
+    return label[:1].lower() + label[1:]
+
+
+def band_label(name: object) -> str:
+    """A risk band (``high``) as people read it ("High risk")."""
+    return BANDS.get(str(name), f"{words(name)} risk")
+
+
+def tier_label(name: object) -> str:
+    """A loyalty tier (``at_risk``) as people read it ("Occasional")."""
+    return TIERS.get(str(name), words(name))
+
+
+def contact_label(name: object) -> str:
+    """A contact group (``holdout``) as people read it ("Hold out — do not contact")."""
+    return CONTACT_GROUPS.get(str(name), words(name))
+
+
+def column_labels(column: str):
+    """The label function of a risk-list column whose codes are shown in words (band, tier, group)."""
+    return {"risk_band": band_label, "loyalty_tier": tier_label, "contact_group": contact_label}[column]
+
+
+def feature_label(name: object) -> str:
+    """A feature name read aloud: ``spend_last_90d`` -> "Spend, last 90 days", ``latest_nps`` -> "Latest NPS"."""
+    text = str(name)
+    if text.startswith("profile_"):
+        return f"{words(text[len('profile_'):])} (profile)"
+    window = ""
+    match = re.search(r"_(last_|next_)?(\d+)d$", text)
+    if match:
+        window = f", {(match.group(1) or '').rstrip('_').replace('_', ' ')} {match.group(2)} days".replace(",  ", ", ")
+        text = text[:match.start()]
+    elif text.endswith("_now"):
+        window, text = ", now", text[:-4]
+    tokens = [_WORDS.get(t, t) for t in text.split("_")]
+    return words(" ".join(tokens)) + window
+
+
+def as_of_words(day: object) -> str:
+    """The as-of date and what it means."""
+    return f"{str(day)[:10]} (data up to the end of this day)"
+
+
+def group_counts(counts: Mapping[str, int]) -> str:
+    """Customers per contact group: "Contact: 1,200; Hold out — do not contact: 130" (in the order given)."""
+    return "; ".join(f"{contact_label(g)}: {int(n):,}" for g, n in counts.items())
+
+
+def groups_meaning() -> str:
+    """What each contact group means and what to do with its customers."""
+    return " ".join(f"{label} = {GROUP_MEANINGS[g]}." for g, label in CONTACT_GROUPS.items())
+
+
+def holdout_share_words(share: float) -> str:
+    """How many of the customers selected for contact are held out, and why."""
+    return f"{share:.0%} of the customers selected for contact are marked \"{CONTACT_GROUPS['holdout']}\": {HOLDOUT_PURPOSE}"
+
+
+def tiers_meaning(tiers: list[str]) -> str:
+    """What loyalty tiers are, with the tiers of this list (most loyal first)."""
+    return ("Rank customers by the value they are expected to bring (loyalty score 0-100), not by risk: "
+            + ", ".join(tier_label(t) for t in tiers) + ".")
+
+
+def churn_words(label: object) -> str:
+    """The churn definition as a definition's text (a sentence); empty without a label."""
+    return sentence(churn_definition(label))
+
+
+def population_words(population: Mapping, scored: int) -> str:
+    """Who is scored, as the definitions say it: the rule, the customers scored and, where known, those left out
+    and why; empty without a rule."""
+    if not population.get("rule"):
+        return ""
+    text = f"Scored: {population['rule']} ({scored:,} customers)."
+    if population.get("left_out") is not None:
+        reason = population.get("left_out_reason", "no place in the population")
+        text += (f" Left out: {population['left_out']:,} customers with earlier history, because they have "
+                 f"{reason}.").replace("have no order", "made no order")
+    return text
+
+
+def _percent(share: float) -> str:
+    """A probability threshold: whole percents without decimals (60%), others to one decimal (6.1%)."""
+    text = f"{share:.1%}"
+    return text.replace(".0%", "%")
+
+
+def band_rule_text(rule: object) -> list[tuple[str, str]]:
+    """(band label, the band's bounds in words) for each band of a summary's ``band_rule``, highest risk first."""
+    if not isinstance(rule, Mapping) or not isinstance(rule.get("bands"), Mapping):
+        return []
+    bands = rule["bands"]
+    if not bands:
+        return []
+    if rule.get("by") == "top_share":
+        ordered = sorted(bands.items(), key=lambda kv: kv[1])
+        out, previous = [], 0.0
+        for name, share in ordered[:-1]:
+            out.append((band_label(name), f"the {share:.0%} of customers with the highest churn probability"
+                        if not previous else f"the next {share - previous:.0%} by churn probability"))
+            previous = share
+        return [*out, (band_label(ordered[-1][0]), "everyone else")]
+    ordered = sorted(bands.items(), key=lambda kv: kv[1], reverse=True)
+    out, upper = [], None
+    for name, bound in ordered:
+        out.append((band_label(name), f"churn probability {_percent(bound)} or more" if upper is None
+                    else f"churn probability {_percent(bound)} to under {_percent(upper)}" if bound > 0
+                    else f"churn probability under {_percent(upper)}"))
+        upper = bound
+    return out
+
+
+def band_rule_words(rule: object) -> str:
+    """How the risk bands were drawn, in one definition: each band and its bounds, highest risk first, and where
+    thresholds are multiples of the validation churn rate, the multiples and the rate; empty without a rule."""
+    bands = band_rule_text(rule)
+    if not bands or not isinstance(rule, Mapping):
+        return ""
+    text = "; ".join(f"{b}: {t}" for b, t in bands)
+    rate = rule.get("base_rate")
+    if rate is not None:
+        multiples = rule.get("multiples") or {}
+        froms = ", ".join(f"{band_label(b)} from {float(m):g}x" for b, m in multiples.items() if float(m) > 0)
+        text += (f" ({froms} the validation churn rate of {float(rate):.1%})" if froms
+                 else f" (validation churn rate {float(rate):.1%})")
+    return text
+
+
+def band_rule_line(rule: object, when: str = "") -> str:
+    """The band rule as one line for the command line: "Risk bands: High risk: churn probability 60% or more; ..."
+    (``when`` after the term: "when scored")."""
+    return f"{TERMS['risk_bands']}{' ' + when if when else ''}: {band_rule_words(rule)}"
+
+
+def newly_in_band(band: object) -> str:
+    """Customers that moved into a band since the last list, as the report and the command line say it."""
+    return f"newly in the {in_sentence(band_label(band))} band"
+
+
+__all__ = ["BANDS", "CONTACT_GROUPS", "GROUP_MEANINGS", "HOLDOUT_PURPOSE", "TERMS", "TIERS", "as_of_words", "band_label",
+           "band_rule_line", "band_rule_text", "band_rule_words", "churn_definition", "churn_words", "column_labels",
+           "contact_label", "currency_of", "currency_words", "family_label", "feature_label", "group_counts",
+           "groups_meaning", "holdout_share_words", "in_sentence", "newly_in_band", "population_rule",
+           "population_words", "sentence", "tier_label", "tiers_meaning", "words"]

@@ -51,6 +51,7 @@ import pandas as pd
 import pyarrow as pa
 
 from features.registry import day_end_sql
+from pipeline.build.problem import population_rule
 from pipeline.core.config import LabelConfig
 
 HISTORY_MONTHS = 24  # months of churn, satisfaction, support and growth shown
@@ -511,18 +512,6 @@ def population_counts(con, label: LabelConfig, as_of: date, scored_ids: pd.Serie
     return population_from(add_up(health_parts(con, label, as_of, parts=("history",))), label, scored_ids)
 
 
-def population_rule(kind: str, lookback_days: int, min_purchases_in_lookback: int) -> tuple[str, str]:
-    """The population rule of a label (``pipeline.build.labels``) in words, and why a customer with history is not in it."""
-    if kind == "cancellation":
-        return ("customers with a subscription active at the end of the as-of date",
-                "no active subscription at the as-of date")
-    k = int(min_purchases_in_lookback)
-    orders = "an order" if k == 1 else f"at least {k} orders"
-    reason = (f"no order in the {lookback_days} days before the as-of date (already churned)" if k == 1
-              else f"fewer than {k} orders in the {lookback_days} days before the as-of date")
-    return f"customers with {orders} in the {lookback_days} days up to the as-of date", reason
-
-
 def health_from(totals: Totals, label: LabelConfig, as_of: date, risk: pd.DataFrame,
                 months: int = HISTORY_MONTHS) -> dict:
     """``customer_health`` from the added-up parts (computed for at least ``months`` months): the months from the
@@ -561,5 +550,4 @@ def base_health(ds, label: LabelConfig, as_of: date, risk: pd.DataFrame,
     return population_from(totals, label, risk["customer_id"]), health_from(totals, label, as_of, risk, months)
 
 
-__all__ = ["base_health", "customer_health", "population_counts", "population_rule", "month_ends", "health_parts",
-           "add_up"]
+__all__ = ["base_health", "customer_health", "population_counts", "month_ends", "health_parts", "add_up"]

@@ -25,7 +25,7 @@ def test_second_run_says_what_changed_since_the_first(workdir):
     res = churn("score", "--data", "data", "--as-of", "2025-12-31", "--out", "now.parquet",
                 "--previous", "risk_asof=2025-11-30.parquet")
     assert res.exit_code == 0, res.output[-3000:]
-    assert "changes since 2025-11-30 (risk_asof=2025-11-30.parquet)" in res.output and "newly at high risk" in res.output
+    assert "changes since 2025-11-30 (risk_asof=2025-11-30.parquet)" in res.output and "newly in the high risk band" in res.output
     now, before = pd.read_parquet("now.parquet"), pd.read_parquet("risk_asof=2025-11-30.parquet")
     summary = json.loads(Path("now_summary.json").read_text())
     c = summary["changes"]

@@ -35,7 +35,7 @@ def workdir(tmp_path_factory):
     res = churn("train", "--data", "data", "--as-of", "2025-12-31", "--set", "label.horizon_days=60", *FAST, cwd=wd)
     assert res.returncode == 0, res.stderr[-3000:]
     _no_library_warning(res)
-    assert "risk bands when scored: high >= " in res.stdout
+    assert "Risk bands when scored: High risk: churn probability " in res.stdout and "(validation churn rate " in res.stdout
     return wd
 
 
@@ -44,11 +44,12 @@ def test_score_applies_the_problem_the_model_was_trained_for(workdir):
                 "--set", "model.max_rounds=5", cwd=workdir)
     assert res.returncode == 0, res.stderr[-3000:]
     _no_library_warning(res)
-    assert ("score: churn = no purchase in the next 60 days; population: customers with at least 1 order in the "
-            "365 days up to the as-of date") in res.stdout
+    assert ("score: churn = no purchase in the 60 days after the as-of date; population: customers with an order in the "
+            "365 days up to the as-of date") in " ".join(res.stdout.split())
     assert "label.horizon_days: the model was trained with 60, params say 90; the model's applies" in res.stderr
     assert "--set model.max_rounds is ignored" in res.stderr
-    assert "risk bands: high >= " in res.stdout and "the validation churn rate" in res.stdout
+    assert "Risk bands: High risk: churn probability " in res.stdout
+    assert "(High risk from 3x, Medium risk from 1.5x the validation churn rate of " in " ".join(res.stdout.split())
     summary = json.loads((workdir / "risk_summary.json").read_text())
     assert summary["problem"]["label"]["horizon_days"] == 60 and summary["label"]["horizon_days"] == 60
     rule = summary["band_rule"]
@@ -74,7 +75,7 @@ def test_scoring_a_period_the_model_has_seen_warns(workdir):
     # its outcomes, once the 60 days have passed, are judged under the same problem, without repeating the --set
     res = churn("outcomes", "--risk-list", "past.parquet", "--data", "data", "--json", "past.json", cwd=workdir)
     assert res.returncode == 0, res.stderr[-3000:]
-    assert "outcomes of: churn = no purchase in the next 60 days" in res.stdout
+    assert "outcomes of: churn = no purchase in the 60 days after the as-of date" in " ".join(res.stdout.split())
     assert json.loads((workdir / "past.json").read_text())["horizon_end"] == "2025-11-29"
     res = churn("outcomes", "--risk-list", "past.parquet", "--data", "data", "--set", "label.horizon_days=90", cwd=workdir)
     assert res.returncode == 2 and "contradicts the model" in res.stderr

@@ -14,7 +14,8 @@ import pytest
 
 from pipeline.core.config import load_params
 from pipeline.engine.duckdb import dataset_from_frames
-from pipeline.outputs.report.html import build_report, family_label, feature_label, tier_label
+from pipeline.outputs.labels import family_label, feature_label, tier_label
+from pipeline.outputs.report.html import build_report
 from pipeline.scoring.health import customer_health, population_counts
 from tests.conftest import copy_tables, find_chromium
 
@@ -154,7 +155,11 @@ def test_the_report_says_what_the_numbers_mean_in_readable_words(report):
     assert feature_label("overdue_amount_now") == "Overdue amount, now" and feature_label("latest_nps") == "Latest NPS"
     # call-list counts, the actions and what the contacts are expected to save
     groups = summary["targeting"]["groups"]
-    assert f'{groups["treatment"]:,}</div>' in html and f'{groups["holdout"]:,} held out (do not contact)' in html
+    assert f'<div class="label">Contact</div><div class="big">{groups["treatment"]:,}</div>' in html
+    assert f'<div class="muted">Hold out — do not contact: {groups["holdout"]:,}; Not selected: {groups["not_selected"]:,}' \
+        '</div>' in html
+    assert "Customers marked <span class=\"group group-holdout\">Hold out — do not contact</span> are kept out of " \
+        "contact on purpose, to measure whether contacting works." in html
     assert "Expected to save" in text and "Service recovery call from a senior agent" in text
     assert "Since the last list" in text and "Largest rises in churn probability" in text
     assert "12 customers entered the list; 9 left it; risk rose for 40 and fell for 31" in text

@@ -11,7 +11,8 @@ import pandas as pd
 from openpyxl import load_workbook
 
 from pipeline.core.config import Params, load_params
-from pipeline.outputs.excel import CONTACT_GROUPS, SHEETS, call_order, money_format
+from pipeline.outputs.excel import SHEETS, call_order, money_format
+from pipeline.outputs.labels import CONTACT_GROUPS, band_label, band_rule_words, groups_meaning
 from pipeline.outputs.sets import write_excel
 
 HOSTILE_ID = '=HYPERLINK("http://evil","x")'
@@ -157,14 +158,15 @@ def test_hostile_text_stays_text_and_numbers_stay_numbers(tmp_path):
     frame.loc[1, "action"] = "+1+2"
     frame.loc[2, "driver_1_reason"] = "@SUM(A1)"
     frame.loc[3, "risk_band"] = "#N/A"  # an error code as text, not an error
+    frame.loc[3, "driver_2_reason"] = "#N/A"
     frame.loc[4, "loyalty_tier"] = "-3"
     path, wb = written(tmp_path, frame)
-    for ws in (wb["call list"], wb["all columns"]):
+    for ws, band in ((wb["call list"], "#N/A risk"), (wb["all columns"], "#N/A")):  # the call list names bands in words
         texts = [c for row in ws.iter_rows(min_row=2) for c in row if isinstance(c.value, str)]
         assert texts and all(c.data_type == "s" for c in texts)
         assert ws.cell(row=2, column=1).value == HOSTILE_ID
         values = {c.value for c in texts}
-        assert {"+1+2", "@SUM(A1)", "#N/A"} <= values
+        assert {"+1+2", "@SUM(A1)", "#N/A", band} <= values
     ws = wb["all columns"]
     assert ws.cell(row=2, column=column(ws, "driver_1_value")).value == -2.5
     with zipfile.ZipFile(path) as z:
@@ -206,10 +208,20 @@ def test_contact_group_is_readable_and_holdout_unmistakable(tmp_path):
     ws = wb["call list"]
     col = column(ws, "Contact group")
     cells = [ws.cell(row=r, column=col) for r in (2, 3, 4)]
-    assert [c.value for c in cells] == ["Call", "Hold out (do not contact)", "Not selected"]
-    assert CONTACT_GROUPS["holdout"] == "Hold out (do not contact)"
+    assert [c.value for c in cells] == ["Contact", "Hold out — do not contact", "Not selected"]
+    assert [c.value for c in cells] == list(CONTACT_GROUPS.values())  # the report's words
     call, holdout, _ = cells
     assert holdout.font.b and holdout.fill.fgColor.rgb != call.fill.fgColor.rgb
+
+
+def test_risk_bands_are_named_as_the_report_names_them(tmp_path):
+    frame = risk_list(n=12)
+    _, wb = written(tmp_path, frame)
+    ws = wb["call list"]
+    shown = [ws.cell(row=r, column=column(ws, "Risk band")).value for r in range(2, 14)]
+    expected = frame.set_index("customer_id").loc[[ws.cell(row=r, column=1).value for r in range(2, 14)], "risk_band"]
+    assert shown == [band_label(b) for b in expected] and set(shown) <= {"High risk", "Medium risk", "Low risk"}
+    assert wb["all columns"].cell(row=2, column=column(wb["all columns"], "risk_band")).value in ("high", "medium", "low")
 
 
 def test_older_list_without_priority_or_contact_group(tmp_path):
@@ -228,15 +240,22 @@ def test_older_list_without_priority_or_contact_group(tmp_path):
 def test_definitions_sheet_explains_the_run(tmp_path):
     _, wb = written(tmp_path, risk_list(n=12), summary=SUMMARY, currency="EUR")
     rows = dict(wb["definitions"].iter_rows(min_row=2, values_only=True))
-    assert rows["As-of date"] == "2025-12-31"
-    assert rows["Churn definition"] == "No purchase in the 90 days after the as-of date"
-    assert rows["Model version"] == "v7"
-    assert "high: 60% or more" in rows["Risk bands"] and "medium: 30% or more" in rows["Risk bands"]
-    assert rows["Holdout share"].startswith("10%") and rows["Capacity"].startswith("500")
+    assert rows["As of"] == "2025-12-31 (data up to the end of this day)"
+    assert rows["Churn means"] == "No purchase in the 90 days after the as-of date"
+    assert rows["Model"] == "v7"
+    assert rows["Risk bands"] == ("High risk: churn probability 60% or more; Medium risk: churn probability 30% to "
+                                  "under 60%; Low risk: churn probability under 30%") == band_rule_words(SUMMARY["band_rule"])
+    assert rows["Holdout share"] == ('10% of the customers selected for contact are marked "Hold out — do not contact": '
+                                     "kept out of contact on purpose, to measure whether contacting works")
+    assert rows["Capacity"].startswith("500")
     assert rows["Currency"] == "EUR" and rows["Customers"] == "12"
+    counts = risk_list(n=12)["contact_group"].value_counts()
+    assert rows["Contact"] == f"{counts['treatment']} customers"
+    assert rows["Hold out — do not contact"] == f"{counts['holdout']} customers"
     assert rows["Value at risk"] == "Value at risk = churn probability x value if retained"
     assert "probability x value if retained x expected effect of the action" in rows["Priority rank"]
-    assert "do not call" in rows["Contact group"]
+    assert rows["Contact group"] == groups_meaning() and "Hold out — do not contact = " in rows["Contact group"]
+    assert rows["Risk band"] == "Band of churn risk (see Risk bands above)"
     assert "Note" not in rows
 
 

@@ -254,3 +254,27 @@ def test_page_escapes_text_and_needs_no_network(risk_list, outcomes):
     ("models:/churn-model/4", ("churn-model", "4")), ("local:bundle", None), ("runs:/abc/model", None)])
 def test_registered_version_is_read_from_the_lists_model_version(label, expected):
     assert registered_version(label) == expected
+
+
+def test_page_and_command_name_bands_tiers_groups_and_churn_as_the_report_does(risk_list, outcomes):
+    from pipeline.cli.common import out
+    from pipeline.cli.outcomes import print_outcomes
+
+    f = figures_of(risk_list, outcomes)
+    html = build_outcomes_report(f, "risk.parquet")
+    assert "(churn means no purchase in the 90 days after the as-of date)" in html
+    assert "Churned: no purchase in the 90 days after the as-of date (over 2025-06-30 to 2025-09-28)" in html
+    assert "<h2>By risk band</h2>" in html and "<h2>By contact group</h2>" in html and "<th>Contact group</th>" in html
+    for shown in ("High risk", "Medium risk", "Low risk", "Contact", "Hold out — do not contact", "Not selected"):
+        assert f"<td>{shown}</td>" in html, shown
+    assert "<th>Contact</th><th>Churn rate</th><th>Hold out — do not contact</th>" in html
+    for code in ("high", "medium", "low", "treatment", "holdout", "not_selected"):
+        assert f"<td>{code}</td>" not in html, code
+    with out.capture() as captured:
+        print_outcomes({**f, "risk_list": "risk.parquet"})
+    text = captured.get()
+    assert "churn means no purchase in the 90 days after the as-of date (to 2025-09-28)" in " ".join(text.split())
+    rows = [line.split("│")[1].strip() for line in text.splitlines() if line.count("│") > 3]
+    for shown in ("High risk", "Medium risk", "Low risk", "Contact", "Hold out — do not contact", "Not selected"):
+        assert shown in rows, shown
+    assert not {"high", "treatment", "holdout", "not_selected"} & set(rows)

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.build.problem import describe, labels_end, params_for_problem, problem_of, stored_problem
+from pipeline.build.problem import (
+    churn_definition,
+    describe,
+    labels_end,
+    params_for_problem,
+    population_rule,
+    problem_of,
+    stored_problem,
+)
 from pipeline.core.config import load_params
 from pipeline.core.errors import ConfigError
 
@@ -53,8 +61,26 @@ def test_a_model_saved_before_problems_were_stored_gives_its_label(trained_probl
 
 
 def test_describe_says_what_churn_means_and_who_is_scored(trained_problem):
-    assert describe(trained_problem) == ("churn = no purchase in the next 60 days; population: customers with at least "
-                                         "1 order in the 365 days up to the as-of date")
+    assert describe(trained_problem) == ("churn = no purchase in the 60 days after the as-of date; population: "
+                                         "customers with an order in the 365 days up to the as-of date")
     cancellation = problem_of(load_params(None, ["label.kind=cancellation", "features.exclude=[returns]"]))
-    assert describe(cancellation).startswith("churn = their subscription ends in the next 90 days")
-    assert describe(cancellation).endswith("features switched off: returns")
+    assert describe(cancellation) == ("churn = a subscription active on the as-of date ends within the next 90 days and "
+                                      "none is active at the end; population: customers with a subscription active at "
+                                      "the end of the as-of date; features switched off: returns")
+
+
+def test_churn_definition_and_population_rule_in_words():
+    assert churn_definition({"kind": "inactivity", "horizon_days": 90}) == "no purchase in the 90 days after the as-of date"
+    assert churn_definition({"kind": "inactivity"}) == "no purchase in the horizon after the as-of date"
+    assert churn_definition({"kind": "cancellation", "horizon_days": 30}) == (
+        "a subscription active on the as-of date ends within the next 30 days and none is active at the end")
+    assert churn_definition({"kind": "downgrade", "horizon_days": 30}) == "downgrade within 30 days"
+    assert churn_definition(None) == ""
+    assert population_rule("inactivity", 365, 1) == (
+        "customers with an order in the 365 days up to the as-of date",
+        "no order in the 365 days before the as-of date (already churned)")
+    assert population_rule("inactivity", 180, 2) == (
+        "customers with at least 2 orders in the 180 days up to the as-of date",
+        "fewer than 2 orders in the 180 days before the as-of date")
+    assert population_rule("cancellation", 365, 1) == (
+        "customers with a subscription active at the end of the as-of date", "no active subscription at the as-of date")

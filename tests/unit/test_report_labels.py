@@ -1,16 +1,40 @@
-"""The report's words: readable labels, the churn definition and the band thresholds."""
+"""The words people read: readable labels, the churn definition, the population rule and the band rule, each
+defined once (``pipeline.outputs.labels``, family words with each family) and said the same way everywhere."""
 
 from __future__ import annotations
 
-from pipeline.outputs.report.html import (
+import ast
+import re
+from pathlib import Path
+
+import features
+from features.registry import FAMILIES, Family, family_label, words
+from pipeline.build.problem import churn_definition as build_churn_definition
+from pipeline.outputs.labels import (
+    CONTACT_GROUPS,
+    TERMS,
     band_label,
+    band_rule_line,
     band_rule_text,
+    band_rule_words,
     churn_definition,
+    churn_words,
     contact_label,
-    family_label,
     feature_label,
+    group_counts,
+    groups_meaning,
+    holdout_share_words,
+    newly_in_band,
+    population_words,
     tier_label,
+    tiers_meaning,
 )
+
+ROOT = Path(__file__).resolve().parents[2]
+PROBABILITY = {"by": "probability", "bands": {"low": 0.0, "high": 0.6, "medium": 0.3}}
+MULTIPLES = {"by": "base_rate_multiple", "bands": {"high": 0.0612, "medium": 0.0306, "low": 0.0},
+             "thresholds": {"high": 0.0612, "medium": 0.0306, "low": 0.0},
+             "multiples": {"high": 3.0, "medium": 1.5, "low": 0.0}, "base_rate": 0.0204}
 
 
 def test_labels_are_words_and_unknown_names_are_kept_readable():
@@ -18,20 +42,87 @@ def test_labels_are_words_and_unknown_names_are_kept_readable():
     assert family_label("new_family") == "New family"
     assert band_label("high") == "High risk" and band_label("very_high") == "Very high risk"
     assert tier_label("at_risk") == "Occasional" and "risk" not in tier_label("at_risk").lower()
+    assert tier_label("platinum_plus") == "Platinum plus"
     assert contact_label("holdout") == "Hold out — do not contact" and contact_label("treatment") == "Contact"
+    assert contact_label("not_selected") == "Not selected" and contact_label("waitlist") == "Waitlist"
     assert feature_label("spend_last_90d") == "Spend, last 90 days"
     assert feature_label("btyd_expected_purchases_next_90d") == "Purchase model expected purchases, next 90 days"
     assert feature_label("profile_region") == "Region (profile)" and feature_label("latest_csat") == "Latest CSAT"
 
 
+def test_every_family_declares_its_label_and_one_without_gets_its_name_in_words():
+    assert set(FAMILIES) >= {"recency", "btyd", "loyalty_program", "payments", "profile"}
+    for name, family in FAMILIES.items():
+        assert family.label and family_label(name) == family.label, name
+    assert FAMILIES["recency"].label == "Time since last purchase"
+    declared = Family("weekend_habits", ("transactions",), lambda ctx: [])
+    assert declared.label == "Weekend habits" == words("weekend_habits")
+    assert Family("x", ("transactions",), lambda ctx: [], label="Shown words").label == "Shown words"
+    # every built-in family module declares its label with the family
+    for path in sorted((ROOT / "features").glob("*.py")):
+        if path.stem in ("__init__", "registry"):
+            continue
+        calls = [n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Call)
+                 and getattr(n.func, "id", None) == "Family"]
+        assert calls and all(any(k.arg == "label" for k in c.keywords) for c in calls), path.name
+    assert features.FAMILIES is FAMILIES
+
+
 def test_churn_definition_and_band_thresholds_in_words():
+    assert churn_definition is build_churn_definition  # one definition, worded where the build logs it
     assert churn_definition({"kind": "inactivity", "horizon_days": 90}) == "no purchase in the 90 days after the as-of date"
-    assert "subscription" in churn_definition({"kind": "cancellation", "horizon_days": 30}) and "30 days" in \
-        churn_definition({"kind": "cancellation", "horizon_days": 30})
-    assert band_rule_text({"by": "probability", "bands": {"low": 0.0, "high": 0.6, "medium": 0.3}}) == [
+    assert churn_words({"kind": "inactivity", "horizon_days": 90}) == "No purchase in the 90 days after the as-of date"
+    assert churn_definition({"kind": "cancellation", "horizon_days": 30}) == (
+        "a subscription active on the as-of date ends within the next 30 days and none is active at the end")
+    assert churn_words(None) == ""
+    assert band_rule_text(PROBABILITY) == [
         ("High risk", "churn probability 60% or more"), ("Medium risk", "churn probability 30% to under 60%"),
         ("Low risk", "churn probability under 30%")]
     assert band_rule_text({"by": "top_share", "bands": {"high": 0.1, "medium": 0.3, "low": 1.0}}) == [
         ("High risk", "the 10% of customers with the highest churn probability"),
         ("Medium risk", "the next 20% by churn probability"), ("Low risk", "everyone else")]
-    assert band_rule_text(None) == []
+    assert band_rule_text(None) == [] and band_rule_words(None) == "" and band_rule_words({"bands": {}}) == ""
+
+
+def test_the_band_rule_is_one_sentence_everywhere():
+    assert band_rule_words(PROBABILITY) == ("High risk: churn probability 60% or more; Medium risk: churn probability "
+                                            "30% to under 60%; Low risk: churn probability under 30%")
+    assert band_rule_words(MULTIPLES) == (
+        "High risk: churn probability 6.1% or more; Medium risk: churn probability 3.1% to under 6.1%; Low risk: "
+        "churn probability under 3.1% (High risk from 3x, Medium risk from 1.5x the validation churn rate of 2.0%)")
+    assert band_rule_line(PROBABILITY) == f"Risk bands: {band_rule_words(PROBABILITY)}"
+    assert band_rule_line({**PROBABILITY, "base_rate": 0.05}, "when scored") == (
+        f"Risk bands when scored: {band_rule_words(PROBABILITY)} (validation churn rate 5.0%)")
+    assert newly_in_band("high") == "newly in the high risk band"
+
+
+def test_contact_groups_population_and_tiers_in_one_vocabulary():
+    assert list(CONTACT_GROUPS) == ["treatment", "holdout", "not_selected"]
+    assert group_counts({"treatment": 1200, "holdout": 130}) == "Contact: 1,200; Hold out — do not contact: 130"
+    assert groups_meaning() == (
+        "Contact = contact this customer. Hold out — do not contact = kept out of contact on purpose, to measure "
+        "whether contacting works: do not contact. Not selected = beyond this run's capacity: not contacted this run.")
+    assert holdout_share_words(0.1) == ('10% of the customers selected for contact are marked "Hold out — do not '
+                                        'contact": kept out of contact on purpose, to measure whether contacting works')
+    assert tiers_meaning(["champion", "at_risk"]) == ("Rank customers by the value they are expected to bring (loyalty "
+                                                      "score 0-100), not by risk: Champion, Occasional.")
+    population = {"rule": "customers with an order in the 365 days up to the as-of date", "left_out": 12,
+                  "left_out_reason": "no order in the 365 days before the as-of date (already churned)"}
+    assert population_words(population, 1500) == (
+        "Scored: customers with an order in the 365 days up to the as-of date (1,500 customers). Left out: 12 customers "
+        "with earlier history, because they made no order in the 365 days before the as-of date (already churned).")
+    assert population_words({"rule": ""}, 10) == ""
+    assert TERMS["risk_band"] == "Risk band" and TERMS["contact_group"] == "Contact group"
+
+
+def test_no_output_or_command_writes_these_words_itself():
+    """The words of bands, groups, tiers and rules are written in the labels module only: another copy in the
+    report, its templates, Excel, the outcomes page or a command would drift from it."""
+    copies = re.compile(r"do not contact|Hold out|held out \(|High risk|Medium risk|Occasional|Customers to call|"
+                        r"no purchase in the|subscription active on|days up to the as-of|FAMILY_LABELS|"
+                        r"Purchase pattern \(model\)|Time since last purchase")
+    places = [*(ROOT / "pipeline" / "outputs").rglob("*.py"), *(ROOT / "pipeline" / "outputs").rglob("*.j2"),
+              *(ROOT / "pipeline" / "cli").glob("*.py"), ROOT / "pipeline" / "scoring" / "health.py"]
+    found = {str(p.relative_to(ROOT)): copies.findall(p.read_text()) for p in places
+             if p.name != "labels.py" and copies.search(p.read_text())}
+    assert found == {}

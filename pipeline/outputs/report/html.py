@@ -7,8 +7,9 @@ embedded as data URIs and waterfalls are inline SVG, so the page opens without a
 a phone (nothing wider than the screen; the call list turns into one card per customer) and prints on A4
 (headline, charts and the call list; a customer's detail card only when it is open).
 
-Every name shown is a readable label: families, features, risk bands, loyalty tiers and contact groups go
-through the label functions below; an unknown name is shown in words (underscores to spaces), never dropped.
+Every word shown about bands, tiers, contact groups, families, features and the rules behind them comes from
+``pipeline.outputs.labels`` (and the feature registry), passed into the template rather than written in it: the
+report, the Excel export and the command line call each thing by the same name.
 """
 
 from __future__ import annotations
@@ -20,75 +21,29 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from pipeline.outputs.labels import (
+    CONTACT_GROUPS,
+    HOLDOUT_PURPOSE,
+    TERMS,
+    as_of_words,
+    band_label,
+    band_rule_words,
+    churn_definition,
+    churn_words,
+    contact_label,
+    currency_words,
+    family_label,
+    feature_label,
+    group_counts,
+    newly_in_band,
+    population_rule,
+    population_words,
+    tier_label,
+    tiers_meaning,
+)
 from pipeline.outputs.report import plots
-from pipeline.scoring.health import population_rule
 
 DRIVERS = (1, 2, 3)
-
-FAMILY_LABELS = {
-    "recency": "Time since last purchase",
-    "frequency": "Purchase frequency",
-    "regularity": "Purchase rhythm",
-    "monetary": "Spend",
-    "trend": "Spending trend",
-    "basket": "Basket and categories",
-    "returns": "Returns",
-    "payments": "Payments and invoices",
-    "engagement": "Engagement (visits, e-mails)",
-    "activity": "Activity (every event type)",
-    "service": "Customer service",
-    "satisfaction": "Satisfaction (NPS, CSAT)",
-    "loyalty_program": "Loyalty programme",
-    "btyd": "Purchase pattern (model)",
-    "tenure": "Time as a customer",
-    "subscription": "Subscription",
-    "profile": "Customer profile",
-}
-BAND_LABELS = {"high": "High risk", "medium": "Medium risk", "low": "Low risk"}
-# Loyalty tiers rank expected value; "at_risk" would read like a risk band beside one, so it is shown otherwise.
-TIER_LABELS = {"champion": "Champion", "loyal": "Loyal", "steady": "Steady", "at_risk": "Occasional",
-               "dormant": "Dormant"}
-CONTACT_LABELS = {"treatment": "Contact", "holdout": "Hold out — do not contact", "not_selected": "Not selected"}
-_WORDS = {"nps": "NPS", "csat": "CSAT", "btyd": "purchase model", "cv": "variation of", "std": "spread of",
-          "avg": "average", "pct": "percent"}
-
-
-def words(name: object) -> str:
-    """A name in words: underscores to spaces, first letter capital (``late_payment`` -> "Late payment")."""
-    text = str(name).replace("_", " ").strip()
-    return text[:1].upper() + text[1:] if text else text
-
-
-def family_label(name: object) -> str:
-    return FAMILY_LABELS.get(str(name), words(name))
-
-
-def band_label(name: object) -> str:
-    return BAND_LABELS.get(str(name), f"{words(name)} risk")
-
-
-def tier_label(name: object) -> str:
-    return TIER_LABELS.get(str(name), words(name))
-
-
-def contact_label(name: object) -> str:
-    return CONTACT_LABELS.get(str(name), words(name))
-
-
-def feature_label(name: object) -> str:
-    """A feature name read aloud: ``spend_last_90d`` -> "Spend, last 90 days", ``latest_nps`` -> "Latest NPS"."""
-    text = str(name)
-    if text.startswith("profile_"):
-        return f"{words(text[len('profile_'):])} (profile)"
-    window = ""
-    match = re.search(r"_(last_|next_)?(\d+)d$", text)
-    if match:
-        window = f", {(match.group(1) or '').rstrip('_').replace('_', ' ')} {match.group(2)} days".replace(",  ", ", ")
-        text = text[:match.start()]
-    elif text.endswith("_now"):
-        window, text = ", now", text[:-4]
-    tokens = [_WORDS.get(t, t) for t in text.split("_")]
-    return words(" ".join(tokens)) + window
 
 
 def _img(png: bytes) -> str:
@@ -143,42 +98,6 @@ def _svg_text(text: str) -> str:
     return (str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;"))
 
 
-def churn_definition(label: object) -> str:
-    """The churn definition in words, from the summary's ``label``."""
-    if not isinstance(label, dict):
-        return ""
-    kind, horizon = label.get("kind", "inactivity"), label.get("horizon_days")
-    days = f"{horizon} days" if horizon is not None else "the horizon"
-    if kind == "cancellation":
-        return f"a subscription active on the as-of date ends within the next {days} and none is active at the end"
-    if kind == "inactivity":
-        return f"no purchase in the {days} after the as-of date"
-    return f"{words(kind)} within {days}"
-
-
-def band_rule_text(rule: object) -> list[tuple[str, str]]:
-    """(band label, its threshold in words) for each band, highest risk first."""
-    if not isinstance(rule, dict) or not isinstance(rule.get("bands"), dict):
-        return []
-    bands = rule["bands"]
-    if rule.get("by") == "top_share":
-        ordered = sorted(bands.items(), key=lambda kv: kv[1])
-        out, previous = [], 0.0
-        for name, share in ordered[:-1]:
-            out.append((band_label(name), f"the {share:.0%} of customers with the highest churn probability"
-                        if not previous else f"the next {share - previous:.0%} by churn probability"))
-            previous = share
-        return [*out, (band_label(ordered[-1][0]), "everyone else")]
-    ordered = sorted(bands.items(), key=lambda kv: kv[1], reverse=True)
-    out, upper = [], None
-    for name, bound in ordered:
-        out.append((band_label(name), f"churn probability {bound:.0%} or more" if upper is None
-                    else f"churn probability {bound:.0%} to under {upper:.0%}" if bound > 0
-                    else f"churn probability under {upper:.0%}"))
-        upper = bound
-    return out
-
-
 def _population(summary: dict, n: int) -> dict:
     pop = summary.get("population")
     if isinstance(pop, dict) and "rule" in pop:
@@ -192,21 +111,17 @@ def _population(summary: dict, n: int) -> dict:
 
 
 def _definitions(summary: dict, frame: pd.DataFrame, currency: str, headline: dict) -> list[tuple[str, str]]:
-    rows: list[tuple[str, str]] = [("As of", headline["as_of"] + " (data up to the end of this day)")]
-    churn = churn_definition(summary.get("label"))
+    rows: list[tuple[str, str]] = [(TERMS["as_of"], as_of_words(headline["as_of"]))]
+    churn = churn_words(summary.get("label"))
     if churn:
-        rows.append(("Churn means", churn[:1].upper() + churn[1:]))
-    pop = _population(summary, len(frame))
-    if pop.get("rule"):
-        text = f"Scored: {pop['rule']} ({len(frame):,} customers)."
-        if pop.get("left_out") is not None:
-            text += (f" Left out: {pop['left_out']:,} customers with earlier history, because they have "
-                     f"{pop.get('left_out_reason', 'no place in the population')}.").replace("have no order", "made no order")
-        rows.append(("Who is scored", text))
-    bands = band_rule_text(summary.get("band_rule"))
+        rows.append((TERMS["churn"], churn))
+    population = population_words(_population(summary, len(frame)), len(frame))
+    if population:
+        rows.append((TERMS["population"], population))
+    bands = band_rule_words(summary.get("band_rule"))
     if bands:
-        rows.append(("Risk bands", "; ".join(f"{b}: {t}" for b, t in bands)))
-    rows.append(("Currency", currency or "not set (amounts are in the data's own currency; set scoring.currency)"))
+        rows.append((TERMS["risk_bands"], bands))
+    rows.append((TERMS["currency"], currency_words(currency)))
     rule = summary.get("value_rule")
     value_text = ("Value if retained: the customer's expected net spend over the next horizon if they stay. "
                   "Value at risk = churn probability × value if retained.")
@@ -214,9 +129,8 @@ def _definitions(summary: dict, frame: pd.DataFrame, currency: str, headline: di
         value_text += (f" Lifetime value: expected net spend over {rule['lifetime_months']} months, discounted at "
                        f"{float(rule.get('annual_discount_rate') or 0):.0%} a year.")
     rows.append(("Values", value_text))
-    rows.append(("Loyalty tiers", "Rank customers by the value they are expected to bring (loyalty score 0-100), "
-                                  "not by risk: " + ", ".join(tier_label(t) for t in _tier_order(frame)) + "."))
-    rows.append(("Model", headline["model_version"] or "unknown"))
+    rows.append((TERMS["loyalty_tiers"], tiers_meaning(_tier_order(frame))))
+    rows.append((TERMS["model"], headline["model_version"] or "unknown"))
     return rows
 
 
@@ -272,8 +186,7 @@ def _changes(summary: dict) -> dict | None:
     if isinstance(changes.get("risk_up"), int) and isinstance(changes.get("risk_down"), int):
         facts.append(f"risk rose for {changes['risk_up']:,} and fell for {changes['risk_down']:,} (by a point or more)")
     if isinstance(changes.get("newly_high"), int):
-        band = band_label(changes.get("top_band") or "high")
-        facts.append(f"{changes['newly_high']:,} are newly in the {band[:1].lower() + band[1:]} band")
+        facts.append(f"{changes['newly_high']:,} are {newly_in_band(changes.get('top_band') or 'high')}")
     note = str(changes.get("note") or "")
     return {**{k: changes.get(k) for k in ("previous_as_of", "previous_model_version", "comparable")},
             "note": note[:1].upper() + note[1:], "facts": "; ".join(facts), "rises": rises}
@@ -377,8 +290,8 @@ def build_report(frame: pd.DataFrame, summary: dict, top_n: int, currency: str =
         "model_version": str(frame["model_version"].iloc[0]) if n else str(summary.get("model_version", "")),
         "as_of": str(pd.Timestamp(frame["as_of"].iloc[0]).date()) if n else str(summary.get("as_of", "")),
         "contact": None if groups is None else int(groups.get("treatment", 0)),
-        "holdout": None if groups is None else int(groups.get("holdout", 0)),
-        "not_selected": None if groups is None else int(groups.get("not_selected", 0)),
+        "others": None if groups is None else group_counts(
+            {g: int(groups.get(g, 0)) for g in ("holdout", "not_selected") if g == "holdout" or groups.get(g, 0)}),
         "holdout_share": targeting.get("holdout_share"),
         "capacity": targeting.get("capacity"),
         "saved": money(float(saved), currency) if saved is not None else None,
@@ -448,8 +361,7 @@ def build_report(frame: pd.DataFrame, summary: dict, top_n: int, currency: str =
         definitions=_definitions(summary, frame, currency, headline), actions=_actions(frame, summary, currency),
         changes=_changes(summary), health=_health(summary, currency), has_groups=groups is not None,
         has_change=has_change, ordered_by="priority" if "priority" in frame.columns else "value at risk",
-        population=_population(summary, n))
+        population=_population(summary, n), terms=TERMS, groups=CONTACT_GROUPS, holdout_purpose=HOLDOUT_PURPOSE)
 
 
-__all__ = ["build_report", "waterfall_svg", "family_label", "feature_label", "band_label", "tier_label",
-           "contact_label", "FAMILY_LABELS"]
+__all__ = ["build_report", "money", "waterfall_svg"]

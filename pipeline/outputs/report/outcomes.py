@@ -1,7 +1,8 @@
 """The outcomes page: one self-contained HTML file of ``pipeline.outcomes.figures.outcome_figures``, in the risk
 report's style (writing it lives in ``pipeline.io``).
 
-Jinja2 with autoescaping switched on explicitly, so action texts, band and tier names show as text;
+Jinja2 with autoescaping switched on explicitly, so action texts, band and tier names show as text; every word
+about bands, tiers, contact groups and the churn definition comes from ``pipeline.outputs.labels``;
 the one chart is inline SVG built from numbers only, so the page opens without a network.
 """
 
@@ -12,7 +13,8 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from pipeline.outputs.report.html import band_label, contact_label, money, tier_label
+from pipeline.outputs.labels import CONTACT_GROUPS, TERMS, churn_definition, column_labels
+from pipeline.outputs.report.html import money
 
 MISSING = "\u2013"  # en dash: a figure that cannot be computed
 
@@ -75,8 +77,9 @@ def build_outcomes_report(figures: Mapping[str, Any], risk_list_name: str) -> st
     env.filters.update(percent=percent, money=money, number=number, interval=interval)
     template = env.get_template("outcomes.html.j2")
     # names shown as the risk report shows them (``at_risk`` is a loyalty tier, not a risk band)
-    labels = {"risk_band": band_label, "loyalty_tier": tier_label, "contact_group": contact_label}
-    return template.render(f=figures, risk_list=risk_list_name, labels=labels,
+    labels = {column: column_labels(column) for column in ("risk_band", "loyalty_tier", "contact_group")}
+    return template.render(f=figures, risk_list=risk_list_name, labels=labels, terms=TERMS, groups=CONTACT_GROUPS,
+                           churn=churn_definition(figures.get("label")),
                            chart=calibration_svg(figures["quality"]["calibration_by_decile"]))
 
 

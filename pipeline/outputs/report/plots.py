@@ -1,29 +1,32 @@
-"""Evaluation and explanation charts as PNG bytes (matplotlib, headless)."""
+"""Evaluation and explanation charts as PNG bytes. Each chart is a figure of its own, drawn without pyplot's global
+state: importing this module changes no matplotlib setting (a notebook keeps its inline charts)."""
 
 from __future__ import annotations
 
 import io
 
-import matplotlib
+import matplotlib.ticker
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from sklearn.metrics import roc_curve
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import matplotlib.ticker  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from sklearn.metrics import roc_curve  # noqa: E402
+
+def _figure(figsize: tuple[float, float]):
+    """A figure and its one axes, outside pyplot (no backend, no current figure)."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots()
 
 
 def _png(fig) -> bytes:
     buf = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
     return buf.getvalue()
 
 
 def roc_plot(y: np.ndarray, scores: dict[str, np.ndarray]) -> bytes:
-    fig, ax = plt.subplots(figsize=(5, 4.5))
+    fig, ax = _figure((5, 4.5))
     for name, s in scores.items():
         fpr, tpr, _ = roc_curve(y, s)
         ax.plot(fpr, tpr, label=name, lw=2 if name == "model" else 1)
@@ -36,7 +39,7 @@ def roc_plot(y: np.ndarray, scores: dict[str, np.ndarray]) -> bytes:
 def calibration_plot(y: np.ndarray, p: np.ndarray, bins: int = 10) -> bytes:
     idx = np.minimum((np.asarray(p) * bins).astype(int), bins - 1)
     frame = pd.DataFrame({"y": y, "p": p, "bin": idx}).groupby("bin").agg(observed=("y", "mean"), predicted=("p", "mean"))
-    fig, ax = plt.subplots(figsize=(5, 4.5))
+    fig, ax = _figure((5, 4.5))
     ax.plot([0, 1], [0, 1], "k:", lw=0.8)
     ax.plot(frame["predicted"], frame["observed"], "o-")
     ax.set(xlabel="predicted churn probability", ylabel="observed churn rate", title="Calibration")
@@ -45,7 +48,7 @@ def calibration_plot(y: np.ndarray, p: np.ndarray, bins: int = 10) -> bytes:
 
 def _capture_plot(outcome: np.ndarray, rankings: dict[str, np.ndarray], xlabel: str, ylabel: str, title: str) -> bytes:
     """Share of the total ``outcome`` reached by the top share of customers under each ranking."""
-    fig, ax = plt.subplots(figsize=(5, 4.5))
+    fig, ax = _figure((5, 4.5))
     shares = np.linspace(0.01, 1, 100)
     outcome = np.asarray(outcome, float)
     for name, s in rankings.items():
@@ -70,7 +73,7 @@ def value_capture_plot(actual: np.ndarray, rankings: dict[str, np.ndarray]) -> b
 
 def importance_plot(importance: pd.Series, top: int = 20) -> bytes:
     imp = importance.head(top)[::-1]
-    fig, ax = plt.subplots(figsize=(6, 0.3 * len(imp) + 1))
+    fig, ax = _figure((6, 0.3 * len(imp) + 1))
     ax.barh(imp.index, imp.values)
     ax.set(xlabel="total gain", title="Feature importance")
     return _png(fig)
@@ -93,16 +96,21 @@ def beeswarm_plot(contributions: np.ndarray, features: pd.DataFrame, title: str,
 
     numeric = features.apply(_colour_values) if len(features) else features
     # the beeswarm jitters overlapping dots at random: a seeded generator draws the same picture every run
-    shap.summary_plot(contributions, numeric, max_display=max_display, show=False, plot_size=(7, 0.35 * max_display + 1.5),
-                      rng=np.random.default_rng(0))
-    fig = plt.gcf()
-    fig.suptitle(title)
-    return _png(fig)
+    import matplotlib.pyplot as plt  # shap draws on pyplot's current figure: a new one, closed once read
+
+    fig = plt.figure()
+    try:
+        shap.summary_plot(contributions, numeric, max_display=max_display, show=False,
+                          plot_size=(7, 0.35 * max_display + 1.5), rng=np.random.default_rng(0))
+        fig.suptitle(title)
+        return _png(fig)
+    finally:
+        plt.close(fig)
 
 
 def bar_plot(values: pd.Series, title: str, xlabel: str, amounts: bool = False) -> bytes:
     """Horizontal bars, the first value on top; ``amounts``: the axis reads as whole amounts with thousands separators."""
-    fig, ax = plt.subplots(figsize=(6, 0.35 * len(values) + 1.2))
+    fig, ax = _figure((6, 0.35 * len(values) + 1.2))
     ax.barh([str(i) for i in values.index][::-1], values.values[::-1], color="#2c7fb8")
     ax.set(xlabel=xlabel, title=title)
     if amounts:
@@ -114,7 +122,7 @@ def bar_plot(values: pd.Series, title: str, xlabel: str, amounts: bool = False) 
 def histogram_plot(values: np.ndarray, title: str, xlabel: str, bins: int = 20,
                    thresholds: dict[str, float] | None = None) -> bytes:
     """A histogram; ``thresholds`` (name -> value) are drawn as labelled vertical lines (band boundaries)."""
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig, ax = _figure((6, 3.5))
     ax.hist(values, bins=bins, range=(0, 1) if np.nanmax(values, initial=0) <= 1 else None, color="#c0392b", alpha=0.85)
     for name, x in (thresholds or {}).items():
         ax.axvline(x, color="#333", lw=1, ls="--")
@@ -141,7 +149,7 @@ def monthly_plot(months: list[str], series: dict[str, list[float | None]], title
                  percent: bool = False, right: tuple[str, list[float | None], str] | None = None) -> bytes:
     """Lines over months; a missing value (None) leaves a gap rather than a zero. ``right`` (name, values,
     axis label) is drawn on a second axis on the right."""
-    fig, ax = plt.subplots(figsize=(6, 3.4))
+    fig, ax = _figure((6, 3.4))
     x = np.arange(len(months))
     for name, values in series.items():
         ax.plot(x, _gaps(values) * (100 if percent else 1), marker="o", ms=3, lw=1.8, label=name)
@@ -166,7 +174,7 @@ def monthly_plot(months: list[str], series: dict[str, list[float | None]], title
 def cohort_plot(cohorts: list[dict], title: str) -> bytes:
     """Retention curves: for each first-purchase cohort, the share buying in each month after the first;
     months not yet observed are not drawn."""
-    fig, ax = plt.subplots(figsize=(6, 3.4))
+    fig, ax = _figure((6, 3.4))
     width = max((len(c["retention"]) for c in cohorts), default=0)
     shares = np.full((len(cohorts), width), np.nan)
     sizes = np.array([float(c["customers"]) for c in cohorts])
@@ -191,11 +199,13 @@ def cohort_plot(cohorts: list[dict], title: str) -> bytes:
 
 def backtest_plot(table: pd.DataFrame, metric: str = "roc_auc", reference: str | None = None) -> bytes:
     """One line per scorer: ``metric`` at each backtest cutoff; the in-period ``reference`` dashed, as it is no forecast."""
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = _figure((6, 4))
     for scorer, part in table.groupby("scorer", sort=False):
         ax.plot(part["cutoff"].astype(str), part[metric], marker="o", lw=2 if scorer == "model" else 1,
                 ls="--" if scorer == reference else "-", label=scorer)
     ax.set(xlabel="test cutoff", ylabel=metric, title=f"Backtest: {metric} by cutoff")
     ax.legend()
-    plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
+    for label in ax.get_xticklabels():
+        label.set_rotation(30)
+        label.set_horizontalalignment("right")
     return _png(fig)
