@@ -474,6 +474,45 @@ def _deep_copy(d: dict[str, Any]) -> dict[str, Any]:
     return {k: _deep_copy(v) if isinstance(v, dict) else v for k, v in d.items()}
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader refusing a key written twice in one mapping (the second would silently replace the first,
+    a whole section at the top level)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key '{key}' is written twice in one mapping (lines {seen[key] + 1} and "
+                    f"{key_node.start_mark.line + 1}); the second would replace the first. Fix: keep one", key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+def _ordered(values: list[float], strictly: bool = True) -> bool:
+    """Whether ``values`` decrease (band and tier bounds, highest first)."""
+    return all(a > b if strictly else a >= b for a, b in zip(values, values[1:], strict=False))
+
+
+def _booster_checks(section: str, b: BoosterSettings) -> list[tuple[bool, str]]:
+    return [
+        (b.learning_rate > 0, f"{section}.learning_rate must be above 0 (0.1 is usual)"),
+        (b.num_leaves >= 2, f"{section}.num_leaves must be at least 2"),
+        (b.max_depth == -1 or b.max_depth >= 1, f"{section}.max_depth must be at least 1 (-1: no limit)"),
+        (b.min_child_samples >= 1, f"{section}.min_child_samples must be at least 1"),
+        (0 < b.feature_fraction <= 1, f"{section}.feature_fraction must be a share above 0 and at most 1"),
+        (0 < b.bagging_fraction <= 1, f"{section}.bagging_fraction must be a share above 0 and at most 1"),
+        (b.bagging_freq >= 0, f"{section}.bagging_freq must be 0 (no bagging) or more"),
+        (b.lambda_l2 >= 0, f"{section}.lambda_l2 must be 0 or more"),
+        (b.max_rounds >= 1, f"{section}.max_rounds must be at least 1"),
+        (b.early_stopping_rounds >= 0, f"{section}.early_stopping_rounds must be 0 (none) or more"),
+    ]
+
+
+MAX_HORIZON_DAYS = 3660  # ten years: a horizon or lookback beyond it is a typo, and dates past year 9999 overflow
+
+
 def load_params(path: str | Path | None = "params.yaml", overrides: list[str] | tuple[str, ...] = ()) -> Params:
     """Load params.yaml (missing file = defaults only when path is None), apply overrides, validate."""
     raw: dict[str, Any] = {}
@@ -481,10 +520,14 @@ def load_params(path: str | Path | None = "params.yaml", overrides: list[str] | 
         p = Path(path)
         if not p.exists():
             raise ConfigError(f"params file {p} not found. Pass --params FILE or run from the project folder.")
+        if not p.is_file():
+            raise ConfigError(f"params file {p} is a folder, not a file. Fix: pass --params FOLDER/params.yaml")
         try:
-            raw = yaml.safe_load(p.read_text()) or {}
+            raw = yaml.load(p.read_text(), Loader=_UniqueKeyLoader) or {}
         except yaml.YAMLError as exc:
             raise ConfigError(f"params file {p} is not valid YAML: {exc}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"params file {p} cannot be read ({exc}). Fix: pass a readable UTF-8 params.yaml") from None
         if not isinstance(raw, dict):
             raise ConfigError(f"params file {p} must hold a mapping at the top level")
     for assignment in overrides:
@@ -511,8 +554,8 @@ def check_params(p: Params) -> Params:
 
 def _check_semantics(p: Params) -> None:
     checks = [
-        (p.label.horizon_days > 0, "label.horizon_days must be positive"),
-        (p.label.lookback_days > 0, "label.lookback_days must be positive"),
+        (0 < p.label.horizon_days <= MAX_HORIZON_DAYS, f"label.horizon_days must be from 1 to {MAX_HORIZON_DAYS} days"),
+        (0 < p.label.lookback_days <= MAX_HORIZON_DAYS, f"label.lookback_days must be from 1 to {MAX_HORIZON_DAYS} days"),
         (p.snapshots.count >= 1, "snapshots.count must be at least 1"),
         (p.snapshots.step_days > 0, "snapshots.step_days must be positive"),
         (len(p.features.windows_days) > 0 and all(w > 0 for w in p.features.windows_days),
@@ -534,6 +577,26 @@ def _check_semantics(p: Params) -> None:
         (p.scoring.risk_bands_by != "base_rate_multiple" or all(v >= 0 for v in p.scoring.risk_bands.values()),
          "scoring.risk_bands: by base_rate_multiple, each band's multiple of the base rate is 0 or more (high: 3)"),
         (len(p.scoring.risk_bands) > 0, "scoring.risk_bands must name at least one band"),
+        (p.scoring.risk_bands_by == "top_share" or _ordered(list(p.scoring.risk_bands.values())),
+         f"scoring.risk_bands must be written highest first, each band's lower bound below the one before "
+         f"(got {dict(p.scoring.risk_bands)}): a band out of order would label customers above its bound"),
+        (p.scoring.risk_bands_by != "top_share" or _ordered(list(p.scoring.risk_bands.values())[::-1]),
+         f"scoring.risk_bands: by top_share, the cumulative shares must grow band by band (got "
+         f"{dict(p.scoring.risk_bands)})"),
+        (p.scoring.risk_bands_by == "top_share" or list(p.scoring.risk_bands.values())[-1:] == [0],
+         "scoring.risk_bands: the last band's lower bound must be 0, so that every customer has a band"),
+        (p.scoring.risk_bands_by != "top_share" or list(p.scoring.risk_bands.values())[-1:] == [1],
+         "scoring.risk_bands: by top_share, the last band's cumulative share must be 1 (every customer)"),
+        (p.scoring.report_top_n >= 1, "scoring.report_top_n must be at least 1 (customers shown in the report)"),
+        (_ordered(list(p.loyalty.tiers.values())) and list(p.loyalty.tiers.values())[-1:] == [0]
+         and all(0 <= v <= 100 for v in p.loyalty.tiers.values()),
+         f"loyalty.tiers must be written highest first, each lower bound from 0 to 100 below the one before and "
+         f"the last 0 (got {dict(p.loyalty.tiers)})"),
+        (p.engine.threads >= 0, "engine.threads must be 0 (all cores) or a number of threads"),
+        (p.registry.min_improvement >= 0, "registry.min_improvement must be 0 or more (the margin a new version "
+         "must beat the champion by)"),
+        *_booster_checks("model", p.model),
+        *_booster_checks("loyalty", p.loyalty),
         (0 <= p.validation.max_bad_share <= 1, "validation.max_bad_share must be a share from 0 to 1 (0.01 = 1%)"),
         (p.engine.shard_rows >= 1, "engine.shard_rows must be at least 1 (transactions per customer shard)"),
         (p.engine.spark.shard_rows >= 1, "engine.spark.shard_rows must be at least 1 (input rows per customer shard)"),
