@@ -24,15 +24,22 @@ from pipeline.core.runlog import RunLog
 from pipeline.engine import open_data as open_engine_data
 from pipeline.engine.base import Dataset
 
+EARLIEST, LATEST = date(1900, 1, 1), date(2999, 12, 31)  # as-of dates: past them, windows and horizons overflow
+
 
 def parse_date(text: str | date, option: str = "--as-of") -> date:
     """A date given as text (YYYY-MM-DD) or already a date."""
     if isinstance(text, date):
-        return text
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise DataError(f"{option} {text!r} is not a date; use YYYY-MM-DD, e.g. 2025-12-31") from None
+        day = text
+    else:
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            raise DataError(f"{option} {text!r} is not a date; use YYYY-MM-DD, e.g. 2025-12-31") from None
+    if not EARLIEST <= day <= LATEST:
+        raise DataError(f"{option} {day} is outside the dates a history can have ({EARLIEST} to {LATEST}); "
+                        "use the date your data runs to, e.g. 2025-12-31")
+    return day
 
 
 def load(params: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> Params:

@@ -55,3 +55,12 @@ def test_a_key_written_twice_in_params_yaml_is_refused(tmp_path):
 def test_a_folder_given_as_params_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="is a folder, not a file"):
         load_params(tmp_path)
+
+
+@pytest.mark.parametrize("text", ["9999-12-31", "0001-01-01", "2025-13-01", "yesterday"])
+def test_an_as_of_date_no_history_can_have_is_a_clear_error(text):
+    from pipeline.build.run import parse_date
+    from pipeline.core.errors import DataError
+
+    with pytest.raises(DataError, match="--as-of"):
+        parse_date(text)
