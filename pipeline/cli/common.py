@@ -15,8 +15,8 @@ from rich.console import Console
 from rich.table import Table
 
 from pipeline.core import runrecord
-from pipeline.core.errors import ChurnError
-from pipeline.core.files import check_writable, write_bytes
+from pipeline.core.errors import ChurnError, OutputError
+from pipeline.core.files import check_separate, check_writable, write_bytes
 from pipeline.core.runlog import RunLog
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Churn prediction pipeline.")
@@ -104,6 +104,7 @@ def handle_errors(fn: Callable) -> Callable:
     @wraps(fn)
     def wrapper(*args, run_record: Path | None = None, **kwargs):
         record = runrecord.start(fn.__name__.replace("_", "-"), sys.argv[1:])
+        _RUN_RECORD[0] = run_record
         code, error = 0, None
         in_main = _in_main_thread()
         if in_main:  # a batch system's SIGTERM ends the run like Ctrl-C: outputs and MLflow runs cleaned up
@@ -133,13 +134,28 @@ def handle_errors(fn: Callable) -> Callable:
             if in_main:
                 signal.signal(signal.SIGTERM, previous)
             record.finish(code, error)
-            _write_run_record(record, run_record)
+            _write_run_record(record, _RUN_RECORD[0])
 
     sig = inspect.signature(fn, eval_str=True)
     extra = inspect.Parameter("run_record", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=RunRecordOpt)
     wrapper.__signature__ = sig.replace(parameters=[*sig.parameters.values(), extra])
     wrapper.__annotations__ = {**{k: v.annotation for k, v in sig.parameters.items()}, "run_record": RunRecordOpt}
     return wrapper
+
+
+_RUN_RECORD: list[Path | None] = [None]  # the --run-record of the command now running (one per process)
+
+
+def check_paths(outputs: dict[str, Path | None], inputs: dict[str, str | Path | None]) -> None:
+    """Before any work: the outputs asked for (option -> path; ``None``: not asked for) can be written, and none
+    lands on an input, inside an input folder, or on another output (``--run-record`` included)."""
+    check_outputs(*outputs.values())
+    try:
+        check_separate({**outputs, "--run-record": _RUN_RECORD[0]}, inputs)
+    except OutputError as exc:
+        if "--run-record" in str(exc):
+            _RUN_RECORD[0] = None  # not written either: it would replace that file
+        raise
 
 
 def check_outputs(*targets: Path | None) -> None:

@@ -16,14 +16,15 @@ from pipeline.cli.common import (
     ParamsOpt,
     SetOpt,
     app,
-    check_outputs,
+    check_paths,
     console,
     handle_errors,
     out,
     print_table,
     with_engine,
 )
-from pipeline.core.errors import ChurnError
+from pipeline.core.config import TABLES
+from pipeline.core.errors import ChurnError, OutputError
 
 
 @app.command()
@@ -31,6 +32,7 @@ from pipeline.core.errors import ChurnError
 def validate(data: DataOpt, params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None,
              engine: EngineOpt = None) -> None:
     """Check the input tables against the data contract and account for every row."""
+    check_paths({}, {"--data": data, "--params": params})
     ds = run.validate(params, data, with_engine(set_, engine), ConsoleLog())
     lo, hi = ds.date_range()
     out.print(f"valid: {', '.join(sorted(ds.tables))}; transactions from {lo} to {hi}")
@@ -47,7 +49,7 @@ def features(
     engine: EngineOpt = None,
 ) -> None:
     """Build one row of behavioural features per customer in the population as of a date."""
-    check_outputs(out_path)
+    check_paths({"--out": out_path or Path(f"features_asof={as_of}.parquet")}, {"--data": data, "--params": params})
     made = run.features(params, data, as_of, out_path, with_engine(set_, engine), ConsoleLog())
     out.print(f"wrote {len(made.frame):,} customers x {made.frame.shape[1] - 1} features -> {made.path}")
 
@@ -70,6 +72,11 @@ def sample_data(
     from pipeline.data.samples import check_sample, write_sample
 
     check_sample(kind, fmt, customers)
+    check_paths({}, {"--params": params})
+    held = sorted(p.name for p in out_dir.glob("*") if p.name.split(".")[0] in TABLES) if out_dir.is_dir() else []
+    if held:
+        raise OutputError(f"--out {out_dir} already holds {', '.join(held)}: sample data would replace them. Fix: "
+                          "choose an empty or new folder, or remove those tables first")
     cfg = run.load(params, set_)
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("generating", total=customers)
@@ -110,6 +117,7 @@ def check_features(
 ) -> None:
     """Check every registered feature family, built-in and your own (features.extra_modules), on your data:
     metadata, determinism, no look-ahead, no mutation of its input. Exit 1 naming each failing feature."""
+    check_paths({}, {"--data": data, "--params": params})
     made = run.check_features(params, data, as_of, customers, with_engine(set_, engine), ConsoleLog())
     report = made.report
     if made.added:

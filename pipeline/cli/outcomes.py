@@ -15,7 +15,7 @@ from pipeline.cli.common import (
     ParamsOpt,
     SetOpt,
     app,
-    check_outputs,
+    check_paths,
     handle_errors,
     note,
     out,
@@ -41,7 +41,8 @@ def outcomes(
 ) -> None:
     """Once a risk list's horizon has passed: was the list right, did it point at the value lost, and did the
     actions keep customers (treatment against holdout)? Logs the figures against the model version in MLflow."""
-    check_outputs(json_path, html, write_effects)
+    check_paths({"--json": json_path, "--html": html, "--write-effects": write_effects},
+                {"--risk-list": risk_list, "--data": data, "--params": params})
     made = run.outcomes(params, risk_list, data, json_path, html, write_effects, with_engine(set_, engine), ConsoleLog())
     figures = made.figures
     print_outcomes(figures)

@@ -16,7 +16,7 @@ from pipeline.cli.common import (
     ParamsOpt,
     SetOpt,
     app,
-    check_outputs,
+    check_paths,
     handle_errors,
     note,
     out,
@@ -63,6 +63,10 @@ def score(
     Safe to re-run: the outputs are one set, switched in together (all new or all old, whatever stops the run),
     and the same inputs give the same files.
     """
+    target = out_path or Path(f"risk_asof={as_of}.parquet")
+    sidecars = {f"--out ({suffix[1:]})": sidecar(target, suffix) for suffix in run.SIDECARS}
+    check_paths({"--out": target, **sidecars}, {"--data": data, "--params": params, "--previous": previous,
+                                                "--model": model if model and Path(model).exists() else None})
     made = run.score(params, data, as_of, out_path, model, with_engine(set_, engine), allow_stale, previous,
                      no_previous, ConsoleLog())
     print_score_summary(made.result, made.path)
@@ -138,7 +142,8 @@ def report(
     set_: SetOpt = None,
 ) -> None:
     """Self-contained HTML report for retention teams (and an optional Excel export of the risk list)."""
-    check_outputs(out_path, xlsx)
+    check_paths({"--out": out_path, "--xlsx": xlsx},
+                {"--scores": scores, "--params": params, **{f"--scores ({s[1:]})": sidecar(scores, s) for s in run.SIDECARS}})
     made = outputs_run.report(params, scores, out_path, xlsx, set_)
     out.print(f"wrote report for {made.customers:,} customers -> {out_path}")
     if xlsx is not None:

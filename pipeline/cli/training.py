@@ -16,10 +16,12 @@ from pipeline.cli.common import (
     ParamsOpt,
     SetOpt,
     app,
+    check_paths,
     handle_errors,
     out,
     with_engine,
 )
+from pipeline.core.files import check_separate
 from pipeline.outputs.labels import band_rule_line
 from pipeline.training import run
 from pipeline.training.evaluate import IN_PERIOD
@@ -40,6 +42,7 @@ def train(
     engine: EngineOpt = None,
 ) -> None:
     """Train, tune and evaluate on data up to --as-of; log to MLflow and register (champion/challenger)."""
+    check_paths({}, {"--data": data, "--params": params})
     made = run.train(params, data, as_of, promote, allow_stale, with_engine(set_, engine), ConsoleLog())
     print_train_summary(made.result, made.logged, made.tracking_uri, made.seconds)
 
@@ -114,6 +117,8 @@ def evaluate(
     engine: EngineOpt = None,
 ) -> None:
     """Backtest over several cutoffs: train on data before each, test on the cutoff after, beside baselines."""
+    check_paths({}, {"--data": data, "--params": params})
+    check_separate({"--out": out_dir}, {"--data": data, "--params": params})
     made = run.evaluate(params, data, as_of, cutoffs, out_dir, in_period_folds, with_engine(set_, engine), ConsoleLog())
     table = made.table
     # scorers in the backtest's order: the model, its baselines, then the in-period reference if asked for

@@ -190,3 +190,30 @@ def write_bytes(data: bytes, path: str | Path) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
     return path
+
+
+def _resolved(path: str | Path) -> Path:
+    return Path(path).expanduser().resolve()
+
+
+def check_separate(outputs: dict[str, str | Path | None], inputs: dict[str, str | Path | None]) -> None:
+    """No output over an input or over another output (each named by its option, ``None``: not given): every output
+    differs from every other output and every input file, and lies outside every input folder (a data folder is
+    read, never written into). Raises ``OutputError`` naming both options and the fix; nothing is written."""
+    given_outputs = {option: _resolved(path) for option, path in outputs.items() if path is not None and str(path)}
+    given_inputs = {option: _resolved(path) for option, path in inputs.items()
+                    if path is not None and str(path) and "://" not in str(path) and not str(path).startswith("file:")}
+    seen: dict[Path, str] = {}
+    for option, path in given_outputs.items():
+        if path in seen:
+            raise OutputError(f"{option} and {seen[path]} name the same file {path}: one would replace the other. "
+                              "Fix: give each output a name of its own")
+        seen[path] = option
+        for source, read in given_inputs.items():
+            if path == read:
+                raise OutputError(f"{option} {path} is the {source} input: writing it would replace what this run "
+                                  "reads. Fix: write the output to another file")
+            if read.is_dir() and path.is_relative_to(read):
+                raise OutputError(f"{option} {path} is inside the {source} folder {read}: outputs never go where the "
+                                  "inputs are read from (a later run would read it as data, or it would replace a "
+                                  "table). Fix: write it elsewhere, e.g. outputs/")

@@ -35,6 +35,8 @@ from pipeline.scoring.health import base_health
 from pipeline.scoring.score import Scorer, ScoreResult
 from pipeline.training import tracking
 
+SIDECARS = ("_shap.parquet", "_summary.json", "_shap_summary.png", "_run.json", "_manifest.json")
+
 
 def sidecar(path: Path, suffix: str) -> Path:
     """A file written beside the risk list ``path`` (its SHAP values, summary, chart, run record, manifest)."""
