@@ -109,9 +109,17 @@ def params_for_problem(params_path: str | Path | None, overrides: list[str] | tu
         The params and notes: params.yaml settings the model's replace, and ``--set`` options ignored.
 
     Raises:
-        ConfigError: a ``--set`` asks for a value of the problem other than the model's (names both values).
+        ConfigError: a ``--set`` asks for a value of the problem other than the model's (names both values), or the
+            model names feature modules (``features.extra_modules``) that params.yaml and ``--set`` do not.
     """
     given = load_params(params_path, list(overrides))
+    stored_modules = [str(m) for m in (problem.get("features") or {}).get("extra_modules") or ()]
+    untrusted = [m for m in stored_modules if m not in {str(e) for e in given.features.extra_modules}]
+    if untrusted:  # no code stored with, or named by, a model runs unless your own settings name it
+        raise ConfigError(
+            f"the model was trained with feature modules of its own ({', '.join(untrusted)}), and no code a model "
+            "names is run unless your settings name it too. Fix: read the module(s), then add them to "
+            "features.extra_modules in params.yaml (or --set features.extra_modules=[...]) and run again")
     resolved = {section: _plain(dataclasses.asdict(getattr(given, section))) for section in problem
                 if hasattr(given, section)}
     notes: list[str] = []

@@ -84,3 +84,15 @@ def test_churn_definition_and_population_rule_in_words():
         "fewer than 2 orders in the 180 days before the as-of date")
     assert population_rule("cancellation", 365, 1) == (
         "customers with a subscription active at the end of the as-of date", "no active subscription at the as-of date")
+
+
+def test_a_model_naming_a_feature_module_runs_no_code_unless_params_name_it_too():
+    """A stored problem (from a model folder anyone could hand over) cannot make scoring import a file."""
+    from pipeline.build.problem import params_for_problem
+    from pipeline.core.errors import ConfigError
+
+    problem = {"features": {"extra_modules": ["examples/my_features.py"]}}
+    with pytest.raises(ConfigError, match=r"feature modules of its own \(examples/my_features.py\)"):
+        params_for_problem(None, [], problem)
+    cfg, _ = params_for_problem(None, ["features.extra_modules=[examples/my_features.py]"], problem)
+    assert list(cfg.features.extra_modules) == ["examples/my_features.py"]
