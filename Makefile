@@ -7,7 +7,7 @@ SAMPLE := data/sample
 AS_OF := 2025-12-31
 OUT := outputs
 
-.PHONY: install spark demo test notebooks lint bench bench-spark clean sample-data
+.PHONY: install spark chromium demo test test-fast notebooks lint bench bench-spark clean sample-data
 
 install: $(VENV)/.installed
 
@@ -36,8 +36,18 @@ demo: install
 	@ls -1 $(OUT)
 	@echo "MLflow runs: .venv/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db"
 
-test: install spark
+# Headless chromium for the browser tests (Debian's package; the tests never install anything themselves).
+chromium:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+# Every test (what CI runs): Spark and the browser included.
+test: install spark chromium
 	$(PY) -m pytest -q -n 2 --dist loadfile
+
+# The quick loop while working: no slow, browser or Spark tests (see tests/README.md), a few minutes.
+test-fast: install
+	$(PY) -m pytest -q -n 2 --dist loadfile -m "not slow and not browser and not spark"
 
 # Execute every notebook under notebooks/ on a small generated sample (each one a test; make test runs them too).
 notebooks: install

@@ -57,42 +57,50 @@ def _all_features(sample_tables_fixture=None):
 FEATURES = _all_features()
 
 
+@pytest.mark.slow
 def test_every_family_is_covered_by_the_sample(builds):
     assert builds["notices"] == []
     assert {f.family for f in builds["spec"].features} == set(FAMILIES)
 
 
+@pytest.mark.slow
 def test_inputs_are_not_mutated(builds):
     assert not builds["mutated"]
 
 
+@pytest.mark.slow
 def test_feature_names_are_unique(builds):
     assert contracts.duplicate_names(builds["spec"]) == []
 
 
 @pytest.mark.parametrize("name", FEATURES)
+@pytest.mark.slow
 def test_metadata(name, builds):
     assert contracts.metadata_problems(builds["spec"][name]) == []
 
 
 @pytest.mark.parametrize("name", FEATURES)
+@pytest.mark.slow
 def test_description_renders_a_sentence_with_the_customers_numbers(name, builds):
     assert contracts.description_problems(builds["spec"][name], builds["first"]) == []
 
 
 @pytest.mark.parametrize("name", FEATURES)
+@pytest.mark.slow
 def test_deterministic(name, builds):
     pd.testing.assert_series_equal(builds["first"][name], builds["second"][name], check_exact=True)
     assert contracts.compare_builds(name, builds["first"], builds["second"], exact=True) is None
 
 
 @pytest.mark.parametrize("name", FEATURES)
+@pytest.mark.slow
 def test_unchanged_by_rows_after_as_of(name, builds):
     pd.testing.assert_series_equal(builds["first"]["customer_id"], builds["future"]["customer_id"])
     pd.testing.assert_series_equal(builds["first"][name], builds["future"][name], check_exact=False, rtol=1e-9)
     assert contracts.compare_builds(name, builds["first"], builds["future"], exact=False) is None
 
 
+@pytest.mark.slow
 def test_customer_shards_give_the_same_table_as_one_build(builds):
     """Built in shards of customers (and labelled), read from the source or from the written shards, the
     table is the one-shard table, row for row."""
@@ -102,6 +110,7 @@ def test_customer_shards_give_the_same_table_as_one_build(builds):
                                   check_exact=True)
 
 
+@pytest.mark.slow
 def test_customer_shards_keep_cancellation_labels(sample_tables):
     rows = len(sample_tables["transactions"])
     one, many = (load_params(None, ["label.kind=cancellation", f"engine.shard_rows={n}"]) for n in (rows, rows // 5))
@@ -126,6 +135,7 @@ def test_colliding_customer_keys_give_the_same_table(sample_tables, monkeypatch,
     pd.testing.assert_frame_equal(ranked, hashed, check_exact=True)
 
 
+@pytest.mark.slow
 def test_pareto_nbd_btyd_features_are_deterministic_and_never_see_later_rows(sample_tables):
     """``features.btyd_model: pareto_nbd`` swaps the model behind the btyd family, under the same contract."""
     p = load_params(None, ["features.btyd_model=pareto_nbd"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -14,6 +15,8 @@ from pipeline.core.config import load_params
 from pipeline.data.samples.retail import generate
 from pipeline.engine.duckdb import dataset_from_frames
 from tests.future_rows import with_rows_after
+
+pytestmark = pytest.mark.slow
 
 TABLES, _ = generate(250, seed=11)
 PARAMS = load_params(None, ["snapshots.count=1"])

@@ -11,6 +11,8 @@ import pytest
 
 from tests.e2e.in_process import churn, trained_workdir
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):

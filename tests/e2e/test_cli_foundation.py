@@ -1,4 +1,4 @@
-"""churn sample-data / validate / features end to end, through the real command line."""
+"""churn sample-data (both kinds) / validate / features end to end, through the real command line."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -99,3 +101,13 @@ def test_bad_input_fails_without_traceback(workdir):
 def test_usage_errors_are_clear(workdir, args, code, text):
     res = churn(*args, cwd=workdir)
     assert res.returncode == code and text in res.stderr and "Traceback" not in res.stderr
+
+
+def test_sample_data_kind_subscription(tmp_path):
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    run = churn("sample-data", "--kind", "subscription", "--out", "data", "--customers", "40", "--seed", "2", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert sorted(p.stem for p in (tmp_path / "data").glob("*.csv")) == [
+        "customers", "events", "invoices", "subscriptions", "transactions"]
+    bad = churn("sample-data", "--kind", "rentals", "--out", "x", cwd=tmp_path)
+    assert bad.returncode == 3 and "--kind 'rentals'" in bad.stdout + bad.stderr

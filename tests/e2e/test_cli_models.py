@@ -16,6 +16,8 @@ import pytest
 
 from tests.conftest import find_chromium
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -96,6 +98,7 @@ def test_score_leaves_out_features_the_model_was_not_trained_on_with_a_note(work
                                   pd.read_parquet(workdir / "same_data.parquet"))
 
 
+@pytest.mark.browser
 def test_report_renders_in_headless_chromium(workdir):
     res = churn("score", "--data", "data", "--as-of", "2025-12-31", "--out", "risk.csv", cwd=workdir)
     assert res.returncode == 0, res.stderr[-2000:]

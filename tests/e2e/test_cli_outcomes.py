@@ -14,6 +14,8 @@ import yaml
 from pipeline.core.config import load_params
 from tests.e2e.in_process import churn, trained_workdir
 
+pytestmark = pytest.mark.slow
+
 AS_OF = "2025-06-30"
 HORIZON_END = pd.Timestamp("2025-09-28")  # AS_OF + 90 days, the label horizon of params.yaml
 

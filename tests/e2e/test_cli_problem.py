@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 FAST = ("--set", "tuning.n_trials=0", "--set", "model.max_rounds=120", "--set", "loyalty.max_rounds=80")
 

@@ -74,12 +74,12 @@ def whole_set(main: Path) -> dict:
 KILL_SCRIPT = textwrap.dedent("""
     import os, signal, sys
     import pandas as pd
-    from pipeline import io
+    from pipeline.outputs import sets
     moment, main = sys.argv[1], sys.argv[2]
     def die():
         os.kill(os.getpid(), signal.SIGKILL)
     if moment == "before_switch":
-        io.OutputSet._commit = lambda self: die()
+        sets.OutputSet._commit = lambda self: die()
     if moment in ("after_rename", "after_switch"):
         real_replace = os.replace
         def replace(src, dst):
@@ -89,7 +89,7 @@ KILL_SCRIPT = textwrap.dedent("""
             if moment == "after_switch" and str(dst).endswith("current"):
                 die()
         os.replace = replace
-    with io.OutputSet(main, "new-run") as outputs:
+    with sets.OutputSet(main, "new-run") as outputs:
         outputs.write_table(pd.DataFrame({"customer_id": ["new-run"]}), "risk.parquet")
         if moment == "first_file_written":
             die()
@@ -173,6 +173,7 @@ def tmpfs(path: Path, size: str, readonly: bool = False):
         subprocess.run(["umount", "-l", str(path)], capture_output=True)
 
 
+@pytest.mark.slow
 def test_a_disk_that_fills_mid_run_is_a_clear_error_with_the_old_set_intact(store, tmp_path):
     wd = store["wd"]
     used = sum(p.stat().st_size for p in (wd / "out" / ".risk.parquet.set").rglob("*") if p.is_file())
@@ -208,6 +209,7 @@ def test_a_full_disk_simulated(tmp_path, monkeypatch):
     assert whole_set(main)["run_id"] == "old"
 
 
+@pytest.mark.slow
 def test_an_unwritable_output_folder_is_found_before_any_work(store, tmp_path):
     wd = store["wd"]
     with tmpfs(tmp_path / "ro", "1m", readonly=True) as folder:
@@ -222,6 +224,7 @@ def test_an_unwritable_output_folder_is_found_before_any_work(store, tmp_path):
         assert res.returncode == 6 and str(folder) in clean(res)
 
 
+@pytest.mark.slow
 def test_report_refuses_a_set_whose_parts_disagree(store, tmp_path):
     wd = store["wd"]
     mixed = tmp_path / "mixed"
@@ -240,6 +243,7 @@ def test_report_refuses_a_set_whose_parts_disagree(store, tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_an_interrupted_training_run_is_marked_failed(store, monkeypatch):
     import mlflow
 
@@ -269,6 +273,7 @@ def test_an_interrupted_training_run_is_marked_failed(store, monkeypatch):
         mlflow.set_tracking_uri(None)
 
 
+@pytest.mark.slow
 def test_a_registered_version_always_has_its_decision_and_hashes(store, monkeypatch):
     import mlflow
     from mlflow import MlflowClient
@@ -310,6 +315,7 @@ RACE_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_two_first_runs_racing_on_a_new_store_both_open_it(tmp_path):
     for round_ in range(2):  # without the lock, one of two such pairs failed in 3 of 3 tries
         folder = tmp_path / f"race{round_}"
@@ -341,6 +347,7 @@ def test_a_resumed_study_does_not_repeat_earlier_settings(tmp_path):
     assert len(settings) == 4 and len(set(settings)) == 4
 
 
+@pytest.mark.slow
 def test_ten_customers_is_a_clear_error_from_train(store, tmp_path):
     (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
     assert churn("sample-data", "--out", "tiny", "--customers", "10", "--seed", "3", cwd=tmp_path).returncode == 0
@@ -389,6 +396,7 @@ def _foreign_file(model: Path) -> str:
 
 @pytest.mark.parametrize("tamper", [_tamper_code, _tamper_calibrator, _truncate_booster, _garbage_booster,
                                     _pickle_in_place, _foreign_file])
+@pytest.mark.slow
 def test_a_tampered_model_is_refused_before_anything_is_parsed(store, tamper, tmp_path):
     wd, model = store["wd"], store["model"]
     backup = tmp_path / "backup"
@@ -407,6 +415,7 @@ def test_a_tampered_model_is_refused_before_anything_is_parsed(store, tamper, tm
 
 
 @pytest.mark.parametrize("tamper", [_tamper_calibrator, _truncate_booster, _pickle_in_place])
+@pytest.mark.slow
 def test_a_tampered_local_bundle_is_refused_too(store, tamper, tmp_path):
     from pipeline.core.errors import ModelError
     from pipeline.training.tracking import load_model
@@ -421,6 +430,7 @@ def test_a_tampered_local_bundle_is_refused_too(store, tamper, tmp_path):
 
 # -- batch jobs that fail loudly ----------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_stale_data_stops_scoring_unless_allowed_and_the_run_record_says_everything(store):
     wd = store["wd"]
     stale = ("--as-of", "2026-06-30", "--set", "scoring.max_data_age_days=30")
@@ -454,6 +464,7 @@ def test_stale_data_stops_scoring_unless_allowed_and_the_run_record_says_everyth
                for line in res.stdout.splitlines())
 
 
+@pytest.mark.slow
 def test_output_without_a_terminal_is_not_wrapped(store):
     wd = store["wd"]
     uri = f"sqlite:///{wd / 'mlflow.db'}"
@@ -463,6 +474,7 @@ def test_output_without_a_terminal_is_not_wrapped(store):
     assert record["status"] == "ok" and record["model"]["decision"] == "champion" and record["mlflow_run_id"]
 
 
+@pytest.mark.slow
 def test_the_registry_model_name_is_what_score_loads(store):
     res = churn("score", "--data", "data", "--as-of", AS_OF, "--out", "other.parquet", "--set",
                 "registry.model_name=other-model", cwd=store["wd"])
@@ -470,11 +482,13 @@ def test_the_registry_model_name_is_what_score_loads(store):
 
 
 @pytest.mark.parametrize("value", ["true", "false", "yes"])
+@pytest.mark.slow
 def test_promote_takes_a_value_too(store, value):
     res = churn("train", "--data", "no-such-folder", "--as-of", AS_OF, "--promote", value, cwd=store["wd"])
     assert res.returncode == 3 and "data folder no-such-folder does not exist" in clean(res)  # parsed, not exit 2
 
 
+@pytest.mark.slow
 def test_a_tracking_uri_that_points_nowhere_is_a_clear_error_and_creates_nothing(store, tmp_path):
     missing = tmp_path / "no" / "such" / "folder"
     res = churn("score", "--data", "data", "--as-of", AS_OF, "--out", str(tmp_path / "r.parquet"), cwd=store["wd"],

@@ -175,6 +175,7 @@ def test_the_customer_table_is_the_call_list_in_priority_order(report):
     assert "EUR " in table and "pts" in table  # value at risk with the currency; change since the last list
 
 
+@pytest.mark.browser
 def test_the_report_fits_a_phone_and_a_wide_screen_and_prints_on_a_few_a4_pages(report):
     folder = report["folder"]
     for width in (1400, 390):

@@ -6,12 +6,15 @@ from __future__ import annotations
 from datetime import date
 
 import numpy as np
+import pytest
 
 from pipeline.build.features import build_features, build_training_set, context_for, data_choices, feature_spec
 from pipeline.core.config import load_params
 from pipeline.data.samples.retail import generate
 from pipeline.engine.duckdb import dataset_from_frames
 from pipeline.training.train import train_models
+
+pytestmark = pytest.mark.slow
 
 AS_OF = date(2025, 12, 31)
 

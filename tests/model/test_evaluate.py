@@ -31,6 +31,7 @@ def test_labels_that_features_cannot_explain_score_as_chance(seed):
     assert abs(roc_auc_score(t["churned"], in_period_scores(t, SPEC, PARAMS, 5)) - 0.5) < 0.04
 
 
+@pytest.mark.slow
 def test_labels_the_features_explain_score_well_and_every_row_is_scored():
     t = table(3000, 4, signal=2.0)
     scores = in_period_scores(t, SPEC, PARAMS, 4)

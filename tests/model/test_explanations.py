@@ -18,6 +18,8 @@ from pipeline.scoring.score import score
 from pipeline.training.train import train_models
 from tests.unit.test_reasons import _nouns, broken_rules
 
+pytestmark = pytest.mark.slow
+
 # planted cause -> the families that say it (benchmarks/bench_drivers.py measures the same on more customers)
 CAUSE_FAMILIES = {"complaints": {"service"}, "late_payments": {"payments"}, "fading_visits": {"engagement", "activity"},
                   "detractor": {"satisfaction"}, "loyalty_lapse": {"loyalty_program"},

@@ -39,6 +39,7 @@ def _log(trained, result=None, promote=False):
     return tracking.register_and_gate(logged, result, trained["params"], valid, promote)
 
 
+@pytest.mark.slow
 def test_training_run_logs_everything_and_model_loads_without_pickle(store, trained):
     import mlflow
 
@@ -64,6 +65,7 @@ def test_training_run_logs_everything_and_model_loads_without_pickle(store, trai
     np.testing.assert_array_equal(out["churn_probability"], reordered["churn_probability"])
 
 
+@pytest.mark.slow
 def test_registry_gate_keeps_a_worse_model_out(store, trained):
     from mlflow import MlflowClient
 
@@ -82,6 +84,7 @@ def test_registry_gate_keeps_a_worse_model_out(store, trained):
     assert str(client.get_model_version_by_alias("churn-model", "champion").version) == forced.version
 
 
+@pytest.mark.slow
 def test_a_clearly_better_model_is_promoted(store, trained):
     first = _log(trained)
     better = dataclasses.replace(trained["result"])
@@ -101,6 +104,7 @@ def test_a_model_that_cannot_be_loaded_is_a_clear_error_with_the_fix(store, tmp_
         tracking.load_model(str(broken))
 
 
+@pytest.mark.slow
 def test_damaged_stores_are_found_before_any_work(store, tmp_path, trained):
     from pipeline.core.errors import StoreError
 

@@ -17,6 +17,7 @@ COLUMNS = ["customer_id", "as_of", "churn_probability", "risk_band", "loyalty_sc
     "action", "action_effect", "priority", "contact_group"]
 
 
+@pytest.mark.slow
 def test_risk_list_schema_and_order(scored):
     risk = scored["score"].risk_list
     assert list(risk.columns) == COLUMNS
@@ -35,6 +36,7 @@ def test_risk_list_schema_and_order(scored):
     assert set(risk["risk_band"]) <= set(scored["params"].scoring.risk_bands)
 
 
+@pytest.mark.slow
 def test_drivers_are_the_largest_positive_family_contributions(scored):
     result = scored["score"]
     contrib = result.contributions.set_index("customer_id")
@@ -65,6 +67,7 @@ def test_drivers_are_the_largest_positive_family_contributions(scored):
             assert risk.loc[cid, f"driver_{k}_reason"] == feat.reason(row[feat.name], row)
 
 
+@pytest.mark.slow
 def test_reasons_are_sentences_with_the_customers_numbers(scored):
     risk = scored["score"].risk_list
     spec = scored["spec"]
@@ -79,6 +82,7 @@ def test_reasons_are_sentences_with_the_customers_numbers(scored):
                 assert any(ch.isdigit() for ch in reason), reason
 
 
+@pytest.mark.slow
 def test_actions_fit_the_customer_and_follow_the_first_driver_with_one(scored):
     from pathlib import Path
 
@@ -112,6 +116,7 @@ def test_actions_fit_the_customer_and_follow_the_first_driver_with_one(scored):
     np.testing.assert_allclose(risk["priority"], risk["value_at_risk"] * risk["action_effect"])
 
 
+@pytest.mark.slow
 def test_model_feature_mismatch_is_refused(scored):
     bundle = scored["result"].bundle
     features = scored["features"]
@@ -121,6 +126,7 @@ def test_model_feature_mismatch_is_refused(scored):
         score(features.assign(surprise=1.0), bundle, scored["as_of"], scored["params"].scoring, "v")
 
 
+@pytest.mark.slow
 def test_no_drift_is_flagged_on_the_population_the_model_was_trained_on(scored):
     # the counterpart of the test below: a snapshot from the same process raises no alarm (the sample
     # data once stopped signups months before its end, and every demo flagged days_since_signup)
@@ -129,6 +135,7 @@ def test_no_drift_is_flagged_on_the_population_the_model_was_trained_on(scored):
     assert scored["score"].summary["drifted_features"] == []
 
 
+@pytest.mark.slow
 def test_drift_is_flagged_on_a_shifted_snapshot(scored):
     bundle, cfg = scored["result"].bundle, scored["params"].scoring
     features = scored["features"]

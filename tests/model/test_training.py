@@ -1,18 +1,22 @@
-"""Out-of-time split, rolling folds, determinism, calibration and quality on generated data."""
+"""The training set, out-of-time split, rolling folds, determinism, calibration and quality on generated data."""
 
 from __future__ import annotations
 
 import dataclasses
+from datetime import date
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from models.bundle import ModelBundle
 from models.calibration import Calibrator, choose_calibrator
 from models.metrics import expected_calibration_error
+from pipeline.build.features import build_training_set, snapshot_cutoffs
 from pipeline.core.config import Params
+from pipeline.engine.duckdb import dataset_from_frames
 from pipeline.training.train import churn_estimator, grouped_cv, out_of_time_split, rolling_folds, study_name, train_models
 
 
@@ -32,6 +36,7 @@ def test_out_of_time_split_and_folds_never_overlap(starts, horizon, n_folds):
         assert c[fold_train].max() + pd.Timedelta(days=horizon) <= c[fold_valid].min()
 
 
+@pytest.mark.slow
 def test_training_is_deterministic(trained):
     again = train_models(trained["training"], trained["spec"], trained["params"])
     X = trained["training"][trained["spec"].names]
@@ -40,6 +45,7 @@ def test_training_is_deterministic(trained):
     pd.testing.assert_frame_equal(trained["result"].churn_table, again.churn_table)
 
 
+@pytest.mark.slow
 def test_tuning_is_seeded_and_resumable(trained, tmp_path):
     params = dataclasses.replace(trained["params"], tuning=dataclasses.replace(trained["params"].tuning, n_trials=2))
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
@@ -79,6 +85,7 @@ UNTUNED_SETTINGS = {"tuning.n_trials", "tuning.timeout_s", "tuning.storage", "mo
                     "snapshots.max_data_age_days"}
 
 
+@pytest.mark.slow
 def test_study_name_changes_with_every_setting_a_trial_depends_on(trained):
     params, spec = Params(), trained["spec"]
     name = study_name("abc", "2025-12-31", params, spec)
@@ -100,6 +107,7 @@ def test_study_name_changes_with_every_setting_a_trial_depends_on(trained):
         assert (study_name("abc", "2025-12-31", other, spec) == name) == same, (section, key)
 
 
+@pytest.mark.slow
 def test_model_clearly_beats_the_recency_baseline(trained):
     table = trained["result"].churn_table
     assert table.loc["model", "roc_auc"] > table.loc["recency", "roc_auc"] + 0.03
@@ -120,6 +128,7 @@ def test_calibration_is_chosen_by_brier_and_round_trips():
     np.testing.assert_array_equal(again.transform(skewed), cal.transform(skewed))
 
 
+@pytest.mark.slow
 def test_bundle_round_trip_without_pickle(trained, tmp_path):
     bundle = trained["result"].bundle
     folder = bundle.save(tmp_path / "bundle")
@@ -133,6 +142,7 @@ def test_bundle_round_trip_without_pickle(trained, tmp_path):
     assert set(scores["loyalty_tier"]) <= set(trained["params"].loyalty.tiers)
 
 
+@pytest.mark.slow
 def test_loyalty_score_means_the_same_across_runs(trained):
     bundle = trained["result"].bundle
     value = np.array([0.0, 10.0, 100.0, 1000.0])
@@ -140,6 +150,7 @@ def test_loyalty_score_means_the_same_across_runs(trained):
     assert np.all(np.diff(bundle.loyalty_score(value)) >= 0)
 
 
+@pytest.mark.slow
 def test_refit_on_all_cutoffs_keeps_the_honest_validation_figures(trained):
     """The refit model learns from every labelled cutoff with the rounds and calibration of customer-grouped
     cross-validation over those rows; the validation metrics reported stay those of the model that never saw
@@ -161,3 +172,12 @@ def test_refit_on_all_cutoffs_keeps_the_honest_validation_figures(trained):
     # it has seen the validation cutoff, so it fits those rows better than the model that did not
     loss = [float(np.mean((np.asarray(p)[valid] - y[valid]) ** 2)) for p in (p_base, p_refit)]
     assert loss[1] < loss[0]
+
+
+def test_training_set_carries_cutoff_label_and_future_value(sample_tables, params):
+    ds = dataset_from_frames(sample_tables, params)
+    train = build_training_set(ds, params, date(2025, 12, 31))
+    assert set(train["cutoff"].dt.date) == set(snapshot_cutoffs(params, date(2025, 12, 31)))
+    assert {"churned", "future_value"} <= set(train.columns)
+    assert train["churned"].isin([0, 1]).all() and (train["future_value"] >= 0).all()
+    assert not train.duplicated(["customer_id", "cutoff"]).any()

@@ -53,6 +53,7 @@ def test_the_data_files_do_not_hold_the_true_value():
         assert not {"purchase_rate", "basket", "true_value_if_retained"} & set(frame.columns)
 
 
+@pytest.mark.slow
 def test_churn_is_counted_once_in_value_at_risk(known_values):
     """Value if retained must not shrink with churn risk: among customers of equal true value, the likeliest
     churners are not worth less if they stay. (A model of everyone's spend learns 0 for churners: its value
@@ -73,11 +74,13 @@ def test_churn_is_counted_once_in_value_at_risk(known_values):
     np.testing.assert_allclose(risk["value_at_risk"], risk["churn_probability"] * risk["value_if_retained"])
 
 
+@pytest.mark.slow
 def test_value_if_retained_ranks_the_true_values(known_values):
     risk = known_values["risk"]
     assert risk["value_if_retained"].corr(risk["true_value"], method="spearman") > 0.85
 
 
+@pytest.mark.slow
 def test_top_tenth_by_value_at_risk_finds_most_of_the_value_lost_to_churn(known_values):
     risk = known_values["risk"]
     by_value_at_risk = _capture(risk, risk["value_at_risk"])
@@ -88,6 +91,7 @@ def test_top_tenth_by_value_at_risk_finds_most_of_the_value_lost_to_churn(known_
     assert by_value_at_risk <= oracle
 
 
+@pytest.mark.slow
 def test_every_training_run_judges_value_if_retained_against_btyd(known_values):
     table = known_values["result"].value_table
     assert list(table.index) == ["value_model", "btyd_gamma_gamma"]
@@ -107,6 +111,7 @@ def test_lifetime_value_is_the_discounted_sum_of_retained_periods():
     assert lifetime_value(p, v, 90, 12, 0.2)[0] < lifetime_value(p, v, 90, 12, 0.1)[0]
 
 
+@pytest.mark.slow
 def test_risk_list_lifetime_value_follows_its_churn_probability_and_value(known_values):
     risk, params = known_values["risk"], known_values["params"]
     expected = lifetime_value(risk["churn_probability"], risk["value_if_retained"], HORIZON,
@@ -114,6 +119,7 @@ def test_risk_list_lifetime_value_follows_its_churn_probability_and_value(known_
     np.testing.assert_allclose(risk["lifetime_value"], expected)
 
 
+@pytest.mark.slow
 def test_btyd_baseline_values_from_feature_rows(known_values):
     features = known_values["features"]
     base = btyd_baseline(features, HORIZON, 12, 0.1)

@@ -6,7 +6,7 @@ from datetime import date
 
 import pandas as pd
 
-from pipeline.build.features import build_features, build_training_set, snapshot_cutoffs
+from pipeline.build.features import build_features, snapshot_cutoffs
 from pipeline.core.config import load_params
 from pipeline.engine.duckdb import dataset_from_frames
 
@@ -54,12 +54,3 @@ def test_snapshot_cutoffs_have_fully_observed_horizons():
     cutoffs = snapshot_cutoffs(p, date(2025, 12, 31))
     assert cutoffs == [date(2025, 8, 3), date(2025, 9, 2), date(2025, 10, 2)]
     assert all((date(2025, 12, 31) - c).days >= 90 for c in cutoffs)
-
-
-def test_training_set_carries_cutoff_label_and_future_value(sample_tables, params):
-    ds = dataset_from_frames(sample_tables, params)
-    train = build_training_set(ds, params, date(2025, 12, 31))
-    assert set(train["cutoff"].dt.date) == set(snapshot_cutoffs(params, date(2025, 12, 31)))
-    assert {"churned", "future_value"} <= set(train.columns)
-    assert train["churned"].isin([0, 1]).all() and (train["future_value"] >= 0).all()
-    assert not train.duplicated(["customer_id", "cutoff"]).any()

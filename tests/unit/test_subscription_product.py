@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import date
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from pipeline.build import contracts
 from pipeline.build.features import PURCHASE_FAMILIES, build_features, context_for, data_choices, feature_spec
 from pipeline.core.config import load_params
 from pipeline.data.samples.retail import generate
@@ -91,26 +87,6 @@ def test_subscription_reasons_make_sense_for_a_subscriber(built):
     assert spec["months_subscribed"].reason(3.0, row) is None  # tenure is context
 
 
-def test_contract_holds_for_the_subscription_product(product):
-    """No look-ahead, determinism, metadata and sentences for the activity and subscription families on a
-    subscription product with cancellation labels (the default sample covers them for a retailer)."""
-    tables, _ = product
-    p = load_params(None, CANCELLATION + ["features.event_ratios=[{numerator: dislike, denominator: like}]",
-                                          "features.risky_event_types=[dislike, unfriend]"])
-    report = contracts.check_features(tables, p, AS_OF)
-    ours = [f for f in report.findings if f.family in ("activity", "subscription") or f.family is None]
-    assert ours == [], ours[:5]
-    assert {f.family for f in report.spec.features} >= {"activity", "subscription"}
-
-
-def test_customer_shards_give_the_same_subscription_table(product):
-    tables, _ = product
-    one = load_params(None, CANCELLATION)
-    many = load_params(None, CANCELLATION + [f"engine.shard_rows={len(tables['transactions']) // 5}"])
-    frames = [build_features(dataset_from_frames(tables, p), p, AS_OF, with_labels=True, reuse_shards=reuse)
-              for p, reuse in ((one, False), (many, False), (many, True))]
-    pd.testing.assert_frame_equal(frames[0], frames[1], check_exact=True)
-    pd.testing.assert_frame_equal(frames[0], frames[2], check_exact=True)
 
 
 def test_renewal_charges_among_purchases_are_left_out_of_the_purchase_families():
@@ -135,16 +111,3 @@ def test_renewal_charges_among_purchases_are_left_out_of_the_purchase_families()
     purchase = [f.name for f in spec.features if f.family in PURCHASE_FAMILIES and f.family != "btyd"]
     pd.testing.assert_frame_equal(plain[["customer_id", *purchase]], with_charges[["customer_id", *purchase]])
     assert with_charges["renewal_charges_last_90d"].max() >= 3
-
-
-def test_sample_data_kind_subscription(tmp_path):
-    root = Path(__file__).resolve().parents[2]
-    (tmp_path / "params.yaml").write_text((root / "params.yaml").read_text())
-    run = subprocess.run([sys.executable, "-m", "pipeline.cli", "sample-data", "--kind", "subscription", "--out", "data",
-                          "--customers", "40", "--seed", "2"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr
-    assert sorted(p.stem for p in (tmp_path / "data").glob("*.csv")) == [
-        "customers", "events", "invoices", "subscriptions", "transactions"]
-    bad = subprocess.run([sys.executable, "-m", "pipeline.cli", "sample-data", "--kind", "rentals", "--out", "x"],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert bad.returncode == 3 and "--kind 'rentals'" in bad.stdout + bad.stderr
