@@ -1,9 +1,10 @@
 """Spark engine benchmark: the project's features on Spark against DuckDB alone and a hand-written Spark SQL query.
 
 On generated transactions (Parquet parts, cached under benchmarks/.data/), each mode in its own process, times:
-- ``duckdb``: validation and every transactions family on one machine (``engine.threads`` = the cores);
-- ``spark``: the same on Spark in ``local[N]`` (validation on Spark, the DuckDB shard build in each task, the BTYD
-  fit on the driver), the feature table collected on the driver and checked equal to ``duckdb``'s;
+- ``duckdb``: ``churn features`` on one machine (``engine.threads`` = the cores): validation, the as-of checks and
+  every transactions family, the table written;
+- ``spark``: the same command on Spark in ``local[N]`` (validation on Spark, the DuckDB shard build in each task,
+  the BTYD fit on the driver), the feature table collected on the driver and checked equal to ``duckdb``'s;
 - ``spark-sql-core``: a hand-written Spark SQL query of only the core transaction features (recency, order counts
   and spend in 30/90/365-day windows, tenure, mean gap between purchase days), no validation, written to
   Spark's ``noop`` sink: the least a Spark job computing features costs on this data.
@@ -28,7 +29,7 @@ import json
 import subprocess
 import sys
 import time
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +38,6 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from common import peak_memory_gb  # noqa: E402
 
 AS_OF = date(2025, 12, 31)
-NOW = datetime(2030, 1, 1)
 MODES = ("duckdb", "spark", "spark-sql-core")
 
 CORE_SQL = f"""
@@ -63,51 +63,41 @@ GROUP BY t.customer_id
 """
 
 
-def params_for(mode: str, cores: int, memory: str, partitions: int):
-    """The settings of a mode: params.yaml as a user has it, with the master ``local[cores]``; memory and shuffle
+def overrides_for(mode: str, cores: int, memory: str, partitions: int) -> list[str]:
+    """The settings of a mode over params.yaml as a user has it: the master ``local[cores]``; memory and shuffle
     partitions only where given (the reference query: 4 shuffle partitions per core unless given)."""
-    from pipeline.core.config import load_params
-
     conf = {"spark.driver.memory": memory} if memory else {}
     if partitions or mode == "spark-sql-core":
         conf["spark.sql.shuffle.partitions"] = partitions or cores * 4
     settings = ", ".join(f"{k}: {v}" for k, v in conf.items())
-    return load_params(ROOT / "params.yaml", [
-        f"engine.threads={cores}", f"engine.kind={'spark' if mode.startswith('spark') else 'duckdb'}",
-        f"engine.spark.master=local[{cores}]", f"engine.spark.conf={{{settings}}}"])
+    return [f"engine.threads={cores}", f"engine.kind={'spark' if mode.startswith('spark') else 'duckdb'}",
+            f"engine.spark.master=local[{cores}]", f"engine.spark.conf={{{settings}}}"]
 
 
 def run_mode(mode: str, folder: Path, cores: int, memory: str, out: Path | None, partitions: int = 0) -> dict:
-    from pipeline.build.features import build_features
-    from pipeline.data.sources import discover_tables
-    from pipeline.engine.duckdb import open_dataset
+    """One mode timed from the moment its session is up: the project's modes run what ``churn features`` runs
+    (``pipeline.build.run.features``: validation, the checks of the as-of date, the build, the Parquet written)."""
+    from pipeline.build import run
+    from pipeline.core.config import load_params
+    from pipeline.core.runlog import RunLog
 
-    params = params_for(mode, cores, memory, partitions)
-    sources, unknown = discover_tables(folder)
-    if mode == "spark-sql-core":
+    overrides = overrides_for(mode, cores, memory, partitions)
+    params = load_params(ROOT / "params.yaml", overrides)
+    if mode.startswith("spark"):
         from pipeline.engine.spark.dataset import spark_session
 
         spark = spark_session(params.engine)
+        spark.range(1).count()  # the session is started before timing, in both Spark modes
+    if mode == "spark-sql-core":
         spark.read.parquet(str(folder / "transactions")).createOrReplaceTempView("transactions")
-        spark.range(1).count()  # the session is started before timing, as in the spark mode
         started = time.perf_counter()
         spark.sql(CORE_SQL).write.format("noop").mode("overwrite").save()
         return {"mode": mode, "seconds": time.perf_counter() - started, "peak_gb": peak_memory_gb()}
-    if mode == "spark":
-        from pipeline.engine.spark.dataset import spark_session
-        from pipeline.engine.spark.validate import validate_on_spark
-
-        spark_session(params.engine).range(1).count()
-        started = time.perf_counter()
-        ds = validate_on_spark(sources, params, NOW, unknown)
-    else:
-        started = time.perf_counter()
-        ds = open_dataset(sources, params, NOW, unknown)
-    frame = build_features(ds, params, AS_OF)
+    started = time.perf_counter()
+    made = run.features(ROOT / "params.yaml", folder, AS_OF, out or folder.parent / f"features_{mode}.parquet",
+                        overrides, RunLog())
     seconds = time.perf_counter() - started
-    if out is not None:
-        frame.to_parquet(out, index=False)
-    return {"mode": mode, "seconds": seconds, "customers": len(frame), "columns": frame.shape[1],
+    return {"mode": mode, "seconds": seconds, "customers": len(made.frame), "columns": made.frame.shape[1],
             "peak_gb": peak_memory_gb()}
 
 

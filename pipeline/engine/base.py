@@ -11,7 +11,7 @@ import copy
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Protocol
 
 import duckdb
@@ -69,7 +69,11 @@ class Dataset(ABC):
         return frozenset(a.table for a in self.report.accounts if a.rows_used > 0)
 
     def date_range(self) -> tuple[date, date]:
-        """The first and last day of the clean transactions."""
+        """The first and last day of the clean transactions (read from the fingerprint when it has been taken: on an
+        engine holding shards every query is a pass over every row)."""
+        known = (getattr(self, "_fingerprint", None) or {}).get("tables", {}).get("transactions")
+        if known is not None and known["rows"]:
+            return datetime.fromisoformat(known["from"]).date(), datetime.fromisoformat(known["to"]).date()
         [(lo, hi)] = self.grouped_totals("SELECT min(timestamp) AS lo, max(timestamp) AS hi FROM clean_transactions",
                                          "SELECT min(lo), max(hi) FROM parts")
         if lo is None:
