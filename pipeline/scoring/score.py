@@ -1,7 +1,7 @@
 """Scoring stage: risk list with drivers and actions, SHAP contributions, global importance and drift.
 
 Pure: a feature table and a model bundle in, frames out. Reading the model and writing files live in
-the CLI and ``pipeline.io``.
+``pipeline.scoring.run``.
 """
 
 from __future__ import annotations

@@ -400,13 +400,15 @@ def register_and_gate(logged: LoggedModel, result: TrainResult, params: Params, 
             inputs = validation_features[model.feature_names]
             champion_scores, champion_meta = model.predict(inputs)["churn_probability"].to_numpy(), model.metadata
         except Exception as exc:  # the champion cannot score today's features (ModelError) or cannot load
-            reason = f"current champion v{champion_version} cannot score this data ({said(exc, 120)})"
+            reason = (f"current champion v{champion_version} could not be compared on this data ({said(exc, 120)}), "
+                      "so it stays champion: a version is never promoted because the other could not be scored. "
+                      "Check both, then pass --promote to make this version champion")
     if promote:
         decision, reason = "champion", "forced with --promote"
     elif champion is None:
         decision, reason = "champion", "no champion yet"
     elif champion_scores is None:
-        decision = "champion"
+        decision = "challenger"
     else:  # only on rows neither has trained on; none: registry.when_not_comparable (pipeline/gate.py)
         outcome = gate.compare(result.validation, new_score, champion_scores, result.bundle.metadata, champion_meta,
                                str(champion_version), params.registry)

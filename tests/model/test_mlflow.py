@@ -124,3 +124,18 @@ def test_damaged_stores_are_found_before_any_work(store, tmp_path, trained):
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow_damaged.db'}")  # the fixture puts it back
     with pytest.raises(StoreError, match=r"MLflow tracking store sqlite:///.*mlflow_damaged.db cannot be opened .* Fix"):
         tracking.check_stores(untuned)
+
+
+@pytest.mark.slow
+def test_a_champion_that_cannot_be_scored_stays_champion(store, trained):
+    """A champion the gate cannot score (today's validation rows lack a column it needs) is no loss for it: the new
+    version waits as challenger with the reason, and --promote still makes it champion."""
+    from mlflow import MlflowClient
+
+    first = _log(trained)
+    result = trained["result"]
+    valid = _valid(trained)
+    logged = tracking.log_training(result, trained["params"], trained["ds"].fingerprint(), valid, {}, "2025-12-31")
+    second = tracking.register_and_gate(logged, result, trained["params"], valid.drop(columns=result.bundle.feature_names[0]))
+    assert second.decision == "challenger" and "could not be compared" in second.message and "--promote" in second.message
+    assert str(MlflowClient().get_model_version_by_alias("churn-model", "champion").version) == first.version

@@ -1,5 +1,5 @@
 """Explanation report for retention teams: one self-contained HTML page (reading the risk list and
-writing the page and its Excel export live in ``pipeline.io``).
+writing the page and its Excel export live in ``pipeline.outputs.sets`` and ``pipeline.outputs.run``).
 
 Jinja2 with autoescaping switched on explicitly; every value from the data is escaped, and no data is
 placed inside scripts (the page's script only sorts and filters the rendered table). Charts are PNGs

@@ -1,5 +1,5 @@
 """The outcomes page: one self-contained HTML file of ``pipeline.outcomes.figures.outcome_figures``, in the risk
-report's style (writing it lives in ``pipeline.io``).
+report's style (writing it lives in ``pipeline.outcomes.run``).
 
 Jinja2 with autoescaping switched on explicitly, so action texts, band and tier names show as text; every word
 about bands, tiers, contact groups and the churn definition comes from ``pipeline.outputs.labels``;
