@@ -611,7 +611,22 @@ def _check_semantics(p: Params) -> None:
     for ok, message in checks:
         if not ok:
             raise ConfigError(f"params: {message}")
+    _check_columns(p.columns)
     _check_input(p.input)
+
+
+def _check_columns(cfg: ColumnsConfig) -> None:
+    """Each ``columns.<table>`` key is a canonical column of that table (a typo is found on load, not after reading
+    the data)."""
+    from pipeline.core.schema import SCHEMAS
+
+    for table in TABLES:
+        known = SCHEMAS[table].column_names
+        unknown = sorted(set(getattr(cfg, table)) - set(known))
+        if unknown:
+            raise ConfigError(f"params: 'columns.{table}.{unknown[0]}' is not a column of {table}: the keys under "
+                              f"columns.{table} are the canonical names ({', '.join(known)}), each mapped to your "
+                              "column's name")
 
 
 def _check_input(cfg: InputConfig) -> None:

@@ -64,3 +64,10 @@ def test_an_as_of_date_no_history_can_have_is_a_clear_error(text):
 
     with pytest.raises(DataError, match="--as-of"):
         parse_date(text)
+
+
+def test_a_typo_under_columns_is_found_on_load():
+    with pytest.raises(ConfigError, match=r"'columns\.transactions\.custmer_id' is not a column of transactions"):
+        load_params(None, ["columns.transactions={custmer_id: cust_no}"])
+    assert load_params(None, ["columns.transactions={customer_id: cust_no}"]).columns.transactions == {
+        "customer_id": "cust_no"}
