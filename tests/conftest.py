@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from datetime import date
 
-import pandas as pd
+# Before LightGBM starts its OpenMP threads: they wait passively, so two test workers sharing the cores do not spin
+# against each other (the Makefile sets it too). Results do not depend on it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import pandas as pd  # noqa: E402
 import pytest
 
 from pipeline.core.config import Params, load_params
