@@ -5,6 +5,7 @@ as-of date against it, build the features as of a date."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -111,7 +112,7 @@ def check_population(ds: Dataset, cfg: Params, day: date, frame: pd.DataFrame) -
     return frame
 
 
-def shard_progress(day: date, update) -> callable:
+def shard_progress(day: date, update: Callable[[str], None]) -> Callable[[int, int], None]:
     """A build's ``progress(done, total)`` as a status line."""
     return lambda done, total: update(f"building features as of {day}: customer shard {done}/{total} done...")
 
