@@ -63,6 +63,9 @@ def sample_data(
     seed: Annotated[int | None, typer.Option("--seed", help="Seed (default: params seed).")] = None,
     kind: Annotated[str, typer.Option("--kind", help="retail (a shop, some customers subscribed) or subscription "
                                       "(a monthly social-network subscription: activities, renewal charges).")] = "retail",
+    seasonality: Annotated[float, typer.Option(
+        "--seasonality", help="Strength of the retail year: purchases peak before Christmas and lull in the summer "
+        "(1 = default, 0 = no seasons, 2 = twice as strong).")] = 1.0,
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
 ) -> None:
@@ -71,7 +74,7 @@ def sample_data(
 
     from pipeline.data.samples import check_sample, write_sample
 
-    check_sample(kind, fmt, customers)
+    check_sample(kind, fmt, customers, seasonality)
     check_paths({}, {"--params": params})
     held = sorted(p.name for p in out_dir.glob("*") if p.name.split(".")[0] in TABLES) if out_dir.is_dir() else []
     if held:
@@ -81,7 +84,7 @@ def sample_data(
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("generating", total=customers)
         counts = write_sample(out_dir, customers, seed if seed is not None else cfg.seed, kind, fmt,
-                              progress=lambda n: progress.update(task, advance=n))
+                              progress=lambda n: progress.update(task, advance=n), seasonality=seasonality)
     listing = ", ".join(f"{n} {c:,}" for n, c in counts.items())
     out.print(f"wrote sample data for {customers:,} customers to {out_dir}: {listing}")
 

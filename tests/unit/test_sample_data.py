@@ -10,14 +10,18 @@ import numpy as np
 import pandas as pd
 
 from pipeline.core.config import load_params
-from pipeline.data.samples.retail import CAUSES, END, START, VERSION, generate, iter_chunks
+import pytest
+
+from pipeline.core.errors import DataError
+from pipeline.data.samples import check_sample
+from pipeline.data.samples.retail import CAUSES, END, START, VERSION, generate, iter_chunks, season_curve
 
 ROOT = Path(__file__).resolve().parents[2]
 
 # What a small seeded sample looks like at this generator VERSION. When a change makes the same seed give
 # other data, bump VERSION in pipeline/sample_data.py (the benchmarks then rebuild their cached data;
 # `make sample-data` regenerates the bundled sample) and write the new fingerprint here.
-FINGERPRINT = (4, "a5b8fa0f8c198a8f")
+FINGERPRINT = (5, "13c5da6fbe1de1a9")
 
 
 def test_the_generator_version_changes_with_its_output():
@@ -62,3 +66,40 @@ def test_the_bundled_sample_is_what_this_generator_writes():
     for name, frame in tables.items():
         on_disk = pd.read_parquet(ROOT / "data" / "sample" / name)
         assert on_disk.equals(frame), f"data/sample/{name} is not this generator's output: run `make sample-data`"
+
+
+def _no_purchase_share(tables, cutoff: str, horizon_days: int = 90) -> float:
+    """The 90-day inactivity label's churn rate at ``cutoff``: customers with a purchase in the year before it and
+    none in the ``horizon_days`` after it."""
+    tx = tables["transactions"][~tables["transactions"]["is_return"]]
+    day = pd.Timestamp(cutoff) + pd.Timedelta(days=1)
+    before = set(tx.loc[(tx["timestamp"] >= day - pd.Timedelta(days=365)) & (tx["timestamp"] < day), "customer_id"])
+    after = set(tx.loc[(tx["timestamp"] >= day) & (tx["timestamp"] < day + pd.Timedelta(days=horizon_days)),
+                       "customer_id"])
+    return len(before - after) / len(before)
+
+
+def test_the_year_has_a_peak_before_christmas_and_a_summer_lull():
+    days = pd.to_datetime(["2025-12-12", "2025-07-24", "2025-03-15"]).to_numpy("datetime64[s]").astype(float)
+    peak, lull, ordinary = season_curve(days)
+    assert peak > 2.5 and lull < 0.5 and 0.9 < ordinary < 1.1
+    assert np.allclose(season_curve(days, 0.0), 1.0)  # switched off
+    assert season_curve(days, 2.0)[0] > peak  # stronger
+
+
+def test_seasons_move_the_churn_rate_by_more_than_ten_points():
+    """A cutoff before the summer lull sees far more customers go 90 days without a purchase than one before
+    Christmas; with seasons switched off the two are alike."""
+    seasonal, _ = generate(4000, seed=5)
+    flat, _ = generate(4000, seed=5, seasonality=0.0)
+    summer, winter = _no_purchase_share(seasonal, "2025-05-31"), _no_purchase_share(seasonal, "2025-09-30")
+    assert summer - winter > 0.10, (summer, winter)
+    flat_gap = _no_purchase_share(flat, "2025-05-31") - _no_purchase_share(flat, "2025-09-30")
+    assert abs(flat_gap) < 0.04, flat_gap
+
+
+def test_a_seasonality_out_of_range_is_a_clear_error():
+    with pytest.raises(DataError, match="--seasonality"):
+        check_sample("retail", "csv", 10, -1.0)
+    with pytest.raises(DataError, match="retail only"):
+        check_sample("subscription", "csv", 10, 0.5)

@@ -11,9 +11,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from pipeline.core.errors import DataError
+
 # Bumped whenever the same seed starts giving different data, so that cached copies (benchmarks) are rebuilt;
 # tests/unit/test_sample_data.py holds the fingerprint of this version's output and fails until it is.
-VERSION = 4
+VERSION = 5
 START = pd.Timestamp("2023-01-01")
 END = pd.Timestamp("2025-12-31 23:59:59")
 DEFAULT_AS_OF = "2025-12-31"
@@ -36,6 +38,7 @@ class Truth:
 
     # customer_id, churn_at, cause, warning_start, purchase_rate (per day, before seasonality), basket
     customers: pd.DataFrame
+    seasonality: float = 1.0  # the strength of the seasonal curve the purchases followed (:func:`season_curve`)
 
 
 # A line's amount is basket x lognormal(0, 0.35): its mean is basket x exp(0.35^2 / 2); 4% of lines come back.
@@ -49,7 +52,7 @@ def true_value_if_retained(truth: Truth, as_of: pd.Timestamp | str, horizon_days
     generator (the data files never hold it); tests judge value columns against it."""
     start = pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1)
     days = start.value / 1e9 + DAY * (np.arange(horizon_days) + 0.5)
-    purchase_days = float(_seasonality(days).sum())  # expected purchases per unit of daily rate
+    purchase_days = float(season_curve(days, truth.seasonality).sum())  # expected purchases per unit of daily rate
     c = truth.customers
     value = c["purchase_rate"] * purchase_days * c["basket"] * MEAN_AMOUNT_FACTOR * (1 - RETURN_SHARE)
     return pd.Series(value.to_numpy(), index=c["customer_id"], name="true_value_if_retained")
@@ -74,9 +77,33 @@ def _draw_causes(rng: np.random.Generator, member: np.ndarray, subscriber: np.nd
     return np.minimum((rng.random(member.size)[:, None] >= cumulative).sum(axis=1), len(CAUSES) - 1)
 
 
-def _seasonality(times: np.ndarray) -> np.ndarray:
-    day_of_year = (times / DAY) % 365.25
-    return 1.0 + 0.25 * np.cos(2 * np.pi * (day_of_year - 340) / 365.25)  # peak in December
+# The year of a shop: purchases peak before Christmas and lull in the summer holidays. At strength 1 a customer
+# buys 3 times as often in mid-December as on an ordinary day and a third as often in late July, so the share
+# of customers with no purchase in the 90 days after a cutoff moves by about 15 points between a cutoff at the
+# start of the summer (51%) and one before Christmas (36%) (docs/models.md, "Seasons"); 0 switches seasons off.
+PEAK_DAY, PEAK_WIDTH, PEAK_HEIGHT = 346, 22.0, 2.0  # 12 December
+LULL_DAY, LULL_WIDTH, LULL_DEPTH = 205, 40.0, 0.7  # 24 July
+DEFAULT_SEASONALITY = 1.0
+
+
+def _bump(day_of_year: np.ndarray, centre: float, width: float) -> np.ndarray:
+    distance = (day_of_year - centre + 365.25 / 2) % 365.25 - 365.25 / 2  # across the turn of the year
+    return np.exp(-0.5 * (distance / width) ** 2)
+
+
+def season_curve(times: np.ndarray, strength: float = DEFAULT_SEASONALITY) -> np.ndarray:
+    """The purchase rate's multiplier at ``times`` (seconds since 1970): 1 on an ordinary day, a year-end peak and
+    a summer lull scaled by ``strength`` (0: none), never below 0.05."""
+    day_of_year = (np.asarray(times, float) / DAY) % 365.25
+    shape = PEAK_HEIGHT * _bump(day_of_year, PEAK_DAY, PEAK_WIDTH) - LULL_DEPTH * _bump(day_of_year, LULL_DAY, LULL_WIDTH)
+    return np.maximum(1.0 + strength * shape, 0.05)
+
+
+def check_seasonality(strength: float) -> None:
+    """A strength the curve can take: 0 (none) to 10."""
+    if not 0 <= strength <= 10:
+        raise DataError(f"--seasonality {strength:g}: use 0 (no seasons) to 10; 1 is the default year "
+                        "(a peak before Christmas, a summer lull)")
 
 
 def _ts(seconds: np.ndarray) -> pd.Series:
@@ -84,9 +111,10 @@ def _ts(seconds: np.ndarray) -> pd.Series:
 
 
 def generate_chunk(
-    n: int, seed: int, first_id: int = 0, transactions_only: bool = False
+    n: int, seed: int, first_id: int = 0, transactions_only: bool = False, seasonality: float = DEFAULT_SEASONALITY
 ) -> tuple[dict[str, pd.DataFrame], Truth]:
-    """Generate ``n`` customers (ids from ``first_id``) and all five tables (or only transactions) for them."""
+    """Generate ``n`` customers (ids from ``first_id``) and all five tables (or only transactions) for them;
+    ``seasonality`` scales the year's peak and lull of purchases (:func:`season_curve`)."""
     rng = np.random.default_rng(seed)
     t0, t_end = START.value / 1e9, END.value / 1e9
     ids = np.arange(first_id, first_id + n)
@@ -114,10 +142,11 @@ def generate_chunk(
         return cause == c
 
     # Purchases: Poisson process thinned by seasonality and, for declining spend, a fading rate.
-    idx, t = _poisson_times(rng, signup, active_end, rate * 1.25)
+    top = 1.0 + seasonality * PEAK_HEIGHT  # the curve's highest multiplier
+    idx, t = _poisson_times(rng, signup, active_end, rate * top)
     in_warn = t >= warning[idx]
     progress = np.clip((t - warning[idx]) / np.maximum(active_end[idx] - warning[idx], 1), 0, 1)
-    keep = _seasonality(t) / 1.25 * np.where(has("declining_spend")[idx] & in_warn, 1 - 0.85 * progress, 1.0)
+    keep = season_curve(t, seasonality) / top * np.where(has("declining_spend")[idx] & in_warn, 1 - 0.85 * progress, 1.0)
     keep = rng.random(idx.size) < keep
     idx, t, in_warn = idx[keep], t[keep], in_warn[keep]
     spend_factor = np.where(has("declining_spend")[idx] & in_warn, 0.35, 1.0)
@@ -140,7 +169,7 @@ def generate_chunk(
     })
 
     if transactions_only:
-        return {"transactions": tx}, Truth(pd.DataFrame({"customer_id": customer_id, "cause": cause}))
+        return {"transactions": tx}, Truth(pd.DataFrame({"customer_id": customer_id, "cause": cause}), seasonality)
 
     # Events: each kind a Poisson process with a base rate and, for its cause, a warning-period rate.
     events = []
@@ -237,20 +266,23 @@ def generate_chunk(
     tables = {"transactions": tx.sort_values(["timestamp", "customer_id"], ignore_index=True), "customers": customers,
               "events": ev.sort_values(["timestamp", "customer_id"], ignore_index=True), "invoices": inv,
               "subscriptions": subs}
-    return tables, Truth(truth)
+    return tables, Truth(truth, seasonality)
 
 
-def generate(n_customers: int, seed: int = 42) -> tuple[dict[str, pd.DataFrame], Truth]:
+def generate(n_customers: int, seed: int = 42, seasonality: float = DEFAULT_SEASONALITY
+             ) -> tuple[dict[str, pd.DataFrame], Truth]:
     """All five tables for ``n_customers`` (in memory; for large sizes use :func:`iter_chunks`)."""
-    tables, truth = generate_chunk(n_customers, seed)
+    tables, truth = generate_chunk(n_customers, seed, seasonality=seasonality)
     return tables, truth
 
 
 def iter_chunks(
-    n_customers: int, seed: int = 42, chunk_size: int = 200_000, transactions_only: bool = False
+    n_customers: int, seed: int = 42, chunk_size: int = 200_000, transactions_only: bool = False,
+    seasonality: float = DEFAULT_SEASONALITY,
 ) -> Iterator[dict[str, pd.DataFrame]]:
     """Generate in chunks of customers, each with its own derived seed (same output for the same seed)."""
     for k, first in enumerate(range(0, n_customers, chunk_size)):
         size = min(chunk_size, n_customers - first)
-        tables, _ = generate_chunk(size, seed * 100_003 + k, first_id=first, transactions_only=transactions_only)
+        tables, _ = generate_chunk(size, seed * 100_003 + k, first_id=first, transactions_only=transactions_only,
+                                   seasonality=seasonality)
         yield tables
