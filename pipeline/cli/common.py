@@ -39,9 +39,9 @@ RunRecordOpt = Annotated[Path | None, typer.Option(
     "model, outputs with hashes, warnings) to this JSON file, whether it succeeds or fails.")]
 
 
-def warn(message: str, label: str = "warning") -> None:
-    """Print a warning of the project's own and keep it in the run record."""
-    console.print(f"[yellow]{label}:[/] {message}", highlight=False, soft_wrap=True)
+def warn(message: str, label: str = "warning", colour: str = "yellow") -> None:
+    """Print a warning of the project's own and keep it in the run record (``colour``: red for an alarm)."""
+    console.print(f"[{colour}]{label}:[/] {message}", highlight=False, soft_wrap=True)
     runrecord.current().warn(message)
 
 
@@ -214,6 +214,10 @@ class ConsoleLog(RunLog):
     def warn(self, message: str, label: str = "warning") -> None:
         self.warnings.append(message)
         warn(message, label)
+
+    def alarm(self, message: str, label: str) -> None:
+        self.warnings.append(message)
+        warn(message, label, colour="red")
 
     def note(self, message: str) -> None:
         self.notes.append(message)

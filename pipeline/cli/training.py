@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import typer
 from rich.table import Table
 
@@ -22,7 +23,7 @@ from pipeline.cli.common import (
     with_engine,
 )
 from pipeline.core.files import check_separate
-from pipeline.outputs.labels import band_rule_line
+from pipeline.outputs.labels import band_rule_line, margin_words
 from pipeline.training import run
 from pipeline.training.evaluate import IN_PERIOD
 
@@ -83,9 +84,10 @@ def print_train_summary(result, logged, uri: str, seconds: float) -> None:
             vt.add_row(scorer, f"{int(row['customers']):,}", f"{row['spearman']:.4f}", f"{row['top20_revenue_capture']:.4f}",
                        f"{row['total_error']:+.1%}")
         out.print(vt)
-    best_baseline = result.churn_table.drop(index="model")["roc_auc"].max()
     calib = min(result.calibration_scores, key=result.calibration_scores.get)
-    out.print(f"ROC-AUC margin over the best baseline: {result.churn_table.loc['model', 'roc_auc'] - best_baseline:+.4f}")
+    margin = result.baseline_margin
+    out.print(f"ROC-AUC margin over the best baseline: {margin_words(margin)}",
+              style="red" if logged.behind_baseline else None, highlight=False)
     out.print(f"calibration: {calib} (Brier by method {', '.join(f'{k} {v:.4f}' for k, v in result.calibration_scores.items())})")
     meta = result.bundle.metadata
     if meta.get("risk_band_thresholds"):  # stored with the model (scoring.risk_bands_by)
@@ -129,8 +131,13 @@ def evaluate(
     for c in wide.columns:
         t.add_column(c, justify="right")
     t.add_column("model - best baseline", justify="right")
+    t.add_column("90% interval", justify="right")
+    margins = table[table["scorer"] == "model"].set_index("cutoff")
     for cutoff, row in wide.iterrows():
-        margin = row["model"] - row[baselines].max()
-        t.add_row(str(cutoff), *(f"{row[c]:.4f}" for c in wide.columns), f"{margin:+.4f}")
+        m = margins.loc[cutoff]
+        interval = "" if pd.isna(m["margin_low"]) else f"{m['margin_low']:+.4f} to {m['margin_high']:+.4f}"
+        colour = "red" if m["margin_over_best_baseline"] <= 0 else ""
+        t.add_row(str(cutoff), *(f"{row[c]:.4f}" for c in wide.columns), f"{row['model'] - row[baselines].max():+.4f}",
+                  interval, style=colour or None)
     out.print(t)
     out.print(f"wrote {out_dir / 'backtest.csv'} and plots to {out_dir}")

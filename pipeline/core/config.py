@@ -183,6 +183,9 @@ class RegistryConfig:
     model_name: str = "churn-model"
     metric: str = "roc_auc"
     min_improvement: float = 0.002
+    # a version whose validation ROC-AUC beats the best baseline's (recency, RFM, BTYD, tenure) by this or less is
+    # not promoted (challenger, tagged with the reason; --promote overrides)
+    min_margin_over_baselines: float = 0.0
     # when no validation row is unseen by both the champion and the new version (or they model different
     # problems): newer = the version whose training labels end later becomes champion; keep_champion = it stays
     when_not_comparable: Literal["newer", "keep_champion"] = "newer"
@@ -595,6 +598,8 @@ def _check_semantics(p: Params) -> None:
         (p.engine.threads >= 0, "engine.threads must be 0 (all cores) or a number of threads"),
         (p.registry.min_improvement >= 0, "registry.min_improvement must be 0 or more (the margin a new version "
          "must beat the champion by)"),
+        (-1 < p.registry.min_margin_over_baselines < 1, "registry.min_margin_over_baselines must be a ROC-AUC "
+         "difference between -1 and 1 (0 = the model must rank better than the best baseline)"),
         *_booster_checks("model", p.model),
         *_booster_checks("loyalty", p.loyalty),
         (0 <= p.validation.max_bad_share <= 1, "validation.max_bad_share must be a share from 0 to 1 (0.01 = 1%)"),

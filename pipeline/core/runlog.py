@@ -25,6 +25,11 @@ class RunLog:
         self.warnings.append(message)
         runrecord.current().warn(message)
 
+    def alarm(self, message: str, label: str) -> None:
+        """A problem that changed what the run did (a model left unpromoted), kept in the run record's warnings;
+        the command line shows it in red."""
+        self.warn(message, label)
+
     def note(self, message: str) -> None:
         """Something worth knowing that is not a problem."""
         self.notes.append(message)

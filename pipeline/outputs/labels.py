@@ -201,13 +201,26 @@ def band_rule_line(rule: object, when: str = "") -> str:
     return f"{TERMS['risk_bands']}{' ' + when if when else ''}: {band_rule_words(rule)}"
 
 
+# The warning printed when a trained model ranks customers no better than a simple baseline (not promoted).
+BEHIND_BASELINE = "behind a baseline"
+
+
+def margin_words(margin: Mapping) -> str:
+    """A model's ROC-AUC margin over the best baseline with its bootstrap interval, as the command line says it:
+    "+0.0123 over btyd (90% interval +0.0050 to +0.0190)"; "no baseline" where none was measured."""
+    if not margin or margin.get("best_baseline") is None:
+        return "no baseline"
+    return (f"{margin['margin']:+.4f} over {margin['best_baseline']} ({margin['level']:.0%} interval "
+            f"{margin['low']:+.4f} to {margin['high']:+.4f})")
+
+
 def newly_in_band(band: object) -> str:
     """Customers that moved into a band since the last list, as the report and the command line say it."""
     return f"newly in the {in_sentence(band_label(band))} band"
 
 
-__all__ = ["BANDS", "CONTACT_GROUPS", "GROUP_MEANINGS", "HOLDOUT_PURPOSE", "TERMS", "TIERS", "as_of_words", "band_label",
+__all__ = ["BANDS", "BEHIND_BASELINE", "CONTACT_GROUPS", "GROUP_MEANINGS", "HOLDOUT_PURPOSE", "TERMS", "TIERS", "as_of_words", "band_label",
            "band_rule_line", "band_rule_text", "band_rule_words", "churn_definition", "churn_words", "column_labels",
            "contact_label", "currency_of", "currency_words", "family_label", "feature_label", "group_counts",
-           "groups_meaning", "holdout_share_words", "in_sentence", "newly_in_band", "population_rule",
+           "groups_meaning", "holdout_share_words", "in_sentence", "margin_words", "newly_in_band", "population_rule",
            "population_words", "sentence", "tier_label", "tiers_meaning", "words"]

@@ -106,3 +106,17 @@ def _not_comparable(why: str, new_meta: dict, champion_meta: dict, champion_vers
                             f"({new_end} vs {champion_end or 'unknown'})")
     return GateDecision("challenger", f"not compared, {why}; {rule}: champion v{champion_version}'s training labels "
                         f"end as late or later ({champion_end} vs {new_end})")
+
+
+def behind_baselines(margin: dict, cfg: RegistryConfig) -> str | None:
+    """Why a version is not promoted because a simple baseline ranks the validation customers as well as it, or
+    None: its ROC-AUC margin over the best baseline (``models.metrics.auc_margin_bootstrap``) is
+    ``registry.min_margin_over_baselines`` or less. The rule is on the margin itself; its interval is reported
+    beside it. No baseline (or a margin that could not be measured) is no reason."""
+    value = margin.get("margin")
+    if value is None or not np.isfinite(value) or value > cfg.min_margin_over_baselines:
+        return None
+    return (f"ROC-AUC {value:+.4f} over the best baseline ({margin['best_baseline']}; {margin['level']:.0%} interval "
+            f"{margin['low']:+.4f} to {margin['high']:+.4f}) on the validation cutoff, not above "
+            f"registry.min_margin_over_baselines={cfg.min_margin_over_baselines}: a simple baseline ranks customers "
+            "as well as the model")

@@ -16,8 +16,9 @@ from pipeline.build.run import check_as_of, start
 from pipeline.core import runrecord
 from pipeline.core.files import write_bytes
 from pipeline.core.runlog import RunLog
+from pipeline.outputs.labels import BEHIND_BASELINE
 from pipeline.outputs.report import plots
-from pipeline.training import tracking
+from pipeline.training import gate, tracking
 from pipeline.training.evaluate import IN_PERIOD, backtest
 from pipeline.training.train import TrainResult, study_name, study_storage, train_models, validation_rows
 
@@ -60,6 +61,10 @@ def train(params: str | Path | None, data: str | Path, as_of: str | date, promot
 
         result = train_models(training, spec, cfg, study_name=study_name(fingerprint["hash"], day, cfg, spec),
                               storage=study_storage(cfg), on_trial=on_trial, data_choices=choices)
+    behind = gate.behind_baselines(result.baseline_margin, cfg.registry)
+    if behind:
+        log.alarm(f"{behind}; " + ("promoted all the same (--promote)" if promote else
+                                    "it will not be promoted (--promote overrides)"), BEHIND_BASELINE)
     valid_rows = validation_rows(training)
     charts = training_plots(result)
     charts["shap_summary"] = shap_summary_plot(result, valid_rows, seed=cfg.seed)
@@ -68,7 +73,9 @@ def train(params: str | Path | None, data: str | Path, as_of: str | date, promot
         runrecord.current().mlflow_run_id = logged.run_id
         logged = tracking.register_and_gate(logged, result, cfg, valid_rows, promote)
     runrecord.current().model = {"uri": f"models:/{cfg.registry.model_name}/{logged.version}", "version": logged.version,
-                                 "run_id": logged.run_id, "decision": logged.decision}
+                                 "run_id": logged.run_id, "decision": logged.decision,
+                                 "baseline": {**result.baseline_margin, "verdict": tracking.baseline_tags(
+                                     result.baseline_margin, behind)["baseline_verdict"]}}
     return TrainRun(result, logged, uri, time.perf_counter() - started)
 
 

@@ -309,6 +309,7 @@ class LoggedModel:
     decision: str | None = None
     message: str = ""
     hashes: dict[str, str] | None = None  # path inside the logged model -> SHA-256
+    behind_baseline: str | None = None  # why a simple baseline ranks as well as the model (gate.behind_baselines)
 
 
 def log_training(result: TrainResult, params: Params, fingerprint: dict, validation_features: pd.DataFrame,
@@ -339,6 +340,10 @@ def log_training(result: TrainResult, params: Params, fingerprint: dict, validat
                 mlflow.log_metrics({f"value_if_retained_{scorer}_{k}": float(v) for k, v in row.items() if pd.notna(v)})
             mlflow.log_text(result.value_table.to_csv(), "value_if_retained_vs_btyd.csv")
         mlflow.log_metrics({f"calibration_brier_{k}": v for k, v in result.calibration_scores.items()})
+        margin = result.baseline_margin
+        mlflow.log_metrics({f"val_roc_auc_margin_over_best_baseline{suffix}": float(margin[key])
+                            for key, suffix in (("margin", ""), ("low", "_low"), ("high", "_high"))
+                            if pd.notna(margin.get(key, float("nan")))})
         mlflow.log_metrics({f"time_{k}": v for k, v in result.timings.items()})
         mlflow.log_dict(result.study_summary, "optuna_study.json")
         mlflow.log_text(result.churn_table.to_csv(), "metrics_vs_baselines.csv")
@@ -373,11 +378,23 @@ def model_requirements() -> list[str]:
     return [f"{name}=={version(name)}" for name in ("mlflow", "lightgbm", "numpy", "pandas", "scikit-learn", "scipy")]
 
 
+def baseline_tags(margin: dict, behind: str | None) -> dict[str, str]:
+    """Tags of a run and its model version saying how it stands against the best baseline on validation:
+    ``baseline_verdict`` behind | ahead (| unmeasured: no baseline), the margin, its interval and the baseline."""
+    if not margin or margin.get("best_baseline") is None:
+        return {"baseline_verdict": "unmeasured"}
+    return {"baseline_verdict": "behind" if behind else "ahead", "baseline_best": str(margin["best_baseline"]),
+            "baseline_margin_roc_auc": f"{margin['margin']:+.4f}",
+            "baseline_margin_interval": f"{margin['low']:+.4f} to {margin['high']:+.4f} ({margin['level']:.0%})"}
+
+
 def register_and_gate(logged: LoggedModel, result: TrainResult, params: Params, validation_features: pd.DataFrame,
                       promote: bool = False) -> LoggedModel:
     """Register the model; alias it ``champion`` only if it beats the current champion by
     ``registry.min_improvement`` on the validation rows neither has trained on (or ``promote``), else
-    ``challenger``; with no such rows, ``registry.when_not_comparable`` decides (``pipeline.training.gate``)."""
+    ``challenger``; with no such rows, ``registry.when_not_comparable`` decides (``pipeline.training.gate``). A version
+    whose validation ROC-AUC does not beat the best baseline's by more than ``registry.min_margin_over_baselines`` is
+    challenger whatever the champion (``promote`` overrides); the run and the version are tagged with the verdict."""
     import mlflow
     from mlflow import MlflowClient
 
@@ -403,8 +420,11 @@ def register_and_gate(logged: LoggedModel, result: TrainResult, params: Params, 
             reason = (f"current champion v{champion_version} could not be compared on this data ({said(exc, 120)}), "
                       "so it stays champion: a version is never promoted because the other could not be scored. "
                       "Check both, then pass --promote to make this version champion")
+    behind = gate.behind_baselines(result.baseline_margin, params.registry)
     if promote:
-        decision, reason = "champion", "forced with --promote"
+        decision, reason = "champion", "forced with --promote" + (f" (behind a baseline: {behind})" if behind else "")
+    elif behind:  # a simple baseline ranks as well: not promoted, whatever the champion
+        decision, reason = "challenger", f"{behind}, so it is not promoted; pass --promote to make it champion anyway"
     elif champion is None:
         decision, reason = "champion", "no champion yet"
     elif champion_scores is None:
@@ -416,18 +436,19 @@ def register_and_gate(logged: LoggedModel, result: TrainResult, params: Params, 
         new_score = new_score if outcome.new_score is None else outcome.new_score
     # Registered with its decision and its files' hashes in one call: a version never exists without them (a run
     # killed before the alias is set is put right by the next run's repair_aliases).
-    tags = {"registry_decision": decision, "registry_reason": reason[:4000],
+    tags = {"registry_decision": decision, "registry_reason": reason[:4000], **baseline_tags(result.baseline_margin, behind),
             **{HASH_TAG + path: sha for path, sha in (logged.hashes or {}).items()}}
     # MLflow prints "Created version N ..." to stderr; the decision printed below already says it
     with contextlib.redirect_stderr(io.StringIO()), store_lock():
         version = mlflow.register_model(logged.model_uri, name, tags=tags).version
     client.set_registered_model_alias(name, decision, version)
     client.set_model_version_tag(name, version, "registry_alias_set", "true")
-    for key, value in {"registry_version": version, "registry_decision": decision, "registry_reason": reason}.items():
+    for key, value in {"registry_version": version, "registry_decision": decision, "registry_reason": reason,
+                       **baseline_tags(result.baseline_margin, behind)}.items():
         client.set_tag(logged.run_id, key, value)
     client.log_metric(logged.run_id, f"registry_new_{metric}", new_score)
     if champion_score is not None:
         client.log_metric(logged.run_id, f"registry_champion_{metric}", champion_score)
-    logged.version, logged.decision = str(version), decision
+    logged.version, logged.decision, logged.behind_baseline = str(version), decision, behind
     logged.message = f"{name} v{version} -> {decision}: {reason}"
     return logged

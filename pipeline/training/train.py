@@ -26,7 +26,7 @@ from models.baselines import churn_baselines, value_baselines
 from models.bundle import SCORE_LEVELS, ModelBundle, feature_reference
 from models.calibration import choose_calibrator
 from models.lgbm import LGBMChurnClassifier, LGBMValueRegressor
-from models.metrics import churn_metrics, ranking_metrics, value_metrics
+from models.metrics import auc_margin_bootstrap, churn_metrics, ranking_metrics, value_metrics
 from models.value import btyd_baseline
 from pipeline.build.problem import problem_of
 from pipeline.core.config import Params
@@ -53,6 +53,8 @@ class TrainResult:
     timings: dict[str, float] = field(default_factory=dict)
     n_train_rows: int = 0
     value_table: pd.DataFrame | None = None  # value if retained vs BTYD x Gamma-Gamma, on the customers who stayed
+    # ROC-AUC margin over the best baseline on the validation cutoff, with its paired bootstrap interval
+    baseline_margin: dict = field(default_factory=dict)
 
 
 def churn_estimator(params: Params, **overrides) -> LGBMChurnClassifier:
@@ -273,6 +275,7 @@ def train_models(
         validation[f"baseline_{name}"] = score
         rows.append({"scorer": name, **ranking_metrics(validation["churned"], score)})
     churn_table = pd.DataFrame(rows).set_index("scorer")
+    baseline_margin = auc_margin_bootstrap(validation["churned"].to_numpy(), p_valid, baselines, seed=params.seed)
 
     validation["value_if_retained"] = value_valid
     validation["expected_value"] = (1 - p_valid) * value_valid
@@ -306,6 +309,7 @@ def train_models(
         metadata={"validation_cutoff": str(validation_cutoff.date()),
                   "train_cutoffs": sorted(str(c.date()) for c in cutoffs[train].unique()),
                   "validation_auc": churn_table.loc["model", "roc_auc"],
+                  "baseline_margin": baseline_margin,
                   "label": dataclasses.asdict(params.label),
                   "problem": problem_of(params),
                   "data_choices": data_choices or {},
@@ -319,7 +323,7 @@ def train_models(
         bundle=bundle, validation=validation, churn_table=churn_table, loyalty_table=loyalty_table,
         calibration_scores=calibration_scores, study_summary=summary,
         train_cutoffs=sorted(cutoffs[train].unique()), validation_cutoff=validation_cutoff,
-        timings=timings, n_train_rows=int(train.sum()), value_table=value_table,
+        timings=timings, n_train_rows=int(train.sum()), value_table=value_table, baseline_margin=baseline_margin,
     )
 
 

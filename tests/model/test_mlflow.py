@@ -139,3 +139,32 @@ def test_a_champion_that_cannot_be_scored_stays_champion(store, trained):
     second = tracking.register_and_gate(logged, result, trained["params"], valid.drop(columns=result.bundle.feature_names[0]))
     assert second.decision == "challenger" and "could not be compared" in second.message and "--promote" in second.message
     assert str(MlflowClient().get_model_version_by_alias("churn-model", "champion").version) == first.version
+
+
+@pytest.mark.slow
+def test_a_model_no_better_than_a_baseline_is_not_promoted_unless_forced(store, trained):
+    """Labels that are a step function of days since the last purchase: the recency baseline ranks them
+    perfectly, the model at best as well, so it is behind and waits as challenger (even with no champion yet),
+    tagged with the reason; --promote makes it champion."""
+    from mlflow import MlflowClient
+
+    from pipeline.training.train import train_models
+
+    training = trained["training"]
+    days = training["days_since_last_purchase"]
+    days = days.fillna(days.max())
+    relabelled = training.assign(churned=(days > days.median()).astype(int))
+    result = train_models(relabelled, trained["spec"], trained["params"])
+    margin = result.baseline_margin
+    assert margin["best_baseline"] == "recency" and margin["margin"] <= 0
+    held = _log(trained, result)
+    assert held.decision == "challenger" and held.behind_baseline and "--promote" in held.message
+    client = MlflowClient()
+    tags = client.get_model_version("churn-model", held.version).tags
+    assert tags["baseline_verdict"] == "behind" and tags["baseline_best"] == "recency"
+    assert client.get_run(held.run_id).data.tags["baseline_verdict"] == "behind"
+    with pytest.raises(Exception):
+        client.get_model_version_by_alias("churn-model", "champion")
+    forced = _log(trained, result, promote=True)
+    assert forced.decision == "champion" and "--promote" in forced.message and "behind a baseline" in forced.message
+    assert client.get_run(forced.run_id).data.tags["baseline_verdict"] == "behind"
