@@ -14,6 +14,7 @@ from features import (  # noqa: F401  (imported to register)
     regularity,
     returns,
     satisfaction,
+    season,
     service,
     subscription,
     tenure,

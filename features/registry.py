@@ -60,8 +60,9 @@ class Feature:
         zero: the sentence for a value of exactly 0, when it reads better than the template.
         negative: the sentence for a value below 0 ("Returned more than they bought"); without one a negative
             value is never shown unless the template writes it as ``abs``.
-        ages: the value grows with time by construction (tenure, lifetime totals, days since signup): its
-            distribution moves as the customer base ages, which drift reports apart from real shifts.
+        ages: the value grows with time by construction (tenure, lifetime totals, days since signup) or moves
+            with the calendar (the season of the as-of date): its distribution moves as the customer base ages or
+            the year turns, which drift reports apart from real shifts.
         compares: the reason compares a recent value with an earlier one (less spend, fewer visits, more
             complaints, a longer gap than usual) and is given only for a material change
             (:func:`material_change`): the features holding ``(recent, earlier)``, ``value`` for this one. A

@@ -451,10 +451,24 @@ def combine(con: duckdb.DuckDBPyConnection, plan: BuildPlan, built: pa.Table, fi
     return table
 
 
-def snapshot_cutoffs(params: Params, as_of: date) -> list[date]:
-    """Training cutoffs, oldest first: the latest is ``as_of - horizon`` so its horizon is fully observed."""
-    last = as_of - timedelta(days=params.label.horizon_days)
-    return [last - timedelta(days=params.snapshots.step_days * k) for k in reversed(range(params.snapshots.count))]
+def snapshot_cutoffs(params: Params, as_of: date, first: date | None = None) -> list[date]:
+    """Training cutoffs, oldest first: the latest is ``as_of - horizon`` so its horizon is fully observed, and
+    ``snapshots.count`` of them ``step_days`` apart. With ``snapshots.same_season_last_year`` and ``first`` (the
+    data's first day), also ``as_of`` a year earlier and a step either side, the season the scored horizon will be
+    in: each where the data holds a full lookback before it and its horizon ends by the latest cutoff (out of time),
+    and not within half a step of a cutoff already taken."""
+    snapshots, label = params.snapshots, params.label
+    last = as_of - timedelta(days=label.horizon_days)
+    cutoffs = [last - timedelta(days=snapshots.step_days * k) for k in reversed(range(snapshots.count))]
+    if snapshots.same_season_last_year and first is not None:
+        year_before = as_of - timedelta(days=365)
+        for k in (-1, 0, 1):
+            cutoff = year_before + timedelta(days=snapshots.step_days * k)
+            if (cutoff - timedelta(days=label.lookback_days) >= first
+                    and cutoff + timedelta(days=label.horizon_days) <= last
+                    and all(abs((cutoff - c).days) * 2 >= snapshots.step_days for c in cutoffs)):
+                cutoffs.append(cutoff)
+    return sorted(cutoffs)
 
 
 def build_training_set(
@@ -466,7 +480,7 @@ def build_training_set(
     them (a type that appears only after a cutoff is zero there)."""
     first, _ = ds.date_range()
     choices = data_choices(ds, params, as_of)
-    cutoffs = [cutoff for cutoff in snapshot_cutoffs(params, as_of) if cutoff >= first]
+    cutoffs = [cutoff for cutoff in snapshot_cutoffs(params, as_of, first) if cutoff >= first]
     plans = [build_plan(ds, params, cutoff, True, None, choices) for cutoff in cutoffs]
     built = ds.build_tables(plans, reuse_shards=True)  # one pass over the customer shards where the engine can
     frames = []

@@ -45,6 +45,10 @@ class LabelConfig:
 class SnapshotsConfig:
     count: int = 8
     step_days: int = 30
+    # also train on the cutoff a year before the as-of date and its two neighbours (step_days apart), where the data
+    # holds a full lookback before them and their horizon ends by the validation cutoff: the same season as the
+    # horizon that will be scored (docs/models.md, "Seasons")
+    same_season_last_year: bool = True
     # training data whose last transaction is more than this many days before --as-of stops `churn train`
     # (exit 3) unless --allow-stale; None = no limit
     max_data_age_days: int | None = None

@@ -47,7 +47,7 @@ def train(params: str | Path | None, data: str | Path, as_of: str | date, promot
     check_as_of(ds, day, log, training=True, max_age_days=cfg.snapshots.max_data_age_days,
                 setting="snapshots.max_data_age_days", allow_stale=allow_stale)
     with log.steps() as add:
-        cutoffs = snapshot_cutoffs(cfg, day)
+        cutoffs = snapshot_cutoffs(cfg, day, ds.date_range()[0])
         snapshot = add("building snapshots", len(cutoffs))
         training = build_training_set(ds, cfg, day, progress=lambda c: snapshot(1, f"snapshot {c}"))
         choices = data_choices(ds, cfg, day)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pandas as pd
 
@@ -54,3 +54,28 @@ def test_snapshot_cutoffs_have_fully_observed_horizons():
     cutoffs = snapshot_cutoffs(p, date(2025, 12, 31))
     assert cutoffs == [date(2025, 8, 3), date(2025, 9, 2), date(2025, 10, 2)]
     assert all((date(2025, 12, 31) - c).days >= 90 for c in cutoffs)
+
+
+def test_the_same_season_a_year_before_is_a_training_cutoff_where_history_allows():
+    """A year before the as-of date and a step either side: the season of the horizon to be scored, last year. Each
+    needs a full lookback of data before it and a horizon that ends by the validation cutoff (out of time)."""
+    p = load_params(None, ["snapshots.count=3", "snapshots.step_days=30", "label.horizon_days=90"])
+    as_of = date(2025, 12, 31)
+    regular = snapshot_cutoffs(p, as_of)
+    assert regular == snapshot_cutoffs(p, as_of, first=date(2025, 1, 1))  # too little history: none added
+    seasonal = set(snapshot_cutoffs(p, as_of, first=date(2023, 1, 1))) - set(regular)
+    assert seasonal == {date(2024, 12, 1), date(2024, 12, 31), date(2025, 1, 30)}
+    validation = max(regular)
+    assert all(c + timedelta(days=90) <= validation for c in seasonal)
+    # only those with a full lookback (365 days) of data before them
+    assert set(snapshot_cutoffs(p, as_of, first=date(2024, 1, 2))) - set(regular) == {date(2025, 1, 30)}
+    # a horizon that would reach past the validation cutoff is left out (180 days: 2025-01-30 + 180 > 2025-07-04)
+    long = load_params(None, ["snapshots.count=3", "snapshots.step_days=30", "label.horizon_days=180"])
+    assert set(snapshot_cutoffs(long, as_of, first=date(2023, 1, 1))) - set(snapshot_cutoffs(long, as_of)) == {
+        date(2024, 12, 1), date(2024, 12, 31)}
+    # a cutoff within half a step of one already taken is not added twice
+    many = load_params(None, ["snapshots.count=14", "snapshots.step_days=30", "label.horizon_days=90"])
+    taken = snapshot_cutoffs(many, as_of, first=date(2020, 1, 1))
+    assert len(taken) == len(set(taken)) and min(b - a for a, b in zip(taken, taken[1:])).days >= 15
+    off = load_params(None, ["snapshots.same_season_last_year=false"])
+    assert snapshot_cutoffs(off, as_of, first=date(2020, 1, 1)) == snapshot_cutoffs(off, as_of)
