@@ -26,6 +26,7 @@ from pipeline.cli.common import (
 from pipeline.outputs import run as outputs_run
 from pipeline.outputs.labels import (
     TERMS,
+    WIN_BACK_LIST,
     band_label,
     band_rule_line,
     contact_label,
@@ -33,7 +34,10 @@ from pipeline.outputs.labels import (
     feature_label,
     group_counts,
     in_sentence,
+    money_words,
     newly_in_band,
+    targeting_profit_sentence,
+    win_back_words,
 )
 from pipeline.scoring import run
 from pipeline.scoring.run import sidecar
@@ -110,9 +114,16 @@ def print_score_summary(result, target: Path) -> None:
               f"{s['value_if_retained']:,.2f} in all); lifetime value ({s['value_rule']['lifetime_months']} months): "
               f"{s['lifetime_value']:,.2f}")
     g, tg = s["targeting"]["groups"], s["targeting"]
-    capacity = "everyone with a priority" if tg["capacity"] is None else f"capacity {tg['capacity']:,}"
-    out.print(f"call list ({capacity}, {tg['holdout_share']:.0%} held out): {group_counts(g)}; "
-              f"value the contacts can be expected to save: {tg['priority_in_treatment']:,.2f}", highlight=False)
+    capacity = ("everyone with a positive expected net saving" if tg["capacity"] is None
+                else f"capacity {tg['capacity']:,}")
+    out.print(f"call list ({capacity}, {tg['holdout_share']:.0%} held out; a contact costs "
+              f"{money_words(tg['contact_cost'])}): {group_counts(g)}; expected net saving of the contacts: "
+              f"{tg['net_saving_contacted']:,.2f}", highlight=False)
+    horizon = (s.get("label") or {}).get("horizon_days")
+    out.print(targeting_profit_sentence(tg, horizon), highlight=False)
+    if tg["win_back"]["customers"]:
+        out.print(f"{WIN_BACK_LIST}: {tg['win_back']['customers']:,} customers. "
+                  f"{win_back_words(tg['win_back_gaps'], horizon)}", highlight=False)
     top = result.global_families.head(3)
     out.print("drivers across the base: " + ", ".join(f"{family_label(r.family)} ({r.mean_abs_effect_pp * 100:.1f} pts)"
                                                       for r in top.itertuples()), highlight=False)

@@ -301,6 +301,14 @@ class TargetingConfig:
     # share of would-be churners each action keeps (prior; `churn outcomes --write-effects` measures it)
     action_effects: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_ACTION_EFFECTS))
     default_effect: float = 0.10  # for an action not listed in action_effects
+    # Economics of a contact (in the data's currency): the list holds customers whose expected net saving
+    # p x effect x value if retained - contact_cost - offer_cost x (1 - p + p x effect) is above zero
+    contact_cost: float = 1.0  # cost of one contact (agent time, message), paid for every customer contacted
+    offer_cost: float = 0.0  # cost of the offer, paid by those who take it: the kept and those who stay anyway
+    # win-back list: no purchase for longer than the horizon and than this many usual gaps between purchases
+    # (one-time buyers: this many horizons); None = no win-back list
+    win_back_gaps: float | None = 3.0
+    win_back_action: str = "Win-back message with a reason to return now"
 
 
 @dataclass(frozen=True)
@@ -616,6 +624,11 @@ def _check_semantics(p: Params) -> None:
         (0 <= p.targeting.holdout_share < 1, "targeting.holdout_share must be a share from 0 to below 1 (0.10 = 10%)"),
         (all(0 <= v <= 1 for v in p.targeting.action_effects.values()) and 0 <= p.targeting.default_effect <= 1,
          "targeting.action_effects and targeting.default_effect are shares of would-be churners kept, from 0 to 1"),
+        (p.targeting.contact_cost >= 0 and p.targeting.offer_cost >= 0,
+         "targeting.contact_cost and targeting.offer_cost are amounts in the data's currency, 0 or more"),
+        (p.targeting.win_back_gaps is None or p.targeting.win_back_gaps >= 1,
+         "targeting.win_back_gaps must be empty (no win-back list) or a number of usual gaps, 1 or more"),
+        (bool(p.targeting.win_back_action.strip()), "targeting.win_back_action must be an action's text"),
     ]
     for ok, message in checks:
         if not ok:

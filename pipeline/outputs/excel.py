@@ -2,7 +2,9 @@
 
 Three sheets: a *call list* in the order to call (only what an agent needs, readable headers, percentages
 and amounts formatted, reasons wrapped, the holdout unmistakable), *all columns* of the risk list for
-analysts, and the run's *definitions* (churn definition, bands, holdout, what each column means).
+analysts, and the run's *definitions* (churn definition, bands, holdout, what each column means). A list with
+customers long gone has a fourth, the *win-back* list (their own campaign, not the retention call list), after
+the call list.
 
 The workbook is streamed as SpreadsheetML, a chunk of rows at a time, so the time is linear in rows and
 memory is bounded by the chunk: openpyxl's normal mode re-scans the sheet per row (quadratic), and its
@@ -30,7 +32,9 @@ from openpyxl.utils import get_column_letter
 from pipeline.core.errors import DataError
 from pipeline.outputs.labels import (
     CONTACT_GROUPS,
+    NET_SAVING,
     TERMS,
+    WIN_BACK_LIST,
     as_of_words,
     band_label,
     band_rule_words,
@@ -40,6 +44,9 @@ from pipeline.outputs.labels import (
     groups_meaning,
     holdout_share_words,
     in_sentence,
+    net_saving_words,
+    targeting_profit_sentence,
+    win_back_words,
 )
 
 EXCEL_MAX_ROWS = 1_048_575  # data rows below the header row (Excel: 1,048,576 rows per sheet)
@@ -49,6 +56,7 @@ WIDTH_CAP = 60  # characters; longer text wraps
 CHUNK_ROWS = 5_000  # rows converted and written at a time: bounds memory, keeps the time linear
 
 SHEETS = ("call list", "all columns", "definitions")
+WIN_BACK_SHEET = "win-back"  # after the call list, when the list has customers long gone
 DATE_TEXT_COLUMNS = ("as_of",)  # dates that a CSV risk list gives back as text
 
 _EXCEL_ESCAPE = re.compile(r"_(?=x[0-9A-Fa-f]{4}_)")
@@ -86,9 +94,13 @@ def write_workbook(frame: pd.DataFrame, out: str | Path | IO[bytes], summary: di
     summary = summary or {}
     order = call_order(frame)
     shown = frame.iloc[order[:max_rows]]
-    ranks = np.arange(1, len(shown) + 1)
+    gone = (frame["contact_group"].astype("string") == "win_back").fillna(False).to_numpy(dtype=bool) \
+        if "contact_group" in frame.columns else np.zeros(len(frame), dtype=bool)
+    targeting = summary.get("targeting") if isinstance(summary.get("targeting"), dict) else {}
+    net = "contact_cost" in targeting  # a list whose priority is the expected net saving (older: value saved)
     styles = _Styles()
-    call_list = _call_list_columns(shown, ranks, currency, styles)
+    retention = frame.iloc[order[~gone[order]][:max_rows]]
+    call_list = _call_list_columns(retention, np.arange(1, len(retention) + 1), currency, styles, net_saving=net)
     all_columns = [_data_column(str(name), shown[name], styles, name=str(name)) for name in frame.columns]
     definitions = _definitions(frame, summary, currency, call_list, len(shown), max_rows)
     definition_columns = [
@@ -97,6 +109,10 @@ def write_workbook(frame: pd.DataFrame, out: str | Path | IO[bytes], summary: di
                 cap=100),
     ]
     sheets = [(SHEETS[0], call_list, True), (SHEETS[1], all_columns, True), (SHEETS[2], definition_columns, False)]
+    if gone.any():
+        win_back = frame.iloc[order[gone[order]][:max_rows]]
+        sheets.insert(1, (WIN_BACK_SHEET, _call_list_columns(win_back, np.arange(1, len(win_back) + 1), currency,
+                                                             styles, net_saving=net), True))
     header_style = styles.id(bold=True)
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
         _put(zf, "[Content_Types].xml", _content_types(len(sheets)))
@@ -224,8 +240,10 @@ def money_format(currency: str) -> str:
     return f'#,##0.00 "{code}"' if code else "#,##0.00"
 
 
-def _call_list_columns(shown: pd.DataFrame, ranks: np.ndarray, currency: str, styles: _Styles) -> list[_Column]:
-    """The call list: what an agent needs, in readable words, each column only when the list has its source."""
+def _call_list_columns(shown: pd.DataFrame, ranks: np.ndarray, currency: str, styles: _Styles,
+                       net_saving: bool = False) -> list[_Column]:
+    """The call list: what an agent needs, in readable words, each column only when the list has its source
+    (``net_saving``: the priority is the expected net saving, shown as an amount)."""
     text = styles.id(top=True)
     wrapped = styles.id(wrap=True, top=True)
     columns: list[_Column] = []
@@ -241,6 +259,11 @@ def _call_list_columns(shown: pd.DataFrame, ranks: np.ndarray, currency: str, st
         money = money_format(currency)
         column = _data_column("Value at risk", shown["value_at_risk"], styles, kind="number",
                               style=styles.id(number_format=money, top=True))
+        column.width = column.fitted_width() + len(currency.strip()) + 1
+        columns.append(column)
+    if net_saving and "priority" in shown.columns:
+        column = _data_column(NET_SAVING, shown["priority"], styles, kind="number",
+                              style=styles.id(number_format=money_format(currency), top=True))
         column.width = column.fitted_width() + len(currency.strip()) + 1
         columns.append(column)
     for k in (1, 2, 3):
@@ -428,15 +451,26 @@ def _definitions(frame: pd.DataFrame, summary: dict, currency: str, call_list: l
             rows.append(("Holdout share", holdout_share_words(share)))
         if "capacity" in targeting:
             capacity = targeting["capacity"]
-            rows.append(("Capacity", "every eligible customer" if capacity is None
+            everyone = ("everyone with a positive expected net saving" if "contact_cost" in targeting
+                        else "every eligible customer")
+            rows.append(("Capacity", everyone if capacity is None
                          else f"{capacity:,} customers can be contacted this run" if isinstance(capacity, int)
                          else str(capacity)))
+        if isinstance(targeting.get("contact_cost"), int | float):
+            rows.append((NET_SAVING, net_saving_words(targeting["contact_cost"], targeting.get("offer_cost") or 0,
+                                                      currency)))
+        if isinstance(targeting.get("profit"), dict):
+            horizon = (summary.get("label") or {}).get("horizon_days")
+            rows.append(("List size", targeting_profit_sentence(targeting, horizon, currency)))
+        rule = win_back_words(targeting.get("win_back_gaps"), (summary.get("label") or {}).get("horizon_days"))
+        if rule:
+            rows.append((WIN_BACK_LIST, rule))
     rows.append((TERMS["currency"], currency_words(currency)))
     rows.append(("Customers", f"{len(frame):,}"))
     if "contact_group" in frame.columns:
         counts = frame["contact_group"].value_counts()
         for group in CONTACT_GROUPS:
-            if group != "not_selected" or counts.get(group, 0):
+            if group in ("treatment", "holdout") or counts.get(group, 0):
                 rows.append((contact_label(group), f"{int(counts.get(group, 0)):,} customers"))
     if shown < len(frame):
         limit = "Excel's limit" if max_rows == EXCEL_MAX_ROWS else "the limit set for this export"
@@ -454,8 +488,8 @@ def _meanings(frame: pd.DataFrame, churn: str) -> dict[str, str]:
     has = set(frame.columns)
     value = "value if retained" if "value_if_retained" in has else "expected value"
     churn_text = f" ({in_sentence(churn)})" if churn else ""
-    priority = ("Order to call in, 1 first: by priority = churn probability x value if retained x expected effect of "
-                "the action" if "priority" in has else
+    priority = ("Order to call in, 1 first: by priority (the expected net saving, or in lists before it, churn "
+                "probability x value if retained x expected effect of the action)" if "priority" in has else
                 "Order to call in, 1 first: by value at risk, then churn probability")
     return {
         "Customer": "The customer's id as in the source data (text, leading zeros kept)",
@@ -465,7 +499,9 @@ def _meanings(frame: pd.DataFrame, churn: str) -> dict[str, str]:
         "Reason 1": "The behaviour that raises this customer's risk most, in words an agent can use",
         "Reason 2": "The second reason, when there is one",
         "Reason 3": "The third reason, when there is one",
-        "Suggested action": "The action matched to the leading reason",
+        "Suggested action": "The action matched to the leading reason (on the win-back list, the win-back action)",
+        NET_SAVING: "What contacting the customer is expected to save over the horizon, after the contact's cost "
+                    f"(see {NET_SAVING} above)",
         TERMS["contact_group"]: groups_meaning(),
         "Priority rank": priority,
     }

@@ -36,13 +36,19 @@ BANDS = {"high": "High risk", "medium": "Medium risk", "low": "Low risk"}
 # Loyalty tiers rank expected value; "at_risk" would read like a risk band beside one, so it is shown otherwise.
 TIERS = {"champion": "Champion", "loyal": "Loyal", "steady": "Steady", "at_risk": "Occasional", "dormant": "Dormant"}
 # The call list's groups: what an agent does with the customer, said in the group's name.
-CONTACT_GROUPS = {"treatment": "Contact", "holdout": "Hold out — do not contact", "not_selected": "Not selected"}
+CONTACT_GROUPS = {"treatment": "Contact", "holdout": "Hold out — do not contact", "not_selected": "Not selected",
+                  "win_back": "Win back"}
 HOLDOUT_PURPOSE = "kept out of contact on purpose, to measure whether contacting works"
 GROUP_MEANINGS = {
     "treatment": "contact this customer",
     "holdout": f"{HOLDOUT_PURPOSE}: do not contact",
-    "not_selected": "beyond this run's capacity: not contacted this run",
+    "not_selected": "a contact is expected to cost more than it saves, or the customer is beyond this run's capacity: "
+                    "not contacted this run",
+    "win_back": "no purchase for far longer than their usual gap and than the horizon: lost already, so for the "
+                "win-back campaign (its own list), not a retention call",
 }
+NET_SAVING = "Expected net saving"
+WIN_BACK_LIST = "Win-back list"
 
 _WORDS = {"nps": "NPS", "csat": "CSAT", "btyd": "purchase model", "cv": "variation of", "std": "spread of",
           "avg": "average", "pct": "percent"}
@@ -122,6 +128,60 @@ def groups_meaning() -> str:
 def holdout_share_words(share: float) -> str:
     """How many of the customers selected for contact are held out, and why."""
     return f"{share:.0%} of the customers selected for contact are marked \"{CONTACT_GROUPS['holdout']}\": {HOLDOUT_PURPOSE}"
+
+
+def money_words(amount: float, currency: str = "") -> str:
+    """An amount as sentences say it: "EUR 1,234" (none after the point from 100 up, else 2)."""
+    number = f"{amount:,.0f}" if abs(amount) >= 100 else f"{amount:,.2f}"
+    return f"{currency.strip()} {number}" if currency.strip() else number
+
+
+def net_saving_words(contact_cost: float, offer_cost: float, currency: str = "") -> str:
+    """How the expected net saving of a contact (the call list's priority) is worked out, with this run's costs."""
+    text = (f"{NET_SAVING} of contacting a customer over the horizon = churn probability x value if retained x the "
+            f"action's expected effect (the value it keeps), less the contact's cost ({money_words(contact_cost, currency)} "
+            "for every customer contacted)")
+    if offer_cost:
+        text += (f" and the offer's cost ({money_words(offer_cost, currency)} for each customer who takes it: those it "
+                 "keeps and those who would have stayed anyway)")
+    return text + ". The call list holds the customers whose expected net saving is above zero, highest first."
+
+
+def profit_sentence(profit: Mapping, horizon_days: object, currency: str = "", capacity: object = None,
+                    held_out: int = 0, held_out_saving: float = 0.0) -> str:
+    """The list size that maximises expected profit, in one sentence (and what a smaller capacity leaves, and
+    what the holdout, ``held_out`` customers expected to save ``held_out_saving``, sets aside)."""
+    horizon = f" over the next {int(horizon_days)} days" if isinstance(horizon_days, int | float) else ""
+    best = int(profit["best_list_size"])
+    if not best:
+        return "No customer is expected to save more than a contact costs: calling nobody maximises expected profit."
+    text = (f"Calling the first {best:,} customers maximises expected profit: "
+            f"{money_words(float(profit['best_net_saving']), currency)}{horizon}.")
+    if isinstance(capacity, int) and capacity < best:
+        text += (f" The capacity of {capacity:,} reaches {money_words(float(profit['capacity_net_saving']), currency)} "
+                 f"and leaves {money_words(float(profit['left_by_capacity']), currency)} on the table.")
+    if held_out:
+        text += (f" Holding out {held_out:,} of them, to measure whether contacting works, sets aside "
+                 f"{money_words(held_out_saving, currency)} of it.")
+    return text
+
+
+def targeting_profit_sentence(targeting: Mapping, horizon_days: object, currency: str = "") -> str:
+    """``profit_sentence`` from a summary's ``targeting`` section; empty for a list written before it had costs."""
+    if not isinstance(targeting.get("profit"), Mapping):
+        return ""
+    held = int((targeting.get("groups") or {}).get("holdout") or 0)
+    aside = float(targeting.get("net_saving_selected") or 0) - float(targeting.get("net_saving_contacted") or 0)
+    return profit_sentence(targeting["profit"], horizon_days, currency, targeting.get("capacity"), held, aside)
+
+
+def win_back_words(gaps: object, horizon_days: object) -> str:
+    """Who goes on the win-back list, as the definitions say it; empty when there is no such list."""
+    if not isinstance(gaps, int | float) or not isinstance(horizon_days, int | float):
+        return ""
+    return (f"Customers with no purchase for longer than the {int(horizon_days)}-day horizon and than {gaps:g} of their "
+            f"usual gaps between purchases (one-time buyers: {gaps:g} horizons, {gaps * horizon_days:,.0f} days) are "
+            "lost already: they are on the win-back list, not the retention call list.")
 
 
 def tiers_meaning(tiers: list[str]) -> str:
@@ -219,8 +279,10 @@ def newly_in_band(band: object) -> str:
     return f"newly in the {in_sentence(band_label(band))} band"
 
 
-__all__ = ["BANDS", "BEHIND_BASELINE", "CONTACT_GROUPS", "GROUP_MEANINGS", "HOLDOUT_PURPOSE", "TERMS", "TIERS", "as_of_words", "band_label",
-           "band_rule_line", "band_rule_text", "band_rule_words", "churn_definition", "churn_words", "column_labels",
-           "contact_label", "currency_of", "currency_words", "family_label", "feature_label", "group_counts",
-           "groups_meaning", "holdout_share_words", "in_sentence", "margin_words", "newly_in_band", "population_rule",
-           "population_words", "sentence", "tier_label", "tiers_meaning", "words"]
+__all__ = ["BANDS", "BEHIND_BASELINE", "CONTACT_GROUPS", "GROUP_MEANINGS", "HOLDOUT_PURPOSE", "NET_SAVING", "TERMS",
+           "TIERS", "WIN_BACK_LIST", "as_of_words", "band_label", "band_rule_line", "band_rule_text",
+           "band_rule_words", "churn_definition", "churn_words", "column_labels", "contact_label", "currency_of",
+           "currency_words", "family_label", "feature_label", "group_counts", "groups_meaning",
+           "holdout_share_words", "in_sentence", "margin_words", "money_words", "net_saving_words", "newly_in_band",
+           "population_rule", "population_words", "profit_sentence", "sentence", "targeting_profit_sentence",
+           "tier_label", "tiers_meaning", "win_back_words", "words"]

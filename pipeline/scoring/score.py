@@ -18,7 +18,19 @@ from models.explain import N_DRIVERS, family_effects, to_probability_points, top
 from models.value import lifetime_value
 from pipeline.core.config import ScoringConfig, TargetingConfig, ValueConfig
 from pipeline.core.errors import ModelError
-from pipeline.scoring.targeting import GROUPS, action_effects, choose_actions, contact_groups
+from pipeline.scoring.targeting import (
+    GROUPS,
+    HOLDOUT,
+    NOT_SELECTED,
+    TREATMENT,
+    WIN_BACK,
+    action_effects,
+    choose_actions,
+    contact_groups,
+    net_saving,
+    profit_curve,
+    win_back_mask,
+)
 
 EPS = 1e-4
 
@@ -56,12 +68,13 @@ def risk_band_rule(cfg: ScoringConfig, bundle: ModelBundle) -> dict:
 
 def score(features: pd.DataFrame, bundle: ModelBundle, as_of: date, cfg: ScoringConfig, model_version: str,
           targeting: TargetingConfig | None = None, value: ValueConfig | None = None, seed: int = 0) -> ScoreResult:
-    """Score every customer of a feature table; the risk list is the call list, in priority order (the value a
-    contact can be expected to save, highest first; then churn probability, then id).
+    """Score every customer of a feature table; the risk list is the call list, in priority order (the expected net
+    saving of a contact, highest first; then churn probability, then id), the win-back list after it.
 
     Values (``models.value``): ``value_if_retained`` from the value model, ``expected_value`` (1 - p) x it,
     ``value_at_risk`` p x it, ``lifetime_value`` over ``value.lifetime_months``. Targeting
-    (``pipeline.scoring.targeting``): ``action_effect``, ``priority`` and ``contact_group``.
+    (``pipeline.scoring.targeting``): ``action_effect``, ``priority`` (the expected net saving of contacting the
+    customer, after the contact and offer costs) and ``contact_group`` (``win_back`` for customers long gone).
 
     Two steps: ``score_rows`` (each customer on their own: probabilities, values, SHAP, drivers, actions; an
     engine may run it on any split of the customers) and ``assemble`` (what needs every customer: bands drawn
@@ -153,8 +166,13 @@ def score_rows(features: pd.DataFrame, bundle: ModelBundle, as_of: date, cfg: Sc
     condition_columns = {**{c: risk[c] for c in risk.columns}, **{c: features[c] for c in features.columns}}
     driver_families = risk[[f"driver_{k + 1}_family" for k in range(N_DRIVERS)]].to_numpy(dtype=object)
     risk["action"], action_notes = choose_actions(driver_families, condition_columns, cfg)
+    gone, win_back_notes = long_gone(features, bundle.horizon_days, targeting)
+    risk.loc[gone, "action"] = targeting.win_back_action
     risk["action_effect"] = action_effects(risk["action"].to_numpy(), targeting)
-    risk["priority"] = risk["value_at_risk"] * risk["action_effect"]
+    risk["priority"] = net_saving(p, retained, risk["action_effect"].to_numpy(), targeting)
+    # the win-back list is decided here, per customer; ``assemble`` draws the other groups around it
+    risk["contact_group"] = np.where(gone, WIN_BACK, NOT_SELECTED).astype(object)
+    action_notes = [*action_notes, *win_back_notes]
 
     names = bundle.feature_names
     contributions = pd.DataFrame(
@@ -172,6 +190,21 @@ def score_rows(features: pd.DataFrame, bundle: ModelBundle, as_of: date, cfg: Sc
         "drift_counts": drift_counts(X, bundle),
     }
     return ScoredRows(risk, contributions, totals)
+
+
+def long_gone(features: pd.DataFrame, horizon_days: int, targeting: TargetingConfig) -> tuple[np.ndarray, list[str]]:
+    """Customers for the win-back list (``targeting.win_back_mask`` on their days since last purchase and usual
+    gap between purchases), and a note when the features to tell are missing (then nobody)."""
+    n = len(features)
+    if targeting.win_back_gaps is None:
+        return np.zeros(n, dtype=bool), []
+    if "days_since_last_purchase" not in features.columns:
+        return np.zeros(n, dtype=bool), ["targeting.win_back_gaps: no win-back list, as the model has no "
+                                         "days_since_last_purchase feature to tell who is long gone"]
+    gap = (features["mean_days_between_purchases"].to_numpy(float) if "mean_days_between_purchases" in features.columns
+           else None)
+    return win_back_mask(features["days_since_last_purchase"].to_numpy(float), gap, horizon_days,
+                         targeting.win_back_gaps), []
 
 
 def drift_counts(frame: pd.DataFrame, bundle: ModelBundle) -> dict:
@@ -242,6 +275,28 @@ def population_stability(counts: dict, customers: int, bundle: ModelBundle, thre
         ["psi", "feature"], ascending=[False, True], ignore_index=True)
 
 
+def call_list_economics(risk: pd.DataFrame, targeting: TargetingConfig) -> dict:
+    """The summary's figures on the call list's economics, from the risk list in its order (retention list first):
+    the costs assumed, the profit curve over the retention list (``targeting.profit_curve``), the expected net
+    saving of the selected (contacted and held out) and of those contacted, and the win-back list's size."""
+    group = risk["contact_group"].to_numpy()
+    saving = risk["priority"].to_numpy(float)
+    retention = group != WIN_BACK
+    selected = np.isin(group, (TREATMENT, HOLDOUT))
+    return {
+        "contact_cost": targeting.contact_cost, "offer_cost": targeting.offer_cost,
+        "win_back_gaps": targeting.win_back_gaps,
+        "selected": int(selected.sum()),
+        "net_saving_selected": float(saving[selected].sum()),
+        "net_saving_contacted": float(saving[group == TREATMENT].sum()),
+        "no_positive_saving": int((retention & (saving <= 0)).sum()),
+        "profit": profit_curve(saving[retention], targeting.capacity),
+        "win_back": {"customers": int((~retention).sum()),
+                     "net_saving_positive": int((~retention & (saving > 0)).sum()),
+                     "value_if_retained": float(risk.loc[~retention, "value_if_retained"].sum())},
+    }
+
+
 def assemble(risk: pd.DataFrame, contributions: pd.DataFrame, totals: list[dict], bundle: ModelBundle, as_of: date,
              cfg: ScoringConfig, model_version: str, targeting: TargetingConfig | None = None,
              value: ValueConfig | None = None, seed: int = 0) -> ScoreResult:
@@ -256,9 +311,12 @@ def assemble(risk: pd.DataFrame, contributions: pd.DataFrame, totals: list[dict]
     p = risk["churn_probability"].to_numpy(float)
     risk = risk.copy()  # the caller's frame stays as it is
     risk["risk_band"] = risk_bands(p, cfg, band_rule.get("base_rate"))
+    gone = (risk["contact_group"] == WIN_BACK).to_numpy() if "contact_group" in risk.columns else None
     risk["contact_group"] = contact_groups(risk["customer_id"].to_numpy(), risk["priority"].to_numpy(), as_of,
-                                           targeting, seed)
-    order = np.lexsort((risk["customer_id"].to_numpy(dtype=str), -p, -risk["priority"].to_numpy()))
+                                           targeting, seed, win_back=gone)
+    # the retention list in priority order, then the win-back list in its own priority order
+    order = np.lexsort((risk["customer_id"].to_numpy(dtype=str), -p, -risk["priority"].to_numpy(),
+                        (risk["contact_group"] == WIN_BACK).to_numpy()))
     risk = risk.iloc[order].reset_index(drop=True)
     contributions = contributions.iloc[order].reset_index(drop=True)
     lead = risk["driver_1_family"]
@@ -288,7 +346,8 @@ def assemble(risk: pd.DataFrame, contributions: pd.DataFrame, totals: list[dict]
         "problem": bundle.metadata.get("problem"),  # applied again by `churn outcomes`
         "targeting": {"capacity": targeting.capacity, "holdout_share": targeting.holdout_share,
                       "groups": {g: int((risk["contact_group"] == g).sum()) for g in GROUPS},
-                      "priority_in_treatment": float(risk.loc[risk["contact_group"] == "treatment", "priority"].sum())},
+                      "priority_in_treatment": float(risk.loc[risk["contact_group"] == "treatment", "priority"].sum()),
+                      **call_list_economics(risk, targeting)},
         "mean_churn_probability": float(p.mean()) if n else 0.0,
         "base_probability": t["base_probability"] if n else None,
         "actions": {str(a): int(c) for a, c in risk["action"].value_counts(sort=False).sort_index().items()},

@@ -1,4 +1,5 @@
-"""The call list: each customer's priority and contact group (treatment, holdout or not selected).
+"""The call list: each customer's expected net saving, priority and contact group (treatment, holdout, not
+selected or win-back), and the profit curve by list size.
 
 How it works, and why: docs/outputs.md, section "pipeline/scoring/targeting.py".
 """
@@ -15,8 +16,9 @@ import pandas as pd
 
 from pipeline.core.config import ActionRule, Condition, ScoringConfig, TargetingConfig
 
-TREATMENT, HOLDOUT, NOT_SELECTED = "treatment", "holdout", "not_selected"
-GROUPS = (TREATMENT, HOLDOUT, NOT_SELECTED)
+TREATMENT, HOLDOUT, NOT_SELECTED, WIN_BACK = "treatment", "holdout", "not_selected", "win_back"
+GROUPS = (TREATMENT, HOLDOUT, NOT_SELECTED, WIN_BACK)
+CURVE_POINTS = 200  # list sizes the summary's profit curve keeps (the maximum and the ends always among them)
 
 
 def action_effects(actions: np.ndarray, cfg: TargetingConfig) -> np.ndarray:
@@ -108,6 +110,54 @@ def choose_actions(families: np.ndarray, columns: Mapping[str, pd.Series], cfg: 
     return chosen, notes
 
 
+def net_saving(p: np.ndarray, value_if_retained: np.ndarray, effect: np.ndarray, cfg: TargetingConfig) -> np.ndarray:
+    """Expected net saving of contacting each customer over the horizon (the expected-maximum-profit framing of
+    Verbraken, Verbeke and Baesens 2013): ``p x e x V - c - d x ((1 - p) + p x e)``.
+
+    Of a customer who would churn with probability ``p``, the action keeps the share ``e``: the value saved is
+    ``p x e x V`` (``V``: value if retained). Every contacted customer costs ``c`` (``contact_cost``); the offer
+    costs ``d`` (``offer_cost``) for each customer who takes it: those it keeps (``p x e``) and those who would
+    have stayed anyway (``1 - p``). A missing probability or value counts as no saving (net ``-c``).
+    """
+    p = np.nan_to_num(np.asarray(p, float), nan=0.0)
+    v = np.nan_to_num(np.asarray(value_if_retained, float), nan=0.0)
+    e = np.nan_to_num(np.asarray(effect, float), nan=0.0)
+    kept = p * e
+    return kept * v - cfg.contact_cost - cfg.offer_cost * ((1 - p) + kept)
+
+
+def win_back_mask(days_since_last_purchase: np.ndarray, usual_gap: np.ndarray | None, horizon_days: int,
+                  gaps: float | None) -> np.ndarray:
+    """Customers long gone: no purchase for longer than the horizon and than ``gaps`` of their usual gaps between
+    purchases. A customer without a usual gap (one purchase) is given the horizon as theirs, so needs ``gaps``
+    horizons. A missing days-since-last-purchase never counts; ``gaps`` None: nobody."""
+    days = np.asarray(days_since_last_purchase, float)
+    if gaps is None:
+        return np.zeros(len(days), dtype=bool)
+    gap = np.full(len(days), float(horizon_days)) if usual_gap is None else np.asarray(usual_gap, float)
+    gap = np.where(np.isfinite(gap) & (gap > 0), gap, float(horizon_days))
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(days) & (days > np.maximum(float(horizon_days), gaps * gap))
+
+
+def profit_curve(saving_in_order: np.ndarray, capacity: int | None) -> dict:
+    """Cumulative expected net saving by list size, customers taken in priority order (``saving_in_order``: their
+    net savings, highest first): the size that maximises it, that maximum, what the capacity reaches and leaves
+    on the table, and the curve at up to ``CURVE_POINTS`` sizes (size 0 included).
+
+    The maximum is at the last customer with a positive saving: each one after it lowers the total."""
+    saving = np.asarray(saving_in_order, float)
+    cumulative = np.concatenate([[0.0], np.cumsum(saving)])
+    best = int(np.argmax(cumulative))  # the first size reaching the maximum: 0 when nobody saves more than costs
+    reached = best if capacity is None else min(best, capacity)
+    sizes = np.unique(np.concatenate([np.linspace(0, len(saving), min(CURVE_POINTS, len(saving) + 1)).round(),
+                                      [best, reached]]).astype(int))
+    return {"best_list_size": best, "best_net_saving": float(cumulative[best]),
+            "capacity_list_size": reached, "capacity_net_saving": float(cumulative[reached]),
+            "left_by_capacity": float(cumulative[best] - cumulative[reached]),
+            "curve": [[int(k), float(cumulative[k])] for k in sizes]}
+
+
 def holdout_draw(customer_ids: np.ndarray, as_of: date, seed: int) -> np.ndarray:
     """A uniform number in [0, 1) per customer from a hash of the seed, the as-of date and the id: the same
     on every run of one campaign, independent between campaigns."""
@@ -120,17 +170,20 @@ def holdout_draw(customer_ids: np.ndarray, as_of: date, seed: int) -> np.ndarray
 
 
 def contact_groups(customer_ids: np.ndarray, priority: np.ndarray, as_of: date, cfg: TargetingConfig,
-                   seed: int) -> np.ndarray:
-    """``treatment``, ``holdout`` or ``not_selected`` per customer.
+                   seed: int, win_back: np.ndarray | None = None) -> np.ndarray:
+    """``treatment``, ``holdout``, ``not_selected`` or ``win_back`` per customer.
 
-    Selected: the ``cfg.capacity`` customers of highest priority (ties by id), among those whose priority
-    is above zero; all of those when the capacity is empty. Held out: exactly
+    Win-back: the customers of ``win_back`` (long gone: their own list, never the retention call list).
+    Selected: of the others, the ``cfg.capacity`` customers of highest priority (ties by id), among those whose
+    priority (expected net saving) is above zero; all of those when the capacity is empty. Held out: exactly
     ``round(cfg.holdout_share x selected)`` of the selected, those with the lowest :func:`holdout_draw`.
     """
     customer_ids = np.asarray(customer_ids).astype(str)
     priority = np.nan_to_num(np.asarray(priority, float), nan=0.0)
     out = np.full(len(priority), NOT_SELECTED, dtype=object)
-    eligible = np.flatnonzero(priority > 0)
+    gone = np.zeros(len(priority), dtype=bool) if win_back is None else np.asarray(win_back, dtype=bool)
+    out[gone] = WIN_BACK
+    eligible = np.flatnonzero((priority > 0) & ~gone)
     order = eligible[np.lexsort((customer_ids[eligible], -priority[eligible]))]
     selected = order if cfg.capacity is None else order[: cfg.capacity]
     if not selected.size:

@@ -8,6 +8,7 @@ import pytest
 
 from models.bands import risk_bands
 from models.explain import family_effects, to_probability_points
+from pipeline.core.config import TargetingConfig
 from pipeline.core.errors import ModelError
 from pipeline.scoring.score import score
 
@@ -22,7 +23,9 @@ def test_risk_list_schema_and_order(scored):
     risk = scored["score"].risk_list
     assert list(risk.columns) == COLUMNS
     assert len(risk) == len(scored["features"]) and risk["customer_id"].is_unique
-    assert risk["priority"].is_monotonic_decreasing  # the call list's order
+    gone = risk["contact_group"] == "win_back"
+    assert not gone.iloc[:(~gone).sum()].any()  # the retention list first, the win-back list after it
+    assert risk.loc[~gone, "priority"].is_monotonic_decreasing and risk.loc[gone, "priority"].is_monotonic_decreasing
     for col in ("churn_probability", "loyalty_score", "expected_value", "value_if_retained", "value_at_risk",
                 "lifetime_value", "priority", "action_effect", "driver_1_value", "driver_1_effect"):
         assert pd.api.types.is_float_dtype(risk[col]), col
@@ -31,8 +34,15 @@ def test_risk_list_schema_and_order(scored):
     assert (retained >= 0).all()
     np.testing.assert_allclose(risk["value_at_risk"], p * retained)  # churn counted once
     np.testing.assert_allclose(risk["expected_value"], (1 - p) * retained)
-    np.testing.assert_allclose(risk["priority"], p * retained * risk["action_effect"])
-    assert set(risk["contact_group"]) <= {"treatment", "holdout", "not_selected"}
+    cost = TargetingConfig().contact_cost  # the expected net saving (offer cost 0 by default)
+    np.testing.assert_allclose(risk["priority"], p * retained * risk["action_effect"] - cost)
+    assert set(risk["contact_group"]) <= {"treatment", "holdout", "not_selected", "win_back"}
+    selected = risk["contact_group"].isin(["treatment", "holdout"])
+    assert (risk.loc[selected, "priority"] > 0).all() and (risk.loc[~selected & ~gone, "priority"] <= 0).all()
+    targeting = scored["score"].summary["targeting"]  # numbers that add up
+    assert targeting["profit"]["best_list_size"] == selected.sum() == targeting["selected"]
+    assert targeting["profit"]["best_net_saving"] == pytest.approx(risk.loc[selected, "priority"].sum())
+    assert targeting["win_back"]["customers"] == gone.sum()
     assert set(risk["risk_band"]) <= set(scored["params"].scoring.risk_bands)
 
 
@@ -109,11 +119,13 @@ def test_actions_fit_the_customer_and_follow_the_first_driver_with_one(scored):
                     return rule.text
         return cfg.default_action
 
-    for _, row in risk.head(400).iterrows():
-        assert row["action"] == by_hand(row)
+    for _, row in risk.head(400).iterrows():  # the long gone get the win-back action, whatever their drivers
+        assert row["action"] == (params.targeting.win_back_action if row["contact_group"] == "win_back"
+                                 else by_hand(row))
     assert result.summary["actions"] == risk["action"].value_counts().to_dict()
     np.testing.assert_allclose(risk["action_effect"], action_effects(risk["action"].to_numpy(), params.targeting))
-    np.testing.assert_allclose(risk["priority"], risk["value_at_risk"] * risk["action_effect"])
+    np.testing.assert_allclose(risk["priority"], risk["value_at_risk"] * risk["action_effect"]
+                               - params.targeting.contact_cost)
 
 
 @pytest.mark.slow

@@ -34,8 +34,14 @@ def test_score_and_changes_say_bands_groups_and_families_in_the_reports_words(tm
     summary = {"band_rule": rule, "as_of": "2025-12-31", "bands": {"high": 2, "low": 1}, "customers": 3,
                "model_version": "v1", "value_at_risk": 31.0, "value_if_retained": 90.0, "value_rule": {"lifetime_months": 12},
                "lifetime_value": 200.0, "drifted_features": [{"feature": "spend_last_90d", "psi": 0.4}],
-               "targeting": {"groups": {"treatment": 1, "holdout": 1, "not_selected": 1}, "capacity": None,
-                             "holdout_share": 0.5, "priority_in_treatment": 4.0}}
+               "label": {"horizon_days": 90},
+               "targeting": {"groups": {"treatment": 1, "holdout": 1, "not_selected": 1, "win_back": 2},
+                             "capacity": None, "holdout_share": 0.5, "priority_in_treatment": 4.0, "contact_cost": 1.0,
+                             "offer_cost": 0.0, "win_back_gaps": 3.0, "net_saving_contacted": 4.0,
+                             "net_saving_selected": 5.5,
+                             "profit": {"best_list_size": 2, "best_net_saving": 5.5, "capacity_list_size": 2,
+                                        "capacity_net_saving": 5.5, "left_by_capacity": 0.0},
+                             "win_back": {"customers": 2}}}
     result = SimpleNamespace(summary=summary, risk_list=risk, global_families=pd.DataFrame(
         {"family": ["btyd", "recency"], "mean_abs_effect_pp": [0.05, 0.02]}))
     with out.capture() as captured:
@@ -51,7 +57,11 @@ def test_score_and_changes_say_bands_groups_and_families_in_the_reports_words(tm
     cells = [[c.strip() for c in line.split("│")[1:-1]] for line in text.splitlines() if line.count("│") > 3]
     assert header[0] == "risk band" and header[-2:] == ["Contact", "Hold out — do not contact"]
     assert [c[0] for c in cells] == ["High risk", "Low risk"] and cells[0][-2:] == ["1", "1"]
-    assert "Contact: 1; Hold out — do not contact: 1; Not selected: 1; value the contacts" in flat
+    assert "Contact: 1; Hold out — do not contact: 1; Not selected: 1; Win back: 2; expected net saving of the " \
+        "contacts: 4.00" in flat
+    assert ("Calling the first 2 customers maximises expected profit: 5.50 over the next 90 days. Holding out 1 of "
+            "them, to measure whether contacting works, sets aside 1.50 of it.") in flat
+    assert "Win-back list: 2 customers. Customers with no purchase for longer than the 90-day horizon" in flat
     assert "drivers across the base: Purchase pattern (model) (5.0 pts), Time since last purchase (2.0 pts)" in flat
     assert "features shifted since training: Spend, last 90 days (PSI 0.40)" in " ".join(capsys.readouterr().err.split())
     assert "changes since 2025-11-30 (risk_asof=2025-11-30.parquet): 4 newly in the high risk band (1 of them new)" in flat

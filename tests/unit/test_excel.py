@@ -11,7 +11,7 @@ import pandas as pd
 from openpyxl import load_workbook
 
 from pipeline.core.config import Params, load_params
-from pipeline.outputs.excel import SHEETS, call_order, money_format
+from pipeline.outputs.excel import SHEETS, WIN_BACK_SHEET, call_order, money_format
 from pipeline.outputs.labels import CONTACT_GROUPS, band_label, band_rule_words, groups_meaning
 from pipeline.outputs.sets import write_excel
 
@@ -201,17 +201,42 @@ def test_missing_values_are_empty_cells_and_ids_keep_leading_zeros(tmp_path):
 
 
 def test_contact_group_is_readable_and_holdout_unmistakable(tmp_path):
-    frame = risk_list(n=3)
-    frame["priority"] = [3.0, 2.0, 1.0]
-    frame["contact_group"] = ["treatment", "holdout", "not_selected"]
+    frame = risk_list(n=4)
+    frame["priority"] = [3.0, 2.0, 1.0, 5.0]
+    frame["contact_group"] = ["treatment", "holdout", "not_selected", "win_back"]
     _, wb = written(tmp_path, frame)
     ws = wb["call list"]
     col = column(ws, "Contact group")
     cells = [ws.cell(row=r, column=col) for r in (2, 3, 4)]
     assert [c.value for c in cells] == ["Contact", "Hold out — do not contact", "Not selected"]
-    assert [c.value for c in cells] == list(CONTACT_GROUPS.values())  # the report's words
+    win_back = wb[WIN_BACK_SHEET].cell(row=2, column=col).value
+    assert [c.value for c in cells] + [win_back] == list(CONTACT_GROUPS.values())  # the report's words
     call, holdout, _ = cells
     assert holdout.font.b and holdout.fill.fgColor.rgb != call.fill.fgColor.rgb
+
+
+def test_win_back_customers_have_their_own_sheet_not_the_top_of_the_call_list(tmp_path):
+    frame = risk_list(n=6)
+    frame["priority"] = [9.0, 8.0, 3.0, 2.0, 1.0, -0.5]  # the two long gone have the highest expected saving
+    frame["contact_group"] = ["win_back", "win_back", "treatment", "holdout", "treatment", "not_selected"]
+    summary = {**SUMMARY, "targeting": {**SUMMARY["targeting"], "contact_cost": 1.0, "offer_cost": 0.0,
+                                         "win_back_gaps": 3.0,
+                                         "profit": {"best_list_size": 3, "best_net_saving": 6.0,
+                                                    "capacity_list_size": 3, "capacity_net_saving": 6.0,
+                                                    "left_by_capacity": 0.0}}}
+    _, wb = written(tmp_path, frame, summary=summary)
+    assert wb.sheetnames == ["call list", WIN_BACK_SHEET, "all columns", "definitions"]
+    calls, gone = wb["call list"], wb[WIN_BACK_SHEET]
+    assert [calls.cell(row=r, column=1).value for r in range(2, calls.max_row + 1)] == ["00002", "00003", "00004",
+                                                                                         "00005"]
+    assert [gone.cell(row=r, column=1).value for r in range(2, gone.max_row + 1)] == ["00000", "00001"]
+    assert [calls.cell(row=r, column=column(calls, "Expected net saving")).value for r in (2, 5)] == [3.0, -0.5]
+    assert wb["all columns"].max_row == 7  # every customer, both lists
+    definitions = {r[0].value: r[1].value for r in wb["definitions"].iter_rows(min_row=1)}
+    assert definitions["List size"].startswith("Calling the first 3 customers maximises expected profit: 6.00 over "
+                                               "the next 90 days")
+    assert "3 of their usual gaps" in definitions["Win-back list"]
+    assert definitions["Win back"] == "2 customers"
 
 
 def test_risk_bands_are_named_as_the_report_names_them(tmp_path):

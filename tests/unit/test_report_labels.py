@@ -24,10 +24,14 @@ from pipeline.outputs.labels import (
     group_counts,
     groups_meaning,
     holdout_share_words,
+    net_saving_words,
     newly_in_band,
     population_words,
+    profit_sentence,
+    targeting_profit_sentence,
     tier_label,
     tiers_meaning,
+    win_back_words,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,11 +101,14 @@ def test_the_band_rule_is_one_sentence_everywhere():
 
 
 def test_contact_groups_population_and_tiers_in_one_vocabulary():
-    assert list(CONTACT_GROUPS) == ["treatment", "holdout", "not_selected"]
+    assert list(CONTACT_GROUPS) == ["treatment", "holdout", "not_selected", "win_back"]
     assert group_counts({"treatment": 1200, "holdout": 130}) == "Contact: 1,200; Hold out — do not contact: 130"
     assert groups_meaning() == (
         "Contact = contact this customer. Hold out — do not contact = kept out of contact on purpose, to measure "
-        "whether contacting works: do not contact. Not selected = beyond this run's capacity: not contacted this run.")
+        "whether contacting works: do not contact. Not selected = a contact is expected to cost more than it saves, "
+        "or the customer is beyond this run's capacity: not contacted this run. Win back = no purchase for far "
+        "longer than their usual gap and than the horizon: lost already, so for the win-back campaign (its own "
+        "list), not a retention call.")
     assert holdout_share_words(0.1) == ('10% of the customers selected for contact are marked "Hold out — do not '
                                         'contact": kept out of contact on purpose, to measure whether contacting works')
     assert tiers_meaning(["champion", "at_risk"]) == ("Rank customers by the value they are expected to bring (loyalty "
@@ -126,3 +133,27 @@ def test_no_output_or_command_writes_these_words_itself():
     found = {str(p.relative_to(ROOT)): copies.findall(p.read_text()) for p in places
              if p.name != "labels.py" and copies.search(p.read_text())}
     assert found == {}
+
+
+def test_the_list_size_and_its_reason_in_one_sentence():
+    profit = {"best_list_size": 971, "best_net_saving": 3748.96, "capacity_list_size": 500,
+              "capacity_net_saving": 3100.4, "left_by_capacity": 648.56}
+    assert profit_sentence(profit, 90, "EUR") == ("Calling the first 971 customers maximises expected profit: "
+                                                  "EUR 3,749 over the next 90 days.")
+    assert profit_sentence(profit, 90, capacity=500, held_out=50, held_out_saving=310.0) == (
+        "Calling the first 971 customers maximises expected profit: 3,749 over the next 90 days. The capacity of 500 "
+        "reaches 3,100 and leaves 649 on the table. Holding out 50 of them, to measure whether contacting works, "
+        "sets aside 310 of it.")
+    assert profit_sentence({**profit, "best_list_size": 0}, 90).startswith("No customer is expected to save more")
+    targeting = {"profit": profit, "capacity": None, "groups": {"holdout": 97}, "net_saving_selected": 3748.96,
+                 "net_saving_contacted": 3454.76}
+    assert targeting_profit_sentence(targeting, 90).endswith("Holding out 97 of them, to measure whether contacting "
+                                                             "works, sets aside 294 of it.")
+    assert targeting_profit_sentence({"capacity": 10}, 90) == ""  # a list written before the call list had costs
+    assert net_saving_words(1.0, 0.0, "EUR").startswith("Expected net saving of contacting a customer over the "
+                                                        "horizon = churn probability x value if retained x the")
+    assert "offer's cost (2.00" in net_saving_words(1.0, 2.0)
+    assert win_back_words(3.0, 90).startswith("Customers with no purchase for longer than the 90-day horizon and than "
+                                              "3 of their usual gaps between purchases (one-time buyers: 3 horizons, "
+                                              "270 days)")
+    assert win_back_words(None, 90) == ""

@@ -12,7 +12,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.core.config import ScoringConfig, TargetingConfig, load_params
-from pipeline.scoring.targeting import action_effects, choose_actions, contact_groups, holdout_draw
+from pipeline.core.errors import ConfigError
+from pipeline.scoring.targeting import (
+    CURVE_POINTS,
+    action_effects,
+    choose_actions,
+    contact_groups,
+    holdout_draw,
+    net_saving,
+    profit_curve,
+    win_back_mask,
+)
 
 IDS = np.array([f"C-{i:05d}" for i in range(20_000)])
 PRIORITY = np.random.default_rng(0).gamma(1.0, 10.0, IDS.size)
@@ -158,3 +168,91 @@ def test_action_effects_follow_the_chosen_action():
     chosen, _ = choose_actions(FAMILIES, COLUMNS, _scoring(ACTIONS))
     cfg = TargetingConfig(action_effects={"renewal offer": 0.3, "win-back": 0.1}, default_effect=0.02)
     np.testing.assert_allclose(action_effects(chosen, cfg), [0.1, 0.3, 0.1, 0.02, 0.02])
+
+
+# Call-list economics on a small table worked out by hand: contact cost c = 1, offer cost d = 2.
+#   net = p x e x V - c - d x ((1 - p) + p x e)
+#   A: 0.5 x 0.2 x 100 = 10.0, offer 2 x (0.5 + 0.1) = 1.2          -> 10.0 - 1 - 1.2 = 7.8
+#   B: 0.9 x 0.1 x 50 = 4.5, offer 2 x (0.1 + 0.09) = 0.38          -> 4.5 - 1 - 0.38 = 3.12
+#   C: 0.1 x 0.25 x 40 = 1.0, offer 2 x (0.9 + 0.025) = 1.85        -> 1.0 - 1 - 1.85 = -1.85
+#   D: 1.0 x 0.05 x 10 = 0.5, offer 2 x (0 + 0.05) = 0.1            -> 0.5 - 1 - 0.1 = -0.6
+#   E: no probability: nothing saved, the offer taken by a stayer   -> 0 - 1 - 2 = -3
+HAND = pd.DataFrame({"customer_id": list("ABCDE"), "p": [0.5, 0.9, 0.1, 1.0, np.nan],
+                     "effect": [0.2, 0.1, 0.25, 0.05, 0.1], "value": [100.0, 50.0, 40.0, 10.0, 80.0],
+                     "net": [7.8, 3.12, -1.85, -0.6, -3.0]})
+COSTS = TargetingConfig(contact_cost=1.0, offer_cost=2.0, holdout_share=0.0)
+
+
+def test_net_saving_on_a_table_worked_out_by_hand():
+    net = net_saving(HAND["p"].to_numpy(), HAND["value"].to_numpy(), HAND["effect"].to_numpy(), COSTS)
+    np.testing.assert_allclose(net, HAND["net"], atol=1e-12)
+    free = net_saving(HAND["p"].to_numpy(), HAND["value"].to_numpy(), HAND["effect"].to_numpy(),
+                      TargetingConfig(contact_cost=0.0, offer_cost=0.0))
+    np.testing.assert_allclose(free, [10.0, 4.5, 1.0, 0.5, 0.0])  # no costs: the value kept, as before
+
+
+def test_only_a_positive_net_saving_is_called_and_the_capacity_caps_it():
+    ids, net = HAND["customer_id"].to_numpy(), HAND["net"].to_numpy()
+    groups = contact_groups(ids, net, DAY, COSTS, seed=42)
+    assert groups.tolist() == ["treatment", "treatment", "not_selected", "not_selected", "not_selected"]
+    capped = contact_groups(ids, net, DAY, TargetingConfig(capacity=1, holdout_share=0.0), seed=42)
+    assert capped.tolist() == ["treatment"] + ["not_selected"] * 4
+
+
+def test_profit_curve_peaks_at_the_last_positive_saving_and_says_what_capacity_leaves():
+    in_order = np.sort(HAND["net"].to_numpy())[::-1]  # A, B, D, C, E
+    curve = profit_curve(in_order, capacity=None)
+    assert curve["best_list_size"] == 2 and curve["best_net_saving"] == pytest.approx(10.92)
+    assert curve["left_by_capacity"] == 0 and curve["capacity_list_size"] == 2
+    np.testing.assert_allclose([v for _, v in curve["curve"]], [0, 7.8, 10.92, 10.32, 8.47, 5.47], atol=1e-12)
+    assert [k for k, _ in curve["curve"]] == [0, 1, 2, 3, 4, 5]
+    capped = profit_curve(in_order, capacity=1)
+    assert capped["capacity_list_size"] == 1 and capped["capacity_net_saving"] == pytest.approx(7.8)
+    assert capped["left_by_capacity"] == pytest.approx(3.12)
+    nobody = profit_curve(np.array([-0.5, -1.0]), capacity=None)
+    assert nobody["best_list_size"] == 0 and nobody["best_net_saving"] == 0
+
+
+def test_profit_curve_keeps_a_bounded_number_of_points_with_the_maximum():
+    saving = np.linspace(5, -5, 10_001)  # the maximum at size 5,000 (the 5,001st saving is 0: no gain)
+    curve = profit_curve(saving, capacity=None)
+    sizes = [k for k, _ in curve["curve"]]
+    assert len(sizes) <= CURVE_POINTS + 2 and sizes[0] == 0 and sizes[-1] == 10_001
+    assert curve["best_list_size"] in sizes and curve["best_list_size"] == 5000
+
+
+def test_win_back_is_longer_than_the_horizon_and_several_usual_gaps():
+    days = np.array([200, 80, 150, 280, 250, np.nan, 91, 90])
+    gap = np.array([30, 10, 60, np.nan, np.nan, 20, 30, 30])
+    gone = win_back_mask(days, gap, horizon_days=90, gaps=3)
+    # 200 > 90 and 3 x 30; 80 is within the horizon; 150 < 3 x 60; one-time buyers need 3 horizons (270 days);
+    # no purchase date never counts; 91 > 90 = 3 x 30; exactly 90 is not longer
+    assert gone.tolist() == [True, False, False, True, False, False, True, False]
+    assert not win_back_mask(days, gap, horizon_days=90, gaps=None).any()
+    assert win_back_mask(days, None, horizon_days=90, gaps=3).tolist() == [False, False, False, True, False, False,
+                                                                           False, False]
+
+
+def test_win_back_customers_leave_the_retention_list_and_the_holdout_comes_from_the_rest():
+    gone = np.zeros(IDS.size, dtype=bool)
+    gone[np.argsort(-PRIORITY)[:300]] = True  # the 300 of highest priority are long gone
+    cfg = TargetingConfig(capacity=1000, holdout_share=0.1)
+    groups = contact_groups(IDS, PRIORITY, DAY, cfg, seed=42, win_back=gone)
+    assert (groups[gone] == "win_back").all() and (groups == "win_back").sum() == 300
+    assert (groups == "treatment").sum() == 900 and (groups == "holdout").sum() == 100
+    selected = np.isin(groups, ["treatment", "holdout"])
+    assert PRIORITY[selected].min() >= PRIORITY[~selected & ~gone].max()  # the next 1,000 by priority
+    # the holdout draw is the same function of id and campaign: among the same selected, the same customers
+    again = contact_groups(IDS[selected], PRIORITY[selected], DAY, TargetingConfig(holdout_share=0.1), seed=42)
+    assert (again == groups[selected]).all()
+
+
+def test_economics_settings_are_checked(tmp_path):
+    for bad in ("contact_cost: -1", "offer_cost: -0.5", "win_back_gaps: 0.5", 'win_back_action: " "'):
+        path = tmp_path / "params.yaml"
+        path.write_text(f"targeting:\n  {bad}\n")
+        with pytest.raises(ConfigError, match=f"targeting.{bad.split(':')[0]}"):
+            load_params(path)
+    path.write_text("targeting:\n  win_back_gaps:\n  contact_cost: 2\n")
+    cfg = load_params(path).targeting
+    assert cfg.win_back_gaps is None and cfg.contact_cost == 2.0

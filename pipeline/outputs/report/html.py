@@ -24,7 +24,9 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from pipeline.outputs.labels import (
     CONTACT_GROUPS,
     HOLDOUT_PURPOSE,
+    NET_SAVING,
     TERMS,
+    WIN_BACK_LIST,
     as_of_words,
     band_label,
     band_rule_words,
@@ -35,11 +37,15 @@ from pipeline.outputs.labels import (
     family_label,
     feature_label,
     group_counts,
+    in_sentence,
+    net_saving_words,
     newly_in_band,
     population_rule,
     population_words,
+    targeting_profit_sentence,
     tier_label,
     tiers_meaning,
+    win_back_words,
 )
 from pipeline.outputs.report import plots
 
@@ -271,6 +277,52 @@ def _health(summary: dict, currency: str) -> dict | None:
     return {"charts": charts, "cohorts": cohort_rows, "cohort_width": width, "tiers": tiers}
 
 
+def _economics(frame: pd.DataFrame, summary: dict, currency: str) -> dict | None:
+    """The call list's economics: the list size that maximises expected profit in a sentence, how the net saving
+    is worked out, and the profit curve by list size drawn from the list itself; None for a list written before
+    the call list had costs."""
+    targeting = summary.get("targeting") if isinstance(summary.get("targeting"), dict) else {}
+    if not isinstance(targeting.get("profit"), dict) or not {"priority", "contact_group"} <= set(frame.columns):
+        return None
+    horizon = (summary.get("label") or {}).get("horizon_days")
+    capacity = targeting.get("capacity")
+    retention = frame[frame["contact_group"] != "win_back"]
+    saving = np.sort(retention["priority"].fillna(-np.inf).to_numpy(float))[::-1]
+    saving = saving[np.isfinite(saving)]
+    cumulative = np.concatenate([[0.0], np.cumsum(saving)])
+    best = int(targeting["profit"]["best_list_size"])
+    chart = _img(plots.profit_plot(
+        np.arange(len(cumulative)), cumulative, best, "Expected profit by the size of the call list",
+        "customers called, in priority order", f"{in_sentence(NET_SAVING)}{f' ({currency})' if currency else ''}",
+        capacity=capacity if isinstance(capacity, int) else None, best_label=f"best: {best:,}",
+        capacity_label=f"capacity: {capacity:,}" if isinstance(capacity, int) else ""))
+    return {"sentence": targeting_profit_sentence(targeting, horizon, currency),
+            "rule": net_saving_words(float(targeting.get("contact_cost") or 0), float(targeting.get("offer_cost") or 0),
+                                     currency),
+            "not_worth": int(targeting.get("no_positive_saving") or 0), "chart": chart}
+
+
+def _win_back(frame: pd.DataFrame, summary: dict, currency: str, top_n: int) -> dict | None:
+    """The win-back list: who is on it and why, its size and value, and its first customers; None when empty."""
+    if "contact_group" not in frame.columns:
+        return None
+    gone = _call_order(frame[frame["contact_group"] == "win_back"])
+    if gone.empty:
+        return None
+    targeting = summary.get("targeting") if isinstance(summary.get("targeting"), dict) else {}
+    rows = [{"rank": rank, "id": str(row["customer_id"]), "probability": float(row["churn_probability"]),
+             "value_if_retained": money(float(row.get("value_if_retained", np.nan)), currency),
+             "saving": money(float(row["priority"]), currency, 2) if "priority" in row else "",
+             "reason": str(row.get("driver_1_reason") or ""), "action": str(row.get("action") or "")}
+            for rank, (_, row) in enumerate(gone.head(top_n).iterrows(), start=1)]
+    return {"customers": len(gone), "rule": win_back_words(targeting.get("win_back_gaps"),
+                                                           (summary.get("label") or {}).get("horizon_days")),
+            "value_if_retained": money(float(gone["value_if_retained"].sum()), currency)
+            if "value_if_retained" in gone.columns else "",
+            "positive": int((gone["priority"] > 0).sum()) if "priority" in gone.columns else None,
+            "rows": rows, "shown": len(rows)}
+
+
 def build_report(frame: pd.DataFrame, summary: dict, top_n: int, currency: str = "") -> str:
     """Render the report page for a risk list and its summary; ``currency`` labels amounts (e.g. "EUR")."""
     summary = summary or {}
@@ -323,7 +375,7 @@ def build_report(frame: pd.DataFrame, summary: dict, top_n: int, currency: str =
             "average effect on churn probability (points)" if families else "customers led by it")),
             "How much each group of signals moves a customer's churn probability, on average, in percentage points."
             if families else "Customers whose risk each group of signals drives most."))
-    ordered = _call_order(frame)
+    ordered = _call_order(frame if "contact_group" not in frame.columns else frame[frame["contact_group"] != "win_back"])
     top = ordered.head(top_n)
     customers = []
     has_change = "probability_change" in frame.columns
@@ -361,7 +413,10 @@ def build_report(frame: pd.DataFrame, summary: dict, top_n: int, currency: str =
         definitions=_definitions(summary, frame, currency, headline), actions=_actions(frame, summary, currency),
         changes=_changes(summary), health=_health(summary, currency), has_groups=groups is not None,
         has_change=has_change, ordered_by="priority" if "priority" in frame.columns else "value at risk",
-        population=_population(summary, n), terms=TERMS, groups=CONTACT_GROUPS, holdout_purpose=HOLDOUT_PURPOSE)
+        population=_population(summary, n), terms=TERMS, groups=CONTACT_GROUPS, holdout_purpose=HOLDOUT_PURPOSE,
+        economics=_economics(frame, summary, currency), win_back=_win_back(frame, summary, currency, top_n),
+        net_saving_term=NET_SAVING, win_back_term=WIN_BACK_LIST,
+        net=isinstance(targeting.get("contact_cost"), int | float))
 
 
 __all__ = ["build_report", "money", "waterfall_svg"]

@@ -119,6 +119,28 @@ def bar_plot(values: pd.Series, title: str, xlabel: str, amounts: bool = False) 
     return _png(fig)
 
 
+def profit_plot(sizes: np.ndarray, cumulative: np.ndarray, best: int, title: str, xlabel: str, ylabel: str,
+                capacity: int | None = None, best_label: str = "", capacity_label: str = "") -> bytes:
+    """Cumulative expected net saving by list size: the curve, the size that maximises it and, when it binds,
+    the capacity (dashed vertical lines, labelled)."""
+    fig, ax = _figure((6, 3.5))
+    ax.plot(sizes, cumulative, color="#2c7fb8", lw=2)
+    ax.axhline(0, color="#999", lw=0.8)
+    marks = [(best, best_label, "#c0392b")]
+    if capacity is not None and capacity < best:
+        marks.append((capacity, capacity_label, "#333"))
+    for x, name, colour in marks:
+        ax.axvline(x, color=colour, lw=1, ls="--")
+        if name:
+            ax.annotate(name, (x, 1), xycoords=("data", "axes fraction"), xytext=(3, -12), textcoords="offset points",
+                        fontsize=8, color=colour)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.spines[["top", "right"]].set_visible(False)
+    return _png(fig)
+
+
 def histogram_plot(values: np.ndarray, title: str, xlabel: str, bins: int = 20,
                    thresholds: dict[str, float] | None = None) -> bytes:
     """A histogram; ``thresholds`` (name -> value) are drawn as labelled vertical lines (band boundaries)."""
