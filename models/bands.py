@@ -8,20 +8,36 @@ import numpy as np
 from pipeline.core.config import ScoringConfig
 
 
+# Rules whose thresholds are drawn from the validation churn rate stored with the model
+BASE_RATE_RULES = ("base_rate_odds", "base_rate_multiple")
+
+
+def odds_threshold(multiple: float, base_rate: float) -> float:
+    """The churn probability whose odds are ``multiple`` times the odds of ``base_rate`` (1: the base rate itself)."""
+    odds = multiple * base_rate / (1 - base_rate)
+    return float(odds / (1 + odds))
+
+
 def band_thresholds(cfg: ScoringConfig, base_rate: float | None) -> dict[str, float] | None:
-    """Each band's lowest churn probability, where bands are drawn by probability: the thresholds as given
-    (``probability``) or m x the validation base rate (``base_rate_multiple``, m the band's multiple). Where m x
-    the rate is out of reach (rates above 1 / (m + 1)), the bound is a chance of staying m times below the
-    base chance of staying instead: min(m r, 1 - (1 - r) / m), so every band means something at any base
-    rate. None for ``top_share``.
+    """Each band's lowest churn probability, where bands are drawn by probability. None for ``top_share``.
+
+    - ``probability``: the thresholds as given;
+    - ``base_rate_odds`` (the default): a band starts where the odds of churning (p / (1 - p)) are m times those of the
+      validation base rate r (m the band's number): m = 1 is r itself, so no customer below the average risk is
+      above "low" and none above it is "low"; m = 3 at r = 2% is 5.8%, at 40% is 66.7%, at 65% is 84.8%. Odds
+      never run out of room, so every band keeps a share of customers at any base rate;
+    - ``base_rate_multiple``: m x r, where m x r is out of reach (rates above 1 / (m + 1)) a chance of staying m times
+      below the base chance of staying: min(m r, 1 - (1 - r) / m).
     """
     if cfg.risk_bands_by == "probability":
         return dict(cfg.risk_bands)
-    if cfg.risk_bands_by != "base_rate_multiple":
+    if cfg.risk_bands_by not in BASE_RATE_RULES:
         return None
     if base_rate is None:
-        raise ValueError("risk bands by base_rate_multiple need the validation base rate")
+        raise ValueError(f"risk bands by {cfg.risk_bands_by} need the validation base rate")
     r = float(base_rate)
+    if cfg.risk_bands_by == "base_rate_odds":
+        return {name: odds_threshold(m, r) if m > 0 else 0.0 for name, m in cfg.risk_bands.items()}
     return {name: float(m * r if m <= 1 else min(m * r, 1 - (1 - r) / m)) for name, m in cfg.risk_bands.items()}
 
 

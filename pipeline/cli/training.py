@@ -88,7 +88,16 @@ def print_train_summary(result, logged, uri: str, seconds: float) -> None:
     margin = result.baseline_margin
     out.print(f"ROC-AUC margin over the best baseline: {margin_words(margin)}",
               style="red" if logged.behind_baseline else None, highlight=False)
-    out.print(f"calibration: {calib} (Brier by method {', '.join(f'{k} {v:.4f}' for k, v in result.calibration_scores.items())})")
+    out.print(f"calibration: {calib} (out-of-fold log loss by method "
+              f"{', '.join(f'{k} {v:.4f}' for k, v in result.calibration_scores.items())})")
+    if result.cutoff_calibration is not None and len(result.cutoff_calibration):
+        ct = Table(title="calibration by cutoff (out of fold): mean predicted vs observed churn", title_justify="left")
+        for c in ("cutoff", "customers", "observed", "predicted", "difference"):
+            ct.add_column(c, justify="left" if c == "cutoff" else "right")
+        for cutoff, row in result.cutoff_calibration.iterrows():
+            ct.add_row(str(cutoff.date()), f"{int(row['customers']):,}", f"{row['observed_churn_rate']:.1%}",
+                       f"{row['mean_predicted']:.1%}", f"{row['difference'] * 100:+.1f} pts")
+        out.print(ct)
     meta = result.bundle.metadata
     if meta.get("risk_band_thresholds"):  # stored with the model (scoring.risk_bands_by)
         thresholds = meta["risk_band_thresholds"]

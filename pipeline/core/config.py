@@ -158,7 +158,7 @@ class ChurnModelConfig(BoosterSettings):
     bagging_fraction: float = 0.8
     bagging_freq: int = 1
     lambda_l2: float = 1.0
-    refit_on_all_cutoffs: bool = False
+    refit_on_all_cutoffs: bool = True  # after validation, refit on every labelled cutoff (the latest included)
 
 
 @dataclass(frozen=True)
@@ -265,16 +265,18 @@ DEFAULT_ACTION_EFFECTS: dict[str, float] = {
 
 @dataclass(frozen=True)
 class ScoringConfig:
-    # risk_bands_by base_rate_multiple: each band's lowest churn probability as a multiple of the validation
-    # base rate stored with the model (README "Risk bands"); probability: each band's lowest churn probability;
-    # top_share: the cumulative share of customers (highest risk first) that the band reaches. Highest band first.
-    risk_bands_by: Literal["base_rate_multiple", "probability", "top_share"] = "base_rate_multiple"
-    risk_bands: dict[str, float] = field(default_factory=lambda: {"high": 3.0, "medium": 1.5, "low": 0.0})
+    # risk_bands_by base_rate_odds: a band starts where the odds of churning are this many times the odds of the
+    # validation base rate stored with the model (1 = the base rate; README "Risk bands"); base_rate_multiple: a
+    # multiple of the base rate; probability: each band's lowest churn probability; top_share: the cumulative
+    # share of customers (highest risk first) that the band reaches. Highest band first.
+    risk_bands_by: Literal["base_rate_odds", "base_rate_multiple", "probability", "top_share"] = "base_rate_odds"
+    risk_bands: dict[str, float] = field(default_factory=lambda: {"high": 3.0, "medium": 1.0, "low": 0.0})
     drift_psi_threshold: float = 0.2
     report_top_n: int = 50
-    # scoring data whose last transaction is more than this many days before --as-of stops `churn score` (exit 3)
-    # unless --allow-stale; None = no limit
-    max_data_age_days: int | None = None
+    # scoring data whose last transaction is more than this many days before --as-of (with --as-of data-end: before
+    # today) stops `churn score` (exit 3) unless --allow-stale; None = no limit. A nightly job on a stale export
+    # would otherwise score every customer as long gone (README "Running every night")
+    max_data_age_days: int | None = 30
     currency: str = ""  # written with amounts in reasons and the Excel call list ("EUR", "€"); "" = no symbol
     # family -> the action(s) for a customer whose driver is that family: text, {text, when} or a list of
     # them (the first whose conditions hold); parsed by _action_rules (README "Actions that fit").
@@ -589,8 +591,10 @@ def _check_semantics(p: Params) -> None:
          "scoring.risk_bands: by probability, each band's lowest churn probability is from 0 to 1"),
         (p.scoring.risk_bands_by != "top_share" or all(0 < v <= 1 for v in p.scoring.risk_bands.values()),
          "scoring.risk_bands: by top_share, each band's cumulative share of customers is above 0 and at most 1"),
-        (p.scoring.risk_bands_by != "base_rate_multiple" or all(v >= 0 for v in p.scoring.risk_bands.values()),
-         "scoring.risk_bands: by base_rate_multiple, each band's multiple of the base rate is 0 or more (high: 3)"),
+        (p.scoring.risk_bands_by not in ("base_rate_odds", "base_rate_multiple")
+         or all(v >= 0 for v in p.scoring.risk_bands.values()),
+         f"scoring.risk_bands: by {p.scoring.risk_bands_by}, each band's multiple of the base rate is 0 or more "
+         "(high: 3)"),
         (len(p.scoring.risk_bands) > 0, "scoring.risk_bands must name at least one band"),
         (p.scoring.risk_bands_by == "top_share" or _ordered(list(p.scoring.risk_bands.values())),
          f"scoring.risk_bands must be written highest first, each band's lower bound below the one before "

@@ -247,7 +247,13 @@ def band_rule_words(rule: object) -> str:
         return ""
     text = "; ".join(f"{b}: {t}" for b, t in bands)
     rate = rule.get("base_rate")
-    if rate is not None:
+    if rate is not None and rule.get("by") == "base_rate_odds":
+        multiples = rule.get("multiples") or {}
+        why = [f"{band_label(b)} starts at that average risk" if float(m) == 1 else
+               f"{band_label(b)} where the odds of churning are {float(m):g} times the average customer's"
+               for b, m in multiples.items() if float(m) > 0]
+        text += f" (the validation churn rate was {float(rate):.1%}" + (f": {'; '.join(why)})" if why else ")")
+    elif rate is not None:
         multiples = rule.get("multiples") or {}
         froms = ", ".join(f"{band_label(b)} from {float(m):g}x" for b, m in multiples.items() if float(m) > 0)
         text += (f" ({froms} the validation churn rate of {float(rate):.1%})" if froms

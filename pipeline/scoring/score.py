@@ -12,7 +12,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from models.bands import band_thresholds, risk_bands
+from models.bands import BASE_RATE_RULES, band_thresholds, risk_bands
 from models.bundle import ModelBundle, bin_counts
 from models.explain import N_DRIVERS, family_effects, to_probability_points, top_drivers
 from models.value import lifetime_value
@@ -47,13 +47,14 @@ class ScoreResult:
 
 def risk_band_rule(cfg: ScoringConfig, bundle: ModelBundle) -> dict:
     """How this run draws risk bands (the summary's ``band_rule``): the rule, the bands' values and, where
-    bands are probability thresholds, the thresholds. By ``base_rate_multiple`` also the validation base rate
-    stored with the model and the configured ``multiples``, while ``bands`` holds the resulting probabilities."""
+    bands are probability thresholds, the thresholds. By the base rate (``base_rate_odds``, ``base_rate_multiple``)
+    also the validation base rate stored with the model and the configured ``multiples``, while ``bands`` holds the
+    resulting probabilities."""
     rule: dict = {"by": cfg.risk_bands_by, "bands": dict(cfg.risk_bands)}
-    if cfg.risk_bands_by == "base_rate_multiple":
+    if cfg.risk_bands_by in BASE_RATE_RULES:
         rate = bundle.metadata.get("validation_base_rate")
         if rate is None:
-            raise ModelError("risk bands by base_rate_multiple need the validation churn rate stored with the model, "
+            raise ModelError(f"risk bands by {cfg.risk_bands_by} need the validation churn rate stored with the model, "
                              "and this model was saved before it was. Fix: retrain with `churn train`, or pass "
                              "--set scoring.risk_bands_by=probability with probability thresholds in scoring.risk_bands")
         rule["base_rate"] = float(rate)
@@ -61,7 +62,7 @@ def risk_band_rule(cfg: ScoringConfig, bundle: ModelBundle) -> dict:
     thresholds = band_thresholds(cfg, rule.get("base_rate"))
     if thresholds is not None:
         rule["thresholds"] = thresholds
-    if cfg.risk_bands_by == "base_rate_multiple":  # readers of ``bands`` (report, Excel) get probabilities
+    if cfg.risk_bands_by in BASE_RATE_RULES:  # readers of ``bands`` (report, Excel) get probabilities
         rule["multiples"], rule["bands"] = rule["bands"], dict(thresholds)
     return rule
 

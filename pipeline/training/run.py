@@ -117,7 +117,7 @@ def training_plots(result: TrainResult) -> dict[str, bytes]:
                 **{c.removeprefix("value_baseline_"): v[c].to_numpy() for c in v.columns if c.startswith("value_baseline_")}}
     out = {
         "roc": plots.roc_plot(y, scores),
-        "calibration": plots.calibration_plot(y, v["model"].to_numpy()),
+        "calibration": plots.calibration_plot(y, v["model_out_of_fold"].to_numpy()),
         "lift": plots.lift_plot(y, scores),
         "loyalty_capture": plots.value_capture_plot(v["future_value"].to_numpy(), rankings),
         "feature_importance": plots.importance_plot(result.bundle.churn.feature_importance()),

@@ -339,7 +339,7 @@ def log_training(result: TrainResult, params: Params, fingerprint: dict, validat
             for scorer, row in result.value_table.iterrows():
                 mlflow.log_metrics({f"value_if_retained_{scorer}_{k}": float(v) for k, v in row.items() if pd.notna(v)})
             mlflow.log_text(result.value_table.to_csv(), "value_if_retained_vs_btyd.csv")
-        mlflow.log_metrics({f"calibration_brier_{k}": v for k, v in result.calibration_scores.items()})
+        mlflow.log_metrics({f"calibration_log_loss_{k}": v for k, v in result.calibration_scores.items()})
         margin = result.baseline_margin
         mlflow.log_metrics({f"val_roc_auc_margin_over_best_baseline{suffix}": float(margin[key])
                             for key, suffix in (("margin", ""), ("low", "_low"), ("high", "_high"))

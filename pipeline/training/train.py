@@ -55,6 +55,8 @@ class TrainResult:
     value_table: pd.DataFrame | None = None  # value if retained vs BTYD x Gamma-Gamma, on the customers who stayed
     # ROC-AUC margin over the best baseline on the validation cutoff, with its paired bootstrap interval
     baseline_margin: dict = field(default_factory=dict)
+    # calibration in the large per labelled cutoff, out of sample (:func:`calibration_by_cutoff`)
+    cutoff_calibration: pd.DataFrame | None = None
 
 
 def churn_estimator(params: Params, **overrides) -> LGBMChurnClassifier:
@@ -225,7 +227,9 @@ def train_models(
     t0 = time.perf_counter()
     churn = churn_estimator(params, **best).fit(X[train], y[train], eval_set=(X[valid], y[valid]))
     raw_valid = churn.predict_proba(X[valid])[:, 1]
-    calibrator, calibration_scores = choose_calibrator(raw_valid, y[valid], params.seed)
+    customers = training_set["customer_id"].to_numpy()
+    calibrator, calibration_scores, p_valid_out_of_fold = choose_calibrator(raw_valid, y[valid], params.seed,
+                                                                            groups=customers[valid])
     p_valid = calibrator.transform(raw_valid)
     if params.model.refit_on_all_cutoffs:
         # Refitted on every labelled cutoff (the validation one and those whose horizon overlaps it included):
@@ -233,15 +237,22 @@ def train_models(
         # stay those of the model that had not seen it. Its rounds come from cross-validation over those same
         # rows, grouped by customer, as for the value model: rounds early-stopped on the thin training cutoffs
         # underfit the refit (CDNOW, 180 days: the only training cutoff holds customers 3 days old, and early
-        # stopping keeps 1 round). The calibration is chosen again, on the folds' out-of-fold scores of the
-        # validation cutoff: the map fitted to the out-of-time model's scores does not fit a model with other
+        # stopping keeps 1 round). The calibration is chosen again, on the folds' out-of-fold scores of every
+        # labelled cutoff: the map fitted to the out-of-time model's scores does not fit a model with other
         # rounds (CDNOW, 180 days: fitted to a one-round model's four scores, it squeezed the refit's
-        # probabilities into 0.58-0.84 where the churn rates of its deciles run 0.26-0.93).
-        rounds, out_of_fold = grouped_cv(lambda: churn_estimator(params, **best), X, y,
-                                         training_set["customer_id"].to_numpy(), params.seed)
+        # probabilities into 0.58-0.84 where the churn rates of its deciles run 0.26-0.93), and a map judged on one
+        # cutoff learns that cutoff's season (a summer cutoff's 64% churn carried into Christmas).
+        rounds, out_of_fold = grouped_cv(lambda: churn_estimator(params, **best), X, y, customers, params.seed)
         churn = churn_estimator(params, **best, n_estimators=rounds, early_stopping_rounds=0).fit(X, y)
-        if np.isfinite(out_of_fold[valid]).all():  # else too few customers to hold any out: the map above stays
-            calibrator, calibration_scores = choose_calibrator(out_of_fold[valid], y[valid], params.seed)
+        if np.isfinite(out_of_fold).all():  # else too few customers to hold any out: the map above stays
+            calibrator, calibration_scores, _ = choose_calibrator(out_of_fold, y, params.seed, groups=customers)
+    # Judged on every cutoff of another season, not only on the one the map was fitted to: the model's out-of-fold
+    # scores on every labelled cutoff where the refit's folds gave them (through the map fitted to them all pooled,
+    # which cannot move one cutoff against another), else the validation cutoff's.
+    if params.model.refit_on_all_cutoffs and np.isfinite(out_of_fold).all():
+        cutoff_calibration = calibration_by_cutoff(cutoffs, y, calibrator.transform(out_of_fold))
+    else:
+        cutoff_calibration = calibration_by_cutoff(cutoffs[valid], y[valid], p_valid_out_of_fold)
     timings["churn_fit_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -269,8 +280,11 @@ def train_models(
     validation = training_set.loc[valid, ["customer_id", "cutoff", *LABELS]].reset_index(drop=True)
     features_valid = training_set.loc[valid].reset_index(drop=True)
     validation["model"] = p_valid
+    # Calibration figures (log loss, Brier, ECE) only out of fold: the map was fitted on these very rows.
+    validation["model_out_of_fold"] = p_valid_out_of_fold
     baselines = churn_baselines(features_valid, horizon)
-    rows = [{"scorer": "model", **churn_metrics(validation["churned"], p_valid)}]
+    rows = [{"scorer": "model", **churn_metrics(validation["churned"], p_valid_out_of_fold),
+             **ranking_metrics(validation["churned"], p_valid)}]
     for name, score in baselines.items():
         validation[f"baseline_{name}"] = score
         rows.append({"scorer": name, **ranking_metrics(validation["churned"], score)})
@@ -324,6 +338,7 @@ def train_models(
         calibration_scores=calibration_scores, study_summary=summary,
         train_cutoffs=sorted(cutoffs[train].unique()), validation_cutoff=validation_cutoff,
         timings=timings, n_train_rows=int(train.sum()), value_table=value_table, baseline_margin=baseline_margin,
+        cutoff_calibration=cutoff_calibration,
     )
 
 
@@ -348,6 +363,18 @@ def grouped_cv(make: Callable[[], LGBMChurnClassifier | LGBMValueRegressor], X: 
         out_of_fold[held] = (model.predict_proba(X[held])[:, 1] if hasattr(model, "predict_proba")
                              else model.predict(X[held]))
     return (max(1, int(np.median(rounds))) if rounds else max(1, make().n_estimators)), out_of_fold
+
+
+def calibration_by_cutoff(cutoffs: pd.Series, y: np.ndarray, p: np.ndarray) -> pd.DataFrame:
+    """Calibration in the large per cutoff: its customers, observed churn rate, mean predicted churn probability and
+    the difference (predicted - observed), oldest cutoff first. A map judged on one cutoff learns that cutoff's season;
+    here every cutoff, of every season, must agree."""
+    frame = pd.DataFrame({"cutoff": pd.to_datetime(np.asarray(cutoffs)), "observed": np.asarray(y, float),
+                          "predicted": np.asarray(p, float)})
+    table = frame.groupby("cutoff").agg(customers=("observed", "size"), observed_churn_rate=("observed", "mean"),
+                                        mean_predicted=("predicted", "mean"))
+    table["difference"] = table["mean_predicted"] - table["observed_churn_rate"]
+    return table
 
 
 def retained_value_table(validation: pd.DataFrame, btyd: pd.DataFrame | None) -> pd.DataFrame:

@@ -116,12 +116,12 @@ def test_model_clearly_beats_the_recency_baseline(trained):
     assert loyalty.loc["loyalty_model", "spearman"] > loyalty.loc["rfm", "spearman"]
 
 
-def test_calibration_is_chosen_by_brier_and_round_trips():
+def test_calibration_is_chosen_by_out_of_fold_log_loss_and_round_trips():
     rng = np.random.default_rng(0)
     true_p = rng.uniform(0.05, 0.95, 4000)
     y = (rng.random(4000) < true_p).astype(int)
     skewed = true_p**3  # badly calibrated scores
-    cal, scores = choose_calibrator(skewed, y, seed=0)
+    cal, scores, _ = choose_calibrator(skewed, y, seed=0)
     assert cal.method != "none" and scores[cal.method] == min(scores.values())
     assert expected_calibration_error(y, cal.transform(skewed)) < expected_calibration_error(y, skewed) / 2
     again = Calibrator.from_dict(cal.to_dict())
@@ -156,8 +156,9 @@ def test_refit_on_all_cutoffs_keeps_the_honest_validation_figures(trained):
     cross-validation over those rows; the validation metrics reported stay those of the model that never saw
     the validation cutoff."""
     params = trained["params"]
-    refit_params = dataclasses.replace(params, model=dataclasses.replace(params.model, refit_on_all_cutoffs=True))
-    base, refit = trained["result"], train_models(trained["training"], trained["spec"], refit_params)
+    assert params.model.refit_on_all_cutoffs  # the default
+    out_of_time = dataclasses.replace(params, model=dataclasses.replace(params.model, refit_on_all_cutoffs=False))
+    base, refit = train_models(trained["training"], trained["spec"], out_of_time), trained["result"]
     pd.testing.assert_frame_equal(base.churn_table, refit.churn_table)
     training = trained["training"]
     X, y = training[trained["spec"].names], training["churned"].to_numpy(int)
@@ -165,7 +166,8 @@ def test_refit_on_all_cutoffs_keeps_the_honest_validation_figures(trained):
                                      params.seed)
     assert refit.bundle.churn.booster_.current_iteration() == rounds
     valid = (training["cutoff"] == training["cutoff"].max()).to_numpy()
-    assert refit.bundle.calibrator == choose_calibrator(out_of_fold[valid], y[valid], params.seed)[0]
+    customers = training["customer_id"].to_numpy()
+    assert refit.bundle.calibrator == choose_calibrator(out_of_fold, y, params.seed, groups=customers)[0]
     p_base = base.bundle.predict(X)["churn_probability"]
     p_refit = refit.bundle.predict(X)["churn_probability"]
     assert not np.allclose(p_base, p_refit)

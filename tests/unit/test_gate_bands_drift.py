@@ -85,26 +85,50 @@ def test_a_champion_of_another_problem_is_not_compared():
     assert out.rows_compared == 0 and "the champion models another problem (label horizon_days 90 vs 60)" in out.reason
 
 
-def test_default_bands_split_customers_at_a_three_percent_base_rate():
-    rng = np.random.default_rng(7)
-    p = rng.beta(0.6, 19.4, 3461)  # mean 3%, skewed like a calibrated churn model's probabilities
-    cfg = load_params(None).scoring
-    assert cfg.risk_bands_by == "base_rate_multiple"
-    thresholds = band_thresholds(cfg, 0.03)
-    assert thresholds == pytest.approx({"high": 0.09, "medium": 0.045, "low": 0.0})
-    bands = pd.Series(risk_bands(p, cfg, base_rate=0.03)).value_counts()
-    assert 0.05 < bands["high"] / len(p) < 0.25 and 0.05 < bands["medium"] / len(p) < 0.3
-    assert bands["low"] / len(p) > 0.5
-    # the old default, fixed probabilities, puts nearly everyone in low
-    old = load_params(None, ["scoring.risk_bands_by=probability", "scoring.risk_bands={high: 0.6, medium: 0.3, low: 0}"])
-    assert (risk_bands(p, old.scoring) == "low").mean() > 0.99
+def _calibrated_scores(base_rate: float, n: int = 20_000, spread: float = 1.6, seed: int = 7) -> np.ndarray:
+    """Probabilities of a calibrated model of moderate skill (ROC-AUC about 0.8) at a base rate: logit-normal,
+    shifted until their mean is the base rate."""
+    z = np.random.default_rng(seed).normal(0, spread, n)
+    lo, hi = -12.0, 12.0
+    for _ in range(60):  # bisection on the shift
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if (1 / (1 + np.exp(-(z + mid)))).mean() < base_rate else (lo, mid)
+    return 1 / (1 + np.exp(-(z + lo)))
 
 
-def test_bands_stay_reachable_at_a_high_base_rate():
+@pytest.mark.parametrize("base_rate", [0.02, 0.10, 0.40, 0.65])
+@pytest.mark.parametrize("spread", [1.0, 1.6, 2.5])
+def test_default_bands_split_at_any_base_rate(base_rate, spread):
+    """The demo's 38.5% base rate gave high 990, medium 10 (0.3%), low 2,366 under multiples of the rate, and
+    "low" customers above the average risk. By odds, every band holds customers, no "low" customer is above the
+    base rate and no "high" one below it."""
     cfg = load_params(None).scoring
+    assert cfg.risk_bands_by == "base_rate_odds"
+    p = _calibrated_scores(base_rate, spread=spread)
+    bands = risk_bands(p, cfg, base_rate=base_rate)
+    shares = pd.Series(bands).value_counts(normalize=True)
+    assert shares.get("medium", 0) >= 0.05 and shares.get("high", 0) >= 0.05 and shares.get("low", 0) >= 0.05
+    assert p[bands == "low"].max() < base_rate <= p[bands == "high"].min()
+    assert p[bands == "medium"].min() >= base_rate
+
+
+def test_odds_thresholds_by_hand():
+    cfg = load_params(None).scoring
+    assert band_thresholds(cfg, 0.40) == pytest.approx({"high": 2 / 3, "medium": 0.40, "low": 0.0})
+    assert band_thresholds(cfg, 0.02)["high"] == pytest.approx(0.06 / 1.04)  # odds 3 x 2/98 = 6/98
+    assert all(0 <= v < 1 for r in (0.001, 0.5, 0.99) for v in band_thresholds(cfg, r).values())
+
+
+def test_base_rate_multiples_remain_available():
+    cfg = load_params(None, ["scoring.risk_bands_by=base_rate_multiple",
+                             "scoring.risk_bands={high: 3.0, medium: 1.5, low: 0}"]).scoring
+    assert band_thresholds(cfg, 0.03) == pytest.approx({"high": 0.09, "medium": 0.045, "low": 0.0})
     thresholds = band_thresholds(cfg, 0.5)
     assert thresholds["high"] == pytest.approx(1 - 0.5 / 3) and thresholds["medium"] == pytest.approx(1 - 0.5 / 1.5)
-    assert all(0 <= v < 1 for v in thresholds.values())
+    # fixed probabilities put nearly everyone in low at a 3% base rate
+    p = np.random.default_rng(7).beta(0.6, 19.4, 3461)
+    old = load_params(None, ["scoring.risk_bands_by=probability", "scoring.risk_bands={high: 0.6, medium: 0.3, low: 0}"])
+    assert (risk_bands(p, old.scoring) == "low").mean() > 0.99
 
 
 def test_probability_and_top_share_bands_still_work():

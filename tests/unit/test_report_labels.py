@@ -94,6 +94,12 @@ def test_the_band_rule_is_one_sentence_everywhere():
     assert band_rule_words(MULTIPLES) == (
         "High risk: churn probability 6.1% or more; Medium risk: churn probability 3.1% to under 6.1%; Low risk: "
         "churn probability under 3.1% (High risk from 3x, Medium risk from 1.5x the validation churn rate of 2.0%)")
+    odds = {"by": "base_rate_odds", "bands": {"high": 0.6522, "medium": 0.385, "low": 0.0},
+            "multiples": {"high": 3.0, "medium": 1.0, "low": 0.0}, "base_rate": 0.385}
+    assert band_rule_words(odds) == (
+        "High risk: churn probability 65.2% or more; Medium risk: churn probability 38.5% to under 65.2%; Low risk: "
+        "churn probability under 38.5% (the validation churn rate was 38.5%: High risk where the odds of churning are "
+        "3 times the average customer's; Medium risk starts at that average risk)")
     assert band_rule_line(PROBABILITY) == f"Risk bands: {band_rule_words(PROBABILITY)}"
     assert band_rule_line({**PROBABILITY, "base_rate": 0.05}, "when scored") == (
         f"Risk bands when scored: {band_rule_words(PROBABILITY)} (validation churn rate 5.0%)")

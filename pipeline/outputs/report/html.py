@@ -352,7 +352,7 @@ def build_report(frame: pd.DataFrame, summary: dict, top_n: int, currency: str =
     if n:
         rule = summary.get("band_rule") if isinstance(summary.get("band_rule"), dict) else {}
         thresholds = ({band_label(b): float(v) for b, v in rule.get("bands", {}).items() if 0 < float(v) < 1}
-                      if rule.get("by", "probability") in ("probability", "base_rate_multiple") else None)
+                      if rule.get("by", "probability") != "top_share" else None)
         charts.append(("Churn risk across the base", _img(plots.histogram_plot(
             frame["churn_probability"].to_numpy(), "Customers by churn probability", "churn probability",
             thresholds=thresholds)),
