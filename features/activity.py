@@ -33,7 +33,7 @@ import hashlib
 import re
 
 from features.registry import Context, Family, Feature, plural, register
-from pipeline.core.schema import KNOWN_EVENT_TYPES
+from pipeline.core.schema import KNOWN_EVENT_TYPES, SCHEMAS
 from pipeline.core.sql import sql_string
 
 FAMILY = "activity"
@@ -74,15 +74,46 @@ def _plain_slug(event_type: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", event_type.lower()).strip("_")
 
 
+def type_names(slug: str) -> tuple[str, ...]:
+    """Every feature name an event type's slug makes (beside ratios, which join two slugs with ``_per_``)."""
+    return (*[f"{slug}_events_last_{w}d" for w in COUNT_WINDOWS], f"{slug}_events_previous_{RECENT_DAYS}d",
+            f"{slug}_events_change_{RECENT_DAYS}d", f"{slug}_events_per_active_day_{MIX_DAYS}d",
+            f"days_since_last_{slug}_event", f"{slug}_usual_days_between_events", f"{slug}_gap_ratio_since_last_event",
+            f"{slug}_value_mean_{MIX_DAYS}d", f"{slug}_value_sum_{MIX_DAYS}d")
+
+
+def reserved_names() -> frozenset[str]:
+    """The names of every built-in feature other than a type's own (those of every other registered family, given
+    no data-dependent settings, and this family's fixed ones): an event type named ``other`` would otherwise make
+    ``other_events_last_90d``, engagement's count of other events."""
+    from datetime import date
+
+    from features.registry import FAMILIES
+
+    ctx = Context(as_of=date(2000, 1, 1), tables=frozenset(SCHEMAS))
+    names = {f"active_days_{w}_{RECENT_DAYS}d" for w in ("last", "previous", "change")}
+    names |= {f"events_per_active_day_{MIX_DAYS}d", ACTIVE_DAYS}
+    for family in FAMILIES.values():
+        if family.name == FAMILY:
+            continue
+        try:
+            names |= {f.name for f in family.features(ctx)}
+        except Exception:  # noqa: BLE001 a family whose features need settings of a build: its fixed names below
+            continue
+    return frozenset(names)
+
+
 def slugs(event_types: tuple[str, ...]) -> dict[str, str]:
     """A safe, stable name part per event type: lower-case ASCII letters, digits and ``_``. The plain slug of
     a type whose text is not plain ASCII (Cyrillic, symbols), is long, starts with a digit or shares its slug
     with another type gets a short hash of the exact type text; the slug depends only on the types, never
     on their order."""
     plain = {t: _plain_slug(t) for t in event_types}
+    reserved = reserved_names() if event_types else frozenset()
     out = {}
     for t, s in plain.items():
-        shared = sum(1 for other in plain.values() if other == s) > 1
+        # a type whose names would be a built-in feature's (``other``) is hashed as a clash between types is
+        shared = sum(1 for other in plain.values() if other == s) > 1 or not reserved.isdisjoint(type_names(s))
         ascii_only = t.isascii() and re.fullmatch(r"[A-Za-z0-9_\- .]+", t) is not None
         if shared or not ascii_only or not s or len(s) > MAX_SLUG or s[0].isdigit():
             s = f"{s[:MAX_SLUG]}_{_hash(t)}" if s and not s[0].isdigit() else f"type_{s[:MAX_SLUG]}_{_hash(t)}".replace("__", "_")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -23,6 +23,7 @@ from pipeline.core.errors import DataError
 from pipeline.core.files import write_table
 from pipeline.core.runlog import RunLog
 from pipeline.engine import open_data as open_engine_data
+from pipeline.build.ids import unmatched_ids
 from pipeline.engine.base import Dataset
 
 EARLIEST, LATEST = date(1900, 1, 1), date(2999, 12, 31)  # as-of dates: past them, windows and horizons overflow
@@ -54,7 +55,9 @@ def open_data(data: str | Path, params: Params, log: RunLog | None = None) -> Da
     ``validation.quarantine_dir``, and return the dataset."""
     log = log or RunLog()
     with log.status(f"validating {data}..."):
-        ds = open_engine_data(data, params, datetime.now())
+        # validated as of the moment in UTC: never the machine's time zone (a clock behind UTC would set a
+        # purchase of two hours ago aside as 'in the future')
+        ds = open_engine_data(data, params, datetime.now(UTC).replace(tzinfo=None))
     report = ds.report
     log.table(f"input accounting ({data})", ("table", "rows read", "rows used", "rows quarantined", "balanced"),
               [(a.table, f"{a.rows_read:,}", f"{a.rows_used:,}", f"{a.rows_quarantined:,}",
@@ -67,6 +70,8 @@ def open_data(data: str | Path, params: Params, log: RunLog | None = None) -> Da
         log.warn(p.message())
     for n in report.notices:
         log.note(n)
+    for line in unmatched_ids(ds):
+        log.warn(line)
     if report.rows_quarantined:
         qdir = Path(params.validation.quarantine_dir)
         for a in report.accounts:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import csv
 import io
 import os
 import re
@@ -132,9 +133,12 @@ def discover_tables(data_dir) -> tuple[dict[str, TableSource], list[str]]:
                 stem = stem[: -len(suffix)]
                 break
         else:
-            if not (entry.is_dir() and any(entry.rglob("*.parquet"))):
+            if not (entry.is_dir() and _has_parquet_parts(entry)):
+                _refuse_unreadable_table(entry)
                 unknown.append(entry.name)
                 continue
+        # table names are matched as file suffixes are, whatever their case (Customers.csv, transactions.CSV)
+        stem = stem.lower()
         if stem not in TABLES:
             unknown.append(entry.name)
             continue
@@ -142,14 +146,48 @@ def discover_tables(data_dir) -> tuple[dict[str, TableSource], list[str]]:
             raise DataError(
                 f"{root}: table '{stem}' is given twice ({found[stem].path.name} and {entry.name}). Keep one."
             )
+        if isinstance(entry, Path) and entry.is_file() and entry.stat().st_size == 0:
+            raise DataError(f"{entry}: the file is empty (0 bytes), without even a header row, so the {stem} table "
+                            f"cannot be read. Fix: export the table again, or remove the file if there is no {stem} table")
         found[stem] = TableSource(stem, path=entry)
     return found, unknown
+
+
+def _has_parquet_parts(folder) -> bool:
+    try:
+        return any(folder.rglob("*.parquet"))
+    except OSError:  # a link loop inside: no parts this tool can read
+        return False
+
+
+def _refuse_unreadable_table(entry) -> None:
+    """Stop with what an entry named as a table file is, where it is no file that can be read: a folder without
+    Parquet parts (``transactions.csv/``), a link that loops or leads nowhere. Going on would drop the table."""
+    stem, _, rest = entry.name.partition(".")
+    if stem.lower() not in TABLES or not isinstance(entry, Path):
+        return
+    if entry.is_symlink() and not entry.exists():  # exists() follows the link: a loop or a missing target
+        try:
+            entry.resolve(strict=True)
+            what = "a link that leads nowhere"
+        except RuntimeError:
+            what = "a link that loops back to itself"
+        except OSError as exc:
+            what = ("a link that loops back to itself" if "loop" in str(exc).lower()
+                    else "a link whose target does not exist")
+        raise DataError(f"{entry}: is {what} ({os.readlink(entry)!r}), not a file, so the {stem.lower()} table cannot "
+                        f"be read. Fix: point the link at the table's file, or put the file itself there")
+    if entry.is_dir() and rest:
+        raise DataError(f"{entry}: is a folder, not a .{rest} file, and holds no Parquet parts, so the {stem.lower()} "
+                        f"table cannot be read. Fix: put the table's file at {entry} instead of the folder, or its "
+                        f"Parquet parts in a folder named {stem.lower()}/")
 
 
 def unusable_entry(name: str) -> tuple[str, str, bool]:
     """Why an entry of a data folder is not read, the fix, and whether it looks meant as a table (a known
     table's name in a format that is not read: going on without it would quietly drop a table)."""
     stem, _, rest = name.partition(".")
+    stem = stem.lower()
     formats = "CSV (.csv), tab-separated text (.tsv), an Excel workbook (.xlsx) or Parquet (.parquet or a folder of parts)"
     if stem in TABLES:
         kind = {"xls": "an old-style Excel workbook (.xls)", "xlsm": "a macro workbook (.xlsm)"}.get(
@@ -286,6 +324,7 @@ def read_sheet(path: Path, sheet: str = "") -> pa.Table:
                             "the table on the first sheet (a header row, then a row per record) or name its sheet "
                             "in input.sheet")
         names = [str(h).strip() if h is not None else f"column_{i + 1}" for i, h in enumerate(header)]
+        refuse_repeated_columns(f"{path} (sheet {page.title!r})", names)
         while names and header[len(names) - 1] is None:  # empty header cells at the right end: no column
             names.pop()
         columns: list[list[str | None]] = [[] for _ in names]
@@ -298,6 +337,39 @@ def read_sheet(path: Path, sheet: str = "") -> pa.Table:
         return pa.table({n: pa.array(c, pa.string()) for n, c in zip(names, columns, strict=True)})
     finally:
         book.close()
+
+
+HEADER_DELIMITERS = (",", ";", "\t", "|")  # looked for in a header line when no delimiter is given
+
+
+def refuse_repeated_columns(label: str, names: list[str]) -> None:
+    """Stop when a header names one column twice (two ``amount`` columns): which of them is meant cannot be told,
+    and a reader would quietly rename or drop one."""
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names, start=1):
+        key = name.strip()
+        if key in seen:
+            raise DataError(f"{label}: the header names the column {key!r} twice (columns {seen[key]} and {i}), so "
+                            "which one holds the values cannot be told. Fix: rename one of them (or remove the one not "
+                            "meant) and export the table again")
+        seen[key] = i
+
+
+def check_text_header(source: TableSource, fmt: FormatConfig, encoding: str = "") -> None:
+    """``refuse_repeated_columns`` for a CSV or TSV file's header line, split as its reader would split it."""
+    if source.path is None or source.suffix not in TEXT_SUFFIXES:
+        return
+    name = codecs.lookup(encoding or "utf-8").name
+    with source.path.open("rb") as fh:
+        head = fh.read(CHUNK)
+    text = head.decode("utf-8-sig" if name == "utf-8" else name, errors="replace").lstrip("\ufeff")
+    line = text.splitlines()[0] if text else ""
+    delimiter = fmt.delimiter_char or ("\t" if source.suffix == ".tsv" else "")
+    if not delimiter:
+        counts = [line.count(d) for d in HEADER_DELIMITERS]
+        delimiter = HEADER_DELIMITERS[counts.index(max(counts))] if max(counts) else ","
+    names = next(csv.reader([line], delimiter=delimiter), [])
+    refuse_repeated_columns(source.label, names)
 
 
 def sniffed_note(source: TableSource, why: str) -> str:
@@ -323,6 +395,7 @@ def readable(source: TableSource, fmt: FormatConfig, temp_dir: str | None = None
         encoding = sniffed
         note = sniffed_note(source, why)
     name = codecs.lookup(encoding or "utf-8").name
+    check_text_header(source, fmt, name)
     engine = ENGINE_ENCODINGS.get(name)
     if name.startswith("utf-16"):  # the engine reads little-endian UTF-16; Python the rest
         with open(source.path, "rb") as fh:

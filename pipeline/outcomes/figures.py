@@ -88,6 +88,69 @@ def require_horizon_observed(as_of: date, horizon_days: int, last_data_day: date
             f"{end + timedelta(days=1)} on, with data that reaches {end}.")
 
 
+# A week of the horizon holding less than this share of the usual weekly transactions (the median week of the
+# COVERAGE_WEEKS before the as-of date) is a week the data does not cover: an export cut short, perhaps with a stray
+# later row, would otherwise make every customer after the cut look churned.
+THIN_WEEK_SHARE = 0.1
+COVERAGE_WEEKS = 12
+
+
+def weekly_rows(ds, as_of: date, horizon_days: int) -> dict[int, int]:
+    """Transactions per week counted from the day after ``as_of`` (week 0 holds its first 7 days; weeks before it
+    are negative), over the ``COVERAGE_WEEKS`` weeks before and the horizon."""
+    start = as_of + timedelta(days=1)
+    rows = ds.grouped_totals(
+        f"SELECT CAST(floor(date_diff('day', DATE '{start}', CAST(timestamp AS DATE)) / 7) AS INTEGER) AS week, "
+        f"count(*) AS n FROM clean_transactions WHERE timestamp >= DATE '{start - timedelta(weeks=COVERAGE_WEEKS)}' "
+        f"AND timestamp < DATE '{start + timedelta(days=horizon_days)}' GROUP BY 1",
+        "SELECT week, sum(n) FROM parts GROUP BY week")
+    return {int(w): int(n) for w, n in rows}
+
+
+def uncovered_week(weekly: Mapping[int, int], horizon_days: int) -> tuple[int, float, int] | None:
+    """The first week of the horizon the data does not cover (see ``THIN_WEEK_SHARE``): (week, the usual rows a
+    week, its rows), a last short week judged on its days; None when every week is covered or there is no usual
+    week to judge by."""
+    before = sorted(weekly.get(w, 0) for w in range(-COVERAGE_WEEKS, 0))
+    usual = float(np.median(before)) if before else 0.0
+    if usual <= 0:
+        return None
+    for week in range(math.ceil(horizon_days / 7)):
+        days = min(7, horizon_days - 7 * week)
+        if weekly.get(week, 0) < THIN_WEEK_SHARE * usual * days / 7:
+            return week, usual, weekly.get(week, 0)
+    return None
+
+
+def require_horizon_covered(as_of: date, horizon_days: int, weekly: Mapping[int, int]) -> None:
+    """Stop (``DataError``) when the data reaches the horizon's end only with a few rows: some week of the
+    horizon holds almost none of the usual transactions, so the data was cut short before it (a stray later row
+    does not make it whole), and customers would look churned only because their purchases are missing."""
+    found = uncovered_week(weekly, horizon_days)
+    if found is None:
+        return
+    week, usual, rows = found
+    start = as_of + timedelta(days=1 + 7 * week)
+    later = sum(n for w, n in weekly.items() if w > week)
+    raise DataError(
+        f"the data does not cover the risk list's horizon ({as_of + timedelta(days=1)} to "
+        f"{horizon_end(as_of, horizon_days)}): the week from {start} holds {rows:,} transactions against "
+        f"{usual:,.0f} in a usual week before the as-of date, and the rest of the horizon {later:,}; customers would "
+        f"look churned only because their purchases are missing. Fix: pass data exported after "
+        f"{horizon_end(as_of, horizon_days)} that holds every transaction up to it")
+
+
+def in_sample_note(summary: Mapping[str, Any], as_of: date) -> str:
+    """The caveat for a list scored by a model whose training labels reach past its as-of date ("" if none):
+    the model had seen the outcomes being measured, so its figures are in-sample, not a forecast's."""
+    end = summary.get("labels_end") if isinstance(summary, Mapping) else None
+    if not end or date.fromisoformat(str(end)[:10]) <= as_of:
+        return ""
+    return (f"in-sample: the list's model was trained on labels up to {str(end)[:10]}, after the list's as-of date "
+            f"{as_of}, so it had seen these outcomes; the figures flatter it and do not say how well it forecasts. "
+            "Score a list with a model trained as of its as-of date or earlier to measure that")
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Realised outcomes
 

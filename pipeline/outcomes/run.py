@@ -66,6 +66,10 @@ def outcomes(params: str | Path | None, risk_list: str | Path, data: str | Path,
     label, label_notes = oc.list_label(summary, cfg.label)
     ds = open_data(data, cfg, log)
     oc.require_horizon_observed(day, label.horizon_days, ds.date_range()[1])
+    oc.require_horizon_covered(day, label.horizon_days, oc.weekly_rows(ds, day, label.horizon_days))
+    in_sample = oc.in_sample_note(summary, day)
+    if in_sample:
+        log.warn(in_sample, code="hindsight")
     with log.status(f"finding what happened to {len(frame):,} customers from {day} to "
                     f"{oc.horizon_end(day, label.horizon_days)}..."):
         realised = oc.realised_outcomes(ds, cfg, label, day, frame["customer_id"])
@@ -73,7 +77,8 @@ def outcomes(params: str | Path | None, risk_list: str | Path, data: str | Path,
     figures = oc.outcome_figures(frame, realised, label=label, as_of=day, band_order=band_order,
                                  tier_order=list(cfg.loyalty.tiers), priors=cfg.targeting.action_effects,
                                  default_prior=cfg.targeting.default_effect)
-    figures = {"risk_list": str(risk_list), **figures, "notes": label_notes + figures["notes"]}
+    figures = {"risk_list": str(risk_list), **figures, "in_sample": bool(in_sample),
+               "notes": ([in_sample] if in_sample else []) + label_notes + figures["notes"]}
     tracking.configure()
     with log.status("logging the outcomes to MLflow..."):
         logged = log_outcomes(figures, oc.headline_metrics(figures), str(risk_list))

@@ -82,7 +82,9 @@ def log_outcomes(figures: Mapping[str, Any], metrics: Mapping[str, float], risk_
             run_id = run.info.run_id
             mlflow.set_tags({"kind": "outcomes", "as_of": as_of, "horizon_end": str(figures.get("horizon_end")),
                              "model_name": name, "model_version": version,
-                             "training_run_id": registered.run_id or "", "risk_list": risk_list})
+                             "training_run_id": registered.run_id or "", "risk_list": risk_list,
+                             # figures of a model that had seen these outcomes' labels: not a forecast's
+                             "in_sample": str(bool(figures.get("in_sample"))).lower()})
             mlflow.log_metrics(dict(metrics))
             mlflow.log_dict(dict(figures), "outcomes.json")
         client.set_model_version_tag(name, version, f"outcomes_run_{as_of}", run_id)
@@ -91,7 +93,8 @@ def log_outcomes(figures: Mapping[str, Any], metrics: Mapping[str, float], risk_
         return OutcomesLog(run_id, f"logging to MLflow at {uri} failed{where}: {said(exc)}. The figures above are "
                                    "complete; run again to log them")
     return OutcomesLog(run_id, f"logged to MLflow run {run_id} (experiment {EXPERIMENT}) against {name} v{version} "
-                               f"(training run {registered.run_id}); the version is tagged outcomes_run_{as_of}")
+                               f"(training run {registered.run_id}); the version is tagged outcomes_run_{as_of}"
+                               + ("; in-sample figures, tagged in_sample=true" if figures.get("in_sample") else ""))
 
 
 __all__ = ["OutcomesLog", "log_outcomes", "registered_version"]

@@ -345,6 +345,8 @@ def assemble(risk: pd.DataFrame, contributions: pd.DataFrame, totals: list[dict]
         "value_rule": {"lifetime_months": value.lifetime_months, "annual_discount_rate": value.annual_discount_rate},
         "label": bundle.metadata.get("label", {"horizon_days": bundle.horizon_days}),
         "problem": bundle.metadata.get("problem"),  # applied again by `churn outcomes`
+        # the last day the model's training labels cover: outcomes of a list before it are in-sample figures
+        "labels_end": bundle.metadata.get("labels_end"),
         "targeting": {"capacity": targeting.capacity, "holdout_share": targeting.holdout_share,
                       "groups": {g: int((risk["contact_group"] == g).sum()) for g in GROUPS},
                       "priority_in_treatment": float(risk.loc[risk["contact_group"] == "treatment", "priority"].sum()),

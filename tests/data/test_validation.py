@@ -373,3 +373,141 @@ def test_engine_temp_dir_may_hold_a_quote(tmp_path):
     ds = run(tmp_path / "data", overrides=(f"engine.temp_dir={folder}",))
     assert ds.con.sql(f"SELECT count(*) FROM {ds.shard_rows_sql('transactions', (0, 2), reuse=True)}").fetchall()[0][0]
     assert Path(ds._written[1].name).parent == folder
+
+
+# -- data that misleads quietly (issue 26, part 4) -------------------------------------------------------------------
+
+QUIET_CASES = {
+    "placeholder date": ("007,1970-01-01,10\n008,1900-01-01,10\n", "timestamp"),
+    "date before 1900": ("007,0001-01-01,10\n008,1899-12-31,10\n", "timestamp"),
+}
+
+
+@pytest.mark.parametrize("reason", sorted(QUIET_CASES))
+def test_placeholder_and_early_dates_are_set_aside_with_their_own_reason(tmp_path, reason):
+    lines, column = QUIET_CASES[reason]
+    write(tmp_path, "transactions.csv", GOOD + lines)
+    ds = run(tmp_path)
+    (account,) = ds.report.accounts
+    assert account.rows_quarantined == 2 and account.balanced
+    q = ds.con.execute("SELECT reason, reason_column FROM quarantine_transactions").fetchall()
+    assert q == [(reason, column)] * 2
+    assert ds.con.execute("SELECT min(timestamp) FROM clean_transactions").fetchone()[0].year == 2025
+    with pytest.raises(DataError, match=rf"transactions.timestamp: 2 rows: {reason}.*Fix:"):
+        run(tmp_path, "fail")
+
+
+def test_the_word_epoch_is_a_placeholder_not_a_first_purchase(tmp_path):
+    write(tmp_path, "transactions.csv", GOOD + "008,epoch,10\n")
+    q = run(tmp_path).con.sql("SELECT customer_id, reason FROM quarantine_transactions").fetchall()
+    assert q == [("008", "placeholder date")]
+
+
+def test_a_negative_quantity_on_a_purchase_is_set_aside_but_not_on_a_return(tmp_path):
+    write(tmp_path, "transactions.csv", "customer_id,timestamp,amount,quantity,is_return\n"
+          "007,2025-01-01,10,2,false\n007,2025-01-02,10,-3,false\n007,2025-01-03,-10,-1,true\n")
+    ds = run(tmp_path)
+    assert ds.con.sql("SELECT quantity, reason FROM quarantine_transactions").fetchall() == \
+        [("-3", "negative quantity on a purchase")]
+    assert sorted(clean_rows(ds)["quantity"]) == [-1, 2]
+
+
+def test_the_future_is_read_against_utc_with_the_latest_clock_on_earth(tmp_path):
+    # NOW is 12:00 UTC: a naive time 10 hours later is a local time east of UTC, not the future; two days is
+    write(tmp_path, "transactions.csv", GOOD + "008,2026-01-01T22:00:00,5\n009,2026-01-03,5\n")
+    q = run(tmp_path).con.sql("SELECT customer_id, reason FROM quarantine_transactions").fetchall()
+    assert q == [("009", "timestamp in the future")]
+
+
+def test_validation_never_reads_the_machine_clock_in_its_own_zone(tmp_path, monkeypatch):
+    import time
+    from datetime import UTC
+
+    import pipeline.build.run as build_run
+
+    seen = []
+    real = build_run.open_engine_data
+    monkeypatch.setattr(build_run, "open_engine_data", lambda data, params, now: seen.append(now) or real(data, params, now))
+    write(tmp_path, "transactions.csv", GOOD)
+    monkeypatch.setenv("TZ", "America/Los_Angeles")  # a machine 8 hours behind UTC
+    time.tzset()
+    try:
+        build_run.open_data(tmp_path, load_params(None))
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    utc_now = datetime.now(UTC).replace(tzinfo=None)
+    assert seen[0].tzinfo is None and abs((utc_now - seen[0]).total_seconds()) < 600
+
+
+@pytest.mark.parametrize("zone", ["PST", "America/Los_Angeles", "PDT", "EST"])
+def test_named_time_zones_are_read_and_their_mix_with_naive_times_is_seen(tmp_path, zone):
+    write(tmp_path, "transactions.csv", "customer_id,timestamp,amount\n"
+          f"007,2025-01-01 10:00:00 {zone},10\n008,2025-01-02 10:00:00 {zone},10\n009,2025-01-03 10:00:00,10\n")
+    ds = run(tmp_path)
+    q = ds.con.sql("SELECT customer_id, reason FROM quarantine_transactions").fetchall()
+    assert q == [("009", "mixed time zones")]  # the naive one is the minority, set aside as ambiguous
+    hours = {"PST": 18, "America/Los_Angeles": 18, "PDT": 17, "EST": 15}[zone]
+    assert {t.hour for t in clean_rows(ds)["timestamp"]} == {hours}
+
+
+def test_ids_are_trimmed_by_one_rule_and_ids_that_match_nothing_are_counted(tmp_path):
+    from pipeline.build.ids import unmatched_counts, unmatched_ids
+
+    write(tmp_path, "transactions.csv", "customer_id,timestamp,amount\n 007 ,2025-01-01,10\n42,2025-01-02,5\n")
+    write(tmp_path, "customers.csv", "customer_id,signup_date\n007,2024-01-01\n00042,2024-01-01\n")
+    ds = run(tmp_path)
+    assert sorted(clean_rows(ds)["customer_id"]) == ["007", "42"]
+    assert any("1 ids in" in n and "spaces around them" in n and '" 007 "' in n for n in ds.report.notices)
+    counts = {(t, o): (n, e) for t, o, n, e in unmatched_counts(ds)}
+    assert counts[("customers", "transactions")] == (1, "00042")
+    assert counts[("transactions", "customers")] == (1, "42")
+    lines = unmatched_ids(ds)
+    assert len(lines) == 2 and all("00042" in line or "'42'" in line for line in lines)
+    assert all("Fix:" in line for line in lines)
+
+
+def test_two_columns_of_one_name_are_refused(tmp_path):
+    write(tmp_path, "transactions.csv", "customer_id,timestamp,amount,amount\n007,2025-01-01,10,12\n")
+    with pytest.raises(DataError, match=r"transactions.csv: the header names the column 'amount' twice "
+                                        r"\(columns 3 and 4\).*Fix: rename"):
+        run(tmp_path)
+
+
+def test_a_list_or_struct_column_is_named_as_such(tmp_path):
+    frame = pd.DataFrame({"customer_id": ["007"], "timestamp": [pd.Timestamp("2025-01-01")], "amount": [[1.0, 2.0]]})
+    folder = tmp_path / "data"
+    folder.mkdir()
+    frame.to_parquet(folder / "transactions.parquet")
+    with pytest.raises(DataError, match=r"column\(s\) amount \(list: DOUBLE\[\]\) hold lists.*explode"):
+        run(folder)
+    frame.assign(amount=[{"value": 1.0}]).to_parquet(folder / "transactions.parquet")
+    with pytest.raises(DataError, match=r"amount \(struct: STRUCT"):
+        run(folder)
+
+
+def test_a_zero_byte_file_is_named_empty(tmp_path):
+    write(tmp_path, "transactions.csv", GOOD)
+    write(tmp_path, "events.csv", "")
+    with pytest.raises(DataError, match=r"events.csv: the file is empty \(0 bytes\)"):
+        run(tmp_path)
+
+
+def test_a_folder_or_a_link_loop_named_as_a_table_is_named_as_such(tmp_path):
+    (tmp_path / "transactions.csv").mkdir()
+    with pytest.raises(DataError, match=r"transactions.csv: is a folder, not a .csv file"):
+        run(tmp_path)
+    (tmp_path / "transactions.csv").rmdir()
+    (tmp_path / "transactions.csv").symlink_to(tmp_path / "transactions.csv")
+    with pytest.raises(DataError, match=r"transactions.csv: is a link that loops back to itself"):
+        run(tmp_path)
+
+
+def test_table_file_names_match_whatever_their_case(tmp_path):
+    write(tmp_path, "transactions.CSV", GOOD)
+    write(tmp_path, "Customers.csv", "customer_id,signup_date\n007,2024-01-01\n")
+    sources, unknown = discover_tables(tmp_path)
+    assert sorted(sources) == ["customers", "transactions"] and unknown == []
+    write(tmp_path, "customers.csv", "customer_id,signup_date\n007,2024-01-01\n")
+    with pytest.raises(DataError, match="table 'customers' is given twice"):
+        discover_tables(tmp_path)

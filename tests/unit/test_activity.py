@@ -194,3 +194,14 @@ def test_training_cutoffs_share_the_choice_made_as_of_the_training_date():
     training = build_training_set(dataset_from_frames(tables, p), p, AS_OF)
     assert training["cutoff"].nunique() == 3 and training["late_events_last_30d"].notna().all()
     assert (training.loc[training["cutoff"] == training["cutoff"].min(), "late_events_last_365d"] == 0).all()
+
+
+def test_an_event_type_can_never_take_a_built_in_feature_name():
+    from features.activity import reserved_names, type_names
+
+    reserved = reserved_names()
+    assert "other_events_last_90d" in reserved  # engagement's count of other events
+    names = slugs(("other", "post", "events"))
+    assert names["post"] == "post" and names["other"] != "other"
+    for slug in names.values():
+        assert reserved.isdisjoint(type_names(slug))

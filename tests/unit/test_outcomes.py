@@ -278,3 +278,23 @@ def test_page_and_command_name_bands_tiers_groups_and_churn_as_the_report_does(r
     for shown in ("High risk", "Medium risk", "Low risk", "Contact", "Hold out — do not contact", "Not selected"):
         assert shown in rows, shown
     assert not {"high", "treatment", "holdout", "not_selected"} & set(rows)
+
+
+def test_data_cut_short_before_the_horizon_is_refused_even_with_a_stray_late_row():
+    usual = {w: 100 for w in range(-oc.COVERAGE_WEEKS, 0)}
+    whole = {**usual, **{w: 90 for w in range(13)}}
+    assert oc.uncovered_week(whole, 90) is None
+    cut = {**usual, **{w: 90 for w in range(4)}, 12: 1}  # four weeks, then one stray row in the last week
+    assert oc.uncovered_week(cut, 90) == (4, 100.0, 0)
+    with pytest.raises(DataError, match=r"does not cover the risk list's horizon.*week from 2025-02-01 holds 0 "
+                                        r"transactions against 100.*rest of the horizon 1;"):
+        oc.require_horizon_covered(date(2025, 1, 3), 90, cut)
+    short_last = {**usual, **{w: 90 for w in range(12)}, 12: 10}  # the horizon's last week has 6 days
+    assert oc.uncovered_week(short_last, 90) is None
+
+
+def test_a_list_whose_model_saw_the_horizon_is_caveated_as_in_sample():
+    assert oc.in_sample_note({"labels_end": "2025-03-31"}, date(2025, 3, 31)) == ""
+    assert oc.in_sample_note({}, date(2025, 1, 1)) == ""
+    note = oc.in_sample_note({"labels_end": "2025-03-31"}, date(2025, 1, 1))
+    assert note.startswith("in-sample") and "2025-03-31" in note

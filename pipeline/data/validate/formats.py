@@ -18,7 +18,20 @@ from pipeline.core.sql import sql_string
 from pipeline.data.sources import TableSource, first_bad_bytes, likely_encoding
 from pipeline.data.validate.messages import _fields_fix, _separator, _set_line, _unreadable
 
-TZ_AWARE = r"\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)$"
+# Time zone abbreviations read as the fixed offsets they stand for (the engine's own reading takes some as a region's
+# zone, with its summer time, and does not know others); ambiguous ones (IST: India, Israel or Ireland) are not read.
+ZONE_ABBREVIATIONS = {
+    "UTC": "+00:00", "GMT": "+00:00", "Z": "+00:00", "WET": "+00:00", "WEST": "+01:00", "BST": "+01:00",
+    "CET": "+01:00", "CEST": "+02:00", "EET": "+02:00", "EEST": "+03:00", "MSK": "+03:00",
+    "EST": "-05:00", "EDT": "-04:00", "CST": "-06:00", "CDT": "-05:00", "MST": "-07:00", "MDT": "-06:00",
+    "PST": "-08:00", "PDT": "-07:00", "AKST": "-09:00", "AKDT": "-08:00", "HST": "-10:00",
+    "SGT": "+08:00", "HKT": "+08:00", "JST": "+09:00", "KST": "+09:00", "AEST": "+10:00", "AEDT": "+11:00",
+    "NZST": "+12:00", "NZDT": "+13:00",
+}
+_ABBREVIATION = "|".join(sorted(ZONE_ABBREVIATIONS, key=len, reverse=True))
+# A time followed by a UTC offset, Z, a known abbreviation or a named zone (America/Los_Angeles, Etc/GMT+8).
+TZ_AWARE = (r"\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|[+-]\d{2}(:?\d{2})?|(" + _ABBREVIATION
+            + r")|[A-Za-z]+/[A-Za-z_]+(/[A-Za-z_]+)?|Etc/GMT[+-]\d{1,2})$")
 
 
 # Numbers: (decimal separator, thousands separator) readings tried on a text column, in order of preference
@@ -42,6 +55,7 @@ class ColumnFormat:
     thousands: str = ""
     dates: tuple[str, ...] = ()
     id_form: str = ""  # "float": typed whole numbers; "float text": "291.0" text; "": as it is
+    zone_names: bool = False  # some timestamps end in a time zone's abbreviation (PST): read as its offset
 
 
 def _quote(name: str) -> str:
@@ -57,10 +71,11 @@ def _typed_expr(col: Column, raw: str, src_type: str, form: ColumnFormat | None 
             return f"CASE WHEN isfinite(CAST({raw} AS DOUBLE)) THEN CAST(CAST({raw} AS BIGINT) AS VARCHAR) END"
         if form.id_form == "float text":
             return f"regexp_replace(trim({raw}), '\\.0+$', '')"
-        return f"CAST({raw} AS VARCHAR)"
+        # one rule for every table: an id is its text without surrounding spaces (" 42" is 42)
+        return f"trim(CAST({raw} AS VARCHAR))" if is_text else f"CAST({raw} AS VARCHAR)"
     if col.kind == "timestamp":
         if is_text:
-            return _date_sql(raw, form.dates)
+            return _date_sql(_with_offsets(raw) if form.zone_names else raw, form.dates)
         if "TIME ZONE" in src_type.upper():
             return f"CAST(TRY_CAST({raw} AS TIMESTAMPTZ) AS TIMESTAMP)"
         return f"TRY_CAST({raw} AS TIMESTAMP)"
@@ -100,6 +115,15 @@ def _date_sql(raw: str, formats: tuple[str, ...]) -> str:
         return iso
     listed = "[" + ", ".join(sql_string(f) for f in formats) + "]"
     return f"coalesce(CAST(try_strptime(trim({raw}), {listed}) AS TIMESTAMP), {iso})"
+
+
+def _with_offsets(raw: str) -> str:
+    """SQL: a text timestamp with a time zone abbreviation at its end (``2025-03-01 10:00 PST``) written with the
+    offset it stands for (``2025-03-01 10:00 -08:00``); other values as they are, an unknown abbreviation too."""
+    cases = " ".join(f"WHEN {sql_string(k)} THEN {sql_string(v)}" for k, v in ZONE_ABBREVIATIONS.items())
+    zone = rf"upper(regexp_extract(trim({raw}), '\d\s*([A-Za-z]{{1,4}})$', 1))"
+    offset = f"CASE {zone} {cases} END"
+    return rf"coalesce(regexp_replace(trim({raw}), '\s*[A-Za-z]{{1,4}}$', '') || {offset}, {raw})"
 
 
 def _with_times(day_format: str) -> tuple[str, ...]:
@@ -170,6 +194,8 @@ def _profile(scan: Scan, schema: TableSchema, resolved: dict[str, str],
         if col.kind == "timestamp" and text:
             aggregates[col.name, "present"] = f"count({q})"
             aggregates[col.name, "aware"] = f"count(*) FILTER (WHERE regexp_matches({q}, '{TZ_AWARE}'))"
+            # values ending in a letter: a time zone's name or abbreviation may end them (cheaper than a pattern)
+            aggregates[col.name, "lettered"] = f"count(*) FILTER (WHERE lower(right({q}, 1)) BETWEEN 'a' AND 'z')"
             if not source.fmt.date_formats:  # ISO 8601 (YYYY-...) or not: other formats are looked for only if not
                 aggregates[col.name, "iso"] = f"count(*) FILTER (WHERE substr({q}, 5, 1) = '-')"
         elif col.kind == "number" and text:
@@ -179,9 +205,11 @@ def _profile(scan: Scan, schema: TableSchema, resolved: dict[str, str],
             # values a dot could group in thousands (1.250): a LIKE is all the usual column costs here;
             # _number_format checks them in full only when every dotted value passes it
             aggregates[col.name, "dot3"] = f"count(*) FILTER (WHERE {q} LIKE '%.___')"
-        elif col.kind == "id" and text and source.is_text:  # typed files hold float ids as numbers
-            aggregates[col.name, "present"] = f"count({q})"
-            aggregates[col.name, "dotted"] = f"count(*) FILTER (WHERE contains({q}, '.'))"
+        elif col.kind == "id" and text:
+            aggregates[col.name, "spaced"] = f"count(*) FILTER (WHERE {q} <> trim({q}))"
+            if source.is_text:  # typed files hold float ids as numbers
+                aggregates[col.name, "present"] = f"count({q})"
+                aggregates[col.name, "dotted"] = f"count(*) FILTER (WHERE contains({q}, '.'))"
         elif col.kind == "id" and types[src].upper().startswith(FLOAT_TYPES):
             number = f"CAST({q} AS DOUBLE)"
             aggregates[col.name, "present"] = f"count(*) FILTER (WHERE isfinite({number}))"
@@ -216,13 +244,19 @@ def _column_formats(scan: Scan, schema: TableSchema, source: TableSource, resolv
             if aware and naive:
                 tz_minority[col.name] = aware <= naive  # True: the aware values are the minority
             dates, note = _date_formats(scan, source, col.name, src, stats, source.fmt)
-            forms[col.name] = ColumnFormat(dates=dates)
+            forms[col.name] = ColumnFormat(dates=dates, zone_names=stats["lettered"] > 0)
         elif col.kind == "number":
             (decimal, thousands), note = _number_format(scan, source, col.name, src, stats, source.fmt)
             forms[col.name] = ColumnFormat(decimal, thousands)
         elif col.kind == "id":
-            id_form, note = _id_form(scan, source, src, types[src], stats)
+            id_form, note = _id_form(scan, source, src, types[src], stats) if "present" in stats else ("", "")
             forms[col.name] = ColumnFormat(id_form=id_form)
+            if stats.get("spaced"):
+                q = _quote(src)
+                example = scan.example(f"'\"' || {q} || '\"'", f"{q} <> trim({q})")
+                notes.append(f"{source.name}.{col.name}: {stats['spaced']:,} ids in {source.label} have spaces around "
+                             f"them (e.g. {example}); read without them (the rule for every table), so they match the "
+                             "same ids elsewhere")
         if note:
             notes.append(note)
     return forms, tz_minority, notes
@@ -418,8 +452,25 @@ def _resolve_columns(
             f"it has {', '.join(types) or 'no columns'}. Fix: rename the columns, or map them in params.yaml "
             f"under columns.{schema.name} (e.g. {missing[0].split(' ')[0]}: your_column_name)."
         )
+    nested = [(col, src) for col, src in resolved.items() if _nested_kind(types[src])]
+    if nested:
+        col, src = nested[0]
+        listing = ", ".join(f"{s} ({_nested_kind(types[s])}: {types[s]})" for _, s in nested)
+        raise DataError(
+            f"{source.label}: table {schema.name}: column(s) {listing} hold {_nested_kind(types[src])}s of values, "
+            f"not one {schema.column(col).kind} per row, so no row of them can be read. Fix: write one plain value "
+            f"per cell (flatten or explode the column before exporting: in pandas df.explode('{src}'), in Spark "
+            f"explode() or col('{src}.field')), or map columns.{schema.name}.{col} to another column")
     extras = [c for c in types if c not in resolved.values()]
     return resolved, types, extras
+
+
+def _nested_kind(sql_type: str) -> str:
+    """'list', 'struct', 'map' or 'union' for a nested engine type (``INTEGER[]``, ``STRUCT(a INTEGER)``); '' else."""
+    t = sql_type.upper()
+    if t.endswith("]"):
+        return "list"
+    return next((k.lower() for k in ("STRUCT", "MAP", "UNION") if t.startswith(k + "(")), "")
 
 
 def _misfit_lines(con: duckdb.DuckDBPyConnection, source: TableSource, header: str) -> DataError | None:

@@ -23,7 +23,14 @@ FIXES = {
                            "or codes",
     "invalid boolean": "use true/false or 1/0",
     "missing value": "fill in the value or remove the row",
-    "timestamp in the future": "check the export's clock and time zone; history cannot be later than now",
+    "timestamp in the future": "check the export's clock and time zone; history cannot be later than now (read "
+                               "against UTC, with 14 hours' allowance for local times without a zone)",
+    "placeholder date": "1900-01-01, 1970-01-01 and 'epoch' stand in for an unknown date: leave the cell empty where "
+                        "the column is optional, or export the real date",
+    "date before 1900": "a date this early is no date of a customer's history (a default such as 0001-01-01): export "
+                        "the real date, or leave the cell empty where the column is optional",
+    "negative quantity on a purchase": "a purchase has a quantity of zero or more; record a return with is_return "
+                                       "true or a negative amount, or correct the quantity",
     "mixed time zones": "export every timestamp with a UTC offset, or every one without",
     "exact duplicate row": "remove repeated rows, or add an id column (order_id, invoice_id) if they are distinct records",
     "due_date before issued_at": "an invoice falls due on or after the day it is issued; check the two columns "

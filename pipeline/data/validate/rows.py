@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import duckdb
 
@@ -28,6 +28,16 @@ from pipeline.data.validate.messages import DUPLICATE, FIXES, Problem, TableAcco
 KEYS = {"customers": "customer_id", "invoices": "invoice_id"}
 # Amounts are summed as DECIMAL(18, 4) (pipeline.engine.duckdb.EXACT); larger magnitudes cannot be held.
 NUMBER_LIMIT = 1e14
+
+
+# Dates a system writes where it has none (the start of its calendar or of Unix time, or the word 'epoch' the engine
+# reads as 1970-01-01): never a real first purchase or sign-up. Any other date before 1900 is no date of a customer's
+# history either (0001-01-01 would overflow the engine's date arithmetic later).
+PLACEHOLDER_DATES = ("1900-01-01 00:00:00", "1970-01-01 00:00:00")
+EARLIEST_DATE = "1900-01-01 00:00:00"
+# A timestamp without a time zone is the local time where it was written, up to 14 hours ahead of UTC (UTC+14):
+# 'in the future' means later than the latest clock on earth, read against UTC, never the machine's own zone.
+LATEST_CLOCK = timedelta(hours=14)
 
 
 _REASON_BY_KIND = {"timestamp": "unparseable timestamp", "number": "non-numeric value", "bool": "invalid boolean"}
@@ -233,12 +243,20 @@ def plan_table(scan: Scan, schema: TableSchema, source: TableSource, mapping: di
         if not col.nullable:
             reasons.append(f"WHEN NOT {present} THEN 'missing value|{col.name}'")
         if col.kind == "timestamp":
-            reasons.append(f"WHEN {typed} > TIMESTAMP '{now:%Y-%m-%d %H:%M:%S}' THEN 'timestamp in the future|{col.name}'")
+            placeholders = ", ".join(f"TIMESTAMP '{d}'" for d in PLACEHOLDER_DATES)
+            reasons.append(f"WHEN {typed} IN ({placeholders}) THEN 'placeholder date|{col.name}'")
+            reasons.append(f"WHEN {typed} < TIMESTAMP '{EARLIEST_DATE}' THEN 'date before 1900|{col.name}'")
+            latest = now + LATEST_CLOCK
+            reasons.append(f"WHEN {typed} > TIMESTAMP '{latest:%Y-%m-%d %H:%M:%S}' THEN 'timestamp in the future|{col.name}'")
             if col.name in tz_minority:
                 negate = "" if tz_minority[col.name] else "NOT "
                 reasons.append(
                     f"WHEN {negate}regexp_matches({raw}, '{TZ_AWARE}') THEN 'mixed time zones|{col.name}'"
                 )
+    if schema.name == "transactions" and "quantity" in typed_of:  # a purchase of fewer than no items
+        is_return = f"coalesce({typed_of['is_return']}, false)" if "is_return" in typed_of else "false"
+        reasons.append(f"WHEN {typed_of['quantity']} < 0 AND NOT ({is_return} OR {typed_of['amount']} < 0) "
+                       "THEN 'negative quantity on a purchase|quantity'")
     for earlier, later in schema.ordered:
         if earlier in typed_of and later in typed_of:
             reasons.append(f"WHEN {typed_of[later]} < {typed_of[earlier]} THEN '{later} before {earlier}|{later}'")

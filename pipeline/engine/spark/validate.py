@@ -19,7 +19,7 @@ import pyarrow as pa
 from pipeline.core.config import FormatConfig, Params
 from pipeline.core.errors import ConfigError, DataError
 from pipeline.core.schema import SCHEMAS
-from pipeline.data.sources import TableSource, read_sheet, sniff_encoding, sniffed_note
+from pipeline.data.sources import TableSource, check_text_header, read_sheet, sniff_encoding, sniffed_note
 from pipeline.data.validate import (
     KEYS,
     Problem,
@@ -186,6 +186,7 @@ def read_source(spark, source: TableSource, fmt: FormatConfig) -> tuple[object, 
         if sniffed:
             encoding, note = sniffed, sniffed_note(source, why)
     encoding = encoding or "utf-8"
+    check_text_header(source, fmt, encoding)
     charset = _java_charset(encoding)
     if charset.lower() not in SPARK_CHARSETS and spark.conf.get(JAVA_CHARSETS, "false").lower() != "true":
         raise ConfigError(
