@@ -149,4 +149,8 @@ def evaluate(
         t.add_row(str(cutoff), *(f"{row[c]:.4f}" for c in wide.columns), f"{row['model'] - row[baselines].max():+.4f}",
                   interval, style=colour or None)
     out.print(t)
+    if "mean_predicted" in margins.columns:
+        out.print("calibration in the large, model: " + "; ".join(
+            f"{cutoff} predicted {m['mean_predicted']:.1%} vs observed {m['churn_rate']:.1%}"
+            for cutoff, m in margins.iterrows()))
     out.print(f"wrote {out_dir / 'backtest.csv'} and plots to {out_dir}")

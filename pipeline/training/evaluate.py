@@ -65,7 +65,8 @@ def in_period_scores(test: pd.DataFrame, spec: FeatureSpec, params: Params, fold
 def backtest(ds: Dataset, params: Params, as_of: date, count: int,
              progress: Callable[[str], None] | None = None, in_period_folds: int = 0) -> pd.DataFrame:
     """One row per (test cutoff, scorer) with churn metrics; no tuning (the params' model settings). The model's
-    rows also hold its ROC-AUC margin over the best baseline and the 90% paired bootstrap interval of that margin
+    rows also hold its mean predicted churn probability (beside ``churn_rate``: calibration in the large) and its
+    ROC-AUC margin over the best baseline and the 90% paired bootstrap interval of that margin
     (``models.metrics.auc_margin_bootstrap``: customers resampled, 500 draws).
 
     With ``in_period_folds``, each cutoff also gets :func:`in_period_scores` as the scorer ``in_period_cv``."""
@@ -95,7 +96,7 @@ def backtest(ds: Dataset, params: Params, as_of: date, count: int,
         scores = churn_baselines(test, params.label.horizon_days)
         margin = auc_margin_bootstrap(y, p, scores, seed=params.seed)
         rows.append({"cutoff": cutoff, "scorer": "model", "customers": len(test), "churn_rate": y.mean(),
-                     **churn_metrics(y, p), "best_baseline": margin["best_baseline"],
+                     **churn_metrics(y, p), "mean_predicted": float(np.mean(p)), "best_baseline": margin["best_baseline"],
                      "margin_over_best_baseline": margin["margin"], "margin_low": margin["low"],
                      "margin_high": margin["high"]})
         if in_period_folds:
