@@ -134,11 +134,17 @@ def test_evaluate_backtest_writes_table_and_plots(workdir):
     model = table[table["scorer"] == "model"].set_index("cutoff")["roc_auc"]
     best = table[~table["scorer"].isin(["model", "in_period_cv"])].groupby("cutoff")["roc_auc"].max()
     assert (model > best).all()
-    # The printed margin is over the baselines only, not over the in-period reference.
+    # The printed margin is over the baselines only, not over the in-period reference, and its 90% bootstrap
+    # interval (backtest.csv's margin_low, margin_high) holds it.
+    margins = table[table["scorer"] == "model"].set_index("cutoff")
+    assert np.allclose(margins["margin_over_best_baseline"], model - best)
+    assert (margins["margin_low"] < margins["margin_over_best_baseline"]).all()
+    assert (margins["margin_over_best_baseline"] < margins["margin_high"]).all()
     printed = [line for line in res.stdout.splitlines() if line.count("│") > 3 and "20" in line]
     assert len(printed) == 2
     for line, (cutoff, margin) in zip(printed, (model - best).items(), strict=True):
-        assert cutoff in line and line.rstrip(" │").endswith(f"{margin:+.4f}")
+        low, high = margins.loc[cutoff, ["margin_low", "margin_high"]]
+        assert cutoff in line and line.rstrip(" │").endswith(f"{margin:+.4f} │ {low:+.4f} to {high:+.4f}")
 
 
 def test_evaluate_rejects_an_in_period_fold_count_it_cannot_use_before_any_training(workdir):
