@@ -66,6 +66,9 @@ def sample_data(
     seasonality: Annotated[float, typer.Option(
         "--seasonality", help="Strength of the retail year: purchases peak before Christmas and lull in the summer "
         "(1 = default, 0 = no seasons, 2 = twice as strong).")] = 1.0,
+    campaigns: Annotated[int, typer.Option(
+        "--campaigns", help="Past retention campaigns to simulate (0-8, 60 days apart, the last as of 2025-09-30): "
+        "their lists with randomised holdouts and the true effects go to OUT/campaigns, for churn learn-effects.")] = 0,
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
 ) -> None:
@@ -74,7 +77,7 @@ def sample_data(
 
     from pipeline.data.samples import check_sample, write_sample
 
-    check_sample(kind, fmt, customers, seasonality)
+    check_sample(kind, fmt, customers, seasonality, campaigns)
     check_paths({}, {"--params": params})
     held = sorted(p.name for p in out_dir.glob("*") if p.name.split(".")[0] in TABLES) if out_dir.is_dir() else []
     if held:
@@ -84,7 +87,8 @@ def sample_data(
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("generating", total=customers)
         counts = write_sample(out_dir, customers, seed if seed is not None else cfg.seed, kind, fmt,
-                              progress=lambda n: progress.update(task, advance=n), seasonality=seasonality)
+                              progress=lambda n: progress.update(task, advance=n), seasonality=seasonality,
+                              campaigns=campaigns)
     listing = ", ".join(f"{n} {c:,}" for n, c in counts.items())
     out.print(f"wrote sample data for {customers:,} customers to {out_dir}: {listing}")
 

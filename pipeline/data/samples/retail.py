@@ -39,6 +39,8 @@ class Truth:
     # customer_id, churn_at, cause, warning_start, purchase_rate (per day, before seasonality), basket
     customers: pd.DataFrame
     seasonality: float = 1.0  # the strength of the seasonal curve the purchases followed (:func:`season_curve`)
+    # past campaigns (``campaigns.simulate``): one row per listed customer and campaign, with the true effects
+    campaigns: pd.DataFrame | None = None
 
 
 # A line's amount is basket x lognormal(0, 0.35): its mean is basket x exp(0.35^2 / 2); 4% of lines come back.
@@ -111,10 +113,13 @@ def _ts(seconds: np.ndarray) -> pd.Series:
 
 
 def generate_chunk(
-    n: int, seed: int, first_id: int = 0, transactions_only: bool = False, seasonality: float = DEFAULT_SEASONALITY
+    n: int, seed: int, first_id: int = 0, transactions_only: bool = False, seasonality: float = DEFAULT_SEASONALITY,
+    campaigns: int = 0,
 ) -> tuple[dict[str, pd.DataFrame], Truth]:
     """Generate ``n`` customers (ids from ``first_id``) and all five tables (or only transactions) for them;
-    ``seasonality`` scales the year's peak and lull of purchases (:func:`season_curve`)."""
+    ``seasonality`` scales the year's peak and lull of purchases (:func:`season_curve`); ``campaigns`` past
+    retention campaigns change who churns before any purchase is drawn (``campaigns.simulate``, own random
+    stream: without campaigns the data is as before)."""
     rng = np.random.default_rng(seed)
     t0, t_end = START.value / 1e9, END.value / 1e9
     ids = np.arange(first_id, first_id + n)
@@ -136,6 +141,13 @@ def generate_chunk(
     cause_idx = np.where(churns, _draw_causes(rng, member, subscriber), 0)
     cause = np.array(CAUSES)[cause_idx]
     warning = np.maximum(churn_at - rng.uniform(60, 120, n) * DAY, signup)
+    campaign_truth = None
+    if campaigns:
+        from pipeline.data.samples.campaigns import simulate
+
+        churn_at, cause, warning, campaign_truth = simulate(np.random.default_rng([seed, 27]), customer_id, signup,
+                                                            churn_at, cause, warning, rate, campaigns, t_end)
+        churns = churn_at < t_end
     active_end = np.minimum(churn_at, t_end)
 
     def has(c: str) -> np.ndarray:
@@ -266,23 +278,27 @@ def generate_chunk(
     tables = {"transactions": tx.sort_values(["timestamp", "customer_id"], ignore_index=True), "customers": customers,
               "events": ev.sort_values(["timestamp", "customer_id"], ignore_index=True), "invoices": inv,
               "subscriptions": subs}
-    return tables, Truth(truth, seasonality)
+    return tables, Truth(truth, seasonality, campaign_truth)
 
 
-def generate(n_customers: int, seed: int = 42, seasonality: float = DEFAULT_SEASONALITY
+def generate(n_customers: int, seed: int = 42, seasonality: float = DEFAULT_SEASONALITY, campaigns: int = 0
              ) -> tuple[dict[str, pd.DataFrame], Truth]:
-    """All five tables for ``n_customers`` (in memory; for large sizes use :func:`iter_chunks`)."""
-    tables, truth = generate_chunk(n_customers, seed, seasonality=seasonality)
+    """All five tables for ``n_customers`` (in memory; for large sizes use :func:`iter_chunks`), after
+    ``campaigns`` past retention campaigns (their truth in ``Truth.campaigns``)."""
+    tables, truth = generate_chunk(n_customers, seed, seasonality=seasonality, campaigns=campaigns)
     return tables, truth
 
 
 def iter_chunks(
     n_customers: int, seed: int = 42, chunk_size: int = 200_000, transactions_only: bool = False,
-    seasonality: float = DEFAULT_SEASONALITY,
+    seasonality: float = DEFAULT_SEASONALITY, campaigns: int = 0, truths: list[Truth] | None = None,
 ) -> Iterator[dict[str, pd.DataFrame]]:
-    """Generate in chunks of customers, each with its own derived seed (same output for the same seed)."""
+    """Generate in chunks of customers, each with its own derived seed (same output for the same seed); each
+    chunk's truth is appended to ``truths`` when given."""
     for k, first in enumerate(range(0, n_customers, chunk_size)):
         size = min(chunk_size, n_customers - first)
-        tables, _ = generate_chunk(size, seed * 100_003 + k, first_id=first, transactions_only=transactions_only,
-                                   seasonality=seasonality)
+        tables, truth = generate_chunk(size, seed * 100_003 + k, first_id=first, transactions_only=transactions_only,
+                                       seasonality=seasonality, campaigns=campaigns)
+        if truths is not None:
+            truths.append(truth)
         yield tables
