@@ -63,6 +63,10 @@ class Feature:
         ages: the value grows with time by construction (tenure, lifetime totals, days since signup) or moves
             with the calendar (the season of the as-of date): its distribution moves as the customer base ages or
             the year turns, which drift reports apart from real shifts.
+        cycle_days: the value turns with the calendar on a cycle of this many days (days to the next monthly
+            renewal: 31): customers who renew on one day of the month are a lump that moves a day with every day
+            of the as-of date. Drift compares its distribution allowing for that turn, so a later as-of in the month
+            is not a shift, while renewals bunching up or spreading out still are.
         compares: the reason compares a recent value with an earlier one (less spend, fewer visits, more
             complaints, a longer gap than usual) and is given only for a material change
             (:func:`material_change`): the features holding ``(recent, earlier)``, ``value`` for this one. A
@@ -89,6 +93,7 @@ class Feature:
     zero: str | None = None
     negative: str | None = None
     ages: bool = False
+    cycle_days: int | None = None
     compares: tuple[str | None, str | None] | None = None
     value_input: bool = True
 

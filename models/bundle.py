@@ -104,10 +104,16 @@ def _state(est) -> dict:
 
 
 def feature_reference(frame: pd.DataFrame, spec: FeatureSpec, bins: int = 10) -> dict[str, dict]:
-    """Per feature: decile edges and shares (numeric) or category shares, for population stability."""
+    """Per feature: decile edges and shares (numeric), category shares, or the share on each day of its cycle
+    (``Feature.cycle_days``), for population stability."""
     ref: dict[str, dict] = {}
     for feat in spec.features:
         col = frame[feat.name]
+        if getattr(feat, "cycle_days", None):
+            counts = cycle_counts(col.to_numpy(float), feat.cycle_days)
+            ref[feat.name] = {"kind": "cyclic", "cycle_days": int(feat.cycle_days),
+                              "shares": (counts / max(len(col), 1)).tolist()}
+            continue
         if feat.kind == "categorical":
             shares = col.fillna("<missing>").astype(str).value_counts(normalize=True).sort_index()
             ref[feat.name] = {"kind": "categorical", "shares": {str(k): float(v) for k, v in shares.items()}}
@@ -127,6 +133,15 @@ def bin_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     idx = np.searchsorted(np.asarray(edges, float), values[~missing], side="left")
     counts = np.bincount(idx, minlength=len(edges) + 1).astype(float)
     return np.append(counts, missing.sum())
+
+
+def cycle_counts(values: np.ndarray, cycle_days: int) -> np.ndarray:
+    """How many values fall on each day of a cycle of ``cycle_days`` (whole days, modulo the cycle), plus a last
+    bin for missing values."""
+    values = np.asarray(values, float)
+    missing = ~np.isfinite(values)
+    days = np.mod(np.floor(values[~missing]), cycle_days).astype(int)
+    return np.append(np.bincount(days, minlength=cycle_days).astype(float), missing.sum())
 
 
 def bin_shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from features.registry import FAMILIES, FeatureSpec, family_label
 from pipeline.build.contracts import CHECKS, ContractReport, tables_of
 from pipeline.build.contracts import check_features as run_contract
 from pipeline.build.extensions import prepare_features
@@ -27,20 +28,40 @@ from pipeline.build.ids import unmatched_ids
 from pipeline.engine.base import Dataset
 
 EARLIEST, LATEST = date(1900, 1, 1), date(2999, 12, 31)  # as-of dates: past them, windows and horizons overflow
+# --as-of in words, for a job that runs every day: the data's last transaction day, or the run's own date
+DATA_END, TODAY, YESTERDAY = "data-end", "today", "yesterday"
+AS_OF_WORDS = (DATA_END, TODAY, YESTERDAY)
 
 
-def parse_date(text: str | date, option: str = "--as-of") -> date:
-    """A date given as text (YYYY-MM-DD) or already a date."""
+def parse_date(text: str | date, option: str = "--as-of", today: date | None = None) -> date | None:
+    """A date given as text (YYYY-MM-DD, ``today`` or ``yesterday``: ``today``, default the machine's date) or
+    already a date; ``data-end`` is None, the data's last day, known once the data is open (``resolve_as_of``)."""
     if isinstance(text, date):
         day = text
+    elif text.strip().lower() == DATA_END:
+        return None
+    elif text.strip().lower() in (TODAY, YESTERDAY):
+        day = (today or date.today()) - timedelta(days=text.strip().lower() == YESTERDAY)
     else:
         try:
             day = date.fromisoformat(text)
         except ValueError:
-            raise DataError(f"{option} {text!r} is not a date; use YYYY-MM-DD, e.g. 2025-12-31") from None
+            raise DataError(f"{option} {text!r} is not a date; use YYYY-MM-DD (e.g. 2025-12-31), "
+                            f"{', '.join(AS_OF_WORDS)}") from None
     if not EARLIEST <= day <= LATEST:
         raise DataError(f"{option} {day} is outside the dates a history can have ({EARLIEST} to {LATEST}); "
                         "use the date your data runs to, e.g. 2025-12-31")
+    return day
+
+
+def resolve_as_of(as_of: str | date, ds: Dataset, log: RunLog, today: date | None = None) -> date:
+    """The as-of date of ``as_of`` (``parse_date``; ``data-end``: the data's last transaction day), kept in the run
+    record with the text it was given as."""
+    day = parse_date(as_of, today=today)
+    if day is None:
+        day = ds.date_range()[1]
+        log.note(f"--as-of {DATA_END}: {day}, the day of the data's last transaction")
+    runrecord.current().as_of = {"given": str(as_of), "date": day.isoformat()}
     return day
 
 
@@ -67,11 +88,11 @@ def open_data(data: str | Path, params: Params, log: RunLog | None = None) -> Da
     record.tables = {a.table: {"rows_read": a.rows_read, "rows_used": a.rows_used, "rows_quarantined": a.rows_quarantined}
                      for a in report.accounts}
     for p in report.problems:
-        log.warn(p.message())
+        log.warn(p.message(), code="data_problem")
     for n in report.notices:
         log.note(n)
     for line in unmatched_ids(ds):
-        log.warn(line)
+        log.warn(line, code="data_problem")
     if report.rows_quarantined:
         qdir = Path(params.validation.quarantine_dir)
         for a in report.accounts:
@@ -83,27 +104,57 @@ def open_data(data: str | Path, params: Params, log: RunLog | None = None) -> Da
 
 
 def check_as_of(ds: Dataset, day: date, log: RunLog, training: bool = False, max_age_days: int | None = None,
-                setting: str = "", allow_stale: bool = False) -> None:
-    """``day`` against the data's last transaction (one query for both checks).
+                setting: str = "", allow_stale: bool = False, today: date | None = None) -> None:
+    """``day`` against the data's last transaction (one query for both checks), the data's dates and age kept in
+    the run record.
 
     Stop (exit 3) when the last transaction is more than ``max_age_days`` (the ``setting``) before ``day``: a
     stale export scored as today's makes every customer look long gone; ``allow_stale`` (``--allow-stale``)
-    turns the stop into a warning. Warn when ``day`` is after the last transaction at all: the days between
-    look like days without purchases (and, when ``training``, the latest labels count them as churn)."""
-    _, last = ds.date_range()
-    age = (day - last).days
+    turns the stop into a warning. With ``--as-of data-end`` the as-of is the data's end, so its age is judged
+    against ``today`` (default the machine's date) instead: an export that stopped arriving is found, not scored
+    night after night. Warn when ``day`` is after the last transaction at all: the days between look like days
+    without purchases (and, when ``training``, the latest labels count them as churn)."""
+    first, last = ds.date_range()
+    today = today or date.today()
+    record = runrecord.current()
+    record.data_dates(first, last, day, today)
+    by_clock = record.as_of.get("given", "").strip().lower() == DATA_END
+    age = (today if by_clock else day) - last
+    age = age.days
     if max_age_days is not None and age > max_age_days:
-        message = (f"the data is stale: its last transaction is on {last}, {age} days before --as-of {day} ({setting} "
+        since = f"today ({today}, --as-of {DATA_END})" if by_clock else f"--as-of {day}"
+        message = (f"the data is stale: its last transaction is on {last}, {age} days before {since} ({setting} "
                    f"is {max_age_days})")
         if not allow_stale:
             raise DataError(f"{message}. Every customer would look {age} days longer gone than they are. Fix: use a "
                             "current data export, an --as-of at the end of the data, or --allow-stale if this is intended")
-        log.warn(f"{message}; going on because of --allow-stale")
+        log.warn(f"{message}; going on because of --allow-stale", code="stale_data")
+    age = (day - last).days
     if age > 0:
         labels = "; the latest training labels count them as churn" if training else ""
         log.warn(f"--as-of {day} is after the last transaction ({last}): the "
                  f"{age} days between look like days without any purchase (every customer looks "
-                 f"that much longer gone{labels}). Check that the data export is current.")
+                 f"that much longer gone{labels}). Check that the data export is current.", code="as_of_after_data")
+
+
+def check_model_tables(ds: Dataset, spec: FeatureSpec, data: str | Path) -> None:
+    """Stop (exit 3) when a table the model's features come from is not in the data: named as such, with the
+    families it feeds, instead of a list of every feature the build then lacks."""
+    lacking: dict[str, dict[str, int]] = {}  # table -> family -> features
+    for feat in spec.features:
+        family = FAMILIES.get(feat.family)
+        for table in family.requires if family is not None else ():
+            if table not in ds.tables:
+                counts = lacking.setdefault(table, {})
+                counts[feat.family] = counts.get(feat.family, 0) + 1
+    if lacking:
+        said = "; ".join(f"the {table} table ({sum(fams.values())} features of the "
+                         f"{', '.join(family_label(f) for f in fams)} famil{'y' if len(fams) == 1 else 'ies'})"
+                         for table, fams in lacking.items())
+        names = ", ".join(f"{t}.csv or {t}/ (Parquet)" for t in lacking)
+        raise DataError(f"the model was trained with tables that {data} does not have: {said}. Fix: put {names} in "
+                        f"{data}, as in the export the model was trained on, or retrain on the tables you have "
+                        "(churn train)")
 
 
 def check_population(ds: Dataset, cfg: Params, day: date, frame: pd.DataFrame) -> pd.DataFrame:
@@ -134,10 +185,12 @@ def start(params: str | Path | None, data: str | Path, as_of: str | date, overri
           log: RunLog | None = None) -> tuple[Params, date, Dataset]:
     """Params, the as-of date and the validated data: the start of every command that reads data (your own feature
     modules, ``features.extra_modules``, are imported here, before any build)."""
+    log = log or RunLog()
     cfg = load(params, overrides)
-    day = parse_date(as_of)
+    parse_date(as_of)  # a wrong date stops before the data is read
     prepare_features(cfg)
-    return cfg, day, open_data(data, cfg, log)
+    ds = open_data(data, cfg, log)
+    return cfg, resolve_as_of(as_of, ds, log), ds
 
 
 def validate(params: str | Path | None, data: str | Path, overrides: list[str] | tuple[str, ...] = (),
@@ -185,7 +238,8 @@ def check_features(params: str | Path | None, data: str | Path, as_of: str | dat
     cfg = load(params, overrides)
     added = prepare_features(cfg)
     ds = open_data(data, cfg, log)
-    day = parse_date(as_of) if as_of else ds.date_range()[1] - timedelta(days=cfg.label.horizon_days)
+    day = (resolve_as_of(as_of, ds, log) if as_of else
+           ds.date_range()[1] - timedelta(days=cfg.label.horizon_days))
     tables = tables_of(ds, max(customers, 0))
     canonical = dataclasses.replace(cfg, columns=ColumnsConfig())  # the tables are in canonical columns already
     with log.status(f"building features as of {day} three times (again, and with rows after it)..."):
@@ -206,11 +260,17 @@ def params_for_model(params: str | Path | None, overrides: list[str] | tuple[str
         log.note("this model was saved before models stored their problem definition: only its label settings are "
                  "applied, the rest come from params")
     log.info(f"{use}: {describe({**problem, 'label': dataclasses.asdict(cfg.label)})}")
-    seen_until = labels_end(metadata)
-    if day is not None and seen_until is not None and day < seen_until:
-        log.warn(f"the model was trained on labels up to {seen_until}: as of {day} it scores a period it has seen, so "
-                 f"its probabilities there are hindsight, not a forecast. Use a model trained as of {day} or earlier "
-                 "(--model) for an honest list.")
+    if day is not None:
+        warn_hindsight(metadata, day, log)
     if features:
         prepare_features(cfg)
     return cfg
+
+
+def warn_hindsight(metadata: dict, day: date, log: RunLog) -> None:
+    """Warn when ``day`` lies in the period the training labels of the model (its ``metadata``) covered."""
+    seen_until = labels_end(metadata)
+    if seen_until is not None and day < seen_until:
+        log.warn(f"the model was trained on labels up to {seen_until}: as of {day} it scores a period it has seen, so "
+                 f"its probabilities there are hindsight, not a forecast. Use a model trained as of {day} or earlier "
+                 "(--model) for an honest list.", code="hindsight")

@@ -4,8 +4,10 @@ pipeline's own errors into a message and an exit code, and the console ``RunLog`
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from functools import wraps
 from pathlib import Path
 from typing import Annotated
@@ -20,9 +22,45 @@ from pipeline.core.files import check_separate, check_writable, write_bytes
 from pipeline.core.runlog import RunLog
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Churn prediction pipeline.")
+
+
+class _Stamped:
+    """Standard error as the console writes it: without a terminal (a log file, a batch job) every line starts with
+    the local time, so a log read the next morning says when each thing happened. Results on standard output stay
+    as they are, for a script to read."""
+
+    def __init__(self) -> None:
+        self.line_start = True
+
+    @property
+    def encoding(self) -> str:
+        return getattr(sys.stderr, "encoding", None) or "utf-8"
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+    def write(self, text: str) -> int:
+        target = sys.stderr
+        if target.isatty() or not text:
+            return target.write(text)
+        stamp = datetime.now().astimezone().isoformat(timespec="seconds") + " "
+        lines = text.split("\n")
+        stamped = []
+        for i, line in enumerate(lines):
+            at_start = self.line_start if i == 0 else True
+            last = i == len(lines) - 1
+            stamped.append(stamp + line if at_start and (line or not last) else line)
+        self.line_start = text.endswith("\n")
+        return target.write("\n".join(stamped))
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 # Without a terminal (a log file, a batch job) lines are never wrapped: a path or a command stays on one line.
-console = Console(stderr=True, width=None if sys.stderr.isatty() else 130, soft_wrap=not sys.stderr.isatty())
+console = Console(file=_Stamped(), width=None if sys.stderr.isatty() else 130, soft_wrap=not sys.stderr.isatty())
 out = Console(width=None if sys.stdout.isatty() else 130, soft_wrap=not sys.stdout.isatty())
+PROGRESS_EVERY_S = 10.0  # without a terminal, a long step says how far it has got at most this often
 
 ParamsOpt = Annotated[Path, typer.Option("--params", help="params.yaml to use.")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override a param: dotted.key=value (repeatable).")]
@@ -39,10 +77,11 @@ RunRecordOpt = Annotated[Path | None, typer.Option(
     "model, outputs with hashes, warnings) to this JSON file, whether it succeeds or fails.")]
 
 
-def warn(message: str, label: str = "warning", colour: str = "yellow") -> None:
-    """Print a warning of the project's own and keep it in the run record (``colour``: red for an alarm)."""
+def warn(message: str, label: str = "warning", colour: str = "yellow", code: str = "other") -> None:
+    """Print a warning of the project's own and keep it in the run record with its ``code`` (``colour``: red for an
+    alarm)."""
     console.print(f"[{colour}]{label}:[/] {message}", highlight=False, soft_wrap=True)
-    runrecord.current().warn(message)
+    runrecord.current().warn(message, code)
 
 
 def note(message: str) -> None:
@@ -52,7 +91,7 @@ def note(message: str) -> None:
 
 def _library_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """A library's Python warning, said as the project's: one line, no source path."""
-    warn(f"{category.__name__}: {str(message).splitlines()[0] if str(message) else ''}")
+    warn(f"{category.__name__}: {str(message).splitlines()[0] if str(message) else ''}", code="library")
 
 
 class _LibraryLog:
@@ -63,7 +102,7 @@ class _LibraryLog:
 
         class Handler(logging.Handler):
             def emit(self, record):
-                warn(f"{record.name}: {record.getMessage().splitlines()[0]}")
+                warn(f"{record.name}: {record.getMessage().splitlines()[0]}", code="library")
 
         self.handler = Handler(logging.WARNING)
         self.saved: list = []
@@ -135,6 +174,13 @@ def handle_errors(fn: Callable) -> Callable:
                 signal.signal(signal.SIGTERM, previous)
             record.finish(code, error)
             _write_run_record(record, _RUN_RECORD[0])
+            if not console.is_terminal:  # a log file's last line: how the run ended, how long, how much memory
+                document = record.to_dict()
+                console.print(f"{record.command} {'finished' if code == 0 else 'failed'}: exit {code} in "
+                              f"{document['duration_s']:.1f} s, peak memory {document['peak_memory_mib']:,.0f} MiB, "
+                              f"{len(record.warnings)} warning(s)"
+                              + (f", run record {_RUN_RECORD[0]}" if _RUN_RECORD[0] else ""),
+                              highlight=False, markup=False, soft_wrap=True)
 
     sig = inspect.signature(fn, eval_str=True)
     extra = inspect.Parameter("run_record", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=RunRecordOpt)
@@ -211,13 +257,13 @@ def normalise_flags(argv: list[str]) -> list[str]:
 class ConsoleLog(RunLog):
     """A run's words printed as they come: warnings and notes on standard error, its account on standard output."""
 
-    def warn(self, message: str, label: str = "warning") -> None:
+    def warn(self, message: str, label: str = "warning", code: str = "other") -> None:
         self.warnings.append(message)
-        warn(message, label)
+        warn(message, label, code=code)
 
-    def alarm(self, message: str, label: str) -> None:
+    def alarm(self, message: str, label: str, code: str = "other") -> None:
         self.warnings.append(message)
-        warn(message, label, colour="red")
+        warn(message, label, colour="red", code=code)
 
     def note(self, message: str) -> None:
         self.notes.append(message)
@@ -237,11 +283,29 @@ class ConsoleLog(RunLog):
 
     @contextmanager
     def status(self, message: str) -> Iterator[Callable[[str], None]]:
-        with console.status(message) as shown:
-            yield shown.update
+        if console.is_terminal:
+            with console.status(message) as shown:
+                yield shown.update
+            return
+        # a log file: the step as a line when it starts, its progress at most every PROGRESS_EVERY_S, and its time
+        started = last = time.monotonic()
+        console.print(message, highlight=False, markup=False)
+
+        def update(text: str) -> None:
+            nonlocal last
+            if time.monotonic() - last >= PROGRESS_EVERY_S:
+                last = time.monotonic()
+                console.print(text, highlight=False, markup=False)
+
+        yield update
+        console.print(f"{message.rstrip('.')}: done in {time.monotonic() - started:.1f} s", highlight=False,
+                      markup=False)
 
     @contextmanager
     def steps(self):
+        if not console.is_terminal:
+            yield _logged_steps
+            return
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
         columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
@@ -256,6 +320,25 @@ class ConsoleLog(RunLog):
                 return advance
 
             yield add
+
+
+def _logged_steps(description: str, total: int) -> Callable[..., None]:
+    """A progress bar as a log file has it: a line per step at most every ``PROGRESS_EVERY_S`` (the last always),
+    with the count done and the time since the bar started."""
+    started, last, done = time.monotonic(), [float("-inf")], [0]
+
+    def advance(steps: int = 1, description: str | None = None) -> None:
+        done[0] += steps
+        now = time.monotonic()
+        if done[0] >= total or now - last[0] >= PROGRESS_EVERY_S:
+            last[0] = now
+            console.print(f"{description or label}: {done[0]}/{total} ({now - started:.0f} s)", highlight=False,
+                          markup=False)
+
+    label = description
+    if total:
+        console.print(f"{description}: 0/{total}", highlight=False, markup=False)
+    return advance
 
 
 def print_table(title: str, columns: list[str], rows: list[list[str]], left: tuple[str, ...] = ()) -> None:

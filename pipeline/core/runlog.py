@@ -11,6 +11,24 @@ from contextlib import contextmanager
 
 from pipeline.core import runrecord
 
+# The stable code of each kind of warning, kept with it in the run record: a batch job alerts on a code, not on the
+# wording (README "Running every night").
+WARNING_CODES: dict[str, str] = {
+    "stale_data": "the data ends more than the allowed age before the as-of date; the run went on (--allow-stale)",
+    "as_of_after_data": "the as-of date is after the data's last transaction: customers look longer gone",
+    "data_problem": "validation found a problem in an input table (rows quarantined, a column out of range)",
+    "unmatched_ids": "customer ids of one table not found in another (the tables may not be from one export)",
+    "hindsight": "the model was trained on labels covering the period scored: its probabilities are hindsight",
+    "previous_not_compared": "the earlier risk list found beside the output could not be compared",
+    "data_drift": "a feature's distribution shifted since training (PSI over scoring.drift_psi_threshold)",
+    "behind_baseline": "the new model is not ahead of the best baseline on validation",
+    "interrupted_run": "an MLflow run left running by a killed training run was marked failed",
+    "action_note": "a scoring action rule could not be applied as written",
+    "effects_not_better_than_random": "the learned action-effect model did not pass its gate; scoring keeps the set effects",
+    "library": "a library's own warning (MLflow, Optuna, LightGBM, ...)",
+    "other": "any other warning",
+}
+
 
 class RunLog:
     """Collects what a run says; subclasses show it as well (the CLI's console log)."""
@@ -20,15 +38,15 @@ class RunLog:
         self.notes: list[str] = []
         self.lines: list[str] = []
 
-    def warn(self, message: str, label: str = "warning") -> None:
-        """A problem worth acting on, kept in the run record's warnings."""
+    def warn(self, message: str, label: str = "warning", code: str = "other") -> None:
+        """A problem worth acting on, kept in the run record's warnings with its ``code`` (``WARNING_CODES``)."""
         self.warnings.append(message)
-        runrecord.current().warn(message)
+        runrecord.current().warn(message, code)
 
-    def alarm(self, message: str, label: str) -> None:
+    def alarm(self, message: str, label: str, code: str = "other") -> None:
         """A problem that changed what the run did (a model left unpromoted), kept in the run record's warnings;
         the command line shows it in red."""
-        self.warn(message, label)
+        self.warn(message, label, code)
 
     def note(self, message: str) -> None:
         """Something worth knowing that is not a problem."""

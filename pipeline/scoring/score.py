@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from models.bands import BASE_RATE_RULES, band_thresholds, risk_bands
-from models.bundle import ModelBundle, bin_counts
+from models.bundle import ModelBundle, bin_counts, cycle_counts
 from models.explain import N_DRIVERS, family_effects, to_probability_points, top_drivers
 from models.value import lifetime_value
 from pipeline.core.config import ScoringConfig, TargetingConfig, ValueConfig
@@ -68,7 +68,8 @@ def risk_band_rule(cfg: ScoringConfig, bundle: ModelBundle) -> dict:
 
 
 def score(features: pd.DataFrame, bundle: ModelBundle, as_of: date, cfg: ScoringConfig, model_version: str,
-          targeting: TargetingConfig | None = None, value: ValueConfig | None = None, seed: int = 0) -> ScoreResult:
+          targeting: TargetingConfig | None = None, value: ValueConfig | None = None, seed: int = 0,
+          effects: object | None = None) -> ScoreResult:
     """Score every customer of a feature table; the risk list is the call list, in priority order (the expected net
     saving of a contact, highest first; then churn probability, then id), the win-back list after it.
 
@@ -81,7 +82,7 @@ def score(features: pd.DataFrame, bundle: ModelBundle, as_of: date, cfg: Scoring
     engine may run it on any split of the customers) and ``assemble`` (what needs every customer: bands drawn
     by rank, the call list's selection and order, summary, global importance and drift).
     """
-    rows = score_rows(features, bundle, as_of, cfg, model_version, targeting, value)
+    rows = score_rows(features, bundle, as_of, cfg, model_version, targeting, value, effects)
     return assemble(rows.risk, rows.contributions, [rows.totals], bundle, as_of, cfg, model_version, targeting, value,
                     seed)
 
@@ -109,9 +110,11 @@ class Scorer:
     targeting: TargetingConfig | None = None
     value: ValueConfig | None = None
     seed: int = 0
+    effects: object | None = None  # a learned effect model (``pipeline.training.effects_registry.LoadedEffects``)
 
     def rows(self, features: pd.DataFrame) -> ScoredRows:
-        return score_rows(features, self.bundle, self.as_of, self.cfg, self.model_version, self.targeting, self.value)
+        return score_rows(features, self.bundle, self.as_of, self.cfg, self.model_version, self.targeting, self.value,
+                          self.effects)
 
     def assemble(self, risk: pd.DataFrame, contributions: pd.DataFrame, totals: list[dict]) -> ScoreResult:
         return assemble(risk, contributions, totals, self.bundle, self.as_of, self.cfg, self.model_version,
@@ -119,12 +122,14 @@ class Scorer:
 
     def score(self, features: pd.DataFrame) -> ScoreResult:
         return score(features, self.bundle, self.as_of, self.cfg, self.model_version, self.targeting, self.value,
-                     self.seed)
+                     self.seed, self.effects)
 
 
 def score_rows(features: pd.DataFrame, bundle: ModelBundle, as_of: date, cfg: ScoringConfig, model_version: str,
-               targeting: TargetingConfig | None = None, value: ValueConfig | None = None) -> ScoredRows:
-    """What each customer's row holds, from their own features alone (see ``score``)."""
+               targeting: TargetingConfig | None = None, value: ValueConfig | None = None,
+               effects: object | None = None) -> ScoredRows:
+    """What each customer's row holds, from their own features alone (see ``score``). With ``effects`` (a learned
+    effect model) each customer's action and priority follow its predicted effects (``apply_effects``)."""
     targeting = targeting or TargetingConfig()
     value = value or ValueConfig()
     base_rate = risk_band_rule(cfg, bundle).get("base_rate")

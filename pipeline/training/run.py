@@ -43,7 +43,7 @@ def train(params: str | Path | None, data: str | Path, as_of: str | date, promot
     cfg, day, ds = start(params, data, as_of, overrides, log)
     tracking.check_stores(cfg)
     for run_id in tracking.mark_interrupted_runs():
-        log.warn(f"MLflow run {run_id} was left running by a training run that was killed; marked failed")
+        log.warn(f"MLflow run {run_id} was left running by a training run that was killed; marked failed", code="interrupted_run")
     check_as_of(ds, day, log, training=True, max_age_days=cfg.snapshots.max_data_age_days,
                 setting="snapshots.max_data_age_days", allow_stale=allow_stale)
     with log.steps() as add:
@@ -61,10 +61,12 @@ def train(params: str | Path | None, data: str | Path, as_of: str | date, promot
 
         result = train_models(training, spec, cfg, study_name=study_name(fingerprint["hash"], day, cfg, spec),
                               storage=study_storage(cfg), on_trial=on_trial, data_choices=choices)
+    runrecord.current().timings.update({k.removesuffix("_s"): round(v, 3) for k, v in result.timings.items()})
     behind = gate.behind_baselines(result.baseline_margin, cfg.registry)
     if behind:
         log.alarm(f"{behind}; " + ("promoted all the same (--promote)" if promote else
-                                    "it will not be promoted (--promote overrides)"), BEHIND_BASELINE)
+                                    "it will not be promoted (--promote overrides)"), BEHIND_BASELINE,
+                  code="behind_baseline")
     valid_rows = validation_rows(training)
     charts = training_plots(result)
     charts["shap_summary"] = shap_summary_plot(result, valid_rows, seed=cfg.seed)
