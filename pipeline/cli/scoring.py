@@ -75,7 +75,7 @@ def score(
                      no_previous, ConsoleLog())
     print_score_summary(made.result, made.path)
     for text in made.result.summary.get("action_notes", []):
-        warn(text, "note")
+        warn(text, "note", code="action_note")
     if made.changes is not None:
         print_changes(made.changes)
 
@@ -132,7 +132,7 @@ def print_score_summary(result, target: Path) -> None:
         return ", ".join(f"{feature_label(d['feature'])} (PSI {d['psi']:.2f})" for d in moved)
 
     if s["drifted_features"]:
-        warn(f"features shifted since training: {listing(s['drifted_features'])}", label="data drift")
+        warn(f"features shifted since training: {listing(s['drifted_features'])}", label="data drift", code="data_drift")
     else:
         out.print("data drift: no feature over the PSI threshold")
     if s.get("ageing_features_moved"):

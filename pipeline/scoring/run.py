@@ -15,13 +15,17 @@ from features.registry import FeatureSpec
 from models.bundle import KEY_COLUMNS, ModelBundle
 from pipeline.build.features import build_plan
 from pipeline.build.run import (
+    DATA_END,
     check_as_of,
+    check_model_tables,
     check_population,
     load,
     open_data,
     params_for_model,
     parse_date,
+    resolve_as_of,
     shard_progress,
+    warn_hindsight,
 )
 from pipeline.core import runrecord
 from pipeline.core.errors import DataError
@@ -89,7 +93,7 @@ def compare_with_previous(path: Path, explicit: bool, result: ScoreResult, frame
         if explicit:
             raise DataError(f"--previous {path}: {exc}") from None
         log.warn(f"the earlier list {path} found beside the output is not compared: {exc} (pass --previous FILE or "
-                 "--no-previous)")
+                 "--no-previous)", code="previous_not_compared")
         return result.risk_list, None
     return changed.risk_list, {"previous_list": str(path), **changed.summary}
 
@@ -105,50 +109,70 @@ def score(params: str | Path | None, data: str | Path, as_of: str | date, out: s
     beside ``out``; ``no_previous``: none). Safe to re-run: the outputs are switched in together (all new or all
     old, whatever stops the run), and the same inputs give the same files."""
     log = log or RunLog()
-    cfg = load(params, overrides)
-    day = parse_date(as_of)
-    target = Path(out) if out is not None else Path(f"risk_asof={day.isoformat()}.parquet")
-    if target.suffix not in (".parquet", ".csv"):
-        raise DataError(f"--out {target}: use a .parquet or .csv file name")
-    check_writable(target)  # before any work: a read-only or missing folder is found now, not after scoring
-    model = model or f"models:/{cfg.registry.model_name}@champion"
     record = runrecord.current()
-    tracking.configure()
-    if model.startswith(("models:/", "runs:/")):
-        tracking.check_stores(cfg, tuning=False)
-    with log.status(f"loading model {model}..."):
-        loaded = tracking.load_model(model)
+    cfg = load(params, overrides)
+    day = parse_date(as_of)  # None: data-end, known once the data is open
+    named = Path(out) if out is not None else Path(f"risk_asof={day or DATA_END}.parquet")
+    if named.suffix not in (".parquet", ".csv"):
+        raise DataError(f"--out {named}: use a .parquet or .csv file name")
+    check_writable(named)  # before any work: a read-only or missing folder is found now, not after scoring
+    model = model or f"models:/{cfg.registry.model_name}@champion"
+    with record.phase("loading the model"):
+        tracking.configure()
+        if model.startswith(("models:/", "runs:/")):
+            tracking.check_stores(cfg, tuning=False)
+        with log.status(f"loading model {model}..."):
+            loaded = tracking.load_model(model)
     bundle, version = loaded.bundle, loaded.label
     record.model = {"uri": loaded.uri, "label": loaded.label, "version": loaded.version, "run_id": loaded.run_id}
     cfg = params_for_model(params, overrides, bundle.metadata, log, day)
-    ds = open_data(data, cfg, log)
-    check_as_of(ds, day, log, max_age_days=cfg.scoring.max_data_age_days, setting="scoring.max_data_age_days",
-                allow_stale=allow_stale)
+    with record.phase("reading and validating the data"):
+        ds = open_data(data, cfg, log)
+        if day is None:
+            day = resolve_as_of(as_of, ds, log)
+            warn_hindsight(bundle.metadata, day, log)
+        else:
+            resolve_as_of(day, ds, log)
+            record.as_of["given"] = str(as_of)
+        check_as_of(ds, day, log, max_age_days=cfg.scoring.max_data_age_days, setting="scoring.max_data_age_days",
+                    allow_stale=allow_stale)
+        check_model_tables(ds, bundle.spec, data)
+    target = Path(out) if out is not None else Path(f"risk_asof={day.isoformat()}.parquet")
     plan = build_plan(ds, cfg, day, choices=bundle.metadata.get("data_choices") or None)
     scorer = Scorer(bundle, day, cfg.scoring, version, cfg.targeting, cfg.value, cfg.seed)
-    with log.status(f"building features as of {day} and scoring...") as update:
+    with record.phase("building features and scoring"), \
+            log.status(f"building features as of {day} and scoring...") as update:
         frame, result = ds.score(plan, scorer, lambda f: without_unused_features(check_population(ds, cfg, day, f),
                                                                                   bundle, log),
                                  progress=shard_progress(day, update))
+    record.customers_scored = int(result.summary["customers"])
+    record.bands = {str(band): int(n) for band, n in result.summary["bands"].items()}
+    record.drift = [{"feature": r.feature, "psi": round(float(r.psi), 4), "flagged": bool(r.flagged),
+                     "moves_by_construction": bool(r.ages)} for r in result.drift.itertuples()]
     risk, changes = result.risk_list, None
     previous = Path(previous) if previous is not None else None
     previous_path = previous if previous is not None else None if no_previous else previous_list(target, day)
     if previous_path is not None:
-        risk, changes = compare_with_previous(previous_path, previous is not None, result, frame, bundle.spec,
-                                              currency_of(cfg), log)
+        with record.phase("comparing with the previous list"):
+            risk, changes = compare_with_previous(previous_path, previous is not None, result, frame, bundle.spec,
+                                                  currency_of(cfg), log)
     summary = {**result.summary, "global_families": result.global_families.to_dict("records"),
                "global_features": result.global_features.head(30).to_dict("records"),
                "drift": result.drift.to_dict("records")}
-    with log.status("measuring the health of the customer base..."):  # in the customer shards where the engine has them
+    with record.phase("measuring the health of the base"), \
+            log.status("measuring the health of the customer base..."):  # in the customer shards where the engine has them
         summary["population"], summary["health"] = base_health(ds, cfg.label, day, result.risk_list)
     if changes is not None:
         summary["changes"] = changes
-    sample = frame.sample(n=min(3000, len(frame)), random_state=cfg.seed)
-    # the sample's SHAP values are those scoring computed already, not computed again
-    shap_values = result.contributions.set_index("customer_id").loc[
-        sample["customer_id"], [f"churn_{c}" for c in bundle.feature_names]].to_numpy()
-    beeswarm = plots.beeswarm_plot(shap_values, bundle.check_features(sample), "SHAP summary (churn, log-odds)")
-    with OutputSet(target, record.run_id) as outputs:  # switched in together when the block ends
+    with record.phase("drawing the explanations chart"):
+        sample = frame.sample(n=min(3000, len(frame)), random_state=cfg.seed)
+        # the sample's SHAP values are those scoring computed already, not computed again
+        shap_values = result.contributions.set_index("customer_id").loc[
+            sample["customer_id"], [f"churn_{c}" for c in bundle.feature_names]].to_numpy()
+        beeswarm = plots.beeswarm_plot(shap_values, bundle.check_features(sample), "SHAP summary (churn, log-odds)")
+    check_writable(target)
+    with record.phase("writing the output set"), \
+            OutputSet(target, record.run_id) as outputs:  # switched in together when the block ends
         outputs.write_table(risk, target.name)
         outputs.write_table(result.contributions, outputs.name_of("_shap.parquet"))
         outputs.write_bytes(json.dumps(summary, indent=1, default=str).encode(), outputs.name_of("_summary.json"))
