@@ -22,7 +22,7 @@ from pipeline.cli.common import (
     with_engine,
 )
 from pipeline.outcomes import run
-from pipeline.outputs.labels import TERMS, churn_definition, column_labels, contact_label, in_sentence
+from pipeline.outputs.labels import QINI, TERMS, churn_definition, column_labels, contact_label, in_sentence
 
 
 @app.command()
@@ -133,3 +133,53 @@ def print_outcomes(f: dict) -> None:
         note(text)
 
 
+
+
+@app.command("learn-effects")
+@handle_errors
+def learn_effects(
+    lists: Annotated[list[Path], typer.Option(
+        "--lists", help="Past risk lists (or folders of them) whose horizon has passed, each with held-out customers; "
+        "repeat for several campaigns.")],
+    data: DataOpt,
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out", help="Also save the effect model in this folder (for churn score --effects).")] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write every figure to this JSON file.")] = None,
+    no_register: Annotated[bool, typer.Option("--no-register", help="Do not register it in MLflow.")] = False,
+    params: ParamsOpt = Path("params.yaml"),
+    set_: SetOpt = None,
+    engine: EngineOpt = None,
+) -> None:
+    """Learn whom each action helps from past lists and their holdouts: an effect model per customer and action,
+    judged on customers it never saw (Qini against random and against ranking by risk), registered beside the churn
+    model; churn score targets by it when it beats random targeting."""
+    from pipeline.cli.common import print_table
+    from pipeline.outcomes.learn.run import learn_effects as run_learn
+
+    check_paths({"--out": out_dir, "--json": json_path},
+                {"--data": data, "--params": params, **{f"--lists ({i + 1})": p for i, p in enumerate(lists)}})
+    made = run_learn(params, lists, data, out_dir, json_path, not no_register, with_engine(set_, engine), ConsoleLog())
+    m = made.metadata
+    ev = m["evaluation"]
+    q, qr = ev["qini"], ev["qini_by_risk"]
+    out.print(f"effect model of {', '.join(m['actions'])} learned from {len(m['lists'])} list(s) "
+              f"({m['fitted_rows']:,} rows); judged on {ev['customers']:,} rows of customers it never saw:",
+              highlight=False)
+    print_table(f"{QINI} ({q['level']:.0%} interval)", ["ranking by", QINI, "interval"],
+                [["predicted effect", f"{q['coefficient']:.4f}", f"{q['interval'][0]:.4f} to {q['interval'][1]:.4f}"],
+                 ["churn risk", f"{qr['coefficient']:.4f}", f"{qr['interval'][0]:.4f} to {qr['interval'][1]:.4f}"]])
+    print_table("Measured effect (fall in churn rate, contacted against held out) in the top of the list",
+                ["top", "by predicted effect", "by churn risk", "everyone (random)"],
+                [[f"{t['share']:.0%}", _share(t["by_effect"]), _share(t["by_risk"]), _share(ev["effect_overall"])]
+                 for t in ev["effect_in_top"]])
+    kept = ev["value_kept_top"]
+    out.print(f"value kept by contacting the top {kept['share']:.0%} ({kept['customers']:,}), measured against their "
+              f"holdout: by predicted net saving {_amount(kept['by_net_saving'])}, by churn probability x value "
+              f"{_amount(kept['by_risk_x_value'])}", highlight=False)
+    for text in m["notes"]:
+        note(text)
+    if made.registered:
+        r = made.registered
+        out.print(f"registered as {r['name']} v{r['version']} ({r['alias']})", highlight=False)
+    for kind, path in made.written.items():
+        out.print(f"wrote {'the effect model' if kind == 'model' else 'every figure'} -> {path}")

@@ -3,7 +3,7 @@ training rows they give (features as of each list, the action, contacted or held
 customer, and the figures on customers the effect model never saw.
 
 Pure: frames in, frames and figures out. Reading lists and data, MLflow and files live in
-``pipeline.outcomes.learn``. How it works, and why: docs/effects.md.
+``pipeline.outcomes.learn.run``. How it works, and why: docs/effects.md.
 """
 
 from __future__ import annotations

@@ -194,3 +194,82 @@ def contact_groups(customer_ids: np.ndarray, priority: np.ndarray, as_of: date, 
         draw = holdout_draw(customer_ids[selected], as_of, seed)
         out[selected[np.argsort(draw, kind="stable")[:n_holdout]]] = HOLDOUT
     return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Targeting by a learned effect model (``models.uplift.ActionEffects``; docs/effects.md)
+
+PERSUADABLE, SURE_THING, LOST_CAUSE, DO_NOT_DISTURB = "persuadable", "sure_thing", "lost_cause", "do_not_disturb"
+EFFECT_GROUPS = (PERSUADABLE, SURE_THING, LOST_CAUSE, DO_NOT_DISTURB)
+PERSUADABLE_MIN_EFFECT = 0.02  # a fall in churn probability of 2 points or more: the contact changes something
+LOST_CAUSE_MIN_PROBABILITY = 0.5  # no action helps and they are more likely to leave than to stay
+
+
+def allowed_actions(actions: list[str], columns: Mapping[str, pd.Series], cfg: ScoringConfig, n: int
+                    ) -> dict[str, np.ndarray]:
+    """Per action, the customers it may be given: those meeting every condition (``when``) of one of the
+    ``scoring.actions`` rules that name it; an action no rule names has no conditions."""
+    rules: dict[str, list[ActionRule]] = {}
+    for family_rules in cfg.actions.values():
+        for rule in family_rules:
+            rules.setdefault(rule.text, []).append(rule)
+    out = {}
+    for action in actions:
+        if action not in rules:
+            out[action] = np.ones(n, dtype=bool)
+            continue
+        mask = np.zeros(n, dtype=bool)
+        for rule in rules[action]:
+            fits = np.ones(n, dtype=bool)
+            for cond in rule.when:
+                fits &= condition_mask(columns[cond.column], cond) if cond.column in columns else False
+            mask |= fits
+        out[action] = mask
+    return out
+
+
+def effect_net_saving(effect: np.ndarray, p: np.ndarray, value_if_retained: np.ndarray, cfg: TargetingConfig
+                      ) -> np.ndarray:
+    """Expected net saving of a contact whose effect is the fall in churn probability ``tau``:
+    ``tau x V - c - d x ((1 - p) + tau)`` (the offer paid by those who would stay anyway and those it keeps)."""
+    tau = np.nan_to_num(np.asarray(effect, float), nan=0.0)
+    p = np.nan_to_num(np.asarray(p, float), nan=0.0)
+    v = np.nan_to_num(np.asarray(value_if_retained, float), nan=0.0)
+    return tau * v - cfg.contact_cost - cfg.offer_cost * ((1 - p) + tau)
+
+
+def choose_by_effect(predicted: pd.DataFrame, allowed: Mapping[str, np.ndarray], p: np.ndarray,
+                     value_if_retained: np.ndarray, cfg: TargetingConfig
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per customer, the action of highest expected net saving among those they may be given, its predicted
+    effect and net saving, and whether any action was open to them (False: none the model knows fits them).
+
+    A customer whose best open action has a predicted effect below zero is do-not-disturb: their net saving is
+    kept at or below zero, so the call list never selects them."""
+    n = len(predicted)
+    actions = list(predicted.columns)
+    saving = np.full((n, len(actions)), -np.inf)
+    for j, a in enumerate(actions):
+        s = effect_net_saving(predicted[a].to_numpy(float), p, value_if_retained, cfg)
+        saving[:, j] = np.where(allowed[a], s, -np.inf)
+    best = np.argmax(saving, axis=1)
+    rows = np.arange(n)
+    open_ = np.isfinite(saving[rows, best])
+    effect = predicted.to_numpy(float)[rows, best]
+    net = saving[rows, best]
+    net = np.where(effect < 0, np.minimum(net, 0.0), net)  # do-not-disturb: never above zero, never selected
+    chosen = np.array(actions, dtype=object)[best]
+    return chosen, np.where(open_, effect, np.nan), np.where(open_, net, np.nan), open_
+
+
+def effect_groups(effect: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Persuadable (the contact lowers their churn probability by ``PERSUADABLE_MIN_EFFECT`` or more),
+    do-not-disturb (it raises it), else lost cause (likely to leave whatever is done) or sure thing (likely to
+    stay anyway); missing where no effect is predicted."""
+    effect = np.asarray(effect, float)
+    p = np.asarray(p, float)
+    out = np.where(effect >= PERSUADABLE_MIN_EFFECT, PERSUADABLE,
+                   np.where(effect < 0, DO_NOT_DISTURB,
+                            np.where(p >= LOST_CAUSE_MIN_PROBABILITY, LOST_CAUSE, SURE_THING))).astype(object)
+    out[np.isnan(effect)] = None
+    return out

@@ -110,12 +110,19 @@ def register_effects(folder: str | Path, metadata: dict, passed: bool) -> tuple[
             mlflow.log_metrics({"qini": ev["qini"]["coefficient"], "qini_low": ev["qini"]["interval"][0],
                                 "qini_high": ev["qini"]["interval"][1], "qini_by_risk": ev["qini_by_risk"]["coefficient"]})
             mlflow.log_artifacts(str(folder), ARTIFACT_PATH)
+            source = mlflow.get_artifact_uri(ARTIFACT_PATH)
         client = MlflowClient()
         manifest_sha = file_sha256(Path(folder) / MANIFEST)
         tags = {"manifest_sha256": manifest_sha, "passed": str(passed).lower(),
                 "qini": f"{ev['qini']['coefficient']:.6f}", "qini_low": f"{ev['qini']['interval'][0]:.6f}",
                 "horizon_days": str(metadata["horizon_days"])}
-        version = mlflow.register_model(f"runs:/{run.info.run_id}/{ARTIFACT_PATH}", name, tags=tags).version
+        try:
+            client.get_registered_model(name)
+        except Exception:  # the first version: the name is created beside the churn model's
+            client.create_registered_model(name, description="Per customer and action, the predicted fall in churn "
+                                           "probability if contacted (churn learn-effects)")
+        # the folder's files, not an MLflow flavour: nothing of it is ever unpickled
+        version = client.create_model_version(name, source, run_id=run.info.run_id, tags=tags).version
         alias = "champion" if passed else "challenger"
         client.set_registered_model_alias(name, alias, version)
     except Exception as exc:

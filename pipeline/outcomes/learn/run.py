@@ -35,6 +35,7 @@ class LearnEffectsRun:
     metadata: dict
     written: dict[str, Path] = field(default_factory=dict)
     registered: dict | None = None
+    test_rows: pd.DataFrame | None = None  # the rows of customers kept out of fitting, that the figures are on
 
 
 def list_files(lists: list[str | Path]) -> list[Path]:
@@ -137,7 +138,7 @@ def learn_effects(params: str | Path | None, lists: list[str | Path], data: str 
                 "fitted_rows": int(len(train)), "features": names, "evaluation": evaluation, "passed": passed,
                 "gate_reason": reason, "notes": notes,
                 "contact_cost": cfg.targeting.contact_cost, "offer_cost": cfg.targeting.offer_cost}
-    result = LearnEffectsRun(model, metadata)
+    result = LearnEffectsRun(model, metadata, test_rows=held)
     if passed:
         log.info(f"the effect model passes the gate: {reason}")
     else:
