@@ -94,6 +94,7 @@ def test_bad_input_fails_without_traceback(workdir):
 
 @pytest.mark.parametrize("args, code, text", [
     (("features", "--data", "data", "--as-of", "June"), 3, "not a date"),
+    (("features", "--data", "data", "--as-of", "tomorrow"), 3, "(e.g. 2025-12-31), data-end, today, yesterday"),
     (("validate", "--data", "data", "--set", "label.horizon=3"), 2, "unknown key 'label.horizon'"),
     (("validate", "--data", "missing"), 3, "does not exist"),
     (("features", "--data", "data", "--as-of", "2020-01-01"), 3, "no customer is in the population at 2020-01-01"),

@@ -11,6 +11,7 @@ import errno
 import json
 import os
 import pickle
+import re
 import shutil
 import signal
 import subprocess
@@ -433,7 +434,7 @@ def test_a_tampered_local_bundle_is_refused_too(store, tamper, tmp_path):
 @pytest.mark.slow
 def test_stale_data_stops_scoring_unless_allowed_and_the_run_record_says_everything(store):
     wd = store["wd"]
-    stale = ("--as-of", "2026-06-30", "--set", "scoring.max_data_age_days=30")
+    stale = ("--as-of", "2026-06-30")  # scoring.max_data_age_days: 30 by default
     res = churn("score", "--data", "data", *stale, "--out", "stale/risk.parquet", "--run-record", "stale_fail.json", cwd=wd)
     message = clean(res)
     assert res.returncode == 3 and "the data is stale" in message and "--allow-stale" in message
@@ -451,7 +452,9 @@ def test_stale_data_stops_scoring_unless_allowed_and_the_run_record_says_everyth
     for rec in (beside, record):
         assert rec["status"] == "ok" and rec["exit_code"] == 0 and rec["command"] == "score"
         assert rec["run_id"] == manifest["run_id"]
-        assert any("the data is stale" in w for w in rec["warnings"])
+        assert any("the data is stale" in w["message"] and w["code"] == "stale_data" for w in rec["warnings"])
+        assert "stale_data" in rec["warning_codes"] and rec["record_version"] == 2
+        assert rec["data"]["last_day"] == AS_OF and rec["data"]["as_of_after_end_days"] == 181
         assert rec["tables"]["transactions"]["rows_read"] > 0 and set(rec["tables"]["transactions"]) == {
             "rows_read", "rows_used", "rows_quarantined"}
         assert len(rec["data_hash"]) == 16 and rec["model"]["version"] == "1" and rec["model"]["run_id"]
@@ -462,6 +465,44 @@ def test_stale_data_stops_scoring_unless_allowed_and_the_run_record_says_everyth
     # no wrapping without a terminal: the last line names every file of the set on one line
     assert any(line.startswith("wrote stale/risk.parquet") and line.endswith("risk_manifest.json)")
                for line in res.stdout.splitlines())
+
+
+@pytest.mark.slow
+def test_a_nightly_run_as_of_data_end_says_what_an_operator_needs(store):
+    wd = store["wd"]
+    (wd / "nightly").mkdir()
+    res = churn("score", "--data", "../data", "--as-of", "data-end", "--params", "../params.yaml",
+                "--run-record", "run.json", cwd=wd / "nightly")
+    assert res.returncode == 0, res.stderr[-3000:]
+    clean(res)
+    assert (wd / "nightly" / f"risk_asof={AS_OF}.parquet").exists()  # named by the day data-end stands for
+    rec = json.loads((wd / "nightly" / "run.json").read_text())
+    assert rec["as_of"] == {"given": "data-end", "date": AS_OF}
+    assert rec["data"]["last_day"] == AS_OF and rec["data"]["as_of_after_end_days"] == 0 and rec["data"]["age_days"] >= 0
+    assert rec["customers_scored"] > 0 and sum(rec["bands"].values()) == rec["customers_scored"]
+    assert rec["drift"] and all(isinstance(d["psi"], float) and isinstance(d["flagged"], bool) for d in rec["drift"])
+    assert {"loading the model", "reading and validating the data", "building features and scoring",
+            "writing the output set"} <= set(rec["timings"])
+    assert rec["peak_memory_mib"] > 50 and all(set(w) == {"code", "message"} for w in rec["warnings"])
+    # diagnostics on stderr, each line with the time; results on stdout without it
+    lines = res.stderr.splitlines()
+    assert lines and all(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d ", line) for line in lines)
+    assert "--as-of data-end: 2025-12-31" in res.stderr and "building features as of 2025-12-31 and scoring: done in" in res.stderr
+    assert re.search(r"score finished: exit 0 in [\d.]+ s, peak memory [\d,]+ MiB", lines[-1])
+    assert "input accounting" not in res.stdout and "customers scored" in res.stdout
+
+
+@pytest.mark.slow
+def test_a_missing_table_the_model_needs_is_named(store):
+    wd = store["wd"]
+    shutil.copytree(wd / "data", wd / "no_events")
+    (wd / "no_events" / "events.csv").unlink()
+    res = churn("score", "--data", "no_events", "--as-of", AS_OF, "--out", "no_events_out/risk.parquet", cwd=wd)
+    message = clean(res)
+    assert res.returncode == 3, res.stderr[-2000:]
+    error = message[message.index("error:"):]
+    assert "no_events does not have: the events table" in error and "events.csv" in error and len(error) < 600
+    assert not (wd / "no_events_out").exists()
 
 
 @pytest.mark.slow
