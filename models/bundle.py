@@ -103,6 +103,10 @@ def _state(est) -> dict:
     return {"feature_names": est.feature_names_, "categories": est.categories_, "best_iteration": est.best_iteration_}
 
 
+# A labelled cutoff this close in the time of year to the date scored stands for the same season in drift checks
+SAME_SEASON_DAYS = 21
+
+
 def feature_reference(frame: pd.DataFrame, spec: FeatureSpec, bins: int = 10) -> dict[str, dict]:
     """Per feature: decile edges and shares (numeric), category shares, or the share on each day of its cycle
     (``Feature.cycle_days``), for population stability."""
@@ -162,6 +166,26 @@ class ModelBundle:
     horizon_days: int
     drift_reference: dict[str, dict] = field(default_factory=dict)
     metadata: dict = field(default_factory=dict)
+    # the same per labelled cutoff (ISO date -> reference): drift is judged against the time of year scored
+    seasonal_drift_references: dict[str, dict[str, dict]] = field(default_factory=dict)
+
+    def drift_reference_for(self, as_of: object) -> tuple[dict[str, dict], str | None]:
+        """The drift reference for customers scored as of ``as_of`` and the cutoff it was taken at: that of the
+        labelled cutoff nearest in the time of year (within ``SAME_SEASON_DAYS``, the latest of equals), else the
+        validation cutoff's. Judged against the validation cutoff, a date a season away flags every feature that
+        moves with the season (December's orders against September's), every time it runs."""
+        if self.seasonal_drift_references and as_of is not None:
+            day = pd.Timestamp(as_of)
+
+            def distance(cutoff: str) -> float:
+                apart = abs(day.day_of_year - pd.Timestamp(cutoff).day_of_year)
+                return min(apart, 365.25 - apart)
+
+            near = [c for c in self.seasonal_drift_references if distance(c) <= SAME_SEASON_DAYS]
+            if near:
+                best = min(near, key=lambda c: (distance(c), -pd.Timestamp(c).value))
+                return self.seasonal_drift_references[best], best
+        return self.drift_reference, self.metadata.get("validation_cutoff")
 
     @property
     def feature_names(self) -> list[str]:
@@ -219,6 +243,7 @@ class ModelBundle:
             "tiers": self.tiers,
             "horizon_days": self.horizon_days,
             "drift_reference": self.drift_reference,
+            "seasonal_drift_references": self.seasonal_drift_references,
             "metadata": self.metadata,
         }
         (folder / "bundle.json").write_text(json.dumps(doc, indent=1, sort_keys=True, default=str))
@@ -256,4 +281,5 @@ class ModelBundle:
             horizon_days=int(doc["horizon_days"]),
             drift_reference=doc["drift_reference"],
             metadata=doc["metadata"],
+            seasonal_drift_references=doc.get("seasonal_drift_references") or {},
         )

@@ -213,12 +213,14 @@ def long_gone(features: pd.DataFrame, horizon_days: int, targeting: TargetingCon
                          targeting.win_back_gaps), []
 
 
-def drift_counts(frame: pd.DataFrame, bundle: ModelBundle) -> dict:
+def drift_counts(frame: pd.DataFrame, bundle: ModelBundle, as_of: date | None = None) -> dict:
     """Per feature with a training reference, how many of these customers fall in each of its bins (numbers) or
-    take each value (categories): what ``population_stability`` compares with the reference."""
+    take each value (categories): what ``population_stability`` compares with the reference (that of the time of
+    year of ``as_of``, ``ModelBundle.drift_reference_for``)."""
     out: dict = {}
+    reference, _ = bundle.drift_reference_for(as_of)
     for feat in bundle.spec.features:
-        ref = bundle.drift_reference.get(feat.name)
+        ref = reference.get(feat.name)
         if ref is None:
             continue
         if ref["kind"] == "categorical":
@@ -250,17 +252,47 @@ def add_totals(parts: list[dict]) -> dict:
     return out
 
 
-def population_stability(counts: dict, customers: int, bundle: ModelBundle, threshold: float) -> pd.DataFrame:
-    """PSI of each feature between the training reference stored with the model and this snapshot (``counts``:
-    ``drift_counts`` of its ``customers``).
+def stability_index(expected: np.ndarray, actual: np.ndarray) -> float:
+    """PSI between two share vectors over the same bins (empty bins counted as a share of ``EPS``)."""
+    e, a = np.clip(expected, EPS, None), np.clip(actual, EPS, None)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+CYCLE_BINS = 10  # a cycle's days compared in this many runs of days (a month: runs of 3 or 4 days)
+
+
+def cyclic_stability(expected: np.ndarray, actual: np.ndarray) -> float:
+    """PSI of a feature that turns with the calendar: shares on each day of its cycle plus missing (``expected``
+    from training, ``actual`` now), compared at the turn of the cycle that matches them best. Each day's share is
+    summed into ``CYCLE_BINS`` runs of days (a day's bins are too thin for a few hundred customers), and the
+    smallest PSI over every turn is the feature's: renewals on the 1st seen from the 2nd or the 20th of a month
+    are the same distribution, while renewals bunching on fewer days, or more customers without one, are not."""
+    days = len(expected) - 1
+    runs = np.array_split(np.arange(days), CYCLE_BINS)
+
+    def binned(shares: np.ndarray) -> np.ndarray:
+        return np.append([shares[r].sum() for r in runs], shares[-1])
+
+    e = binned(expected)
+    return min(stability_index(e, binned(np.append(np.roll(actual[:-1], -turn), actual[-1])))
+               for turn in range(days))
+
+
+def population_stability(counts: dict, customers: int, bundle: ModelBundle, threshold: float,
+                         as_of: date | None = None) -> pd.DataFrame:
+    """PSI of each feature between the training reference stored with the model for the time of year of ``as_of``
+    (``ModelBundle.drift_reference_for``) and this snapshot (``counts``: ``drift_counts`` of its ``customers``).
 
     A feature that grows with time by construction (``Feature.ages``: tenure, lifetime totals, days since
     sign-up) moves with every month a young customer base ages, whatever the customers do: its PSI is
-    reported (``ages`` true) but never flagged; only the other features' shifts are.
+    reported (``ages`` true) but never flagged; only the other features' shifts are. A feature that turns with
+    the calendar (``Feature.cycle_days``: days to the next monthly renewal) is compared allowing for the turn
+    (``cyclic_stability``).
     """
     rows = []
+    reference, _ = bundle.drift_reference_for(as_of)
     for feat in bundle.spec.features:
-        ref = bundle.drift_reference.get(feat.name)
+        ref = reference.get(feat.name)
         if ref is None:
             continue
         seen = counts[feat.name]
@@ -339,9 +371,11 @@ def assemble(risk: pd.DataFrame, contributions: pd.DataFrame, totals: list[dict]
         "family": families, "mean_abs_effect_pp": t["abs_family_pp"] / n if n else 0.0,
         "customers_leading": [int((lead == f).sum()) for f in families],
     }).sort_values(["mean_abs_effect_pp", "family"], ascending=[False, True], ignore_index=True)
-    drift = population_stability(t["drift_counts"], n, bundle, cfg.drift_psi_threshold)
+    drift = population_stability(t["drift_counts"], n, bundle, cfg.drift_psi_threshold, as_of)
     summary = {
         "as_of": str(as_of), "model_version": model_version, "customers": n,
+        # whose features drift is judged against: the training customers of this cutoff (the same time of year)
+        "drift_reference_cutoff": bundle.drift_reference_for(as_of)[1],
         "bands": {b: int((risk["risk_band"] == b).sum()) for b in cfg.risk_bands},
         "value_at_risk": float(risk["value_at_risk"].sum()),
         "value_if_retained": float(risk["value_if_retained"].sum()),

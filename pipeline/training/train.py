@@ -320,6 +320,8 @@ def train_models(
         spec=spec, churn=churn, calibrator=calibrator, loyalty=loyalty, loyalty_reference=reference.tolist(),
         tiers=dict(params.loyalty.tiers), horizon_days=horizon,
         drift_reference=feature_reference(training_set.loc[valid], spec),
+        seasonal_drift_references={str(c.date()): feature_reference(training_set[(cutoffs == c).to_numpy()], spec)
+                                   for c in sorted(cutoffs.unique())},
         metadata={"validation_cutoff": str(validation_cutoff.date()),
                   "train_cutoffs": sorted(str(c.date()) for c in cutoffs[train].unique()),
                   "validation_auc": churn_table.loc["model", "roc_auc"],
