@@ -48,8 +48,7 @@ class _Stamped:
         stamped = []
         for i, line in enumerate(lines):
             at_start = self.line_start if i == 0 else True
-            last = i == len(lines) - 1
-            stamped.append(stamp + line if at_start and (line or not last) else line)
+            stamped.append(stamp + line if at_start and line else line)  # a blank line stays blank
         self.line_start = text.endswith("\n")
         return target.write("\n".join(stamped))
 

@@ -163,7 +163,8 @@ def test_days_to_renewal_turning_with_the_month_is_not_drift_but_renewals_bunchi
     renewal = np.where(rng.random(3000) < 0.33, 1, rng.integers(1, 29, 3000))
     renewal[rng.random(3000) < 0.15] = 0
     train = pd.DataFrame({"days_to_renewal": _days_to_renewal(renewal, date(2025, 10, 2))})
-    bundle = SimpleNamespace(spec=spec, drift_reference=feature_reference(train, spec))
+    reference = feature_reference(train, spec)
+    bundle = SimpleNamespace(spec=spec, drift_reference=reference, drift_reference_for=lambda as_of: (reference, None))
     assert bundle.drift_reference["days_to_renewal"]["kind"] == "cyclic"
 
     for as_of in (date(2025, 12, 31), date(2025, 12, 15), date(2026, 1, 20)):
