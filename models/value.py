@@ -21,13 +21,16 @@ HISTORY_COLUMNS = ("orders_lifetime", "days_since_first_purchase", "days_since_l
 
 
 def lifetime_value(p: np.ndarray, value_if_retained: np.ndarray, horizon_days: int, months: int,
-                   annual_discount_rate: float) -> np.ndarray:
+                   annual_discount_rate: float, persistence: float | None = None) -> np.ndarray:
     """Expected discounted net spend over ``months`` months.
 
-    The next ``months`` are cut into periods of one horizon (the last one partial). A customer stays
-    through each period with probability ``1 - p`` (the churn model's probability for one horizon, held
-    constant: a geometric lifetime), and while they stay they spend ``value_if_retained`` per full period.
-    Each period's spend is discounted to today at ``annual_discount_rate`` from the period's end.
+    The next ``months`` are cut into periods of one horizon (the last one partial). In the first a customer
+    stays (buys) with probability ``1 - p``; in period k with probability ``(1 - p) x persistence^(k-1)``,
+    ``persistence`` being the measured ratio of staying in one horizon to staying in the one before
+    (:func:`purchase_persistence`). Without it, ``1 - p`` itself: ``(1 - p)^k``, a geometric lifetime in which
+    a customer who skips one horizon never comes back, right for a cancellation, far too low for an
+    inactivity label (CDNOW: 39-week total 46% short). While they stay they spend ``value_if_retained`` per
+    full period. Each period's spend is discounted to today at ``annual_discount_rate`` from the period's end.
 
     Args:
         p: churn probability in one horizon, per customer.
@@ -35,8 +38,10 @@ def lifetime_value(p: np.ndarray, value_if_retained: np.ndarray, horizon_days: i
         horizon_days: the length of one period in days.
         months: how far ahead to count.
         annual_discount_rate: yearly discount rate (0.10 = 10%).
+        persistence: staying in a horizon relative to the one before (0-1); None = ``1 - p`` per customer.
     """
     p = np.clip(np.asarray(p, float), 0.0, 1.0)
+    decay = 1.0 - p if persistence is None else float(np.clip(persistence, 0.0, 1.0))
     value = np.clip(np.asarray(value_if_retained, float), 0.0, None)
     total_days = months * DAYS_PER_MONTH
     periods = int(np.ceil(total_days / horizon_days - 1e-9))
@@ -44,8 +49,36 @@ def lifetime_value(p: np.ndarray, value_if_retained: np.ndarray, horizon_days: i
     for k in range(1, periods + 1):
         share = min(1.0, (total_days - (k - 1) * horizon_days) / horizon_days)  # the last period may be partial
         discount = (1.0 + annual_discount_rate) ** (-(k * horizon_days) / 365.25)
-        out += share * value * (1.0 - p) ** k * discount
+        out += share * value * (1.0 - p) * decay ** (k - 1) * discount
     return out
+
+
+def purchase_persistence(cutoffs: pd.Series, customer_ids: pd.Series, churned: np.ndarray,
+                         horizon_days: int) -> float | None:
+    """How much of one horizon's staying carries into the next: over every pair of labelled snapshot cutoffs
+    one horizon apart (the later one within ``horizon_days / 6`` days of a horizon after the earlier), the
+    earlier cutoff's customers who stay in the later cutoff's horizon over those who stayed in their own
+    (one who is not in the later population did not stay). Pooled over the pairs; None when no pair exists.
+
+    For a cancellation label it is the chance of staying on after staying (the geometric lifetime's 1 - p);
+    for an inactivity label it also counts customers who skip a horizon and buy again, which a geometric
+    lifetime loses (CDNOW at 90 days: 0.81, where the average 1 - p is 0.15).
+    """
+    frame = pd.DataFrame({"cutoff": pd.to_datetime(cutoffs).to_numpy(), "customer_id": np.asarray(customer_ids),
+                          "stayed": 1 - np.asarray(churned, int)})
+    dates = pd.DatetimeIndex(frame["cutoff"].unique()).sort_values()
+    tolerance = pd.Timedelta(days=horizon_days / 6)
+    stayed_before = stayed_after = 0
+    for earlier in dates:
+        gaps = abs(dates - (earlier + pd.Timedelta(days=horizon_days)))
+        if gaps.min() > tolerance:
+            continue
+        later = dates[int(gaps.argmin())]
+        before = frame[frame["cutoff"] == earlier]
+        after = frame.loc[frame["cutoff"] == later, ["customer_id", "stayed"]].set_index("customer_id")["stayed"]
+        stayed_before += int(before["stayed"].sum())
+        stayed_after += int(before["customer_id"].map(after).fillna(0).sum())
+    return stayed_after / stayed_before if stayed_before else None
 
 
 def btyd_history(features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:

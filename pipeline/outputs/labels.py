@@ -9,6 +9,7 @@ An unknown name (a band, tier or group a newer params file adds) is shown in wor
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 
@@ -128,6 +129,18 @@ def groups_meaning() -> str:
 def holdout_share_words(share: float) -> str:
     """How many of the customers selected for contact are held out, and why."""
     return f"{share:.0%} of the customers selected for contact are marked \"{CONTACT_GROUPS['holdout']}\": {HOLDOUT_PURPOSE}"
+
+
+def value_total_error_words(rule: object) -> str:
+    """How far the value totals may be off: the error of the value model's total on the last period checked
+    (a summary's ``value_rule``: ``total_error``, ``checked_on``); empty when the run did not measure it."""
+    error = rule.get("total_error") if isinstance(rule, Mapping) else None
+    if error is None or not math.isfinite(float(error)):
+        return ""
+    direction = "below" if float(error) < 0 else "above"
+    when = f" (the horizon after {str(rule['checked_on'])[:10]})" if rule.get("checked_on") else ""
+    return (f"Value totals were {abs(float(error)):.0%} {direction} what customers then spent on the last period "
+            f"checked{when}: expect totals of value if retained and value at risk to be off by about as much.")
 
 
 def money_words(amount: float, currency: str = "") -> str:

@@ -145,7 +145,8 @@ def score_rows(features: pd.DataFrame, bundle: ModelBundle, as_of: date, cfg: Sc
     retained = bundle.value_if_retained(X)
     expected = (1 - p) * retained
     loyalty_score = bundle.loyalty_score(expected)
-    lifetime = lifetime_value(p, retained, bundle.horizon_days, value.lifetime_months, value.annual_discount_rate)
+    lifetime = lifetime_value(p, retained, bundle.horizon_days, value.lifetime_months, value.annual_discount_rate,
+                              bundle.metadata.get("value_persistence"))
 
     drivers = top_drivers(effects, X, bundle.spec, currency=cfg.currency, log_odds=churn_contrib[:, :-1])
     risk = pd.DataFrame({
@@ -381,7 +382,11 @@ def assemble(risk: pd.DataFrame, contributions: pd.DataFrame, totals: list[dict]
         "value_if_retained": float(risk["value_if_retained"].sum()),
         "expected_value": float(risk["expected_value"].sum()),
         "lifetime_value": float(risk["lifetime_value"].sum()),
-        "value_rule": {"lifetime_months": value.lifetime_months, "annual_discount_rate": value.annual_discount_rate},
+        "value_rule": {"lifetime_months": value.lifetime_months, "annual_discount_rate": value.annual_discount_rate,
+                       "persistence": bundle.metadata.get("value_persistence"),
+                       # how far the value model's total was off on the last period it was checked on
+                       "total_error": bundle.metadata.get("value_total_error"),
+                       "checked_on": bundle.metadata.get("validation_cutoff")},
         "label": bundle.metadata.get("label", {"horizon_days": bundle.horizon_days}),
         "problem": bundle.metadata.get("problem"),  # applied again by `churn outcomes`
         # the last day the model's training labels cover: outcomes of a list before it are in-sample figures

@@ -115,7 +115,8 @@ def test_lifetime_value_is_the_discounted_sum_of_retained_periods():
 def test_risk_list_lifetime_value_follows_its_churn_probability_and_value(known_values):
     risk, params = known_values["risk"], known_values["params"]
     expected = lifetime_value(risk["churn_probability"], risk["value_if_retained"], HORIZON,
-                              params.value.lifetime_months, params.value.annual_discount_rate)
+                              params.value.lifetime_months, params.value.annual_discount_rate,
+                              known_values["result"].bundle.metadata["value_persistence"])
     np.testing.assert_allclose(risk["lifetime_value"], expected)
 
 
@@ -127,3 +128,77 @@ def test_btyd_baseline_values_from_feature_rows(known_values):
     assert (base >= 0).all().all() and base.notna().all().all()
     assert (base["btyd_expected_value"] <= base["btyd_value_if_retained"] + 1e-9).all()  # P(alive) <= 1
     assert btyd_baseline(features.drop(columns=["orders_lifetime"]), HORIZON, 12, 0.1) is None
+
+
+def test_lifetime_value_with_persistence_lets_customers_skip_a_horizon_and_come_back():
+    p, v = np.array([0.8]), np.array([100.0])
+    # staying in period k is (1 - p) x persistence^(k-1), not (1 - p)^k: 3 periods of 90 days, undiscounted
+    assert lifetime_value(p, v, 90, 270 * 12 / 365.25, 0.0, persistence=0.9)[0] == pytest.approx(
+        20 + 20 * 0.9 + 20 * 0.81)
+    assert lifetime_value(p, v, 90, 12, 0.1, persistence=None)[0] == pytest.approx(
+        lifetime_value(p, v, 90, 12, 0.1, persistence=0.2)[0])  # persistence = 1 - p: the geometric lifetime
+    assert lifetime_value(p, v, 90, 12, 0.0, persistence=1.5)[0] == pytest.approx(
+        lifetime_value(p, v, 90, 12, 0.0, persistence=1.0)[0])  # never more than staying on for sure
+
+
+def _stacked(stay: dict[str, list[int]], cutoffs: list[str]) -> tuple[pd.Series, pd.Series, np.ndarray]:
+    rows = [(pd.Timestamp(c), cid, s[k]) for cid, s in stay.items() for k, c in enumerate(cutoffs) if s[k] is not None]
+    frame = pd.DataFrame(rows, columns=["cutoff", "customer_id", "stayed"])
+    return frame["cutoff"], frame["customer_id"], 1 - frame["stayed"].to_numpy()
+
+
+def test_purchase_persistence_counts_customers_who_come_back():
+    cutoffs = ["2025-01-01", "2025-04-01"]  # 90 days apart
+    # a stays in both horizons; b stays in the first only; c skips the first and buys in the second; d stays in
+    # the first and has left the population by the second cutoff (no row: did not stay)
+    stay = {"a": [1, 1], "b": [1, 0], "c": [0, 1], "d": [1, None]}
+    cut, ids, churned = _stacked(stay, cutoffs)
+    from models.value import purchase_persistence
+    assert purchase_persistence(cut, ids, churned, 90) == pytest.approx(2 / 3)  # a and c of a, b and d
+    assert purchase_persistence(cut, ids, churned, 60) is None  # no two cutoffs a horizon apart
+    # a later cutoff within horizon / 6 days of a horizon ahead still pairs (snapshots of irregular spacing)
+    cut2 = cut.where(cut == pd.Timestamp("2025-01-01"), pd.Timestamp("2025-04-10"))
+    assert purchase_persistence(cut2, ids, churned, 90) == pytest.approx(2 / 3)
+    assert purchase_persistence(cut2, ids, churned, 30) is None
+
+
+@pytest.fixture(scope="module")
+def three_horizons_ahead():
+    """3,000 generated customers (seasonal spend), a model trained as of 2025-03-31, the p and value of each
+    customer of that date, and what each spent over the three horizons after it (all inside the data)."""
+    from pipeline.build.features import build_features, build_training_set, context_for, feature_spec
+    from pipeline.engine.duckdb import dataset_from_frames
+    from pipeline.training.train import train_models
+
+    as_of = date(2025, 3, 31)
+    params = load_params(None, ["tuning.n_trials=0"])
+    tables, _ = generate(3000, seed=2)
+    ds = dataset_from_frames(tables, params)
+    spec, _ = feature_spec(context_for(ds, params, as_of))
+    result = train_models(build_training_set(ds, params, as_of), spec, params)
+    features = build_features(ds, params, as_of)
+    predicted = result.bundle.predict(features)
+    tx = tables["transactions"]
+    start = pd.Timestamp(as_of) + pd.Timedelta(days=1)
+    window = tx[(tx["timestamp"] >= start) & (tx["timestamp"] < start + pd.Timedelta(days=3 * HORIZON))]
+    spent = features["customer_id"].map(window.groupby("customer_id")["amount"].sum().clip(lower=0)).fillna(0.0)
+    return {"result": result, "predicted": predicted, "spent": spent.to_numpy()}
+
+
+@pytest.mark.slow
+def test_value_totals_add_up_on_generated_data(three_horizons_ahead):
+    """totals: over three horizons the lifetime value's total is within 10% of what the customers then spent
+    (measured -0.9%; the geometric lifetime, in which a customer who skips a horizon never comes back, -4.8%
+    here and -46% on CDNOW) and ranks that spend at Spearman > 0.8; the run records its persistence and the
+    out-of-time error of its value total, which the report states."""
+    result, predicted, spent = (three_horizons_ahead[k] for k in ("result", "predicted", "spent"))
+    persistence = result.bundle.metadata["value_persistence"]
+    error = result.bundle.metadata["value_total_error"]
+    assert 0 < persistence <= 1.2 and np.isfinite(error)
+    assert error == pytest.approx(result.value_table.loc["value_model", "total_error"])
+    months = 3 * HORIZON * 12 / 365.25
+    lifetime = lifetime_value(predicted["churn_probability"], predicted["value_if_retained"], HORIZON, months, 0.0,
+                              persistence)
+    geometric = lifetime_value(predicted["churn_probability"], predicted["value_if_retained"], HORIZON, months, 0.0)
+    assert abs(lifetime.sum() / spent.sum() - 1) < 0.10, (lifetime.sum() / spent.sum(), geometric.sum() / spent.sum())
+    assert pd.Series(lifetime).corr(pd.Series(spent), method="spearman") > 0.8

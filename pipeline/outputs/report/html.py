@@ -45,6 +45,7 @@ from pipeline.outputs.labels import (
     targeting_profit_sentence,
     tier_label,
     tiers_meaning,
+    value_total_error_words,
     win_back_words,
 )
 from pipeline.outputs.report import plots
@@ -134,6 +135,8 @@ def _definitions(summary: dict, frame: pd.DataFrame, currency: str, headline: di
     if isinstance(rule, dict) and rule.get("lifetime_months"):
         value_text += (f" Lifetime value: expected net spend over {rule['lifetime_months']} months, discounted at "
                        f"{float(rule.get('annual_discount_rate') or 0):.0%} a year.")
+    if value_total_error_words(rule):
+        value_text += " " + value_total_error_words(rule)
     rows.append(("Values", value_text))
     rows.append((TERMS["loyalty_tiers"], tiers_meaning(_tier_order(frame))))
     rows.append((TERMS["model"], headline["model_version"] or "unknown"))
@@ -339,6 +342,7 @@ def build_report(frame: pd.DataFrame, summary: dict, top_n: int, currency: str =
         "customers": n,
         "bands": [(band_label(b), str(b), int(bands.get(b, 0)), bands.get(b, 0) / max(n, 1)) for b in band_order],
         "value_at_risk": money(float(frame["value_at_risk"].sum()), currency),
+        "value_error": value_total_error_words(summary.get("value_rule")),
         "model_version": str(frame["model_version"].iloc[0]) if n else str(summary.get("model_version", "")),
         "as_of": str(pd.Timestamp(frame["as_of"].iloc[0]).date()) if n else str(summary.get("as_of", "")),
         "contact": None if groups is None else int(groups.get("treatment", 0)),
