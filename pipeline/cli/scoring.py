@@ -61,6 +61,11 @@ def score(
         "--previous", help="An earlier risk list to compare with (default: the newest risk_asof=DATE file before "
         "--as-of in the output's folder, if any).")] = None,
     no_previous: Annotated[bool, typer.Option("--no-previous", help="Compare with no earlier list.")] = False,
+    effects: Annotated[Path | None, typer.Option(
+        "--effects", help="An effect model folder from churn learn-effects --out (default: the registered "
+        "REGISTRY.MODEL_NAME-effects@champion, used when its held-out Qini is above zero).")] = None,
+    no_effects: Annotated[bool, typer.Option("--no-effects", help="Target by the average effects of "
+                                             "targeting.action_effects, not by an effect model.")] = False,
 ) -> None:
     """Score every customer as of a date: risk list with drivers and actions, SHAP values, drift check.
 
@@ -70,9 +75,10 @@ def score(
     target = out_path or Path(f"risk_asof={as_of}.parquet")
     sidecars = {f"--out ({suffix[1:]})": sidecar(target, suffix) for suffix in run.SIDECARS}
     check_paths({"--out": target, **sidecars}, {"--data": data, "--params": params, "--previous": previous,
-                                                "--model": model if model and Path(model).exists() else None})
+                                                "--model": model if model and Path(model).exists() else None,
+                                                "--effects": effects})
     made = run.score(params, data, as_of, out_path, model, with_engine(set_, engine), allow_stale, previous,
-                     no_previous, ConsoleLog())
+                     no_previous, ConsoleLog(), effects, no_effects)
     print_score_summary(made.result, made.path)
     for text in made.result.summary.get("action_notes", []):
         warn(text, "note", code="action_note")

@@ -49,10 +49,32 @@ GROUP_MEANINGS = {
                 "win-back campaign (its own list), not a retention call",
 }
 NET_SAVING = "Expected net saving"
+# Whom the call helps (docs/effects.md): the four groups by a customer's predicted effect of contact
+EFFECT_GROUPS = {"persuadable": "Persuadable", "sure_thing": "Sure thing", "lost_cause": "Lost cause",
+                 "do_not_disturb": "Do not disturb"}
+EFFECT_GROUP_MEANINGS = {
+    "persuadable": "the contact is predicted to keep them (their churn probability falls by 2 points or more)",
+    "sure_thing": "likely to stay whatever is done: a contact changes little",
+    "lost_cause": "likely to leave whatever is done: a contact changes little",
+    "do_not_disturb": "a contact is predicted to push them away: never contacted",
+}
+QINI = "Qini coefficient"
 WIN_BACK_LIST = "Win-back list"
 
 _WORDS = {"nps": "NPS", "csat": "CSAT", "btyd": "purchase model", "cv": "variation of", "std": "spread of",
           "avg": "average", "pct": "percent"}
+
+
+def effect_reason(action: object, effect: object, saving: object, group: object, currency: str = "") -> str:
+    """Why this action, in words, from a risk-list row's ``action``, ``predicted_effect``, ``priority`` and
+    ``effect_group`` (empty without an effect model's group)."""
+    if not isinstance(group, str) or not isinstance(effect, int | float) or effect != effect:
+        return ""
+    if group == "do_not_disturb":
+        return (f"Do not contact: every action that fits them is predicted to raise their churn probability "
+                f"(the least harmful by {-effect * 100:.1f} points)")
+    return (f"{action}: predicted to lower their churn probability by {effect * 100:.1f} points, an expected net "
+            f"saving of {money_words(float(saving), currency)} after costs, the highest of the actions that fit them")
 
 
 def currency_of(cfg: Params) -> str:
@@ -298,7 +320,8 @@ def newly_in_band(band: object) -> str:
     return f"newly in the {in_sentence(band_label(band))} band"
 
 
-__all__ = ["BANDS", "BEHIND_BASELINE", "CONTACT_GROUPS", "GROUP_MEANINGS", "HOLDOUT_PURPOSE", "NET_SAVING", "TERMS",
+__all__ = ["BANDS", "BEHIND_BASELINE", "CONTACT_GROUPS", "EFFECT_GROUPS", "EFFECT_GROUP_MEANINGS", "QINI",
+           "effect_reason", "GROUP_MEANINGS", "HOLDOUT_PURPOSE", "NET_SAVING", "TERMS",
            "TIERS", "WIN_BACK_LIST", "as_of_words", "band_label", "band_rule_line", "band_rule_text",
            "band_rule_words", "churn_definition", "churn_words", "column_labels", "contact_label", "currency_of",
            "currency_words", "family_label", "feature_label", "group_counts", "groups_meaning",

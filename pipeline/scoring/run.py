@@ -38,6 +38,12 @@ from pipeline.scoring.changes import compare, previous_list_path
 from pipeline.scoring.health import base_health
 from pipeline.scoring.score import Scorer, ScoreResult
 from pipeline.training import tracking
+from pipeline.training.effects_registry import (
+    LoadedEffects,
+    effects_model_name,
+    load_effects,
+    load_registered_effects,
+)
 
 SIDECARS = ("_shap.parquet", "_summary.json", "_shap_summary.png", "_run.json", "_manifest.json")
 
@@ -98,9 +104,35 @@ def compare_with_previous(path: Path, explicit: bool, result: ScoreResult, frame
     return changed.risk_list, {"previous_list": str(path), **changed.summary}
 
 
+def effect_model_for(churn_model_name: str, horizon_days: int, uri: str | Path | None = None, off: bool = False
+                     ) -> tuple[LoadedEffects | None, str]:
+    """The effect model to target by, and a note saying which effects the call list uses and why.
+
+    ``uri``: a saved effect model folder (default: the registered ``<model>-effects@champion``). It is used only
+    when it passed its gate (held-out Qini above zero with its interval) and predicts over the churn model's
+    horizon; otherwise the configured or measured average effects (``targeting.action_effects``) are."""
+    fallback = "the call list uses the average effects of targeting.action_effects"
+    if off:
+        return None, f"--no-effects: {fallback}"
+    if uri is not None:
+        loaded = load_effects(uri)
+    else:
+        loaded, why = load_registered_effects(effects_model_name(churn_model_name))
+        if loaded is None:
+            return None, f"{why}: {fallback}"
+    meta = loaded.metadata
+    if not meta.get("passed"):
+        return None, f"the effect model {loaded.label} is not used: {meta.get('gate_reason')}; {fallback}"
+    if int(meta.get("horizon_days", -1)) != int(horizon_days):
+        return None, (f"the effect model {loaded.label} predicts over {meta.get('horizon_days')} days and the churn "
+                      f"model over {horizon_days}: {fallback}")
+    return loaded, f"the call list targets by the effect model {loaded.label}: {meta.get('gate_reason')}"
+
+
 def score(params: str | Path | None, data: str | Path, as_of: str | date, out: str | Path | None = None,
           model: str | None = None, overrides: list[str] | tuple[str, ...] = (), allow_stale: bool = False,
-          previous: str | Path | None = None, no_previous: bool = False, log: RunLog | None = None) -> ScoreRun:
+          previous: str | Path | None = None, no_previous: bool = False, log: RunLog | None = None,
+          effects: str | Path | None = None, no_effects: bool = False) -> ScoreRun:
     """``churn score``: every customer as of ``as_of`` scored by ``model`` (an MLflow model URI or a saved bundle
     folder; default the registry's champion), the risk list with drivers and actions written to ``out`` (default
     ``risk_asof=DATE.parquet``) with its SHAP values, summary, chart, run record and manifest, as one output set.
@@ -139,7 +171,10 @@ def score(params: str | Path | None, data: str | Path, as_of: str | date, out: s
         check_model_tables(ds, bundle.spec, data)
     target = Path(out) if out is not None else Path(f"risk_asof={day.isoformat()}.parquet")
     plan = build_plan(ds, cfg, day, choices=bundle.metadata.get("data_choices") or None)
-    scorer = Scorer(bundle, day, cfg.scoring, version, cfg.targeting, cfg.value, cfg.seed)
+    effect_model, effects_note = effect_model_for(cfg.registry.model_name, bundle.horizon_days, effects, no_effects)
+    log.note(effects_note)
+    record.model["effects"] = effect_model.label if effect_model is not None else None
+    scorer = Scorer(bundle, day, cfg.scoring, version, cfg.targeting, cfg.value, cfg.seed, effect_model)
     with record.phase("building features and scoring"), \
             log.status(f"building features as of {day} and scoring...") as update:
         frame, result = ds.score(plan, scorer, lambda f: without_unused_features(check_population(ds, cfg, day, f),
@@ -156,6 +191,7 @@ def score(params: str | Path | None, data: str | Path, as_of: str | date, out: s
         with record.phase("comparing with the previous list"):
             risk, changes = compare_with_previous(previous_path, previous is not None, result, frame, bundle.spec,
                                                   currency_of(cfg), log)
+    result.summary["targeting"]["effects"]["note"] = effects_note
     summary = {**result.summary, "global_families": result.global_families.to_dict("records"),
                "global_features": result.global_features.head(30).to_dict("records"),
                "drift": result.drift.to_dict("records")}

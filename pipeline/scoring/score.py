@@ -24,8 +24,12 @@ from pipeline.scoring.targeting import (
     NOT_SELECTED,
     TREATMENT,
     WIN_BACK,
+    EFFECT_GROUPS,
     action_effects,
+    allowed_actions,
     choose_actions,
+    choose_by_effect,
+    effect_groups,
     contact_groups,
     net_saving,
     profit_curve,
@@ -127,8 +131,8 @@ class Scorer:
 
 def score_rows(features: pd.DataFrame, bundle: ModelBundle, as_of: date, cfg: ScoringConfig, model_version: str,
                targeting: TargetingConfig | None = None, value: ValueConfig | None = None,
-               effects: object | None = None) -> ScoredRows:
-    """What each customer's row holds, from their own features alone (see ``score``). With ``effects`` (a learned
+               effect_model: object | None = None) -> ScoredRows:
+    """What each customer's row holds, from their own features alone (see ``score``). With ``effect_model`` (a learned
     effect model) each customer's action and priority follow its predicted effects (``apply_effects``)."""
     targeting = targeting or TargetingConfig()
     value = value or ValueConfig()
@@ -179,7 +183,8 @@ def score_rows(features: pd.DataFrame, bundle: ModelBundle, as_of: date, cfg: Sc
     risk["priority"] = net_saving(p, retained, risk["action_effect"].to_numpy(), targeting)
     # the win-back list is decided here, per customer; ``assemble`` draws the other groups around it
     risk["contact_group"] = np.where(gone, WIN_BACK, NOT_SELECTED).astype(object)
-    action_notes = [*action_notes, *win_back_notes]
+    effect_notes = apply_effects(risk, features, condition_columns, effect_model, cfg, targeting, p, retained, gone)
+    action_notes = [*action_notes, *win_back_notes, *effect_notes]
 
     names = bundle.feature_names
     contributions = pd.DataFrame(
@@ -194,9 +199,53 @@ def score_rows(features: pd.DataFrame, bundle: ModelBundle, as_of: date, cfg: Sc
         "abs_log_odds": np.abs(churn_contrib[:, :-1]).sum(axis=0).tolist(),
         "abs_loyalty": np.abs(loyalty_contrib[:, :-1]).sum(axis=0).tolist(),
         "abs_family_pp": np.abs(fam).sum(axis=0).tolist(),
-        "drift_counts": drift_counts(X, bundle),
+        "drift_counts": drift_counts(X, bundle, as_of),
     }
     return ScoredRows(risk, contributions, totals)
+
+
+def apply_effects(risk: pd.DataFrame, features: pd.DataFrame, columns: dict, effects: object | None,
+                  cfg: ScoringConfig, targeting: TargetingConfig, p: np.ndarray, retained: np.ndarray,
+                  gone: np.ndarray) -> list[str]:
+    """Add ``predicted_effect`` (the fall in churn probability the action is expected to bring), ``effect_group``
+    and ``effect_model_version`` to ``risk`` (this function's own frame, changed in place).
+
+    Without an effect model the predicted effect is the configured share of would-be churners kept, times the
+    churn probability, and there are no groups. With one (``effects.model``, ``effects.label``), every customer
+    off the win-back list gets the action of highest expected net saving among those whose conditions they meet
+    (``targeting.choose_by_effect``); do-not-disturb customers are kept off the call list. Returns notes."""
+    risk["predicted_effect"] = p * risk["action_effect"].to_numpy(float)
+    risk["effect_group"] = np.full(len(risk), None, dtype=object)
+    risk["effect_model_version"] = np.full(len(risk), None, dtype=object)
+    if effects is None:
+        return []
+    model = effects.model
+    missing = [f for f in model.feature_names_ if f not in features.columns]
+    if missing:
+        return [f"the effect model {effects.label} needs features this model's table lacks ({', '.join(missing[:3])}"
+                f"{' and more' if len(missing) > 3 else ''}): the configured average effects are used"]
+    predicted = model.predict(features[model.feature_names_])
+    allowed = allowed_actions(list(predicted.columns), columns, cfg, len(risk))
+    action, effect, saving, open_ = choose_by_effect(predicted, allowed, p, retained, targeting)
+    use = open_ & ~np.asarray(gone, dtype=bool)
+    risk["action"] = np.where(use, action, risk["action"].to_numpy(dtype=object))
+    risk["action_effect"] = action_effects(risk["action"].to_numpy(), targeting)
+    risk["predicted_effect"] = np.where(use, effect, risk["predicted_effect"].to_numpy(float))
+    risk["priority"] = np.where(use, saving, risk["priority"].to_numpy(float))
+    risk["effect_group"] = np.where(use, effect_groups(effect, p), None)
+    risk["effect_model_version"] = np.where(use, effects.label, None)
+    return []
+
+
+def effect_summary(risk: pd.DataFrame) -> dict:
+    """The summary's figures on the effect groups: customers and value if retained per group, and the effect
+    model used (None: the configured average effects)."""
+    group = risk["effect_group"] if "effect_group" in risk.columns else pd.Series(None, index=risk.index)
+    versions = risk["effect_model_version"].dropna().unique() if "effect_model_version" in risk.columns else []
+    return {"model_version": str(versions[0]) if len(versions) else None,
+            "groups": {g: {"customers": int((group == g).sum()),
+                           "value_if_retained": float(risk.loc[(group == g).to_numpy(), "value_if_retained"].sum())}
+                       for g in EFFECT_GROUPS}}
 
 
 def long_gone(features: pd.DataFrame, horizon_days: int, targeting: TargetingConfig) -> tuple[np.ndarray, list[str]]:
@@ -227,6 +276,8 @@ def drift_counts(frame: pd.DataFrame, bundle: ModelBundle, as_of: date | None = 
         if ref["kind"] == "categorical":
             seen = frame[feat.name].fillna("<missing>").astype(str).value_counts()
             out[feat.name] = {str(k): int(v) for k, v in seen.items()}
+        elif ref["kind"] == "cyclic":
+            out[feat.name] = cycle_counts(frame[feat.name].to_numpy(float), ref["cycle_days"]).tolist()
         else:
             out[feat.name] = bin_counts(frame[feat.name].to_numpy(float), np.asarray(ref["edges"], float)).tolist()
     return out
@@ -297,16 +348,16 @@ def population_stability(counts: dict, customers: int, bundle: ModelBundle, thre
         if ref is None:
             continue
         seen = counts[feat.name]
-        if ref["kind"] == "categorical":
+        if ref["kind"] == "cyclic":
+            psi = cyclic_stability(np.asarray(ref["shares"], float), np.asarray(seen, float) / max(customers, 1))
+        elif ref["kind"] == "categorical":
             expected = ref["shares"]
             keys = sorted(set(expected) | set(seen))
             e = np.array([expected.get(k, 0.0) for k in keys])
             a = np.array([seen.get(k, 0) / customers for k in keys], float)
+            psi = stability_index(e, a)
         else:
-            e = np.asarray(ref["shares"], float)
-            a = np.asarray(seen, float) / max(customers, 1)
-        e, a = np.clip(e, EPS, None), np.clip(a, EPS, None)
-        psi = float(np.sum((a - e) * np.log(a / e)))
+            psi = stability_index(np.asarray(ref["shares"], float), np.asarray(seen, float) / max(customers, 1))
         ages = bool(getattr(feat, "ages", False))
         rows.append({"feature": feat.name, "family": feat.family, "psi": psi, "ages": ages,
                      "flagged": psi > threshold and not ages})
@@ -394,7 +445,7 @@ def assemble(risk: pd.DataFrame, contributions: pd.DataFrame, totals: list[dict]
         "targeting": {"capacity": targeting.capacity, "holdout_share": targeting.holdout_share,
                       "groups": {g: int((risk["contact_group"] == g).sum()) for g in GROUPS},
                       "priority_in_treatment": float(risk.loc[risk["contact_group"] == "treatment", "priority"].sum()),
-                      **call_list_economics(risk, targeting)},
+                      **call_list_economics(risk, targeting), "effects": effect_summary(risk)},
         "mean_churn_probability": float(p.mean()) if n else 0.0,
         "base_probability": t["base_probability"] if n else None,
         "actions": {str(a): int(c) for a, c in risk["action"].value_counts(sort=False).sort_index().items()},

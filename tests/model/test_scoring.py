@@ -15,7 +15,7 @@ from pipeline.scoring.score import score
 COLUMNS = ["customer_id", "as_of", "churn_probability", "risk_band", "loyalty_score", "loyalty_tier", "expected_value",
            "value_if_retained", "value_at_risk", "lifetime_value", "model_version"] + [
     f"driver_{k}_{part}" for k in (1, 2, 3) for part in ("feature", "family", "value", "effect", "reason")] + [
-    "action", "action_effect", "priority", "contact_group"]
+    "action", "action_effect", "priority", "contact_group", "predicted_effect", "effect_group", "effect_model_version"]
 
 
 @pytest.mark.slow
@@ -36,6 +36,9 @@ def test_risk_list_schema_and_order(scored):
     np.testing.assert_allclose(risk["expected_value"], (1 - p) * retained)
     cost = TargetingConfig().contact_cost  # the expected net saving (offer cost 0 by default)
     np.testing.assert_allclose(risk["priority"], p * retained * risk["action_effect"] - cost)
+    # without an effect model: the configured share of would-be churners, as a fall in churn probability
+    np.testing.assert_allclose(risk["predicted_effect"], p * risk["action_effect"])
+    assert risk["effect_group"].isna().all() and risk["effect_model_version"].isna().all()
     assert set(risk["contact_group"]) <= {"treatment", "holdout", "not_selected", "win_back"}
     selected = risk["contact_group"].isin(["treatment", "holdout"])
     assert (risk.loc[selected, "priority"] > 0).all() and (risk.loc[~selected & ~gone, "priority"] <= 0).all()
@@ -89,7 +92,8 @@ def test_reasons_are_sentences_with_the_customers_numbers(scored):
             value = row[f"driver_{k}_value"]
             # the customer's number, unless a zero or negative value has words of its own ("Bought nothing")
             if feat.kind == "numeric" and pd.notna(value) and feat.template_for(value) == feat.description:
-                assert any(ch.isdigit() for ch in reason), reason
+                # (a count of days of 0 is said "today")
+                assert any(ch.isdigit() for ch in reason) or " today" in reason, reason
 
 
 @pytest.mark.slow
@@ -168,3 +172,29 @@ def test_top_share_bands():
     bands = risk_bands(p, cfg)
     assert (bands == "high").sum() == 10 and (bands == "medium").sum() == 20 and (bands == "low").sum() == 70
     assert set(bands[p >= 0.9]) == {"high"}
+
+
+@pytest.mark.slow
+def test_drift_is_judged_against_the_same_time_of_year(scored):
+    """Against the validation cutoff (a season before the date scored), the seasonal generator's December flagged
+    18 features every run; the reference is the labelled cutoff nearest in the time of year."""
+    summary = scored["score"].summary
+    reference = pd.Timestamp(summary["drift_reference_cutoff"])
+    as_of = pd.Timestamp(scored["as_of"])
+    assert reference < as_of - pd.Timedelta(days=300)  # a year before, not the validation cutoff
+    assert abs(reference.day_of_year - as_of.day_of_year) <= 21 or abs(reference.day_of_year - as_of.day_of_year) >= 344
+
+
+def test_the_drift_reference_falls_back_to_the_validation_cutoff_out_of_season():
+    from types import SimpleNamespace
+
+    from models.bundle import ModelBundle
+
+    refs = {"2024-12-31": {"a": 1}, "2025-06-30": {"a": 2}, "2025-10-02": {"a": 3}}
+    bundle = SimpleNamespace(seasonal_drift_references=refs, drift_reference={"a": 3},
+                             metadata={"validation_cutoff": "2025-10-02"})
+    assert ModelBundle.drift_reference_for(bundle, "2025-12-31") == ({"a": 1}, "2024-12-31")
+    assert ModelBundle.drift_reference_for(bundle, "2026-01-10") == ({"a": 1}, "2024-12-31")  # across the new year
+    assert ModelBundle.drift_reference_for(bundle, "2025-08-15") == ({"a": 3}, "2025-10-02")  # no cutoff that season
+    old = SimpleNamespace(seasonal_drift_references={}, drift_reference={"a": 3}, metadata={})
+    assert ModelBundle.drift_reference_for(old, "2025-12-31") == ({"a": 3}, None)  # a model saved before
