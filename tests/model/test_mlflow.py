@@ -65,8 +65,30 @@ def test_training_run_logs_everything_and_model_loads_without_pickle(store, trai
     np.testing.assert_array_equal(out["churn_probability"], reordered["churn_probability"])
 
 
+@pytest.fixture(scope="module")
+def out_of_time(trained):
+    """The same model trained on the training cutoffs only (``model.refit_on_all_cutoffs: false``): its labels end a
+    horizon before the as-of date, so two such versions are compared on the validation cutoff neither has trained on.
+    (Refitted versions of one as-of date have both learned every labelled cutoff: ``registry.when_not_comparable``
+    decides between them.)"""
+    from pipeline.training.train import train_models
+
+    params = trained["params"]
+    params = dataclasses.replace(params, model=dataclasses.replace(params.model, refit_on_all_cutoffs=False))
+    return {**trained, "params": params, "result": train_models(trained["training"], trained["spec"], params)}
+
+
 @pytest.mark.slow
-def test_registry_gate_keeps_a_worse_model_out(store, trained):
+def test_refitted_versions_of_one_date_are_not_compared_on_rows_they_learned(store, trained):
+    first, second = _log(trained), _log(trained)
+    assert first.decision == "champion" and second.decision == "challenger"
+    assert "not compared, no validation row is unseen by both" in second.message
+    assert "end as late or later" in second.message  # registry.when_not_comparable=newer: the champion stays
+
+
+@pytest.mark.slow
+def test_registry_gate_keeps_a_worse_model_out(store, out_of_time):
+    trained = out_of_time
     from mlflow import MlflowClient
 
     first = _log(trained)
@@ -85,7 +107,8 @@ def test_registry_gate_keeps_a_worse_model_out(store, trained):
 
 
 @pytest.mark.slow
-def test_a_clearly_better_model_is_promoted(store, trained):
+def test_a_clearly_better_model_is_promoted(store, out_of_time):
+    trained = out_of_time
     first = _log(trained)
     better = dataclasses.replace(trained["result"])
     better.churn_table = trained["result"].churn_table.copy()
