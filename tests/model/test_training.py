@@ -179,7 +179,10 @@ def test_refit_on_all_cutoffs_keeps_the_honest_validation_figures(trained):
 def test_training_set_carries_cutoff_label_and_future_value(sample_tables, params):
     ds = dataset_from_frames(sample_tables, params)
     train = build_training_set(ds, params, date(2025, 12, 31))
-    assert set(train["cutoff"].dt.date) == set(snapshot_cutoffs(params, date(2025, 12, 31)))
+    first, _ = ds.date_range()
+    assert set(train["cutoff"].dt.date) == set(snapshot_cutoffs(params, date(2025, 12, 31), first))
+    # the same season a year before is among them (the sample starts in 2023: a full lookback before it)
+    assert date(2024, 12, 31) in set(train["cutoff"].dt.date)
     assert {"churned", "future_value"} <= set(train.columns)
     assert train["churned"].isin([0, 1]).all() and (train["future_value"] >= 0).all()
     assert not train.duplicated(["customer_id", "cutoff"]).any()

@@ -153,7 +153,8 @@ def test_ageing_features_are_not_flagged_as_drift():
     rng = np.random.default_rng(0)
     young = pd.DataFrame({"days_since_first_purchase": rng.uniform(0, 120, 2000),
                           "days_since_last_purchase": rng.exponential(20, 2000)})
-    bundle = SimpleNamespace(spec=spec, drift_reference=feature_reference(young, spec))
+    reference = feature_reference(young, spec)
+    bundle = SimpleNamespace(spec=spec, drift_reference=reference, drift_reference_for=lambda as_of: (reference, None))
     older = young.assign(days_since_first_purchase=young["days_since_first_purchase"] + 90)  # three months on
     drift = population_stability(drift_counts(older, bundle), len(older), bundle, 0.2).set_index("feature")
     assert drift.loc["days_since_first_purchase", "psi"] > 2  # it moved a lot...
