@@ -25,12 +25,32 @@ from pipeline.core.errors import ConfigError
 PROBLEM_SECTIONS = ("columns", "label", "features", "value")
 # Sections that only shape training: once a model exists, they cannot change its scores.
 TRAINING_ONLY = ("snapshots", "model", "loyalty", "tuning", "registry", "evaluation")
+# Settings of the problem sections never stored with a model nor taken from one: code to import. A model records
+# its modules' names and content hashes instead (``metadata["extra_modules"]``, pipeline/build/extensions.py); the
+# modules imported are always those of the user's own settings.
+NEVER_STORED = {"features": ("extra_modules",)}
+# The registered model a problem's versions go to (``registry.model_name``): stored with the problem, so a version
+# registered or loaded under another name is found (``registered_name``).
+REGISTRY_KEYS = ("model_name",)
 
 
 def problem_of(params: Params) -> dict[str, dict[str, Any]]:
-    """The problem definition of params, as plain JSON-ready data (stored as ``metadata["problem"]``)."""
-    return {section: _plain(dataclasses.asdict(getattr(params, section))) for section in PROBLEM_SECTIONS
-            if hasattr(params, section)}
+    """The problem definition of params, as plain JSON-ready data (stored as ``metadata["problem"]``): the problem
+    sections less the code they name (``NEVER_STORED``), and the registry model name."""
+    problem = {section: _without_code(section, _plain(dataclasses.asdict(getattr(params, section))))
+               for section in PROBLEM_SECTIONS if hasattr(params, section)}
+    problem["registry"] = {key: _plain(getattr(params.registry, key)) for key in REGISTRY_KEYS}
+    return problem
+
+
+def registered_name(metadata: dict) -> str | None:
+    """The registered model name stored with a model's problem (None: saved before it was stored)."""
+    name = (stored_problem(metadata).get("registry") or {}).get("model_name")
+    return str(name) if name else None
+
+
+def _without_code(section: str, settings: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in settings.items() if k not in NEVER_STORED.get(section, ())}
 
 
 def stored_problem(metadata: dict) -> dict[str, dict[str, Any]]:
@@ -109,17 +129,14 @@ def params_for_problem(params_path: str | Path | None, overrides: list[str] | tu
         The params and notes: params.yaml settings the model's replace, and ``--set`` options ignored.
 
     Raises:
-        ConfigError: a ``--set`` asks for a value of the problem other than the model's (names both values), or the
-            model names feature modules (``features.extra_modules``) that params.yaml and ``--set`` do not.
+        ConfigError: a ``--set`` asks for a value of the problem other than the model's (names both values).
+
+    The code a model could name (``NEVER_STORED``: ``features.extra_modules``) is never taken from it, even from a
+    model saved when it was stored: the params' own apply (checked against the model's records by
+    ``extensions.check_model_modules``).
     """
     given = load_params(params_path, list(overrides))
-    stored_modules = [str(m) for m in (problem.get("features") or {}).get("extra_modules") or ()]
-    untrusted = [m for m in stored_modules if m not in {str(e) for e in given.features.extra_modules}]
-    if untrusted:  # no code stored with, or named by, a model runs unless your own settings name it
-        raise ConfigError(
-            f"the model was trained with feature modules of its own ({', '.join(untrusted)}), and no code a model "
-            "names is run unless your settings name it too. Fix: read the module(s), then add them to "
-            "features.extra_modules in params.yaml (or --set features.extra_modules=[...]) and run again")
+    problem = {section: _without_code(section, dict(settings)) for section, settings in problem.items()}
     resolved = {section: _plain(dataclasses.asdict(getattr(given, section))) for section in problem
                 if hasattr(given, section)}
     notes: list[str] = []

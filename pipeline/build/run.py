@@ -15,7 +15,7 @@ import pandas as pd
 from features.registry import FAMILIES, FeatureSpec, family_label
 from pipeline.build.contracts import CHECKS, ContractReport, tables_of
 from pipeline.build.contracts import check_features as run_contract
-from pipeline.build.extensions import prepare_features
+from pipeline.build.extensions import check_model_modules, params_folder, prepare_features
 from pipeline.build.features import build_features, context_for, feature_spec
 from pipeline.build.problem import describe, labels_end, params_for_problem, stored_problem
 from pipeline.core import runrecord
@@ -188,7 +188,7 @@ def start(params: str | Path | None, data: str | Path, as_of: str | date, overri
     log = log or RunLog()
     cfg = load(params, overrides)
     parse_date(as_of)  # a wrong date stops before the data is read
-    prepare_features(cfg)
+    prepare_features(cfg, params_folder(params))
     ds = open_data(data, cfg, log)
     return cfg, resolve_as_of(as_of, ds, log), ds
 
@@ -236,7 +236,7 @@ def check_features(params: str | Path | None, data: str | Path, as_of: str | dat
     last transaction day less the label horizon."""
     log = log or RunLog()
     cfg = load(params, overrides)
-    added = prepare_features(cfg)
+    added = prepare_features(cfg, params_folder(params))
     ds = open_data(data, cfg, log)
     day = (resolve_as_of(as_of, ds, log) if as_of else
            ds.date_range()[1] - timedelta(days=cfg.label.horizon_days))
@@ -251,7 +251,9 @@ def params_for_model(params: str | Path | None, overrides: list[str] | tuple[str
                      day: date | None = None, use: str = "score", features: bool = True) -> Params:
     """Params for using a model: its stored problem (label, population, features, columns, value settings)
     over params.yaml and ``--set`` (a contradicting ``--set`` is refused, exit 2); says which problem it is
-    and warns when ``day`` lies in the period the model's training labels covered."""
+    and warns when ``day`` lies in the period the model's training labels covered. With ``features``, the feature
+    modules the model was trained with must be named by the user's settings with the same content
+    (``check_model_modules``, exit 4) before those settings' modules are imported; none is imported from the model."""
     problem = stored_problem(metadata)
     cfg, notes = params_for_problem(params, list(overrides or []), problem)
     for text in notes:
@@ -263,7 +265,10 @@ def params_for_model(params: str | Path | None, overrides: list[str] | tuple[str
     if day is not None:
         warn_hindsight(metadata, day, log)
     if features:
-        prepare_features(cfg)
+        base = params_folder(params)
+        legacy = [str(m) for m in (problem.get("features") or {}).get("extra_modules") or ()]
+        check_model_modules(metadata.get("extra_modules"), cfg.features.extra_modules, base, legacy)
+        prepare_features(cfg, base)
     return cfg
 
 

@@ -154,3 +154,7 @@ def evaluate(
             f"{cutoff} predicted {m['mean_predicted']:.1%} vs observed {m['churn_rate']:.1%}"
             for cutoff, m in margins.iterrows()))
     out.print(f"wrote {out_dir / 'backtest.csv'} and plots to {out_dir}")
+    if made.run_id:
+        import mlflow
+
+        out.print(f"MLflow run {made.run_id} in {mlflow.get_tracking_uri()}", highlight=False)

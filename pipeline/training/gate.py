@@ -3,9 +3,10 @@
 A validation row at cutoff c is labelled by what happens in (c, c + horizon]. A model whose training labels
 reach past c has seen part of that period, and scores it from memory: comparing it there with a model that
 has not would favour the one that looked. So the rows compared are those whose cutoff is on or after the end
-of both models' training labels (``labels_end`` in each model's metadata); where there are none, or the two
-models answer different questions (label kind, horizon, population), nothing is compared and
-``registry.when_not_comparable`` decides. Pure: scores and metadata in, a decision out.
+of both models' training labels (``labels_end`` in each model's metadata); where there are none, nothing is
+compared and ``registry.when_not_comparable`` decides; where the two models answer different questions (label
+kind, horizon, population), the new version never replaces the champion (``--promote`` aside): scoring by a
+registered model's champion never switches problem. Pure: scores and metadata in, a decision out.
 """
 
 from __future__ import annotations
@@ -79,6 +80,11 @@ def compare(validation: pd.DataFrame, new_score: float, champion_scores: np.ndar
             first = pd.to_datetime(validation["cutoff"]).min().date() if len(validation) else None
             why_not = (f"no validation row is unseen by both: champion v{champion_version} trained on labels up to "
                        f"{champion_end or 'an unknown day'}, this version's validation rows start at cutoff {first}")
+    if why_not is not None and other_problem(new_meta, champion_meta) is not None:
+        # one registered model answers one question: scoring by its champion must not switch problem
+        return GateDecision("challenger", f"not compared, {why_not}: a version of another problem never takes over "
+                            f"champion v{champion_version}. Fix: register each problem under its own "
+                            "registry.model_name (--set registry.model_name=...), or pass --promote")
     if why_not is not None:
         return _not_comparable(why_not, new_meta, champion_meta, champion_version, cfg)
     y = validation["churned"].to_numpy()[rows]

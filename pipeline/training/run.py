@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.build.features import build_training_set, context_for, data_choices, feature_spec, snapshot_cutoffs
+from pipeline.build.extensions import module_records, params_folder
 from pipeline.build.run import check_as_of, start
 from pipeline.core import runrecord
 from pipeline.core.files import write_bytes
@@ -38,7 +39,7 @@ def train(params: str | Path | None, data: str | Path, as_of: str | date, promot
     """``churn train``: train, tune and evaluate on data up to ``as_of``; log to MLflow and register the version
     (champion/challenger; ``promote`` makes it champion whatever its score)."""
     log = log or RunLog()
-    started = time.perf_counter()
+    started, started_ms = time.perf_counter(), int(time.time() * 1000)
     uri = tracking.configure()
     cfg, day, ds = start(params, data, as_of, overrides, log)
     tracking.check_stores(cfg)
@@ -61,6 +62,8 @@ def train(params: str | Path | None, data: str | Path, as_of: str | date, promot
 
         result = train_models(training, spec, cfg, study_name=study_name(fingerprint["hash"], day, cfg, spec),
                               storage=study_storage(cfg), on_trial=on_trial, data_choices=choices)
+    # which feature modules the model was built with, by name and content hash: never a path to load
+    result.bundle.metadata["extra_modules"] = module_records(cfg.features.extra_modules, params_folder(params))
     runrecord.current().timings.update({k.removesuffix("_s"): round(v, 3) for k, v in result.timings.items()})
     behind = gate.behind_baselines(result.baseline_margin, cfg.registry)
     if behind:
@@ -71,9 +74,10 @@ def train(params: str | Path | None, data: str | Path, as_of: str | date, promot
     charts = training_plots(result)
     charts["shap_summary"] = shap_summary_plot(result, valid_rows, seed=cfg.seed)
     with log.status("logging to MLflow and registering..."):
-        logged = tracking.log_training(result, cfg, fingerprint, valid_rows, charts, str(day))
+        logged = tracking.log_training(result, cfg, fingerprint, valid_rows, charts, str(day), started_ms)
         runrecord.current().mlflow_run_id = logged.run_id
         logged = tracking.register_and_gate(logged, result, cfg, valid_rows, promote)
+        tracking.finish_run(logged.run_id)  # its end: after the registration, not when the logging stopped
     runrecord.current().model = {"uri": f"models:/{cfg.registry.model_name}/{logged.version}", "version": logged.version,
                                  "run_id": logged.run_id, "decision": logged.decision,
                                  "baseline": {**result.baseline_margin, "verdict": tracking.baseline_tags(
@@ -87,6 +91,7 @@ class EvaluateRun:
 
     table: pd.DataFrame
     out_dir: Path
+    run_id: str | None = None  # the MLflow run it was logged as
 
 
 def evaluate(params: str | Path | None, data: str | Path, as_of: str | date, cutoffs: int | None = None,
@@ -98,15 +103,23 @@ def evaluate(params: str | Path | None, data: str | Path, as_of: str | date, cut
     how much the features allow, not a forecast)."""
     log = log or RunLog()
     out_dir = Path(out_dir)
+    started_ms = int(time.time() * 1000)
+    tracking.configure()
     cfg, day, ds = start(params, data, as_of, overrides, log)
+    tracking.check_stores(cfg, tuning=False)  # before the backtest: a store found wanting after it loses the run
     check_as_of(ds, day, log, training=True)
     with log.status("backtesting...") as update:
         table = backtest(ds, cfg, day, cutoffs or cfg.evaluation.backtest_cutoffs, progress=update,
                          in_period_folds=in_period_folds)
     write_bytes(table.to_csv(index=False).encode(), out_dir / "backtest.csv")
-    for metric in ("roc_auc", "pr_auc", "lift_at_10"):
-        write_bytes(plots.backtest_plot(table, metric, reference=IN_PERIOD), out_dir / f"backtest_{metric}.png")
-    return EvaluateRun(table, out_dir)
+    charts = {f"backtest_{metric}": plots.backtest_plot(table, metric, reference=IN_PERIOD)
+              for metric in ("roc_auc", "pr_auc", "lift_at_10")}
+    for name, png in charts.items():
+        write_bytes(png, out_dir / f"{name}.png")
+    with log.status("logging to MLflow..."):
+        run_id = tracking.log_evaluation(table, cfg, ds.fingerprint(), charts, str(day), started_ms)
+    runrecord.current().mlflow_run_id = run_id
+    return EvaluateRun(table, out_dir, run_id)
 
 
 def training_plots(result: TrainResult) -> dict[str, bytes]:

@@ -7,6 +7,7 @@ the working directory (``sqlite:///mlflow.db``), set when a command starts.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import os
@@ -61,9 +62,13 @@ def check_stores(params: Params, tuning: bool = True) -> None:
                          "store, or create the folder for a new one")
     try:
         # two first runs on a new store: one creates its tables while the other waits, instead of seeing half of them
-        with _quiet(), store_lock():
+        with _quiet(), store_lock(), _answer_within(STORE_ANSWER_S):
             MlflowClient().search_experiments(max_results=1)
     except Exception as exc:
+        if uri.startswith(("http://", "https://")):
+            raise StoreError(f"MLflow tracking server {uri} did not answer within {STORE_ANSWER_S} s ({said(exc)}). "
+                             "Fix: check that the server is up and reachable from this machine (try "
+                             f"{uri.rstrip('/')}/health), or point MLFLOW_TRACKING_URI at another store") from None
         raise StoreError(f"MLflow tracking store {uri} cannot be opened ({said(exc)}). Fix: point "
                          "MLFLOW_TRACKING_URI at a working store, or move the damaged file aside (a new, empty "
                          "store is then created)") from None
@@ -77,6 +82,28 @@ def check_stores(params: Params, tuning: bool = True) -> None:
             raise StoreError(f"Optuna study store {params.tuning.storage} (tuning.storage) cannot be opened "
                              f"({said(exc)}). Fix: point tuning.storage at another file, or move the "
                              "damaged one aside (earlier studies in it cannot be resumed)") from None
+
+
+# A tracking server is asked once, with this long to answer, before any work: MLflow's own defaults (a 120 s
+# timeout, 7 retries with backoff) took over 4 minutes to give up on a server that did not answer.
+STORE_ANSWER_S = 10
+
+
+@contextlib.contextmanager
+def _answer_within(seconds: int):
+    """MLflow's HTTP requests in the block time out after ``seconds`` and are not retried (its environment
+    settings, as they were before the block afterwards; the rest of a run keeps MLflow's retries)."""
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_HTTP_REQUEST_TIMEOUT", "MLFLOW_HTTP_REQUEST_MAX_RETRIES")}
+    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(seconds)
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def sqlite_file(uri: str) -> Path | None:
@@ -212,6 +239,7 @@ def _recorded(uri: str) -> tuple[str, dict[str, str], str | None, str | None]:
                 f"no model is registered as {rest} in {mlflow.get_tracking_uri()}. Run `churn train` first, "
                 "or pass --model with a model URI or a saved bundle folder.") from None
         label = f"{name} v{mv.version} ({ref})" if by_alias else f"{name} v{mv.version}"
+        _check_run_finished(client, mv.run_id, f"{name} v{mv.version}" + (f" ({ref})" if by_alias else ""))
         return label, dict(mv.tags or {}), str(mv.version), mv.run_id
     if uri.startswith(("runs:/", "models:/m-")):
         run_id = uri.removeprefix("runs:/").split("/", 1)[0]
@@ -225,6 +253,54 @@ def _recorded(uri: str) -> tuple[str, dict[str, str], str | None, str | None]:
                              "folder") from None
         return uri, dict(tags), None, run_id
     return uri, {}, None, None
+
+
+def _check_run_finished(client, run_id: str | None, what: str) -> None:
+    """A registered version whose training run did not finish (failed, killed, still running) is not used: its
+    logging may have stopped half-way, and nobody checked what it registered."""
+    if not run_id:
+        return
+    try:
+        status = client.get_run(run_id).info.status
+    except Exception:
+        raise ModelError(f"{what}: its training run {run_id} is not in {_uri()}, so the version cannot be checked "
+                         "against it. Refusing to load it. Fix: point --model at another version, or retrain with "
+                         "`churn train`") from None
+    if status != "FINISHED":
+        raise ModelError(f"{what}: its training run {run_id} did not finish (status {status}). Refusing to load a "
+                         "version a run left unfinished. Fix: point the alias at a version whose run finished "
+                         "(MlflowClient().set_registered_model_alias), pass --model with one, or retrain with "
+                         "`churn train`")
+
+
+def _uri() -> str:
+    import mlflow
+
+    return mlflow.get_tracking_uri()
+
+
+def check_identity(bundle, uri: str, version: str | None, run_id: str | None) -> None:
+    """The model's own record of the run that logged it (``metadata["mlflow_run_id"]``, inside the hashed files)
+    against the registry row or run it was loaded through, and the registered name stored with its problem against
+    the name it was loaded under: a row pointing at another version's files is refused (ModelError). A model saved
+    before it carried its run id is not checked."""
+    from pipeline.build.problem import registered_name
+
+    own = bundle.metadata.get("mlflow_run_id")
+    if own and run_id and own != run_id:
+        row = f"version {version}" if version else "the run"
+        raise ModelError(f"{uri}: the registry's {row} names run {run_id}, and the model files it points at were "
+                         f"logged by run {own}: the row points at another version's files. Refusing to load the "
+                         "model. Fix: register the model again from its own run (or retrain with `churn train`)")
+    name = registered_name(bundle.metadata)
+    if name and uri.startswith("models:/") and not uri.startswith("models:/m-"):
+        rest = uri.removeprefix("models:/")
+        loaded_as = rest.partition("@")[0] if "@" in rest else rest.rpartition("/")[0]
+        if loaded_as and loaded_as != name:
+            raise ModelError(f"{uri}: this version was trained for registered model {name} "
+                             f"(registry.model_name), not {loaded_as}. Refusing to score with a model of another "
+                             f"problem. Fix: pass --model models:/{name}@champion, or set registry.model_name to the "
+                             "model of this problem")
 
 
 def load_model(uri: str) -> LoadedModel:
@@ -273,6 +349,7 @@ def load_model(uri: str) -> LoadedModel:
                              "a registered model (models:/churn-model@champion), a logged one (runs:/RUN_ID/model) or a "
                              "saved bundle folder (one holding bundle.json), complete and unchanged")
         bundle = ModelBundle.load(bundle_dir, expected_hashes=bundle_hashes)
+    check_identity(bundle, uri, version, run_id)
     return LoadedModel(bundle, label, uri, version, run_id)
 
 
@@ -312,20 +389,96 @@ class LoggedModel:
     behind_baseline: str | None = None  # why a simple baseline ranks as well as the model (gate.behind_baselines)
 
 
+DIST_NAME = "churn-pipeline"  # the package's distribution name (pyproject.toml)
+
+
+def code_tags() -> dict[str, str]:
+    """Which code made a run: the package version and, in a git checkout, the commit (``+dirty`` with uncommitted
+    changes to tracked files). Never fails: what cannot be found is ``unknown``."""
+    import subprocess
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        package = version(DIST_NAME)
+    except PackageNotFoundError:
+        package = "unknown"
+    root = Path(__file__).resolve().parents[2]
+    commit = "unknown"
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
+        if head.returncode == 0 and head.stdout.strip():
+            commit = head.stdout.strip()
+            dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                                   capture_output=True, text=True, timeout=5)
+            commit += "+dirty" if dirty.returncode == 0 and dirty.stdout.strip() else ""
+    except (OSError, subprocess.SubprocessError):
+        pass
+    tags = {"churn.package_version": package, "churn.code_revision": commit}
+    if commit != "unknown":
+        tags["mlflow.source.git.commit"] = commit.removesuffix("+dirty")
+    return tags
+
+
+def run_name(command: str, params: Params, as_of: str) -> str:
+    """A run's name in the MLflow UI: what ran, for which registered model, churn kind and horizon, as of when."""
+    label = params.label
+    return f"{command} {params.registry.model_name} {label.kind} {label.horizon_days}d as of {as_of}"
+
+
+def _start(name: str, started_ms: int | None, command: str):
+    """A run of the ``churn`` experiment named ``name``, started at ``started_ms`` (epoch milliseconds: when the
+    command began, not when logging began), tagged with the process, the command and the code that ran it."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    with store_lock():  # two first runs on a new store must not both create the experiment
+        experiment = mlflow.set_experiment("churn")
+    # who runs it: a run left RUNNING by a process that no longer exists is marked failed by the next one
+    tags = {"churn.pid": str(os.getpid()), "churn.host": socket.gethostname(), "churn.command": command,
+            **code_tags()}
+    created = MlflowClient().create_run(experiment.experiment_id, start_time=started_ms, tags=tags, run_name=name)
+    return mlflow.start_run(run_id=created.info.run_id)
+
+
+def finish_run(run_id: str) -> None:
+    """Set a finished run's end time to now: its registration and the registry gate come after the logging."""
+    import time
+
+    from mlflow import MlflowClient
+
+    MlflowClient().set_terminated(run_id, status="FINISHED", end_time=int(time.time() * 1000))
+
+
+def used_settings(result: TrainResult) -> dict[str, str]:
+    """MLflow params of what the models were trained with, tuning included: each estimator's settings
+    (``churn_model.num_leaves`` where ``model.num_leaves`` is params.yaml's), its boosting rounds, and the tuned
+    settings alone (``tuned.*``)."""
+    bundle = result.bundle
+    out = {f"churn_model.{k}": str(v) for k, v in bundle.churn.get_params().items()}
+    out |= {f"loyalty_model.{k}": str(v) for k, v in bundle.loyalty.get_params().items()}
+    out |= {"churn_model.rounds": str(bundle.churn.best_iteration_),
+            "loyalty_model.rounds": str(bundle.loyalty.best_iteration_)}
+    out |= {f"tuned.{k}": str(v) for k, v in (bundle.metadata.get("tuned_params") or {}).items()}
+    return out
+
+
+def _log_params(flat: dict[str, str]) -> None:
+    import mlflow
+
+    for i in range(0, len(flat), 90):  # MLflow caps a batch at 100 params
+        mlflow.log_params(dict(list(flat.items())[i:i + 90]))
+
+
 def log_training(result: TrainResult, params: Params, fingerprint: dict, validation_features: pd.DataFrame,
-                 plots: dict[str, bytes], as_of: str) -> LoggedModel:
-    """Log params, data fingerprint, cutoffs, metrics beside baselines, plots, the study and the model."""
+                 plots: dict[str, bytes], as_of: str, started_ms: int | None = None) -> LoggedModel:
+    """Log params (those of params.yaml and those the models used, tuning included), data fingerprint, cutoffs,
+    metrics beside baselines, plots, the study and the model. The run starts at ``started_ms`` (the command's
+    start) and the model it logs carries the run's id (``metadata["mlflow_run_id"]``), checked when it is loaded."""
     import mlflow
     from mlflow.models import infer_signature
 
-    with store_lock():  # two first runs on a new store must not both create the experiment
-        mlflow.set_experiment("churn")
-    with mlflow.start_run(run_name=f"train as of {as_of}") as run:
-        # who runs it: a run left RUNNING by a process that no longer exists is marked failed by the next one
-        mlflow.set_tags({"churn.pid": str(os.getpid()), "churn.host": socket.gethostname()})
-        flat = _flatten(params.to_dict())
-        for i in range(0, len(flat), 90):  # MLflow caps a batch at 100 params
-            mlflow.log_params(dict(list(flat.items())[i:i + 90]))
+    with _start(run_name("train", params, as_of), started_ms, "train") as run:
+        _log_params(_flatten(params.to_dict()) | used_settings(result))
         mlflow.log_dict(fingerprint, "data_fingerprint.json")
         mlflow.set_tags({"as_of": as_of, "data_hash": fingerprint["hash"],
                          "validation_cutoff": str(result.validation_cutoff.date()),
@@ -353,10 +506,13 @@ def log_training(result: TrainResult, params: Params, fingerprint: dict, validat
                 path = Path(tmp) / f"{name}.png"
                 path.write_bytes(png)
                 mlflow.log_artifact(str(path), "plots")
+        # the run's id inside the model's hashed files: a registry row pointing at another run's files is found
+        bundle = dataclasses.replace(result.bundle, metadata={**result.bundle.metadata,
+                                                               "mlflow_run_id": run.info.run_id})
         with tempfile.TemporaryDirectory() as tmp:
-            bundle_dir = result.bundle.save(Path(tmp) / "bundle")
+            bundle_dir = bundle.save(Path(tmp) / "bundle")
             example = validation_features[result.bundle.feature_names].head(5)
-            output = result.bundle.predict(example)
+            output = bundle.predict(example)
             with _quiet():
                 info = mlflow.pyfunc.log_model(
                     name="model", python_model=str(PYFUNC_CODE), artifacts={"bundle": str(bundle_dir)},
@@ -368,6 +524,37 @@ def log_training(result: TrainResult, params: Params, fingerprint: dict, validat
                 hashes = model_file_hashes(mlflow.artifacts.download_artifacts(artifact_uri=info.model_uri, dst_path=tmp))
         mlflow.set_tags({HASH_TAG + path: sha for path, sha in hashes.items()})
     return LoggedModel(run.info.run_id, info.model_uri, hashes=hashes)
+
+
+def log_evaluation(table: pd.DataFrame, params: Params, fingerprint: dict, plots: dict[str, bytes], as_of: str,
+                   started_ms: int | None = None) -> str:
+    """Log a backtest (``churn evaluate``) as a run of experiment ``churn``: params, the data fingerprint, each
+    scorer's metrics per test cutoff (``backtest_<scorer>_<metric>``, step = the cutoff's place, oldest first) and
+    their means, ``backtest.csv`` and the charts. Returns the run id."""
+    import mlflow
+
+    with _start(run_name("evaluate", params, as_of), started_ms, "evaluate") as run:
+        _log_params(_flatten(params.to_dict()))
+        mlflow.log_dict(fingerprint, "data_fingerprint.json")
+        cutoffs = sorted(table["cutoff"].astype(str).unique())
+        mlflow.set_tags({"kind": "evaluate", "as_of": as_of, "data_hash": fingerprint["hash"],
+                         "test_cutoffs": ",".join(cutoffs)})
+        numeric = [c for c in table.columns if c not in ("cutoff", "scorer") and pd.api.types.is_numeric_dtype(table[c])]
+        for scorer, rows in table.groupby("scorer", sort=False):
+            rows = rows.assign(cutoff=rows["cutoff"].astype(str))
+            for column in numeric:
+                values = rows.set_index("cutoff")[column].dropna()
+                for cutoff, value in values.items():
+                    mlflow.log_metric(f"backtest_{scorer}_{column}", float(value), step=cutoffs.index(cutoff))
+                if len(values):
+                    mlflow.log_metric(f"backtest_{scorer}_{column}_mean", float(values.mean()))
+        mlflow.log_text(table.to_csv(index=False), "backtest.csv")
+        for name, png in plots.items():
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / f"{name}.png"
+                path.write_bytes(png)
+                mlflow.log_artifact(str(path), "plots")
+    return run.info.run_id
 
 
 def model_requirements() -> list[str]:

@@ -13,7 +13,7 @@ from features.registry import FAMILIES
 from pipeline.build import contracts, extensions
 from pipeline.build.features import build_features, context_for, feature_spec
 from pipeline.core.config import load_params
-from pipeline.core.errors import ConfigError
+from pipeline.core.errors import ConfigError, ModelError
 from pipeline.data.samples.retail import generate
 from pipeline.engine.duckdb import dataset_from_frames
 
@@ -28,12 +28,14 @@ EXAMPLE_FEATURES = ["weekend_purchase_share_last_365d", "discounted_purchase_sha
 def registry():
     """The registry and the loaded modules as they were, restored after the test (other tests see only the
     built-in families)."""
-    families, loaded = dict(FAMILIES), dict(extensions._LOADED)
+    families, loaded, records = dict(FAMILIES), dict(extensions._LOADED), dict(extensions._RECORDS)
     yield
     FAMILIES.clear()
     FAMILIES.update(families)
     extensions._LOADED.clear()
     extensions._LOADED.update(loaded)
+    extensions._RECORDS.clear()
+    extensions._RECORDS.update(records)
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +100,60 @@ def test_a_module_that_cannot_load_or_takes_a_name_is_a_config_error(registry, t
     with pytest.raises(ConfigError, match=r"clash\.py failed to load .*registered twice.*Fix: give the family a name"):
         extensions.load_extra_modules([str(clash)])
     assert FAMILIES == before
+
+
+def _family_module(folder: Path, family: str, marker: Path | None = None) -> Path:
+    """The example family renamed (its own family and feature names), optionally writing ``marker`` when imported."""
+    folder.mkdir(parents=True, exist_ok=True)
+    text = EXAMPLE.read_text().replace('FAMILY = "shopping_habits"', f'FAMILY = "{family}"')
+    for name in ("weekend_purchase_share", "discounted_purchase_share", "days_since_last_discounted_purchase"):
+        text = text.replace(name, f"{family}_{name}")
+    if marker is not None:
+        text += f"\nfrom pathlib import Path as _P\n_P({str(marker)!r}).write_text('imported')\n"
+    path = folder / f"{family}.py"
+    path.write_text(text)
+    return path
+
+
+def test_relative_module_paths_start_from_the_params_files_folder(registry, tmp_path, monkeypatch):
+    project = tmp_path / "project"
+    module = _family_module(project / "mods", "from_params_folder")
+    (project / "params.yaml").write_text("features:\n  extra_modules: [mods/from_params_folder.py]\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # a nightly job started from another folder imports the same file
+    params = load_params(project / "params.yaml")
+    base = extensions.params_folder(project / "params.yaml")
+    assert base == project.resolve()
+    assert extensions.prepare_features(params, base) == ["from_params_folder"]
+    record = extensions.module_record("mods/from_params_folder.py", base)
+    assert record["name"] == "from_params_folder.py" and len(record["sha256"]) == 64
+    assert extensions.module_records([str(module)]) == [record]  # the same file, however it is named
+    with pytest.raises(ConfigError, match=r"no such file .*relative to the folder of the params file"):
+        extensions.prepare_features(load_params(None, ["features.extra_modules=[mods/other.py]"]), base)
+
+
+def test_a_model_s_modules_must_be_named_by_the_user_with_the_same_content(registry, tmp_path):
+    """Checked by reading files only: no module is imported by the check, whatever it finds."""
+    marker = tmp_path / "imported.txt"
+    module = _family_module(tmp_path / "mods", "hashed_family", marker)
+    recorded = extensions.module_records([str(module)])
+    assert not marker.exists()
+    extensions.check_model_modules(recorded, [str(module)])  # same name, same content: passes
+    extensions.check_model_modules(recorded, ["mods/hashed_family.py"], tmp_path)
+    extensions.check_model_modules([], [])
+    with pytest.raises(ModelError, match=r"feature module hashed_family\.py \(SHA-256 \w{12}\), which your settings do "
+                                         r"not name.*Fix: read the module") as missing:
+        extensions.check_model_modules(recorded, [])
+    module.write_text(module.read_text() + "\n# edited after training\n")
+    with pytest.raises(ModelError, match=r"hashed_family\.py named in your settings is not the one the model was "
+                                         r"trained with.*restore the module") as edited:
+        extensions.check_model_modules(recorded, [str(module)])
+    with pytest.raises(ModelError, match=r"saved before models recorded their content.*Fix: retrain") as legacy:
+        extensions.check_model_modules(None, [str(module)], legacy=[str(module)])
+    assert missing.value.exit_code == edited.value.exit_code == legacy.value.exit_code == 4
+    assert not marker.exists() and "hashed_family" not in FAMILIES
+    extensions.check_model_modules(None, [])  # a model saved before records, without modules: nothing to check
 
 
 def test_check_features_command_runs_the_contract_on_a_data_folder(registry, tables, tmp_path, monkeypatch):

@@ -191,3 +191,142 @@ def test_a_model_no_better_than_a_baseline_is_not_promoted_unless_forced(store, 
     forced = _log(trained, result, promote=True)
     assert forced.decision == "champion" and "--promote" in forced.message and "behind a baseline" in forced.message
     assert client.get_run(forced.run_id).data.tags["baseline_verdict"] == "behind"
+
+
+@pytest.mark.slow
+def test_a_run_says_what_ran_when_and_the_model_carries_its_run(store, trained):
+    """The run is named by the model, churn kind and horizon, starts when the command began and ends after the
+    registration, is tagged with the package version and code revision, and logs the settings the model used
+    (tuned ones and rounds); the model's own files name the run that logged them."""
+    import time
+
+    import mlflow
+
+    started_ms = int(time.time() * 1000) - 120_000  # the command began two minutes before the logging
+    result, valid = trained["result"], _valid(trained)
+    logged = tracking.log_training(result, trained["params"], trained["ds"].fingerprint(), valid, {}, "2025-12-31",
+                                   started_ms)
+    logged = tracking.register_and_gate(logged, result, trained["params"], valid)
+    tracking.finish_run(logged.run_id)
+    run = mlflow.get_run(logged.run_id)
+    assert run.info.run_name == "train churn-model inactivity 90d as of 2025-12-31"
+    assert run.info.start_time == started_ms and run.info.end_time - run.info.start_time >= 120_000
+    tags = run.data.tags
+    assert tags["churn.package_version"] == "0.1.0" and tags["churn.command"] == "train"
+    assert tags["churn.code_revision"] == "unknown" or len(tags["churn.code_revision"].removesuffix("+dirty")) == 40
+    params = run.data.params
+    bundle = result.bundle
+    assert params["churn_model.num_leaves"] == str(bundle.churn.get_params()["num_leaves"])
+    assert params["churn_model.rounds"] == str(bundle.churn.best_iteration_)
+    assert params["loyalty_model.rounds"] == str(bundle.loyalty.best_iteration_)
+    loaded = tracking.load_model(f"models:/churn-model/{logged.version}")
+    assert loaded.bundle.metadata["mlflow_run_id"] == logged.run_id == loaded.run_id
+    assert "mlflow_run_id" not in bundle.metadata  # the training result is not changed by logging it
+    assert loaded.bundle.metadata["problem"]["registry"] == {"model_name": "churn-model"}
+
+
+def test_tuned_settings_are_logged_beside_params_yaml_s():
+    from types import SimpleNamespace
+
+    from pipeline.training.train import churn_estimator, value_estimator
+    from pipeline.core.config import load_params
+
+    params = load_params(None)
+    churn, loyalty = churn_estimator(params, num_leaves=13), value_estimator(params)
+    churn.best_iteration_, loyalty.best_iteration_ = 87, 41
+    bundle = SimpleNamespace(churn=churn, loyalty=loyalty, metadata={"tuned_params": {"num_leaves": 13}})
+    used = tracking.used_settings(SimpleNamespace(bundle=bundle))
+    assert params.model.num_leaves != 13  # params.yaml says another value, logged as model.num_leaves
+    assert used["churn_model.num_leaves"] == "13" and used["tuned.num_leaves"] == "13"
+    assert used["churn_model.rounds"] == "87" and used["loyalty_model.rounds"] == "41"
+
+
+@pytest.mark.slow
+def test_a_version_whose_run_did_not_finish_or_whose_row_points_elsewhere_is_refused(store, trained, tmp_path):
+    import sqlite3
+
+    from mlflow import MlflowClient
+
+    from pipeline.core.errors import ModelError
+
+    first, second = _log(trained), _log(trained)
+    client = MlflowClient()
+    client.set_terminated(first.run_id, status="FAILED")
+    with pytest.raises(ModelError, match=rf"churn-model v{first.version} \(champion\): its training run {first.run_id} "
+                                         r"did not finish \(status FAILED\)") as failed:
+        tracking.load_model("models:/churn-model@champion")
+    assert failed.value.exit_code == 4
+    # version 2's row made to point at version 1's files, with their hashes: the files name run 1, the row run 2
+    v1, v2 = client.get_model_version("churn-model", first.version), client.get_model_version("churn-model", second.version)
+    db = sqlite3.connect(tracking.sqlite_file(tracking.configure()))
+    with db:
+        db.execute("UPDATE model_versions SET source = ?, storage_location = ? WHERE name = ? AND version = ?",
+                   (v1.source, db.execute("SELECT storage_location FROM model_versions WHERE version = ?",
+                                          (int(first.version),)).fetchone()[0], "churn-model", int(second.version)))
+        for key, value in v1.tags.items():
+            if key.startswith(tracking.HASH_TAG):
+                db.execute("UPDATE model_version_tags SET value = ? WHERE name = ? AND version = ? AND key = ?",
+                           (value, "churn-model", int(second.version), key))
+    db.close()
+    assert client.get_model_version("churn-model", second.version).run_id == second.run_id
+    with pytest.raises(ModelError, match=rf"names run {second.run_id}, and the model files it points at were logged "
+                                         rf"by run {first.run_id}"):
+        tracking.load_model(f"models:/churn-model/{v2.version}")
+
+
+def test_a_model_loaded_under_another_registered_name_is_refused(trained):
+    import dataclasses as dc
+
+    from pipeline.core.errors import ModelError
+
+    bundle = trained["result"].bundle
+    subs = dc.replace(bundle, metadata={**bundle.metadata, "problem": {
+        **bundle.metadata["problem"], "registry": {"model_name": "subscription-churn"}}})
+    with pytest.raises(ModelError, match=r"trained for registered model subscription-churn .*not churn-model"):
+        tracking.check_identity(subs, "models:/churn-model@champion", "3", None)
+    tracking.check_identity(subs, "models:/subscription-churn/3", "3", None)
+    tracking.check_identity(bundle, "models:/churn-model@champion", "3", None)
+
+
+def test_a_tracking_server_that_does_not_answer_fails_within_15_s(monkeypatch, params):
+    """A server that accepts the connection and never answers: MLflow's defaults waited over 4 minutes."""
+    import socket
+    import threading
+    import time
+
+    import mlflow
+
+    from pipeline.core.errors import StoreError
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    held = []
+    stop = threading.Event()
+
+    def accept():
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])  # accepted, never answered
+            except OSError:
+                pass
+
+    threading.Thread(target=accept, daemon=True).start()
+    uri = f"http://127.0.0.1:{server.getsockname()[1]}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.delenv("MLFLOW_HTTP_REQUEST_TIMEOUT", raising=False)
+    try:
+        tracking.configure()
+        began = time.monotonic()
+        with pytest.raises(StoreError, match=rf"MLflow tracking server {uri} did not answer within 10 s .*Fix: check "
+                                             r"that the server is up"):
+            tracking.check_stores(params, tuning=False)
+        assert time.monotonic() - began < 15
+        assert "MLFLOW_HTTP_REQUEST_TIMEOUT" not in __import__("os").environ  # the rest of a run keeps MLflow's own
+    finally:
+        stop.set()
+        for conn in held:
+            conn.close()
+        server.close()
+        mlflow.set_tracking_uri(None)

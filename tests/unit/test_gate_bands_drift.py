@@ -3,6 +3,7 @@ rate; features that age by construction are not drift."""
 
 from __future__ import annotations
 
+import dataclasses
 from types import SimpleNamespace
 
 import numpy as np
@@ -83,6 +84,10 @@ def test_a_champion_of_another_problem_is_not_compared():
     validation = _validation([new["validation_cutoff"]])
     out = compare(validation, 0.6, validation["model"].to_numpy(), new, champion, "2", RegistryConfig())
     assert out.rows_compared == 0 and "the champion models another problem (label horizon_days 90 vs 60)" in out.reason
+    assert out.decision == "challenger" and "registry.model_name" in out.reason
+    for rule in ("keep_champion", "newer"):  # whatever decides between versions of one problem
+        cfg = dataclasses.replace(RegistryConfig(), when_not_comparable=rule)
+        assert compare(validation, 0.6, validation["model"].to_numpy(), new, champion, "2", cfg).decision == "challenger"
 
 
 def _calibrated_scores(base_rate: float, n: int = 20_000, spread: float = 1.6, seed: int = 7) -> np.ndarray:

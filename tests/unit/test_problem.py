@@ -86,13 +86,19 @@ def test_churn_definition_and_population_rule_in_words():
         "customers with a subscription active at the end of the as-of date", "no active subscription at the as-of date")
 
 
-def test_a_model_naming_a_feature_module_runs_no_code_unless_params_name_it_too():
-    """A stored problem (from a model folder anyone could hand over) cannot make scoring import a file."""
-    from pipeline.build.problem import params_for_problem
-    from pipeline.core.errors import ConfigError
+def test_a_stored_problem_never_names_code_to_load():
+    """A model records its modules by name and content hash, never as a setting to load: a problem stored with
+    modules (a model folder anyone could hand over, or one saved before) never puts them in the params used."""
+    from pipeline.build.problem import params_for_problem, problem_of, registered_name
+    from pipeline.core.config import load_params
 
-    problem = {"features": {"extra_modules": ["examples/my_features.py"]}}
-    with pytest.raises(ConfigError, match=r"feature modules of its own \(examples/my_features.py\)"):
-        params_for_problem(None, [], problem)
+    stored = problem_of(load_params(None, ["features.extra_modules=[examples/my_features.py]",
+                                           "registry.model_name=subscription-churn"]))
+    assert "extra_modules" not in stored["features"]
+    assert stored["registry"] == {"model_name": "subscription-churn"}
+    assert registered_name({"problem": stored}) == "subscription-churn"
+    problem = {"features": {"extra_modules": ["evil.py"]}}
+    cfg, _ = params_for_problem(None, [], problem)
+    assert list(cfg.features.extra_modules) == []
     cfg, _ = params_for_problem(None, ["features.extra_modules=[examples/my_features.py]"], problem)
     assert list(cfg.features.extra_modules) == ["examples/my_features.py"]
