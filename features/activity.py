@@ -42,7 +42,7 @@ COUNT_WINDOWS = (30, 90, 365)
 MIX_DAYS = 90  # events per active day, mean and sum of values
 MAX_SLUG = 40
 ACTIVE_DAYS = "activity_helper_active_days_90d"
-HABIT_EVENTS = 3  # events of a type before a customer has a usual gap between them: two gaps, not one
+HABIT_EVENTS = 4  # events of a type before a customer has a usual gap between them: three gaps, not one or two
 # A gap of twice the usual one happens by chance after 14% of a steady (Poisson) habit's events, against 37% for
 # one usual gap: past it, the customer has most likely changed, not just paused.
 OVERDUE_GAPS = 2.0
@@ -171,12 +171,12 @@ def _ratio_name(names: dict[str, str], numerator: str, denominator: str, days: i
     return f"{names[numerator]}_per_{names[denominator]}_{days}d"
 
 
-def _trend(name: str, last: str, prev: str, what: str, direction: int) -> Feature:
+def _trend(name: str, last: str, prev: str, what: str, direction: int, fact: str) -> Feature:
     """The change from the 30 days before to the last 30, said with both counts (``what`` formats a count)."""
     def say(word: str) -> str:
         return (f"{{{last}:{what}}} in the last {RECENT_DAYS} days, {word} {{{prev}:n}} in the {RECENT_DAYS} before")
     return Feature(name, FAMILY, "count", say("up from"), direction, fill=0, negative=say("down from"),
-                   zero=say("as many as"), compares=(last, prev))
+                   zero=say("as many as"), compares=(last, prev), fact=fact)
 
 
 def _features(ctx: Context) -> list[Feature]:
@@ -184,11 +184,13 @@ def _features(ctx: Context) -> list[Feature]:
     r = RECENT_DAYS
     out = [
         Feature(f"active_days_last_{r}d", FAMILY, "count", f"Active on {{value:count:day}} in the last {r} days", -1,
-                fill=0, zero=f"Not active in the last {r} days"),
+                fill=0, zero=f"Not active in the last {r} days", fact="recent_activity",
+                # not active means no purchase in those days either (active days count events only)
+                said_when=(("days_since_last_purchase", ">=", r),)),
         Feature(f"active_days_previous_{r}d", FAMILY, "count",
                 f"Active on {{value:count:day}} in the {r} days before the last {r}", 0, fill=0),
         _trend(f"active_days_change_{r}d", f"active_days_last_{r}d", f"active_days_previous_{r}d",
-               "count:active day", -1),
+               "count:active day", -1, "recent_activity"),
         # how busy an active day is: a description of the customer's mix, not a risk by itself (direction 0)
         Feature(f"events_per_active_day_{MIX_DAYS}d", FAMILY, "ratio",
                 f"{{value:.1f}} activities a day on the days they were active in the last {MIX_DAYS} days", 0),
@@ -202,12 +204,14 @@ def _features(ctx: Context) -> list[Feature]:
         # the 30 days before (the trend) and against the customer's habit (the gap ratio)
         counted, some = (d, 0) if d > 0 else (0, None)
         last, prev = f"{s}_events_last_{r}d", f"{s}_events_previous_{r}d"
+        fact = f"activity_{s}"  # one fact per event type: its counts, trend and lapse say how much they do it
         since, usual = f"days_since_last_{s}_event", f"{s}_usual_days_between_events"
         out += [
             *[Feature(f"{s}_events_last_{w}d", FAMILY, "count", f"{{value:count:{word}}} in the last {w} days",
-                      counted, fill=0, neutral=some, zero=f"No {many} in the last {w} days") for w in COUNT_WINDOWS],
+                      counted, fill=0, neutral=some, zero=f"No {many} in the last {w} days", fact=fact)
+              for w in COUNT_WINDOWS],
             Feature(prev, FAMILY, "count", f"{{value:count:{word}}} in the {r} days before the last {r}", 0, fill=0),
-            _trend(f"{s}_events_change_{r}d", last, prev, f"count:{word}", d),
+            _trend(f"{s}_events_change_{r}d", last, prev, f"count:{word}", d, fact),
             Feature(f"{s}_events_per_active_day_{MIX_DAYS}d", FAMILY, "ratio",
                     f"{{value:.2f}} {many} a day on the days they were active in the last {MIX_DAYS} days", 0, fill=0),
             # the days alone are a reason only for a risky activity done recently; for the usual kind, how
@@ -215,7 +219,7 @@ def _features(ctx: Context) -> list[Feature]:
             # activity is not a change in behaviour: no reason
             Feature(since, FAMILY, "days",
                     f"No {many} for {{value:count:day}}" if d < 0 else f"Last of their {many} {{value:ago}}",
-                    0 if d < 0 else -d, neutral=None if d < 0 else RECENT_DAYS),
+                    0 if d < 0 else -d, neutral=None if d < 0 else RECENT_DAYS, fact=fact),
             # the habit and how far past it the customer is say a lapse, the churn model's signal and the reasons'
             # words: no inputs of value if retained (Feature.value_input)
             Feature(usual, FAMILY, "days", f"Usually one {one} {{value:every}}", 0, value_input=False),
@@ -224,7 +228,7 @@ def _features(ctx: Context) -> list[Feature]:
             Feature(f"{s}_gap_ratio_since_last_event", FAMILY, "ratio",
                     f"No {many} for {{{since}:count:day}}, against one {{{usual}:every}} before",
                     -d if d < 0 else 0, neutral=OVERDUE_GAPS if d < 0 else None, compares=(since, usual),
-                    value_input=False),
+                    value_input=False, fact=fact),
         ]
         if t in ctx.valued_event_types:
             out += [

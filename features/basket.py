@@ -9,7 +9,7 @@ def _features(ctx: Context) -> list[Feature]:
     return [
         Feature("items_per_order_last_365d", FAMILY, "items", "{value:.1f} items per order in the last year", 0),
         Feature("distinct_categories_last_365d", FAMILY, "count",
-                "Bought from {value:count:category|categories} in the last year", -1, fill=0, neutral=2),
+                "Bought from {value:count:category|categories} in the last year", -1, fill=0, neutral=2, trait=True),
         Feature("average_order_value_last_365d", FAMILY, "currency",
                 "Average order of {value:money} in the last year", 0, missing="No orders in the last year"),
         Feature("discount_share_last_365d", FAMILY, "share",

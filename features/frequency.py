@@ -8,14 +8,15 @@ FAMILY = "frequency"
 def _features(ctx: Context) -> list[Feature]:
     # no order in a week is no news for a customer who buys monthly: windows under 30 days are never a reason
     out = [Feature(f"orders_last_{w}d", FAMILY, "count", f"{{value:count:order}} in the last {w} days", -1 if w >= 30 else 0,
-                   fill=0, neutral=1,
+                   fill=0, neutral=1, fact="recent_purchases",
                    zero=f"No orders in the last {w} days") for w in ctx.windows_days]
     out.append(Feature("orders_lifetime", FAMILY, "count", "{value:count:order} since their first purchase", -1, fill=0,
                        context=True, ages=True))
     out.append(Feature("orders_per_month_lifetime", FAMILY, "orders per month",
                        "{value:.1f} orders a month on average over their life", -1, context=True))
+    # a count of months is a trait of the customer's rhythm, not a change that raises risk now: never a reason
     out.append(Feature("active_months_last_365d", FAMILY, "count", "Bought in {value:n} of the last 12 months", -1, fill=0,
-                       neutral=6, zero="Bought in none of the last 12 months"))
+                       neutral=6, zero="Bought in none of the last 12 months", trait=True))
     return out
 
 

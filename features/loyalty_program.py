@@ -13,18 +13,20 @@ def _features(ctx: Context) -> list[Feature]:
                 "Earned {value:count:loyalty point} in the last 90 days", 0, fill=0),
         Feature("loyalty_points_earned_change_last_90d", FAMILY, "points",
                 "Earned {value:abs n} fewer loyalty {value:abs word:point} in the last 90 days than in the 90 days before",
-                -1, fill=0, compares=("loyalty_points_earned_last_90d", None)),
+                -1, fill=0, compares=("loyalty_points_earned_last_90d", None), fact="points_earned"),
         Feature("days_since_last_points_earned", FAMILY, "days",
                 "Last earned loyalty points {value:ago}[, though they last bought"
-                " {days_since_last_purchase:ago}]", 1, neutral="days_since_last_purchase"),
+                " {days_since_last_purchase:ago}]", 1, neutral="days_since_last_purchase",
+                fact="points_earned"),
         Feature("purchase_days_without_points_last_90d", FAMILY, "count",
                 "Bought on {value:count:day} in the last 90 days without earning loyalty points"
-                "[ (last earned {days_since_last_points_earned:ago})]", 1, fill=0, neutral=0),
+                "[ (last earned {days_since_last_points_earned:ago})]", 1, fill=0, neutral=0,
+                fact="points_earned"),
         Feature("loyalty_points_redeemed_last_365d", FAMILY, "points",
                 "Redeemed {value:count:loyalty point} in the last year", -1, neutral=1,
-                zero="Redeemed no loyalty points in the last year"),
+                zero="Redeemed no loyalty points in the last year", fact="redemption"),
         Feature("days_since_last_redemption", FAMILY, "days", "Last redeemed loyalty points {value:ago}", 1,
-                neutral=30),
+                neutral=30, fact="redemption"),
     ]
 
 

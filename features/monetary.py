@@ -19,12 +19,15 @@ def _spend(ctx: Context, w: int) -> Feature:
         # a week without buying is no news for a customer who buys monthly: short windows are never a reason
         return Feature(f"spend_last_{w}d", FAMILY, "currency", f"Spent {{value:money}} in the last {w} days",
                        -1 if w >= 30 else 0, fill=0,
-                       neutral=0.005, zero=f"Bought nothing in the last {w} days",
+                       neutral=0.005, zero=f"Bought nothing in the last {w} days", fact="recent_purchases",
+                       zero_when=(("days_since_last_purchase", ">=", w),),
                        negative=f"Returned more than they bought in the last {w} days")
     before = f"spend_previous_{w}d"
     return Feature(f"spend_last_{w}d", FAMILY, "currency",
                    f"Spent {{value:money}} in the last {w} days, down from {{{before}:money}} in the {w} days before", -1,
-                   fill=0, compares=("value", before),
+                   fill=0, compares=("value", before), fact="recent_purchases",
+                   # "bought nothing" is false of a purchase returned in full (a spend of 0)
+                   zero_when=(("days_since_last_purchase", ">=", w),),
                    zero=f"Bought nothing in the last {w} days[, after spending {{{before}:money}} in the {w} days before]",
                    negative=f"Returned more than they bought in the last {w} days")
 

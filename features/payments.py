@@ -3,22 +3,28 @@
 from features.registry import Context, Family, Feature, register
 
 FAMILY = "payments"
+# Paying a day or two late is usual: lateness is a reason from a week on average, or more than a tenth of invoices.
+LATE_DAYS = 7
+LATE_SHARE = 0.1
 
 
 def _features(ctx: Context) -> list[Feature]:
     return [
         Feature("average_days_late_last_365d", FAMILY, "days",
-                "Paid invoices {value:count:day} late on average in the last year", 1, neutral=0.5),
+                "Paid invoices {value:count:day} late on average in the last year", 1, neutral=LATE_DAYS,
+                fact="late_payment"),
         Feature("late_invoice_share_last_365d", FAMILY, "share",
-                "Paid {value:.0%} of the last year's invoices late", 1, neutral=0.005),
+                "Paid {value:.0%} of the last year's invoices late", 1, neutral=LATE_SHARE,
+                fact="late_payment"),
         Feature("late_invoice_share_last_90d", FAMILY, "share",
-                "Paid {value:.0%} of the last 90 days' invoices late", 1, neutral=0.005),
+                "Paid {value:.0%} of the last 90 days' invoices late", 1, neutral=LATE_SHARE,
+                fact="late_payment"),
         Feature("overdue_invoices_now", FAMILY, "count", "{value:count:invoice} overdue today[, {overdue_amount_now:money}]",
-                1, fill=0, neutral=0),
+                1, fill=0, neutral=0, fact="overdue"),
         Feature("overdue_amount_now", FAMILY, "currency",
-                "{value:money} overdue today[ on {overdue_invoices_now:count:invoice}]", 1, fill=0, neutral=0.005),
+                "{value:money} overdue today[ on {overdue_invoices_now:count:invoice}]", 1, fill=0, neutral=0.005, fact="overdue"),
         Feature("max_days_overdue_now", FAMILY, "days", "Oldest unpaid invoice is {value:count:day} overdue", 1, fill=0,
-                neutral=0),
+                neutral=0, fact="overdue"),
     ]
 
 

@@ -27,6 +27,12 @@ import pandas as pd
 # (:func:`material_change`, :attr:`Feature.compares`).
 MATERIAL_SHARE = 0.2
 MATERIAL_UNITS = 1.0
+# Counts of whole things (visits, orders, complaints) move by one or two by chance: "4 visits, down from 5" or "none,
+# down from 1" is noise, not news. A count's change must also be at least COUNT_UNITS whole things and at least the
+# count's own chance spread, the square root of the earlier count (a Poisson count's standard deviation): 9 -> 2 is
+# a change, 5 -> 4, 1 -> 0 and 30 -> 25 are not.
+COUNT_UNITS = 2.0
+COUNT_UNIT_NAMES = frozenset({"count", "points"})
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,20 @@ class Feature:
             feature that is neither is the change itself: recent minus earlier, or with unit ``ratio`` recent
             over earlier, measured against the earlier value (worked out from the recent one when the earlier is
             None); a ratio may stand alone, ``(None, None)``: judged against 1, with no whole unit.
+        fact: the fact about the customer the feature states (``last_purchase``, ``recent_activity``,
+            ``spend_change``...): a customer's reasons name at most one feature per fact ("No purchase for 49 days"
+            and "Last bought 49 days ago, though they usually buy every 20 days" say one thing); "" is a fact of
+            its own, the feature's name (:attr:`fact_key`).
+        counted: the values compared are counts of whole things though this feature is not (a ratio of two
+            counts): a comparison then needs a change of counts (:data:`COUNT_UNITS`).
+        trait: a lasting trait or a count of months ("Bought in 3 of the last 12 months", "Bought from 1
+            category in the last year"), not a change or a state that raises risk now: the model uses it and the
+            card may say it, but it never names a reason.
+        said_when: conditions on the customer's other features that must all hold for the reason to be said,
+            ``(feature, operator, value)`` with operator ``>=`` or ``<=``: a usual cycle needs three gaps
+            (``("purchase_gaps_lifetime", ">=", 3)``); "not active" needs no purchase in those days either.
+        zero_when: the same, for the ``zero`` sentence alone: "Bought nothing in the last 30 days" needs no purchase
+            in them (a spend of 0 can be a purchase returned in full).
         value_input: False keeps the feature out of the value-if-retained model (the churn model and the
             reasons still use it): a signal of how a customer is drifting from their own usual behaviour, of the
             kind that shows before churn (a fall in order value, an activity habit lapsing). Learned from the
@@ -95,16 +115,31 @@ class Feature:
     ages: bool = False
     cycle_days: int | None = None
     compares: tuple[str | None, str | None] | None = None
+    fact: str = ""
+    counted: bool = False
+    trait: bool = False
+    said_when: tuple[tuple[str, str, float], ...] = ()
+    zero_when: tuple[tuple[str, str, float], ...] = ()
     value_input: bool = True
 
     def __post_init__(self) -> None:
         if self.compares is not None:  # a list when read back from a model bundle's JSON
             object.__setattr__(self, "compares", tuple(self.compares))
+        object.__setattr__(self, "said_when", tuple(tuple(c) for c in self.said_when))
+        object.__setattr__(self, "zero_when", tuple(tuple(c) for c in self.zero_when))
+        bad = [c for c in (*self.said_when, *self.zero_when) if len(c) != 3 or c[1] not in (">=", "<=")]
+        if bad:
+            raise ValueError(f"{self.name}: said_when {bad[0]!r} must be (feature, '>=' or '<=', number)")
 
     @property
     def can_drive(self) -> bool:
-        """Whether this feature may ever name a driver: behaviour with a direction of risk."""
-        return not self.context and self.risk_direction != 0
+        """Whether this feature may ever name a driver: behaviour with a direction of risk, not a trait."""
+        return not self.context and not self.trait and self.risk_direction != 0
+
+    @property
+    def fact_key(self) -> str:
+        """The fact this feature states (:attr:`fact`), its own name when it declares none."""
+        return self.fact or self.name
 
     def template_for(self, value: object) -> str | None:
         """The template that says ``value``: the missing, zero or negative sentence, else the description."""
@@ -156,10 +191,18 @@ class Feature:
                 return False
             if not (float(value) > float(point) if self.risk_direction > 0 else float(value) < float(point)):
                 return False
+        conditions = (*self.said_when, *(self.zero_when if float(value) == 0 and self.zero is not None else ()))
+        if not all(said_when_holds(row.get(name), op, bound) for name, op, bound in conditions):
+            return False
         if self.compares is None:
             return True
         recent, earlier, least = self.compared(value, row)
-        return bool(material_change(recent, earlier, self.risk_direction, least))
+        return bool(material_change(recent, earlier, self.risk_direction, least, self.counts))
+
+    @property
+    def counts(self) -> bool:
+        """Whether a comparison of this feature compares counts of whole things (:data:`COUNT_UNITS`)."""
+        return self.counted or self.unit in COUNT_UNIT_NAMES
 
     def compared(self, value: object, row: dict[str, object]) -> tuple[object, object, float]:
         """(recent, earlier, least change) for :func:`material_change`, from this feature's ``value`` and the
@@ -186,15 +229,29 @@ class Feature:
         return recent, earlier, MATERIAL_UNITS
 
 
-def material_change(recent, earlier, direction: int, least: float = MATERIAL_UNITS):
+def material_change(recent, earlier, direction: int, least: float = MATERIAL_UNITS, counts: bool = False):
     """Whether going from ``earlier`` to ``recent`` is a change towards risk worth saying: down for
     ``direction`` -1, up for +1, by at least ``MATERIAL_SHARE`` of the earlier value and at least ``least``
-    (a whole unit). Numbers or arrays (one per customer); a missing value is never a material change."""
+    (a whole unit); with ``counts`` (counts of whole things) also by at least ``COUNT_UNITS`` and the square root
+    of the larger of the two counts. Numbers or arrays (one per customer); a missing value is never a material
+    change."""
     recent, earlier = np.asarray(recent, dtype=float), np.asarray(earlier, dtype=float)
     with np.errstate(invalid="ignore"):
         change = (recent - earlier) * direction
         slack = 1e-9 * np.maximum(np.abs(earlier), 1.0)  # 8.00 down from 10.00 is a fifth, whatever the last bit
-        return (change > 0) & (change >= least - slack) & (change >= MATERIAL_SHARE * np.abs(earlier) - slack)
+        out = (change > 0) & (change >= least - slack) & (change >= MATERIAL_SHARE * np.abs(earlier) - slack)
+        if counts:
+            spread = np.sqrt(np.maximum(np.abs(earlier), np.abs(recent)))
+            out &= (change >= COUNT_UNITS - slack) & (change >= spread - slack)
+        return out
+
+
+def said_when_holds(value, operator: str, bound: float):
+    """Whether ``value`` (a number or an array, one per customer) meets ``operator bound``; missing never does."""
+    value = _number(value)
+    with np.errstate(invalid="ignore"):
+        out = value >= bound if operator == ">=" else value <= bound
+    return out & ~np.isnan(value)
 
 
 def _number(value):

@@ -3,6 +3,8 @@
 from features.registry import Context, Family, Feature, register
 
 FAMILY = "regularity"
+# A usual gap between purchases is the mean of at least three gaps: one gap ("usually buys every 2 days") is chance.
+USUAL_CYCLE_GAPS = 3
 
 
 def _features(ctx: Context) -> list[Feature]:
@@ -18,7 +20,11 @@ def _features(ctx: Context) -> list[Feature]:
         # the days since the last purchase against the usual gap: overdue when materially longer (Feature.compares)
         Feature("gap_ratio_since_last_purchase", FAMILY, "ratio",
                 "Last bought {days_since_last_purchase:ago}, though they usually buy"
-                " {mean_days_between_purchases:every}", 1, compares=(None, "mean_days_between_purchases")),
+                " {mean_days_between_purchases:every}", 1, compares=(None, "mean_days_between_purchases"),
+                fact="last_purchase", said_when=(("purchase_gaps_lifetime", ">=", USUAL_CYCLE_GAPS),)),
+        # how many gaps the usual one is the mean of: a usual cycle needs USUAL_CYCLE_GAPS of them
+        Feature("purchase_gaps_lifetime", FAMILY, "count", "{value:count:gap} between purchase days on record", 0,
+                fill=0),
     ]
 
 
@@ -39,6 +45,7 @@ def _columns(ctx: Context) -> dict[str, str]:
         "std_days_between_purchases": std,
         "cv_days_between_purchases": f"{std} / nullif({s} / {n}, 0)",
         "gap_ratio_since_last_purchase": f"regularity_days_since_last / nullif({s} / {n}, 0)",
+        "purchase_gaps_lifetime": n,
     }
 
 

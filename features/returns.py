@@ -7,10 +7,12 @@ FAMILY = "returns"
 
 def _features(ctx: Context) -> list[Feature]:
     return [
-        Feature("returns_last_365d", FAMILY, "count", "{value:count:return} in the last year", 1, fill=0, neutral=0),
+        Feature("returns_last_365d", FAMILY, "count", "{value:count:return} in the last year", 1, fill=0, neutral=0,
+                fact="returns"),
         Feature("returned_spend_share_last_365d", FAMILY, "share",
-                "Returned {value:.0%} of what they bought in the last year", 1, fill=0, neutral=0.005),
-        Feature("days_since_last_return", FAMILY, "days", "Last return {value:ago}", -1, neutral=60),
+                "Returned {value:.0%} of what they bought in the last year", 1, fill=0, neutral=0.05,
+                fact="returns"),  # returning under a twentieth of what one buys is usual
+        Feature("days_since_last_return", FAMILY, "days", "Last return {value:ago}", -1, neutral=60, fact="returns"),
     ]
 
 

@@ -8,15 +8,18 @@ FAMILY = "satisfaction"
 def _features(ctx: Context) -> list[Feature]:
     return [
         Feature("latest_nps", FAMILY, "score 0-10", "Scored us {value:n} out of 10 in their latest NPS answer", -1,
-                neutral=7),
+                neutral=7, fact="nps"),
         Feature("lowest_nps_last_365d", FAMILY, "score 0-10",
-                "Scored us as low as {value:n} out of 10 in an NPS answer in the last year", -1, neutral=7),
+                "Scored us as low as {value:n} out of 10 in an NPS answer in the last year", -1, neutral=7,
+                fact="nps"),
         Feature("is_nps_detractor", FAMILY, "flag",
                 "Latest NPS answer is a detractor score[ ({latest_nps:n} out of 10)]", 1, fill=0, neutral=0,
-                zero="Latest NPS answer is not a detractor score"),
-        Feature("latest_csat", FAMILY, "score 1-5", "Latest satisfaction score {value:n} out of 5", -1, neutral=3),
+                zero="Latest NPS answer is not a detractor score", fact="nps"),
+        Feature("latest_csat", FAMILY, "score 1-5", "Latest satisfaction score {value:n} out of 5", -1, neutral=3,
+                fact="csat"),
         Feature("lowest_csat_last_365d", FAMILY, "score 1-5",
-                "Gave a satisfaction score as low as {value:n} out of 5 in the last year", -1, neutral=3),
+                "Gave a satisfaction score as low as {value:n} out of 5 in the last year", -1, neutral=3,
+                fact="csat"),
         Feature("average_review_rating_last_365d", FAMILY, "rating",
                 "Average review rating {value:.1f} out of 5 in the last year", -1, neutral=3),
     ]

@@ -12,9 +12,41 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from features.registry import Feature, FeatureSpec, material_change
+from features.registry import Feature, FeatureSpec, material_change, said_when_holds
 
 N_DRIVERS = 3
+# A reason must move the customer's risk by at least a point, or a tenth of their distance from the base
+# rate where that is more: a feature that adds 0.06 points to a 60% risk explains nothing worth saying.
+MIN_EFFECT_POINTS = 0.01
+MIN_EFFECT_SHARE = 0.1
+# Customers near the bottom of the risk range, under a fifth of the base rate, get no risk reasons: what raises their
+# risk a little is not why anyone would call them (nor are they on a call list: one needs a reason).
+LOW_RISK_SHARE = 0.2
+# A fact (Feature.fact) whose features carry less than this share of the churn model's total gain is noise to the
+# model (an event type with no bearing on churn): it never names a reason, whatever one customer's contributions say.
+MIN_FACT_GAIN_SHARE = 0.005
+
+
+def least_effects(p: np.ndarray, p0: np.ndarray | float) -> np.ndarray:
+    """The least effect (probability points, as a share) a reason must have for each customer: ``MIN_EFFECT_POINTS``
+    or ``MIN_EFFECT_SHARE`` of their distance from the base rate ``p0`` (the churn rate the model was validated
+    on), whichever is larger; infinite (no reason at all) for a customer under ``LOW_RISK_SHARE`` of it."""
+    p, p0 = np.asarray(p, float), np.asarray(p0, float)
+    least = np.maximum(MIN_EFFECT_POINTS, MIN_EFFECT_SHARE * np.abs(p - p0))
+    return np.where(p < LOW_RISK_SHARE * p0, np.inf, least)
+
+
+def silent_facts(spec: FeatureSpec, gain: pd.Series) -> frozenset[str]:
+    """The facts whose features together carry under ``MIN_FACT_GAIN_SHARE`` of the model's total gain (``gain``:
+    per feature name, as ``feature_importance`` gives it): they never name a reason."""
+    total = float(gain.clip(lower=0).sum())
+    if total <= 0:
+        return frozenset()
+    by_fact: dict[str, float] = {}
+    for f in spec.features:
+        if f.can_drive:
+            by_fact[f.fact_key] = by_fact.get(f.fact_key, 0.0) + float(max(gain.get(f.name, 0.0), 0.0))
+    return frozenset(fact for fact, g in by_fact.items() if g < MIN_FACT_GAIN_SHARE * total)
 
 
 def to_probability_points(contrib: np.ndarray, p: np.ndarray, p0: np.ndarray) -> np.ndarray:
@@ -52,7 +84,8 @@ def family_effects(effects: np.ndarray, spec: FeatureSpec, drivers_only: bool = 
 
 def top_drivers(effects: np.ndarray, features: pd.DataFrame, spec: FeatureSpec, k: int = N_DRIVERS, *,
                 currency: str = "", rank_by: Literal["rising", "net", "strongest"] = "rising",
-                log_odds: np.ndarray | None = None) -> Drivers:
+                log_odds: np.ndarray | None = None, least_effect: np.ndarray | None = None,
+                silent: frozenset[str] = frozenset()) -> Drivers:
     """The ``k`` families raising each customer's risk most, each named by its leading sayable feature.
 
     A family's effect (``rank_by="rising"``) is the sum of its features' effects that raise risk, context
@@ -69,6 +102,12 @@ def top_drivers(effects: np.ndarray, features: pd.DataFrame, spec: FeatureSpec, 
     given; the effects reported stay in probability points. The order is the same wherever the rescaling
     slope is positive; where calibration maps a customer onto the base rate itself (slope 0), the model's
     drivers are still named, with an effect of 0 points.
+
+    One fact, once: a customer's reasons name at most one feature per fact (:attr:`Feature.fact`); a family whose
+    leading feature states a fact an earlier reason already said is named by its next feature, or passed over, and
+    the next family takes the freed place. ``least_effect`` (per customer, in probability points as a share;
+    :func:`least_effects`) is the least effect a driver must have to be named; ``silent`` are facts that never
+    name a driver (:func:`silent_facts`).
     """
     n, m = effects.shape[0], len(spec.features)
     ranked_by = effects if log_odds is None else log_odds
@@ -77,10 +116,13 @@ def top_drivers(effects: np.ndarray, features: pd.DataFrame, spec: FeatureSpec, 
     fam_index = np.array([families.index(f.family) for f in spec.features])
     sayable = np.zeros((n, m), dtype=bool)
     for i, feat in enumerate(spec.features):
-        if feat.can_drive:
+        if feat.can_drive and feat.fact_key not in silent:
             rising = ranked_by[:, i] > 0
             if rising.any():
                 sayable[:, i] = rising & _sayable(feat, features)
+    strong = np.ones((n, len(families)), dtype=bool) if least_effect is None else (
+        fam_points >= np.asarray(least_effect, float)[:, None] - 1e-12)
+    facts = np.array([f.fact_key for f in spec.features], dtype=object)
     reasons: dict[int, np.ndarray] = {}  # feature index -> its reason per customer (None: not rendered or unsayable)
     rendered: dict[int, np.ndarray] = {}  # feature index -> whether each customer's reason is rendered
     while True:
@@ -94,11 +136,17 @@ def top_drivers(effects: np.ndarray, features: pd.DataFrame, spec: FeatureSpec, 
                 best = np.argmax(masked[:, cols], axis=1)
                 leader[:, j] = cols[best]
                 named[:, j] = sayable[np.arange(n), cols[best]]
-        ranked = np.where(named & (fam_effects > 0), fam_effects, -np.inf)
+        ranked = np.where(named & (fam_effects > 0) & strong, fam_effects, -np.inf)
         order = np.argsort(-ranked, axis=1, kind="stable")[:, :k]
         rows = np.arange(n)[:, None]
         valid = np.isfinite(ranked[rows, order])
         chosen_feature = leader[rows, order]
+        repeated = _repeated_facts(facts[chosen_feature], valid)
+        if repeated.any():  # a fact said by an earlier driver: that feature is passed over for this customer
+            for slot in range(1, order.shape[1]):
+                idx = np.flatnonzero(repeated[:, slot])
+                sayable[idx, chosen_feature[idx, slot]] = False
+            continue
         unsaid = _render(features, spec, chosen_feature, valid, currency, reasons, rendered)
         if not unsaid:
             break
@@ -119,6 +167,15 @@ def top_drivers(effects: np.ndarray, features: pd.DataFrame, spec: FeatureSpec, 
             out_value[idx, slot] = _values(features, feat.name, idx)
             out_reason[idx, slot] = reasons[fi][idx]
     return Drivers(out_feature, out_family, out_value, out_effect, out_reason)
+
+
+def _repeated_facts(facts: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """(n x k) whether each valid driver slot states a fact that an earlier valid slot of the customer states."""
+    out = np.zeros(valid.shape, dtype=bool)
+    for slot in range(1, valid.shape[1]):
+        for earlier in range(slot):
+            out[:, slot] |= valid[:, slot] & valid[:, earlier] & (facts[:, slot] == facts[:, earlier])
+    return out
 
 
 def _family_ranking(effects: np.ndarray, spec: FeatureSpec, rank_by: str) -> tuple[np.ndarray, list[str]]:
@@ -152,11 +209,18 @@ def _sayable(feat: Feature, features: pd.DataFrame) -> np.ndarray:
             point = np.full(len(v), float(feat.neutral))
         with np.errstate(invalid="ignore"):
             ok &= v > point if feat.risk_direction > 0 else v < point
+    for name, op, bound in feat.said_when:  # conditions on the customer's other features (Feature.said_when)
+        other = features[name].to_numpy() if name in features.columns else np.full(len(v), np.nan)
+        ok &= said_when_holds(other, op, bound)
+    if feat.zero is not None:
+        for name, op, bound in feat.zero_when:  # ... and for the zero sentence (Feature.zero_when)
+            other = features[name].to_numpy() if name in features.columns else np.full(len(v), np.nan)
+            ok &= (v != 0) | said_when_holds(other, op, bound)
     if feat.compares is not None:  # a comparison is a reason only for a material change (features.registry)
         others = {name: (features[name].to_numpy() if name in features.columns else np.full(len(v), np.nan))
                   for name in feat.compares if name not in (None, "value")}
         recent, earlier, least = feat.compared(v, others)
-        ok &= material_change(recent, earlier, feat.risk_direction, least)
+        ok &= material_change(recent, earlier, feat.risk_direction, least, feat.counts)
     if feat.negative is None and "{value:abs " not in feat.description:
         ok &= ~(v < 0)
     return np.where(missing, feat.missing is not None, ok)
@@ -193,6 +257,7 @@ def _fields(feat: Feature) -> list[str]:
     if isinstance(feat.neutral, str):
         names.append(feat.neutral)
     names += [name for name in feat.compares or () if name not in (None, "value")]
+    names += [name for name, _, _ in (*feat.said_when, *feat.zero_when)]
     return list(dict.fromkeys(names))
 
 

@@ -222,24 +222,37 @@ class ActionRule:
     when: tuple[Condition, ...] = ()
 
 
-# The suggested action per driver family, in params.yaml's form (parsed by _action_rules into ActionRule).
+# The suggested action per driver family, in params.yaml's form (parsed by _action_rules into ActionRule). Each
+# action says when it applies, on the customer's own data: a replenishment reminder needs a usual cycle (three gaps
+# or more) not lapsed beyond two of them; a returns follow-up a return in the last 90 days; a payment plan an overdue
+# invoice or paying a week late on average; a senior agent's call a complaint or a slow reply in the last 90 days and
+# a high risk band. A customer whose reason fits no action gets the action of their next reason.
+_REMINDER = {"text": "Replenishment reminder timed to their usual cycle",
+             "when": {"purchase_gaps_lifetime": {">=": 3}, "gap_ratio_since_last_purchase": {"<=": 2}}}
+_SENIOR_CALL = "Service recovery call from a senior agent"
+_PAYMENT_PLAN = "Offer a payment plan and check billing contact"
 DEFAULT_ACTIONS: dict[str, Any] = {
-    "recency": "Win-back message with a reason to return now",
-    "frequency": "Replenishment reminder timed to their usual cycle",
-    "regularity": "Replenishment reminder timed to their usual cycle",
+    "recency": [{"text": "Win-back message with a reason to return now", "when": {"days_since_last_purchase": {">=": 90}}},
+                "Reminder with a reason to buy again now"],
+    "frequency": _REMINDER,
+    "regularity": _REMINDER,
     "monetary": "Personalised offer on categories they buy",
     "trend": "Personalised offer on categories they buy",
     "basket": "Bundle or cross-sell offer",
-    "returns": "Quality follow-up on recent returns",
-    "payments": "Offer a payment plan and check billing contact",
+    "returns": {"text": "Quality follow-up on recent returns", "when": {"days_since_last_return": {"<=": 90}}},
+    "payments": [{"text": _PAYMENT_PLAN, "when": {"overdue_invoices_now": {">=": 1}}},
+                 {"text": _PAYMENT_PLAN, "when": {"average_days_late_last_365d": {">=": 7}}}],
     "engagement": "Re-engagement campaign with personalised content",
     "activity": "Re-engagement campaign with personalised content",
-    "service": "Service recovery call from a senior agent",
+    "service": [{"text": _SENIOR_CALL, "when": {"complaints_last_90d": {">=": 1}, "risk_band": "high"}},
+                {"text": _SENIOR_CALL, "when": {"max_response_hours_last_90d": {">=": 24}, "risk_band": "high"}}],
     "satisfaction": "Personal outreach to hear and fix their concerns",
     "loyalty_program": "Loyalty invitation: bonus points to reactivate",
     "btyd": "Win-back message with a reason to return now",
     "tenure": "Onboarding check-in",
-    "subscription": {"text": "Retention offer before renewal", "when": {"has_active_subscription": 1}},
+    "subscription": [{"text": "Retention offer before renewal", "when": {"has_active_subscription": 1}},
+                     {"text": "Win-back offer to restart their subscription",
+                      "when": {"has_active_subscription": 0, "cancelled_subscriptions_last_365d": {">=": 1}}}],
     "profile": {"text": "Account review by their account manager",
                 "when": {"profile_segment": ["small_business", "enterprise"]}},
 }
@@ -247,6 +260,8 @@ DEFAULT_ACTIONS: dict[str, Any] = {
 # The prior share of would-be churners each action keeps (its text as in DEFAULT_ACTIONS).
 DEFAULT_ACTION_EFFECTS: dict[str, float] = {
     "Win-back message with a reason to return now": 0.08,
+    "Reminder with a reason to buy again now": 0.08,
+    "Win-back offer to restart their subscription": 0.08,
     "Replenishment reminder timed to their usual cycle": 0.10,
     "Personalised offer on categories they buy": 0.12,
     "Bundle or cross-sell offer": 0.08,

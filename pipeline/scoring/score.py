@@ -14,7 +14,7 @@ import pandas as pd
 
 from models.bands import BASE_RATE_RULES, band_thresholds, risk_bands
 from models.bundle import ModelBundle, bin_counts, cycle_counts
-from models.explain import N_DRIVERS, family_effects, to_probability_points, top_drivers
+from models.explain import N_DRIVERS, family_effects, least_effects, silent_facts, to_probability_points, top_drivers
 from models.value import lifetime_value
 from pipeline.core.config import ScoringConfig, TargetingConfig, ValueConfig
 from pipeline.core.errors import ModelError
@@ -152,7 +152,10 @@ def score_rows(features: pd.DataFrame, bundle: ModelBundle, as_of: date, cfg: Sc
     lifetime = lifetime_value(p, retained, bundle.horizon_days, value.lifetime_months, value.annual_discount_rate,
                               bundle.metadata.get("value_persistence"))
 
-    drivers = top_drivers(effects, X, bundle.spec, currency=cfg.currency, log_odds=churn_contrib[:, :-1])
+    drivers = top_drivers(effects, X, bundle.spec, currency=cfg.currency, log_odds=churn_contrib[:, :-1],
+                          least_effect=least_effects(p, p0 if base_rate is None else base_rate),
+                          silent=silent_facts(bundle.spec,
+                                                                                 bundle.churn.feature_importance()))
     risk = pd.DataFrame({
         "customer_id": features["customer_id"].to_numpy(),
         "as_of": pd.Timestamp(as_of),
@@ -403,7 +406,8 @@ def assemble(risk: pd.DataFrame, contributions: pd.DataFrame, totals: list[dict]
     risk["risk_band"] = risk_bands(p, cfg, band_rule.get("base_rate"))
     gone = (risk["contact_group"] == WIN_BACK).to_numpy() if "contact_group" in risk.columns else None
     risk["contact_group"] = contact_groups(risk["customer_id"].to_numpy(), risk["priority"].to_numpy(), as_of,
-                                           targeting, seed, win_back=gone)
+                                           targeting, seed, win_back=gone,
+                                           reasoned=risk["driver_1_reason"].notna().to_numpy())
     # the retention list in priority order, then the win-back list in its own priority order
     order = np.lexsort((risk["customer_id"].to_numpy(dtype=str), -p, -risk["priority"].to_numpy(),
                         (risk["contact_group"] == WIN_BACK).to_numpy()))

@@ -170,12 +170,13 @@ def holdout_draw(customer_ids: np.ndarray, as_of: date, seed: int) -> np.ndarray
 
 
 def contact_groups(customer_ids: np.ndarray, priority: np.ndarray, as_of: date, cfg: TargetingConfig,
-                   seed: int, win_back: np.ndarray | None = None) -> np.ndarray:
+                   seed: int, win_back: np.ndarray | None = None, reasoned: np.ndarray | None = None) -> np.ndarray:
     """``treatment``, ``holdout``, ``not_selected`` or ``win_back`` per customer.
 
     Win-back: the customers of ``win_back`` (long gone: their own list, never the retention call list).
     Selected: of the others, the ``cfg.capacity`` customers of highest priority (ties by id), among those whose
-    priority (expected net saving) is above zero; all of those when the capacity is empty. Held out: exactly
+    priority (expected net saving) is above zero and, with ``reasoned``, who have a reason an agent can give (a
+    call with nothing to say is no retention call); all of those when the capacity is empty. Held out: exactly
     ``round(cfg.holdout_share x selected)`` of the selected, those with the lowest :func:`holdout_draw`.
     """
     customer_ids = np.asarray(customer_ids).astype(str)
@@ -183,7 +184,8 @@ def contact_groups(customer_ids: np.ndarray, priority: np.ndarray, as_of: date, 
     out = np.full(len(priority), NOT_SELECTED, dtype=object)
     gone = np.zeros(len(priority), dtype=bool) if win_back is None else np.asarray(win_back, dtype=bool)
     out[gone] = WIN_BACK
-    eligible = np.flatnonzero((priority > 0) & ~gone)
+    said = np.ones(len(priority), dtype=bool) if reasoned is None else np.asarray(reasoned, dtype=bool)
+    eligible = np.flatnonzero((priority > 0) & ~gone & said)
     order = eligible[np.lexsort((customer_ids[eligible], -priority[eligible]))]
     selected = order if cfg.capacity is None else order[: cfg.capacity]
     if not selected.size:

@@ -113,7 +113,9 @@ def test_values_on_the_safe_side_of_the_neutral_point_are_no_reason(spec):
     assert visits.reason(1.0, {"visits_previous_30d": 9.0}).startswith("1 visit in the last 30 days")
     assert spec["complaints_last_90d"].reason(0.0, {}) is None
     assert spec["complaints_last_90d"].reason(1.0, {}) == "1 complaint in the last 90 days"
-    assert spec["average_days_late_last_365d"].reason(1.0, {}) == "Paid invoices 1 day late on average in the last year"
+    # paying a day late is usual: lateness is a reason from a week on average (features.payments.LATE_DAYS)
+    assert spec["average_days_late_last_365d"].reason(1.0, {}) is None
+    assert spec["average_days_late_last_365d"].reason(8.0, {}) == "Paid invoices 8 days late on average in the last year"
     assert spec["cancelled_subscriptions_last_365d"].reason(1.0, {}) == "Cancelled 1 subscription in the last year"
     assert spec["latest_nps"].reason(9.0, {}) is None and spec["latest_nps"].reason(3.0, {}) is not None
     # a reason never carries another feature's figure from its safe side: "No purchase for 45 days, 0.5 times
@@ -121,11 +123,15 @@ def test_values_on_the_safe_side_of_the_neutral_point_are_no_reason(spec):
     assert spec["days_since_last_purchase"].reason(45.0, {"gap_ratio_since_last_purchase": 0.5}) == "No purchase for 45 days"
     overdue = spec["gap_ratio_since_last_purchase"]
     assert overdue.reason(0.5, {"mean_days_between_purchases": 90.0}) is None
-    assert overdue.reason(3.0, {"mean_days_between_purchases": 7.0, "days_since_last_purchase": 21.0}) == \
+    assert overdue.reason(3.0, {"mean_days_between_purchases": 7.0, "days_since_last_purchase": 21.0,
+                                "purchase_gaps_lifetime": 2.0}) is None  # a usual cycle needs three gaps
+    assert overdue.reason(3.0, {"mean_days_between_purchases": 7.0, "days_since_last_purchase": 21.0,
+                                "purchase_gaps_lifetime": 3.0}) == \
         "Last bought 21 days ago, though they usually buy every 7 days"
     points = spec["loyalty_points_earned_change_last_90d"]
     earned = {"loyalty_points_earned_last_90d": 0.0}
-    assert points.reason(-1.0, earned) == "Earned 1 fewer loyalty point in the last 90 days than in the 90 days before"
+    assert points.reason(-1.0, earned) is None  # one point fewer is chance (features.registry.COUNT_UNITS)
+    assert points.reason(-3.0, earned) == "Earned 3 fewer loyalty points in the last 90 days than in the 90 days before"
     assert points.reason(-257.0, earned) == "Earned 257 fewer loyalty points in the last 90 days than in the 90 days before"
 
 
@@ -140,7 +146,8 @@ def test_days_are_said_in_words_people_use(spec):
     assert spec["days_since_last_return"].reason(0.0, {}) == "Last return today"
     assert spec["days_to_renewal"].reason(0.0, {}) == "Their subscription renews today"
     assert spec["gap_ratio_since_last_purchase"].reason(78.0, {"mean_days_between_purchases": 1.0,
-                                                              "days_since_last_purchase": 78.0}) == \
+                                                              "days_since_last_purchase": 78.0,
+                                                              "purchase_gaps_lifetime": 5.0}) == \
         "Last bought 78 days ago, though they usually buy every day"
     assert spec["cv_days_between_purchases"].reason(3.0, {}) is None  # a trait, not a change to raise with them
 
@@ -148,7 +155,10 @@ def test_days_are_said_in_words_people_use(spec):
 def test_no_negative_spend_and_amounts_carry_the_currency(spec):
     spend, before = spec["spend_last_90d"], {"spend_previous_90d": 50.0}
     assert spend.reason(-163.14, before) == "Returned more than they bought in the last 90 days"
-    assert spend.reason(0.0, before) == "Bought nothing in the last 90 days, after spending 50.00 in the 90 days before"
+    assert spend.reason(0.0, {**before, "days_since_last_purchase": 95.0}) == \
+        "Bought nothing in the last 90 days, after spending 50.00 in the 90 days before"
+    # a purchase returned in full spends 0 but is no "bought nothing" (features.registry.Feature.zero_when)
+    assert spend.reason(0.0, {**before, "days_since_last_purchase": 12.0}) is None
     assert spend.reason(40.0, before, "€") == "Spent €40.00 in the last 90 days, down from €50.00 in the 90 days before"
     assert spend.reason(80.0, before) is None  # spending more than before is no reason for risk
     assert spec["spend_last_180d"].reason(-5.0, {}) == "Returned more than they bought in the last 180 days"
@@ -201,6 +211,10 @@ TRIVIAL_RISES = [(10.24, 10.23), (9.0, 9.0), (11.0, 10.0), (12.0, 10.01)]
 SUB_UNIT = [(0.5, 0.7), (0.0, 0.9)]  # a fifth or more, but less than one whole unit
 MATERIAL_FALLS = [(8.0, 10.0), (2.0, 9.0), (0.0, 5.0), (1.0, 4.0), (150.0, 240.0)]
 MATERIAL_RISES = [(1.0, 0.0), (12.0, 10.0), (5.0, 2.0), (30.0, 10.0)]
+# counts of whole things also need two of them and their chance spread (features.registry.COUNT_UNITS): "4 visits,
+# down from 5", "none, down from 1", "1 order fewer" are noise
+COUNT_TRIVIAL_FALLS = [(4.0, 5.0), (0.0, 1.0), (8.0, 10.0), (25.0, 30.0)]
+COUNT_TRIVIAL_RISES = [(1.0, 0.0), (2.0, 1.0), (12.0, 10.0)]
 
 
 def _comparisons(spec) -> list[Feature]:
@@ -211,6 +225,7 @@ def _customer(feat: Feature, spec, recent: float, earlier: float) -> tuple[float
     """(value, row) of a customer whose compared values are ``recent`` and ``earlier`` (the inverse of
     :meth:`Feature.compared`); every other feature of theirs is 3."""
     row = {n: 3.0 for n in spec.names if spec[n].kind == "numeric"}
+    row["days_since_last_purchase"] = 400.0  # "Bought nothing in the last 90 days" needs no purchase in them
     recent_name, earlier_name = feat.compares
     if "value" in feat.compares:
         value = recent if recent_name == "value" else earlier
@@ -258,10 +273,14 @@ def test_every_family_that_compares_with_before_says_only_a_material_change(spec
         falls = feat.risk_direction < 0
         trivial = (TRIVIAL_FALLS if falls else TRIVIAL_RISES) + (SUB_UNIT if falls and feat.compares != (None, None)
                                                                  else [])
+        if feat.counts:
+            trivial = trivial + (COUNT_TRIVIAL_FALLS if falls else COUNT_TRIVIAL_RISES)
         for recent, earlier in trivial:
             value, row = _customer(feat, spec, recent, earlier)
             assert feat.reason(value, row, "EUR") is None, (feat.name, recent, earlier, feat.reason(value, row))
         for recent, earlier in MATERIAL_FALLS if falls else MATERIAL_RISES:
+            if feat.counts and (recent, earlier) in trivial:
+                continue
             value, row = _customer(feat, spec, recent, earlier)
             if feat.unit == "ratio" and not earlier:
                 continue  # no ratio to an earlier 0
@@ -280,8 +299,10 @@ def test_the_monetary_fall_of_a_cent_is_no_reason(spec):
         "Spent 8.00 EUR in the last 30 days, down from 10.24 EUR in the 30 days before"
     assert spec["visits_last_30d"].reason(9.0, {"visits_previous_30d": 9.0}) is None
     assert spec["visits_last_30d"].reason(9.0, {"visits_previous_30d": 10.0}) is None
-    assert spec["visits_last_30d"].reason(0.0, {"visits_previous_30d": 1.0}) == \
-        "No visits in the last 30 days, down from 1 in the 30 days before"
+    assert spec["visits_last_30d"].reason(0.0, {"visits_previous_30d": 1.0}) is None  # "down from 1": chance
+    assert spec["visits_last_30d"].reason(4.0, {"visits_previous_30d": 5.0}) is None
+    assert spec["visits_last_30d"].reason(0.0, {"visits_previous_30d": 3.0}) == \
+        "No visits in the last 30 days, down from 3 in the 30 days before"
 
 
 def test_drivers_apply_the_same_rule_as_the_sentences(spec):
