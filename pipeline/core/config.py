@@ -299,6 +299,13 @@ class ScoringConfig:
         default_factory=lambda: {family: _action_rules(rules, f"scoring.actions.{family}")
                                  for family, rules in DEFAULT_ACTIONS.items()})
     default_action: str = "Keep in regular communication; no targeted action"
+    # The value model's per-feature contributions (loyalty_<feature> in the SHAP file, mean_abs_loyalty in the global
+    # importance): read by almost no one and as costly as the churn model's, so computed only when asked for. The churn
+    # model's exact TreeSHAP, which the drivers and reasons need, is always computed.
+    explain_loyalty: bool = False
+    # customers scored (predicted, explained, given drivers and actions) at a time: the per-customer intermediates
+    # (contributions in probability points, driver texts) are held for one batch, not for every customer
+    batch_rows: int = 100_000
 
 
 @dataclass(frozen=True)
@@ -622,6 +629,7 @@ def _check_semantics(p: Params) -> None:
         (p.scoring.risk_bands_by != "top_share" or list(p.scoring.risk_bands.values())[-1:] == [1],
          "scoring.risk_bands: by top_share, the last band's cumulative share must be 1 (every customer)"),
         (p.scoring.report_top_n >= 1, "scoring.report_top_n must be at least 1 (customers shown in the report)"),
+        (p.scoring.batch_rows >= 1, "scoring.batch_rows must be at least 1 (customers scored at a time)"),
         (_ordered(list(p.loyalty.tiers.values())) and list(p.loyalty.tiers.values())[-1:] == [0]
          and all(0 <= v <= 100 for v in p.loyalty.tiers.values()),
          f"loyalty.tiers must be written highest first, each lower bound from 0 to 100 below the one before and "

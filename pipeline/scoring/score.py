@@ -42,7 +42,8 @@ EPS = 1e-4
 @dataclass
 class ScoreResult:
     risk_list: pd.DataFrame
-    contributions: pd.DataFrame  # customer_id + churn_<feature> (log-odds) + loyalty_<feature> (log of value)
+    # customer_id + churn_<feature> (log-odds) [+ loyalty_<feature> (log of value) with scoring.explain_loyalty]
+    contributions: pd.DataFrame
     global_features: pd.DataFrame  # mean |effect| per feature, in probability points and log-odds
     global_families: pd.DataFrame
     drift: pd.DataFrame  # feature, family, psi, flagged
@@ -84,11 +85,38 @@ def score(features: pd.DataFrame, bundle: ModelBundle, as_of: date, cfg: Scoring
 
     Two steps: ``score_rows`` (each customer on their own: probabilities, values, SHAP, drivers, actions; an
     engine may run it on any split of the customers) and ``assemble`` (what needs every customer: bands drawn
-    by rank, the call list's selection and order, summary, global importance and drift).
+    by rank, the call list's selection and order, summary, global importance and drift). ``score_rows`` runs on
+    ``cfg.batch_rows`` customers at a time, so what it holds per customer (contributions in probability points,
+    driver texts) is held for one batch; each customer's row is the same whatever the batches.
     """
-    rows = score_rows(features, bundle, as_of, cfg, model_version, targeting, value, effects)
-    return assemble(rows.risk, rows.contributions, [rows.totals], bundle, as_of, cfg, model_version, targeting, value,
-                    seed)
+    parts = [score_rows(batch, bundle, as_of, cfg, model_version, targeting, value, effects)
+             for batch in customer_batches(features, cfg.batch_rows)]
+    if len(parts) == 1:
+        risk, contributions = parts[0].risk, parts[0].contributions
+    else:
+        risk = concat_rows([p.risk for p in parts])
+        contributions = concat_rows([p.contributions for p in parts])
+    totals = [p.totals for p in parts]
+    del parts
+    return assemble(risk, contributions, totals, bundle, as_of, cfg, model_version, targeting, value, seed)
+
+
+def concat_rows(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Batches' rows as one table typed as one batch of them all would be: a text column that is empty in one batch
+    (object there) is text again, as ``score_rows`` types it over every customer."""
+    out = pd.concat(frames, ignore_index=True)
+    for column in out.columns:
+        if len({str(f[column].dtype) for f in frames}) > 1:
+            out[column] = pd.Series(out[column].to_numpy(dtype=object))
+    return out
+
+
+def customer_batches(features: pd.DataFrame, rows: int) -> list[pd.DataFrame]:
+    """``features`` in consecutive batches of at most ``rows`` customers (one, possibly empty, when it fits), each
+    indexed from 0 as a table of its own."""
+    if len(features) <= rows:
+        return [features]
+    return [features.iloc[start:start + rows].reset_index(drop=True) for start in range(0, len(features), rows)]
 
 
 @dataclass
@@ -145,7 +173,8 @@ def score_rows(features: pd.DataFrame, bundle: ModelBundle, as_of: date, cfg: Sc
     base = np.full(n, 1 / (1 + np.exp(-churn_contrib[0, -1]))) if n else np.zeros(0)
     p0 = bundle.calibrator.transform(base)
     effects = to_probability_points(churn_contrib[:, :-1], p, p0)
-    loyalty_contrib = bundle.loyalty.contributions(X)
+    # the value model's contributions only on request (``scoring.explain_loyalty``): nothing else reads them
+    loyalty_contrib = bundle.loyalty.contributions(X) if cfg.explain_loyalty else None
     retained = bundle.value_if_retained(X)
     expected = (1 - p) * retained
     loyalty_score = bundle.loyalty_score(expected)
@@ -190,17 +219,19 @@ def score_rows(features: pd.DataFrame, bundle: ModelBundle, as_of: date, cfg: Sc
     action_notes = [*action_notes, *win_back_notes, *effect_notes]
 
     names = bundle.feature_names
+    columns = [f"churn_{c}" for c in names] + ["churn_base_value"]
+    if loyalty_contrib is not None:
+        columns += [f"loyalty_{c}" for c in names] + ["loyalty_base_value"]
     contributions = pd.DataFrame(
-        np.hstack([churn_contrib, loyalty_contrib]),
-        columns=[f"churn_{c}" for c in names] + ["churn_base_value"] + [f"loyalty_{c}" for c in names]
-        + ["loyalty_base_value"], copy=False)
+        np.hstack([churn_contrib, loyalty_contrib]) if loyalty_contrib is not None else churn_contrib,
+        columns=columns, copy=False)
     contributions.insert(0, "customer_id", features["customer_id"].to_numpy())
     fam, _ = family_effects(effects, bundle.spec)
     totals = {
         "customers": n, "base_probability": float(p0[0]) if n else None, "action_notes": action_notes,
         "abs_effect_pp": np.abs(effects).sum(axis=0).tolist(),
         "abs_log_odds": np.abs(churn_contrib[:, :-1]).sum(axis=0).tolist(),
-        "abs_loyalty": np.abs(loyalty_contrib[:, :-1]).sum(axis=0).tolist(),
+        "abs_loyalty": np.abs(loyalty_contrib[:, :-1]).sum(axis=0).tolist() if loyalty_contrib is not None else None,
         "abs_family_pp": np.abs(fam).sum(axis=0).tolist(),
         "drift_counts": drift_counts(X, bundle, as_of),
     }
@@ -293,7 +324,8 @@ def add_totals(parts: list[dict]) -> dict:
     out = {"customers": sum(t["customers"] for t in parts),
            "base_probability": first["base_probability"], "action_notes": first["action_notes"]}
     for key in ("abs_effect_pp", "abs_log_odds", "abs_loyalty", "abs_family_pp"):
-        out[key] = np.sum([np.asarray(t[key], float) for t in parts], axis=0)
+        # abs_loyalty is None where the value model was not explained (scoring.explain_loyalty off)
+        out[key] = None if first[key] is None else np.sum([np.asarray(t[key], float) for t in parts], axis=0)
     drift: dict = {}
     for t in parts:
         for name, counts in t["drift_counts"].items():
@@ -420,7 +452,8 @@ def assemble(risk: pd.DataFrame, contributions: pd.DataFrame, totals: list[dict]
         "feature": names, "family": [f.family for f in bundle.spec.features],
         "mean_abs_effect_pp": t["abs_effect_pp"] / n if n else np.zeros(len(names)),
         "mean_abs_log_odds": t["abs_log_odds"] / n if n else 0.0,
-        "mean_abs_loyalty": t["abs_loyalty"] / n if n else 0.0,
+        # NaN where the value model was not explained (scoring.explain_loyalty off)
+        "mean_abs_loyalty": (np.nan if t["abs_loyalty"] is None else t["abs_loyalty"] / n if n else 0.0),
     }).sort_values(["mean_abs_effect_pp", "feature"], ascending=[False, True], ignore_index=True)
     families = list(dict.fromkeys(f.family for f in bundle.spec.features))
     global_families = pd.DataFrame({

@@ -1,0 +1,99 @@
+"""The cheaper scoring paths give the same risk list: customers scored in batches, the value model's contributions
+left out unless asked for (``scoring.explain_loyalty``), predictions and TreeSHAP on every core."""
+
+from __future__ import annotations
+
+import dataclasses
+from unittest import mock
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models import lgbm
+from pipeline.scoring.score import customer_batches, score
+
+
+def _score(scored, **scoring):
+    params = scored["params"]
+    cfg = dataclasses.replace(params.scoring, **scoring)
+    return score(scored["features"], scored["result"].bundle, scored["as_of"], cfg, "test v1")
+
+
+@pytest.mark.slow
+def test_batches_give_the_same_rows_totals_and_summary(scored):
+    whole = scored["score"]
+    n = len(scored["features"])
+    assert n > 300 and scored["params"].scoring.batch_rows >= n  # the fixture's run is one batch
+    batched = _score(scored, batch_rows=128)  # uneven: the last batch is shorter
+    pd.testing.assert_frame_equal(batched.risk_list, whole.risk_list)
+    pd.testing.assert_frame_equal(batched.contributions, whole.contributions)
+    pd.testing.assert_frame_equal(batched.global_features, whole.global_features, rtol=1e-12)
+    pd.testing.assert_frame_equal(batched.global_families, whole.global_families, rtol=1e-12)
+    pd.testing.assert_frame_equal(batched.drift, whole.drift, rtol=1e-12)
+    assert batched.summary["bands"] == whole.summary["bands"]
+    assert batched.summary["targeting"]["groups"] == whole.summary["targeting"]["groups"]
+
+
+def test_customer_batches_cover_every_customer_once_in_order():
+    frame = pd.DataFrame({"customer_id": [f"C{i}" for i in range(10)]}, index=range(100, 110))
+    batches = customer_batches(frame, 4)
+    assert [len(b) for b in batches] == [4, 4, 2]
+    assert pd.concat(batches)["customer_id"].tolist() == frame["customer_id"].tolist()
+    assert all(list(b.index) == list(range(len(b))) for b in batches)  # each a table of its own
+    assert customer_batches(frame, 10)[0] is frame  # one batch: the table itself, untouched
+    assert len(customer_batches(frame.iloc[:0], 4)) == 1  # an empty table is still scored (an empty list)
+
+
+@pytest.mark.slow
+def test_the_loyalty_explanation_changes_nothing_but_its_own_columns(scored):
+    off = scored["score"]
+    assert scored["params"].scoring.explain_loyalty is False  # the default
+    assert not any(c.startswith("loyalty_") for c in off.contributions.columns)
+    assert off.global_features["mean_abs_loyalty"].isna().all()
+    on = _score(scored, explain_loyalty=True)
+    pd.testing.assert_frame_equal(on.risk_list, off.risk_list)
+    churn_columns = list(off.contributions.columns)
+    pd.testing.assert_frame_equal(on.contributions[churn_columns], off.contributions)
+    loyalty = [c for c in on.contributions.columns if c.startswith("loyalty_")]
+    assert len(loyalty) == len(churn_columns) - 1  # a column per feature and the base value (no customer_id)
+    # exact TreeSHAP of the value model: a row's contributions add up to its raw score (log of value)
+    bundle = scored["result"].bundle
+    X = bundle.check_features(scored["features"].set_index("customer_id").loc[
+        on.contributions["customer_id"]].reset_index())
+    raw = bundle.loyalty._raw_predict(X, raw_score=True)
+    np.testing.assert_allclose(on.contributions[loyalty].sum(axis=1), raw, atol=1e-8)
+    assert (on.global_features["mean_abs_loyalty"] >= 0).all()
+    pd.testing.assert_frame_equal(on.global_features.drop(columns="mean_abs_loyalty"),
+                                  off.global_features.drop(columns="mean_abs_loyalty"))
+
+
+@pytest.mark.slow
+def test_predictions_and_contributions_do_not_depend_on_the_thread_count(scored):
+    churn = scored["result"].bundle.churn
+    X = scored["result"].bundle.check_features(scored["features"])
+    many = churn.predict_proba(X), churn.contributions(X)
+    with mock.patch.object(lgbm, "prediction_threads", return_value=1):
+        one = churn.predict_proba(X), churn.contributions(X)
+    np.testing.assert_array_equal(many[0], one[0])
+    np.testing.assert_array_equal(many[1], one[1])
+
+
+@pytest.mark.slow
+def test_contributions_are_those_of_shap_tree_explainer(scored):
+    """The direct ``pred_contrib`` call gives what ``shap.TreeExplainer`` gave before it (exactly the same numbers)."""
+    import warnings
+
+    import shap
+
+    churn = scored["result"].bundle.churn
+    X = scored["result"].bundle.check_features(scored["features"].head(400))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        explainer = shap.TreeExplainer(churn.booster_)
+        values = explainer.shap_values(churn._prepare_predict(X), tree_limit=churn.best_iteration_)
+    values = values[-1] if isinstance(values, list) else values
+    ours = churn.contributions(X)
+    np.testing.assert_array_equal(ours[:, :-1], np.asarray(values, float))
+    np.testing.assert_array_equal(ours[:, -1], np.ravel(explainer.expected_value)[-1])
+    assert churn.contributions(X.iloc[:0]).shape == (0, X.shape[1] + 1)
