@@ -40,7 +40,7 @@ class RunRecord:
     tables: dict[str, dict] = field(default_factory=dict)  # per table: rows_read, rows_used, rows_quarantined
     data_hash: str | None = None
     model: dict = field(default_factory=dict)  # uri, version, run_id (the MLflow run that trained it)
-    mlflow_run_id: str | None = None  # the MLflow run this command logged (churn train, churn outcomes)
+    mlflow_run_id: str | None = None  # the MLflow run this command logged (churn train, evaluate, outcomes)
     outputs: dict[str, dict] = field(default_factory=dict)  # path -> {"sha256": ..., "bytes": ...}
     warnings: list[dict] = field(default_factory=list)  # {"code": a stable code (runlog.WARNING_CODES), "message"}
     as_of: dict = field(default_factory=dict)  # given (the text: a date, data-end, today, yesterday), date

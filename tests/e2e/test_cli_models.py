@@ -145,6 +145,19 @@ def test_evaluate_backtest_writes_table_and_plots(workdir):
     for line, (cutoff, margin) in zip(printed, (model - best).items(), strict=True):
         low, high = margins.loc[cutoff, ["margin_low", "margin_high"]]
         assert cutoff in line and line.rstrip(" │").endswith(f"{margin:+.4f} │ {low:+.4f} to {high:+.4f}")
+    # logged as an MLflow run with its table and charts, named by what it backtested
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{workdir / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("churn").experiment_id], "tags.kind = 'evaluate'")
+    assert len(runs) == 1 and f"MLflow run {runs[0].info.run_id}" in " ".join(res.stdout.split())
+    run = runs[0]
+    assert run.info.run_name == "evaluate churn-model inactivity 90d as of 2025-12-31"
+    assert run.info.status == "FINISHED" and run.data.tags["churn.command"] == "evaluate"
+    assert run.data.metrics["backtest_model_roc_auc_mean"] == pytest.approx(model.mean())
+    assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"backtest.csv", "plots"}
+    assert {a.path for a in client.list_artifacts(run.info.run_id, "plots")} == {
+        f"plots/backtest_{m}.png" for m in ("roc_auc", "pr_auc", "lift_at_10")}
 
 
 def test_evaluate_rejects_an_in_period_fold_count_it_cannot_use_before_any_training(workdir):
