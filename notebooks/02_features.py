@@ -35,7 +35,7 @@ from sklearn.metrics import roc_auc_score
 import pipeline
 from features.registry import FAMILIES, family_label
 from pipeline.build import run as build
-from pipeline.build.extensions import prepare_features
+from pipeline.build.extensions import params_folder, prepare_features
 from pipeline.build.features import build_features, context_for, feature_spec
 from pipeline.core.runlog import RunLog
 from pipeline.data.samples import write_sample
@@ -58,7 +58,8 @@ else:
 os.chdir(WORK)  # relative paths of params.yaml (validation.quarantine_dir) land in the working folder
 log = RunLog()
 cfg = build.load(PARAMS, OVERRIDES)
-prepare_features(cfg)  # your own families (features.extra_modules), as every command imports them
+# your own families (features.extra_modules, relative to the params file), as every command imports them
+prepare_features(cfg, params_folder(PARAMS))
 ds = build.open_data(DATA, cfg, log)
 AS_OF = date.fromisoformat(AS_OF) if AS_OF else ds.date_range()[1]
 print(f"params: {PARAMS or 'built-in defaults'}\ndata: {DATA}\nas of: {AS_OF}\nworking folder: {WORK}")

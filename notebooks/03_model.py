@@ -47,7 +47,7 @@ from features.registry import family_label
 from models.baselines import churn_baselines, value_baselines
 from models.metrics import churn_metrics, ranking_metrics, value_metrics
 from pipeline.build import run as build
-from pipeline.build.extensions import prepare_features
+from pipeline.build.extensions import params_folder, prepare_features
 from pipeline.build.features import build_features
 from pipeline.core.runlog import RunLog
 from pipeline.data.samples import write_sample
@@ -85,7 +85,7 @@ else:  # a store of the notebook's own
 os.chdir(WORK)  # MLflow's artifacts and any quarantined rows land in the working folder
 log = RunLog()
 cfg = build.load(PARAMS, OVERRIDES)
-prepare_features(cfg)
+prepare_features(cfg, params_folder(PARAMS))
 ds = build.open_data(DATA, cfg, log)
 AS_OF = date.fromisoformat(AS_OF) if AS_OF else ds.date_range()[1]
 print(f"params: {PARAMS or 'built-in defaults'}\ndata: {DATA}\nas of: {AS_OF}\nworking folder: {WORK}\n"

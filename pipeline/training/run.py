@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.build.features import build_training_set, context_for, data_choices, feature_spec, snapshot_cutoffs
 from pipeline.build.extensions import module_records, params_folder
+from pipeline.build.features import build_training_set, context_for, data_choices, feature_spec, snapshot_cutoffs
 from pipeline.build.run import check_as_of, start
 from pipeline.core import runrecord
 from pipeline.core.files import write_bytes

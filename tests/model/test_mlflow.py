@@ -228,8 +228,8 @@ def test_a_run_says_what_ran_when_and_the_model_carries_its_run(store, trained):
 def test_tuned_settings_are_logged_beside_params_yaml_s():
     from types import SimpleNamespace
 
-    from pipeline.training.train import churn_estimator, value_estimator
     from pipeline.core.config import load_params
+    from pipeline.training.train import churn_estimator, value_estimator
 
     params = load_params(None)
     churn, loyalty = churn_estimator(params, num_leaves=13), value_estimator(params)
