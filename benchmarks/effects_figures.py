@@ -58,6 +58,8 @@ def truth_figures(run, truth, cfg_costs: tuple[float, float], budget: float = 0.
     by_risk = np.argsort(-(risk * value_est), kind="stable")[:k]
     kept_risk_given = float((joined["true_effect"].to_numpy()[by_risk] * value[by_risk]).sum())
     kept_risk_same = float((true_by_action[by_risk, best[by_risk]] * value[by_risk]).sum())
+    dnd_true = joined["do_not_disturb"].to_numpy(bool)  # every action pushes them away (the generator's truth)
+    dnd_predicted = predicted.to_numpy().max(axis=1) < 0
     oracle = np.argsort(-(true_by_action.max(axis=1) * value), kind="stable")[:k]
     return {"rows": int(len(joined)), "budget_customers": k,
             "spearman_given_action": float(rho_given), "spearman_by_action": rho_by_action,
@@ -66,8 +68,13 @@ def truth_figures(run, truth, cfg_costs: tuple[float, float], budget: float = 0.
                                 "top_by_risk_x_value_with_learned_action": kept_risk_same,
                                 "oracle_top_by_true_effect_x_value": float((true_by_action.max(axis=1) * value)[oracle].sum())},
             "ratio_vs_risk_x_value": kept_effect / kept_risk_given if kept_risk_given > 0 else None,
-            "do_not_disturb_share_true": float((true_by_action.max(axis=1) < 0).mean()),
-            "do_not_disturb_share_predicted": float((predicted.to_numpy().max(axis=1) < 0).mean())}
+            "do_not_disturb_share_true": float(dnd_true.mean()),
+            "do_not_disturb_share_predicted": float(dnd_predicted.mean()),
+            # of the customers every action truly pushes away: the share the learner predicts below zero for
+            # every action (never contacted), and the share of the top 20% by predicted net saving they make up
+            "do_not_disturb_found": float(dnd_predicted[dnd_true].mean()) if dnd_true.any() else None,
+            "do_not_disturb_in_top_by_net_saving": float(dnd_true[by_saving].mean()),
+            "do_not_disturb_in_top_by_risk_x_value": float(dnd_true[by_risk].mean())}
 
 
 class _Costs:

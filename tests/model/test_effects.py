@@ -229,3 +229,38 @@ def test_generated_campaigns_hold_their_truth():
     # the campaigns change who churns, so the data differs from the same seed's data without campaigns
     assert len(tables["transactions"]) != len(plain["transactions"])
     assert generate_chunk(1500, 7)[0]["transactions"].equals(plain["transactions"])
+
+
+@pytest.mark.slow
+def test_the_learner_finds_the_customers_every_action_pushes_away_and_scoring_does_not_contact_them(tmp_path):
+    """The generator's do-not-disturb segment (the most frequent buyers, whom the call and the offer both push
+    away): on held-out customers the learner predicts most of them below zero for every action, and targeting by
+    its predicted net saving contacts far fewer of them than targeting by churn probability x value."""
+    from pipeline.data.samples import write_sample
+    from pipeline.data.samples.retail import generate_chunk
+    from pipeline.outcomes.learn.run import figures_inputs, learn_effects
+    from pipeline.scoring.targeting import effect_net_saving
+
+    customers, seed = 20_000, 42  # at 4,000 the learner finds under half of them: too few to tell
+    write_sample(tmp_path / "data", customers, seed, campaigns=4)
+    _, truth = generate_chunk(customers, seed * 100_003, campaigns=4)  # the one chunk write_sample wrote
+    run = learn_effects(None, [tmp_path / "data" / "campaigns"], tmp_path / "data", register=False,
+                        overrides=[f"seed={seed}"])
+    held = run.test_rows.reset_index(drop=True).merge(
+        truth.campaigns.rename(columns={"as_of": "campaign"})[["campaign", "customer_id", "do_not_disturb"]],
+        on=["campaign", "customer_id"], how="left", validate="one_to_one")
+    dnd = held["do_not_disturb"].to_numpy(bool)
+    assert dnd.sum() >= 200  # the segment is there: about 4% of the listed
+    predicted = run.model.predict(held[run.model.feature_names_])
+    assert (predicted.to_numpy().max(axis=1) < 0)[dnd].mean() >= 0.8  # found: every action predicted to harm them
+
+    risk, value, _ = figures_inputs(held, run.model, 90)
+    costs = TargetingConfig(contact_cost=1.0, offer_cost=0.0, holdout_share=0.0)
+    allowed = {a: np.ones(len(held), dtype=bool) for a in predicted.columns}
+    _, effect, saving, _ = choose_by_effect(predicted, allowed, risk, value, costs)
+    ids = held["customer_id"].astype(str) + "|" + held["campaign"]
+    by_effect = contact_groups(ids.to_numpy(), saving, date(2025, 9, 30), costs, 0) == "treatment"
+    average = effect_net_saving(np.full(len(held), 0.12) * risk, risk, value, costs)  # one average effect for all
+    by_risk = contact_groups(ids.to_numpy(), average, date(2025, 9, 30), costs, 0) == "treatment"
+    assert not by_effect[dnd & (effect < 0)].any()  # predicted do-not-disturb: never contacted
+    assert by_effect[dnd].mean() <= 0.1 and by_effect[dnd].mean() < by_risk[dnd].mean()

@@ -11,7 +11,9 @@ generated, so the data itself carries the effects:
 
 Both depend on what the features can see: a complaint or a poor score in the warning weeks before churn is what a
 senior agent's call mends; fading visits or spend are what an offer mends; regulars who buy often resent the call
-(``push``). Each customer's true effect of an action (the fall in their churn probability over the horizon) is
+(``push``), and the most frequent buyers (``HEAVY_RATE``) resent any contact: the call and the offer both push them
+away, so those of them who would have stayed are do-not-disturb whatever the action (``do_not_disturb`` in the
+truth). Each customer's true effect of an action (the fall in their churn probability over the horizon) is
 ``keep`` if they would churn and ``-push`` if they would stay; the truth table holds it for both actions.
 
 How it works, and why: docs/effects.md, section "Generated campaigns".
@@ -32,6 +34,7 @@ SPACING_DAYS = 60  # between campaigns
 LAST_CAMPAIGN = pd.Timestamp("2025-09-30")  # its horizon ends on 2025-12-29, inside the data
 MAX_CAMPAIGNS = 8
 FREQUENT_RATE = 0.06  # purchases a day (one every 17 days or more often): the regulars a call annoys
+HEAVY_RATE = 0.09  # one purchase every 11 days or more often: buyers whom any contact annoys (about 6% of customers)
 SERVICE_CAUSES = ("complaints", "detractor")
 FADING_CAUSES = ("fading_visits", "declining_spend", "loyalty_lapse")
 
@@ -47,10 +50,11 @@ def true_shares(cause: np.ndarray, in_warning: np.ndarray, rate: np.ndarray) -> 
     service = np.isin(cause, SERVICE_CAUSES) & in_warning
     fading = np.isin(cause, FADING_CAUSES) & in_warning
     regular = (rate >= FREQUENT_RATE) & ~in_warning
+    heavy = (rate >= HEAVY_RATE) & ~in_warning  # any contact annoys them: the offer as well as the call
     call_keep = np.where(service, 0.7, np.where(in_warning, 0.15, 0.05))
-    call_push = np.where(regular, 0.25, 0.0)
+    call_push = np.where(heavy, 0.35, np.where(regular, 0.25, 0.0))
     offer_keep = np.where(fading, 0.5, np.where(in_warning, 0.1, 0.05))
-    offer_push = np.zeros(len(cause))
+    offer_push = np.where(heavy, 0.25, 0.0)
     return {CALL: (call_keep, call_push), OFFER: (offer_keep, offer_push)}
 
 
@@ -62,7 +66,8 @@ def simulate(rng: np.random.Generator, customer_id: np.ndarray, signup: np.ndarr
     Returns:
         The churn times, causes and warning starts after the campaigns (new arrays), and the truth: one row per
         listed customer and campaign (``as_of``, ``customer_id``, ``action``, ``contact_group``, ``would_churn``,
-        ``in_warning``, the true effect of each action and of the one given, ``saved``, ``pushed``).
+        ``in_warning``, the true effect of each action and of the one given, ``do_not_disturb`` (every action
+        pushes them away: a would-be stayer both actions can push), ``saved``, ``pushed``).
     """
     churn_at, cause, warning = churn_at.copy(), cause.copy(), warning.copy()
     rows = []
@@ -98,6 +103,7 @@ def simulate(rng: np.random.Generator, customer_id: np.ndarray, signup: np.ndarr
             "would_churn": would_churn, "in_warning": in_warning,
             "true_effect_call": effects[CALL], "true_effect_offer": effects[OFFER],
             "true_effect": np.choose(pick, [effects[a] for a in ACTIONS]),
+            "do_not_disturb": np.max([effects[a] for a in ACTIONS], axis=0) < 0,
             "saved": saved, "pushed": pushed}))
     cause = np.where(churn_at < t_end, cause, "none")
     return churn_at, cause, warning, pd.concat(rows, ignore_index=True)
@@ -118,5 +124,5 @@ def campaign_lists(truth: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return out
 
 
-__all__ = ["ACTIONS", "CALL", "HOLDOUT_SHARE", "MAX_CAMPAIGNS", "OFFER", "TRUE_EFFECT_COLUMN", "campaign_dates",
+__all__ = ["ACTIONS", "CALL", "HEAVY_RATE", "HOLDOUT_SHARE", "MAX_CAMPAIGNS", "OFFER", "TRUE_EFFECT_COLUMN", "campaign_dates",
            "campaign_lists", "simulate", "true_shares"]
