@@ -193,14 +193,15 @@ _RUN_RECORD: list[Path | None] = [None]  # the --run-record of the command now r
 
 def check_paths(outputs: dict[str, Path | None], inputs: dict[str, str | Path | None]) -> None:
     """Before any work: the outputs asked for (option -> path; ``None``: not asked for) can be written, and none
-    lands on an input, inside an input folder, or on another output (``--run-record`` included)."""
-    check_outputs(*outputs.values())
+    lands on an input, inside an input folder, or on another output (``--run-record`` included). Separation is
+    checked first: checking that an output can be written creates its folder, which must never land in an input."""
     try:
         check_separate({**outputs, "--run-record": _RUN_RECORD[0]}, inputs)
     except OutputError as exc:
         if "--run-record" in str(exc):
             _RUN_RECORD[0] = None  # not written either: it would replace that file
         raise
+    check_outputs(*outputs.values())
 
 
 def check_outputs(*targets: Path | None) -> None:

@@ -156,7 +156,13 @@ def learn_effects(
     from pipeline.cli.common import print_table
     from pipeline.outcomes.learn.run import learn_effects as run_learn
 
-    check_paths({"--out": out_dir, "--json": json_path},
+    from pipeline.outcomes.learn.run import check_model_folder
+    from pipeline.training.effects_registry import EFFECTS_FILE
+
+    if out_dir is not None:
+        check_model_folder(out_dir)
+    # --out is a folder: its model file stands for it (an existing folder is allowed; inside an input it is not)
+    check_paths({"--out": out_dir / EFFECTS_FILE if out_dir is not None else None, "--json": json_path},
                 {"--data": data, "--params": params, **{f"--lists ({i + 1})": p for i, p in enumerate(lists)}})
     made = run_learn(params, lists, data, out_dir, json_path, not no_register, with_engine(set_, engine), ConsoleLog())
     m = made.metadata

@@ -32,8 +32,13 @@ from openpyxl.utils import get_column_letter
 from pipeline.core.errors import DataError
 from pipeline.outputs.labels import (
     CONTACT_GROUPS,
+    EFFECT_GROUP,
+    EFFECT_GROUP_MEANINGS,
+    EFFECT_GROUPS,
+    EFFECTS_SECTION,
     NET_SAVING,
     TERMS,
+    WHY_THIS_ACTION,
     WIN_BACK_LIST,
     as_of_words,
     band_label,
@@ -41,6 +46,9 @@ from pipeline.outputs.labels import (
     churn_words,
     contact_label,
     currency_words,
+    effect_reason,
+    effects_not_used_words,
+    effects_used_words,
     groups_meaning,
     holdout_share_words,
     in_sentence,
@@ -271,6 +279,13 @@ def _call_list_columns(shown: pd.DataFrame, ranks: np.ndarray, currency: str, st
             columns.append(_data_column(f"Reason {k}", shown[f"driver_{k}_reason"], styles, kind="text", style=wrapped))
     if "action" in shown.columns:
         columns.append(_data_column("Suggested action", shown["action"], styles, kind="text", style=wrapped))
+    if "effect_group" in shown.columns and shown["effect_group"].notna().any():  # targeted by a learned effect model
+        columns.append(_Column(EFFECT_GROUP, _labelled(shown["effect_group"], lambda g: EFFECT_GROUPS.get(g, g)),
+                               "text", text))
+        reasons = [effect_reason(a, e, p, g, currency) or None for a, e, p, g in zip(
+            shown["action"], shown.get("predicted_effect", pd.Series(np.nan, index=shown.index)),
+            shown.get("priority", pd.Series(np.nan, index=shown.index)), shown["effect_group"], strict=True)]
+        columns.append(_Column(WHY_THIS_ACTION, reasons, "text", wrapped))
     if "contact_group" in shown.columns:
         columns.append(_Column(TERMS["contact_group"], _labelled(shown["contact_group"], contact_label), "text", text,
                                alert_style=styles.id(alert=True, top=True)))
@@ -462,6 +477,11 @@ def _definitions(frame: pd.DataFrame, summary: dict, currency: str, call_list: l
         if isinstance(targeting.get("profit"), dict):
             horizon = (summary.get("label") or {}).get("horizon_days")
             rows.append(("List size", targeting_profit_sentence(targeting, horizon, currency)))
+        effects = targeting.get("effects")
+        if isinstance(effects, dict) and "used" in effects:
+            rows.append((EFFECTS_SECTION, " ".join(filter(None, (
+                effects_used_words(effects),
+                "" if effects["used"] == "effect_model" else effects_not_used_words(effects.get("note")))))))
         rule = win_back_words(targeting.get("win_back_gaps"), (summary.get("label") or {}).get("horizon_days"))
         if rule:
             rows.append((WIN_BACK_LIST, rule))
@@ -503,6 +523,10 @@ def _meanings(frame: pd.DataFrame, churn: str) -> dict[str, str]:
         NET_SAVING: "What contacting the customer is expected to save over the horizon, after the contact's cost "
                     f"(see {NET_SAVING} above)",
         TERMS["contact_group"]: groups_meaning(),
+        EFFECT_GROUP: "Whom the contact is predicted to help, by the learned effect model: "
+                      + "; ".join(f"{EFFECT_GROUPS[g]}: {m}" for g, m in EFFECT_GROUP_MEANINGS.items()),
+        WHY_THIS_ACTION: "Why the suggested action, in words: its predicted effect on the customer's churn probability "
+                         "and expected net saving, against the other actions that fit them",
         "Priority rank": priority,
     }
 

@@ -59,6 +59,11 @@ EFFECT_GROUP_MEANINGS = {
     "do_not_disturb": "a contact is predicted to push them away: never contacted",
 }
 QINI = "Qini coefficient"
+EFFECTS_SECTION = "Whom the call helps"
+EFFECT_GROUP = "Effect group"
+WHY_THIS_ACTION = "Why this action"
+UPLIFT_CURVE = "Uplift (Qini) curve"
+TOP_OF_LIST = {"by_effect": "By predicted effect", "by_risk": "By churn risk", "random": "Everyone (random)"}
 WIN_BACK_LIST = "Win-back list"
 
 _WORDS = {"nps": "NPS", "csat": "CSAT", "btyd": "purchase model", "cv": "variation of", "std": "spread of",
@@ -75,6 +80,47 @@ def effect_reason(action: object, effect: object, saving: object, group: object,
                 f"(the least harmful by {-effect * 100:.1f} points)")
     return (f"{action}: predicted to lower their churn probability by {effect * 100:.1f} points, an expected net "
             f"saving of {money_words(float(saving), currency)} after costs, the highest of the actions that fit them")
+
+
+def effects_used_words(effects: Mapping) -> str:
+    """Which effects the call list used, in a sentence, from the summary's ``targeting.effects``
+    (``pipeline.scoring.run.effects_used``): the learned effect model, or one average effect per action, the
+    shipped assumptions or values set in ``targeting.action_effects``."""
+    used = effects.get("used")
+    if used == "effect_model":
+        lists = effects.get("lists")
+        return (f"The call list targets by the effect model {effects.get('model_version') or ''}, learned from "
+                f"{lists or 'past'} list{'' if lists == 1 else 's'} and their holdouts (the last as of "
+                f"{effects.get('learned_as_of') or 'unknown'}): each customer gets the action of highest expected net "
+                "saving by their own predicted effect, and customers whom every action that fits them is predicted to "
+                "push away are never contacted.")
+    source = ("the shipped assumptions of targeting.action_effects, not measured on these customers (`churn outcomes "
+              "--write-effects` measures them from a list's holdout)" if used == "defaults" else
+              "the values set in targeting.action_effects (measured by `churn outcomes --write-effects` or set by hand)")
+    return (f"The call list uses one average effect per action (the share of would-be churners it keeps), the same "
+            f"for every customer: {source}. There are no groups of whom the call helps without a learned effect model.")
+
+
+def effects_not_used_words(note: object) -> str:
+    """Why the effect model was not used, from the summary's note (empty when it was)."""
+    text = str(note or "").strip()
+    return f"Why not a learned effect model: {text[:1].lower()}{text[1:]}." if text else ""
+
+
+def qini_words(evaluation: Mapping) -> str:
+    """The caption of the uplift curve: the Qini coefficient with its interval on customers the model never saw,
+    against ranking by churn risk."""
+    q, qr = evaluation.get("qini") or {}, evaluation.get("qini_by_risk") or {}
+    if not q:
+        return ""
+    low, high = q.get("interval") or (float("nan"), float("nan"))
+    text = (f"{QINI} {q['coefficient']:.4f} ({float(q.get('level') or 0.9):.0%} interval {low:.4f} to {high:.4f}) on "
+            f"{int(evaluation.get('customers') or 0):,} listed customers the effect model never saw")
+    if qr:
+        text += f"; ranking by churn risk: {qr['coefficient']:.4f}"
+    return (text + ". Each curve: the extra customers kept, as a share of all, when the top share of customers by "
+            "that ranking is contacted (against the held-out customers among them); the dotted line is contacting "
+            "at random. Above zero and above the dotted line: the ranking finds those a contact keeps.")
 
 
 def currency_of(cfg: Params) -> str:
@@ -320,8 +366,9 @@ def newly_in_band(band: object) -> str:
     return f"newly in the {in_sentence(band_label(band))} band"
 
 
-__all__ = ["BANDS", "BEHIND_BASELINE", "CONTACT_GROUPS", "EFFECT_GROUPS", "EFFECT_GROUP_MEANINGS", "QINI",
-           "effect_reason", "GROUP_MEANINGS", "HOLDOUT_PURPOSE", "NET_SAVING", "TERMS",
+__all__ = ["BANDS", "BEHIND_BASELINE", "CONTACT_GROUPS", "EFFECT_GROUP", "EFFECT_GROUPS", "EFFECT_GROUP_MEANINGS",
+           "EFFECTS_SECTION", "QINI", "TOP_OF_LIST", "UPLIFT_CURVE", "WHY_THIS_ACTION", "effect_reason",
+           "effects_not_used_words", "effects_used_words", "qini_words", "GROUP_MEANINGS", "HOLDOUT_PURPOSE", "NET_SAVING", "TERMS",
            "TIERS", "WIN_BACK_LIST", "as_of_words", "band_label", "band_rule_line", "band_rule_text",
            "band_rule_words", "churn_definition", "churn_words", "column_labels", "contact_label", "currency_of",
            "currency_words", "family_label", "feature_label", "group_counts", "groups_meaning",

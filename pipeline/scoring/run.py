@@ -28,6 +28,7 @@ from pipeline.build.run import (
     warn_hindsight,
 )
 from pipeline.core import runrecord
+from pipeline.core.config import DEFAULT_ACTION_EFFECTS, TargetingConfig
 from pipeline.core.errors import DataError
 from pipeline.core.files import check_writable
 from pipeline.core.runlog import RunLog
@@ -119,6 +120,9 @@ def effect_model_for(churn_model_name: str, horizon_days: int, uri: str | Path |
     else:
         loaded, why = load_registered_effects(effects_model_name(churn_model_name))
         if loaded is None:
+            latest, _ = load_registered_effects(effects_model_name(churn_model_name), "challenger")
+            if latest is not None:  # learned, but it did not pass its gate: say why
+                why = f"{why}; the latest, {latest.label}, is not used: {latest.metadata.get('gate_reason')}"
             return None, f"{why}: {fallback}"
     meta = loaded.metadata
     if not meta.get("passed"):
@@ -127,6 +131,24 @@ def effect_model_for(churn_model_name: str, horizon_days: int, uri: str | Path |
         return None, (f"the effect model {loaded.label} predicts over {meta.get('horizon_days')} days and the churn "
                       f"model over {horizon_days}: {fallback}")
     return loaded, f"the call list targets by the effect model {loaded.label}: {meta.get('gate_reason')}"
+
+
+def effects_used(effect_model: LoadedEffects | None, targeting: TargetingConfig, actions: list[str]) -> dict:
+    """What the report says about the effects the call list used (the summary's ``targeting.effects``, beside the
+    groups and the note): with an effect model, its last evaluation on customers it never saw (Qini coefficient
+    and interval, against ranking by risk, the measured effect in the top of the list, the uplift curve), so the
+    report needs no model; without one, the average effect of each action on the list and whether they are the
+    shipped assumptions or values set in ``targeting.action_effects``."""
+    if effect_model is not None:
+        meta = effect_model.metadata
+        ev = meta.get("evaluation") or {}
+        return {"used": "effect_model", "learned_as_of": meta.get("as_of"), "lists": len(meta.get("lists") or []),
+                "actions": list(meta.get("actions") or []),
+                "evaluation": {k: ev.get(k) for k in ("customers", "contacted", "held_out", "qini", "qini_by_risk",
+                                                      "effect_overall", "effect_in_top", "curve")}}
+    shipped = all(targeting.action_effects.get(a) == DEFAULT_ACTION_EFFECTS.get(a) for a in actions)
+    return {"used": "defaults" if shipped else "configured",
+            "average_effects": {a: float(targeting.action_effects.get(a, targeting.default_effect)) for a in actions}}
 
 
 def score(params: str | Path | None, data: str | Path, as_of: str | date, out: str | Path | None = None,
@@ -192,6 +214,8 @@ def score(params: str | Path | None, data: str | Path, as_of: str | date, out: s
             risk, changes = compare_with_previous(previous_path, previous is not None, result, frame, bundle.spec,
                                                   currency_of(cfg), log)
     result.summary["targeting"]["effects"]["note"] = effects_note
+    result.summary["targeting"]["effects"].update(effects_used(
+        effect_model, cfg.targeting, sorted(map(str, result.risk_list["action"].dropna().unique()))))
     summary = {**result.summary, "global_families": result.global_families.to_dict("records"),
                "global_features": result.global_features.head(30).to_dict("records"),
                "drift": result.drift.to_dict("records")}

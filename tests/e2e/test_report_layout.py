@@ -88,12 +88,34 @@ def call_list(n: int = 240, seed: int = 3) -> pd.DataFrame:
     frame = frame.sort_values("priority", ascending=False, ignore_index=True)
     frame["contact_group"] = np.where(np.arange(n) < 180, np.where(np.arange(n) % 10 == 3, "holdout", "treatment"),
                                       "not_selected")
+    # targeted by a learned effect model (docs/effects.md): its predicted effect and the customer's group
+    frame["predicted_effect"] = rng.uniform(-0.05, 0.2, n)
+    frame["effect_group"] = np.where(frame["predicted_effect"] >= 0.02, "persuadable", np.where(
+        frame["predicted_effect"] < 0, "do_not_disturb", np.where(p >= 0.5, "lost_cause", "sure_thing")))
+    frame["effect_model_version"] = "churn-model-effects v2 (champion)"
     frame["previous_probability"] = np.clip(p - rng.normal(0.05, 0.1, n), 0, 1)
     frame["probability_change"] = frame["churn_probability"] - frame["previous_probability"]
     frame["previous_band"] = "medium"
     frame["change_reason"] = np.where(frame["probability_change"] > 0.1, "Risk up 12 points since 2025-08-31: no purchase since",
                                       None)
     return frame
+
+
+def effects_summary(frame: pd.DataFrame) -> dict:
+    """The summary's ``targeting.effects`` of a list targeted by an effect model, with its last evaluation."""
+    share = np.linspace(0, 1, 101)
+    return {"used": "effect_model", "model_version": "churn-model-effects v2 (champion)", "lists": 3,
+            "learned_as_of": "2025-06-30", "note": "the call list targets by the effect model churn-model-effects v2",
+            "groups": {g: {"customers": int((frame["effect_group"] == g).sum()),
+                           "value_if_retained": float(frame.loc[frame["effect_group"] == g, "value_if_retained"].sum())}
+                       for g in ("persuadable", "sure_thing", "lost_cause", "do_not_disturb")},
+            "evaluation": {"customers": 9829, "qini": {"coefficient": 0.0077, "interval": [0.0045, 0.0113], "level": 0.9},
+                           "qini_by_risk": {"coefficient": 0.0024, "interval": [-0.0005, 0.0053], "level": 0.9},
+                           "effect_overall": -0.007,
+                           "effect_in_top": [{"share": s, "by_effect": 0.03, "by_risk": 0.01} for s in (0.1, 0.2, 0.3)],
+                           "curve": {"share": share.tolist(), "effect_model": (0.02 * share * (1 - share)).tolist(),
+                                     "by_risk": (0.005 * share * (1 - share)).tolist(),
+                                     "random": (-0.007 * share).tolist()}}}
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +131,8 @@ def report(sample_tables, tmp_path_factory):
         "label": {"kind": "inactivity", "horizon_days": 90, "lookback_days": 365, "min_purchases_in_lookback": 1},
         "value_rule": {"lifetime_months": 12, "annual_discount_rate": 0.1},
         "targeting": {"capacity": 180, "holdout_share": 0.1, "groups": {g: int(c) for g, c in groups.items()},
-                      "priority_in_treatment": float(frame.loc[frame["contact_group"] == "treatment", "priority"].sum())},
+                      "priority_in_treatment": float(frame.loc[frame["contact_group"] == "treatment", "priority"].sum()),
+                      "effects": effects_summary(frame)},
         "actions": frame["action"].value_counts().to_dict(), "base_probability": 0.3,
         "global_families": [{"family": f, "mean_abs_effect_pp": 0.05 / (i + 1)} for i, f in enumerate(FAMILIES)],
         "drifted_features": [{"feature": "late_invoice_share_last_90d", "psi": 0.31}],
@@ -196,3 +219,19 @@ def test_the_report_fits_a_phone_and_a_wide_screen_and_prints_on_a_few_a4_pages(
     chromium(folder, "--no-pdf-header-footer", f"--print-to-pdf={pdf}", (folder / "report.html").as_uri())
     pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf.read_bytes()))
     assert 3 <= pages <= 8, pages  # headline, charts, health and the call list; customer cards only when opened
+
+
+def test_the_report_shows_whom_the_call_helps(report):
+    from pipeline.outputs.labels import EFFECT_GROUPS, EFFECTS_SECTION, UPLIFT_CURVE, WHY_THIS_ACTION
+
+    html, effects = report["html"], report["summary"]["targeting"]["effects"]
+    section = html[html.index('<section id="effects">'):]
+    section = section[:section.index("</section>")]
+    assert f"<h2>{EFFECTS_SECTION}</h2>" in section and "churn-model-effects v2 (champion)" in section
+    for key, label in EFFECT_GROUPS.items():
+        assert f"<strong>{label}</strong>" in section and f">{effects['groups'][key]['customers']:,}<" in section
+    assert f'alt="{UPLIFT_CURVE}"' in section and "0.0077 (90% interval 0.0045 to 0.0113)" in section
+    first = report["frame"].iloc[0]
+    if first["effect_group"] != "do_not_disturb":
+        assert f"lower their churn probability by {first['predicted_effect'] * 100:.1f} points" in html
+    assert f"<strong>{WHY_THIS_ACTION}:</strong>" in html

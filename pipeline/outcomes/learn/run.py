@@ -15,14 +15,22 @@ import pandas as pd
 from models.uplift import ActionEffects
 from pipeline.build.features import build_features
 from pipeline.build.run import load, open_data
-from pipeline.core.errors import DataError
-from pipeline.core.files import check_writable, read_table, write_bytes
+from pipeline.core import runrecord
+from pipeline.core.errors import DataError, OutputError
+from pipeline.core.files import check_writable, file_sha256, read_table, write_bytes
 from pipeline.core.runlog import RunLog
 from pipeline.outcomes import effects as fx
 from pipeline.outcomes import figures as oc
 from pipeline.scoring.changes import list_as_of
 from pipeline.training import tracking
-from pipeline.training.effects_registry import effects_model_name, register_effects, save_effects
+from pipeline.training.effects_registry import (
+    CARD_FILE,
+    EFFECTS_FILE,
+    MANIFEST,
+    effects_model_name,
+    register_effects,
+    save_effects,
+)
 
 LIST_SUFFIXES = (".parquet", ".csv")
 
@@ -83,10 +91,13 @@ def learn_effects(params: str | Path | None, lists: list[str | Path], data: str 
             the gate, else challenger).
     """
     log = log or RunLog()
+    record = runrecord.current()
     cfg = load(params, overrides)
+    if out is not None:
+        check_model_folder(out)
     for target in (out, json_path):
         if target is not None:
-            check_writable(target / "x" if target is out else target)
+            check_writable(target / EFFECTS_FILE if target is out else target)
     paths = list_files(lists)
     loaded = []
     for path in paths:  # every list read and checked for columns before the data is
@@ -98,13 +109,15 @@ def learn_effects(params: str | Path | None, lists: list[str | Path], data: str 
     if len(horizons) > 1:
         raise DataError(f"the lists were scored with different horizons ({sorted(horizons)} days): one effect model "
                         "predicts over one horizon. Fix: pass lists with the same label.horizon_days")
-    ds = open_data(data, cfg, log)
-    last_day = ds.date_range()[1]
+    with record.phase("reading and validating the data"):
+        ds = open_data(data, cfg, log)
+    first_day, last_day = ds.date_range()
+    record.data = {"first_day": str(first_day), "last_day": str(last_day)}
     parts, sources, notes = [], [], []
     for path, frame, as_of, label, list_notes in loaded:
         fx.check_past_list(frame, str(path), as_of, label.horizon_days, last_day)
         notes += [f"{path.name}: {n}" for n in list_notes]
-        with log.status(f"gathering {path.name}: features as of {as_of} and outcomes to "
+        with record.phase("gathering past lists"), log.status(f"gathering {path.name}: features as of {as_of} and outcomes to "
                         f"{oc.horizon_end(as_of, label.horizon_days)}..."):
             features = build_features(ds, cfg, as_of)
             realised = oc.realised_outcomes(ds, cfg, label, as_of, frame["customer_id"].astype(str))
@@ -124,12 +137,15 @@ def learn_effects(params: str | Path | None, lists: list[str | Path], data: str 
     test = fx.held_out(rows["customer_id"], cfg.seed)
     train, held = rows[~test], rows[test]
     names = fx.feature_columns(rows)
-    with log.status(f"learning the effect of {rows['action'].nunique()} action(s) on {len(train):,} rows..."):
+    record.as_of = {"date": max(s["as_of"] for s in sources), "lists": [s["as_of"] for s in sources]}
+    with record.phase("learning the effects"), \
+            log.status(f"learning the effect of {rows['action'].nunique()} action(s) on {len(train):,} rows..."):
         model = ActionEffects(random_state=cfg.seed).fit(train[names], train["action"], train["contacted"],
                                                           train["churned"])
     risk, value, sources_of = figures_inputs(held, model, label.horizon_days)
     notes += sources_of
-    with log.status(f"judging it on {len(held):,} rows of customers it never saw..."):
+    with record.phase("judging it on customers it never saw"), \
+            log.status(f"judging it on {len(held):,} rows of customers it never saw..."):
         evaluation = fx.evaluate(model, held, risk, value, cfg.targeting.contact_cost, cfg.targeting.offer_cost,
                                  cfg.seed)
     passed, reason = fx.passes(evaluation)
@@ -153,14 +169,39 @@ def learn_effects(params: str | Path | None, lists: list[str | Path], data: str 
         if register:
             tracking.configure()
             tracking.check_stores(cfg, tuning=False)
-            with log.status("registering the effect model in MLflow..."):
+            with record.phase("registering"), log.status("registering the effect model in MLflow..."):
                 run_id, version, alias = register_effects(folder, metadata, passed)
             result.registered = {"name": metadata["name"], "version": version, "alias": alias, "run_id": run_id}
+            record.mlflow_run_id = run_id
+        if out is not None:
+            for name in (EFFECTS_FILE, CARD_FILE, MANIFEST):
+                record.output(str(out / name), file_sha256(out / name), (out / name).stat().st_size)
+    q = evaluation["qini"]
+    record.model = {"name": metadata["name"], "kind": "effects", "passed": passed, "qini": q["coefficient"],
+                    "qini_interval": q["interval"], "horizon_days": label.horizon_days,
+                    **({k: result.registered[k] for k in ("version", "alias", "run_id")} if result.registered else {}),
+                    **({"folder": str(out)} if out is not None else {})}
     if json_path is not None:
         write_bytes(json.dumps({**metadata, "registered": result.registered}, indent=1, default=str).encode(),
                     json_path)
+        record.output(str(json_path), file_sha256(json_path), json_path.stat().st_size)
         result.written["json"] = json_path
     return result
+
+
+def check_model_folder(out: Path) -> None:
+    """``--out`` is a folder for the effect model's files: refused when it is a file, or a folder holding anything
+    but an earlier effect model's files (which it replaces), so no other file is ever overwritten or mixed in."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"--out {out} is a file; the effect model is a folder of files ({EFFECTS_FILE}, {CARD_FILE}, "
+                          f"{MANIFEST}). Fix: pass a folder name, e.g. models/effects")
+    if out.is_dir():
+        others = sorted(p.name for p in out.iterdir() if p.name not in (EFFECTS_FILE, CARD_FILE, MANIFEST))
+        if others:
+            raise OutputError(f"--out {out} holds other files ({', '.join(others[:3])}"
+                              f"{' and more' if len(others) > 3 else ''}); the effect model's folder holds only its own "
+                              "files, which a new run replaces. Fix: pass a new or empty folder")
 
 
 def figures_inputs(held: pd.DataFrame, model: ActionEffects, horizon_days: int
@@ -189,4 +230,4 @@ def figures_inputs(held: pd.DataFrame, model: ActionEffects, horizon_days: int
     return risk, value, notes
 
 
-__all__ = ["LearnEffectsRun", "figures_inputs", "learn_effects", "list_files"]
+__all__ = ["LearnEffectsRun", "check_model_folder", "figures_inputs", "learn_effects", "list_files"]

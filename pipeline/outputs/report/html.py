@@ -23,6 +23,13 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from pipeline.outputs.labels import (
     CONTACT_GROUPS,
+    EFFECT_GROUP,
+    EFFECT_GROUP_MEANINGS,
+    EFFECT_GROUPS,
+    EFFECTS_SECTION,
+    TOP_OF_LIST,
+    UPLIFT_CURVE,
+    WHY_THIS_ACTION,
     HOLDOUT_PURPOSE,
     NET_SAVING,
     TERMS,
@@ -34,6 +41,9 @@ from pipeline.outputs.labels import (
     churn_words,
     contact_label,
     currency_words,
+    effect_reason,
+    effects_not_used_words,
+    effects_used_words,
     family_label,
     feature_label,
     group_counts,
@@ -42,6 +52,7 @@ from pipeline.outputs.labels import (
     newly_in_band,
     population_rule,
     population_words,
+    qini_words,
     targeting_profit_sentence,
     tier_label,
     tiers_meaning,
@@ -305,6 +316,40 @@ def _economics(frame: pd.DataFrame, summary: dict, currency: str) -> dict | None
             "not_worth": int(targeting.get("no_positive_saving") or 0), "chart": chart}
 
 
+def _effects(frame: pd.DataFrame, summary: dict, currency: str) -> dict | None:
+    """Whom the call helps: which effects the call list used and why; with an effect model, the four groups with
+    their customers and value if retained, the uplift curve of its last evaluation and the measured effect in the
+    top of the list. None for a list written before the summary said which effects it used."""
+    targeting = summary.get("targeting") if isinstance(summary.get("targeting"), dict) else {}
+    effects = targeting.get("effects") if isinstance(targeting.get("effects"), dict) else None
+    if effects is None or "used" not in effects:
+        return None
+    learned = effects.get("used") == "effect_model"
+    out: dict = {"sentence": effects_used_words(effects),
+                 "why_not": "" if learned else effects_not_used_words(effects.get("note")),
+                 "learned": learned, "groups": [], "chart": None, "caption": "", "top": []}
+    if not learned:
+        return out
+    groups = effects.get("groups") or {}
+    out["groups"] = [{"group": EFFECT_GROUPS[g], "key": g, "meaning": EFFECT_GROUP_MEANINGS[g],
+                      "customers": int((groups.get(g) or {}).get("customers") or 0),
+                      "value": money(float((groups.get(g) or {}).get("value_if_retained") or 0.0), currency)}
+                     for g in EFFECT_GROUPS]
+    ev = effects.get("evaluation") or {}
+    curve = ev.get("curve") or {}
+    if curve.get("share"):
+        out["chart"] = _img(plots.uplift_plot(
+            curve["share"], {TOP_OF_LIST["by_effect"]: curve["effect_model"], TOP_OF_LIST["by_risk"]: curve["by_risk"],
+                             "random: " + TOP_OF_LIST["random"].lower(): curve["random"]},
+            f"{UPLIFT_CURVE}, customers the effect model never saw", "top share of customers contacted (%)",
+            "extra customers kept (% of all)"))
+        out["caption"] = qini_words(ev)
+    overall = ev.get("effect_overall")
+    out["top"] = [{"share": f"{float(t['share']):.0%}", "by_effect": _pts(t.get("by_effect")),
+                   "by_risk": _pts(t.get("by_risk")), "random": _pts(overall)} for t in ev.get("effect_in_top") or []]
+    return out
+
+
 def _win_back(frame: pd.DataFrame, summary: dict, currency: str, top_n: int) -> dict | None:
     """The win-back list: who is on it and why, its size and value, and its first customers; None when empty."""
     if "contact_group" not in frame.columns:
@@ -399,6 +444,9 @@ def build_report(frame: pd.DataFrame, summary: dict, top_n: int, currency: str =
             "drivers": [(family_label(row[f"driver_{k}_family"]), feature_label(row.get(f"driver_{k}_feature", "")),
                          float(row[f"driver_{k}_effect"])) for k in DRIVERS if pd.notna(row.get(f"driver_{k}_effect"))],
             "action": str(row["action"]),
+            "effect_group": EFFECT_GROUPS.get(str(row.get("effect_group")), ""),
+            "why_action": effect_reason(row["action"], row.get("predicted_effect"), row.get("priority"),
+                                        row.get("effect_group"), currency),
             "group": str(group) if isinstance(group, str) else "",
             "group_text": contact_label(group) if isinstance(group, str) else "",
             "change": float(change) if change is not None and pd.notna(change) else None,
@@ -419,7 +467,9 @@ def build_report(frame: pd.DataFrame, summary: dict, top_n: int, currency: str =
         has_change=has_change, ordered_by="priority" if "priority" in frame.columns else "value at risk",
         population=_population(summary, n), terms=TERMS, groups=CONTACT_GROUPS, holdout_purpose=HOLDOUT_PURPOSE,
         economics=_economics(frame, summary, currency), win_back=_win_back(frame, summary, currency, top_n),
-        net_saving_term=NET_SAVING, win_back_term=WIN_BACK_LIST,
+        net_saving_term=NET_SAVING, win_back_term=WIN_BACK_LIST, effects=_effects(frame, summary, currency),
+        effects_term=EFFECTS_SECTION, effect_group_term=EFFECT_GROUP, why_action_term=WHY_THIS_ACTION,
+        top_of_list=TOP_OF_LIST, uplift_term=UPLIFT_CURVE,
         net=isinstance(targeting.get("contact_cost"), int | float))
 
 

@@ -141,6 +141,25 @@ def profit_plot(sizes: np.ndarray, cumulative: np.ndarray, best: int, title: str
     return _png(fig)
 
 
+def uplift_plot(share: list[float], curves: dict[str, list[float]], title: str, xlabel: str, ylabel: str) -> bytes:
+    """Qini (uplift) curves: per ranking (name -> values at ``share``), the extra customers kept, as a share of
+    all, when the top share of customers by it is contacted; the first curve drawn thick, a name starting with
+    "random" dotted."""
+    fig, ax = _figure((6, 3.5))
+    x = np.asarray(share, float) * 100
+    for i, (name, values) in enumerate(curves.items()):
+        y = np.asarray(values, float) * 100
+        if name.startswith("random"):
+            ax.plot(x, y, "k:", lw=1, label=name)
+        else:
+            ax.plot(x, y, lw=2 if i == 0 else 1.2, label=name)
+    ax.axhline(0, color="#999", lw=0.8)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.legend(loc="best", fontsize=8)
+    ax.spines[["top", "right"]].set_visible(False)
+    return _png(fig)
+
+
 def histogram_plot(values: np.ndarray, title: str, xlabel: str, bins: int = 20,
                    thresholds: dict[str, float] | None = None) -> bytes:
     """A histogram; ``thresholds`` (name -> value) are drawn as labelled vertical lines (band boundaries)."""
