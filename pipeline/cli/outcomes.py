@@ -154,9 +154,8 @@ def learn_effects(
     judged on customers it never saw (Qini against random and against ranking by risk), registered beside the churn
     model; churn score targets by it when it beats random targeting."""
     from pipeline.cli.common import print_table
-    from pipeline.outcomes.learn.run import learn_effects as run_learn
-
     from pipeline.outcomes.learn.run import check_model_folder
+    from pipeline.outcomes.learn.run import learn_effects as run_learn
     from pipeline.training.effects_registry import EFFECTS_FILE
 
     if out_dir is not None:

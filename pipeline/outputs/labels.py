@@ -368,7 +368,8 @@ def newly_in_band(band: object) -> str:
 
 __all__ = ["BANDS", "BEHIND_BASELINE", "CONTACT_GROUPS", "EFFECT_GROUP", "EFFECT_GROUPS", "EFFECT_GROUP_MEANINGS",
            "EFFECTS_SECTION", "QINI", "TOP_OF_LIST", "UPLIFT_CURVE", "WHY_THIS_ACTION", "effect_reason",
-           "effects_not_used_words", "effects_used_words", "qini_words", "GROUP_MEANINGS", "HOLDOUT_PURPOSE", "NET_SAVING", "TERMS",
+           "effects_not_used_words", "effects_used_words", "qini_words", "GROUP_MEANINGS", "HOLDOUT_PURPOSE",
+           "NET_SAVING", "TERMS",
            "TIERS", "WIN_BACK_LIST", "as_of_words", "band_label", "band_rule_line", "band_rule_text",
            "band_rule_words", "churn_definition", "churn_words", "column_labels", "contact_label", "currency_of",
            "currency_words", "family_label", "feature_label", "group_counts", "groups_meaning",
