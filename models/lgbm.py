@@ -20,7 +20,14 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_feature_names,
+    _check_n_features,
+    _check_sample_weight,
+    _check_y,
+    check_is_fitted,
+    validate_data,
+)
 
 from pipeline.core.booster import BoosterSettings
 from pipeline.core.errors import ModelError
@@ -134,8 +141,13 @@ class _LGBMBase(BaseEstimator):
     def _prepare_fit(self, X, y, y_numeric: bool) -> tuple[pd.DataFrame, np.ndarray]:
         """Validate X and y the scikit-learn way; keep a named frame (with text columns) as a frame."""
         if self._is_named_frame(X):
-            validate_data(self, X, y, reset=True, ensure_all_finite="allow-nan", dtype=None, y_numeric=y_numeric)
-            frame = X.copy()
+            if self._plain_frame(X, y):  # scikit-learn's checks without turning the whole frame into one array
+                _check_feature_names(self, X, reset=True)
+                _check_n_features(self, X, reset=True)
+                _check_y(y, y_numeric=y_numeric, estimator=self)
+            else:  # anything unusual: the full check, with scikit-learn's own messages
+                validate_data(self, X, y, reset=True, ensure_all_finite="allow-nan", dtype=None, y_numeric=y_numeric)
+            frame = X  # not changed: _encode builds a frame of its own
             y = np.asarray(y)
         else:
             arr, y = validate_data(self, X, y, reset=True, ensure_all_finite="allow-nan", dtype=np.float64,
@@ -148,6 +160,15 @@ class _LGBMBase(BaseEstimator):
                 cats = sorted(str(v) for v in pd.unique(frame[col].dropna()))
                 self.categories_[str(col)] = cats
         return self._encode(frame), y
+
+    @staticmethod
+    def _plain_frame(X: pd.DataFrame, y) -> bool:
+        """True when ``validate_data`` would pass ``X`` (rows and columns, no infinity in a number column) and ``y`` is
+        as long: then the frame is not converted to one array (of objects, with text columns) only to be checked."""
+        if X.shape[0] < 1 or X.shape[1] < 1 or np.ndim(y) != 1 or len(y) != X.shape[0]:
+            return False
+        numbers = X.select_dtypes("number")
+        return not (numbers.shape[1] and np.isinf(numbers.to_numpy(dtype=float, na_value=np.nan)).any())
 
     def _prepare_predict(self, X) -> pd.DataFrame:
         check_is_fitted(self, "booster_")
@@ -208,6 +229,31 @@ class _LGBMBase(BaseEstimator):
             return np.zeros((0, len(self.feature_names_) + 1))
         return np.asarray(self.booster_.predict(data, num_iteration=self.best_iteration_, pred_contrib=True,
                                                 validate_features=True, num_threads=prediction_threads()), dtype=float)
+
+    def total_leaves(self) -> int:
+        """Leaves of the trees used to predict (``best_iteration_`` rounds), all trees together: what tuning weighs as the
+        model's size."""
+        check_is_fitted(self, "booster_")
+        text = self.booster_.model_to_string(num_iteration=self.best_iteration_)
+        return sum(int(line[len("num_leaves="):]) for line in text.splitlines() if line.startswith("num_leaves="))
+
+    def explanation_cost(self) -> dict:
+        """What exact TreeSHAP of one customer costs with this model: it walks every leaf of every tree used, once per
+        depth level on the way (time grows with trees x leaves x depth^2). Trees, their leaves, the deepest leaf and
+        the sum of leaves x depth^2 over the trees (``leaf_depth_work``), which bounds the work per customer."""
+        check_is_fitted(self, "booster_")
+        trees = self.booster_.dump_model(num_iteration=self.best_iteration_)["tree_info"]
+        leaves, work, deepest = 0, 0, 0
+
+        def depth(node: dict) -> int:
+            return 0 if "leaf_value" in node else 1 + max(depth(node["left_child"]), depth(node["right_child"]))
+
+        for tree in trees:
+            d = depth(tree["tree_structure"])
+            leaves += tree["num_leaves"]
+            work += tree["num_leaves"] * d * d
+            deepest = max(deepest, d)
+        return {"trees": len(trees), "leaves": leaves, "max_depth": deepest, "leaf_depth_work": work}
 
     def feature_importance(self) -> pd.Series:
         check_is_fitted(self, "booster_")

@@ -55,8 +55,18 @@ def tuning_line(s: dict) -> str:
         resumed = f"; all {resumed} from an earlier run on the same data, date and settings, none run now"
     else:
         resumed = f", {resumed} resumed from an earlier run" if resumed else ""
+    size = ""
+    if s.get("best_leaves") is not None:  # the chosen trial's AUC before the size penalty, and its size
+        size = f" ({s['best_auc']:.4f} before the size penalty; {s['best_leaves']:,.0f} leaves)"
     return (f"tuning: {s['complete']} complete / {s['trials']} trials ({s['pruned']} pruned{resumed}), "
-            f"best fold-mean AUC {s['best_value']:.4f}")
+            f"best fold-mean AUC {s['best_value']:.4f}{size}")
+
+
+def explanation_line(cost: dict) -> str:
+    """The run summary's line on what explaining a customer costs with the churn model (``explanation_cost``)."""
+    rate = f"; TreeSHAP {cost['rows_per_s']:,.0f} customers/s here" if cost.get("rows_per_s") else ""
+    return (f"explanation cost: {cost['trees']} trees, {cost['leaves']:,} leaves, depth up to {cost['max_depth']} "
+            f"(leaves x depth^2 {cost['leaf_depth_work']:,}){rate}")
 
 
 def print_train_summary(result, logged, uri: str, seconds: float) -> None:
@@ -106,6 +116,8 @@ def print_train_summary(result, logged, uri: str, seconds: float) -> None:
         out.print(band_rule_line(rule, "when scored"), highlight=False)
     if result.study_summary:
         out.print(tuning_line(result.study_summary))
+    if meta.get("explanation_cost"):
+        out.print(explanation_line(meta["explanation_cost"]), highlight=False)
     out.print(f"trained on {result.n_train_rows:,} rows from cutoffs {', '.join(str(c.date()) for c in result.train_cutoffs)}")
     out.print(f"registry: {logged.message}")
     out.print(f"MLflow run {logged.run_id} in {uri} (browse with: mlflow ui --backend-store-uri {uri})")

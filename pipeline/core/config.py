@@ -180,6 +180,14 @@ class TuningConfig:
     timeout_s: int = 300
     n_folds: int = 2
     storage: str = "optuna.db"
+    # The learning rate is searched from here to 0.2: below it the rounds, and with them training and TreeSHAP
+    # (whose cost grows with the trees x leaves explained), multiply for AUC in the fourth decimal (docs/models.md
+    # "Models no bigger than they need to be").
+    min_learning_rate: float = 0.05
+    # A trial's score is its fold-mean ROC-AUC less size_penalty for each doubling of its model's leaves (trees x
+    # leaves per tree, the folds' mean) beyond size_budget: a larger model must buy that much AUC to be chosen.
+    size_penalty: float = 0.002
+    size_budget: int = 4000
 
 
 @dataclass(frozen=True)
@@ -605,6 +613,10 @@ def _check_semantics(p: Params) -> None:
         (all(r.window_days > 0 and r.risk_direction in (-1, 0, 1) for r in p.features.event_ratios),
          "features.event_ratios: window_days must be positive and risk_direction -1, 0 or 1"),
         (p.tuning.n_trials >= 0, "tuning.n_trials must be 0 or more"),
+        (0 < p.tuning.min_learning_rate <= 0.2, "tuning.min_learning_rate must be above 0 and at most 0.2 (the top of "
+         "the learning rates searched)"),
+        (p.tuning.size_penalty >= 0, "tuning.size_penalty must be 0 (no penalty) or more (ROC-AUC per doubling)"),
+        (p.tuning.size_budget >= 1, "tuning.size_budget must be at least 1 leaf (trees x leaves per tree)"),
         (p.scoring.max_data_age_days is None or p.scoring.max_data_age_days >= 0,
          "scoring.max_data_age_days must be 0 or more days (empty = no limit)"),
         (p.snapshots.max_data_age_days is None or p.snapshots.max_data_age_days >= 0,

@@ -131,9 +131,10 @@ def study_name(data_hash: str, as_of, params: Params, spec: FeatureSpec) -> str:
     return f"churn-{data_hash}-{as_of}-{hashlib.sha256(problem.encode()).hexdigest()[:12]}"
 
 
-def _suggest(trial: optuna.Trial) -> dict:
+def _suggest(trial: optuna.Trial, min_learning_rate: float = 0.01) -> dict:
     return {
-        "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.2, log=True),
+        # floored (tuning.min_learning_rate): a low rate multiplies the trees for AUC in the fourth decimal
+        "learning_rate": trial.suggest_float("learning_rate", min_learning_rate, 0.2, log=True),
         # Depth and leaves are capped: TreeSHAP costs trees x leaves x depth^2 per customer explained.
         "num_leaves": trial.suggest_int("num_leaves", 4, 31, log=True),
         "max_depth": trial.suggest_int("max_depth", 3, 7),
@@ -144,12 +145,19 @@ def _suggest(trial: optuna.Trial) -> dict:
     }
 
 
+def size_penalty(leaves: float, tuning) -> float:
+    """ROC-AUC taken off a trial whose models have ``leaves`` leaves (trees x leaves per tree): ``tuning.size_penalty``
+    per doubling beyond ``tuning.size_budget``, nothing within it."""
+    return tuning.size_penalty * max(0.0, float(np.log2(max(leaves, 1) / tuning.size_budget)))
+
+
 def tune(
     X: pd.DataFrame, y: np.ndarray, cutoffs: pd.Series, params: Params, study_name: str, storage: str | None,
     on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None,
 ) -> tuple[dict, dict]:
     """Optuna search (seeded TPE, median pruning after each fold), objective = mean ROC-AUC over the
-    rolling-origin folds. The study lives in ``storage`` (SQLite), so an interrupted run resumes."""
+    rolling-origin folds less the size penalty (``size_penalty``) of the folds' mean leaves. The study lives in
+    ``storage`` (SQLite), so an interrupted run resumes."""
     folds = rolling_folds(cutoffs, params.label.horizon_days, params.tuning.n_folds)
     if not folds:
         raise DataError("tuning needs at least two training cutoffs a horizon apart; add snapshots or set tuning.n_trials: 0")
@@ -164,16 +172,19 @@ def tune(
     study.sampler = optuna.samplers.TPESampler(seed=params.seed + len(study.trials))
 
     def objective(trial: optuna.Trial) -> float:
-        est_params = _suggest(trial)
-        scores = []
+        est_params = _suggest(trial, params.tuning.min_learning_rate)
+        scores, leaves = [], []
         for step, (train, valid) in enumerate(folds):
             est = churn_estimator(params, **est_params).fit(X[train], y[train], eval_set=(X[valid], y[valid]))
             scores.append(ranking_metrics(y[valid], est.predict_proba(X[valid])[:, 1])["roc_auc"])
+            leaves.append(est.total_leaves())
             trial.report(float(np.mean(scores)), step)
             if trial.should_prune():
                 raise optuna.TrialPruned()
         trial.set_user_attr("best_iterations", est.best_iteration_)
-        return float(np.mean(scores))
+        trial.set_user_attr("auc", float(np.mean(scores)))
+        trial.set_user_attr("leaves", float(np.mean(leaves)))
+        return float(np.mean(scores)) - size_penalty(float(np.mean(leaves)), params.tuning)
 
     done = sum(t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED) for t in study.trials)
     remaining = max(params.tuning.n_trials - done, 0)
@@ -183,10 +194,13 @@ def tune(
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:
         return {}, {"trials": len(study.trials), "complete": 0}
+    best = study.best_trial
     summary = {"study_name": study_name, "trials": len(study.trials), "complete": len(complete),
                "pruned": sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials),
                "best_value": study.best_value, "best_params": study.best_params, "folds": len(folds),
-               "resumed_trials": done}
+               "resumed_trials": done,
+               # the chosen trial's fold-mean AUC before the size penalty, and its models' mean leaves
+               "best_auc": best.user_attrs.get("auc", study.best_value), "best_leaves": best.user_attrs.get("leaves")}
     return study.best_params, summary
 
 
@@ -280,6 +294,7 @@ def train_models(
     persistence = purchase_persistence(cutoffs, training_set["customer_id"], y, horizon)
     timings["loyalty_fit_s"] = time.perf_counter() - t0
 
+    t0 = time.perf_counter()
     validation = training_set.loc[valid, ["customer_id", "cutoff", *LABELS]].reset_index(drop=True)
     features_valid = training_set.loc[valid].reset_index(drop=True)
     validation["model"] = p_valid
@@ -319,6 +334,7 @@ def train_models(
     labelled = validation_cutoff if params.model.refit_on_all_cutoffs else cutoffs[train].max()
     labels_end = labelled + pd.Timedelta(days=horizon)
     base_rate = float(y[valid].mean())  # risk bands by base_rate_multiple are multiples of it
+    timings["evaluation_s"] = time.perf_counter() - t0
     bundle = ModelBundle(
         spec=spec, churn=churn, calibrator=calibrator, loyalty=loyalty, loyalty_reference=reference.tolist(),
         tiers=dict(params.loyalty.tiers), horizon_days=horizon,
@@ -337,6 +353,8 @@ def train_models(
                   "validation_base_rate": base_rate,
                   "risk_band_thresholds": band_thresholds(params.scoring, base_rate),
                   "tuned_params": best, "best_iteration": churn.best_iteration_,
+                  # what explaining one customer costs (TreeSHAP walks trees x leaves x depth): bounded by tuning
+                  "explanation_cost": churn.explanation_cost(),
                   "value_persistence": persistence,
                   # predicted / actual total - 1 of value if retained on the validation cutoff's stayers, out of time
                   "value_total_error": float(value_table.loc["value_model", "total_error"])},

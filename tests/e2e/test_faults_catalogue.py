@@ -523,6 +523,19 @@ def test_output_without_a_terminal_is_not_wrapped(store):
 
 
 @pytest.mark.slow
+def test_the_train_record_times_each_step_and_states_the_explanation_cost(store):
+    wd = store["wd"]
+    record = json.loads((wd / "train_run.json").read_text())
+    steps = {"snapshots", "tuning", "churn_fit", "loyalty_fit", "evaluation", "charts", "mlflow"}
+    assert steps <= set(record["timings"]) and all(record["timings"][s] >= 0 for s in steps)
+    cost = record["model"]["explanation_cost"]
+    assert 1 <= cost["trees"] <= 60 and cost["leaves"] >= cost["trees"] and cost["rows_per_s"] > 0
+    log = (wd / "train.log").read_text()
+    assert f"explanation cost: {cost['trees']} trees, {cost['leaves']:,} leaves" in log
+    assert "training time:" in log and "evaluation" in log
+
+
+@pytest.mark.slow
 def test_the_registry_model_name_is_what_score_loads(store):
     res = churn("score", "--data", "data", "--as-of", AS_OF, "--out", "other.parquet", "--set",
                 "registry.model_name=other-model", cwd=store["wd"])

@@ -1,0 +1,63 @@
+"""Models no bigger than they need to be: tuning's learning-rate floor and size penalty, and the explanation cost
+reported with the model."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from pipeline.core.config import TuningConfig, load_params
+from pipeline.core.errors import ConfigError
+from pipeline.training.train import churn_estimator, size_penalty, train_models
+
+
+def test_the_size_penalty_counts_doublings_beyond_the_budget():
+    tuning = TuningConfig(size_penalty=0.002, size_budget=4000)
+    assert size_penalty(0, tuning) == size_penalty(4000, tuning) == 0.0  # within the budget: nothing
+    assert size_penalty(8000, tuning) == pytest.approx(0.002)
+    assert size_penalty(32000, tuning) == pytest.approx(0.006)
+    assert size_penalty(10**6, dataclasses.replace(tuning, size_penalty=0)) == 0.0
+
+
+@pytest.mark.parametrize("setting", ["tuning.min_learning_rate=0", "tuning.min_learning_rate=0.3",
+                                     "tuning.size_penalty=-0.1", "tuning.size_budget=0"])
+def test_bad_size_settings_are_refused_by_name(setting):
+    with pytest.raises(ConfigError, match=setting.split("=")[0]):
+        load_params(None, [setting])
+
+
+@pytest.mark.slow
+def test_tuning_keeps_the_floor_and_weighs_size(trained):
+    tuning = dataclasses.replace(trained["params"].tuning, n_trials=4, min_learning_rate=0.08, size_budget=50)
+    params = dataclasses.replace(trained["params"], tuning=tuning)
+    result = train_models(trained["training"], trained["spec"], params, study_name="size", storage=None)
+    s = result.study_summary
+    assert s["best_params"]["learning_rate"] >= 0.08
+    # the score a trial is chosen by is its fold-mean AUC less the penalty of its mean leaves
+    assert s["best_value"] == pytest.approx(s["best_auc"] - size_penalty(s["best_leaves"], tuning))
+    assert s["best_leaves"] > 50 and s["best_value"] < s["best_auc"]
+
+
+@pytest.mark.slow
+def test_the_explanation_cost_is_that_of_the_trees_used(trained):
+    bundle = trained["result"].bundle
+    cost = bundle.metadata["explanation_cost"]
+    churn = bundle.churn
+    dump = churn.booster_.dump_model(num_iteration=churn.best_iteration_)["tree_info"]
+    assert cost["trees"] == len(dump) == churn.best_iteration_
+    assert cost["leaves"] == sum(t["num_leaves"] for t in dump) == churn.total_leaves()
+    assert 1 <= cost["max_depth"] <= churn.max_depth
+    assert cost["leaves"] <= cost["leaf_depth_work"] <= cost["leaves"] * cost["max_depth"] ** 2
+
+
+def test_total_leaves_counts_the_rounds_predicted_with():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 4))
+    y = (X[:, 0] + rng.normal(size=600) > 0).astype(int)
+    params = load_params(None, ["model.max_rounds=30", "model.num_leaves=5"])
+    est = churn_estimator(params, early_stopping_rounds=0).fit(X, y)
+    assert est.total_leaves() <= 30 * 5 and est.total_leaves() >= 30 * 2
+    est.best_iteration_ = 10  # fewer rounds used: fewer leaves counted
+    assert est.total_leaves() <= 10 * 5
