@@ -31,6 +31,8 @@ from openpyxl.utils import get_column_letter
 
 from pipeline.core.errors import DataError
 from pipeline.outputs.labels import (
+    ACTION_CHOICE,
+    ACTION_CHOICE_BY_EFFECT,
     CONTACT_GROUPS,
     EFFECT_GROUP,
     EFFECT_GROUP_MEANINGS,
@@ -508,6 +510,7 @@ def _meanings(frame: pd.DataFrame, churn: str) -> dict[str, str]:
     has = set(frame.columns)
     value = "value if retained" if "value_if_retained" in has else "expected value"
     churn_text = f" ({in_sentence(churn)})" if churn else ""
+    learned = "effect_model_version" in has and bool(frame["effect_model_version"].notna().any())
     priority = ("Order to call in, 1 first: by priority (the expected net saving, or in lists before it, churn "
                 "probability x value if retained x expected effect of the action)" if "priority" in has else
                 "Order to call in, 1 first: by value at risk, then churn probability")
@@ -519,7 +522,7 @@ def _meanings(frame: pd.DataFrame, churn: str) -> dict[str, str]:
         "Reason 1": "The behaviour that raises this customer's risk most, in words an agent can use",
         "Reason 2": "The second reason, when there is one",
         "Reason 3": "The third reason, when there is one",
-        "Suggested action": "The action matched to the leading reason (on the win-back list, the win-back action)",
+        "Suggested action": ACTION_CHOICE_BY_EFFECT if learned else ACTION_CHOICE,
         NET_SAVING: "What contacting the customer is expected to save over the horizon, after the contact's cost "
                     f"(see {NET_SAVING} above)",
         TERMS["contact_group"]: groups_meaning(),

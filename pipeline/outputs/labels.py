@@ -65,6 +65,17 @@ WHY_THIS_ACTION = "Why this action"
 UPLIFT_CURVE = "Uplift (Qini) curve"
 TOP_OF_LIST = {"by_effect": "By predicted effect", "by_risk": "By churn risk", "random": "Everyone (random)"}
 WIN_BACK_LIST = "Win-back list"
+# How the suggested action was chosen (scoring.actions; pipeline.scoring.targeting.choose_actions), said the same in
+# the report and in Excel.
+ACTION_CHOICE = ("The action of the customer's highest-ranked reason whose conditions hold on their own data (a "
+                 "payment plan needs an overdue invoice or paying a week late on average, a returns follow-up a return "
+                 "in the last 90 days, a senior agent's call a complaint or a slow reply in the last 90 days and high "
+                 "risk, a replenishment reminder a usual cycle of three gaps or more not lapsed beyond two); a reason "
+                 "with no fitting action passes to the next, and without any the default action. On the win-back "
+                 "list, the win-back action")
+ACTION_CHOICE_BY_EFFECT = ("The action of highest expected net saving by the learned effect model, among the actions "
+                           "whose conditions hold on the customer's own data (see the next columns); on the win-back "
+                           "list, the win-back action")
 
 _WORDS = {"nps": "NPS", "csat": "CSAT", "btyd": "purchase model", "cv": "variation of", "std": "spread of",
           "avg": "average", "pct": "percent"}
@@ -366,7 +377,8 @@ def newly_in_band(band: object) -> str:
     return f"newly in the {in_sentence(band_label(band))} band"
 
 
-__all__ = ["BANDS", "BEHIND_BASELINE", "CONTACT_GROUPS", "EFFECT_GROUP", "EFFECT_GROUPS", "EFFECT_GROUP_MEANINGS",
+__all__ = ["ACTION_CHOICE", "ACTION_CHOICE_BY_EFFECT", "BANDS", "BEHIND_BASELINE", "CONTACT_GROUPS", "EFFECT_GROUP",
+           "EFFECT_GROUPS", "EFFECT_GROUP_MEANINGS",
            "EFFECTS_SECTION", "QINI", "TOP_OF_LIST", "UPLIFT_CURVE", "WHY_THIS_ACTION", "effect_reason",
            "effects_not_used_words", "effects_used_words", "qini_words", "GROUP_MEANINGS", "HOLDOUT_PURPOSE",
            "NET_SAVING", "TERMS",

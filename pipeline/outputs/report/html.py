@@ -22,6 +22,8 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from pipeline.outputs.labels import (
+    ACTION_CHOICE,
+    ACTION_CHOICE_BY_EFFECT,
     CONTACT_GROUPS,
     EFFECT_GROUP,
     EFFECT_GROUP_MEANINGS,
@@ -469,6 +471,8 @@ def build_report(frame: pd.DataFrame, summary: dict, top_n: int, currency: str =
         economics=_economics(frame, summary, currency), win_back=_win_back(frame, summary, currency, top_n),
         net_saving_term=NET_SAVING, win_back_term=WIN_BACK_LIST, effects=_effects(frame, summary, currency),
         effects_term=EFFECTS_SECTION, effect_group_term=EFFECT_GROUP, why_action_term=WHY_THIS_ACTION,
+        action_choice=ACTION_CHOICE_BY_EFFECT if "effect_model_version" in frame.columns
+        and frame["effect_model_version"].notna().any() else ACTION_CHOICE,
         top_of_list=TOP_OF_LIST, uplift_term=UPLIFT_CURVE,
         net=isinstance(targeting.get("contact_cost"), int | float))
 
