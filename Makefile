@@ -62,6 +62,7 @@ lint: install
 bench: install spark
 	$(PY) benchmarks/bench_features.py
 	$(PY) benchmarks/bench_scoring.py
+	$(PY) benchmarks/bench_training.py
 	$(PY) benchmarks/bench_excel.py
 	$(PY) benchmarks/bench_spark.py
 

@@ -188,6 +188,9 @@ class TuningConfig:
     # leaves per tree, the folds' mean) beyond size_budget: a larger model must buy that much AUC to be chosen.
     size_penalty: float = 0.002
     size_budget: int = 4000
+    # Trials are scored on at most about this many training rows (a seeded share of the customers, all their
+    # snapshots), so that tuning costs the same on 20,000 customers or a million; the model is fitted on all rows.
+    max_rows: int = 100_000
 
 
 @dataclass(frozen=True)
@@ -617,6 +620,7 @@ def _check_semantics(p: Params) -> None:
          "the learning rates searched)"),
         (p.tuning.size_penalty >= 0, "tuning.size_penalty must be 0 (no penalty) or more (ROC-AUC per doubling)"),
         (p.tuning.size_budget >= 1, "tuning.size_budget must be at least 1 leaf (trees x leaves per tree)"),
+        (p.tuning.max_rows >= 1000, "tuning.max_rows must be at least 1000 (training rows a trial is scored on)"),
         (p.scoring.max_data_age_days is None or p.scoring.max_data_age_days >= 0,
          "scoring.max_data_age_days must be 0 or more days (empty = no limit)"),
         (p.snapshots.max_data_age_days is None or p.snapshots.max_data_age_days >= 0,

@@ -151,6 +151,16 @@ def size_penalty(leaves: float, tuning) -> float:
     return tuning.size_penalty * max(0.0, float(np.log2(max(leaves, 1) / tuning.size_budget)))
 
 
+def tuning_rows(customers: np.ndarray, max_rows: int, seed: int) -> np.ndarray:
+    """Mask of the training rows tuning scores its trials on: all of them up to ``max_rows``; beyond it a seeded share
+    of the customers, with every snapshot of each (about ``max_rows`` rows), so that a trial costs the same however
+    many customers there are. The settings chosen are then fitted on every row, and their rounds chosen there."""
+    if len(customers) <= max_rows:
+        return np.ones(len(customers), dtype=bool)
+    _, index = np.unique(customers, return_inverse=True)
+    return np.random.default_rng(seed).random(index.max() + 1)[index] < max_rows / len(customers)
+
+
 def tune(
     X: pd.DataFrame, y: np.ndarray, cutoffs: pd.Series, params: Params, study_name: str, storage: str | None,
     on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None,
@@ -235,7 +245,11 @@ def train_models(
     t0 = time.perf_counter()
     best, summary = {}, {}
     if params.tuning.n_trials > 0:
-        best, summary = tune(X[train], y[train], cutoffs[train], params, study_name, storage, on_trial)
+        rows = train.copy()  # the training rows tuning scores trials on (tuning.max_rows)
+        rows[train] = tuning_rows(training_set["customer_id"].to_numpy()[train], params.tuning.max_rows, params.seed)
+        best, summary = tune(X[rows], y[rows], cutoffs[rows], params, study_name, storage, on_trial)
+        if summary:
+            summary["rows"] = int(rows.sum())
     timings["tuning_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

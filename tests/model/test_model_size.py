@@ -61,3 +61,23 @@ def test_total_leaves_counts_the_rounds_predicted_with():
     assert est.total_leaves() <= 30 * 5 and est.total_leaves() >= 30 * 2
     est.best_iteration_ = 10  # fewer rounds used: fewer leaves counted
     assert est.total_leaves() <= 10 * 5
+
+
+def test_tuning_rows_keep_whole_customers_and_about_the_cap():
+    from pipeline.training.train import tuning_rows
+
+    customers = np.repeat(np.arange(5000), 8).astype(str)  # 8 snapshots each: 40,000 rows
+    assert tuning_rows(customers, 40_000, seed=1).all()  # within the cap: every row
+    rows = tuning_rows(customers, 10_000, seed=1)
+    assert 9_000 <= rows.sum() <= 11_000
+    kept = set(customers[rows])
+    assert all(c in kept for c in customers[rows]) and not any(c in kept for c in customers[~rows])  # whole customers
+    np.testing.assert_array_equal(rows, tuning_rows(customers, 10_000, seed=1))  # seeded
+
+
+@pytest.mark.slow
+def test_tuning_on_a_share_of_the_rows_reports_it(trained):
+    tuning = dataclasses.replace(trained["params"].tuning, n_trials=2, max_rows=3000)
+    params = dataclasses.replace(trained["params"], tuning=tuning)
+    result = train_models(trained["training"], trained["spec"], params, study_name="rows", storage=None)
+    assert 2000 < result.study_summary["rows"] < 4000 < result.n_train_rows
