@@ -452,8 +452,8 @@ def assemble(risk: pd.DataFrame, contributions: pd.DataFrame, totals: list[dict]
         "feature": names, "family": [f.family for f in bundle.spec.features],
         "mean_abs_effect_pp": t["abs_effect_pp"] / n if n else np.zeros(len(names)),
         "mean_abs_log_odds": t["abs_log_odds"] / n if n else 0.0,
-        # NaN where the value model was not explained (scoring.explain_loyalty off)
-        "mean_abs_loyalty": (np.nan if t["abs_loyalty"] is None else t["abs_loyalty"] / n if n else 0.0),
+        # only where the value model was explained (scoring.explain_loyalty)
+        **({} if t["abs_loyalty"] is None else {"mean_abs_loyalty": t["abs_loyalty"] / n if n else 0.0}),
     }).sort_values(["mean_abs_effect_pp", "feature"], ascending=[False, True], ignore_index=True)
     families = list(dict.fromkeys(f.family for f in bundle.spec.features))
     global_families = pd.DataFrame({
