@@ -408,6 +408,9 @@ def call_list_economics(risk: pd.DataFrame, targeting: TargetingConfig) -> dict:
     saving = risk["priority"].to_numpy(float)
     retention = group != WIN_BACK
     selected = np.isin(group, (TREATMENT, HOLDOUT))
+    # only customers with a reason an agent can give are ever called: the curve runs over them
+    reasoned = (risk["driver_1_reason"].notna().to_numpy() if "driver_1_reason" in risk.columns
+                else np.ones(len(risk), dtype=bool))
     return {
         "contact_cost": targeting.contact_cost, "offer_cost": targeting.offer_cost,
         "win_back_gaps": targeting.win_back_gaps,
@@ -415,7 +418,8 @@ def call_list_economics(risk: pd.DataFrame, targeting: TargetingConfig) -> dict:
         "net_saving_selected": float(saving[selected].sum()),
         "net_saving_contacted": float(saving[group == TREATMENT].sum()),
         "no_positive_saving": int((retention & (saving <= 0)).sum()),
-        "profit": profit_curve(saving[retention], targeting.capacity),
+        "no_reason": int((retention & (saving > 0) & ~reasoned).sum()),
+        "profit": profit_curve(saving[retention & reasoned], targeting.capacity),
         "win_back": {"customers": int((~retention).sum()),
                      "net_saving_positive": int((~retention & (saving > 0)).sum()),
                      "value_if_retained": float(risk.loc[~retention, "value_if_retained"].sum())},
