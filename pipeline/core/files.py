@@ -76,15 +76,20 @@ def output_error(path: Path, exc: OSError, kept: str = "the previous file is int
 
 
 def check_writable(target: str | Path) -> Path:
-    """Before any work: make sure ``target``'s folder exists (creating it) and takes a new file, so an unwritable
-    output is found before the run, not after it. Also removes the temporary files a killed run left there."""
+    """Before any work: make sure ``target``'s folder takes a new file (or, where it does not exist yet, the
+    nearest folder above it that does: a run that stops leaves no new folder behind), so an unwritable output is
+    found before the run, not after it. Also removes the temporary files a killed run left there."""
     target = Path(target)
     folder = target.parent
     if target.is_dir() and not target.is_symlink():
         raise OutputError(f"cannot write {target}: it is a folder. Fix: pass a file name")
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=folder)
+        if not existing.is_dir():
+            raise NotADirectoryError(f"{existing} is not a folder")
+        fd, probe = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=existing)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:

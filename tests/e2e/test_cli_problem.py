@@ -51,8 +51,8 @@ def test_score_applies_the_problem_the_model_was_trained_for(workdir):
     assert "label.horizon_days: the model was trained with 60, params say 90; the model's applies" in res.stderr
     assert "--set model.max_rounds is ignored" in res.stderr
     assert "Risk bands: High risk: churn probability " in res.stdout
-    assert ("Medium risk starts at that average risk; High risk where the odds of churning are 3 times the average "
-            "customer's") in " ".join(res.stdout.split())
+    assert ("High risk where the odds of churning are 3 times the average customer's; Medium risk starts at that "
+            "average risk") in " ".join(res.stdout.split())
     summary = json.loads((workdir / "risk_summary.json").read_text())
     assert summary["problem"]["label"]["horizon_days"] == 60 and summary["label"]["horizon_days"] == 60
     rule = summary["band_rule"]
@@ -75,7 +75,8 @@ def test_a_set_that_contradicts_the_model_is_refused_with_exit_2(workdir):
 def test_scoring_a_period_the_model_has_seen_warns(workdir):
     res = churn("score", "--data", "data", "--as-of", "2025-09-30", "--out", "past.parquet", cwd=workdir)
     assert res.returncode == 0, res.stderr[-3000:]
-    assert "warning: the model was trained on labels up to 2025-11-01: as of 2025-09-30 it scores a period it has seen" \
+    # refitted on every labelled cutoff (the default), it learned labels up to its as-of date
+    assert "warning: the model was trained on labels up to 2025-12-31: as of 2025-09-30 it scores a period it has seen" \
         in " ".join(res.stderr.split())
     # its outcomes, once the 60 days have passed, are judged under the same problem, without repeating the --set
     res = churn("outcomes", "--risk-list", "past.parquet", "--data", "data", "--json", "past.json", cwd=workdir)

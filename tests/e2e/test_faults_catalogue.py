@@ -471,14 +471,16 @@ def test_stale_data_stops_scoring_unless_allowed_and_the_run_record_says_everyth
 def test_a_nightly_run_as_of_data_end_says_what_an_operator_needs(store):
     wd = store["wd"]
     (wd / "nightly").mkdir()
+    uri = f"sqlite:///{wd / 'mlflow.db'}"  # the store the model was registered in, from another folder
     res = churn("score", "--data", "../data", "--as-of", "data-end", "--params", "../params.yaml",
-                "--run-record", "run.json", cwd=wd / "nightly")
+                "--run-record", "run.json", cwd=wd / "nightly", uri=uri)
     rec = json.loads((wd / "nightly" / "run.json").read_text())
+    assert "age_days" in rec["data"], (res.returncode, res.stderr[-3000:])
     if rec["data"]["age_days"] > 30:  # data-end judges the data's age against today's date: the sample ends in 2025
         assert res.returncode == 3 and "days before today" in clean(res)
         assert rec["exit_code"] == 3 and "stale" in rec["error"]
         res = churn("score", "--data", "../data", "--as-of", "data-end", "--allow-stale", "--params", "../params.yaml",
-                    "--run-record", "run.json", cwd=wd / "nightly")
+                    "--run-record", "run.json", cwd=wd / "nightly", uri=uri)
     assert res.returncode == 0, res.stderr[-3000:]
     clean(res)
     assert (wd / "nightly" / f"risk_asof={AS_OF}.parquet").exists()  # named by the day data-end stands for
