@@ -91,8 +91,11 @@ def open_data(data: str | Path, params: Params, log: RunLog | None = None) -> Da
         log.warn(p.message(), code="data_problem")
     for n in report.notices:
         log.note(n)
-    for line in unmatched_ids(ds):
-        log.warn(line, code="data_problem")
+    id_warnings, id_notes = unmatched_ids(ds)
+    for line in id_warnings:
+        log.warn(line, code="unmatched_ids")
+    for line in id_notes:
+        log.note(line)
     if report.rows_quarantined:
         qdir = Path(params.validation.quarantine_dir)
         for a in report.accounts:

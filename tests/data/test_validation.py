@@ -459,12 +459,24 @@ def test_ids_are_trimmed_by_one_rule_and_ids_that_match_nothing_are_counted(tmp_
     ds = run(tmp_path)
     assert sorted(clean_rows(ds)["customer_id"]) == ["007", "42"]
     assert any("1 ids in" in n and "spaces around them" in n and '" 007 "' in n for n in ds.report.notices)
-    counts = {(t, o): (n, e) for t, o, n, e in unmatched_counts(ds)}
-    assert counts[("customers", "transactions")] == (1, "00042")
-    assert counts[("transactions", "customers")] == (1, "42")
-    lines = unmatched_ids(ds)
-    assert len(lines) == 2 and all("00042" in line or "'42'" in line for line in lines)
-    assert all("Fix:" in line for line in lines)
+    counts = {(t, o): (n, near, e) for t, o, n, near, e in unmatched_counts(ds)}
+    assert counts[("customers", "transactions")] == (1, 1, "00042")  # 00042 matches 42 once zeros are set aside
+    assert counts[("transactions", "customers")] == (1, 1, "42")
+    warnings, notes = unmatched_ids(ds)
+    assert len(warnings) == 2 and not notes and all("00042" in line or "'42'" in line for line in warnings)
+    assert all("Fix:" in line and "write ids differently" in line for line in warnings)
+
+
+def test_customers_without_purchases_are_a_note_not_a_warning(tmp_path):
+    from pipeline.build.ids import unmatched_ids
+
+    write(tmp_path, "transactions.csv", "customer_id,timestamp,amount\nA1,2025-01-01,10\n")
+    write(tmp_path, "customers.csv", "customer_id,signup_date\nA1,2024-01-01\nB7,2024-06-01\nC9,2024-07-01\n")
+    warnings, notes = unmatched_ids(run(tmp_path))
+    assert not warnings
+    assert notes == ["customers.customer_id: 2 customer ids match no id in the transactions table (e.g. 'B7'; customers "
+                     "without purchases, or rows of customers not in transactions): their customers rows reach no "
+                     "customer's features"]
 
 
 def test_two_columns_of_one_name_are_refused(tmp_path):
