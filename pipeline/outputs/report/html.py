@@ -283,7 +283,9 @@ def _health(summary: dict, currency: str) -> dict | None:
                 cells.append((f"{v:.0%}", f"background: rgb({shade}, {int(255 - min(v, 1) * 60)}, 255)"))
         cohort_rows.append({"cohort": c["cohort"], "customers": c["customers"], "cells": cells})
     tiers = [{"tier": tier_label(t["tier"]), "customers": t["customers"],
-              "probability": _pct(t.get("mean_churn_probability")),
+              # one decimal: a mean of 99.6% is not "100%" (no probability is; see models/calibration.py)
+              "probability": (f"{float(t['mean_churn_probability']):.1%}"
+                              if isinstance(t.get("mean_churn_probability"), int | float) else "–"),
               "mean_value": money(t.get("mean_value_if_retained", np.nan), currency),
               "total_value": money(t.get("total_value_if_retained", np.nan), currency),
               "value_at_risk": money(t.get("total_value_at_risk", np.nan), currency),
