@@ -285,7 +285,8 @@ def _health(summary: dict, currency: str) -> dict | None:
     tiers = [{"tier": tier_label(t["tier"]), "customers": t["customers"],
               # one decimal: a mean of 99.6% is not "100%" (no probability is; see models/calibration.py)
               "probability": (f"{float(t['mean_churn_probability']):.1%}"
-                              if isinstance(t.get("mean_churn_probability"), int | float) else "–"),
+                              if isinstance(t.get("mean_churn_probability"), int | float)
+                              and np.isfinite(t["mean_churn_probability"]) else "–"),
               "mean_value": money(t.get("mean_value_if_retained", np.nan), currency),
               "total_value": money(t.get("total_value_if_retained", np.nan), currency),
               "value_at_risk": money(t.get("total_value_at_risk", np.nan), currency),
