@@ -32,3 +32,12 @@ def spark(spark_params):
     session = spark_session(spark_params.engine)
     yield session
     session.stop()
+
+
+def plain_lines(output: str) -> list[str]:
+    """What a command said, line by line, without what differs from run to run: the time each line starts with
+    (stderr without a terminal), step durations and the closing line's time and memory."""
+    import re
+
+    lines = [re.sub(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d ", "", line) for line in output.splitlines()]
+    return [re.sub(r"done in [\d.,]+ s", "done", line) for line in lines if " finished: exit " not in line]

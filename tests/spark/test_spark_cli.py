@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from tests.e2e.in_process import churn, trained_workdir
+from tests.spark.conftest import plain_lines
 
 AS_OF = "2025-12-31"
 SPARK = ["--engine", "spark", "--set", "engine.spark.master=local[2]", "--set", "engine.spark.shard_rows=5000"]
@@ -25,8 +26,8 @@ def workdir(tmp_path_factory, spark):
 def test_validate_prints_the_same_accounting(workdir):
     local, on_spark = churn("validate", "--data", "data"), churn("validate", "--data", "data", *SPARK)
     assert local.exit_code == on_spark.exit_code == 0, on_spark.output[-3000:]
-    table = [line for line in local.output.splitlines() if "│" in line or "|" in line]
-    assert table and all(line in on_spark.output for line in table)
+    table = [line for line in plain_lines(local.output) if "│" in line or "|" in line]
+    assert table and all(line in plain_lines(on_spark.output) for line in table)
 
 
 def test_features_and_risk_list_files_equal(workdir, spark):
@@ -46,7 +47,8 @@ def test_features_and_risk_list_files_equal(workdir, spark):
     pd.testing.assert_frame_equal(pd.read_parquet("features_duckdb.parquet"), pd.read_parquet("features_spark.parquet"),
                                   check_exact=True)
     risk = pd.read_parquet("risk_spark.parquet")
-    assert (risk["contact_group"] != "not_selected").sum() == 100
+    # at most the capacity selected (only customers with a positive expected net saving and a reason are)
+    assert 0 < risk["contact_group"].isin(["treatment", "holdout"]).sum() <= 100
     for suffix in ("", "_shap"):
         pd.testing.assert_frame_equal(pd.read_parquet(f"risk_duckdb{suffix}.parquet"),
                                       pd.read_parquet(f"risk_spark{suffix}.parquet"), check_exact=True)

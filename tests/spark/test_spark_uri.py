@@ -16,6 +16,7 @@ from pipeline.data.samples.retail import generate
 from pipeline.data.sources import discover_tables
 from pipeline.engine.spark.fs import HadoopPath
 from tests.e2e.in_process import ROOT, churn
+from tests.spark.conftest import plain_lines
 
 AS_OF = "2025-12-31"
 SPARK = ["--engine", "spark", "--set", "engine.spark.master=local[2]", "--params", str(ROOT / "params.yaml")]
@@ -100,7 +101,7 @@ def test_validation_and_features_from_a_uri_are_the_local_ones(spark, tables, tm
                                ("uri", uri_of(folder), SPARK)):
         res = churn("features", "--data", data, "--as-of", AS_OF, "--out", str(tmp_path / f"{name}.parquet"), *engine)
         assert res.exit_code == 0, res.output[-3000:]
-        said[name] = [line for line in res.output.replace(data, "DATA").splitlines() if "wrote" not in line]
+        said[name] = [line for line in plain_lines(res.output.replace(data, "DATA")) if "wrote" not in line]
     assert said["uri"] == said["local"]
     assert any("input accounting (DATA)" in line for line in said["uri"])
     assert any("customers.csv starts with a UTF-16 byte order mark" in line for line in said["uri"])

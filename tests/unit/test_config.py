@@ -65,7 +65,9 @@ def test_actions_take_a_text_a_conditional_form_or_a_list():
     sub = p.scoring.actions["subscription"][0]
     assert sub.text == "Retention offer before renewal"
     assert [(c.column, c.operator, c.value) for c in sub.when] == [("has_active_subscription", "==", 1)]
-    assert p.scoring.actions["recency"][0].when == ()  # the simple form: family: text
+    recency = p.scoring.actions["recency"]  # a list tried in order: the win-back message needs 90 days without buying
+    assert [(c.column, c.operator, c.value) for c in recency[0].when] == [("days_since_last_purchase", ">=", 90)]
+    assert load_params(None, ["scoring.actions={recency: a}"]).scoring.actions["recency"][0].when == ()  # family: text
     p = load_params(None, ['scoring.actions={x: [{text: a, when: {n: {">=": 1, "<": 9}, s: [u, v]}}, b]}'])
     first, second = p.scoring.actions["x"]
     assert [(c.column, c.operator, c.value) for c in first.when] == [("n", ">=", 1), ("n", "<", 9), ("s", "in", ("u", "v"))]
