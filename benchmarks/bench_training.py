@@ -120,6 +120,7 @@ def main() -> None:
         args.sizes, args.compare = [20_000, 100_000], ["demo", "subscription", "cdnow"]
     for n in args.sizes:
         from bench_scoring import ensure_customers, open_ds
+
         from pipeline.core.config import load_params
 
         ds = open_ds(ensure_customers(n), load_params(ROOT / "params.yaml", []))

@@ -2,12 +2,15 @@
 
 Usage: python benchmarks/reason_counts.py RISK.parquet FEATURES.parquet DATA_DIR AS_OF BASE_RATE
 """
-import re, sys, json
-import numpy as np, pandas as pd
+import json
+import sys
+
+import numpy as np
+import pandas as pd
+
 risk, feats, data, as_of = pd.read_parquet(sys.argv[1]), pd.read_parquet(sys.argv[2]), sys.argv[3], pd.Timestamp(sys.argv[4])
 end = as_of + pd.Timedelta(days=1)
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
-import features as _  # noqa: registers families (the current facts, for both lists)
 F = feats.set_index("customer_id")
 r = risk.set_index("customer_id")
 R = [f"driver_{k}_reason" for k in (1, 2, 3)]
@@ -33,9 +36,10 @@ c["not_active_30d_and_visit_reason"] = int((na & has(r"^Last visit|^No visits in
 c["usual_gap_beside_no_purchase"] = int((has("though they usually buy") & has(r"^No purchase for")).sum())
 c["bought_nothing_twice"] = int((has(r"Bought nothing in the last \d+ days after buying") & has(r"Bought nothing in the last \d+ days, after spending")).sum())
 facts = {}
-from features.registry import FAMILIES
+
 import features.registry as reg
-from datetime import date
+from features.registry import FAMILIES
+
 ctx = reg.Context(as_of=as_of.date(), tables=frozenset({"transactions", "events", "invoices", "subscriptions", "customers"}))
 for fam in FAMILIES.values():
     for f in fam.features(ctx):

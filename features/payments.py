@@ -22,7 +22,8 @@ def _features(ctx: Context) -> list[Feature]:
         Feature("overdue_invoices_now", FAMILY, "count", "{value:count:invoice} overdue today[, {overdue_amount_now:money}]",
                 1, fill=0, neutral=0, fact="overdue"),
         Feature("overdue_amount_now", FAMILY, "currency",
-                "{value:money} overdue today[ on {overdue_invoices_now:count:invoice}]", 1, fill=0, neutral=0.005, fact="overdue"),
+                "{value:money} overdue today[ on {overdue_invoices_now:count:invoice}]", 1, fill=0, neutral=0.005,
+                fact="overdue"),
         Feature("max_days_overdue_now", FAMILY, "days", "Oldest unpaid invoice is {value:count:day} overdue", 1, fill=0,
                 neutral=0, fact="overdue"),
     ]

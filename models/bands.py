@@ -7,7 +7,6 @@ import numpy as np
 
 from pipeline.core.config import ScoringConfig
 
-
 # Rules whose thresholds are drawn from the validation churn rate stored with the model
 BASE_RATE_RULES = ("base_rate_odds", "base_rate_multiple")
 

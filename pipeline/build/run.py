@@ -17,6 +17,7 @@ from pipeline.build.contracts import CHECKS, ContractReport, tables_of
 from pipeline.build.contracts import check_features as run_contract
 from pipeline.build.extensions import check_model_modules, params_folder, prepare_features
 from pipeline.build.features import build_features, context_for, feature_spec
+from pipeline.build.ids import unmatched_ids
 from pipeline.build.problem import describe, labels_end, params_for_problem, stored_problem
 from pipeline.core import runrecord
 from pipeline.core.config import ColumnsConfig, Params, load_params
@@ -24,7 +25,6 @@ from pipeline.core.errors import DataError
 from pipeline.core.files import write_table
 from pipeline.core.runlog import RunLog
 from pipeline.engine import open_data as open_engine_data
-from pipeline.build.ids import unmatched_ids
 from pipeline.engine.base import Dataset
 
 EARLIEST, LATEST = date(1900, 1, 1), date(2999, 12, 31)  # as-of dates: past them, windows and horizons overflow

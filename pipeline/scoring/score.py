@@ -19,18 +19,18 @@ from models.value import lifetime_value
 from pipeline.core.config import ScoringConfig, TargetingConfig, ValueConfig
 from pipeline.core.errors import ModelError
 from pipeline.scoring.targeting import (
+    EFFECT_GROUPS,
     GROUPS,
     HOLDOUT,
     NOT_SELECTED,
     TREATMENT,
     WIN_BACK,
-    EFFECT_GROUPS,
     action_effects,
     allowed_actions,
     choose_actions,
     choose_by_effect,
-    effect_groups,
     contact_groups,
+    effect_groups,
     net_saving,
     profit_curve,
     win_back_mask,

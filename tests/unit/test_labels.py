@@ -76,6 +76,6 @@ def test_the_same_season_a_year_before_is_a_training_cutoff_where_history_allows
     # a cutoff within half a step of one already taken is not added twice
     many = load_params(None, ["snapshots.count=14", "snapshots.step_days=30", "label.horizon_days=90"])
     taken = snapshot_cutoffs(many, as_of, first=date(2020, 1, 1))
-    assert len(taken) == len(set(taken)) and min(b - a for a, b in zip(taken, taken[1:])).days >= 15
+    assert len(taken) == len(set(taken)) and min(b - a for a, b in zip(taken, taken[1:], strict=False)).days >= 15
     off = load_params(None, ["snapshots.same_season_last_year=false"])
     assert snapshot_cutoffs(off, as_of, first=date(2020, 1, 1)) == snapshot_cutoffs(off, as_of)

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from pipeline.core.config import load_params
 import pytest
 
+from pipeline.core.config import load_params
 from pipeline.core.errors import DataError
 from pipeline.data.samples import check_sample
 from pipeline.data.samples.retail import CAUSES, END, START, VERSION, generate, iter_chunks, season_curve
