@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from pipeline.core import runrecord
@@ -166,6 +167,13 @@ def handle_errors(fn: Callable) -> Callable:
             console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
             raise typer.Exit(130) from None
         except BaseException as exc:
+            from pipeline.engine import engine_error
+
+            translated = engine_error(exc)  # an engine's own error the user can act on (out of memory)
+            if translated is not None:
+                code, error = translated.exit_code, str(translated)
+                console.print(f"[bold red]error:[/] {escape(str(translated))}", highlight=False, markup=True, soft_wrap=True)
+                raise typer.Exit(translated.exit_code) from None
             code, error = 1, f"{type(exc).__name__}: {exc}"
             raise
         finally:

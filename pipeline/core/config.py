@@ -568,6 +568,47 @@ def load_params(path: str | Path | None = "params.yaml", overrides: list[str] | 
     raw: dict[str, Any] = {}
     if path is not None:
         p = Path(path)
+# The least memory DuckDB is given: below it a build of even a small table runs out (DuckDB's own guidance is about
+# 125 MB per thread; docs/configuration.md, "Engine memory"). 1000-based, as DuckDB reads "128MB".
+MIN_ENGINE_MEMORY_BYTES = 128 * 1000**2
+_MEMORY_UNITS = {"": None, "b": 1, "byte": 1, "bytes": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2,
+                 "g": 1000**3, "gb": 1000**3, "t": 1000**4, "tb": 1000**4, "kib": 1024, "mib": 1024**2,
+                 "gib": 1024**3, "tib": 1024**4}
+
+
+def memory_bytes(text: str) -> int | None:
+    """The bytes a memory setting as DuckDB reads it stands for (``8GB``, ``500MB``, ``1.5GiB``, ``50%`` of the
+    machine's memory); None when it is not one."""
+    import re
+
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*|%)\s*", str(text))
+    if not found:
+        return None
+    number, unit = float(found.group(1)), found.group(2).lower()
+    if unit == "%":
+        if not 0 < number <= 100:
+            return None
+        import os
+
+        try:
+            machine = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):  # a system that does not say: the share is taken as enough
+            return MIN_ENGINE_MEMORY_BYTES
+        return int(machine * number / 100)
+    factor = _MEMORY_UNITS.get(unit)
+    return None if factor is None else int(number * factor)
+
+
+def _memory_check(key: str, value: str) -> tuple[bool, str]:
+    size = memory_bytes(value)
+    allowed = (f"a memory size of at least {MIN_ENGINE_MEMORY_BYTES // 1000**2}MB (such as 8GB or 500MB), or a share "
+               "of the machine's memory, up to 100%, that comes to at least that (such as 50%)")
+    if size is None:
+        return False, f"{key}: '{value}' is not a memory size DuckDB reads; it must be {allowed}"
+    return size >= MIN_ENGINE_MEMORY_BYTES, (
+        f"{key}: '{value}' is too little memory for the engine to work in (about {size / 1000**2:,.0f}MB); it must be "
+        f"{allowed}. Fix: --set {key}=1GB, or more")
+
         if not p.exists():
             raise ConfigError(f"params file {p} not found. Pass --params FILE or run from the project folder.")
         if not p.is_file():
@@ -665,6 +706,8 @@ def _check_semantics(p: Params) -> None:
         (p.targeting.capacity is None or p.targeting.capacity >= 0,
          "targeting.capacity must be empty (everyone eligible) or a whole number of customers, 0 or more"),
         (0 <= p.targeting.holdout_share < 1, "targeting.holdout_share must be a share from 0 to below 1 (0.10 = 10%)"),
+        _memory_check("engine.memory_limit", p.engine.memory_limit),
+        _memory_check("engine.spark.task_memory_limit", p.engine.spark.task_memory_limit),
         (all(0 <= v <= 1 for v in p.targeting.action_effects.values()) and 0 <= p.targeting.default_effect <= 1,
          "targeting.action_effects and targeting.default_effect are shares of would-be churners kept, from 0 to 1"),
         (p.targeting.contact_cost >= 0 and p.targeting.offer_cost >= 0,

@@ -559,3 +559,25 @@ def test_a_tracking_uri_that_points_nowhere_is_a_clear_error_and_creates_nothing
     message = clean(res)
     assert res.returncode == 5 and f"the folder {missing} does not exist" in message
     assert not (tmp_path / "no").exists()
+
+
+def test_the_engine_running_out_of_memory_mid_run_names_the_setting_and_the_fix(tmp_path):
+    """A limit the load check lets through (its minimum lowered here, as a machine with many threads would need
+    more) that the data outgrows: DuckDB's out-of-memory error becomes a message naming engine.memory_limit, exit 2,
+    and the run record says so."""
+    script = ("import pipeline.core.config as c; c.MIN_ENGINE_MEMORY_BYTES = 0; "
+              "from pipeline.cli import app; app(prog_name='churn')")
+    env = {**os.environ, "COLUMNS": "80"}
+    res = subprocess.run([sys.executable, "-c", script, "features", "--data", str(ROOT / "data" / "sample"),
+                          "--as-of", "data-end", "--out", str(tmp_path / "features.parquet"), "--set",
+                          "engine.memory_limit=30MB", "--set", f"validation.quarantine_dir={tmp_path / 'q'}",
+                          "--params", str(ROOT / "params.yaml"),
+                          "--run-record", str(tmp_path / "run.json")],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
+    said = clean(res)
+    assert res.returncode == 2, said[-2000:]
+    assert re.search(r"error: the engine ran out of memory under engine.memory_limit \(OutOfMemoryException: .*\)"
+                     r".*Fix: raise it \(--set engine.memory_limit=4GB", said), said[-2000:]
+    record = json.loads((tmp_path / "run.json").read_text())
+    assert record["exit_code"] == 2 and "engine.memory_limit" in record["error"]
+    assert not (tmp_path / "features.parquet").exists()

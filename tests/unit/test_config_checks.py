@@ -22,12 +22,16 @@ BAD = {
     "model.bagging_fraction=1.5": "model.bagging_fraction",
     "label.horizon_days=10000000": "label.horizon_days",
     "label.lookback_days=0": "label.lookback_days",
+    "engine.memory_limit=30MB": "engine.memory_limit: '30MB' is too little memory .* at least 128MB",
+    "engine.memory_limit=0.0001%": "engine.memory_limit: '0.0001%' is too little memory",
+    "engine.memory_limit=8 parsecs": "engine.memory_limit: '8 parsecs' is not a memory size",
+    "engine.spark.task_memory_limit=10MB": "engine.spark.task_memory_limit: '10MB' is too little memory",
 }
 
 
 @pytest.mark.parametrize("setting", sorted(BAD))
 def test_a_setting_that_cannot_work_stops_on_load_naming_its_key(setting):
-    with pytest.raises(ConfigError, match=BAD[setting].replace(".", r"\.")):
+    with pytest.raises(ConfigError, match=BAD[setting].replace(".", r"\.").replace(r"\.*", ".*")):
         load_params(None, [setting])
 
 
@@ -36,6 +40,11 @@ def test_the_shipped_params_and_the_defaults_pass():
     load_params(None)
     load_params(None, ["scoring.risk_bands_by=top_share", "scoring.risk_bands={high: 0.1, medium: 0.3, low: 1.0}"])
     load_params(None, ["scoring.risk_bands_by=probability", "scoring.risk_bands={high: 0.6, medium: 0.3, low: 0}"])
+
+
+@pytest.mark.parametrize("limit", ["128MB", "1.5GB", "512MiB", "2g", "50%", "8 GB"])
+def test_memory_sizes_duckdb_reads_from_its_minimum_up_are_accepted(limit):
+    assert load_params(None, [f"engine.memory_limit={limit}"]).engine.memory_limit == limit
 
 
 def test_top_share_bands_must_grow_to_every_customer():
