@@ -60,12 +60,6 @@ def choose_event_types(frequencies: list[tuple[str, int, bool]], limit: int) -> 
     return (tuple(f[0] for f in chosen), tuple(f[0] for f in chosen if f[2]), tuple(f[0] for f in unknown[limit:]))
 
 
-def type_frequencies_sql(end_sql: str, table: str = "clean_events") -> str:
-    """SQL: (event_type, events, whether any has a value) over the events of ``table`` before ``end_sql``."""
-    return (f"SELECT event_type, count(*) AS n, bool_or(value IS NOT NULL) AS v FROM {table} WHERE timestamp < {end_sql} "
-            "GROUP BY event_type")
-
-
 def _hash(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:8]
 
@@ -245,7 +239,9 @@ def _features(ctx: Context) -> list[Feature]:
     return out
 
 
-def _sql(ctx: Context) -> str:
+def _aggregates(ctx: Context) -> dict[str, list[str]]:
+    """Per-customer aggregates over ``ev``, computed in the one pass over the events that every event family shares
+    (``features.registry.Family``): conditional counts per type and window, and the features made from them."""
     names = _names(ctx)
     within = ctx.within
     day = "CAST(timestamp AS DATE)"
@@ -291,7 +287,7 @@ def _sql(ctx: Context) -> str:
         count = "count(*) FILTER (WHERE event_type = {} AND " + within("timestamp", w) + ")"
         cols.append(f"{count.format(sql_string(n))} / nullif({count.format(sql_string(d))}, 0) "
                     f"AS {_ratio_name(names, n, d, w)}")
-    return "SELECT customer_id, " + ",\n".join(cols) + " FROM ev GROUP BY customer_id"
+    return {"ev": cols}
 
 
-register(Family(FAMILY, ("events",), _features, sql=_sql, label="Activity (every event type)"))
+register(Family(FAMILY, ("events",), _features, aggregates=_aggregates, label="Activity (every event type)"))

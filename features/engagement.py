@@ -28,26 +28,23 @@ def _features(ctx: Context) -> list[Feature]:
     ]
 
 
-def _sql(ctx: Context) -> str:
+def _aggregates(ctx: Context) -> dict[str, list[str]]:
     w = ctx.trend_window_days
     # types with activity features of their own are not "other" (features/activity.py)
     known = ", ".join(sql_string(t) for t in KNOWN_EVENT_TYPES + ctx.event_types)
     visit = "event_type = 'visit'"
-    return f"""
-        SELECT customer_id,
-               count(*) FILTER (WHERE {visit} AND {ctx.within('timestamp', 30)}) AS visits_last_30d,
-               count(*) FILTER (WHERE {visit} AND {ctx.within('timestamp', 90)}) AS visits_last_90d,
-               count(*) FILTER (WHERE {visit} AND {ctx.within('timestamp', 30, 30)}) AS visits_previous_30d,
-               count(*) FILTER (WHERE {visit} AND {ctx.within('timestamp', 90, 90)}) AS visits_previous_90d,
-               {ctx.days_since(f"max(timestamp) FILTER (WHERE {visit})")} AS days_since_last_visit,
-               count(*) FILTER (WHERE {visit} AND {ctx.within('timestamp', w)})
-                   / nullif(count(*) FILTER (WHERE {visit} AND {ctx.within('timestamp', w, w)}), 0)
-                   AS visit_change_ratio_{w}d,
-               count(*) FILTER (WHERE event_type = 'email_open' AND {ctx.within('timestamp', 90)})
-                   AS email_opens_last_90d,
-               count(*) FILTER (WHERE event_type NOT IN ({known}) AND {ctx.within('timestamp', 90)})
-                   AS other_events_last_90d
-        FROM ev GROUP BY customer_id"""
+    return {"ev": [
+        f"count(*) FILTER (WHERE {visit} AND {ctx.within('timestamp', 30)}) AS visits_last_30d",
+        f"count(*) FILTER (WHERE {visit} AND {ctx.within('timestamp', 90)}) AS visits_last_90d",
+        f"count(*) FILTER (WHERE {visit} AND {ctx.within('timestamp', 30, 30)}) AS visits_previous_30d",
+        f"count(*) FILTER (WHERE {visit} AND {ctx.within('timestamp', 90, 90)}) AS visits_previous_90d",
+        f"{ctx.days_since(f'max(timestamp) FILTER (WHERE {visit})')} AS days_since_last_visit",
+        f"count(*) FILTER (WHERE {visit} AND {ctx.within('timestamp', w)}) "
+        f"/ nullif(count(*) FILTER (WHERE {visit} AND {ctx.within('timestamp', w, w)}), 0) AS visit_change_ratio_{w}d",
+        f"count(*) FILTER (WHERE event_type = 'email_open' AND {ctx.within('timestamp', 90)}) AS email_opens_last_90d",
+        f"count(*) FILTER (WHERE event_type NOT IN ({known}) AND {ctx.within('timestamp', 90)}) "
+        "AS other_events_last_90d",
+    ]}
 
 
-register(Family(FAMILY, ("events",), _features, sql=_sql, label="Engagement (visits, e-mails)"))
+register(Family(FAMILY, ("events",), _features, aggregates=_aggregates, label="Engagement (visits, e-mails)"))

@@ -30,29 +30,40 @@ def _features(ctx: Context) -> list[Feature]:
     ]
 
 
+EARNED, REDEEMED = "event_type = 'loyalty_points_earned'", "event_type = 'loyalty_points_redeemed'"
+
+
+def _aggregates(ctx: Context) -> dict[str, list[str]]:
+    """The points activity of every customer with events, in the one pass over the events (``_sql`` adds what
+    needs purchases and the customers table)."""
+    earned, redeemed = EARNED, REDEEMED
+    return {"ev": [
+        f"coalesce(sum(value) FILTER (WHERE {earned} AND {ctx.within('timestamp', 90)}), 0) "
+        "AS loyalty_points_earned_last_90d",
+        f"coalesce(sum(value) FILTER (WHERE {earned} AND {ctx.within('timestamp', 90)}), 0) "
+        f"- coalesce(sum(value) FILTER (WHERE {earned} AND {ctx.within('timestamp', 90, 90)}), 0) "
+        "AS loyalty_points_earned_change_last_90d",
+        # missing for a customer with no points activity at all: redeeming none says nothing then
+        f"CASE WHEN count(*) FILTER (WHERE {earned} OR {redeemed}) > 0 "
+        f"THEN coalesce(sum(value) FILTER (WHERE {redeemed} AND {ctx.within('timestamp', 365)}), 0) END "
+        "AS loyalty_points_redeemed_last_365d",
+        f"{ctx.days_since(f'max(timestamp) FILTER (WHERE {redeemed})')} AS days_since_last_redemption",
+        f"{ctx.days_since(f'max(timestamp) FILTER (WHERE {earned})')} AS days_since_last_points_earned",
+        f"max(timestamp) FILTER (WHERE {earned}) AS loyalty_helper_last_points_earned_at",
+        f"count(*) FILTER (WHERE {earned} OR {redeemed}) > 0 AS loyalty_helper_has_points_activity",
+    ]}
+
+
 def _sql(ctx: Context) -> str:
-    earned, redeemed = "event_type = 'loyalty_points_earned'", "event_type = 'loyalty_points_redeemed'"
     # Membership comes from customers.loyalty_member when given, else from any points activity.
     member = "NULL"
     if "customers" in ctx.tables and "loyalty_member" in dict(ctx.profile_columns):
         member = "any_value(CAST(TRY_CAST(c.loyalty_member AS BOOLEAN) AS INTEGER))"
     return f"""
         WITH activity AS (
-            SELECT customer_id,
-                   coalesce(sum(value) FILTER (WHERE {earned} AND {ctx.within('timestamp', 90)}), 0)
-                       AS loyalty_points_earned_last_90d,
-                   coalesce(sum(value) FILTER (WHERE {earned} AND {ctx.within('timestamp', 90)}), 0)
-                     - coalesce(sum(value) FILTER (WHERE {earned} AND {ctx.within('timestamp', 90, 90)}), 0)
-                       AS loyalty_points_earned_change_last_90d,
-                   -- missing for a customer with no points activity at all: redeeming none says nothing then
-                   CASE WHEN count(*) FILTER (WHERE {earned} OR {redeemed}) > 0
-                        THEN coalesce(sum(value) FILTER (WHERE {redeemed} AND {ctx.within('timestamp', 365)}), 0) END
-                       AS loyalty_points_redeemed_last_365d,
-                   {ctx.days_since(f"max(timestamp) FILTER (WHERE {redeemed})")} AS days_since_last_redemption,
-                   {ctx.days_since(f"max(timestamp) FILTER (WHERE {earned})")} AS days_since_last_points_earned,
-                   max(timestamp) FILTER (WHERE {earned}) AS last_points_earned_at,
-                   count(*) FILTER (WHERE {earned} OR {redeemed}) > 0 AS has_points_activity
-            FROM ev GROUP BY customer_id),
+            SELECT customer_id, loyalty_helper_last_points_earned_at AS last_points_earned_at,
+                   loyalty_helper_has_points_activity AS has_points_activity
+            FROM agg_ev),
         -- purchase days since the customer last earned points (a day's grace for the booking), or ever
         unrewarded AS (
             SELECT a.customer_id, count(DISTINCT t.age) AS purchase_days_without_points_last_90d
@@ -63,18 +74,13 @@ def _sql(ctx: Context) -> str:
         SELECT a.customer_id,
                coalesce({member}, CAST(any_value(a.has_points_activity) AS INTEGER))
                    AS is_loyalty_member,
-               any_value(loyalty_points_earned_last_90d) AS loyalty_points_earned_last_90d,
-               any_value(loyalty_points_earned_change_last_90d) AS loyalty_points_earned_change_last_90d,
-               any_value(days_since_last_points_earned) AS days_since_last_points_earned,
                -- members only: for anyone else buying without points is the rule
                CASE WHEN coalesce({member}, CAST(any_value(a.has_points_activity) AS INTEGER)) = 1
                     THEN coalesce(any_value(u.purchase_days_without_points_last_90d), 0) ELSE 0 END
-                   AS purchase_days_without_points_last_90d,
-               any_value(loyalty_points_redeemed_last_365d) AS loyalty_points_redeemed_last_365d,
-               any_value(days_since_last_redemption) AS days_since_last_redemption
+                   AS purchase_days_without_points_last_90d
         FROM activity a LEFT JOIN unrewarded u USING (customer_id)
         {"LEFT JOIN cust c USING (customer_id)" if member != "NULL" else ""}
         GROUP BY a.customer_id"""
 
 
-register(Family(FAMILY, ("events",), _features, sql=_sql, label="Loyalty programme"))
+register(Family(FAMILY, ("events",), _features, sql=_sql, aggregates=_aggregates, label="Loyalty programme"))

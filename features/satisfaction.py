@@ -25,18 +25,19 @@ def _features(ctx: Context) -> list[Feature]:
     ]
 
 
-def _sql(ctx: Context) -> str:
+def _aggregates(ctx: Context) -> dict[str, list[str]]:
+    # Over every customer with events: a customer without survey answers or reviews gets none of these (NULL,
+    # and is_nps_detractor 0), as when the family read only those event types.
     year = ctx.within("timestamp", 365)
-    return f"""
-        SELECT customer_id,
-               arg_max(value, timestamp) FILTER (WHERE event_type = 'nps') AS latest_nps,
-               min(value) FILTER (WHERE event_type = 'nps' AND {year}) AS lowest_nps_last_365d,
-               CAST(coalesce(arg_max(value, timestamp) FILTER (WHERE event_type = 'nps') <= 6, false) AS INTEGER)
-                   AS is_nps_detractor,
-               arg_max(value, timestamp) FILTER (WHERE event_type = 'csat') AS latest_csat,
-               min(value) FILTER (WHERE event_type = 'csat' AND {year}) AS lowest_csat_last_365d,
-               avg(value) FILTER (WHERE event_type = 'review' AND {year}) AS average_review_rating_last_365d
-        FROM ev WHERE event_type IN ('nps', 'csat', 'review') GROUP BY customer_id"""
+    return {"ev": [
+        "arg_max(value, timestamp) FILTER (WHERE event_type = 'nps') AS latest_nps",
+        f"min(value) FILTER (WHERE event_type = 'nps' AND {year}) AS lowest_nps_last_365d",
+        "CAST(coalesce(arg_max(value, timestamp) FILTER (WHERE event_type = 'nps') <= 6, false) AS INTEGER) "
+        "AS is_nps_detractor",
+        "arg_max(value, timestamp) FILTER (WHERE event_type = 'csat') AS latest_csat",
+        f"min(value) FILTER (WHERE event_type = 'csat' AND {year}) AS lowest_csat_last_365d",
+        f"avg(value) FILTER (WHERE event_type = 'review' AND {year}) AS average_review_rating_last_365d",
+    ]}
 
 
-register(Family(FAMILY, ("events",), _features, sql=_sql, label="Satisfaction (NPS, CSAT)"))
+register(Family(FAMILY, ("events",), _features, aggregates=_aggregates, label="Satisfaction (NPS, CSAT)"))

@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 
 import features  # noqa: F401  (registers the families)
-from features.activity import choose_event_types, type_frequencies_sql
+from features.activity import choose_event_types
 from features.registry import FAMILIES, Context, Family, Feature, FeatureSpec, day_end_sql
 from pipeline.build.labels import labels_sql, population_aggregates, population_sql
 from pipeline.core.config import Params
@@ -83,10 +83,6 @@ def renewal_share(ds: Dataset, as_of: date) -> float | None:
     return renewals / total if total else None
 
 
-# How the per-shard rows of ``type_frequencies_sql`` (event_type, events, any valued) add up over shards.
-TYPE_FREQUENCIES_COMBINE = "SELECT event_type, sum(n)::BIGINT, bool_or(v) FROM parts GROUP BY event_type"
-
-
 def data_choices(ds: Dataset, params: Params, as_of: date) -> dict:
     """What a build decides from the data as of ``as_of`` (a model keeps it, so scoring builds the same
     columns; JSON-ready): ``event_types``, the event types with activity features of their own (the
@@ -99,10 +95,15 @@ def data_choices(ds: Dataset, params: Params, as_of: date) -> dict:
 
 
 def _type_frequencies(ds: Dataset, as_of: date) -> list[tuple[str, int, bool]]:
-    """(event type, events, whether any has a value) as of ``as_of``; empty without events."""
-    if "events" not in ds.tables:
-        return []
-    return ds.grouped_totals(type_frequencies_sql(day_end_sql(as_of)), TYPE_FREQUENCIES_COMBINE)
+    """(event type, events, whether any has a value) as of ``as_of`` (events before the end of that day); empty
+    without events. Added up from ``Dataset.event_type_days``, read once for every as-of date of the dataset."""
+    counts: dict[str, list] = {}
+    for event_type, day, n, valued in ds.event_type_days():
+        if day <= as_of:
+            seen = counts.setdefault(event_type, [0, False])
+            seen[0] += n
+            seen[1] = seen[1] or bool(valued)
+    return [(event_type, n, valued) for event_type, (n, valued) in counts.items()]
 
 
 def _choices(ds: Dataset, params: Params, as_of: date, frequencies: list[tuple[str, int, bool]]) -> dict:
@@ -285,12 +286,16 @@ def _column(expr: str, feat: Feature) -> str:
     return f"CAST({expr} AS DOUBLE) AS {feat.name}"
 
 
-AGGREGATED = ("tx", "purchases")  # the relations whose per-customer aggregates families share
+# The relations whose per-customer aggregates families share, and the key each is grouped by: the transaction
+# relations by the integer ``customer_key``, the events (``ev``) by ``customer_id``. ``tx`` and ``purchases`` are
+# always aggregated (the population reads them); ``ev`` where some family declares aggregates over it.
+AGGREGATED = {"tx": "customer_key", "purchases": "customer_key", "ev": "customer_id"}
 
 
 def _aggregate_queries(ctx: Context, fams: list[Family], extra: dict[str, list[str]]) -> dict[str, str]:
-    """Per shared relation, one GROUP BY customer_key query holding every family's aggregates over it,
-    and the ``extra`` ones (the population's); made once per build, each shard runs them."""
+    """Per shared relation, one GROUP BY query holding every family's aggregates over it, and the ``extra`` ones
+    (the population's); made once per build, each shard runs them. Every event family's aggregates are in the one
+    query over ``ev``: the events, several times the transactions, are read once per shard, not once per family."""
     exprs: dict[str, list[str]] = {rel: [] for rel in AGGREGATED}
     for declared in [fam.aggregates(ctx) for fam in fams if fam.aggregates] + [extra]:
         for rel, items in declared.items():
@@ -299,8 +304,8 @@ def _aggregate_queries(ctx: Context, fams: list[Family], extra: dict[str, list[s
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise ValueError(f"feature families declare the aggregate(s) {repeated} more than once")
-    return {rel: f"SELECT customer_key{''.join(f', {e}' for e in items)} FROM {rel} GROUP BY customer_key"
-            for rel, items in exprs.items()}
+    return {rel: f"SELECT {AGGREGATED[rel]}{''.join(f', {e}' for e in items)} FROM {rel} GROUP BY {AGGREGATED[rel]}"
+            for rel, items in exprs.items() if items or AGGREGATED[rel] == "customer_key"}
 
 
 # every customer with an order has a transaction; customer_keys gives the aggregates their customer_id
@@ -340,8 +345,9 @@ def _build_shard(ds: Dataset, plan: BuildPlan, shard: tuple[int, int], reuse: bo
     if with_labels:
         joins.append(f"LEFT JOIN ({labels_sql(params.label, ctx.as_of)}) lab USING (customer_id)")
         selects += ["lab.churned", "lab.future_value"]
+    events = "LEFT JOIN agg_ev USING (customer_id) " if "ev" in aggregates else ""
     query = (f"SELECT {', '.join(selects)} FROM population p LEFT JOIN agg_tx USING (customer_key) "
-             f"LEFT JOIN agg_purchases USING (customer_key) {' '.join(joins)}")
+             f"LEFT JOIN agg_purchases USING (customer_key) {events}{' '.join(joins)}")
     table = con.sql(query).to_arrow_table()
     # The shard's tables are the connection's only temporary ones; freed now, not when the next shard
     # replaces them: the next shard's rows and the final table would otherwise be held beside them.

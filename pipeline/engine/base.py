@@ -100,6 +100,17 @@ class Dataset(ABC):
         self._fingerprint = out
         return copy.deepcopy(out)
 
+    def event_type_days(self) -> list[tuple[str, date, int, bool]]:
+        """(event type, day, events, whether any has a value) of the clean events; empty without events. Computed
+        once (it reads every event): the event types as of any day (a build's, each cutoff's of a training set) are
+        added up from it rather than read from the events again."""
+        if getattr(self, "_event_days", None) is None:
+            self._event_days = [] if "events" not in self.tables else self.grouped_totals(
+                "SELECT event_type, CAST(timestamp AS DATE) AS day, count(*) AS n, bool_or(value IS NOT NULL) AS v "
+                "FROM clean_events GROUP BY ALL",
+                "SELECT event_type, day, sum(n)::BIGINT, bool_or(v) FROM parts GROUP BY event_type, day")
+        return self._event_days
+
     def profile_columns(self) -> tuple[tuple[str, str], ...]:
         """The customers table's columns beyond the id and sign-up date (the profile family's inputs)."""
         if "customers" not in self.tables:
