@@ -20,6 +20,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from pipeline.core.money import money as format_money
+
 # A reason that compares a customer's recent value with an earlier one ("2 visits in the last 30 days, down from 9")
 # is given only for a change worth a call: a fall or rise of at least a fifth of the earlier value, and of at least
 # one whole unit of what is compared (a visit, an order, a loyalty point, one of the currency). "Spent 10.23 in the
@@ -303,12 +305,9 @@ def plural(word: str, count: float) -> str:
 
 
 def money(value: float, currency: str = "") -> str:
-    """An amount with the currency: a symbol before it (``€1,234.50``), a code after (``1,234.50 EUR``)."""
-    text = f"{value:,.2f}"
-    currency = currency.strip()
-    if not currency:
-        return text
-    return f"{currency}{text}" if len(currency) == 1 else f"{text} {currency}"
+    """An amount with the currency, as everything people read writes it (:func:`pipeline.core.money.money`): a
+    symbol before it (``€1,234.50``), a code after (``1,234.50 EUR``)."""
+    return format_money(value, currency, 2)
 
 
 class _Formatter(string.Formatter):

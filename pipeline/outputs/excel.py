@@ -1,16 +1,24 @@
 """The risk list as an Excel workbook built for the people who use it.
 
-Three sheets: a *call list* in the order to call (only what an agent needs, readable headers, percentages
-and amounts formatted, reasons wrapped, the holdout unmistakable), *all columns* of the risk list for
-analysts, and the run's *definitions* (churn definition, bands, holdout, what each column means). A list with
-customers long gone has a fourth, the *win-back* list (their own campaign, not the retention call list), after
-the call list.
+Sheets, in order (a sheet without customers is left out):
 
-The workbook is streamed as SpreadsheetML, a chunk of rows at a time, so the time is linear in rows and
-memory is bounded by the chunk: openpyxl's normal mode re-scans the sheet per row (quadratic), and its
-write-only mode, though linear, serialises each cell through a pure-Python XML writer (about 80,000 cells
-a second here, 50 s for 100,000 customers). Text is always written as an inline string (``t="inlineStr"``),
-never as a formula, whatever it starts with; numbers stay numbers; missing values are empty cells.
+- *call list*: only the customers to contact (contact group "treatment"), in the order to call, ranked 1..n with
+  no gaps; only what an agent needs, in readable words, percentages and amounts formatted, reasons wrapped. A list
+  written before contact groups existed keeps every customer here.
+- *held out*: the customers kept out of contact on purpose, to measure whether contacting works; the definitions
+  say why they must not be contacted.
+- *win-back*: customers long gone, for their own campaign (not the retention call list).
+- *all columns*: every column of the risk list for analysts, with readable headers, formatted numbers and codes
+  in words; every customer, those not selected included.
+- *definitions*: the run's settings (churn definition, bands, holdout, list size) and what each column means.
+
+Words come from :mod:`pipeline.outputs.labels` (the report and the command line use the same) and amounts follow
+:mod:`pipeline.core.money` (a symbol before the amount, a code after it).
+
+The workbook is written by XlsxWriter in constant-memory mode: each sheet is written row by row, in order, from
+values converted a chunk of rows at a time, so memory is bounded by the chunk and the time is linear in rows.
+Text is always written as a string, never a formula or a link, whatever it starts with; numbers stay numbers;
+dates are dates; missing values are empty cells.
 
 Writing bytes to a path is left to :func:`pipeline.outputs.sets.write_excel`, which makes it atomic.
 """
@@ -19,17 +27,18 @@ from __future__ import annotations
 
 import math
 import re
-import zipfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from openpyxl.utils import get_column_letter
+import xlsxwriter
 
 from pipeline.core.errors import DataError
+from pipeline.core.money import currency_text, excel_format
 from pipeline.outputs.labels import (
     ACTION_CHOICE,
     ACTION_CHOICE_BY_EFFECT,
@@ -38,14 +47,20 @@ from pipeline.outputs.labels import (
     EFFECT_GROUP_MEANINGS,
     EFFECT_GROUPS,
     EFFECTS_SECTION,
+    HELD_OUT_SHEET,
+    HELD_OUT_WHY,
     NET_SAVING,
+    SHEET_NAMES,
     TERMS,
     WHY_THIS_ACTION,
     WIN_BACK_LIST,
+    amount_header,
     as_of_words,
     band_label,
     band_rule_words,
     churn_words,
+    code_words,
+    column_header,
     contact_label,
     currency_words,
     effect_reason,
@@ -55,6 +70,7 @@ from pipeline.outputs.labels import (
     holdout_share_words,
     in_sentence,
     net_saving_words,
+    period_words,
     targeting_profit_sentence,
     win_back_words,
 )
@@ -63,34 +79,35 @@ EXCEL_MAX_ROWS = 1_048_575  # data rows below the header row (Excel: 1,048,576 r
 EXCEL_MAX_COLUMNS = 16_384
 MAX_TEXT = 32_767  # characters in one cell
 WIDTH_CAP = 60  # characters; longer text wraps
-CHUNK_ROWS = 5_000  # rows converted and written at a time: bounds memory, keeps the time linear
+CHUNK_ROWS = 5_000  # rows converted at a time: bounds memory, keeps the time linear
 
-SHEETS = ("call list", "all columns", "definitions")
-WIN_BACK_SHEET = "win-back"  # after the call list, when the list has customers long gone
+SHEETS = (SHEET_NAMES["call_list"], SHEET_NAMES["all_columns"], SHEET_NAMES["definitions"])  # always there
+HELD_OUT_SHEET_NAME = SHEET_NAMES["held_out"]  # after the call list, when customers are held out
+WIN_BACK_SHEET = SHEET_NAMES["win_back"]  # after the held-out sheet, when the list has customers long gone
 DATE_TEXT_COLUMNS = ("as_of",)  # dates that a CSV risk list gives back as text
+# The analysts' sheet: how each kind of column's numbers show
+PROBABILITIES = ("churn_probability", "previous_probability")
+POINTS = ("action_effect", "predicted_effect", "probability_change")  # shares and changes of probability
+DRIVER_EFFECT = re.compile(r"driver_\d+_effect")
+AMOUNTS = ("expected_value", "value_if_retained", "value_at_risk", "lifetime_value", "priority")
+FIXED_CREATED = datetime(2000, 1, 1)  # the workbook's "created" property: the same inputs give the same bytes
 
-_EXCEL_ESCAPE = re.compile(r"_(?=x[0-9A-Fa-f]{4}_)")
-_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # not allowed in XML 1.0
+_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # control characters: not text people read
 _EPOCH = np.datetime64("1899-12-30", "D")  # day 0 of Excel's 1900 date system (after its 1900 leap-year bug)
-_FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # zip entry times: the same inputs give the same file
-
-_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
-_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
-_PKG_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
-_XML_HEAD = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+_ALERT = {"bold": True, "font_color": "#9C0006", "bg_color": "#FFC7CE"}
 
 
-def write_workbook(frame: pd.DataFrame, out: str | Path | IO[bytes], summary: dict | None = None, currency: str = "",
+def write_workbook(frame: pd.DataFrame, out: str | Path, summary: dict | None = None, currency: str = "",
                    max_rows: int = EXCEL_MAX_ROWS) -> None:
-    """Write the risk list as an .xlsx workbook of three sheets: call list, all columns, definitions.
+    """Write the risk list as an .xlsx workbook: call list, held out, win-back, all columns, definitions.
 
     Args:
         frame: The risk list, one row per customer (any order; columns that a list lacks are left out).
-        out: Path or binary file to write the workbook to (:func:`pipeline.outputs.sets.write_excel` makes it atomic).
+        out: Path to write the workbook to (:func:`pipeline.outputs.sets.write_excel` makes it atomic).
         summary: The risk list's summary sidecar (as-of date, label, band rule, targeting), if there is one.
-        currency: Currency code or symbol shown with amounts, e.g. ``"EUR"``; empty for plain numbers.
-        max_rows: Data rows a sheet may hold; beyond it the sheets keep the top customers by priority and
-            the definitions sheet says so. Excel's own limit is the default.
+        currency: Currency code or symbol shown with amounts, e.g. ``"EUR"`` or ``"£"``; empty for plain numbers.
+        max_rows: Data rows a sheet may hold; beyond it each sheet keeps its top customers by priority and the
+            definitions sheet says so. Excel's own limit is the default.
 
     Raises:
         DataError: The frame has more columns than a sheet can hold.
@@ -102,41 +119,46 @@ def write_workbook(frame: pd.DataFrame, out: str | Path | IO[bytes], summary: di
         raise DataError(f"the risk list has {frame.shape[1]:,} columns; an Excel sheet holds at most "
                         f"{EXCEL_MAX_COLUMNS:,}. Fix: export it as Parquet or CSV instead")
     summary = summary or {}
-    order = call_order(frame)
-    shown = frame.iloc[order[:max_rows]]
-    gone = (frame["contact_group"].astype("string") == "win_back").fillna(False).to_numpy(dtype=bool) \
-        if "contact_group" in frame.columns else np.zeros(len(frame), dtype=bool)
+    currency = currency_text(currency)
     targeting = summary.get("targeting") if isinstance(summary.get("targeting"), dict) else {}
-    net = "contact_cost" in targeting  # a list whose priority is the expected net saving (older: value saved)
-    styles = _Styles()
-    retention = frame.iloc[order[~gone[order]][:max_rows]]
-    call_list = _call_list_columns(retention, np.arange(1, len(retention) + 1), currency, styles, net_saving=net)
-    all_columns = [_data_column(str(name), shown[name], styles, name=str(name)) for name in frame.columns]
-    definitions = _definitions(frame, summary, currency, call_list, len(shown), max_rows)
-    definition_columns = [
-        _Column("Definition", [label for label, _ in definitions], "text", styles.id(bold=True, top=True)),
-        _Column("Value", [value for _, value in definitions], "text", styles.id(wrap=True, top=True),
-                cap=100),
-    ]
-    sheets = [(SHEETS[0], call_list, True), (SHEETS[1], all_columns, True), (SHEETS[2], definition_columns, False)]
-    if gone.any():
-        win_back = frame.iloc[order[gone[order]][:max_rows]]
-        sheets.insert(1, (WIN_BACK_SHEET, _call_list_columns(win_back, np.arange(1, len(win_back) + 1), currency,
-                                                             styles, net_saving=net), True))
-    header_style = styles.id(bold=True)
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
-        _put(zf, "[Content_Types].xml", _content_types(len(sheets)))
-        _put(zf, "_rels/.rels", _XML_HEAD + f'<Relationships xmlns="{_PKG_REL}"><Relationship Id="rId1" Type="{_REL}/'
-             'officeDocument" Target="xl/workbook.xml"/></Relationships>')
-        _put(zf, "xl/workbook.xml", _workbook_xml(sheets))
-        _put(zf, "xl/_rels/workbook.xml.rels", _workbook_rels(len(sheets)))
-        for k, (_, columns, filtered) in enumerate(sheets, start=1):
-            n = len(columns[0].values) if columns else 0
-            # Zip64 only when a sheet may pass 2 GiB: some readers of small files do not expect it
-            large = sum(n * (60 + 2 * c.longest()) for c in columns) > 1_500_000_000
-            with zf.open(_entry(f"xl/worksheets/sheet{k}.xml"), "w", force_zip64=large) as f:
-                _write_sheet(f, columns, n, header_style, selected=k == 1, filtered=filtered)
-        _put(zf, "xl/styles.xml", styles.xml())
+    label = summary.get("label") if isinstance(summary.get("label"), dict) else {}
+    value_rule = summary.get("value_rule") if isinstance(summary.get("value_rule"), dict) else {}
+    words = _Words(currency, label.get("horizon_days"), value_rule.get("lifetime_months"),
+                   net_saving="contact_cost" in targeting)  # a list whose priority is the expected net saving
+    order = call_order(frame)
+    groups = (frame["contact_group"].astype("string").to_numpy(dtype=object, na_value="")
+              if "contact_group" in frame.columns else None)
+
+    def part(group: str) -> pd.DataFrame:
+        return frame.iloc[order[groups[order] == group][:max_rows]]
+
+    with xlsxwriter.Workbook(str(out), {"constant_memory": True, "strings_to_formulas": False,
+                                        "strings_to_urls": False, "strings_to_numbers": False}) as wb:
+        wb.set_properties({"created": FIXED_CREATED})
+        formats = _Formats(wb)
+        calls = frame.iloc[order[:max_rows]] if groups is None else part("treatment")
+        held = part("holdout") if groups is not None else frame.iloc[:0]
+        gone = part("win_back") if groups is not None else frame.iloc[:0]
+        shown = frame.iloc[order[:max_rows]]
+        call_list = _call_list_columns(calls, words, formats, ranked=True)
+        sheets = [(SHEETS[0], call_list, True)]
+        if len(held):
+            sheets.append((HELD_OUT_SHEET_NAME, _call_list_columns(held, words, formats, ranked=False,
+                                                                   group=True), True))
+        if len(gone):
+            sheets.append((WIN_BACK_SHEET, _call_list_columns(gone, words, formats, ranked=True), True))
+        described = [c for _, columns, _ in sheets for c in columns]  # the agents' sheets' columns, in order
+        all_columns = [_analyst_column(str(name), shown[name], words, formats) for name in frame.columns]
+        sheets.append((SHEETS[1], all_columns, True))
+        definitions = _definitions(frame, summary, words, described, max_rows, {
+            "calls": len(calls), "held": len(held), "gone": len(gone), "shown": len(shown)})
+        sheets.append((SHEETS[2], [
+            _Column("Definition", [k for k, _ in definitions], "text", formats.get(bold=True, top=True)),
+            _Column("Value", [v for _, v in definitions], "text", formats.get(wrap=True, top=True), cap=100),
+        ], False))
+        header = formats.get(bold=True)
+        for name, columns, filtered in sheets:
+            _write_sheet(wb.add_worksheet(name), columns, header, filtered=filtered)
 
 
 def call_order(frame: pd.DataFrame) -> np.ndarray:
@@ -164,18 +186,71 @@ def call_order(frame: pd.DataFrame) -> np.ndarray:
     return table.sort_values(list(keys), ascending=ascending, kind="stable", na_position="last").index.to_numpy()
 
 
+def money_format(currency: str) -> str:
+    """Excel number format of an amount (:func:`pipeline.core.money.excel_format`): ``"£"#,##0.00`` for a
+    symbol, ``#,##0.00 "EUR"`` for a code, ``#,##0.00`` without a currency."""
+    return excel_format(currency, 2)
+
+
+@dataclass(frozen=True)
+class _Words:
+    """What headers of amounts say: the currency and the periods (horizon, lifetime) from the summary."""
+
+    currency: str
+    horizon_days: Any = None
+    lifetime_months: Any = None
+    net_saving: bool = False
+
+    def header(self, column: str) -> str:
+        return column_header(column, self.currency, self.horizon_days, self.lifetime_months, self.net_saving)
+
+    def amount(self, term: str) -> str:
+        return amount_header(term, self.currency, period_words(self.horizon_days))
+
+
+class _Formats:
+    """The workbook's cell formats, each made once: XlsxWriter writes one style per distinct format object."""
+
+    def __init__(self, wb: xlsxwriter.Workbook) -> None:
+        self._wb = wb
+        self._made: dict[tuple, Any] = {}
+
+    def get(self, *, bold: bool = False, alert: bool = False, number_format: str = "", wrap: bool = False,
+            top: bool = False) -> Any:
+        key = (bold, alert, number_format, wrap, top)
+        if key not in self._made:
+            spec: dict[str, Any] = dict(_ALERT) if alert else {}
+            if bold:
+                spec["bold"] = True
+            if number_format:
+                spec["num_format"] = number_format
+            if wrap:
+                spec["text_wrap"] = True
+            if top:
+                spec["valign"] = "top"
+            self._made[key] = self._wb.add_format(spec) if spec else None
+        return self._made[key]
+
+
 @dataclass
 class _Column:
-    """One column of a sheet: its header, its values (a list of Python values or a Series) and how they show."""
+    """One column of a sheet: its header, its values (a list of Python values or a Series) and how they show.
+
+    ``kind``: number, bool, date, text or mixed. ``alert``: (a value, its format) that stands out (the holdout).
+    ``key``: the risk-list column it shows, for the definitions."""
 
     header: str
     values: Sequence[Any] | pd.Series
-    kind: str  # number, bool, date, text, mixed
-    style: int = 0
+    kind: str
+    fmt: Any = None
     cap: int = WIDTH_CAP
     width: float | None = None
-    alert_style: int | None = None  # the style of a holdout cell (contact group column)
+    alert: tuple[str, Any] | None = None
+    key: str = ""
     _longest: int | None = field(default=None, init=False, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.values)
 
     def longest(self) -> int:
         """Characters of the longest value as shown (numbers as ``1,234.56``, dates as ``yyyy-mm-dd``); cached."""
@@ -183,12 +258,12 @@ class _Column:
             if self.kind == "date":
                 self._longest = 10
             elif self.kind == "number":
-                numbers = [abs(v) for v in _python_numbers(self.values) if v is not None and math.isfinite(v)]
-                self._longest = len(f"{max(numbers):,.2f}") + 1 if numbers else 0
+                numbers = pd.to_numeric(pd.Series(self.values), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+                numbers = np.abs(numbers[np.isfinite(numbers)])
+                self._longest = len(f"{numbers.max():,.2f}") + 1 if numbers.size else 0
             else:
-                items = (self.values.to_numpy(dtype=object, na_value=None) if isinstance(self.values, pd.Series)
-                         else self.values)
-                self._longest = max((len(str(v)) for v in items if v is not None and v == v), default=0)
+                lengths = pd.Series(self.values, dtype=object).dropna().astype(str).str.len()
+                self._longest = int(lengths.max()) if len(lengths) else 0
         return self._longest
 
     def fitted_width(self) -> float:
@@ -199,121 +274,135 @@ class _Column:
         return float(min(max(len(self.header), longest, 6) + 2, self.cap))
 
 
-class _Styles:
-    """The workbook's cell formats, each registered once and referred to by index (a cell's ``s``)."""
-
-    def __init__(self) -> None:
-        self._keys: list[tuple[bool, bool, str, bool, bool]] = [(False, False, "General", False, False)]
-        self._formats: dict[str, int] = {}
-
-    def id(self, *, bold: bool = False, alert: bool = False, number_format: str = "General", wrap: bool = False,
-           top: bool = False) -> int:
-        """Index of a cell format: bold, alert (dark red on light red), number format, wrapped, top-aligned."""
-        key = (bold, alert, number_format, wrap, top)
-        if key not in self._keys:
-            self._keys.append(key)
-        if number_format not in ("General", "0%", "@") and number_format not in self._formats:
-            self._formats[number_format] = 164 + len(self._formats)  # ids below 164 are Excel's built-in ones
-        return self._keys.index(key)
-
-    def xml(self) -> str:
-        """styles.xml: number formats, fonts (regular, bold, bold dark red), fills and the cell formats."""
-        builtin = {"General": 0, "0%": 9, "@": 49}
-        formats = "".join(f'<numFmt numFmtId="{i}" formatCode="{_attr(code)}"/>' for code, i in self._formats.items())
-        font = '<sz val="11"/><name val="Calibri"/><family val="2"/>'
-        fonts = f'<font>{font}</font><font><b/>{font}</font><font><b/><color rgb="FF9C0006"/>{font}</font>'
-        fills = ('<fill><patternFill patternType="none"/></fill><fill><patternFill patternType="gray125"/></fill>'
-                 '<fill><patternFill patternType="solid"><fgColor rgb="FFFFC7CE"/><bgColor indexed="64"/></patternFill>'
-                 '</fill>')
-        xfs = []
-        for bold, alert, number_format, wrap, top in self._keys:
-            num = builtin.get(number_format, self._formats.get(number_format, 0))
-            font_id, fill_id = (2, 2) if alert else (int(bold), 0)
-            attrs = (f'numFmtId="{num}" fontId="{font_id}" fillId="{fill_id}" borderId="0" xfId="0"'
-                     + (' applyNumberFormat="1"' if num else "") + (' applyFont="1"' if font_id else "")
-                     + (' applyFill="1"' if fill_id else "") + (' applyAlignment="1"' if wrap or top else ""))
-            align = ("<alignment" + (' vertical="top"' if top else "") + (' wrapText="1"' if wrap else "") + "/>"
-                     if wrap or top else "")
-            xfs.append(f"<xf {attrs}>{align}</xf>" if align else f"<xf {attrs}/>")
-        return (_XML_HEAD + f'<styleSheet xmlns="{_MAIN}">'
-                + (f'<numFmts count="{len(self._formats)}">{formats}</numFmts>' if self._formats else "")
-                + f'<fonts count="3">{fonts}</fonts><fills count="3">{fills}</fills>'
-                '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
-                '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
-                f'<cellXfs count="{len(xfs)}">{"".join(xfs)}</cellXfs>'
-                '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles></styleSheet>')
-
-
-def money_format(currency: str) -> str:
-    """Excel number format of an amount: ``#,##0.00 "EUR"`` with a currency, ``#,##0.00`` without."""
-    code = re.sub(r'["\\]', "", currency).strip()
-    return f'#,##0.00 "{code}"' if code else "#,##0.00"
-
-
-def _call_list_columns(shown: pd.DataFrame, ranks: np.ndarray, currency: str, styles: _Styles,
-                       net_saving: bool = False) -> list[_Column]:
-    """The call list: what an agent needs, in readable words, each column only when the list has its source
-    (``net_saving``: the priority is the expected net saving, shown as an amount)."""
-    text = styles.id(top=True)
-    wrapped = styles.id(wrap=True, top=True)
+def _call_list_columns(shown: pd.DataFrame, words: _Words, formats: _Formats, *, ranked: bool,
+                       group: bool = False) -> list[_Column]:
+    """The columns an agent needs, in readable words, each only when the list has its source (``ranked``: with
+    the order to call in; ``group``: with the contact group, which stands out)."""
+    text = formats.get(top=True)
+    wrapped = formats.get(wrap=True, top=True)
+    money = formats.get(number_format=money_format(words.currency), top=True)
+    extra = len(words.currency) + 1  # an amount's width with its currency
     columns: list[_Column] = []
     if "customer_id" in shown.columns:
-        columns.append(_data_column("Customer", shown["customer_id"], styles, name="customer_id", style=styles.id(
-            number_format="@", top=True)))
+        columns.append(_id_column("Customer", shown["customer_id"], formats.get(number_format="@", top=True)))
     if "risk_band" in shown.columns:
-        columns.append(_Column(TERMS["risk_band"], _labelled(shown["risk_band"], band_label), "text", text))
+        columns.append(_Column(TERMS["risk_band"], _labelled(shown["risk_band"], band_label), "text", text,
+                               key="risk_band"))
     if "churn_probability" in shown.columns:
-        columns.append(_data_column("Churn probability", shown["churn_probability"], styles, kind="number",
-                                    style=styles.id(number_format="0%", top=True)))
+        columns.append(_Column("Churn probability", _numbers(shown["churn_probability"]), "number",
+                               formats.get(number_format="0%", top=True), key="churn_probability"))
     if "value_at_risk" in shown.columns:
-        money = money_format(currency)
-        column = _data_column("Value at risk", shown["value_at_risk"], styles, kind="number",
-                              style=styles.id(number_format=money, top=True))
-        column.width = column.fitted_width() + len(currency.strip()) + 1
+        column = _Column(words.header("value_at_risk"), _numbers(shown["value_at_risk"]), "number", money,
+                         key="value_at_risk")
+        column.width = column.fitted_width() + extra
         columns.append(column)
-    if net_saving and "priority" in shown.columns:
-        column = _data_column(NET_SAVING, shown["priority"], styles, kind="number",
-                              style=styles.id(number_format=money_format(currency), top=True))
-        column.width = column.fitted_width() + len(currency.strip()) + 1
+    if words.net_saving and "priority" in shown.columns:
+        column = _Column(words.amount(NET_SAVING), _numbers(shown["priority"]), "number", money, key="net_saving")
+        column.width = column.fitted_width() + extra
         columns.append(column)
     for k in (1, 2, 3):
         if f"driver_{k}_reason" in shown.columns:
-            columns.append(_data_column(f"Reason {k}", shown[f"driver_{k}_reason"], styles, kind="text", style=wrapped))
+            columns.append(_Column(f"Reason {k}", _text(shown[f"driver_{k}_reason"]), "text", wrapped,
+                                   key=f"reason_{k}"))
     if "action" in shown.columns:
-        columns.append(_data_column("Suggested action", shown["action"], styles, kind="text", style=wrapped))
+        columns.append(_Column("Suggested action", _text(shown["action"]), "text", wrapped, key="action"))
     if "effect_group" in shown.columns and shown["effect_group"].notna().any():  # targeted by a learned effect model
-        columns.append(_Column(EFFECT_GROUP, _labelled(shown["effect_group"], lambda g: EFFECT_GROUPS.get(g, g)),
-                               "text", text))
-        reasons = [effect_reason(a, e, p, g, currency) or None for a, e, p, g in zip(
+        columns.append(_Column(EFFECT_GROUP, _labelled(shown["effect_group"], code_words("effect_group")), "text", text,
+                               key="effect_group"))
+        reasons = [effect_reason(a, e, p, g, words.currency) or None for a, e, p, g in zip(
             shown["action"], shown.get("predicted_effect", pd.Series(np.nan, index=shown.index)),
             shown.get("priority", pd.Series(np.nan, index=shown.index)), shown["effect_group"], strict=True)]
-        columns.append(_Column(WHY_THIS_ACTION, reasons, "text", wrapped))
-    if "contact_group" in shown.columns:
+        columns.append(_Column(WHY_THIS_ACTION, reasons, "text", wrapped, key="why_this_action"))
+    if group and "contact_group" in shown.columns:
+        alert = formats.get(alert=True, top=True)
         columns.append(_Column(TERMS["contact_group"], _labelled(shown["contact_group"], contact_label), "text", text,
-                               alert_style=styles.id(alert=True, top=True)))
-    columns.append(_Column("Priority rank", ranks.tolist(), "number", styles.id(top=True)))
+                               alert=(CONTACT_GROUPS["holdout"], alert), key="contact_group"))
+    if ranked:
+        columns.append(_Column("Priority rank", list(range(1, len(shown) + 1)), "number", text, key="rank"))
     return columns
 
 
-def _labelled(codes: pd.Series, label) -> list[str | None]:
-    """A column of codes (``high``, ``holdout``) in the words people read (``pipeline.outputs.labels``)."""
-    return [None if c is None else label(c) for c in codes.astype("string").to_numpy(dtype=object, na_value=None)]
+def _analyst_column(name: str, values: pd.Series, words: _Words, formats: _Formats) -> _Column:
+    """A risk-list column on the analysts' sheet: a readable header, codes in words, numbers formatted
+    (probabilities as percent, amounts with the currency, other fractions to 2 decimals), dates as dates."""
+    header = words.header(name)
+    if name == "customer_id":
+        return _id_column(header, values, formats.get(number_format="@"))
+    label = code_words(name)
+    if label is not None and not pd.api.types.is_numeric_dtype(values):
+        column = _Column(header, _labelled(values, label), "text", key=name)
+        if name == "contact_group":
+            column.alert = (CONTACT_GROUPS["holdout"], formats.get(alert=True))
+        return column
+    kind, values = _kind_of(values, name)
+    if kind == "date":
+        return _Column(header, values, kind, formats.get(number_format="yyyy-mm-dd"), key=name)
+    if kind != "number":
+        return _Column(header, values if kind != "text" else _text(values), kind, key=name)
+    if name in PROBABILITIES:
+        number_format = "0.0%"
+    elif name in POINTS or DRIVER_EFFECT.fullmatch(name):
+        number_format = "0.0%"
+    elif name in AMOUNTS:
+        number_format = money_format(words.currency)
+    elif pd.api.types.is_integer_dtype(values):
+        number_format = "#,##0"
+    else:
+        number_format = "#,##0.00"
+    column = _Column(header, _numbers(values), "number", formats.get(number_format=number_format), key=name)
+    if name in AMOUNTS:
+        column.width = column.fitted_width() + len(words.currency) + 1
+    return column
 
 
-def _data_column(header: str, values: pd.Series, styles: _Styles, *, name: str = "", kind: str | None = None,
-                 style: int | None = None) -> _Column:
-    """A frame column as a sheet column: its kind from its dtype, dates as dates without times."""
-    if name == "customer_id":  # an id is text, leading zeros and all, whatever type it was read as
-        if pd.api.types.is_float_dtype(values) and (values.dropna() % 1 == 0).all():
-            values = values.astype("Int64")  # whole-number ids that a missing one made floats: 7, not 7.0
-        return _Column(header, values.astype("string"), "text", style or 0)
-    if kind is None:
-        kind, values = _kind_of(values, name)
-    if kind == "date" and style is None:
-        style = styles.id(number_format="yyyy-mm-dd")
-    if kind == "number" and not pd.api.types.is_numeric_dtype(values):
+def _id_column(header: str, values: pd.Series, fmt: Any) -> _Column:
+    """An id as text, leading zeros and all, whatever type it was read as."""
+    if pd.api.types.is_float_dtype(values) and (values.dropna() % 1 == 0).all():
+        values = values.astype("Int64")  # whole-number ids that a missing one made floats: 7, not 7.0
+    return _Column(header, _text(values.astype("string")), "text", fmt, key="customer_id")
+
+
+def _labelled(codes: pd.Series, label: Callable[[object], str]) -> list[str | None]:
+    """A column of codes (``high``, ``holdout``) in the words people read (``pipeline.outputs.labels``), each
+    distinct code worded once."""
+    items = codes.astype("string").to_numpy(dtype=object, na_value=None)
+    said: dict[str, str] = {}
+    out: list[str | None] = []
+    for c in items.tolist():
+        if c is None:
+            out.append(None)
+        else:
+            if c not in said:
+                said[c] = _clean(label(c))
+            out.append(said[c])
+    return out
+
+
+def _text(values: pd.Series) -> list[str | None]:
+    """Text cells: None for missing or empty, control characters (not allowed in a sheet's XML) left out."""
+    items = values.astype("string")
+    if items.str.contains(_ILLEGAL, regex=True, na=False).any():
+        items = items.str.replace(_ILLEGAL, "", regex=True)
+    return [v if v else None for v in items.to_numpy(dtype=object, na_value=None).tolist()]
+
+
+def _clean(text: str) -> str:
+    return _ILLEGAL.sub("", text) if _ILLEGAL.search(text) else text
+
+
+def _numbers(values: pd.Series) -> list[Any]:
+    """Numbers as Python ints and floats, None where missing or not finite, whatever the dtype they come in."""
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
         values = pd.to_numeric(values, errors="coerce")
-    return _Column(header, values, kind, style or 0)
+    if pd.api.types.is_integer_dtype(values) and not values.hasnans:
+        return values.to_numpy(dtype=np.int64).tolist()
+    array = values.to_numpy(dtype=float, na_value=np.nan)
+    finite = np.isfinite(array)
+    if finite.all():
+        return array.tolist()
+    out = array.astype(object)
+    out[~finite] = None
+    return out.tolist()
 
 
 def _kind_of(values: pd.Series, name: str) -> tuple[str, pd.Series]:
@@ -343,35 +432,6 @@ def _kind_of(values: pd.Series, name: str) -> tuple[str, pd.Series]:
     return "mixed", values
 
 
-def _chunk_bodies(column: _Column, start: int, stop: int) -> list[str | None]:
-    """The cells of rows ``start:stop`` of a column as XML after their reference (``<c r="A2"`` + body)."""
-    values = column.values.iloc[start:stop] if isinstance(column.values, pd.Series) else column.values[start:stop]
-    style = f' s="{column.style}"' if column.style else ""
-    if column.kind == "number":
-        return _number_bodies(_python_numbers(values), style)
-    if column.kind == "date":
-        return _number_bodies(_excel_days(values), style)
-    if column.kind == "bool":
-        flags = values.astype("boolean").to_numpy(dtype=object, na_value=None)
-        return [None if v is None else f'{style} t="b"><v>{int(v)}</v></c>' for v in flags]
-    items = values.to_numpy(dtype=object, na_value=None) if isinstance(values, pd.Series) else values
-    if column.kind == "text":
-        alert = f' s="{column.alert_style}"' if column.alert_style is not None else None
-        holdout = CONTACT_GROUPS["holdout"]
-        return [None if v is None or v != v or v == "" else _text_body(alert if alert and v == holdout else style, str(v))
-                for v in items]
-    return [_mixed_body(v, style) for v in items]
-
-
-def _python_numbers(values: Sequence[Any] | pd.Series) -> list[Any]:
-    """Numbers as Python ints and floats (NaN for missing), whatever the dtype they come in."""
-    if not isinstance(values, pd.Series):
-        return list(values)
-    if pd.api.types.is_integer_dtype(values) and not values.hasnans:
-        return values.to_numpy(dtype=np.int64).tolist()
-    return values.to_numpy(dtype=float, na_value=np.nan).tolist()
-
-
 def _excel_days(values: pd.Series) -> list[Any]:
     """Dates as Excel day numbers, times dropped (a timezone-aware date is taken in its own zone)."""
     if isinstance(values.dtype, pd.DatetimeTZDtype):
@@ -382,72 +442,83 @@ def _excel_days(values: pd.Series) -> list[Any]:
     return [None if gone else int(v) for v, gone in zip(offsets.tolist(), missing.tolist(), strict=True)]
 
 
-def _number_bodies(numbers: list[Any], style: str) -> list[str | None]:
-    isfinite = math.isfinite
-    return [f"{style}><v>{v!r}</v></c>" if v is not None and isfinite(v) else None for v in numbers]
+def _chunk(column: _Column, start: int, stop: int) -> list[Any]:
+    """The values of rows ``start:stop`` of a column, ready for its writer (None: an empty cell)."""
+    values = column.values.iloc[start:stop] if isinstance(column.values, pd.Series) else column.values[start:stop]
+    if column.kind == "date":
+        return _excel_days(values)
+    if column.kind == "bool":
+        return values.astype("boolean").to_numpy(dtype=object, na_value=None).tolist()
+    if column.kind == "number" and isinstance(values, pd.Series):
+        return _numbers(values)
+    if column.kind == "text" and isinstance(values, pd.Series):
+        return _text(values)
+    if column.kind == "mixed":
+        items = values.to_numpy(dtype=object, na_value=None) if isinstance(values, pd.Series) else values
+        return [_mixed(v) for v in items]
+    return list(values)
 
 
-def _text_body(style: str, text: str) -> str:
-    """An inline string: always text, never a formula, whatever it starts with."""
-    if len(text) > MAX_TEXT:
-        text = text[:MAX_TEXT]
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    if "_x" in text:  # Excel reads _xHHHH_ as a character code: escape the underscore to keep the text as it is
-        text = _EXCEL_ESCAPE.sub("_x005F_", text)
-    if _ILLEGAL.search(text):
-        text = _ILLEGAL.sub("", text)
-    space = ' xml:space="preserve"' if text[:1].isspace() or text[-1:].isspace() else ""
-    return f'{style} t="inlineStr"><is><t{space}>{text}</t></is></c>'
-
-
-def _mixed_body(v: Any, style: str) -> str | None:
-    """One value of a column of mixed types, by its own type."""
-    if v is None or (isinstance(v, float) and v != v) or v is pd.NaT:
+def _mixed(v: Any) -> Any:
+    """One value of a column of mixed types, by its own type: (None), a bool, a finite number, else text."""
+    if v is None or v is pd.NaT or (isinstance(v, float) and v != v):
         return None
     if isinstance(v, np.generic):
         v = v.item()
     if isinstance(v, bool):
-        return f'{style} t="b"><v>{int(v)}</v></c>'
+        return v
     if isinstance(v, int | float):
-        return f"{style}><v>{v!r}</v></c>" if math.isfinite(v) else None
-    return _text_body(style, str(v))
+        return v if math.isfinite(v) else None
+    return _clean(str(v)) or None
 
 
-def _write_sheet(f: IO[bytes], columns: list[_Column], n: int, header_style: int, *, selected: bool, filtered: bool) -> None:
-    """Stream one worksheet: the header row (frozen and filtered when ``filtered``), then the data rows a chunk at a time."""
-    letters = [get_column_letter(i) for i in range(1, len(columns) + 1)]
-    last = f"{letters[-1]}{n + 1}" if letters else "A1"
-    pane = ('<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/>'
-            '<selection pane="bottomLeft" activeCell="A2" sqref="A2"/>' if filtered else "")
-    tab = ' tabSelected="1"' if selected else ""
-    widths = "".join(f'<col min="{i}" max="{i}" width="{c.fitted_width():.1f}" customWidth="1"/>'
-                     for i, c in enumerate(columns, start=1))
-    f.write((_XML_HEAD + f'<worksheet xmlns="{_MAIN}" xmlns:r="{_REL}"><dimension ref="A1:{last}"/>'
-             f'<sheetViews><sheetView{tab} workbookViewId="0">'
-             f'{pane}</sheetView></sheetViews><sheetFormatPr defaultRowHeight="15"/>'
-             + (f"<cols>{widths}</cols>" if widths else "") + "<sheetData>").encode("utf-8", "replace"))
-    bold = f' s="{header_style}"'
-    header = "".join(f'<c r="{letter}1"{_text_body(bold, c.header)}' for letter, c in zip(letters, columns, strict=True))
-    f.write(f'<row r="1">{header}</row>'.encode("utf-8", "replace"))
+def _write_sheet(ws: Any, columns: list[_Column], header: Any, *, filtered: bool) -> None:
+    """One worksheet, row by row in order (constant-memory mode writes each row once it is left): the header
+    (frozen and filtered when ``filtered``), then the data rows from values converted a chunk at a time."""
+    n = len(columns[0]) if columns else 0
+    for c, column in enumerate(columns):
+        ws.set_column(c, c, column.fitted_width())
+    if filtered and columns:
+        ws.freeze_panes(1, 0)
+        ws.autofilter(0, 0, n, len(columns) - 1)
+    for c, column in enumerate(columns):
+        ws.write_string(0, c, column.header, header)
+    writers = {"number": ws.write_number, "date": ws.write_number, "bool": ws.write_boolean,
+               "text": ws.write_string}
     for start in range(0, n, CHUNK_ROWS):
         stop = min(start + CHUNK_ROWS, n)
-        bodies = [_chunk_bodies(c, start, stop) for c in columns]
-        rows = _rows_xml(letters, bodies, start + 2)
-        f.write("".join(rows).encode("utf-8", "replace"))
-    tail = f'<autoFilter ref="A1:{last}"/>' if filtered and letters else ""
-    f.write(f"</sheetData>{tail}</worksheet>".encode())
+        plan = [(c, _chunk(column, start, stop), writers.get(column.kind) or _mixed_writer(ws), column.fmt,
+                 column.alert) for c, column in enumerate(columns)]
+        plain = [(c, values, write, fmt) for c, values, write, fmt, alert in plan if alert is None]
+        alerted = [(c, values, write, fmt, alert) for c, values, write, fmt, alert in plan if alert is not None]
+        for i, row in enumerate(range(start + 1, stop + 1)):
+            for c, values, write, fmt in plain:
+                v = values[i]
+                if v is not None:
+                    write(row, c, v, fmt)
+            for c, values, write, fmt, (flagged, flag_fmt) in alerted:
+                v = values[i]
+                if v is not None:
+                    write(row, c, v, flag_fmt if v == flagged else fmt)
+        # cells of a row are kept until a later row is written: columns are written in column order per row, so
+        # every row is complete before the next starts
 
 
-def _rows_xml(letters: list[str], bodies: list[list[str | None]], first_row: int) -> Iterator[str]:
-    """``<row>`` elements from cell bodies given column by column; an empty value writes no cell."""
-    for r, cells in enumerate(zip(*bodies, strict=True), start=first_row):
-        cells_xml = "".join([f'<c r="{x}{r}"{b}' for x, b in zip(letters, cells, strict=True) if b is not None])
-        yield f'<row r="{r}">{cells_xml}</row>'
+def _mixed_writer(ws: Any) -> Callable[..., Any]:
+    def write(row: int, col: int, v: Any, fmt: Any) -> Any:
+        if isinstance(v, bool):
+            return ws.write_boolean(row, col, v, fmt)
+        if isinstance(v, int | float):
+            return ws.write_number(row, col, v, fmt)
+        return ws.write_string(row, col, v, fmt)
+    return write
 
 
-def _definitions(frame: pd.DataFrame, summary: dict, currency: str, call_list: list[_Column], shown: int,
-                 max_rows: int) -> list[tuple[str, str]]:
-    """The definitions sheet as (label, value) rows: the run's settings, then what each call-list column means."""
+def _definitions(frame: pd.DataFrame, summary: dict, words: _Words, described: list[_Column], max_rows: int,
+                 counts: dict[str, int]) -> list[tuple[str, str]]:
+    """The definitions sheet as (label, value) rows: the run's settings, then what each column of the call list
+    (and of the held-out and win-back sheets) means, each once."""
+    currency = words.currency
     rows: list[tuple[str, str]] = []
     as_of = summary.get("as_of") or _first_date(frame)
     if as_of:
@@ -477,60 +548,69 @@ def _definitions(frame: pd.DataFrame, summary: dict, currency: str, call_list: l
             rows.append((NET_SAVING, net_saving_words(targeting["contact_cost"], targeting.get("offer_cost") or 0,
                                                       currency)))
         if isinstance(targeting.get("profit"), dict):
-            horizon = (summary.get("label") or {}).get("horizon_days")
-            rows.append(("List size", targeting_profit_sentence(targeting, horizon, currency)))
+            rows.append(("List size", targeting_profit_sentence(targeting, words.horizon_days, currency)))
         effects = targeting.get("effects")
         if isinstance(effects, dict) and "used" in effects:
             rows.append((EFFECTS_SECTION, " ".join(filter(None, (
                 effects_used_words(effects),
                 "" if effects["used"] == "effect_model" else effects_not_used_words(effects.get("note")))))))
-        rule = win_back_words(targeting.get("win_back_gaps"), (summary.get("label") or {}).get("horizon_days"))
+        rule = win_back_words(targeting.get("win_back_gaps"), words.horizon_days)
         if rule:
             rows.append((WIN_BACK_LIST, rule))
+    if counts["held"]:
+        rows.append((HELD_OUT_SHEET, HELD_OUT_WHY))
     rows.append((TERMS["currency"], currency_words(currency)))
     rows.append(("Customers", f"{len(frame):,}"))
     if "contact_group" in frame.columns:
-        counts = frame["contact_group"].value_counts()
+        group_counts = frame["contact_group"].value_counts()
         for group in CONTACT_GROUPS:
-            if group in ("treatment", "holdout") or counts.get(group, 0):
-                rows.append((contact_label(group), f"{int(counts.get(group, 0)):,} customers"))
-    if shown < len(frame):
+            if group in ("treatment", "holdout") or group_counts.get(group, 0):
+                rows.append((contact_label(group), f"{int(group_counts.get(group, 0)):,} customers"))
+    if counts["shown"] < len(frame):
         limit = "Excel's limit" if max_rows == EXCEL_MAX_ROWS else "the limit set for this export"
-        rows.append(("Note", f"Truncated: a sheet holds at most {max_rows:,} customers ({limit}), so the call list and "
-                             f"the all columns sheet show the top {shown:,} of {len(frame):,} customers by priority. "
-                             "The full list is in the risk list file (.parquet or .csv)."))
+        rows.append(("Note", f"Truncated: a sheet holds at most {max_rows:,} customers ({limit}), so each sheet shows "
+                             f"its top {max_rows:,} customers by priority (the all columns sheet the top "
+                             f"{counts['shown']:,} of {len(frame):,}). The full list is in the risk list file "
+                             "(.parquet or .csv)."))
     rows.append(("", ""))
     rows.append(("Call list columns", "What each column means"))
-    meanings = _meanings(frame, churn)
-    rows.extend((c.header, meanings[c.header]) for c in call_list if c.header in meanings)
+    meanings = _meanings(frame, churn, words)
+    seen: set[str] = set()
+    for c in described:
+        if c.key in meanings and c.key not in seen:
+            seen.add(c.key)
+            rows.append((c.header, meanings[c.key]))
     return rows
 
 
-def _meanings(frame: pd.DataFrame, churn: str) -> dict[str, str]:
+def _meanings(frame: pd.DataFrame, churn: str, words: _Words) -> dict[str, str]:
+    """What each call-list column means, by its key."""
     has = set(frame.columns)
     value = "value if retained" if "value_if_retained" in has else "expected value"
     churn_text = f" ({in_sentence(churn)})" if churn else ""
+    period = period_words(words.horizon_days)
+    over = f" over the {period}" if period else ""
     learned = "effect_model_version" in has and bool(frame["effect_model_version"].notna().any())
     priority = ("Order to call in, 1 first: by priority (the expected net saving, or in lists before it, churn "
                 "probability x value if retained x expected effect of the action)" if "priority" in has else
                 "Order to call in, 1 first: by value at risk, then churn probability")
     return {
-        "Customer": "The customer's id as in the source data (text, leading zeros kept)",
-        TERMS["risk_band"]: f"Band of churn risk (see {TERMS['risk_bands']} above)",
-        "Churn probability": f"Chance that the customer churns{churn_text}, from the model",
-        "Value at risk": f"Value at risk = churn probability x {value}",
-        "Reason 1": "The behaviour that raises this customer's risk most, in words an agent can use",
-        "Reason 2": "The second reason, when there is one",
-        "Reason 3": "The third reason, when there is one",
-        "Suggested action": ACTION_CHOICE_BY_EFFECT if learned else ACTION_CHOICE,
-        NET_SAVING: "What contacting the customer is expected to save over the horizon, after the contact's cost "
-                    f"(see {NET_SAVING} above)",
-        TERMS["contact_group"]: groups_meaning(),
-        EFFECT_GROUP: "Whom the contact is predicted to help, by the learned effect model: "
-                      + "; ".join(f"{EFFECT_GROUPS[g]}: {m}" for g, m in EFFECT_GROUP_MEANINGS.items()),
-        WHY_THIS_ACTION: "Why the suggested action, in words: its predicted effect on the customer's churn probability "
-                         "and expected net saving, against the other actions that fit them",
-        "Priority rank": priority,
+        "customer_id": "The customer's id as in the source data (text, leading zeros kept)",
+        "risk_band": f"Band of churn risk (see {TERMS['risk_bands']} above)",
+        "churn_probability": f"Chance that the customer churns{churn_text}, from the model",
+        "value_at_risk": f"Value at risk = churn probability x {value}{over}",
+        "reason_1": "The behaviour that raises this customer's risk most, in words an agent can use",
+        "reason_2": "The second reason, when there is one",
+        "reason_3": "The third reason, when there is one",
+        "action": ACTION_CHOICE_BY_EFFECT if learned else ACTION_CHOICE,
+        "net_saving": f"What contacting the customer is expected to save{over or ' over the horizon'}, after the "
+                      f"contact's cost (see {NET_SAVING} above)",
+        "contact_group": groups_meaning(),
+        "effect_group": "Whom the contact is predicted to help, by the learned effect model: "
+                        + "; ".join(f"{EFFECT_GROUPS[g]}: {m}" for g, m in EFFECT_GROUP_MEANINGS.items()),
+        "why_this_action": "Why the suggested action, in words: its predicted effect on the customer's churn "
+                           "probability and expected net saving, against the other actions that fit them",
+        "rank": priority,
     }
 
 
@@ -545,52 +625,3 @@ def _distinct(frame: pd.DataFrame, column: str) -> str:
     if column not in frame.columns:
         return ""
     return ", ".join(str(v) for v in frame[column].dropna().unique()[:5])
-
-
-def _entry(name: str) -> zipfile.ZipInfo:
-    info = zipfile.ZipInfo(name, date_time=_FIXED_TIME)
-    info.compress_type = zipfile.ZIP_DEFLATED
-    return info
-
-
-def _put(zf: zipfile.ZipFile, name: str, text: str) -> None:
-    zf.writestr(_entry(name), text.encode())
-
-
-def _attr(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
-
-
-def _content_types(n_sheets: int) -> str:
-    sheet = "application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"
-    sheets = "".join(f'<Override PartName="/xl/worksheets/sheet{k}.xml" ContentType="{sheet}"/>'
-                     for k in range(1, n_sheets + 1))
-    return (_XML_HEAD + '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-            '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
-            '<Default Extension="xml" ContentType="application/xml"/>'
-            '<Override PartName="/xl/workbook.xml" '
-            'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
-            f'{sheets}<Override PartName="/xl/styles.xml" '
-            'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/></Types>')
-
-
-def _workbook_xml(sheets: Iterable[tuple[str, list[_Column], bool]]) -> str:
-    entries, names = [], []
-    for k, (name, columns, filtered) in enumerate(sheets, start=1):
-        entries.append(f'<sheet name="{_attr(name)}" sheetId="{k}" r:id="rId{k}"/>')
-        if filtered and columns:
-            n = len(columns[0].values)
-            ref = f"'{name}'!$A$1:${get_column_letter(len(columns))}${n + 1}"
-            names.append(f'<definedName name="_xlnm._FilterDatabase" localSheetId="{k - 1}" hidden="1">{_attr(ref)}'
-                         "</definedName>")
-    defined = f"<definedNames>{''.join(names)}</definedNames>" if names else ""
-    return (_XML_HEAD + f'<workbook xmlns="{_MAIN}" xmlns:r="{_REL}"><bookViews><workbookView activeTab="0"/>'
-            f"</bookViews><sheets>{''.join(entries)}</sheets>{defined}</workbook>")
-
-
-def _workbook_rels(n_sheets: int) -> str:
-    rels = "".join(f'<Relationship Id="rId{k}" Type="{_REL}/worksheet" Target="worksheets/sheet{k}.xml"/>'
-                   for k in range(1, n_sheets + 1))
-    styles = f'<Relationship Id="rId{n_sheets + 1}" Type="{_REL}/styles" Target="styles.xml"/>'
-    return _XML_HEAD + f'<Relationships xmlns="{_PKG_REL}">{rels}{styles}</Relationships>'
-

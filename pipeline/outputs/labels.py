@@ -17,6 +17,7 @@ import features  # noqa: F401  (imported to register every family, and so its la
 from features.registry import family_label, words
 from pipeline.build.problem import churn_definition, population_rule
 from pipeline.core.config import Params
+from pipeline.core.money import money
 
 # The names of the things a reader meets, as headers and definition terms (keys: the risk list's columns where
 # there is one).
@@ -65,6 +66,30 @@ WHY_THIS_ACTION = "Why this action"
 UPLIFT_CURVE = "Uplift (Qini) curve"
 TOP_OF_LIST = {"by_effect": "By predicted effect", "by_risk": "By churn risk", "random": "Everyone (random)"}
 WIN_BACK_LIST = "Win-back list"
+# The Excel workbook's sheets (pipeline.outputs.excel), in their order; a sheet without customers is left out.
+SHEET_NAMES = {"call_list": "call list", "held_out": "held out", "win_back": "win-back", "all_columns": "all columns",
+               "definitions": "definitions"}
+HELD_OUT_SHEET = "Held-out customers"
+HELD_OUT_WHY = (f'The customers on the "{SHEET_NAMES["held_out"]}" sheet were selected for contact and are '
+                f"{HOLDOUT_PURPOSE}: do not call, mail or make them an offer in this run. A contact would spoil the "
+                "comparison that tells whether the calls keep customers. They are not on the call list.")
+# The risk list's columns as the analysts' sheet heads them (amounts get their currency and period from
+# ``column_header``); a column not named here is read by ``feature_label``.
+COLUMN_TERMS = {
+    "customer_id": "Customer", "as_of": TERMS["as_of"], "churn_probability": "Churn probability",
+    "risk_band": TERMS["risk_band"], "loyalty_score": "Loyalty score (0-100)", "loyalty_tier": TERMS["loyalty_tier"],
+    "expected_value": "Expected value", "value_if_retained": "Value if retained", "value_at_risk": "Value at risk",
+    "lifetime_value": "Lifetime value", "model_version": TERMS["model"], "action": "Suggested action",
+    "action_effect": "Expected effect of the action (share of would-be churners kept)", "priority": "Priority",
+    "contact_group": TERMS["contact_group"], "predicted_effect": "Predicted fall in churn probability if contacted",
+    "effect_group": EFFECT_GROUP, "effect_model_version": "Effect model",
+    "previous_probability": "Churn probability on the last list", "probability_change": "Change in churn probability",
+    "previous_band": "Risk band on the last list", "change_reason": "Why the risk changed",
+}
+DRIVER_TERMS = {"reason": "Reason {k}", "feature": "Reason {k}: feature", "family": "Reason {k}: family",
+                "value": "Reason {k}: the customer's value", "effect": "Reason {k}: effect on churn probability"}
+# Amounts over the horizon (the value model's period) and over the lifetime of lifetime_value
+HORIZON_AMOUNTS = ("expected_value", "value_if_retained", "value_at_risk", "priority")
 # How the suggested action was chosen (scoring.actions; pipeline.scoring.targeting.choose_actions), said the same in
 # the report and in Excel.
 ACTION_CHOICE = ("The action of the customer's highest-ranked reason whose conditions hold on their own data (a "
@@ -174,6 +199,54 @@ def column_labels(column: str):
     return {"risk_band": band_label, "loyalty_tier": tier_label, "contact_group": contact_label}[column]
 
 
+def period_words(days: object = None, months: object = None) -> str:
+    """The period an amount is over: "next 90 days", "next 12 months"; empty when not known."""
+    if isinstance(days, int | float) and not isinstance(days, bool) and days == days:
+        return f"next {int(days):,} days"
+    if isinstance(months, int | float) and not isinstance(months, bool) and months == months:
+        return f"next {int(months):,} months"
+    return ""
+
+
+def amount_header(term: str, currency: str = "", period: str = "") -> str:
+    """A header of amounts with their currency and period: "Value at risk (EUR, next 90 days)", "Value at risk
+    (next 90 days)" without a currency, the term alone without either."""
+    said = ", ".join(filter(None, (currency.strip(), period)))
+    return f"{term} ({said})" if said else term
+
+
+def column_header(column: str, currency: str = "", horizon_days: object = None, lifetime_months: object = None,
+                  net_saving: bool = False) -> str:
+    """A risk-list column as the analysts' sheet heads it: readable, amounts with currency and period
+    (``net_saving``: the priority is the expected net saving)."""
+    match = re.fullmatch(r"driver_(\d+)_(reason|feature|family|value|effect)", column)
+    if match:
+        return DRIVER_TERMS[match.group(2)].format(k=match.group(1))
+    if column == "priority" and net_saving:
+        return amount_header(NET_SAVING, currency, period_words(horizon_days))
+    if column in HORIZON_AMOUNTS:
+        return amount_header(COLUMN_TERMS[column], currency, period_words(horizon_days))
+    if column == "lifetime_value":
+        return amount_header(COLUMN_TERMS[column], currency, period_words(months=lifetime_months))
+    return COLUMN_TERMS.get(column) or feature_label(column)
+
+
+def code_words(column: str):
+    """The label function of a risk-list column whose codes are shown in words (band, tier, group, effect group,
+    a reason's feature and family), or None for a column shown as it is."""
+    if column in ("risk_band", "previous_band"):
+        return band_label
+    if column in ("loyalty_tier", "contact_group"):
+        return column_labels(column)
+    if column == "effect_group":
+        return lambda g: EFFECT_GROUPS.get(str(g), words(g))
+    if re.fullmatch(r"driver_\d+_feature", column):
+        return feature_label
+    if re.fullmatch(r"driver_\d+_family", column):
+        return family_label
+    return None
+
+
 def feature_label(name: object) -> str:
     """A feature name read aloud: ``spend_last_90d`` -> "Spend, last 90 days", ``latest_nps`` -> "Latest NPS"."""
     text = str(name)
@@ -223,9 +296,9 @@ def value_total_error_words(rule: object) -> str:
 
 
 def money_words(amount: float, currency: str = "") -> str:
-    """An amount as sentences say it: "EUR 1,234" (none after the point from 100 up, else 2)."""
-    number = f"{amount:,.0f}" if abs(amount) >= 100 else f"{amount:,.2f}"
-    return f"{currency.strip()} {number}" if currency.strip() else number
+    """An amount as sentences say it: "1,234 EUR", "£1,234" (none after the point from 100 up, else 2), in the one
+    currency style of :func:`pipeline.core.money.money`."""
+    return money(amount, currency, 0 if abs(amount) >= 100 else 2)
 
 
 def net_saving_words(contact_cost: float, offer_cost: float, currency: str = "") -> str:
@@ -379,7 +452,8 @@ def newly_in_band(band: object) -> str:
 
 __all__ = ["ACTION_CHOICE", "ACTION_CHOICE_BY_EFFECT", "BANDS", "BEHIND_BASELINE", "CONTACT_GROUPS", "EFFECT_GROUP",
            "EFFECT_GROUPS", "EFFECT_GROUP_MEANINGS",
-           "EFFECTS_SECTION", "QINI", "TOP_OF_LIST", "UPLIFT_CURVE", "WHY_THIS_ACTION", "effect_reason",
+           "EFFECTS_SECTION", "QINI", "COLUMN_TERMS", "DRIVER_TERMS", "HELD_OUT_SHEET", "HELD_OUT_WHY",
+           "HORIZON_AMOUNTS", "SHEET_NAMES", "amount_header", "code_words", "column_header", "period_words", "TOP_OF_LIST", "UPLIFT_CURVE", "WHY_THIS_ACTION", "effect_reason",
            "effects_not_used_words", "effects_used_words", "qini_words", "GROUP_MEANINGS", "HOLDOUT_PURPOSE",
            "NET_SAVING", "TERMS",
            "TIERS", "WIN_BACK_LIST", "as_of_words", "band_label", "band_rule_line", "band_rule_text",

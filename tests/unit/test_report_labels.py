@@ -145,7 +145,7 @@ def test_the_list_size_and_its_reason_in_one_sentence():
     profit = {"best_list_size": 971, "best_net_saving": 3748.96, "capacity_list_size": 500,
               "capacity_net_saving": 3100.4, "left_by_capacity": 648.56}
     assert profit_sentence(profit, 90, "EUR") == ("Calling the first 971 customers maximises expected profit: "
-                                                  "EUR 3,749 over the next 90 days.")
+                                                  "3,749 EUR over the next 90 days.")
     assert profit_sentence(profit, 90, capacity=500, held_out=50, held_out_saving=310.0) == (
         "Calling the first 971 customers maximises expected profit: 3,749 over the next 90 days. The capacity of 500 "
         "reaches 3,100 and leaves 649 on the table. Holding out 50 of them, to measure whether contacting works, "

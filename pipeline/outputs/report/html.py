@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from pipeline.core.money import money as shared_money
 from pipeline.outputs.labels import (
     ACTION_CHOICE,
     ACTION_CHOICE_BY_EFFECT,
@@ -71,11 +72,9 @@ def _img(png: bytes) -> str:
 
 
 def money(value: float, currency: str = "", decimals: int = 0) -> str:
-    """An amount with its currency code when there is one (``EUR 1,234``)."""
-    if value is None or not np.isfinite(value):
-        return "–"
-    number = f"{value:,.{decimals}f}"
-    return f"{currency} {number}" if currency else number
+    """An amount in the one currency style (:func:`pipeline.core.money.money`): ``£1,234``, ``1,234 EUR``; a dash
+    when missing."""
+    return shared_money(value, currency, decimals)
 
 
 def waterfall_svg(base: float | None, row: pd.Series) -> str:
