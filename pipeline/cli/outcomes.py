@@ -21,6 +21,7 @@ from pipeline.cli.common import (
     out,
     with_engine,
 )
+from pipeline.core.money import money
 from pipeline.outcomes import run
 from pipeline.outputs.labels import QINI, TERMS, churn_definition, column_labels, contact_label, in_sentence
 
@@ -64,8 +65,8 @@ def _share(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value * 100:.{digits}f}%"
 
 
-def _amount(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.2f}"
+def _amount(value: float | None, currency: str = "") -> str:
+    return "-" if value is None else money(value, currency)
 
 
 def _with_interval(estimate: float | None, bounds: list[float | None]) -> str:
@@ -76,7 +77,7 @@ def _with_interval(estimate: float | None, bounds: list[float | None]) -> str:
 
 
 def print_outcomes(f: dict) -> None:
-    q, v = f["quality"], f["value"]
+    q, v, cur = f["quality"], f["value"], f.get("currency", "")
     auc, pr, brier = ("-" if q[k] is None else f"{q[k]:.4f}" for k in ("roc_auc", "pr_auc", "brier"))
     out.print(f"outcomes of {f['risk_list']} as of {f['as_of']} ({f['model_version']}), churn means "
               f"{churn_definition(f['label'])} (to {f['horizon_end']}): {f['customers']:,} customers, "
@@ -93,7 +94,7 @@ def print_outcomes(f: dict) -> None:
             t.add_column(c, justify="right")
         for r in rows:
             t.add_row(label(r[column]), f"{r['customers']:,}", _share(r["mean_predicted"]), _share(r["actual_rate"]),
-                      _amount(r["value_at_risk"]), _amount(r["lost_value"]), _amount(r["revenue_kept"]))
+                      _amount(r["value_at_risk"], cur), _amount(r["lost_value"], cur), _amount(r["revenue_kept"], cur))
         out.print(t)
     t = Table(title="calibration by decile of churn probability (1 = highest)", title_justify="left")
     for c in ("decile", "probability", "customers", "predicted", "churned"):
@@ -111,8 +112,9 @@ def print_outcomes(f: dict) -> None:
         out.print(t)
     if v["lost_value"] is not None:
         out.print(f"value lost (churned x {v['value_column']}: the spend the churners would have made had they stayed): "
-                  f"{_amount(v['lost_value'])}")
-    out.print(f"revenue kept (actual spend of those who stayed): {_amount(v['revenue_kept'])} of {_amount(v['revenue'])}")
+                  f"{_amount(v['lost_value'], cur)}")
+    out.print(f"revenue kept (actual spend of those who stayed): {_amount(v['revenue_kept'], cur)} of "
+              f"{_amount(v['revenue'], cur)}")
     if f["actions"]:
         contact, holdout = contact_label("treatment"), contact_label("holdout")
         t = Table(title=f"actions: churn rate of \"{contact}\" against \"{holdout}\", 95% intervals in %; effect = share "

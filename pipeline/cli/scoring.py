@@ -23,6 +23,7 @@ from pipeline.cli.common import (
     warn,
     with_engine,
 )
+from pipeline.core.money import money
 from pipeline.outputs import run as outputs_run
 from pipeline.outputs.labels import (
     TERMS,
@@ -79,7 +80,7 @@ def score(
                                                 "--effects": effects})
     made = run.score(params, data, as_of, out_path, model, with_engine(set_, engine), allow_stale, previous,
                      no_previous, ConsoleLog(), effects, no_effects)
-    print_score_summary(made.result, made.path)
+    print_score_summary(made.result, made.path, made.summary.get("currency", ""))
     for text in made.result.summary.get("action_notes", []):
         warn(text, "note", code="action_note")
     if made.changes is not None:
@@ -99,7 +100,7 @@ def print_changes(c: dict) -> None:
         note(c["note"])
 
 
-def print_score_summary(result, target: Path) -> None:
+def print_score_summary(result, target: Path, currency: str = "") -> None:
     s = result.summary
     out.print(band_rule_line(s["band_rule"]), highlight=False)
     t = Table(title=f"risk list as of {s['as_of']}", title_justify="left")
@@ -112,21 +113,22 @@ def print_score_summary(result, target: Path) -> None:
     for band, count in s["bands"].items():
         part = result.risk_list[result.risk_list["risk_band"] == band]
         groups = part["contact_group"].value_counts()
-        t.add_row(band_label(band), f"{count:,}", f"{count / max(s['customers'], 1):.1%}", f"{part['value_at_risk'].sum():,.2f}",
-                  f"{groups.get('treatment', 0):,}", f"{groups.get('holdout', 0):,}")
+        t.add_row(band_label(band), f"{count:,}", f"{count / max(s['customers'], 1):.1%}",
+                  money(part["value_at_risk"].sum(), currency), f"{groups.get('treatment', 0):,}",
+                  f"{groups.get('holdout', 0):,}")
     out.print(t)
     out.print(f"customers scored: {s['customers']:,} with {s['model_version']}; "
-              f"total value at risk: {s['value_at_risk']:,.2f} (churn probability x value if retained, "
-              f"{s['value_if_retained']:,.2f} in all); lifetime value ({s['value_rule']['lifetime_months']} months): "
-              f"{s['lifetime_value']:,.2f}")
+              f"total value at risk: {money(s['value_at_risk'], currency)} (churn probability x value if retained, "
+              f"{money(s['value_if_retained'], currency)} in all); lifetime value "
+              f"({s['value_rule']['lifetime_months']} months): {money(s['lifetime_value'], currency)}")
     g, tg = s["targeting"]["groups"], s["targeting"]
     capacity = ("everyone with a positive expected net saving" if tg["capacity"] is None
                 else f"capacity {tg['capacity']:,}")
     out.print(f"call list ({capacity}, {tg['holdout_share']:.0%} held out; a contact costs "
-              f"{money_words(tg['contact_cost'])}): {group_counts(g)}; expected net saving of the contacts: "
-              f"{tg['net_saving_contacted']:,.2f}", highlight=False)
+              f"{money_words(tg['contact_cost'], currency)}): {group_counts(g)}; expected net saving of the contacts: "
+              f"{money(tg['net_saving_contacted'], currency)}", highlight=False)
     horizon = (s.get("label") or {}).get("horizon_days")
-    out.print(targeting_profit_sentence(tg, horizon), highlight=False)
+    out.print(targeting_profit_sentence(tg, horizon, currency), highlight=False)
     if tg["win_back"]["customers"]:
         out.print(f"{WIN_BACK_LIST}: {tg['win_back']['customers']:,} customers. "
                   f"{win_back_words(tg['win_back_gaps'], horizon)}", highlight=False)

@@ -14,6 +14,7 @@ from pipeline.core.files import check_writable, write_bytes
 from pipeline.core.runlog import RunLog
 from pipeline.outcomes import figures as oc
 from pipeline.outcomes.tracking import log_outcomes
+from pipeline.outputs.labels import currency_of
 from pipeline.outputs.report.outcomes import build_outcomes_report
 from pipeline.outputs.sets import read_risk_list
 from pipeline.training import tracking
@@ -77,7 +78,7 @@ def outcomes(params: str | Path | None, risk_list: str | Path, data: str | Path,
     figures = oc.outcome_figures(frame, realised, label=label, as_of=day, band_order=band_order,
                                  tier_order=list(cfg.loyalty.tiers), priors=cfg.targeting.action_effects,
                                  default_prior=cfg.targeting.default_effect)
-    figures = {"risk_list": str(risk_list), **figures, "in_sample": bool(in_sample),
+    figures = {"risk_list": str(risk_list), **figures, "currency": currency_of(cfg), "in_sample": bool(in_sample),
                "notes": ([in_sample] if in_sample else []) + label_notes + figures["notes"]}
     tracking.configure()
     with log.status("logging the outcomes to MLflow..."):

@@ -216,7 +216,7 @@ def score(params: str | Path | None, data: str | Path, as_of: str | date, out: s
     result.summary["targeting"]["effects"]["note"] = effects_note
     result.summary["targeting"]["effects"].update(effects_used(
         effect_model, cfg.targeting, sorted(map(str, result.risk_list["action"].dropna().unique()))))
-    summary = {**result.summary, "global_families": result.global_families.to_dict("records"),
+    summary = {**result.summary, "currency": currency_of(cfg), "global_families": result.global_families.to_dict("records"),
                "global_features": result.global_features.head(30).to_dict("records"),
                "drift": result.drift.to_dict("records")}
     with record.phase("measuring the health of the base"), \
