@@ -1,16 +1,21 @@
-"""Excel export benchmark: write generated risk lists of growing size with ``write_excel`` (three sheets,
-streamed) and, in the same run, the former approach (openpyxl's normal mode, ``ws.append`` then
-``ws[ws.max_row]`` per row, one sheet) at small sizes, where it still finishes.
+"""Excel export benchmark: write generated risk lists of growing size with ``write_excel`` (XlsxWriter in
+constant-memory mode: call list, held out, win-back, all columns, definitions) and, in the same run, earlier
+writers: ``--before REV`` loads ``pipeline/outputs/excel.py`` as it was at a git revision (e.g. the hand-written
+SpreadsheetML writer, ``e637181``) and times it on the same lists; ``--old-sizes`` times the first export
+(openpyxl's normal mode, ``ws.append`` then ``ws[ws.max_row]`` per row, one sheet) at small sizes, where it still
+finishes.
 
-Usage: python benchmarks/bench_excel.py [--sizes 1000 4000 20000 100000] [--old-sizes 1000 2000]
+Usage: python benchmarks/bench_excel.py [--sizes 1000 4000 20000 100000] [--before e637181] [--old-sizes 1000 2000]
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import tempfile
 import time
+import types
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +41,8 @@ def synthetic_risk_list(n: int, seed: int = 7) -> pd.DataFrame:
         "loyalty_score": rng.uniform(0, 100, n), "loyalty_tier": rng.choice(["new", "steady", "loyal"], n),
         "expected_value": value, "value_if_retained": value * 1.1, "value_at_risk": p * value * 1.1,
         "lifetime_value": value * 3.2, "action": rng.choice(ACTIONS, n), "action_effect": effect,
-        "priority": p * value * 1.1 * effect, "contact_group": rng.choice(["treatment", "holdout", "not_selected"], n),
+        "priority": p * value * 1.1 * effect,
+        "contact_group": rng.choice(["treatment", "holdout", "not_selected", "win_back"], n, p=[0.4, 0.05, 0.45, 0.1]),
         "model_version": "churn-model v12",
     })
     for k in (1, 2, 3):
@@ -78,6 +84,17 @@ def _old_value(v):
     return v
 
 
+def writer_at(revision: str):
+    """``write_workbook`` of ``pipeline/outputs/excel.py`` as it was at a git revision, as a function of
+    (frame, out, summary, currency)."""
+    source = subprocess.run(["git", "show", f"{revision}:pipeline/outputs/excel.py"], cwd=ROOT, check=True,
+                            capture_output=True, text=True).stdout
+    module = types.ModuleType(f"excel_at_{revision}")
+    sys.modules[module.__name__] = module  # dataclasses look their module up
+    exec(compile(source, f"excel.py@{revision}", "exec"), module.__dict__)  # noqa: S102 (our own file, from git)
+    return lambda frame, out, summary, currency: module.write_workbook(frame, out, summary, currency)
+
+
 def timed(write, frame: pd.DataFrame, out: Path) -> float:
     started = time.perf_counter()
     write(frame, out)
@@ -89,25 +106,37 @@ def main() -> None:
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=int, nargs="+", default=[1_000, 4_000, 20_000, 100_000])
-    ap.add_argument("--old-sizes", type=int, nargs="+", default=[1_000, 2_000])
+    ap.add_argument("--old-sizes", type=int, nargs="*", default=[1_000, 2_000])
+    ap.add_argument("--before", help="a git revision whose Excel writer is timed on the same lists")
     args = ap.parse_args()
     summary = {"as_of": "2025-12-31", "label": {"kind": "inactivity", "horizon_days": 90},
                "band_rule": {"by": "probability", "bands": {"high": 0.6, "medium": 0.3, "low": 0.0}},
-               "targeting": {"holdout_share": 0.1, "capacity": None}}
+               "targeting": {"holdout_share": 0.1, "capacity": None, "contact_cost": 1.0, "offer_cost": 0.0,
+                             "win_back_gaps": 3.0}, "value_rule": {"lifetime_months": 12}}
+    before = writer_at(args.before) if args.before else None
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "risk.xlsx"
         timed(lambda f, o: write_excel(f, o, summary, "EUR"), synthetic_risk_list(200), out)  # warm imports
         new: dict[int, float] = {}
-        print(f"write_excel (3 sheets, {synthetic_risk_list(10).shape[1]} + 10 columns):")
-        print(f"{'rows':>9} {'seconds':>9} {'rows/s':>9} {'MB':>7}")
+        if before is not None:
+            timed(lambda f, o: before(f, o, summary, "EUR"), synthetic_risk_list(200), out)
+        print(f"write_excel ({synthetic_risk_list(10).shape[1]} columns on the analysts' sheet, 10 on the call list"
+              + (f"; the writer at {args.before} on the same lists" if before else "") + "):")
+        print(f"{'rows':>9} {'seconds':>9} {'rows/s':>9} {'MB':>7}" + (f" {'before':>9} {'MB':>7}" if before else ""))
         for n in args.sizes:
             frame = synthetic_risk_list(n)
             new[n] = timed(lambda f, o: write_excel(f, o, summary, "EUR"), frame, out)
-            print(f"{n:>9,} {new[n]:>9.2f} {n / new[n]:>9,.0f} {out.stat().st_size / 1e6:>7.1f}")
+            line = f"{n:>9,} {new[n]:>9.2f} {n / new[n]:>9,.0f} {out.stat().st_size / 1e6:>7.1f}"
+            if before is not None:
+                seconds = timed(lambda f, o: before(f, o, summary, "EUR"), frame, out)
+                line += f" {seconds:>9.2f} {out.stat().st_size / 1e6:>7.1f}"
+            print(line, flush=True)
         small, large = min(new), max(new)
         print(f"per-row time at {large:,} rows / at {small:,} rows: "
               f"{(new[large] / large) / (new[small] / small):.2f} (1 = linear)")
-        print("\nformer export (normal mode, ws.append + ws[ws.max_row], 1 sheet):")
+        if not args.old_sizes:
+            return
+        print("\nfirst export (normal mode, ws.append + ws[ws.max_row], 1 sheet):")
         old: dict[int, float] = {}
         for n in args.old_sizes:
             frame = synthetic_risk_list(n)

@@ -36,6 +36,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xlsxwriter
+from xlsxwriter.utility import _preserve_whitespace, xl_col_to_name
+from xlsxwriter.worksheet import Worksheet
 
 from pipeline.core.errors import DataError
 from pipeline.core.money import currency_text, excel_format
@@ -95,6 +97,55 @@ FIXED_CREATED = datetime(2000, 1, 1)  # the workbook's "created" property: the s
 _ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # control characters: not text people read
 _EPOCH = np.datetime64("1899-12-30", "D")  # day 0 of Excel's 1900 date system (after its 1900 leap-year bug)
 _ALERT = {"bold": True, "font_color": "#9C0006", "bg_color": "#FFC7CE"}
+_NEEDS_EXCEL_ESCAPE = re.compile(r"[\x00-\x08\x0b-\x1f\ufffe\uffff]|_x[0-9a-fA-F]{4}_")
+_NEEDS_XML_ESCAPE = re.compile(r"[&<>]")
+
+
+class FastRowsWorksheet(Worksheet):
+    """XlsxWriter's worksheet with one more method, :meth:`write_row_fast`: a whole row of numbers and strings
+    written as XML in one string, as XlsxWriter's constant-memory mode writes it (a test compares the files byte
+    for byte), without the per-cell calls, checks and cell records of ``write_number``/``write_string``, which
+    made 100,000 customers about twice as slow (docs/outputs.md)."""
+
+    def write_row_fast(self, row: int, cells: list[tuple[int, Any, Any]]) -> bool:
+        """Write row ``row`` (0-based) from ``(column, value, format)`` in column order, each value a ``str`` or
+        a finite ``int``/``float``; False, having written none of it, when the row holds anything else (the
+        caller then writes it cell by cell)."""
+        if not cells or not self.constant_memory or self.excel_version != 2007 or row in self.row_info \
+                or self.default_row_height != self.original_row_height:
+            return False
+        if row < self.previous_row or (row == self.previous_row and self.table.get(row)):
+            return False  # rows are written in order, each once
+        self._write_single_row(row)  # the rows before, held by XlsxWriter until now (their formats numbered first)
+        r = row + 1
+        out = [f'<row r="{r}">']
+        for col, value, fmt in cells:
+            kind = type(value)
+            style = "" if fmt is None else f' s="{fmt._get_xf_index()}"'
+            if fmt is None and getattr(self.col_info.get(col), "column_format", None) is not None:
+                return False  # the cell would take its column's format
+            if kind is float or kind is int:
+                out.append(f'<c r="{xl_col_to_name(col)}{r}"{style}><v>{value:.16G}</v></c>')
+            elif kind is str:
+                if len(value) > self.xls_strmax // 2 or value.startswith("<r>"):
+                    return False  # long enough to be cut to Excel's limit, or read as a rich string
+                if _NEEDS_EXCEL_ESCAPE.search(value):
+                    value = self._escape_control_characters(value)
+                preserve = ' xml:space="preserve"' if _preserve_whitespace(value) else ""
+                if _NEEDS_XML_ESCAPE.search(value):
+                    value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+                out.append(f'<c r="{xl_col_to_name(col)}{r}"{style} t="inlineStr"><is><t{preserve}>{value}</t></is>'
+                           "</c>")
+            else:
+                return False
+        if self._check_dimensions(row, cells[0][0]) or self._check_dimensions(row, cells[-1][0]):
+            return False
+        out.append("</row>")
+        self.fh.write("".join(out))
+        return True
+
+
+WORKSHEET_CLASS: type[Worksheet] = FastRowsWorksheet  # XlsxWriter's own Worksheet writes the same bytes, slower
 
 
 def write_workbook(frame: pd.DataFrame, out: str | Path, summary: dict | None = None, currency: str = "",
@@ -153,12 +204,13 @@ def write_workbook(frame: pd.DataFrame, out: str | Path, summary: dict | None = 
         definitions = _definitions(frame, summary, words, described, max_rows, {
             "calls": len(calls), "held": len(held), "gone": len(gone), "shown": len(shown)})
         sheets.append((SHEETS[2], [
-            _Column("Definition", [k for k, _ in definitions], "text", formats.get(bold=True, top=True)),
-            _Column("Value", [v for _, v in definitions], "text", formats.get(wrap=True, top=True), cap=100),
+            _Column("Definition", [k or None for k, _ in definitions], "text", formats.get(bold=True, top=True)),
+            _Column("Value", [v or None for _, v in definitions], "text", formats.get(wrap=True, top=True), cap=100),
         ], False))
         header = formats.get(bold=True)
         for name, columns, filtered in sheets:
-            _write_sheet(wb.add_worksheet(name), columns, header, filtered=filtered)
+            _write_sheet(wb.add_worksheet(name, worksheet_class=WORKSHEET_CLASS), columns, header,
+                         filtered=filtered)
 
 
 def call_order(frame: pd.DataFrame) -> np.ndarray:
@@ -474,7 +526,8 @@ def _mixed(v: Any) -> Any:
 
 def _write_sheet(ws: Any, columns: list[_Column], header: Any, *, filtered: bool) -> None:
     """One worksheet, row by row in order (constant-memory mode writes each row once it is left): the header
-    (frozen and filtered when ``filtered``), then the data rows from values converted a chunk at a time."""
+    (frozen and filtered when ``filtered``), then the data rows from values converted a chunk at a time, each
+    row in one piece where the sheet can (:meth:`FastRowsWorksheet.write_row_fast`)."""
     n = len(columns[0]) if columns else 0
     for c, column in enumerate(columns):
         ws.set_column(c, c, column.fitted_width())
@@ -483,35 +536,29 @@ def _write_sheet(ws: Any, columns: list[_Column], header: Any, *, filtered: bool
         ws.autofilter(0, 0, n, len(columns) - 1)
     for c, column in enumerate(columns):
         ws.write_string(0, c, column.header, header)
-    writers = {"number": ws.write_number, "date": ws.write_number, "bool": ws.write_boolean,
-               "text": ws.write_string}
+    fast = getattr(ws, "write_row_fast", None)
     for start in range(0, n, CHUNK_ROWS):
         stop = min(start + CHUNK_ROWS, n)
-        plan = [(c, _chunk(column, start, stop), writers.get(column.kind) or _mixed_writer(ws), column.fmt,
-                 column.alert) for c, column in enumerate(columns)]
-        plain = [(c, values, write, fmt) for c, values, write, fmt, alert in plan if alert is None]
-        alerted = [(c, values, write, fmt, alert) for c, values, write, fmt, alert in plan if alert is not None]
+        plan = [(c, _chunk(column, start, stop), column.fmt, column.alert) for c, column in enumerate(columns)]
         for i, row in enumerate(range(start + 1, stop + 1)):
-            for c, values, write, fmt in plain:
+            cells = []
+            for c, values, fmt, alert in plan:
                 v = values[i]
                 if v is not None:
-                    write(row, c, v, fmt)
-            for c, values, write, fmt, (flagged, flag_fmt) in alerted:
-                v = values[i]
-                if v is not None:
-                    write(row, c, v, flag_fmt if v == flagged else fmt)
-        # cells of a row are kept until a later row is written: columns are written in column order per row, so
-        # every row is complete before the next starts
+                    cells.append((c, v, alert[1] if alert is not None and v == alert[0] else fmt))
+            if fast is None or not fast(row, cells):
+                for c, v, fmt in cells:
+                    _write_value(ws, row, c, v, fmt)
 
 
-def _mixed_writer(ws: Any) -> Callable[..., Any]:
-    def write(row: int, col: int, v: Any, fmt: Any) -> Any:
-        if isinstance(v, bool):
-            return ws.write_boolean(row, col, v, fmt)
-        if isinstance(v, int | float):
-            return ws.write_number(row, col, v, fmt)
-        return ws.write_string(row, col, v, fmt)
-    return write
+def _write_value(ws: Any, row: int, col: int, v: Any, fmt: Any) -> None:
+    """One cell by its value's type: a bool, a number, else text (never a formula or a link)."""
+    if isinstance(v, bool):
+        ws.write_boolean(row, col, v, fmt)
+    elif isinstance(v, int | float):
+        ws.write_number(row, col, v, fmt)
+    else:
+        ws.write_string(row, col, str(v), fmt)
 
 
 def _definitions(frame: pd.DataFrame, summary: dict, words: _Words, described: list[_Column], max_rows: int,

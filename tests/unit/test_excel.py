@@ -232,6 +232,63 @@ def test_text_that_looks_like_an_excel_escape_is_kept_as_written(tmp_path):
         sheet = z.read("xl/worksheets/sheet1.xml").decode()
     assert "A_x005F_x0041_" in sheet and "\x01" not in sheet
     assert {wb["call list"].cell(row=r, column=1).value for r in (2, 3)} == {"A_x005F_x0041_", "B"}
+    # a reader that follows the standard (openpyxl does not undo the escape) reads the text as it was written
+    assert {row[0] for row in cells_by_calamine(path)["call list"][1:]} == {"A_x0041_", "B"}
+
+
+def cells_by_openpyxl(path) -> dict:
+    """Every sheet's cells as openpyxl reads them: values, missing as None."""
+    wb = load_workbook(path)
+    return {ws.title: [list(row) for row in ws.iter_rows(values_only=True)] for ws in wb}
+
+
+def cells_by_calamine(path) -> dict:
+    """Every sheet's cells as a second reader (calamine, a Rust reader, through pandas) reads them."""
+    sheets = pd.read_excel(path, sheet_name=None, header=None, engine="calamine")
+    return {name: [[None if isinstance(v, float) and v != v else v for v in row] for row in frame.itertuples(index=False)]
+            for name, frame in sheets.items()}
+
+
+def test_a_second_reader_sees_the_same_cells(tmp_path):
+    frame = risk_list(n=40)
+    frame.loc[0, "customer_id"] = HOSTILE_ID
+    frame.loc[1, "action"] = "+1+2"
+    frame.loc[2, "driver_1_reason"] = "=SUM(A1)"
+    frame.loc[3, "driver_2_reason"] = None
+    frame.loc[4, "lifetime_value"] = np.nan
+    frame.loc[5, "driver_3_reason"] = "http://example.com/x"  # a link as text, not a hyperlink
+    frame["as_of"] = pd.Timestamp("2025-12-31 17:45")
+    frame.loc[6:9, "contact_group"] = "win_back"
+    path = write_excel(frame, tmp_path / "risk.xlsx", summary=SUMMARY, currency="£")
+    first, second = cells_by_openpyxl(path), cells_by_calamine(path)
+    assert list(first) == list(second) == ["call list", HELD_OUT_SHEET_NAME, WIN_BACK_SHEET, "all columns",
+                                           "definitions"]
+    for name, rows in first.items():
+        assert len(rows) == len(second[name]), name
+        for r, (a, b) in enumerate(zip(rows, second[name], strict=True)):
+            assert len(a) == len(b) and all(x == y for x, y in zip(a, b, strict=True)), (name, r, a, b)
+    assert any(HOSTILE_ID in row for row in second["call list"] + second[HELD_OUT_SHEET_NAME])
+    assert second["all columns"][1][1] == datetime(2025, 12, 31)
+
+
+def test_the_fast_row_writer_writes_what_xlsxwriter_writes(tmp_path, monkeypatch):
+    from xlsxwriter.worksheet import Worksheet
+
+    import pipeline.outputs.excel as excel
+
+    frame = risk_list(n=30)
+    frame.loc[0, "customer_id"] = " <a&b> "  # markup and spaces at both ends
+    frame.loc[1, "action"] = "A_x0041_ and \x01 and \ufffe"  # Excel's escapes and characters it cannot hold
+    frame.loc[2, "driver_1_reason"] = "line one\nline two"
+    frame.loc[3, "loyalty_score"] = 1e-20
+    frame.loc[4, "lifetime_value"] = -1234567890.123456789
+    frame.loc[5, "driver_1_value"] = np.nan
+    frame["flag"] = [True, False, None] * 10  # booleans: the general path
+    frame["mixed"] = [1, "x", 2.5] * 10
+    fast = write_excel(frame, tmp_path / "fast.xlsx", summary=SUMMARY, currency="£").read_bytes()
+    monkeypatch.setattr(excel, "WORKSHEET_CLASS", Worksheet)
+    general = write_excel(frame, tmp_path / "general.xlsx", summary=SUMMARY, currency="£").read_bytes()
+    assert fast == general
 
 
 def test_missing_values_are_empty_cells_and_ids_keep_leading_zeros(tmp_path):
