@@ -17,7 +17,7 @@ from pipeline.build.contracts import CHECKS, ContractReport, tables_of
 from pipeline.build.contracts import check_features as run_contract
 from pipeline.build.extensions import check_model_modules, params_folder, prepare_features
 from pipeline.build.features import build_features, context_for, feature_spec
-from pipeline.build.ids import unmatched_ids
+from pipeline.build.ids import id_report
 from pipeline.build.problem import describe, labels_end, params_for_problem, stored_problem
 from pipeline.core import runrecord
 from pipeline.core.config import ColumnsConfig, Params, load_params
@@ -91,11 +91,13 @@ def open_data(data: str | Path, params: Params, log: RunLog | None = None) -> Da
         log.warn(p.message(), code="data_problem")
     for n in report.notices:
         log.note(n)
-    id_warnings, id_notes = unmatched_ids(ds)
-    for line in id_warnings:
+    ids = id_report(ds)
+    for line in ids.warnings:
         log.warn(line, code="unmatched_ids")
-    for line in id_notes:
+    for line in ids.notes:
         log.note(line)
+    for table, counts in ids.counts.items():  # distinct ids: not in the table they belong with, matched by value
+        record.tables.setdefault(table, {})["customer_ids"] = counts
     if report.rows_quarantined:
         qdir = Path(params.validation.quarantine_dir)
         for a in report.accounts:

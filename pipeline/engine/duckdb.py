@@ -17,6 +17,7 @@ from pipeline.core.errors import ConfigError
 from pipeline.core.sql import sql_string
 from pipeline.data.sources import TableSource, discover_tables, frames_as_sources
 from pipeline.data.validate import ValidationReport, validate_sources
+from pipeline.data.validate.ids import align_ids
 from pipeline.engine.base import Dataset, Scorer, ShardBuild
 
 
@@ -187,6 +188,7 @@ def open_dataset(
     con = connect(params.engine, temp_dir)
     report = validate_sources(con, sources, unknown_entries or [], params.columns, params.validation, now,
                               params.input, temp_dir)
+    align_ids(con, report.tables)  # ids that match the transactions' only once their type is set aside (one rule)
     return DuckDBDataset(con, report, temp_dir)
 
 

@@ -452,19 +452,54 @@ def test_named_time_zones_are_read_and_their_mix_with_naive_times_is_seen(tmp_pa
 
 
 def test_ids_are_trimmed_by_one_rule_and_ids_that_match_nothing_are_counted(tmp_path):
-    from pipeline.build.ids import unmatched_counts, unmatched_ids
+    from pipeline.build.ids import id_report, rule_counts, unmatched_counts
 
     write(tmp_path, "transactions.csv", "customer_id,timestamp,amount\n 007 ,2025-01-01,10\n42,2025-01-02,5\n")
-    write(tmp_path, "customers.csv", "customer_id,signup_date\n007,2024-01-01\n00042,2024-01-01\n")
+    write(tmp_path, "customers.csv", "customer_id,signup_date\n007,2024-01-01\n00042,2024-01-01\nB7,2024-01-01\n")
     ds = run(tmp_path)
     assert sorted(clean_rows(ds)["customer_id"]) == ["007", "42"]
     assert any("1 ids in" in n and "spaces around them" in n and '" 007 "' in n for n in ds.report.notices)
+    # 00042 is 42 by the id rule (one id of that value on each side), written as the transactions write it
+    assert sorted(clean_rows(ds, "customers")["customer_id"]) == ["007", "42", "B7"]
+    assert rule_counts(ds)["customers"].matched_example == ("00042", "42")
     counts = {(t, o): (n, near, e) for t, o, n, near, e in unmatched_counts(ds)}
-    assert counts[("customers", "transactions")] == (1, 1, "00042")  # 00042 matches 42 once zeros are set aside
-    assert counts[("transactions", "customers")] == (1, 1, "42")
-    warnings, notes = unmatched_ids(ds)
-    assert len(warnings) == 2 and not notes and all("00042" in line or "'42'" in line for line in warnings)
-    assert all("Fix:" in line and "write ids differently" in line for line in warnings)
+    assert counts[("customers", "transactions")] == (1, 0, "B7")
+    assert counts[("transactions", "customers")] == (0, 0, None)
+    report = id_report(ds)
+    assert not report.warnings
+    assert report.notes[0] == ("customers.customer_id: 1 customer id matches a transactions id only by integer value "
+                               "(e.g. '00042' is '42'): matched by the id rule, and written as the transactions table "
+                               "writes them")
+    assert report.counts["customers"] == {"ids_not_in_transactions": 1, "ids_matched_by_value": 1,
+                                          "ids_left_unmatched_by_value": 0}
+
+
+def test_ids_of_one_value_that_would_collapse_are_left_unmatched_and_named(tmp_path):
+    from pipeline.build.ids import id_report
+
+    write(tmp_path, "transactions.csv", "customer_id,timestamp,amount\n42,2025-01-02,5\n7,2025-01-02,5\n"
+                                        "007,2025-01-03,5\n")
+    write(tmp_path, "customers.csv", "customer_id,signup_date\n0042,2024-01-01\n042,2024-01-01\n0007,2024-01-01\n")
+    ds = run(tmp_path)
+    assert sorted(clean_rows(ds, "customers")["customer_id"]) == ["0007", "0042", "042"]  # nothing matched
+    report = id_report(ds)
+    assert report.counts["customers"]["ids_left_unmatched_by_value"] == 3
+    [warning] = report.warnings
+    assert warning.startswith("customers.customer_id: 3 customer ids match a transactions id only by integer value but "
+                              "not one to one: left unmatched (e.g. '0007' reads 7, and the transactions table has 2 "
+                              "ids of that value ('007' ... '7'))")
+    assert "Fix: export the ids alike" in warning
+
+
+def test_case_is_not_part_of_the_rule_and_stays_a_warning(tmp_path):
+    from pipeline.build.ids import id_report
+
+    write(tmp_path, "transactions.csv", "customer_id,timestamp,amount\nab12,2025-01-02,5\n")
+    write(tmp_path, "customers.csv", "customer_id,signup_date\nAB12,2024-01-01\n")
+    report = id_report(run(tmp_path))
+    assert report.counts["customers"] == {"ids_not_in_transactions": 1, "ids_matched_by_value": 0,
+                                          "ids_left_unmatched_by_value": 0}
+    assert len(report.warnings) == 2 and all("write ids differently" in w for w in report.warnings)
 
 
 def test_customers_without_purchases_are_a_note_not_a_warning(tmp_path):

@@ -456,7 +456,9 @@ def test_stale_data_stops_scoring_unless_allowed_and_the_run_record_says_everyth
         assert "stale_data" in rec["warning_codes"] and rec["record_version"] == 2
         assert rec["data"]["last_day"] == AS_OF and rec["data"]["as_of_after_end_days"] == 181
         assert rec["tables"]["transactions"]["rows_read"] > 0 and set(rec["tables"]["transactions"]) == {
-            "rows_read", "rows_used", "rows_quarantined"}
+            "rows_read", "rows_used", "rows_quarantined", "customer_ids"}
+        assert set(rec["tables"]["events"]["customer_ids"]) == {
+            "ids_not_in_transactions", "ids_matched_by_value", "ids_left_unmatched_by_value"}
         assert len(rec["data_hash"]) == 16 and rec["model"]["version"] == "1" and rec["model"]["run_id"]
         assert rec["model"]["uri"] == "models:/churn-model@champion"
         for name in ("risk.parquet", "risk_shap.parquet", "risk_summary.json", "risk_shap_summary.png"):

@@ -89,3 +89,32 @@ def test_training_set_fingerprint_and_date_range_equal(spark, spark_params, tabl
     same(build_training_set(ds, spark_params, AS_OF), build_training_set(on_spark, spark_params, AS_OF))
     assert on_spark.fingerprint() == ds.fingerprint()
     assert on_spark.date_range() == ds.date_range()
+
+
+@pytest.mark.parametrize("shards", [3, 16])
+def test_ids_matched_by_value_and_near_misses_are_decided_on_the_whole_data(spark, spark_params, tables, shards):
+    """The other tables write ids unpadded (104 against the transactions' 00000104), with one collision (two
+    customers rows of one value) and one id in another case: the same matches, features, counts, warnings and notes
+    as on one machine. Shards are split by the rule's key, so 104 and 00000104 meet in one shard and what is a near
+    miss is decided over the whole data, not per shard."""
+    from pipeline.build.ids import id_report
+
+    def unpadded(ids: pd.Series) -> pd.Series:
+        digits = ids.str.fullmatch(r"\d+")
+        return ids.where(~digits, ids.str.lstrip("0").replace("", "0"))
+
+    frames = {name: frame.assign(customer_id=unpadded(frame["customer_id"])) if name != "transactions" else frame
+              for name, frame in tables.items()}
+    customers, bought = frames["customers"], set(tables["transactions"]["customer_id"])
+    twice = next(i for i in customers["customer_id"] if i.isdigit() and i.zfill(8) in bought)  # also written 0104
+    lower = next(i for i in sorted(bought) if not i.isdigit()).lower()  # c-20 against the transactions' C-20
+    extra = customers.head(2).assign(customer_id=["0" + twice, lower])
+    frames["customers"] = pd.concat([customers, extra], ignore_index=True)
+    ds = dataset_from_frames(frames, spark_params)
+    local = id_report(ds)
+    assert local.counts["customers"]["ids_matched_by_value"] > 100
+    assert local.counts["customers"]["ids_left_unmatched_by_value"] == 2  # the value written twice: neither matched
+    assert any("write ids differently" in w for w in local.warnings)  # c-20 against C-20
+    on_spark = spark_dataset(ds, spark_params, shards)
+    assert id_report(on_spark) == local
+    same(build_features(ds, spark_params, AS_OF), build_features(on_spark, spark_params, AS_OF))

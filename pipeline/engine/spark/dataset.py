@@ -24,6 +24,7 @@ from pipeline.core.config import EngineConfig, Params
 from pipeline.core.errors import ConfigError
 from pipeline.core.sql import sql_string
 from pipeline.data.validate import ValidationReport
+from pipeline.data.validate.ids import SHARD_KEY, align_ids, unaligned
 from pipeline.engine.base import Scorer, ShardBuild
 from pipeline.engine.duckdb import DuckDBDataset
 
@@ -133,7 +134,8 @@ class Layout:
 
     def load(self, con: duckdb.DuckDBPyConnection, batches: Iterator[pa.RecordBatch]) -> None:
         """Append each batch's rows to its tables' ``clean_<table>`` as it arrives (the task holds one batch in
-        Python; DuckDB holds the rest and spills beyond its memory limit)."""
+        Python; DuckDB holds the rest and spills beyond its memory limit), then match the shard's ids by the one rule
+        (``align_ids``: every id of one value is in this shard)."""
         for batch in batches:
             tags = batch.column(TAG)
             for name, columns in self.tables:
@@ -144,6 +146,7 @@ class Layout:
                 con.register("_rows", pa.table(source))
                 con.execute(f"INSERT INTO clean_{name} SELECT * FROM _rows")
                 con.unregister("_rows")
+        align_ids(con, {name for name, _ in self.tables})
 
 
 def _run_shard(work: Callable[[duckdb.DuckDBPyConnection], pa.Table], layout: Layout, memory_limit: str,
@@ -216,7 +219,9 @@ class SparkDataset(DuckDBDataset):
             long = parts[0]
             for part in parts[1:]:
                 long = long.unionByName(part, allowMissingColumns=True)
-            self._long = keep_on_disk(long.repartition(self.shard_total, "customer_id"))
+            # split by the id rule's key, not the id: ids of one value (00042, 42) meet in one shard, where the
+            # rule matches them and near misses are counted, as on one machine over the whole data
+            self._long = keep_on_disk(long.repartition(self.shard_total, F.expr(SHARD_KEY)))
         return self._long
 
     def map_shards(self, work: Callable[[duckdb.DuckDBPyConnection], pa.Table], schema: pa.Schema):
@@ -230,6 +235,7 @@ class SparkDataset(DuckDBDataset):
         con = task_connection("1GB")
         try:
             self.layout.create(con)
+            align_ids(con, {name for name, _ in self.layout.tables})
             return work(con)
         finally:
             con.close()
@@ -342,7 +348,10 @@ def dataset_from_local(ds: DuckDBDataset, params: Params, shards: int = 0) -> Sp
     frames, layout = {}, []
     for name in sorted(ds.tables):
         columns = ds.clean_columns(name)
-        table = ds.con.sql(f"SELECT * FROM clean_{name}").to_arrow_table()
+        # the rows as validation read them (ids as written): the tasks match ids by the rule, as Spark's validation
+        kept = {r[0] for r in ds.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        source = unaligned(name) if unaligned(name) in kept else f"clean_{name}"
+        table = ds.con.sql(f"SELECT * FROM {source}").to_arrow_table()
         frames[name] = spark.createDataFrame(table) if table.num_rows else spark.createDataFrame([], spark_schema(table.schema))
         layout.append((name, tuple(columns)))
     return SparkDataset(con=None, report=ds.report, spark=spark, frames=frames, layout=Layout(tuple(layout)),
