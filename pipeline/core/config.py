@@ -8,6 +8,7 @@ narrowest piece they need (``cfg.label``, ``cfg.features``...).
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import types
 import typing
 from dataclasses import dataclass, field
@@ -336,6 +337,9 @@ class TargetingConfig:
     # share of would-be churners each action keeps (prior; `churn outcomes --write-effects` measures it)
     action_effects: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_ACTION_EFFECTS))
     default_effect: float = 0.10  # for an action not listed in action_effects
+    # the day `churn outcomes --write-effects` measured action_effects (it writes it beside them); None = the effects
+    # are assumptions, and every output that rests on them says so
+    action_effects_measured: str | None = None
     # Economics of a contact (in the data's currency): the list holds customers whose expected net saving
     # p x effect x value if retained - contact_cost - offer_cost x (1 - p + p x effect) is above zero
     contact_cost: float = 1.0  # cost of one contact (agent time, message), paid for every customer contacted
@@ -417,6 +421,8 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
             raise ConfigError(f"params: '{path}' must be a number, got {value!r}")
         return float(value)
     if tp is str:
+        if isinstance(value, datetime.date):  # YAML reads an unquoted 2026-03-01 as a date: it is meant as its text
+            return value.isoformat()
         if not isinstance(value, str):
             raise ConfigError(f"params: '{path}' must be text, got {value!r}")
         return value
@@ -562,12 +568,6 @@ def _booster_checks(section: str, b: BoosterSettings) -> list[tuple[bool, str]]:
 
 MAX_HORIZON_DAYS = 3660  # ten years: a horizon or lookback beyond it is a typo, and dates past year 9999 overflow
 
-
-def load_params(path: str | Path | None = "params.yaml", overrides: list[str] | tuple[str, ...] = ()) -> Params:
-    """Load params.yaml (missing file = defaults only when path is None), apply overrides, validate."""
-    raw: dict[str, Any] = {}
-    if path is not None:
-        p = Path(path)
 # The least memory DuckDB is given: below it a build of even a small table runs out (DuckDB's own guidance is about
 # 125 MB per thread; docs/configuration.md, "Engine memory"). 1000-based, as DuckDB reads "128MB".
 MIN_ENGINE_MEMORY_BYTES = 128 * 1000**2
@@ -609,6 +609,12 @@ def _memory_check(key: str, value: str) -> tuple[bool, str]:
         f"{key}: '{value}' is too little memory for the engine to work in (about {size / 1000**2:,.0f}MB); it must be "
         f"{allowed}. Fix: --set {key}=1GB, or more")
 
+
+def load_params(path: str | Path | None = "params.yaml", overrides: list[str] | tuple[str, ...] = ()) -> Params:
+    """Load params.yaml (missing file = defaults only when path is None), apply overrides, validate."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
         if not p.exists():
             raise ConfigError(f"params file {p} not found. Pass --params FILE or run from the project folder.")
         if not p.is_file():
@@ -641,6 +647,14 @@ def check_params(p: Params) -> Params:
     """The checks of ``load_params`` across keys, for params assembled in code (returned unchanged)."""
     _check_semantics(p)
     return p
+
+
+def _is_iso_date(text: str) -> bool:
+    try:
+        datetime.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return len(text) == 10
 
 
 def _check_semantics(p: Params) -> None:
@@ -692,6 +706,8 @@ def _check_semantics(p: Params) -> None:
          f"loyalty.tiers must be written highest first, each lower bound from 0 to 100 below the one before and "
          f"the last 0 (got {dict(p.loyalty.tiers)})"),
         (p.engine.threads >= 0, "engine.threads must be 0 (all cores) or a number of threads"),
+        _memory_check("engine.memory_limit", p.engine.memory_limit),
+        _memory_check("engine.spark.task_memory_limit", p.engine.spark.task_memory_limit),
         (p.registry.min_improvement >= 0, "registry.min_improvement must be 0 or more (the margin a new version "
          "must beat the champion by)"),
         (-1 < p.registry.min_margin_over_baselines < 1, "registry.min_margin_over_baselines must be a ROC-AUC "
@@ -706,10 +722,10 @@ def _check_semantics(p: Params) -> None:
         (p.targeting.capacity is None or p.targeting.capacity >= 0,
          "targeting.capacity must be empty (everyone eligible) or a whole number of customers, 0 or more"),
         (0 <= p.targeting.holdout_share < 1, "targeting.holdout_share must be a share from 0 to below 1 (0.10 = 10%)"),
-        _memory_check("engine.memory_limit", p.engine.memory_limit),
-        _memory_check("engine.spark.task_memory_limit", p.engine.spark.task_memory_limit),
         (all(0 <= v <= 1 for v in p.targeting.action_effects.values()) and 0 <= p.targeting.default_effect <= 1,
          "targeting.action_effects and targeting.default_effect are shares of would-be churners kept, from 0 to 1"),
+        (p.targeting.action_effects_measured is None or _is_iso_date(p.targeting.action_effects_measured),
+         "targeting.action_effects_measured must be empty (assumed effects) or the day they were measured, YYYY-MM-DD"),
         (p.targeting.contact_cost >= 0 and p.targeting.offer_cost >= 0,
          "targeting.contact_cost and targeting.offer_cost are amounts in the data's currency, 0 or more"),
         (p.targeting.win_back_gaps is None or p.targeting.win_back_gaps >= 1,

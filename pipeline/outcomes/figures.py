@@ -557,12 +557,15 @@ def headline_metrics(figures: Mapping[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in metrics.items() if v is not None}
 
 
-def effects_yaml(effects: Mapping[str, float], header: Iterable[str] = ()) -> str:
-    """``targeting: {action_effects: {...}}`` as YAML, under ``#`` comment lines of ``header``."""
+def effects_yaml(effects: Mapping[str, float], header: Iterable[str] = (), measured_on: str | None = None) -> str:
+    """``targeting: {action_effects: {...}, action_effects_measured: DAY}`` as YAML, under ``#`` comment lines of
+    ``header``: the day tells every later list that its effects are measured, not assumed."""
     import yaml
 
-    body = yaml.safe_dump({"targeting": {"action_effects": {str(k): float(v) for k, v in effects.items()}}},
-                          sort_keys=False, allow_unicode=True, width=1000)
+    targeting: dict = {"action_effects": {str(k): float(v) for k, v in effects.items()}}
+    if measured_on:
+        targeting["action_effects_measured"] = str(measured_on)
+    body = yaml.safe_dump({"targeting": targeting}, sort_keys=False, allow_unicode=True, width=1000)
     return "".join(f"# {line}".rstrip() + "\n" for line in header) + body
 
 

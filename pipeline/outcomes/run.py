@@ -36,7 +36,8 @@ def effects_header(figures: dict) -> list[str]:
              f"Shrunk towards the prior: (n_h x measured + {k:g} x prior) / (n_h + {k:g}), n_h the holdout "
              "customers, clipped to [0, 1];",
              "actions without a treatment group, a holdout group or a churner in the holdout keep their prior.",
-             "Use: copy action_effects into the targeting section of params.yaml (it replaces the mapping there).", ""]
+             "Use: copy action_effects and action_effects_measured into the targeting section of params.yaml (they replace "
+             "those there): lists then say their effects are measured, and on which day.", ""]
     for a in figures["actions"]:
         if a["measured"]:
             lines.append(f"{a['action']}: treatment {a['treatment']['customers']}, holdout {a['holdout']['customers']}, "
@@ -90,6 +91,7 @@ def outcomes(params: str | Path | None, risk_list: str | Path, data: str | Path,
     if html is not None:
         written["html"] = write_bytes(build_outcomes_report(figures, risk_list.name).encode("utf-8"), html)
     if write_effects is not None:
-        written["effects"] = write_bytes(oc.effects_yaml(figures["effects"], effects_header(figures)).encode("utf-8"),
+        written["effects"] = write_bytes(oc.effects_yaml(figures["effects"], effects_header(figures),
+                                                     str(figures["horizon_end"])[:10]).encode("utf-8"),
                                          write_effects)
     return OutcomesRun(figures, written)

@@ -27,16 +27,18 @@ TERMS = {
     "population": "Who is scored",
     "risk_band": "Risk band",
     "risk_bands": "Risk bands",
-    "loyalty_tier": "Loyalty tier",
-    "loyalty_tiers": "Loyalty tiers",
+    "loyalty_tier": "Value tier",
+    "loyalty_tiers": "Value tiers",
     "contact_group": "Contact group",
     "model": "Model",
     "currency": "Currency",
 }
 
 BANDS = {"high": "High risk", "medium": "Medium risk", "low": "Low risk"}
-# Loyalty tiers rank expected value; "at_risk" would read like a risk band beside one, so it is shown otherwise.
-TIERS = {"champion": "Champion", "loyal": "Loyal", "steady": "Steady", "at_risk": "Occasional", "dormant": "Dormant"}
+# Loyalty tiers rank expected value: they are named by value ("at_risk" or "Dormant" would read like a second risk
+# band beside the bands), and every table that shows them shows each tier's churn rate beside it.
+TIERS = {"champion": "Top value", "loyal": "High value", "steady": "Middle value", "at_risk": "Low value",
+         "dormant": "Very low value"}
 # The call list's groups: what an agent does with the customer, said in the group's name.
 CONTACT_GROUPS = {"treatment": "Contact", "holdout": "Hold out — do not contact", "not_selected": "Not selected",
                   "win_back": "Win back"}
@@ -132,7 +134,10 @@ def effects_used_words(effects: Mapping) -> str:
                 "push away are never contacted.")
     source = ("the shipped assumptions of targeting.action_effects, not measured on these customers (`churn outcomes "
               "--write-effects` measures them from a list's holdout)" if used == "defaults" else
-              "the values set in targeting.action_effects (measured by `churn outcomes --write-effects` or set by hand)")
+              f"measured by `churn outcomes` on {effects.get('measured_on')} (targeting.action_effects_measured)"
+              if used == "measured" else
+              "the values set by hand in targeting.action_effects: assumptions, not measured (`churn outcomes "
+              "--write-effects` measures them and writes the day beside them)")
     return (f"The call list uses one average effect per action (the share of would-be churners it keeps), the same "
             f"for every customer: {source}. There are no groups of whom the call helps without a learned effect model.")
 
@@ -185,7 +190,7 @@ def band_label(name: object) -> str:
 
 
 def tier_label(name: object) -> str:
-    """A loyalty tier (``at_risk``) as people read it ("Occasional")."""
+    """A loyalty tier (``at_risk``) as people read it ("Low value")."""
     return TIERS.get(str(name), words(name))
 
 
@@ -350,9 +355,10 @@ def win_back_words(gaps: object, horizon_days: object) -> str:
 
 
 def tiers_meaning(tiers: list[str]) -> str:
-    """What loyalty tiers are, with the tiers of this list (most loyal first)."""
-    return ("Rank customers by the value they are expected to bring (loyalty score 0-100), not by risk: "
-            + ", ".join(tier_label(t) for t in tiers) + ".")
+    """What loyalty tiers are, with the tiers of this list (most valuable first)."""
+    return ("Value tiers rank customers by the value they are expected to bring (loyalty score 0-100, from predicted "
+            "future spend), not by risk: " + ", ".join(tier_label(t) for t in tiers) + ". Customers expected to leave "
+            "are expected to bring little, so low tiers hold many of them: each tier's churn rate is shown beside it.")
 
 
 def churn_words(label: object) -> str:
@@ -450,15 +456,74 @@ def newly_in_band(band: object) -> str:
     return f"newly in the {in_sentence(band_label(band))} band"
 
 
-__all__ = ["ACTION_CHOICE", "ACTION_CHOICE_BY_EFFECT", "BANDS", "BEHIND_BASELINE", "CONTACT_GROUPS", "EFFECT_GROUP",
-           "EFFECT_GROUPS", "EFFECT_GROUP_MEANINGS",
-           "EFFECTS_SECTION", "QINI", "COLUMN_TERMS", "DRIVER_TERMS", "HELD_OUT_SHEET", "HELD_OUT_WHY",
-           "HORIZON_AMOUNTS", "SHEET_NAMES", "amount_header", "code_words", "column_header", "period_words", "TOP_OF_LIST", "UPLIFT_CURVE", "WHY_THIS_ACTION", "effect_reason",
-           "effects_not_used_words", "effects_used_words", "qini_words", "GROUP_MEANINGS", "HOLDOUT_PURPOSE",
-           "NET_SAVING", "TERMS",
-           "TIERS", "WIN_BACK_LIST", "as_of_words", "band_label", "band_rule_line", "band_rule_text",
-           "band_rule_words", "churn_definition", "churn_words", "column_labels", "contact_label", "currency_of",
-           "currency_words", "family_label", "feature_label", "group_counts", "groups_meaning",
-           "holdout_share_words", "in_sentence", "margin_words", "money_words", "net_saving_words", "newly_in_band",
-           "population_rule", "population_words", "profit_sentence", "sentence", "targeting_profit_sentence",
-           "tier_label", "tiers_meaning", "win_back_words", "words"]
+def churn_rate_title(label: object) -> str:
+    """The title of the churn-rate-by-month chart: the rate's own period, so that a 90-day rate never reads as a
+    monthly one."""
+    horizon = label.get("horizon_days") if isinstance(label, dict) else None
+    return f"{horizon}-day churn rate at each month end" if horizon else "Churn rate at each month end"
+
+
+def churn_rate_caption(label: object) -> str:
+    """What the churn-rate-by-month chart measures, in the words of the churn definition and the population rule."""
+    label = label if isinstance(label, dict) else {}
+    horizon = label.get("horizon_days")
+    days = f"{horizon} days" if horizon else "horizon"
+    if label.get("kind") == "cancellation":
+        text = (f"Share of the customers with a subscription active at each month end whose subscriptions all ended "
+                f"in the next {days}")
+    else:
+        k = int(label.get("min_purchases_in_lookback") or 1)
+        orders = "bought" if k == 1 else f"made at least {k} orders"
+        lookback = label.get("lookback_days")
+        within = f" in the {lookback} days up to it" if lookback else ""
+        text = f"Share of the customers who {orders}{within} at each month end and then bought nothing in the next {days}"
+    rate = f"{horizon}-day" if horizon else "horizon"
+    return (f"{text}: a {rate} rate, not a monthly one. The last months have no rate yet: their {days} are not over.")
+
+
+def effects_basis_words(effects: object) -> str:
+    """Whether the action effects behind "expected to save" are assumptions or measured (and when), in a phrase;
+    empty for a list that does not say."""
+    if not isinstance(effects, Mapping) or "used" not in effects:
+        return ""
+    used = effects["used"]
+    if used == "effect_model":
+        return f"by each customer's effect, learned from past lists and their holdouts (as of {effects.get('learned_as_of')})"
+    if used == "measured":
+        return f"with action effects measured by `churn outcomes` on {effects.get('measured_on')}"
+    return ("assuming the action effects set in targeting.action_effects, not yet measured on these customers "
+            "(churn outcomes measures them from this list's holdout once the horizon is over)")
+
+
+def effects_basis_short(effects: object) -> str:
+    """The same, in a few words for a headline card."""
+    if not isinstance(effects, Mapping) or "used" not in effects:
+        return ""
+    return {"effect_model": "by learned effects", "measured": f"effects measured {effects.get('measured_on')}"}.get(
+        effects["used"], "assumed action effects")
+
+
+def no_previous_words(previous: object) -> str:
+    """The line that says no earlier list was compared, and how to compare with one."""
+    if not isinstance(previous, Mapping):
+        return ""
+    if previous.get("asked_none"):
+        return "No earlier list was compared (--no-previous)."
+    where = f" in {previous['looked_in']}" if previous.get("looked_in") else ""
+    return (f"No earlier list was found{where} (a risk_asof=DATE.parquet file dated before this one), so nothing is "
+            "compared. The next run that writes to the same folder compares with this list; to compare with another, "
+            "pass it: churn score ... --previous PATH.")
+
+
+__all__ = ["ACTION_CHOICE", "ACTION_CHOICE_BY_EFFECT", "BANDS", "BEHIND_BASELINE", "COLUMN_TERMS", "CONTACT_GROUPS",
+           "DRIVER_TERMS", "EFFECTS_SECTION", "EFFECT_GROUP", "EFFECT_GROUPS", "EFFECT_GROUP_MEANINGS",
+           "GROUP_MEANINGS", "HELD_OUT_SHEET", "HELD_OUT_WHY", "HOLDOUT_PURPOSE", "HORIZON_AMOUNTS", "NET_SAVING",
+           "QINI", "SHEET_NAMES", "TERMS", "TIERS", "TOP_OF_LIST", "UPLIFT_CURVE", "WHY_THIS_ACTION",
+           "WIN_BACK_LIST", "amount_header", "as_of_words", "band_label", "band_rule_line", "band_rule_text",
+           "band_rule_words", "churn_definition", "churn_rate_caption", "churn_rate_title", "churn_words",
+           "code_words", "column_header", "column_labels", "contact_label", "currency_of", "currency_words",
+           "effect_reason", "effects_basis_short", "effects_basis_words", "effects_not_used_words", "effects_used_words", "family_label",
+           "feature_label", "group_counts", "groups_meaning", "holdout_share_words", "in_sentence", "margin_words",
+           "money_words", "net_saving_words", "newly_in_band", "no_previous_words", "period_words",
+           "population_rule", "population_words", "profit_sentence", "qini_words", "sentence",
+           "targeting_profit_sentence", "tier_label", "tiers_meaning", "win_back_words", "words"]

@@ -55,7 +55,7 @@ from pipeline.build.problem import population_rule
 from pipeline.core.config import LabelConfig
 
 HISTORY_MONTHS = 24  # months of churn, satisfaction, support and growth shown
-COHORTS = 12  # most recent first-purchase cohorts
+COHORTS = 24  # most recent first-purchase cohorts: two years, so the oldest shown have their twelfth month
 COHORT_MONTHS = 12  # months after the first purchase followed in a cohort
 
 # Money and scores are summed as exact decimals (as the features are): parallel float sums depend on thread timing,

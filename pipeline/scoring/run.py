@@ -147,7 +147,8 @@ def effects_used(effect_model: LoadedEffects | None, targeting: TargetingConfig,
                 "evaluation": {k: ev.get(k) for k in ("customers", "contacted", "held_out", "qini", "qini_by_risk",
                                                       "effect_overall", "effect_in_top", "curve")}}
     shipped = all(targeting.action_effects.get(a) == DEFAULT_ACTION_EFFECTS.get(a) for a in actions)
-    return {"used": "defaults" if shipped else "configured",
+    used = "measured" if targeting.action_effects_measured else "defaults" if shipped else "configured"
+    return {"used": used, **({"measured_on": targeting.action_effects_measured} if used == "measured" else {}),
             "average_effects": {a: float(targeting.action_effects.get(a, targeting.default_effect)) for a in actions}}
 
 
@@ -224,6 +225,8 @@ def score(params: str | Path | None, data: str | Path, as_of: str | date, out: s
         summary["population"], summary["health"] = base_health(ds, cfg.label, day, result.risk_list)
     if changes is not None:
         summary["changes"] = changes
+    else:  # the report says no earlier list was compared, and how to pass one
+        summary["no_previous"] = {"asked_none": bool(no_previous), "looked_in": str(target.parent)}
     with record.phase("drawing the explanations chart"):
         sample = frame.sample(n=min(3000, len(frame)), random_state=cfg.seed)
         # the sample's SHAP values are those scoring computed already, not computed again

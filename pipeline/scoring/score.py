@@ -463,6 +463,9 @@ def assemble(risk: pd.DataFrame, contributions: pd.DataFrame, totals: list[dict]
     global_families = pd.DataFrame({
         "family": families, "mean_abs_effect_pp": t["abs_family_pp"] / n if n else 0.0,
         "customers_leading": [int((lead == f).sum()) for f in families],
+        # whether the family can name a reason (behaviour with a direction of risk), not context or a trait: the
+        # report's "why customers leave" shows only these
+        "actionable": [any(g.can_drive for g in bundle.spec.features if g.family == f) for f in families],
     }).sort_values(["mean_abs_effect_pp", "family"], ascending=[False, True], ignore_index=True)
     drift = population_stability(t["drift_counts"], n, bundle, cfg.drift_psi_threshold, as_of)
     summary = {

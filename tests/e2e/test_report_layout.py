@@ -49,8 +49,16 @@ window.addEventListener("load", function () {
       bad.push(el.tagName.toLowerCase() + "." + el.className + " " + Math.round(r.left) + ".." + Math.round(r.right));
     }
   });
+  var smallest = Infinity, charts = 0;
+  document.querySelectorAll("img[data-min-text-px]").forEach(function (img) {
+    var px = parseFloat(img.getAttribute("data-min-text-px"));
+    if (!(px > 0) || !img.naturalWidth) { return; }
+    charts += 1;
+    smallest = Math.min(smallest, px * img.getBoundingClientRect().width / img.naturalWidth);
+  });
   var b = document.body;
-  parent.postMessage({"viewport": w, "scroll-width": document.documentElement.scrollWidth,
+  parent.postMessage({"chart-text-px": charts ? smallest.toFixed(2) : "none", "charts": charts,
+                      "viewport": w, "scroll-width": document.documentElement.scrollWidth,
                       "overflow": String(bad.length) + ": " + bad.slice(0, 8).join("; "),
                       "ready": b.getAttribute("data-ready"), "js-errors": b.getAttribute("data-js-errors"),
                       "images-loaded": b.getAttribute("data-images-loaded")}, "*");
@@ -134,7 +142,8 @@ def report(sample_tables, tmp_path_factory):
                       "priority_in_treatment": float(frame.loc[frame["contact_group"] == "treatment", "priority"].sum()),
                       "effects": effects_summary(frame)},
         "actions": frame["action"].value_counts().to_dict(), "base_probability": 0.3,
-        "global_families": [{"family": f, "mean_abs_effect_pp": 0.05 / (i + 1)} for i, f in enumerate(FAMILIES)],
+        "global_families": [{"family": f, "mean_abs_effect_pp": 0.05 / (i + 1), "actionable": f != "btyd"}
+                            for i, f in enumerate(FAMILIES)],
         "drifted_features": [{"feature": "late_invoice_share_last_90d", "psi": 0.31}],
         "changes": {"previous_as_of": "2025-08-31", "previous_model_version": "churn-model v2", "comparable": True,
                     "note": "the previous list was scored by churn-model v2, this one by churn-model v3.", "entered": 12,
@@ -174,7 +183,7 @@ def test_the_report_says_what_the_numbers_mean_in_readable_words(report):
     for internal in ("btyd", "loyalty_program", "at_risk", "late_invoice_share_last_90d"):
         assert internal not in text, internal
     assert family_label("btyd") == "Purchase pattern (model)" and family_label("loyalty_program") == "Loyalty programme"
-    assert tier_label("at_risk") == "Occasional" and feature_label("late_invoice_share_last_90d") == \
+    assert tier_label("at_risk") == "Low value" and feature_label("late_invoice_share_last_90d") == \
         "Late invoice share, last 90 days"
     assert feature_label("overdue_amount_now") == "Overdue amount, now" and feature_label("latest_nps") == "Latest NPS"
     # call-list counts, the actions and what the contacts are expected to save
@@ -188,6 +197,48 @@ def test_the_report_says_what_the_numbers_mean_in_readable_words(report):
     assert "Since the last list" in text and "Largest rises in churn probability" in text
     assert "12 customers entered the list; 9 left it; risk rose for 40 and fell for 31" in text
     assert "7 are newly in the high risk band" in text and "The previous list was scored by churn-model v2" in text
+
+
+def test_the_first_screen_answers_mondays_questions(report):
+    html, frame = report["html"], report["frame"]
+    brief = html[html.index('<section class="box" id="first-screen"'):]
+    brief = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", brief[:brief.index("</section>")]))
+    groups = frame["contact_group"].value_counts()
+    assert f"Whom to call {groups['treatment']:,} customers marked “Contact”" in brief
+    assert f"{groups['holdout']:,} more are held out" in brief
+    assert "What it is worth Value at risk: " in brief and "EUR over the next 90 days" in brief
+    # the effects behind "expected to save" are those of the learned effect model here, and said to be
+    assert "learned from past lists and their holdouts" in brief
+    assert "What changed 12 customers entered the list; 9 left it" in brief
+    assert "The largest rise: customer 00000042, from 20% to 80%." in brief
+    # why customers leave: behaviour a call can act on, never context such as the purchase model's expectations
+    assert "Why customers leave Most of the risk comes from Time since last purchase, Loyalty programme and " \
+        "Customer service" in brief and "Purchase pattern" not in brief
+    # a list with no earlier one says so and how to pass one; effects set by hand are assumptions
+    summary = {**report["summary"], "no_previous": {"asked_none": False, "looked_in": "lists"}}
+    del summary["changes"]
+    summary["targeting"] = {**summary["targeting"], "effects": {"used": "configured", "average_effects": {}}}
+    alone = build_report(frame, summary, top_n=5, currency="EUR")
+    assert "No earlier list was found in lists" in alone and "--previous PATH" in alone
+    assert "assuming the action effects set in targeting.action_effects, not yet measured" in alone
+    assert "assumed action effects" in alone  # on the headline card too
+
+
+def test_health_charts_say_what_they_measure(report):
+    html = report["html"]
+    health = html[html.index('<section id="health">'):]
+    assert 'alt="90-day churn rate at each month end"' in health and "not a monthly one" in health
+    assert "Month 0" not in health and "First month" not in health
+    table = health[health.index('<table class="cohort">'):health.index("</table>")]
+    header = re.findall(r"<th>Month (\d+)</th>", table)
+    rows = re.findall(r"<tr><th>(\d{4}-\d{2})</th>(.*?)</tr>", table)
+    assert header == [str(k) for k in range(1, len(header) + 1)] and rows
+    # no empty column, and every cohort shown has a month to show
+    columns = [[re.findall(r"<td[^>]*>([^<]*)</td>", cells)[1 + k] for _, cells in rows] for k in range(len(header))]
+    assert all(any(v for v in column) for column in columns)
+    assert all(any(re.findall(r"<td[^>]*>([^<]*)</td>", cells)[1:]) for _, cells in rows)
+    # each value tier with its churn rate, named by value
+    assert "Churn rate (average probability)" in health and "Top value" in health
 
 
 def test_the_customer_table_is_the_call_list_in_priority_order(report):
@@ -213,13 +264,19 @@ def test_the_report_fits_a_phone_and_a_wide_screen_and_prints_on_a_few_a4_pages(
         assert 'data-overflow="0: "' in dom, re.search(r'data-overflow="[^"]*"', dom).group(0)
         loaded = re.search(r'data-images-loaded="(\d+)/(\d+)"', dom)
         assert loaded and loaded.group(1) == loaded.group(2) and int(loaded.group(1)) >= 7  # 3 + health charts
+        # every chart's smallest text, at the size the chart is shown: at least 10 px on a phone as on a screen
+        charts = int(re.search(r'data-charts="(\d+)"', dom).group(1))
+        text_px = float(re.search(r'data-chart-text-px="([\d.]+)"', dom).group(1))
+        assert charts == int(loaded.group(2)) and text_px >= 10, (width, charts, text_px)
         shot = folder / f"report_{width}.png"
         chromium(folder, f"--window-size={max(width, 500)},{height}", f"--screenshot={shot}", host.as_uri())
         assert shot.stat().st_size > 50_000  # drawn, not blank
     pdf = folder / "report.pdf"
     chromium(folder, "--no-pdf-header-footer", f"--print-to-pdf={pdf}", (folder / "report.html").as_uri())
     pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf.read_bytes()))
-    assert 3 <= pages <= 8, pages  # headline, charts, health and the call list; customer cards only when opened
+    # the brief, headline, charts, health (two years of cohorts, one measure per chart) and the call list of 50;
+    # customer cards only when opened
+    assert 3 <= pages <= 10, pages
 
 
 def test_the_report_shows_whom_the_call_helps(report):

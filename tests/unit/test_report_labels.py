@@ -18,14 +18,19 @@ from pipeline.outputs.labels import (
     band_rule_text,
     band_rule_words,
     churn_definition,
+    churn_rate_caption,
+    churn_rate_title,
     churn_words,
     contact_label,
+    effects_basis_short,
+    effects_basis_words,
     feature_label,
     group_counts,
     groups_meaning,
     holdout_share_words,
     net_saving_words,
     newly_in_band,
+    no_previous_words,
     population_words,
     profit_sentence,
     targeting_profit_sentence,
@@ -45,7 +50,10 @@ def test_labels_are_words_and_unknown_names_are_kept_readable():
     assert family_label("btyd") == "Purchase pattern (model)" and family_label("loyalty_program") == "Loyalty programme"
     assert family_label("new_family") == "New family"
     assert band_label("high") == "High risk" and band_label("very_high") == "Very high risk"
-    assert tier_label("at_risk") == "Occasional" and "risk" not in tier_label("at_risk").lower()
+    # value tiers named by value: never a word of risk or activity that reads like a second risk band
+    assert tier_label("at_risk") == "Low value" and tier_label("dormant") == "Very low value"
+    assert all("value" in tier_label(t).lower() and "risk" not in tier_label(t).lower()
+               for t in ("champion", "loyal", "steady", "at_risk", "dormant"))
     assert tier_label("platinum_plus") == "Platinum plus"
     assert contact_label("holdout") == "Hold out — do not contact" and contact_label("treatment") == "Contact"
     assert contact_label("not_selected") == "Not selected" and contact_label("waitlist") == "Waitlist"
@@ -117,8 +125,10 @@ def test_contact_groups_population_and_tiers_in_one_vocabulary():
         "list), not a retention call.")
     assert holdout_share_words(0.1) == ('10% of the customers selected for contact are marked "Hold out — do not '
                                         'contact": kept out of contact on purpose, to measure whether contacting works')
-    assert tiers_meaning(["champion", "at_risk"]) == ("Rank customers by the value they are expected to bring (loyalty "
-                                                      "score 0-100), not by risk: Champion, Occasional.")
+    assert tiers_meaning(["champion", "at_risk"]) == (
+        "Value tiers rank customers by the value they are expected to bring (loyalty score 0-100, from predicted "
+        "future spend), not by risk: Top value, Low value. Customers expected to leave are expected to bring little, "
+        "so low tiers hold many of them: each tier's churn rate is shown beside it.")
     population = {"rule": "customers with an order in the 365 days up to the as-of date", "left_out": 12,
                   "left_out_reason": "no order in the 365 days before the as-of date (already churned)"}
     assert population_words(population, 1500) == (
@@ -131,7 +141,7 @@ def test_contact_groups_population_and_tiers_in_one_vocabulary():
 def test_no_output_or_command_writes_these_words_itself():
     """The words of bands, groups, tiers and rules are written in the labels module only: another copy in the
     report, its templates, Excel, the outcomes page or a command would drift from it."""
-    copies = re.compile(r"do not contact|Hold out|held out \(|High risk|Medium risk|Occasional|Customers to call|"
+    copies = re.compile(r"do not contact|Hold out|held out \(|High risk|Medium risk|Low value|Customers to call|"
                         r"no purchase in the|subscription active on|days up to the as-of|FAMILY_LABELS|"
                         r"Purchase pattern \(model\)|Time since last purchase")
     places = [*(ROOT / "pipeline" / "outputs").rglob("*.py"), *(ROOT / "pipeline" / "outputs").rglob("*.j2"),
@@ -163,3 +173,36 @@ def test_the_list_size_and_its_reason_in_one_sentence():
                                               "3 of their usual gaps between purchases (one-time buyers: 3 horizons, "
                                               "270 days)")
     assert win_back_words(None, 90) == ""
+
+
+def test_the_churn_rate_by_month_is_named_by_its_own_period():
+    label = {"kind": "inactivity", "horizon_days": 90, "lookback_days": 365, "min_purchases_in_lookback": 1}
+    assert churn_rate_title(label) == "90-day churn rate at each month end"
+    assert churn_rate_caption(label) == (
+        "Share of the customers who bought in the 365 days up to it at each month end and then bought nothing in the "
+        "next 90 days: a 90-day rate, not a monthly one. The last months have no rate yet: their 90 days are not over.")
+    assert churn_rate_caption({**label, "min_purchases_in_lookback": 2}).startswith(
+        "Share of the customers who made at least 2 orders in the 365 days")
+    assert churn_rate_caption({"kind": "cancellation", "horizon_days": 30}).startswith(
+        "Share of the customers with a subscription active at each month end whose subscriptions all ended in the next "
+        "30 days")
+    assert churn_rate_title({}) == "Churn rate at each month end"
+
+
+def test_action_effects_are_called_assumptions_until_measured():
+    assumed = effects_basis_words({"used": "defaults"})
+    assert assumed.startswith("assuming the action effects") and "not yet measured" in assumed
+    assert effects_basis_words({"used": "configured"}) == assumed  # set by hand: still an assumption
+    assert effects_basis_words({"used": "measured", "measured_on": "2026-03-31"}) == (
+        "with action effects measured by `churn outcomes` on 2026-03-31")
+    assert "learned" in effects_basis_words({"used": "effect_model", "learned_as_of": "2026-03-31"})
+    assert effects_basis_words({}) == "" and effects_basis_short({"used": "defaults"}) == "assumed action effects"
+    assert effects_basis_short({"used": "measured", "measured_on": "2026-03-31"}) == "effects measured 2026-03-31"
+
+
+def test_no_earlier_list_says_so_and_how_to_pass_one():
+    text = no_previous_words({"asked_none": False, "looked_in": "outputs"})
+    assert text.startswith("No earlier list was found in outputs") and "--previous PATH" in text
+    assert no_previous_words({"asked_none": True, "looked_in": "outputs"}) == (
+        "No earlier list was compared (--no-previous).")
+    assert no_previous_words(None) == ""

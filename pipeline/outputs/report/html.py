@@ -40,11 +40,14 @@ from pipeline.outputs.labels import (
     as_of_words,
     band_label,
     band_rule_words,
-    churn_definition,
+    churn_rate_caption,
+    churn_rate_title,
     churn_words,
     contact_label,
     currency_words,
     effect_reason,
+    effects_basis_short,
+    effects_basis_words,
     effects_not_used_words,
     effects_used_words,
     family_label,
@@ -53,6 +56,7 @@ from pipeline.outputs.labels import (
     in_sentence,
     net_saving_words,
     newly_in_band,
+    no_previous_words,
     population_rule,
     population_words,
     qini_words,
@@ -67,8 +71,18 @@ from pipeline.outputs.report import plots
 DRIVERS = (1, 2, 3)
 
 
-def _img(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode()
+class _Chart(str):
+    """A chart's data URI, with the height of its smallest text in image pixels (``text_px``) and the image's
+    width, for the page to say how large that text is on screen (the browser test checks at least 10 px)."""
+
+    text_px: float | None
+    width: int
+
+
+def _img(png: bytes) -> _Chart:
+    chart = _Chart("data:image/png;base64," + base64.b64encode(png).decode())
+    chart.text_px, chart.width = plots.min_text_px(png), plots.png_width(png)
+    return chart
 
 
 def money(value: float, currency: str = "", decimals: int = 0) -> str:
@@ -229,37 +243,38 @@ def _health(summary: dict, currency: str) -> dict | None:
     charts: list[tuple[str, str, str]] = []  # (title, image, caption)
     churn = health.get("churn") or []
     label = summary.get("label") if isinstance(summary.get("label"), dict) else health.get("churn_definition", {})
-    horizon = (label or {}).get("horizon_days")
     if churn:
         months = [m["month"] for m in churn]
-        charts.append(("Churn rate by month", _img(plots.monthly_plot(
-            months, {"churn rate": [m["churn_rate"] for m in churn]}, "Churn rate by month", "churn rate", percent=True,
-            right=("customers in the population", [m["population"] for m in churn], "customers"))),
-            f"Share of the customers in the population at each month end who churned ({churn_definition(label)}). "
-            f"The last months have no rate yet: their {horizon or 'horizon'} days are not over."))
+        title = churn_rate_title(label)
+        charts.append((title, _img(plots.monthly_plot(
+            months, {"churn rate": [m["churn_rate"] for m in churn]}, title, "churn rate", percent=True)),
+            churn_rate_caption(label)))
     cohorts = health.get("cohorts") or []
     if cohorts:
         charts.append(("Retention by first-purchase month", _img(plots.cohort_plot(cohorts, "Retention by cohort")),
                        "Share of each month's new customers who bought again 1, 2, 3... months later."))
     satisfaction = health.get("satisfaction") or []
-    if satisfaction:
-        months = [m["month"] for m in satisfaction]
-        has_csat = any(m["csat"] is not None for m in satisfaction)
-        charts.append(("Satisfaction by month", _img(plots.monthly_plot(
-            months, {"NPS": [m["nps"] for m in satisfaction]}, "NPS and CSAT by month", "NPS (promoters − detractors)",
-            right=("CSAT (average, 1-5)", [m["csat"] for m in satisfaction], "CSAT") if has_csat else None)),
-            "NPS: share of promoters (9-10) minus share of detractors (0-6), in points; CSAT: average score."))
+    if any(m["nps"] is not None for m in satisfaction):
+        charts.append(("NPS by month", _img(plots.monthly_plot(
+            [m["month"] for m in satisfaction], {"NPS": [m["nps"] for m in satisfaction]}, "NPS by month",
+            "NPS (points)", limits=None)),
+            "NPS: the share of promoters (9-10) minus the share of detractors (0-6), in points (-100 to 100)."))
+    if any(m["csat"] is not None for m in satisfaction):
+        charts.append(("CSAT by month", _img(plots.monthly_plot(
+            [m["month"] for m in satisfaction], {"CSAT": [m["csat"] for m in satisfaction]}, "CSAT by month",
+            "average score (1-5)", limits=(1, 5))),
+            "CSAT: the average satisfaction score of the month's responses, on its whole 1-5 scale."))
     support = health.get("support") or []
     if support:
         months = [m["month"] for m in support]
-        timed = any(m["median_response_hours"] is not None for m in support)
-        series = ({"median hours to first response": [m["median_response_hours"] for m in support]} if timed
-                  else {"tickets": [m["tickets"] for m in support]})
-        charts.append(("Support", _img(plots.monthly_plot(
-            months, series, "Support response time by month" if timed else "Support tickets by month",
-            "hours" if timed else "tickets", right=("tickets", [m["tickets"] for m in support], "tickets") if timed else None)),
-            "Hours from a support ticket to the first response (where the ticket says)." if timed
-            else "The tickets do not say how long the first response took."))
+        if any(m["median_response_hours"] is not None for m in support):
+            charts.append(("Support response time by month", _img(plots.monthly_plot(
+                months, {"median hours": [m["median_response_hours"] for m in support]},
+                "Support response time by month", "median hours to first response")),
+                "The median hours from a support ticket to its first response, among tickets that say."))
+        charts.append(("Support tickets by month", _img(plots.monthly_plot(
+            months, {"tickets": [m["tickets"] for m in support]}, "Support tickets by month", "tickets")),
+            "Support tickets opened each month."))
     growth = health.get("growth") or []
     if any(m["returning_buyers"] for m in growth):
         months = [m["month"] for m in growth]
@@ -270,17 +285,7 @@ def _health(summary: dict, currency: str) -> dict | None:
             months, series, "Upsell and cross-sell by month", "of returning buyers", percent=True)),
             "Of the customers who bought in a month and had bought before: the share whose average order was larger "
             "than their average before (upsell), and the share who bought a category new to them (cross-sell)."))
-    cohort_rows = []
-    width = max((len(c["retention"]) for c in cohorts), default=0)
-    for c in cohorts:
-        cells = []
-        for v in c["retention"]:
-            if v is None:
-                cells.append(("", ""))
-            else:
-                shade = int(255 - min(v, 1) * 150)
-                cells.append((f"{v:.0%}", f"background: rgb({shade}, {int(255 - min(v, 1) * 60)}, 255)"))
-        cohort_rows.append({"cohort": c["cohort"], "customers": c["customers"], "cells": cells})
+    cohort_rows, width = _cohort_table(cohorts)
     tiers = [{"tier": tier_label(t["tier"]), "customers": t["customers"],
               # one decimal: a mean of 99.6% is not "100%" (no probability is; see models/calibration.py)
               "probability": (f"{float(t['mean_churn_probability']):.1%}"
@@ -293,6 +298,25 @@ def _health(summary: dict, currency: str) -> dict | None:
               "total_lifetime": money(t.get("total_lifetime_value", np.nan), currency)}
              for t in health.get("tiers") or []]
     return {"charts": charts, "cohorts": cohort_rows, "cohort_width": width, "tiers": tiers}
+
+
+def _cohort_table(cohorts: list[dict]) -> tuple[list[dict], int]:
+    """The cohort table's rows and its number of month columns: months 1, 2, ... after the first purchase (the first
+    month is everyone, by definition), as far as any cohort has a value; the cohorts with at least one month to show,
+    oldest first. A month not over yet is an empty cell."""
+    shown = [c for c in cohorts if any(v is not None for v in c["retention"][1:])]
+    width = max((max(k for k, v in enumerate(c["retention"]) if v is not None) for c in shown), default=0)
+    rows = []
+    for c in shown:
+        cells = []
+        for v in (c["retention"][1:] + [None] * width)[:width]:
+            if v is None:
+                cells.append(("", ""))
+            else:
+                shade = int(255 - min(v, 1) * 150)
+                cells.append((f"{v:.0%}", f"background: rgb({shade}, {int(255 - min(v, 1) * 60)}, 255)"))
+        rows.append({"cohort": c["cohort"], "customers": c["customers"], "cells": cells})
+    return rows, width
 
 
 def _economics(frame: pd.DataFrame, summary: dict, currency: str) -> dict | None:
@@ -375,6 +399,59 @@ def _win_back(frame: pd.DataFrame, summary: dict, currency: str, top_n: int) -> 
             "rows": rows, "shown": len(rows)}
 
 
+def _first_screen(frame: pd.DataFrame, summary: dict, currency: str, headline: dict, changes: dict | None,
+                  family_effects: pd.Series | None) -> list[tuple[str, str]]:
+    """Monday's questions, answered in a sentence each above everything else: whom to call and how many (and why
+    that many), what it is worth over which period (and whether the effects behind it are assumed or measured),
+    what changed since the last list (or that none was found, and how to pass one), and why customers leave."""
+    targeting = summary.get("targeting") if isinstance(summary.get("targeting"), dict) else {}
+    label = summary.get("label") if isinstance(summary.get("label"), dict) else {}
+    horizon = label.get("horizon_days")
+    period = f"over the next {horizon} days" if horizon else "over the next horizon"
+    rows: list[tuple[str, str]] = []
+    groups = frame["contact_group"].value_counts() if "contact_group" in frame.columns else None
+    if groups is not None:
+        contact, held = int(groups.get("treatment", 0)), int(groups.get("holdout", 0))
+        text = (f"{contact:,} customers marked “{CONTACT_GROUPS['treatment']}”, in the order of the call list below"
+                + (f"; {held:,} more are held out, not to be called, to measure whether calling works" if held else "")
+                + ".")
+        if isinstance(targeting.get("profit"), dict):
+            text += " " + targeting_profit_sentence(targeting, horizon, currency)
+        rows.append(("Whom to call", text))
+    worth = f"Value at risk: {headline['value_at_risk']} {period} (churn probability × value if retained)."
+    if headline.get("saved") is not None:
+        basis = effects_basis_words(targeting.get("effects") or {})
+        worth += (f" Calling the list is expected to save {headline['saved']} {period}"
+                  + (f", {basis}" if basis else "") + ".")
+    rows.append(("What it is worth", worth))
+    if changes is not None:
+        text = changes["facts"][:1].upper() + changes["facts"][1:] + "." if changes.get("facts") else changes["note"]
+        if changes.get("rises") and changes.get("comparable") is not False:
+            r = changes["rises"][0]
+            text += f" The largest rise: customer {r['id']}, from {r['before']} to {r['now']}."
+        rows.append(("What changed", text or "Nothing to compare."))
+    elif summary.get("no_previous") is not None:
+        rows.append(("What changed", no_previous_words(summary["no_previous"])))
+    if family_effects is not None and len(family_effects):
+        top = [family_label(f) for f in family_effects.index[:3]]
+        named = top[0] if len(top) == 1 else ", ".join(top[:-1]) + " and " + top[-1]
+        rows.append(("Why customers leave", f"Most of the risk comes from {named} (the chart “Why customers leave” "
+                                            "below ranks every group of behaviour a call can act on)."))
+    return rows
+
+
+def _family_effects(summary: dict) -> pd.Series | None:
+    """The families a retention team can act on (not context such as the time of year or a model's expectations),
+    by their average effect on churn probability in points, largest first; None for a list without them."""
+    families = summary.get("global_families")
+    if not families:
+        return None
+    table = pd.DataFrame(families)
+    if "actionable" in table.columns:
+        table = table[table["actionable"].astype(bool)]
+    return table.set_index("family")["mean_abs_effect_pp"].sort_values(ascending=False) * 100
+
+
 def build_report(frame: pd.DataFrame, summary: dict, top_n: int, currency: str = "") -> str:
     """Render the report page for a risk list and its summary; ``currency`` labels amounts (e.g. "EUR")."""
     summary = summary or {}
@@ -391,6 +468,10 @@ def build_report(frame: pd.DataFrame, summary: dict, top_n: int, currency: str =
         "customers": n,
         "bands": [(band_label(b), str(b), int(bands.get(b, 0)), bands.get(b, 0) / max(n, 1)) for b in band_order],
         "value_at_risk": money(float(frame["value_at_risk"].sum()), currency),
+        "period": (f"over the next {(summary.get('label') or {}).get('horizon_days')} days"
+                   if (summary.get("label") or {}).get("horizon_days") else "over the next horizon"),
+        "effects_basis": effects_basis_words(targeting.get("effects") or {}),
+        "effects_short": effects_basis_short(targeting.get("effects") or {}),
         "value_error": value_total_error_words(summary.get("value_rule")),
         "model_version": str(frame["model_version"].iloc[0]) if n else str(summary.get("model_version", "")),
         "as_of": str(pd.Timestamp(frame["as_of"].iloc[0]).date()) if n else str(summary.get("as_of", "")),
@@ -412,22 +493,25 @@ def build_report(frame: pd.DataFrame, summary: dict, top_n: int, currency: str =
             "How many customers have each churn probability" + ("; dashed lines mark the risk band thresholds."
                                                                  if thresholds else ".")))
         tiers = _tier_order(frame)
-        var = frame.groupby("loyalty_tier")["value_at_risk"].sum().reindex(tiers)
-        var.index = [tier_label(t) for t in var.index]
-        charts.append(("Value at risk by loyalty tier", _img(plots.bar_plot(
-            var, "Value at risk by loyalty tier", f"value at risk{f' ({currency})' if currency else ''}", amounts=True)),
-            "Value at risk (churn probability × value if retained) summed per loyalty tier, the most loyal tier first."))
+        by_tier = frame.groupby("loyalty_tier")
+        var = by_tier["value_at_risk"].sum().reindex(tiers)
+        rate = by_tier["churn_probability"].mean().reindex(tiers)
+        var.index = [f"{tier_label(t)} ({rate[t]:.0%} churn)" for t in var.index]
+        tier_term = TERMS["loyalty_tier"].lower()
+        charts.append((f"Value at risk by {tier_term}", _img(plots.bar_plot(
+            var, f"Value at risk by {tier_term}", f"value at risk{f' ({currency})' if currency else ''}",
+            amounts=True)),
+            f"Value at risk (churn probability × value if retained) summed per {tier_term}, the most valuable tier "
+            "first, each with its churn rate (average churn probability)."))
         families = summary.get("global_families")
-        if families:
-            fam = pd.DataFrame(families).set_index("family")["mean_abs_effect_pp"].sort_values(ascending=False) * 100
-        else:
-            fam = frame["driver_1_family"].value_counts()
+        fam = _family_effects(summary) if families else frame["driver_1_family"].value_counts()
         fam.index = [family_label(f) for f in fam.index]
-        charts.append(("Drivers that matter most across the base", _img(plots.bar_plot(
-            fam.head(10), "What drives churn risk across the base",
-            "average effect on churn probability (points)" if families else "customers led by it")),
-            "How much each group of signals moves a customer's churn probability, on average, in percentage points."
-            if families else "Customers whose risk each group of signals drives most."))
+        charts.append(("Why customers leave", _img(plots.bar_plot(
+            fam.head(8), "Why customers leave",
+            "average effect (points)" if families else "customers led by it")),
+            "How much each group of behaviour a retention team can act on moves a customer's churn probability, on "
+            "average, in percentage points (context such as the time of year is left out)." if families
+            else "Customers whose risk each group of behaviour drives most."))
     ordered = _call_order(frame if "contact_group" not in frame.columns else frame[frame["contact_group"] != "win_back"])
     top = ordered.head(top_n)
     customers = []
@@ -464,10 +548,12 @@ def build_report(frame: pd.DataFrame, summary: dict, top_n: int, currency: str =
     env = Environment(loader=PackageLoader("pipeline.outputs.report", "templates"), autoescape=select_autoescape(
         enabled_extensions=("html", "j2"), default_for_string=True, default=True))
     template = env.get_template("report.html.j2")
+    changes = _changes(summary)
     return template.render(
+        first_screen=_first_screen(frame, summary, currency, headline, changes, _family_effects(summary)),
         headline=headline, charts=charts, customers=customers, top_n=len(customers), drift=drift, currency=currency,
         definitions=_definitions(summary, frame, currency, headline), actions=_actions(frame, summary, currency),
-        changes=_changes(summary), health=_health(summary, currency), has_groups=groups is not None,
+        changes=changes, health=_health(summary, currency), has_groups=groups is not None,
         has_change=has_change, ordered_by="priority" if "priority" in frame.columns else "value at risk",
         population=_population(summary, n), terms=TERMS, groups=CONTACT_GROUPS, holdout_purpose=HOLDOUT_PURPOSE,
         economics=_economics(frame, summary, currency), win_back=_win_back(frame, summary, currency, top_n),

@@ -1,15 +1,26 @@
 """Evaluation and explanation charts as PNG bytes. Each chart is a figure of its own, drawn without pyplot's global
-state: importing this module changes no matplotlib setting (a notebook keeps its inline charts)."""
+state: importing this module changes no matplotlib setting (a notebook keeps its inline charts).
+
+The report's charts are drawn to be read on a phone: a figure ``REPORT_WIDTH`` inches wide whose every text is at
+least ``MIN_TEXT_PT`` points, so that at 390 px of screen width (the chart about 330 px wide) no text is under
+10 px. Each PNG records the height of its smallest text in image pixels (``MIN_TEXT_KEY``), which the report's
+browser test turns into screen pixels. Axes of amounts and rates start at zero; one measure per axis."""
 
 from __future__ import annotations
 
 import io
 
+import matplotlib.text
 import matplotlib.ticker
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_curve
+
+DPI = 150
+MIN_TEXT_PT = 10  # the smallest text on a chart, in points
+REPORT_WIDTH = 4.4  # inches: 660 px; shown about 330 px wide on a 390 px phone, 10 pt text stays above 10 px
+MIN_TEXT_KEY = "min_text_px"  # PNG text chunk: the height of the chart's smallest text, in image pixels
 
 
 def _figure(figsize: tuple[float, float]):
@@ -18,11 +29,38 @@ def _figure(figsize: tuple[float, float]):
     return fig, fig.subplots()
 
 
-def _png(fig) -> bytes:
+def _png(fig, min_pt: float = MIN_TEXT_PT) -> bytes:
+    """The figure as PNG bytes, every visible text raised to at least ``min_pt`` points; the smallest text's height
+    in image pixels is stored in the PNG (``MIN_TEXT_KEY``)."""
+    texts = [t for t in fig.findobj(matplotlib.text.Text) if t.get_visible() and t.get_text().strip()]
+    for t in texts:
+        if t.get_fontsize() < min_pt:
+            t.set_fontsize(min_pt)
+    smallest = min((t.get_fontsize() for t in texts), default=min_pt)
     buf = io.BytesIO()
     fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=110)
+    fig.savefig(buf, format="png", dpi=DPI, metadata={MIN_TEXT_KEY: f"{smallest * DPI / 72:.2f}"})
     return buf.getvalue()
+
+
+def min_text_px(png: bytes) -> float | None:
+    """The height of a chart's smallest text in image pixels, as ``_png`` recorded it (None if it did not)."""
+    at = 8  # after the signature: chunks of length, type, data and CRC
+    while at + 8 <= len(png):
+        length, kind = int.from_bytes(png[at:at + 4], "big"), png[at + 4:at + 8]
+        if kind == b"tEXt":
+            key, _, value = png[at + 8:at + 8 + length].partition(b"\0")
+            if key.decode("latin-1") == MIN_TEXT_KEY:
+                return float(value)
+        if kind == b"IDAT":
+            return None
+        at += 12 + length
+    return None
+
+
+def png_width(png: bytes) -> int:
+    """The width of a PNG in pixels (from its header)."""
+    return int.from_bytes(png[16:20], "big")
 
 
 def roc_plot(y: np.ndarray, scores: dict[str, np.ndarray]) -> bytes:
@@ -110,7 +148,7 @@ def beeswarm_plot(contributions: np.ndarray, features: pd.DataFrame, title: str,
 
 def bar_plot(values: pd.Series, title: str, xlabel: str, amounts: bool = False) -> bytes:
     """Horizontal bars, the first value on top; ``amounts``: the axis reads as whole amounts with thousands separators."""
-    fig, ax = _figure((6, 0.35 * len(values) + 1.2))
+    fig, ax = _figure((REPORT_WIDTH, 0.4 * len(values) + 1.4))
     ax.barh([str(i) for i in values.index][::-1], values.values[::-1], color="#2c7fb8")
     ax.set(xlabel=xlabel, title=title)
     if amounts:
@@ -123,7 +161,7 @@ def profit_plot(sizes: np.ndarray, cumulative: np.ndarray, best: int, title: str
                 capacity: int | None = None, best_label: str = "", capacity_label: str = "") -> bytes:
     """Cumulative expected net saving by list size: the curve, the size that maximises it and, when it binds,
     the capacity (dashed vertical lines, labelled)."""
-    fig, ax = _figure((6, 3.5))
+    fig, ax = _figure((REPORT_WIDTH, 3.3))
     ax.plot(sizes, cumulative, color="#2c7fb8", lw=2)
     ax.axhline(0, color="#999", lw=0.8)
     marks = [(best, best_label, "#c0392b")]
@@ -133,7 +171,7 @@ def profit_plot(sizes: np.ndarray, cumulative: np.ndarray, best: int, title: str
         ax.axvline(x, color=colour, lw=1, ls="--")
         if name:
             ax.annotate(name, (x, 1), xycoords=("data", "axes fraction"), xytext=(3, -12), textcoords="offset points",
-                        fontsize=8, color=colour)
+                        color=colour)
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
     ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
@@ -145,7 +183,7 @@ def uplift_plot(share: list[float], curves: dict[str, list[float]], title: str, 
     """Qini (uplift) curves: per ranking (name -> values at ``share``), the extra customers kept, as a share of
     all, when the top share of customers by it is contacted; the first curve drawn thick, a name starting with
     "random" dotted."""
-    fig, ax = _figure((6, 3.5))
+    fig, ax = _figure((REPORT_WIDTH, 3.3))
     x = np.asarray(share, float) * 100
     for i, (name, values) in enumerate(curves.items()):
         y = np.asarray(values, float) * 100
@@ -155,7 +193,7 @@ def uplift_plot(share: list[float], curves: dict[str, list[float]], title: str, 
             ax.plot(x, y, lw=2 if i == 0 else 1.2, label=name)
     ax.axhline(0, color="#999", lw=0.8)
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
-    ax.legend(loc="best", fontsize=8)
+    ax.legend(loc="best")
     ax.spines[["top", "right"]].set_visible(False)
     return _png(fig)
 
@@ -163,21 +201,21 @@ def uplift_plot(share: list[float], curves: dict[str, list[float]], title: str, 
 def histogram_plot(values: np.ndarray, title: str, xlabel: str, bins: int = 20,
                    thresholds: dict[str, float] | None = None) -> bytes:
     """A histogram; ``thresholds`` (name -> value) are drawn as labelled vertical lines (band boundaries)."""
-    fig, ax = _figure((6, 3.5))
+    fig, ax = _figure((REPORT_WIDTH, 3.3))
     ax.hist(values, bins=bins, range=(0, 1) if np.nanmax(values, initial=0) <= 1 else None, color="#c0392b", alpha=0.85)
-    for name, x in (thresholds or {}).items():
+    for k, (name, x) in enumerate(sorted((thresholds or {}).items(), key=lambda kv: kv[1])):
         ax.axvline(x, color="#333", lw=1, ls="--")
-        ax.annotate(name, (x, 1), xycoords=("data", "axes fraction"), xytext=(3, -12), textcoords="offset points",
-                    fontsize=8)
+        # one line of text apart, so that labels of close thresholds do not run into each other
+        ax.annotate(name, (x, 1), xycoords=("data", "axes fraction"), xytext=(3, -12 - 14 * k),
+                    textcoords="offset points", backgroundcolor="white")
     ax.set(xlabel=xlabel, ylabel="customers", title=title)
     ax.spines[["top", "right"]].set_visible(False)
     return _png(fig)
 
 
 def _month_axis(ax, months: list[str]) -> None:
-    step = max(1, len(months) // 8)
-    ax.set_xticks(range(0, len(months), step), [months[i] for i in range(0, len(months), step)], rotation=35, ha="right",
-                  fontsize=8)
+    step = max(1, -(-len(months) // 5))  # at most five labels: at 10 pt more would overlap on a phone
+    ax.set_xticks(range(0, len(months), step), [months[i] for i in range(0, len(months), step)], rotation=35, ha="right")
     ax.spines[["top", "right"]].set_visible(False)
 
 
@@ -187,27 +225,31 @@ def _gaps(values: list[float | None]) -> np.ndarray:
 
 
 def monthly_plot(months: list[str], series: dict[str, list[float | None]], title: str, ylabel: str,
-                 percent: bool = False, right: tuple[str, list[float | None], str] | None = None) -> bytes:
-    """Lines over months; a missing value (None) leaves a gap rather than a zero. ``right`` (name, values,
-    axis label) is drawn on a second axis on the right."""
-    fig, ax = _figure((6, 3.4))
+                 percent: bool = False, limits: tuple[float, float] | None = None) -> bytes:
+    """Lines over months, one measure on one axis; a missing value (None) leaves a gap rather than a zero. The axis
+    includes zero (a rate or a count cut short makes noise look dramatic) unless ``limits`` gives the scale's own
+    range (a 1-5 score)."""
+    fig, ax = _figure((REPORT_WIDTH, 3.3))
     x = np.arange(len(months))
+    drawn = []
     for name, values in series.items():
-        ax.plot(x, _gaps(values) * (100 if percent else 1), marker="o", ms=3, lw=1.8, label=name)
+        y = _gaps(values) * (100 if percent else 1)
+        drawn.append(y)
+        ax.plot(x, y, marker="o", ms=3, lw=1.8, label=name)
     ax.set(title=title, ylabel=ylabel)
     if percent:
         ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:.0f}%"))
-    handles, labels = ax.get_legend_handles_labels()
-    if right is not None:
-        name, values, label = right
-        ax2 = ax.twinx()
-        ax2.plot(x, _gaps(values), marker="s", ms=3, lw=1.4, color="#7f7f7f", ls="--", label=name)
-        ax2.set_ylabel(label)
-        h2, l2 = ax2.get_legend_handles_labels()
-        handles, labels = handles + h2, labels + l2
-        ax2.spines[["top"]].set_visible(False)
-    if len(labels) > 1:
-        ax.legend(handles, labels, fontsize=8, loc="best")
+    if limits is not None:
+        ax.set_ylim(*limits)
+    else:
+        values = np.concatenate(drawn) if drawn else np.array([])
+        values = values[np.isfinite(values)]
+        low, high = (float(values.min()), float(values.max())) if len(values) else (0.0, 1.0)
+        ax.set_ylim(min(0.0, low * 1.08), max(0.0, high * 1.08) or 1.0)
+        if low < 0:
+            ax.axhline(0, color="#999", lw=0.8)
+    if len(series) > 1:
+        ax.legend(loc="best")
     _month_axis(ax, months)
     return _png(fig)
 
@@ -215,7 +257,7 @@ def monthly_plot(months: list[str], series: dict[str, list[float | None]], title
 def cohort_plot(cohorts: list[dict], title: str) -> bytes:
     """Retention curves: for each first-purchase cohort, the share buying in each month after the first;
     months not yet observed are not drawn."""
-    fig, ax = _figure((6, 3.4))
+    fig, ax = _figure((REPORT_WIDTH, 3.3))
     width = max((len(c["retention"]) for c in cohorts), default=0)
     shares = np.full((len(cohorts), width), np.nan)
     sizes = np.array([float(c["customers"]) for c in cohorts])
@@ -234,7 +276,7 @@ def cohort_plot(cohorts: list[dict], title: str) -> bytes:
     ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:.0f}%"))
     ax.set_ylim(bottom=0)
     ax.spines[["top", "right"]].set_visible(False)
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(loc="lower left")
     return _png(fig)
 
 
