@@ -5,7 +5,8 @@ SpreadsheetML writer, ``e637181``) and times it on the same lists; ``--old-sizes
 (openpyxl's normal mode, ``ws.append`` then ``ws[ws.max_row]`` per row, one sheet) at small sizes, where it still
 finishes.
 
-Usage: python benchmarks/bench_excel.py [--sizes 1000 4000 20000 100000] [--before e637181] [--old-sizes 1000 2000]
+Usage: python benchmarks/bench_excel.py [--sizes 1000 4000 20000 100000] [--before e637181] [--cell-by-cell]
+       [--old-sizes 1000 2000]
 """
 
 from __future__ import annotations
@@ -95,6 +96,20 @@ def writer_at(revision: str):
     return lambda frame, out, summary, currency: module.write_workbook(frame, out, summary, currency)
 
 
+def cell_by_cell(frame: pd.DataFrame, out: Path, summary: dict, currency: str) -> None:
+    """``write_excel`` with XlsxWriter's own worksheet: every cell through ``write_number``/``write_string``."""
+    from xlsxwriter.worksheet import Worksheet
+
+    from pipeline.outputs import excel
+    from pipeline.outputs.sets import write_excel
+
+    fast, excel.WORKSHEET_CLASS = excel.WORKSHEET_CLASS, Worksheet
+    try:
+        write_excel(frame, out, summary, currency)
+    finally:
+        excel.WORKSHEET_CLASS = fast
+
+
 def timed(write, frame: pd.DataFrame, out: Path) -> float:
     started = time.perf_counter()
     write(frame, out)
@@ -108,6 +123,8 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[1_000, 4_000, 20_000, 100_000])
     ap.add_argument("--old-sizes", type=int, nargs="*", default=[1_000, 2_000])
     ap.add_argument("--before", help="a git revision whose Excel writer is timed on the same lists")
+    ap.add_argument("--cell-by-cell", action="store_true",
+                    help="also time XlsxWriter's own cell-by-cell path (without FastRowsWorksheet's whole rows)")
     args = ap.parse_args()
     summary = {"as_of": "2025-12-31", "label": {"kind": "inactivity", "horizon_days": 90},
                "band_rule": {"by": "probability", "bands": {"high": 0.6, "medium": 0.3, "low": 0.0}},
@@ -122,7 +139,8 @@ def main() -> None:
             timed(lambda f, o: before(f, o, summary, "EUR"), synthetic_risk_list(200), out)
         print(f"write_excel ({synthetic_risk_list(10).shape[1]} columns on the analysts' sheet, 10 on the call list"
               + (f"; the writer at {args.before} on the same lists" if before else "") + "):")
-        print(f"{'rows':>9} {'seconds':>9} {'rows/s':>9} {'MB':>7}" + (f" {'before':>9} {'MB':>7}" if before else ""))
+        print(f"{'rows':>9} {'seconds':>9} {'rows/s':>9} {'MB':>7}" + (f" {'before':>9} {'MB':>7}" if before else "")
+              + (f" {'by cell':>9}" if args.cell_by_cell else ""))
         for n in args.sizes:
             frame = synthetic_risk_list(n)
             new[n] = timed(lambda f, o: write_excel(f, o, summary, "EUR"), frame, out)
@@ -130,6 +148,8 @@ def main() -> None:
             if before is not None:
                 seconds = timed(lambda f, o: before(f, o, summary, "EUR"), frame, out)
                 line += f" {seconds:>9.2f} {out.stat().st_size / 1e6:>7.1f}"
+            if args.cell_by_cell:
+                line += f" {timed(lambda f, o: cell_by_cell(f, o, summary, 'EUR'), frame, out):>9.2f}"
             print(line, flush=True)
         small, large = min(new), max(new)
         print(f"per-row time at {large:,} rows / at {small:,} rows: "

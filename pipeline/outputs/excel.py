@@ -25,6 +25,7 @@ Writing bytes to a path is left to :func:`pipeline.outputs.sets.write_excel`, wh
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -99,6 +100,7 @@ _EPOCH = np.datetime64("1899-12-30", "D")  # day 0 of Excel's 1900 date system (
 _ALERT = {"bold": True, "font_color": "#9C0006", "bg_color": "#FFC7CE"}
 _NEEDS_EXCEL_ESCAPE = re.compile(r"[\x00-\x08\x0b-\x1f\ufffe\uffff]|_x[0-9a-fA-F]{4}_")
 _NEEDS_XML_ESCAPE = re.compile(r"[&<>]")
+_letters = functools.cache(xl_col_to_name)  # a column's letters (A, B, ..., AA), worked out once
 
 
 class FastRowsWorksheet(Worksheet):
@@ -124,8 +126,8 @@ class FastRowsWorksheet(Worksheet):
             style = "" if fmt is None else f' s="{fmt._get_xf_index()}"'
             if fmt is None and getattr(self.col_info.get(col), "column_format", None) is not None:
                 return False  # the cell would take its column's format
-            if kind is float or kind is int:
-                out.append(f'<c r="{xl_col_to_name(col)}{r}"{style}><v>{value:.16G}</v></c>')
+            if kind is int or (kind is float and math.isfinite(value)):
+                out.append(f'<c r="{_letters(col)}{r}"{style}><v>{value:.16G}</v></c>')
             elif kind is str:
                 if len(value) > self.xls_strmax // 2 or value.startswith("<r>"):
                     return False  # long enough to be cut to Excel's limit, or read as a rich string
@@ -134,7 +136,7 @@ class FastRowsWorksheet(Worksheet):
                 preserve = ' xml:space="preserve"' if _preserve_whitespace(value) else ""
                 if _NEEDS_XML_ESCAPE.search(value):
                     value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-                out.append(f'<c r="{xl_col_to_name(col)}{r}"{style} t="inlineStr"><is><t{preserve}>{value}</t></is>'
+                out.append(f'<c r="{_letters(col)}{r}"{style} t="inlineStr"><is><t{preserve}>{value}</t></is>'
                            "</c>")
             else:
                 return False

@@ -232,8 +232,9 @@ def write_excel(frame: pd.DataFrame, out: str | Path, summary: dict | None = Non
                 max_rows: int | None = None) -> Path:
     """Write the risk list as an .xlsx workbook for retention teams, atomically.
 
-    Three sheets (see :mod:`pipeline.outputs.excel`): the call list in priority order, every column, and the
-    run's definitions. Text cells are stored as text (never formulas), numbers stay numbers. Linear in rows.
+    Sheets (see :mod:`pipeline.outputs.excel`): the call list of customers to contact in priority order, the
+    held-out and win-back customers, every column for analysts, and the run's definitions. Text cells are stored
+    as text (never formulas), numbers stay numbers. Linear in rows.
 
     Args:
         frame: The risk list, one row per customer.
