@@ -31,6 +31,7 @@ from pipeline.outputs.labels import (
     band_label,
     band_rule_line,
     contact_label,
+    effects_basis_words,
     family_label,
     feature_label,
     group_counts,
@@ -126,14 +127,16 @@ def print_score_summary(result, target: Path, currency: str = "") -> None:
                 else f"capacity {tg['capacity']:,}")
     out.print(f"call list ({capacity}, {tg['holdout_share']:.0%} held out; a contact costs "
               f"{money_words(tg['contact_cost'], currency)}): {group_counts(g)}; expected net saving of the contacts: "
-              f"{money(tg['net_saving_contacted'], currency)}", highlight=False)
+              f"{money(tg['net_saving_contacted'], currency)} over the next {(s.get('label') or {}).get('horizon_days')} "
+              f"days, {effects_basis_words(tg.get('effects'))}", highlight=False)
     horizon = (s.get("label") or {}).get("horizon_days")
     out.print(targeting_profit_sentence(tg, horizon, currency), highlight=False)
     if tg["win_back"]["customers"]:
         out.print(f"{WIN_BACK_LIST}: {tg['win_back']['customers']:,} customers. "
                   f"{win_back_words(tg['win_back_gaps'], horizon)}", highlight=False)
-    top = result.global_families.head(3)
-    out.print("drivers across the base: " + ", ".join(f"{family_label(r.family)} ({r.mean_abs_effect_pp * 100:.1f} pts)"
+    families = result.global_families
+    top = families[families["actionable"]].head(3) if "actionable" in families.columns else families.head(3)
+    out.print("why customers leave (behaviour a call can act on): " + ", ".join(f"{family_label(r.family)} ({r.mean_abs_effect_pp * 100:.1f} pts)"
                                                       for r in top.itertuples()), highlight=False)
 
     def listing(moved: list[dict]) -> str:

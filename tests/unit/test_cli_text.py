@@ -41,9 +41,10 @@ def test_score_and_changes_say_bands_groups_and_families_in_the_reports_words(tm
                              "net_saving_selected": 5.5,
                              "profit": {"best_list_size": 2, "best_net_saving": 5.5, "capacity_list_size": 2,
                                         "capacity_net_saving": 5.5, "left_by_capacity": 0.0},
-                             "win_back": {"customers": 2}}}
+                             "win_back": {"customers": 2}, "effects": {"used": "defaults"}}}
     result = SimpleNamespace(summary=summary, risk_list=risk, global_families=pd.DataFrame(
-        {"family": ["btyd", "recency"], "mean_abs_effect_pp": [0.05, 0.02]}))
+        {"family": ["btyd", "recency", "engagement"], "mean_abs_effect_pp": [0.05, 0.02, 0.01],
+         "actionable": [False, True, True]}))
     with out.capture() as captured:
         print_score_summary(result, tmp_path / "risk.parquet")
         print_changes({"previous_as_of": "2025-11-30", "previous_list": "risk_asof=2025-11-30.parquet", "comparable": True,
@@ -58,10 +59,13 @@ def test_score_and_changes_say_bands_groups_and_families_in_the_reports_words(tm
     assert header[0] == "risk band" and header[-2:] == ["Contact", "Hold out — do not contact"]
     assert [c[0] for c in cells] == ["High risk", "Low risk"] and cells[0][-2:] == ["1", "1"]
     assert "Contact: 1; Hold out — do not contact: 1; Not selected: 1; Win back: 2; expected net saving of the " \
-        "contacts: 4.00" in flat
+        "contacts: 4.00 over the next 90 days, assuming the action effects set in targeting.action_effects, not yet " \
+        "measured" in flat
     assert ("Calling the first 2 customers maximises expected profit: 5.50 over the next 90 days. Holding out 1 of "
             "them, to measure whether contacting works, sets aside 1.50 of it.") in flat
     assert "Win-back list: 2 customers. Customers with no purchase for longer than the 90-day horizon" in flat
-    assert "drivers across the base: Purchase pattern (model) (5.0 pts), Time since last purchase (2.0 pts)" in flat
+    # why customers leave: behaviour a call can act on, not context such as the purchase model's expectations
+    assert "why customers leave (behaviour a call can act on): Time since last purchase (2.0 pts), Engagement " \
+        "(visits, e-mails) (1.0 pts)" in flat
     assert "features shifted since training: Spend, last 90 days (PSI 0.40)" in " ".join(capsys.readouterr().err.split())
     assert "changes since 2025-11-30 (risk_asof=2025-11-30.parquet): 4 newly in the high risk band (1 of them new)" in flat
