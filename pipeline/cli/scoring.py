@@ -136,8 +136,8 @@ def print_score_summary(result, target: Path, currency: str = "") -> None:
                   f"{win_back_words(tg['win_back_gaps'], horizon)}", highlight=False)
     families = result.global_families
     top = families[families["actionable"]].head(3) if "actionable" in families.columns else families.head(3)
-    out.print("why customers leave (behaviour a call can act on): " + ", ".join(f"{family_label(r.family)} ({r.mean_abs_effect_pp * 100:.1f} pts)"
-                                                      for r in top.itertuples()), highlight=False)
+    named = ", ".join(f"{family_label(r.family)} ({r.mean_abs_effect_pp * 100:.1f} pts)" for r in top.itertuples())
+    out.print(f"why customers leave (behaviour a call can act on): {named}", highlight=False)
 
     def listing(moved: list[dict]) -> str:
         return ", ".join(f"{feature_label(d['feature'])} (PSI {d['psi']:.2f})" for d in moved)
