@@ -103,6 +103,18 @@ _NEEDS_XML_ESCAPE = re.compile(r"[&<>]")
 _letters = functools.cache(xl_col_to_name)  # a column's letters (A, B, ..., AA), worked out once
 
 
+@functools.lru_cache(maxsize=1 << 16)  # labels, actions and reasons repeat: each escaped once
+def _inline_text(value: str) -> str:
+    """The ``<t>`` element of an inline string as XlsxWriter's constant-memory mode writes it: Excel's
+    ``_xHHHH_`` escapes, whitespace at either end preserved, XML's ``&<>`` escaped."""
+    if _NEEDS_EXCEL_ESCAPE.search(value):
+        value = Worksheet._escape_control_characters(value)
+    preserve = ' xml:space="preserve"' if _preserve_whitespace(value) else ""
+    if _NEEDS_XML_ESCAPE.search(value):
+        value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return f"<t{preserve}>{value}</t>"
+
+
 class FastRowsWorksheet(Worksheet):
     """XlsxWriter's worksheet with one more method, :meth:`write_row_fast`: a whole row of numbers and strings
     written as XML in one string, as XlsxWriter's constant-memory mode writes it (a test compares the files byte
@@ -131,13 +143,7 @@ class FastRowsWorksheet(Worksheet):
             elif kind is str:
                 if len(value) > self.xls_strmax // 2 or value.startswith("<r>"):
                     return False  # long enough to be cut to Excel's limit, or read as a rich string
-                if _NEEDS_EXCEL_ESCAPE.search(value):
-                    value = self._escape_control_characters(value)
-                preserve = ' xml:space="preserve"' if _preserve_whitespace(value) else ""
-                if _NEEDS_XML_ESCAPE.search(value):
-                    value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-                out.append(f'<c r="{_letters(col)}{r}"{style} t="inlineStr"><is><t{preserve}>{value}</t></is>'
-                           "</c>")
+                out.append(f'<c r="{_letters(col)}{r}"{style} t="inlineStr"><is>{_inline_text(value)}</is></c>')
             else:
                 return False
         if self._check_dimensions(row, cells[0][0]) or self._check_dimensions(row, cells[-1][0]):
