@@ -65,7 +65,8 @@ def compare(validation: pd.DataFrame, new_score: float, champion_scores: np.ndar
     Args:
         validation: the new version's validation rows: ``cutoff``, ``churned`` and its scores in ``model``.
         new_score: its ``cfg.metric`` on all of them (what its run reports).
-        champion_scores: the champion's churn probabilities for the same rows.
+        champion_scores: the champion's churn probabilities for the same rows, each from the features the champion
+            was built for (NaN: a row its population lacks, not compared).
         new_meta, champion_meta: the two bundles' metadata (training cutoffs, labels end, problem).
         champion_version: for the reason.
         cfg: ``registry`` settings: metric, margin and the rule when nothing can be compared.
@@ -76,6 +77,7 @@ def compare(validation: pd.DataFrame, new_score: float, champion_scores: np.ndar
     rows = np.zeros(len(validation), dtype=bool)
     if why_not is None:
         rows = unseen(validation["cutoff"], champion_end) & unseen(validation["cutoff"], new_end)
+        rows &= np.isfinite(np.asarray(champion_scores, dtype=float))  # rows the champion's own population holds
         if not rows.any():
             first = pd.to_datetime(validation["cutoff"]).min().date() if len(validation) else None
             why_not = (f"no validation row is unseen by both: champion v{champion_version} trained on labels up to "

@@ -5,6 +5,7 @@ log to MLflow and register, or backtest over several cutoffs. Callable from Pyth
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -12,8 +13,16 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.build.extensions import module_records, params_folder
-from pipeline.build.features import build_training_set, context_for, data_choices, feature_spec, snapshot_cutoffs
-from pipeline.build.run import check_as_of, start
+from pipeline.build.features import (
+    build_features,
+    build_training_set,
+    context_for,
+    data_choices,
+    feature_spec,
+    snapshot_cutoffs,
+)
+from pipeline.build.problem import PROBLEM_SECTIONS
+from pipeline.build.run import check_as_of, params_for_model, start
 from pipeline.core import runrecord
 from pipeline.core.files import write_bytes
 from pipeline.core.runlog import RunLog
@@ -80,7 +89,8 @@ def train(params: str | Path | None, data: str | Path, as_of: str | date, promot
     with log.status("logging to MLflow and registering..."), runrecord.current().phase("mlflow"):
         logged = tracking.log_training(result, cfg, fingerprint, valid_rows, charts, str(day), started_ms)
         runrecord.current().mlflow_run_id = logged.run_id
-        logged = tracking.register_and_gate(logged, result, cfg, valid_rows, promote)
+        logged = tracking.register_and_gate(logged, result, cfg, valid_rows, promote,
+                                            champion_features(params, overrides, ds, valid_rows))
         tracking.finish_run(logged.run_id)  # its end: after the registration, not when the logging stopped
     runrecord.current().model = {"uri": f"models:/{cfg.registry.model_name}/{logged.version}", "version": logged.version,
                                  "run_id": logged.run_id, "decision": logged.decision,
@@ -88,6 +98,26 @@ def train(params: str | Path | None, data: str | Path, as_of: str | date, promot
                                  "baseline": {**result.baseline_margin, "verdict": tracking.baseline_tags(
                                      result.baseline_margin, behind)["baseline_verdict"]}}
     return TrainRun(result, logged, uri, time.perf_counter() - started)
+
+
+def champion_features(params: str | Path | None, overrides: list[str] | tuple[str, ...], ds,
+                      rows: pd.DataFrame) -> Callable[[object], pd.DataFrame]:
+    """The registry gate's builder of a champion's own features: its stored problem (families, windows, exclusions,
+    label) over params.yaml and the ``--set`` options outside the problem (a challenger's ``--set
+    features.exclude=...`` is not the champion's), its data choices (event types), at each cutoff of ``rows``, with
+    ``customer_id`` and ``cutoff`` to match them to the challenger's validation rows. A champion built for other
+    features is compared on those, not on the challenger's table; one whose modules or columns are missing fails,
+    and the gate says so."""
+
+    def build(bundle) -> pd.DataFrame:
+        kept = [o for o in overrides or () if o.split("=", 1)[0].split(".", 1)[0].strip() not in PROBLEM_SECTIONS]
+        cfg = params_for_model(params, kept, bundle.metadata, RunLog(), use="the registry gate scores the champion")
+        choices = bundle.metadata.get("data_choices") or None
+        frames = [build_features(ds, cfg, cutoff.date(), choices=choices).assign(cutoff=cutoff)
+                  for cutoff in sorted(pd.to_datetime(rows["cutoff"]).unique())]
+        return pd.concat(frames, ignore_index=True)
+
+    return build
 
 
 @dataclass

@@ -15,6 +15,7 @@ import re
 import socket
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -576,12 +577,18 @@ def baseline_tags(margin: dict, behind: str | None) -> dict[str, str]:
 
 
 def register_and_gate(logged: LoggedModel, result: TrainResult, params: Params, validation_features: pd.DataFrame,
-                      promote: bool = False) -> LoggedModel:
+                      promote: bool = False,
+                      champion_features: Callable[[object], pd.DataFrame] | None = None) -> LoggedModel:
     """Register the model; alias it ``champion`` only if it beats the current champion by
     ``registry.min_improvement`` on the validation rows neither has trained on (or ``promote``), else
     ``challenger``; with no such rows, ``registry.when_not_comparable`` decides (``pipeline.training.gate``). A version
     whose validation ROC-AUC does not beat the best baseline's by more than ``registry.min_margin_over_baselines`` is
-    challenger whatever the champion (``promote`` overrides); the run and the version are tagged with the verdict."""
+    challenger whatever the champion (``promote`` overrides); the run and the version are tagged with the verdict.
+
+    The champion is scored on the features it was built for: ``champion_features(bundle)`` gives its own feature
+    table (its stored problem: families, windows, exclusions, data choices) at the validation rows' cutoffs, matched
+    to the validation rows by customer and cutoff (a row its population lacks is not compared). Without it, the
+    champion's columns of ``validation_features``."""
     import mlflow
     from mlflow import MlflowClient
 
@@ -601,8 +608,17 @@ def register_and_gate(logged: LoggedModel, result: TrainResult, params: Params, 
             # loaded as scoring loads it: files checked against their hashes, no stored code run
             model = load_model(f"models:/{name}@champion").bundle
             # the champion's own inputs: a column it lacks fails here and is reported as such
-            inputs = validation_features[model.feature_names]
-            champion_scores, champion_meta = model.predict(inputs)["churn_probability"].to_numpy(), model.metadata
+            if champion_features is None:
+                own = validation_features
+                champion_scores = model.predict(own[model.feature_names])["churn_probability"].to_numpy()
+            else:
+                own = champion_features(model)
+                scored = model.predict(own[model.feature_names])["churn_probability"].to_numpy()
+                keys = ["customer_id", "cutoff"]
+                champion_scores = validation_features[keys].merge(
+                    own[keys].assign(_champion=scored), on=keys, how="left", validate="one_to_one"
+                )["_champion"].to_numpy(dtype=float)
+            champion_meta = model.metadata
         except Exception as exc:  # the champion cannot score today's features (ModelError) or cannot load
             reason = (f"current champion v{champion_version} could not be compared on this data ({said(exc, 120)}), "
                       "so it stays champion: a version is never promoted because the other could not be scored. "

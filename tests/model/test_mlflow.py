@@ -332,3 +332,49 @@ def test_a_tracking_server_that_does_not_answer_fails_within_15_s(monkeypatch, p
             conn.close()
         server.close()
         mlflow.set_tracking_uri(None)
+
+
+@pytest.mark.slow
+def test_the_gate_scores_each_model_on_the_features_it_was_built_for(store, out_of_time):
+    """A champion built for fewer feature families (six excluded) against a challenger built for all, and the reverse:
+    the champion is scored on its own features (its stored problem, built again at the validation cutoff), so the
+    two are compared either way. Before, the champion was scored on the challenger's table: a challenger without the
+    champion's families made it fail to score (KeyError) and it stayed champion, never compared."""
+    import mlflow
+
+    from models.metrics import ranking_metrics
+    from pipeline.build.features import build_training_set, context_for, feature_spec
+    from pipeline.training.train import train_models, validation_rows
+
+    full = out_of_time
+    ds, as_of = full["ds"], full["as_of"]
+    excluded = ("activity", "engagement", "payments", "service", "satisfaction", "subscription")
+    params_few = dataclasses.replace(full["params"], features=dataclasses.replace(full["params"].features,
+                                                                                  exclude=excluded))
+    training_few = build_training_set(ds, params_few, as_of)
+    spec_few, _ = feature_spec(context_for(ds, params_few, as_of))
+    few = {**full, "params": params_few, "training": training_few, "spec": spec_few,
+           "result": train_models(training_few, spec_few, params_few)}
+    only_full = set(full["spec"].names) - set(spec_few.names)
+    assert only_full and set(spec_few.names) < set(full["spec"].names)
+
+    def gate(t, promote=False):
+        valid = _valid(t)
+        logged = tracking.log_training(t["result"], t["params"], ds.fingerprint(), valid, {}, "2025-12-31")
+        return tracking.register_and_gate(logged, t["result"], t["params"], valid, promote,
+                                          training_run.champion_features(None, [], ds, valid))
+
+    assert gate(few, promote=True).decision == "champion"
+    second = gate(full)  # all families against the champion built for fewer
+    assert "neither has trained on" in second.message, second.message
+    # the champion's own table is built under its problem (no excluded family), and its figure is its score there
+    builder = training_run.champion_features(None, [], ds, _valid(full))
+    assert not only_full & set(builder(few["result"].bundle).columns)
+    valid_few = validation_rows(training_few)
+    own = few["result"].bundle.predict(valid_few[few["result"].bundle.feature_names])["churn_probability"]
+    expected = ranking_metrics(valid_few["churned"].to_numpy(), own.to_numpy())["roc_auc"]
+    assert mlflow.get_run(second.run_id).data.metrics["registry_champion_roc_auc"] == pytest.approx(expected, abs=1e-9)
+    # the reverse: a challenger built for fewer families against the full champion is compared, not refused
+    assert gate(full, promote=True).decision == "champion"
+    fourth = gate(few)
+    assert "neither has trained on" in fourth.message and "could not be compared" not in fourth.message, fourth.message
