@@ -195,3 +195,19 @@ def test_the_shap_summary_of_a_categorical_feature_warns_nothing():
         warnings.simplefilter("error", RuntimeWarning)
         png = beeswarm_plot(contributions, X, "SHAP summary")
     assert png.startswith(b"\x89PNG")
+
+
+def test_rows_outside_the_champions_own_population_are_not_compared():
+    """The champion is scored on its own feature table; a validation row its population lacks has no score (NaN) and
+    is left out of both figures."""
+    from models.metrics import ranking_metrics
+
+    newer, older = _meta("2020-08-31"), _meta("2020-07-31")
+    rows = _validation([newer["validation_cutoff"]])
+    scores = rows["model"].to_numpy() * 0.5
+    scores[:100] = np.nan
+    out = compare(rows, 0.9, scores, newer, older, "1", RegistryConfig())
+    assert out.rows_compared == 300 and "on 300 validation rows neither has trained on" in out.reason
+    y = rows["churned"].to_numpy()[100:]
+    assert out.champion_score == pytest.approx(ranking_metrics(y, scores[100:])["roc_auc"])
+    assert out.new_score == pytest.approx(ranking_metrics(y, rows["model"].to_numpy()[100:])["roc_auc"])
