@@ -11,6 +11,8 @@ The booster parameters' defaults are those of ``pipeline.core.booster.BoosterSet
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import os
 from typing import Self
@@ -37,14 +39,31 @@ _DEFAULTS = BoosterSettings()
 _ESTIMATOR_NAMES = {"max_rounds": "n_estimators"}
 
 
+_THREAD_CAP: contextvars.ContextVar[int | None] = contextvars.ContextVar("prediction_thread_cap", default=None)
+
+
 def prediction_threads() -> int:
-    """Threads for predicting and explaining: every core this process may run on. Each row is predicted and explained
-    on its own, so the result does not depend on the count (training keeps ``n_jobs``: its histograms are summed
-    per thread, and a model must not change with the machine it is trained on)."""
+    """Threads for predicting and explaining: every core this process may run on, or fewer inside
+    :func:`prediction_thread_cap`. Each row is predicted and explained on its own, so the result does not depend on
+    the count (training keeps ``n_jobs``: its histograms are summed per thread, and a model must not change with the
+    machine it is trained on)."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
+        cores = max(1, os.cpu_count() or 1)
+    cap = _THREAD_CAP.get()
+    return min(cores, cap) if cap else cores
+
+
+@contextlib.contextmanager
+def prediction_thread_cap(threads: int):
+    """Predict and explain on at most ``threads`` threads inside the block: an engine that already runs a task per
+    core (Spark) gives each task one, rather than every task all the cores (cores x cores threads fighting)."""
+    token = _THREAD_CAP.set(max(1, int(threads)))
+    try:
+        yield
+    finally:
+        _THREAD_CAP.reset(token)
 
 
 def booster_params(settings: BoosterSettings) -> dict:

@@ -76,6 +76,13 @@ def test_predictions_and_contributions_do_not_depend_on_the_thread_count(scored)
         one = churn.predict_proba(X), churn.contributions(X)
     np.testing.assert_array_equal(many[0], one[0])
     np.testing.assert_array_equal(many[1], one[1])
+    # the cap an engine running a task per core sets (Spark): one thread inside the block, all cores after it
+    with lgbm.prediction_thread_cap(1):
+        assert lgbm.prediction_threads() == 1
+        capped = churn.predict_proba(X), churn.contributions(X)
+    assert lgbm.prediction_threads() >= 1 and lgbm._THREAD_CAP.get() is None
+    np.testing.assert_array_equal(many[0], capped[0])
+    np.testing.assert_array_equal(many[1], capped[1])
 
 
 @pytest.mark.slow

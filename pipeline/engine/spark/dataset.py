@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from models.lgbm import prediction_thread_cap
 from pipeline.core.config import EngineConfig, Params
 from pipeline.core.errors import ConfigError
 from pipeline.core.sql import sql_string
@@ -35,6 +36,7 @@ SEP = "__"  # a table's columns in the long table: <table>__<column>
 # Rows per Arrow batch a task hands back (Spark's own spark.sql.execution.arrow.maxRecordsPerBatch): a shard's whole
 # result in one batch would need as much of the JVM's memory at once, however large the shard.
 BATCH_ROWS = 10_000
+TASK_THREADS = 1  # threads a task predicts and explains on (spark.task.cpus: a task per core)
 
 
 def java_major() -> int | None:
@@ -500,7 +502,8 @@ def _score_work(scorer_ref, risk_columns: list[str], schema: pa.Schema):
         for batch in batches:
             if batch.num_rows == 0:
                 continue
-            rows = scorer_ref.value.rows(batch.to_pandas())
+            with prediction_thread_cap(TASK_THREADS):  # Spark runs a task per core: one thread each, not every core
+                rows = scorer_ref.value.rows(batch.to_pandas())
             out = pd.concat([rows.risk[risk_columns], rows.contributions.drop(columns="customer_id")], axis=1)
             out[TOTALS] = None
             out.loc[0, TOTALS] = json.dumps(rows.totals, default=float)
