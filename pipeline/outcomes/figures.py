@@ -140,6 +140,100 @@ def require_horizon_covered(as_of: date, horizon_days: int, weekly: Mapping[int,
         f"{horizon_end(as_of, horizon_days)} that holds every transaction up to it")
 
 
+# Per customer: the list's customers in ranges of their ids (byte order), each range held to the rule above on its own
+# transactions. A later export holding only some customers' rows (a file or part per range of customers, as exports
+# written customer by customer are) leaves a range's weeks empty while the whole data looks covered.
+MAX_ID_RANGES = 20
+RANGE_USUAL_ROWS = 20  # transactions in a usual week a range needs to be judged (fewer, wider ranges on small data)
+# A range is judged on the rest of the horizon from each week on, at least this many days of it (a sum of weeks, not
+# one week: a range holds few rows, and one quiet week of a few customers is chance, not a missing export)
+RANGE_MIN_DAYS = 14
+
+
+def uncovered_from(weekly: Mapping[int, int], horizon_days: int) -> tuple[int, float, int] | None:
+    """The first week of the horizon from which on the data holds almost none of the usual transactions (less than
+    ``THIN_WEEK_SHARE`` of the usual week's, over the rest of the horizon of at least ``RANGE_MIN_DAYS``): (week, the
+    usual rows a week, the rows from it to the end); None when there is none or no usual week to judge by."""
+    before = sorted(weekly.get(w, 0) for w in range(-COVERAGE_WEEKS, 0))
+    usual = float(np.median(before)) if before else 0.0
+    if usual <= 0:
+        return None
+    for week in range(math.ceil(horizon_days / 7)):
+        days = horizon_days - 7 * week
+        if days < RANGE_MIN_DAYS:
+            break
+        rest = sum(n for w, n in weekly.items() if w >= week)
+        if rest < THIN_WEEK_SHARE * usual * days / 7:
+            return week, usual, rest
+    return None
+
+
+def id_ranges(customer_ids: Iterable[str], usual_rows: float) -> list[tuple[str, str, int]]:
+    """The list's customers split into ranges of consecutive ids of about equal size: (first id, last id, customers)
+    each; as many ranges as give each about ``RANGE_USUAL_ROWS`` transactions in a usual week (``usual_rows`` for all),
+    at most ``MAX_ID_RANGES``, none when there are fewer than two."""
+    ids = sorted({str(i) for i in customer_ids}, key=lambda i: i.encode())
+    count = min(MAX_ID_RANGES, int(usual_rows // RANGE_USUAL_ROWS), len(ids))
+    if count < 2:
+        return []
+    cuts = [len(ids) * k // count for k in range(count + 1)]
+    return [(ids[a], ids[b - 1], b - a) for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
+
+
+def weekly_rows_by_range(ds, as_of: date, horizon_days: int, ranges: list[tuple[str, str, int]]
+                         ) -> dict[int, dict[int, int]]:
+    """``weekly_rows`` of each id range (by its index): the transactions of customers whose id lies in it and who had
+    bought by the as-of date."""
+    from pipeline.core.sql import sql_string
+
+    if not ranges:
+        return {}
+    start = as_of + timedelta(days=1)
+    which = " ".join(f"WHEN customer_id BETWEEN {sql_string(lo)} AND {sql_string(hi)} THEN {k}"
+                     for k, (lo, hi, _) in enumerate(ranges))
+    rows = ds.grouped_totals(
+        f"SELECT CASE {which} END AS id_range, "
+        f"CAST(floor(date_diff('day', DATE '{start}', CAST(timestamp AS DATE)) / 7) AS INTEGER) AS week, count(*) AS n "
+        f"FROM clean_transactions WHERE timestamp >= DATE '{start - timedelta(weeks=COVERAGE_WEEKS)}' "
+        f"AND timestamp < DATE '{start + timedelta(days=horizon_days)}' "
+        # customers known at the as-of date: one who first buys later has ids in a range but no place on the list
+        f"AND customer_id IN (SELECT customer_id FROM clean_transactions WHERE timestamp < DATE '{start}') "
+        f"GROUP BY 1, 2",
+        "SELECT id_range, week, sum(n) FROM parts GROUP BY id_range, week")
+    out: dict[int, dict[int, int]] = {k: {} for k in range(len(ranges))}
+    for k, week, n in rows:
+        if k is not None:
+            out[int(k)][int(week)] = int(n)
+    return out
+
+
+def require_customers_covered(ds, as_of: date, horizon_days: int, customer_ids: Iterable[str],
+                              weekly: Mapping[int, int]) -> None:
+    """Stop (``DataError``) when the data covers the horizon overall but not for some of the list's customers: a range
+    of their ids (``id_ranges``) holds almost none of its usual transactions from some week of the horizon on
+    (``uncovered_from``), so the later data holds only some customers' rows, or is cut short for some; those customers
+    would look churned only because their purchases are missing. ``weekly``: the whole data's (``weekly_rows``)."""
+    before = sorted(weekly.get(w, 0) for w in range(-COVERAGE_WEEKS, 0))
+    ranges = id_ranges(customer_ids, float(np.median(before)) if before else 0.0)
+    by_range = weekly_rows_by_range(ds, as_of, horizon_days, ranges)
+    for k, (lo, hi, customers) in enumerate(ranges):
+        found = uncovered_from(by_range.get(k, {}), horizon_days)
+        if found is None:
+            continue
+        week, usual, rows = found
+        start = as_of + timedelta(days=1 + 7 * week)
+        total = sum(n for _, _, n in ranges)
+        raise DataError(
+            f"the data does not cover the risk list's horizon ({as_of + timedelta(days=1)} to "
+            f"{horizon_end(as_of, horizon_days)}) for every customer: the {customers:,} listed customers with ids from "
+            f"{lo!r} to {hi!r} (of {total:,}, in {len(ranges)} ranges of ids) have {rows:,} "
+            f"transaction{'s' if rows != 1 else ''} from {start} to the horizon's end against {usual:,.0f} in their "
+            f"usual week before the as-of date, while the data as a whole covers it: a later export that holds only "
+            f"some customers' rows, or one cut short for them. They would "
+            f"look churned only because their purchases are missing. Fix: pass data exported after "
+            f"{horizon_end(as_of, horizon_days)} that holds every customer's transactions up to it")
+
+
 def in_sample_note(summary: Mapping[str, Any], as_of: date) -> str:
     """The caveat for a list scored by a model whose training labels reach past its as-of date ("" if none):
     the model had seen the outcomes being measured, so its figures are in-sample, not a forecast's."""

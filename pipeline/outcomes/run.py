@@ -68,7 +68,9 @@ def outcomes(params: str | Path | None, risk_list: str | Path, data: str | Path,
     label, label_notes = oc.list_label(summary, cfg.label)
     ds = open_data(data, cfg, log)
     oc.require_horizon_observed(day, label.horizon_days, ds.date_range()[1])
-    oc.require_horizon_covered(day, label.horizon_days, oc.weekly_rows(ds, day, label.horizon_days))
+    weekly = oc.weekly_rows(ds, day, label.horizon_days)
+    oc.require_horizon_covered(day, label.horizon_days, weekly)
+    oc.require_customers_covered(ds, day, label.horizon_days, frame["customer_id"], weekly)  # per range of ids too
     in_sample = oc.in_sample_note(summary, day)
     if in_sample:
         log.warn(in_sample, code="hindsight")

@@ -104,6 +104,25 @@ def test_outcomes_refuses_before_the_horizon_has_passed(workdir):
     assert not (workdir / "early.json").exists()
 
 
+def test_outcomes_refuses_later_data_that_holds_only_some_customers(workdir):
+    """The whole data reaches the horizon's end, but the rows after the as-of date of the listed customers with the
+    lower half of the ids are missing (a later export of some parts only): refused, naming their ids, not counted as
+    churned. The first test's run on the whole data passed the same check (400 customers: two ranges of ids)."""
+    part = workdir / "data_part"
+    shutil.copytree(workdir / "data", part)
+    tx = pd.read_parquet(part / "transactions.parquet")
+    listed = sorted(pd.read_parquet(workdir / "risk.parquet")["customer_id"], key=str.encode)
+    missing = set(listed[: (len(listed) + 1) // 2])
+    later = tx["timestamp"] > pd.Timestamp(AS_OF) + timedelta(days=1)
+    tx[~(later & tx["customer_id"].isin(missing))].to_parquet(part / "transactions.parquet", index=False)
+    res = churn("outcomes", "--risk-list", "risk.parquet", "--data", "data_part", "--json", "part.json")
+    assert res.exit_code == 3, res.output[-2000:]
+    said = " ".join(res.stderr.split())
+    assert "does not cover the risk list's horizon (2025-07-01 to 2025-09-28) for every customer" in said
+    assert f"ids from {listed[0]!r}" in said and "Traceback" not in res.output
+    assert not (workdir / "part.json").exists()
+
+
 def test_an_older_list_still_gets_its_figures_with_notes(workdir):
     risk = pd.read_parquet(workdir / "risk.parquet")
     older = risk.drop(columns=["value_if_retained", "lifetime_value", "action_effect", "priority", "contact_group"])

@@ -298,3 +298,53 @@ def test_a_list_whose_model_saw_the_horizon_is_caveated_as_in_sample():
     assert oc.in_sample_note({}, date(2025, 1, 1)) == ""
     note = oc.in_sample_note({"labels_end": "2025-03-31"}, date(2025, 1, 1))
     assert note.startswith("in-sample") and "2025-03-31" in note
+
+
+def _weekly_buyers(n: int, as_of: date, weeks_before: int = 14, weeks_after: int = 14) -> pd.DataFrame:
+    """``n`` customers (ids c000...) buying every week, from ``weeks_before`` before ``as_of`` to ``weeks_after`` after."""
+    ts = [pd.Timestamp(as_of) + pd.Timedelta(days=7 * w + 3) for w in range(-weeks_before, weeks_after)]
+    return pd.DataFrame([(f"c{i:03d}", t, 10.0) for i in range(n) for t in ts],
+                        columns=["customer_id", "timestamp", "amount"])
+
+
+def test_later_data_that_holds_only_some_customers_is_refused_per_range_of_ids(params):
+    from pipeline.engine.duckdb import dataset_from_frames
+
+    tx = _weekly_buyers(300, AS_OF)
+    ids = sorted(tx["customer_id"].unique())
+    ranges = oc.id_ranges(ids, 300)
+    assert len(ranges) == 15 and ranges[0] == ("c000", "c019", 20) and sum(n for *_, n in ranges) == 300
+
+    def check(frame):
+        ds = dataset_from_frames({"transactions": frame}, params)
+        weekly = oc.weekly_rows(ds, AS_OF, 90)
+        oc.require_horizon_covered(AS_OF, 90, weekly)  # the data as a whole covers the horizon each time
+        oc.require_customers_covered(ds, AS_OF, 90, ids, weekly)
+
+    check(tx)
+    later = tx["timestamp"] > pd.Timestamp(AS_OF)
+    # the customers c100 to c159 have no rows after the as-of date (a later part missing), plus one stray row
+    gone = tx["customer_id"].between("c100", "c159")
+    stray = tx[gone & later].tail(1)
+    with pytest.raises(DataError, match=r"for every customer: the 20 listed customers with ids from 'c100' to 'c119' "
+                                        r"\(of 300, in 15 ranges of ids\) have 0 transactions from 2025-07-01 to the "
+                                        r"horizon's end against 20 .*Fix: pass data exported after 2025-09-28"):
+        check(pd.concat([tx[~(gone & later)], stray]))
+    # cut short for them 40 days in: the range's weeks from then on are empty
+    cut = gone & (tx["timestamp"] > pd.Timestamp(AS_OF) + pd.Timedelta(days=40))
+    with pytest.raises(DataError, match=r"'c100' to 'c119' .* have 0 transactions from 2025-08-12 to the horizon's end "
+                                        r"against 20"):
+        check(tx[~cut])
+    # every other customer's rows missing: each range keeps half its usual weeks (a seasonal lull does as much), so
+    # this rule does not see it (docs/outputs.md says which cuts it finds)
+    check(tx[~(later & tx["customer_id"].isin(ids[::2]))])
+
+
+def test_a_range_is_judged_on_the_rest_of_the_horizon_not_on_one_quiet_week():
+    usual = {w: 20 for w in range(-oc.COVERAGE_WEEKS, 0)}
+    quiet = {**usual, **{w: 20 for w in range(13)}, 4: 0}  # one week without a purchase among a few customers
+    assert oc.uncovered_week(quiet, 90) == (4, 20.0, 0) and oc.uncovered_from(quiet, 90) is None
+    cut = {**usual, **{w: 20 for w in range(6)}}  # nothing from week 6 on
+    assert oc.uncovered_from(cut, 90) == (6, 20.0, 0)
+    late = {**usual, **{w: 20 for w in range(11)}}  # nothing in the last 13 days: too short to judge a range on
+    assert oc.uncovered_from(late, 90) is None
