@@ -22,9 +22,10 @@ def band_thresholds(cfg: ScoringConfig, base_rate: float | None) -> dict[str, fl
 
     - ``probability``: the thresholds as given;
     - ``base_rate_odds`` (the default): a band starts where the odds of churning (p / (1 - p)) are m times those of the
-      validation base rate r (m the band's number): m = 1 is r itself, so no customer below the average risk is
-      above "low" and none above it is "low"; m = 3 at r = 2% is 5.8%, at 40% is 66.7%, at 65% is 84.8%. Odds
-      never run out of room, so every band keeps a share of customers at any base rate;
+      validation base rate r (m the band's number). The default is symmetric in log-odds around r: "medium" is
+      around the average, from a third to three times its odds, so no "low" customer is above the average risk and
+      no "high" one below it; m = 3 at r = 2% is 5.8%, at 40% is 66.7%, at 65% is 84.8%, and m = 1/3 at 40% is
+      18.2%. Odds never run out of room, so every band keeps a share of customers at any base rate;
     - ``base_rate_multiple``: m x r, where m x r is out of reach (rates above 1 / (m + 1)) a chance of staying m times
       below the base chance of staying: min(m r, 1 - (1 - r) / m).
     """

@@ -297,7 +297,7 @@ class ScoringConfig:
     # multiple of the base rate; probability: each band's lowest churn probability; top_share: the cumulative
     # share of customers (highest risk first) that the band reaches. Highest band first.
     risk_bands_by: Literal["base_rate_odds", "base_rate_multiple", "probability", "top_share"] = "base_rate_odds"
-    risk_bands: dict[str, float] = field(default_factory=lambda: {"high": 3.0, "medium": 1.0, "low": 0.0})
+    risk_bands: dict[str, float] = field(default_factory=lambda: {"high": 3.0, "medium": 0.333, "low": 0.0})
     drift_psi_threshold: float = 0.2
     report_top_n: int = 50
     # scoring data whose last transaction is more than this many days before --as-of (with --as-of data-end: before

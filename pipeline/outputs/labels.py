@@ -410,6 +410,16 @@ def band_rule_text(rule: object) -> list[tuple[str, str]]:
     return out
 
 
+def _times(m: float) -> str:
+    """A multiple of odds in words: "3 times", "the same as", "a third of" (a whole fraction 1/k from 0.333)."""
+    if abs(m - 1) < 1e-9:
+        return "the same as"
+    if m < 1 and abs(1 / m - round(1 / m)) < 0.02:
+        k = round(1 / m)
+        return f"a {({2: 'half', 3: 'third', 4: 'quarter'}).get(k, f'1/{k}')} of" if k != 2 else "half"
+    return f"{m:g} times"
+
+
 def band_rule_words(rule: object) -> str:
     """How the risk bands were drawn, in one definition: each band and its bounds, highest risk first, and where
     thresholds are multiples of the validation churn rate, the multiples and the rate; empty without a rule."""
@@ -420,8 +430,7 @@ def band_rule_words(rule: object) -> str:
     rate = rule.get("base_rate")
     if rate is not None and rule.get("by") == "base_rate_odds":
         multiples = rule.get("multiples") or {}
-        why = [f"{band_label(b)} starts at that average risk" if float(m) == 1 else
-               f"{band_label(b)} where the odds of churning are {float(m):g} times the average customer's"
+        why = [f"{band_label(b)} where the odds of churning are {_times(float(m))} the average customer's"
                for b, m in multiples.items() if float(m) > 0]
         text += f" (the validation churn rate was {float(rate):.1%}" + (f": {'; '.join(why)})" if why else ")")
     elif rate is not None:

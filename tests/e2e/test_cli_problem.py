@@ -51,16 +51,17 @@ def test_score_applies_the_problem_the_model_was_trained_for(workdir):
     assert "label.horizon_days: the model was trained with 60, params say 90; the model's applies" in res.stderr
     assert "--set model.max_rounds is ignored" in res.stderr
     assert "Risk bands: High risk: churn probability " in res.stdout
-    assert ("High risk where the odds of churning are 3 times the average customer's; Medium risk starts at that "
-            "average risk") in " ".join(res.stdout.split())
+    assert ("High risk where the odds of churning are 3 times the average customer's; Medium risk where the odds of "
+            "churning are a third of the average customer's") in " ".join(res.stdout.split())
     summary = json.loads((workdir / "risk_summary.json").read_text())
     assert summary["problem"]["label"]["horizon_days"] == 60 and summary["label"]["horizon_days"] == 60
     rule = summary["band_rule"]
     assert rule["by"] == "base_rate_odds" and 0 < rule["base_rate"] < 1
     odds = 3 * rule["base_rate"] / (1 - rule["base_rate"])
     assert rule["thresholds"]["high"] == pytest.approx(odds / (1 + odds))
-    assert rule["thresholds"]["medium"] == pytest.approx(rule["base_rate"])
-    assert rule["multiples"] == {"high": 3.0, "medium": 1.0, "low": 0.0} and rule["bands"] == rule["thresholds"]
+    third = 0.333 * rule["base_rate"] / (1 - rule["base_rate"])
+    assert rule["thresholds"]["medium"] == pytest.approx(third / (1 + third))
+    assert rule["multiples"] == {"high": 3.0, "medium": 0.333, "low": 0.0} and rule["bands"] == rule["thresholds"]
     assert set(summary["bands"]) == {"high", "medium", "low"} and all(summary["bands"].values())
 
 

@@ -107,7 +107,11 @@ def test_the_band_rule_is_one_sentence_everywhere():
     assert band_rule_words(odds) == (
         "High risk: churn probability 65.2% or more; Medium risk: churn probability 38.5% to under 65.2%; Low risk: "
         "churn probability under 38.5% (the validation churn rate was 38.5%: High risk where the odds of churning are "
-        "3 times the average customer's; Medium risk starts at that average risk)")
+        "3 times the average customer's; Medium risk where the odds of churning are the same as the average customer's)")
+    # the default: symmetric around the average, a third to three times its odds
+    third = {**odds, "multiples": {"high": 3.0, "medium": 0.333, "low": 0.0}}
+    assert band_rule_words(third).endswith("Medium risk where the odds of churning are a third of the average "
+                                           "customer's)")
     assert band_rule_line(PROBABILITY) == f"Risk bands: {band_rule_words(PROBABILITY)}"
     assert band_rule_line({**PROBABILITY, "base_rate": 0.05}, "when scored") == (
         f"Risk bands when scored: {band_rule_words(PROBABILITY)} (validation churn rate 5.0%)")
