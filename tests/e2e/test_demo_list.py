@@ -44,10 +44,11 @@ def test_the_demo_risk_list_is_the_recorded_one(tmp_path, monkeypatch):
     assert p.nunique() >= len(written) / 2
     assert p.between(0, 1, inclusive="neither").all()
     assert not p.map("{:.1%}".format).isin(["0.0%", "100.0%"]).any()
-    # bands that split: every band holds a real share (the demo's model ranks so sharply, ROC-AUC 0.97, that few are in
-    # the middle: medium 4.1%; it was 0.3%), none on the wrong side of the base rate
+    # bands that split: every band holds a real share (the demo's model ranks sharply, ROC-AUC 0.97: medium from the
+    # average's odds held 4.1%, under multiples of the rate 0.3%; around the average, 15.7%), none on the wrong side
+    # of the base rate
     shares = written["risk_band"].value_counts(normalize=True)
-    assert all(shares.get(band, 0) >= 0.03 for band in ("high", "medium", "low"))
+    assert all(shares.get(band, 0) >= 0.05 for band in ("high", "medium", "low"))
     base_rate = scored.summary["band_rule"]["base_rate"]
     assert p[written["risk_band"] == "low"].max() < base_rate <= p[written["risk_band"] == "high"].min()
     assert content_hash(written) == RECORDED.read_text().split()[0]
