@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xlsxwriter
-from xlsxwriter.utility import _preserve_whitespace, xl_col_to_name
+from xlsxwriter.utility import _preserve_whitespace, _utf16_len, _utf16_truncate, xl_col_to_name
 from xlsxwriter.worksheet import Worksheet
 
 from pipeline.core.errors import DataError
@@ -100,13 +100,15 @@ _EPOCH = np.datetime64("1899-12-30", "D")  # day 0 of Excel's 1900 date system (
 _ALERT = {"bold": True, "font_color": "#9C0006", "bg_color": "#FFC7CE"}
 _NEEDS_EXCEL_ESCAPE = re.compile(r"[\x00-\x08\x0b-\x1f\ufffe\uffff]|_x[0-9a-fA-F]{4}_")
 _NEEDS_XML_ESCAPE = re.compile(r"[&<>]")
-_letters = functools.cache(xl_col_to_name)  # a column's letters (A, B, ..., AA), worked out once
 
 
 @functools.lru_cache(maxsize=1 << 16)  # labels, actions and reasons repeat: each escaped once
 def _inline_text(value: str) -> str:
-    """The ``<t>`` element of an inline string as XlsxWriter's constant-memory mode writes it: Excel's
-    ``_xHHHH_`` escapes, whitespace at either end preserved, XML's ``&<>`` escaped."""
+    """The ``<is>`` content of an inline string as XlsxWriter's constant-memory mode writes it: cut to Excel's
+    32,767 characters, Excel's ``_xHHHH_`` escapes, whitespace at either end preserved, XML's ``&<>`` escaped.
+    Text that looks like XlsxWriter's rich-string markup (``<r>...</r>``) is escaped as text too."""
+    if len(value) > MAX_TEXT // 2 and _utf16_len(value) > MAX_TEXT:
+        value = _utf16_truncate(value, MAX_TEXT)
     if _NEEDS_EXCEL_ESCAPE.search(value):
         value = Worksheet._escape_control_characters(value)
     preserve = ' xml:space="preserve"' if _preserve_whitespace(value) else ""
@@ -116,40 +118,27 @@ def _inline_text(value: str) -> str:
 
 
 class FastRowsWorksheet(Worksheet):
-    """XlsxWriter's worksheet with one more method, :meth:`write_row_fast`: a whole row of numbers and strings
-    written as XML in one string, as XlsxWriter's constant-memory mode writes it (a test compares the files byte
-    for byte), without the per-cell calls, checks and cell records of ``write_number``/``write_string``, which
-    made 100,000 customers about twice as slow (docs/outputs.md)."""
+    """XlsxWriter's worksheet with one more method, :meth:`write_rows_xml`: rows whose XML the caller made a
+    chunk at a time (:func:`_rows_xml`, the same XML as XlsxWriter's constant-memory mode writes cell by cell; a
+    test compares the files byte for byte), without a call, a check and a cell record per cell, which made
+    100,000 customers about three times as slow (docs/outputs.md)."""
 
-    def write_row_fast(self, row: int, cells: list[tuple[int, Any, Any]]) -> bool:
-        """Write row ``row`` (0-based) from ``(column, value, format)`` in column order, each value a ``str`` or
-        a finite ``int``/``float``; False, having written none of it, when the row holds anything else (the
-        caller then writes it cell by cell)."""
-        if not cells or not self.constant_memory or self.excel_version != 2007 or row in self.row_info \
-                or self.default_row_height != self.original_row_height:
+    def write_rows_xml(self, first_row: int, next_row: int, xml: str, last_cell: tuple[int, int] | None) -> bool:
+        """Append ``xml``, the ``<row>`` elements of rows ``first_row`` up to ``next_row`` (0-based, in order,
+        none written before), whose last cell is at ``last_cell`` (row, column; None: no cell); False, having
+        written nothing, where this sheet cannot take them so (the caller then writes them cell by cell)."""
+        if (not self.constant_memory or self.excel_version != 2007 or self.row_info or self.comments
+                or self.default_row_height != self.original_row_height or first_row < self.previous_row
+                or (first_row == self.previous_row and self.table.get(first_row))
+                or next_row > self.xls_rowmax
+                or (last_cell is not None and last_cell[1] >= self.xls_colmax)):
             return False
-        if row < self.previous_row or (row == self.previous_row and self.table.get(row)):
-            return False  # rows are written in order, each once
-        self._write_single_row(row)  # the rows before, held by XlsxWriter until now (their formats numbered first)
-        r = row + 1
-        out = [f'<row r="{r}">']
-        for col, value, fmt in cells:
-            kind = type(value)
-            style = "" if fmt is None else f' s="{fmt._get_xf_index()}"'
-            if fmt is None and getattr(self.col_info.get(col), "column_format", None) is not None:
-                return False  # the cell would take its column's format
-            if kind is int or (kind is float and math.isfinite(value)):
-                out.append(f'<c r="{_letters(col)}{r}"{style}><v>{value:.16G}</v></c>')
-            elif kind is str:
-                if len(value) > self.xls_strmax // 2 or value.startswith("<r>"):
-                    return False  # long enough to be cut to Excel's limit, or read as a rich string
-                out.append(f'<c r="{_letters(col)}{r}"{style} t="inlineStr"><is>{_inline_text(value)}</is></c>')
-            else:
-                return False
-        if self._check_dimensions(row, cells[0][0]) or self._check_dimensions(row, cells[-1][0]):
-            return False
-        out.append("</row>")
-        self.fh.write("".join(out))
+        self._write_single_row(first_row)  # the rows before, held by XlsxWriter until now
+        if last_cell is not None:
+            self._check_dimensions(first_row, 0)
+            self._check_dimensions(*last_cell)
+            self.fh.write(xml)
+        self._write_single_row(next_row)  # nothing held: the next row starts after these
         return True
 
 
@@ -216,6 +205,7 @@ def write_workbook(frame: pd.DataFrame, out: str | Path, summary: dict | None = 
             _Column("Value", [v or None for _, v in definitions], "text", formats.get(wrap=True, top=True), cap=100),
         ], False))
         header = formats.get(bold=True)
+        formats.number()
         for name, columns, filtered in sheets:
             _write_sheet(wb.add_worksheet(name, worksheet_class=WORKSHEET_CLASS), columns, header,
                          filtered=filtered)
@@ -290,6 +280,13 @@ class _Formats:
                 spec["valign"] = "top"
             self._made[key] = self._wb.add_format(spec) if spec else None
         return self._made[key]
+
+    def number(self) -> None:
+        """Give every format its number in the workbook now, in the order made: XlsxWriter numbers a format
+        when a cell first uses it, so whole rows and single cells would otherwise number them differently."""
+        for made in self._made.values():
+            if made is not None:
+                made._get_xf_index()
 
 
 @dataclass
@@ -534,8 +531,8 @@ def _mixed(v: Any) -> Any:
 
 def _write_sheet(ws: Any, columns: list[_Column], header: Any, *, filtered: bool) -> None:
     """One worksheet, row by row in order (constant-memory mode writes each row once it is left): the header
-    (frozen and filtered when ``filtered``), then the data rows from values converted a chunk at a time, each
-    row in one piece where the sheet can (:meth:`FastRowsWorksheet.write_row_fast`)."""
+    (frozen and filtered when ``filtered``), then the data rows from values converted a chunk at a time; on a
+    :class:`FastRowsWorksheet` each chunk's rows are made as XML column by column and handed over whole."""
     n = len(columns[0]) if columns else 0
     for c, column in enumerate(columns):
         ws.set_column(c, c, column.fitted_width())
@@ -544,19 +541,63 @@ def _write_sheet(ws: Any, columns: list[_Column], header: Any, *, filtered: bool
         ws.autofilter(0, 0, n, len(columns) - 1)
     for c, column in enumerate(columns):
         ws.write_string(0, c, column.header, header)
-    fast = getattr(ws, "write_row_fast", None)
+    fast = getattr(ws, "write_rows_xml", None)
     for start in range(0, n, CHUNK_ROWS):
         stop = min(start + CHUNK_ROWS, n)
-        plan = [(c, _chunk(column, start, stop), column.fmt, column.alert) for c, column in enumerate(columns)]
+        values = [_chunk(column, start, stop) for column in columns]
+        if fast is not None:
+            xml, last = _rows_xml(columns, values, start + 1)
+            if fast(start + 1, stop + 1, xml, None if last < 0 else (last, len(columns) - 1)):
+                continue
         for i, row in enumerate(range(start + 1, stop + 1)):
-            cells = []
-            for c, values, fmt, alert in plan:
-                v = values[i]
+            for c, column in enumerate(columns):
+                v = values[c][i]
                 if v is not None:
-                    cells.append((c, v, alert[1] if alert is not None and v == alert[0] else fmt))
-            if fast is None or not fast(row, cells):
-                for c, v, fmt in cells:
-                    _write_value(ws, row, c, v, fmt)
+                    alert = column.alert
+                    _write_value(ws, row, c, v, alert[1] if alert is not None and v == alert[0] else column.fmt)
+
+
+def _rows_xml(columns: list[_Column], values: list[list[Any]], first_row: int) -> tuple[str, int]:
+    """The ``<row>`` elements of data rows from ``first_row`` (0-based), made column by column (a list
+    comprehension per column: the fast way in Python), as XlsxWriter writes them; and the last row with a cell
+    (-1 for none). An empty value writes no cell, a row without cells no row."""
+    rows = range(first_row + 1, first_row + 1 + len(values[0]) if values else first_row + 1)
+    cells = [_cells_xml(xl_col_to_name(c), rows, v, column) for c, (column, v) in enumerate(zip(columns, values,
+                                                                                                    strict=True))]
+    out, last = [], -1
+    for r, parts in zip(rows, zip(*cells, strict=True), strict=True):
+        body = "".join(parts)
+        if body:
+            out.append(f'<row r="{r}">{body}</row>')
+            last = r - 1
+    return "".join(out), last
+
+
+def _cells_xml(letter: str, rows: range, values: list[Any], column: _Column) -> list[str]:
+    """One column's cells of a chunk as XML ("" where empty): numbers, inline strings, booleans, each with the
+    column's format (or, for the alert value, the alert's)."""
+    style = "" if column.fmt is None else f' s="{column.fmt._get_xf_index()}"'
+    if column.kind in ("number", "date"):
+        return ["" if v is None else f'<c r="{letter}{r}"{style}><v>{v:.16G}</v></c>'
+                for r, v in zip(rows, values, strict=True)]
+    if column.kind == "text" and column.alert is None:
+        return ["" if v is None else f'<c r="{letter}{r}"{style} t="inlineStr"><is>{_inline_text(v)}</is></c>'
+                for r, v in zip(rows, values, strict=True)]
+    flagged, flag_style = column.alert if column.alert is not None else (None, None)
+    alert = "" if flag_style is None else f' s="{flag_style._get_xf_index()}"'
+    return [_cell_xml(letter, r, v, alert if flagged is not None and v == flagged else style)
+            for r, v in zip(rows, values, strict=True)]
+
+
+def _cell_xml(letter: str, r: int, v: Any, style: str) -> str:
+    """One cell as XML by its value's type: a bool, a finite number, else text; "" for None."""
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return f'<c r="{letter}{r}"{style} t="b"><v>{int(v)}</v></c>'
+    if isinstance(v, int | float):
+        return f'<c r="{letter}{r}"{style}><v>{v:.16G}</v></c>' if math.isfinite(v) else ""
+    return f'<c r="{letter}{r}"{style} t="inlineStr"><is>{_inline_text(str(v))}</is></c>'
 
 
 def _write_value(ws: Any, row: int, col: int, v: Any, fmt: Any) -> None:

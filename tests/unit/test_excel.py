@@ -271,7 +271,7 @@ def test_a_second_reader_sees_the_same_cells(tmp_path):
     assert second["all columns"][1][1] == datetime(2025, 12, 31)
 
 
-def test_the_fast_row_writer_writes_what_xlsxwriter_writes(tmp_path, monkeypatch):
+def test_rows_made_whole_are_what_xlsxwriter_writes_cell_by_cell(tmp_path, monkeypatch):
     from xlsxwriter.worksheet import Worksheet
 
     import pipeline.outputs.excel as excel
@@ -283,12 +283,24 @@ def test_the_fast_row_writer_writes_what_xlsxwriter_writes(tmp_path, monkeypatch
     frame.loc[3, "loyalty_score"] = 1e-20
     frame.loc[4, "lifetime_value"] = -1234567890.123456789
     frame.loc[5, "driver_1_value"] = np.nan
-    frame["flag"] = [True, False, None] * 10  # booleans: the general path
+    frame.loc[6, "driver_2_reason"] = "x" * 40_000  # cut to Excel's 32,767 characters
+    frame["flag"] = [True, False, None] * 10  # booleans
     frame["mixed"] = [1, "x", 2.5] * 10
     fast = write_excel(frame, tmp_path / "fast.xlsx", summary=SUMMARY, currency="£").read_bytes()
     monkeypatch.setattr(excel, "WORKSHEET_CLASS", Worksheet)
     general = write_excel(frame, tmp_path / "general.xlsx", summary=SUMMARY, currency="£").read_bytes()
     assert fast == general
+
+
+def test_text_like_xlsxwriters_rich_string_markup_stays_text(tmp_path):
+    # XlsxWriter's own constant-memory path writes "<r>...</r>" unescaped, as rich-string XML: here it is text
+    frame = risk_list(n=2)
+    frame["contact_group"] = "treatment"
+    frame["customer_id"] = ["<r><t>x</t></r>", "<r>&</r>"]
+    path = write_excel(frame, tmp_path / "risk.xlsx")
+    written = sorted(["<r><t>x</t></r>", "<r>&</r>"])
+    assert sorted(row[0] for row in cells_by_openpyxl(path)["call list"][1:]) == written
+    assert sorted(row[0] for row in cells_by_calamine(path)["call list"][1:]) == written
 
 
 def test_missing_values_are_empty_cells_and_ids_keep_leading_zeros(tmp_path):
