@@ -17,7 +17,8 @@ WARNING_CODES: dict[str, str] = {
     "stale_data": "the data ends more than the allowed age before the as-of date; the run went on (--allow-stale)",
     "as_of_after_data": "the as-of date is after the data's last transaction: customers look longer gone",
     "data_problem": "validation found a problem in an input table (rows quarantined, a column out of range)",
-    "unmatched_ids": "customer ids of one table not found in another (the tables may not be from one export)",
+    "unmatched_ids": "customer ids of one table not found in another, or matching one only by integer value but not "
+                     "one to one (the tables may not be from one export)",
     "hindsight": "the model was trained on labels covering the period scored: its probabilities are hindsight",
     "previous_not_compared": "the earlier risk list found beside the output could not be compared",
     "data_drift": "a feature's distribution shifted since training (PSI over scoring.drift_psi_threshold)",
