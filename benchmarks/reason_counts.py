@@ -83,6 +83,7 @@ ROWS = {
     "replenishment_reminder": "Replenishment reminder",
     "replenishment_under_3_gaps": "Replenishment reminder, under 3 gaps",
     "replenishment_lapsed_beyond_2_cycles": "Replenishment reminder, lapsed beyond 2 cycles",
+    "replenishment_condition_fails": "Replenishment reminder, under 3 gaps or lapsed beyond 2 cycles",
 }
 
 
@@ -249,7 +250,9 @@ def count_problems(risk: pd.DataFrame, features: pd.DataFrame, tables: dict[str,
     reminder = action.str.startswith("Replenishment reminder")
     c["replenishment_reminder"] = int(reminder.sum())
     c["replenishment_under_3_gaps"] = int((reminder & (gaps < 3)).sum())
-    c["replenishment_lapsed_beyond_2_cycles"] = int((reminder & (feature("gap_ratio_since_last_purchase") > 2)).sum())
+    lapsed = feature("gap_ratio_since_last_purchase") > 2
+    c["replenishment_lapsed_beyond_2_cycles"] = int((reminder & lapsed).sum())
+    c["replenishment_condition_fails"] = int((reminder & ((gaps < 3) | lapsed)).sum())  # customers, counted once
     c["actions"] = action.value_counts().to_dict()
     return c
 

@@ -42,6 +42,9 @@ COUNT_WINDOWS = (30, 90, 365)
 MIX_DAYS = 90  # events per active day, mean and sum of values
 MAX_SLUG = 40
 ACTIVE_DAYS = "activity_helper_active_days_90d"
+# days since the customer's last row of each other kind: "Not active in the last 30 days" needs none in those days
+NOT_ACTIVE_ROWS = ("days_since_last_return", "days_since_last_invoice_issued_or_paid",
+                   "days_since_last_subscription_start_or_end", "days_since_last_renewal_charge", "days_since_signup")
 HABIT_EVENTS = 4  # events of a type before a customer has a usual gap between them: three gaps, not one or two
 # A gap of twice the usual one happens by chance after 14% of a steady (Poisson) habit's events, against 37% for
 # one usual gap: past it, the customer has most likely changed, not just paused.
@@ -179,8 +182,11 @@ def _features(ctx: Context) -> list[Feature]:
     out = [
         Feature(f"active_days_last_{r}d", FAMILY, "count", f"Active on {{value:count:day}} in the last {r} days", -1,
                 fill=0, zero=f"Not active in the last {r} days", fact="recent_activity",
-                # not active means no purchase in those days either (active days count events only)
-                said_when=(("days_since_last_purchase", ">=", r),)),
+                # not active means no purchase in those days either (active days count events only) ...
+                said_when=(("days_since_last_purchase", ">=", r),),
+                # ... and no row of any other kind: a return, an invoice issued or paid, a subscription started or
+                # ended, a signup (a customer without such rows, or a build without the table, has none)
+                zero_when=tuple((name, ">= or missing", r) for name in NOT_ACTIVE_ROWS)),
         Feature(f"active_days_previous_{r}d", FAMILY, "count",
                 f"Active on {{value:count:day}} in the {r} days before the last {r}", 0, fill=0),
         _trend(f"active_days_change_{r}d", f"active_days_last_{r}d", f"active_days_previous_{r}d",

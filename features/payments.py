@@ -26,6 +26,9 @@ def _features(ctx: Context) -> list[Feature]:
                 fact="overdue"),
         Feature("max_days_overdue_now", FAMILY, "days", "Oldest unpaid invoice is {value:count:day} overdue", 1, fill=0,
                 neutral=0, fact="overdue"),
+        # when the customer's last invoice row happened: "Not active in the last 30 days" is never said of someone
+        # billed or paying in those days (features.activity); describes, never a reason by itself (direction 0)
+        Feature("days_since_last_invoice_issued_or_paid", FAMILY, "days", "Last invoice issued or paid {value:ago}", 0),
     ]
 
 
@@ -44,7 +47,9 @@ def _sql(ctx: Context) -> str:
                    AS late_invoice_share_last_90d,
                count(*) FILTER (WHERE {overdue}) AS overdue_invoices_now,
                coalesce(sum(amount) FILTER (WHERE {overdue}), 0) AS overdue_amount_now,
-               coalesce(max({ctx.days_since('due_date')}) FILTER (WHERE {overdue}), 0) AS max_days_overdue_now
+               coalesce(max({ctx.days_since('due_date')}) FILTER (WHERE {overdue}), 0) AS max_days_overdue_now,
+               {ctx.days_since('max(greatest(issued_at, coalesce(paid_at, issued_at)))')}
+                   AS days_since_last_invoice_issued_or_paid
         FROM inv GROUP BY customer_id"""
 
 

@@ -35,6 +35,8 @@ MATERIAL_UNITS = 1.0
 # a change, 5 -> 4, 1 -> 0 and 30 -> 25 are not.
 COUNT_UNITS = 2.0
 COUNT_UNIT_NAMES = frozenset({"count", "points"})
+# The operators of a reason's conditions (:attr:`Feature.said_when`): "or missing" lets a missing value hold.
+CONDITION_OPERATORS = (">=", "<=", ">= or missing", "<= or missing")
 
 
 @dataclass(frozen=True)
@@ -91,10 +93,13 @@ class Feature:
             category in the last year"), not a change or a state that raises risk now: the model uses it and the
             card may say it, but it never names a reason.
         said_when: conditions on the customer's other features that must all hold for the reason to be said,
-            ``(feature, operator, value)`` with operator ``>=`` or ``<=``: a usual cycle needs three gaps
+            ``(feature, operator, value)`` with operator ``>=`` or ``<=`` (a missing value never holds), or
+            ``>= or missing`` / ``<= or missing`` (a missing value holds: days since a kind of row the customer
+            never had, or a table the build does not have): a usual cycle needs three gaps
             (``("purchase_gaps_lifetime", ">=", 3)``); "not active" needs no purchase in those days either.
         zero_when: the same, for the ``zero`` sentence alone: "Bought nothing in the last 30 days" needs no purchase
-            in them (a spend of 0 can be a purchase returned in full).
+            in them (a spend of 0 can be a purchase returned in full); "Not active in the last 30 days" needs no row
+            of any kind in them (no return, invoice issued or paid, subscription started or ended, signup).
         value_input: False keeps the feature out of the value-if-retained model (the churn model and the
             reasons still use it): a signal of how a customer is drifting from their own usual behaviour, of the
             kind that shows before churn (a fall in order value, an activity habit lapsing). Learned from the
@@ -129,9 +134,10 @@ class Feature:
             object.__setattr__(self, "compares", tuple(self.compares))
         object.__setattr__(self, "said_when", tuple(tuple(c) for c in self.said_when))
         object.__setattr__(self, "zero_when", tuple(tuple(c) for c in self.zero_when))
-        bad = [c for c in (*self.said_when, *self.zero_when) if len(c) != 3 or c[1] not in (">=", "<=")]
+        bad = [c for c in (*self.said_when, *self.zero_when) if len(c) != 3 or c[1] not in CONDITION_OPERATORS]
         if bad:
-            raise ValueError(f"{self.name}: said_when {bad[0]!r} must be (feature, '>=' or '<=', number)")
+            raise ValueError(f"{self.name}: said_when {bad[0]!r} must be (feature, one of "
+                             f"{', '.join(map(repr, CONDITION_OPERATORS))}, number)")
 
     @property
     def can_drive(self) -> bool:
@@ -249,11 +255,13 @@ def material_change(recent, earlier, direction: int, least: float = MATERIAL_UNI
 
 
 def said_when_holds(value, operator: str, bound: float):
-    """Whether ``value`` (a number or an array, one per customer) meets ``operator bound``; missing never does."""
+    """Whether ``value`` (a number or an array, one per customer) meets ``operator bound``; missing never does,
+    unless the operator ends in ``or missing`` (:attr:`Feature.said_when`)."""
     value = _number(value)
+    compare, _, missing = operator.partition(" or ")
     with np.errstate(invalid="ignore"):
-        out = value >= bound if operator == ">=" else value <= bound
-    return out & ~np.isnan(value)
+        out = value >= bound if compare == ">=" else value <= bound
+    return out | np.isnan(value) if missing == "missing" else out & ~np.isnan(value)
 
 
 def _number(value):

@@ -322,3 +322,73 @@ def test_drivers_apply_the_same_rule_as_the_sentences(spec):
         # negative count of the window before in these random rows)
         said = np.array([feat.reason(r[feat.name], r) is not None for r in rows])
         assert not (said & ~chosen)[signed].any(), feat.name
+
+
+def _last_row_ages(tables: dict[str, pd.DataFrame], as_of) -> pd.Series:
+    """Per customer, whole days from their last row of any kind (a purchase, a return, an event, an invoice issued
+    or paid, a subscription started or ended, a signup) to ``as_of``, from the raw tables."""
+    end = pd.Timestamp(as_of) + pd.Timedelta(days=1)
+    dates = {"transactions": ("timestamp",), "events": ("timestamp",), "invoices": ("issued_at", "paid_at"),
+             "subscriptions": ("start_date", "end_date"), "customers": ("signup_date",)}
+    stamps = [pd.DataFrame({"customer_id": tables[t]["customer_id"], "at": tables[t][c]})
+              for t, columns in dates.items() for c in columns]
+    rows = pd.concat(stamps).dropna()
+    rows = rows[rows["at"] < end]
+    return (pd.Timestamp(as_of) - rows.groupby("customer_id")["at"].max().dt.normalize()).dt.days
+
+
+def test_not_active_is_never_said_of_a_customer_with_any_row_in_those_days(sample_tables, params):
+    """"Not active in the last 30 days" (docs/explanations.md, issue 29): for every customer of a generated base, the
+    sentence can be said only when none of their rows of any table falls in those days; a return, an invoice paid,
+    a subscription ended or a signup in them each keeps it unsaid (planted into customers it was said of)."""
+    from pipeline.build.features import build_features
+    from tests.conftest import copy_tables
+
+    def sayable(tables):
+        features = build_features(dataset_from_frames(tables, params), params, AS_OF)
+        spec = feature_spec(context_for(dataset_from_frames(tables, params), params, AS_OF))[0]
+        feat = spec["active_days_last_30d"]
+        said = _sayable(feat, features) & (features[feat.name] == 0).to_numpy()
+        # the sentence the drivers would render agrees with the vectorised check
+        row = features.iloc[int(np.flatnonzero(said)[0])].to_dict()
+        assert feat.reason(row[feat.name], row) == "Not active in the last 30 days"
+        return pd.Series(said, index=features["customer_id"])
+
+    before = sayable(sample_tables)
+    ages = _last_row_ages(sample_tables, AS_OF).reindex(before.index)
+    assert before.sum() >= 10  # the check runs on customers it is said of, not on none
+    assert not (before & (ages < 30)).any(), before[before & (ages < 30)].index.tolist()[:5]
+
+    at = pd.Timestamp(AS_OF) - pd.Timedelta(days=10) + pd.Timedelta(hours=12)
+    ids = [c for c in before[before].index if c in set(sample_tables["customers"]["customer_id"])][:4]
+    assert len(ids) == 4
+    tables = copy_tables(sample_tables)
+    tx, inv, subs, cust = (tables[t] for t in ("transactions", "invoices", "subscriptions", "customers"))
+    returned = tx[tx["customer_id"] == ids[0]].iloc[[0]].assign(timestamp=at, amount=-5.0, is_return=True,
+                                                                  order_id="planted-return")
+    paid = pd.DataFrame({"customer_id": [ids[1]], "invoice_id": ["planted-invoice"],
+                         "issued_at": [at - pd.Timedelta(days=40)], "due_date": [at - pd.Timedelta(days=26)],
+                         "paid_at": [at], "amount": [9.99]}).astype(inv.dtypes.to_dict())
+    ended = pd.DataFrame({"customer_id": [ids[2]], "start_date": [at - pd.Timedelta(days=200)], "end_date": [at],
+                          "plan": ["basic"], "price": [9.99]}).astype(subs.dtypes.to_dict())
+    tables["transactions"] = pd.concat([tx, returned], ignore_index=True)
+    tables["invoices"] = pd.concat([inv, paid], ignore_index=True)
+    tables["subscriptions"] = pd.concat([subs, ended], ignore_index=True)
+    tables["customers"] = cust.assign(signup_date=cust["signup_date"].mask(cust["customer_id"] == ids[3], at))
+    after = sayable(tables)
+    assert not after[ids].any(), after[ids]
+    ages = _last_row_ages(tables, AS_OF).reindex(after.index)
+    assert not (after & (ages < 30)).any()
+    assert (after.drop(ids) == before.drop(ids)).all()  # nobody else changes
+
+
+def test_a_condition_on_days_since_a_row_the_customer_never_had_holds_only_when_it_says_so():
+    from features.registry import said_when_holds
+
+    days = np.array([3.0, 30.0, np.nan])
+    assert said_when_holds(days, ">=", 30).tolist() == [False, True, False]  # missing never holds ...
+    assert said_when_holds(days, ">= or missing", 30).tolist() == [False, True, True]  # ... unless it says so
+    assert said_when_holds(days, "<= or missing", 3).tolist() == [True, False, True]
+    assert said_when_holds(None, ">= or missing", 30) and not said_when_holds(None, ">=", 30)
+    with pytest.raises(ValueError, match="'>= or missing'"):
+        Feature("x", "f", "days", "x", 1, said_when=(("y", "> or missing", 1),))
