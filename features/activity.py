@@ -249,24 +249,31 @@ def _aggregates(ctx: Context) -> dict[str, list[str]]:
     """Per-customer aggregates over ``ev``, computed in the one pass over the events that every event family shares
     (``features.registry.Family``): conditional counts per type and window, and the features made from them."""
     names = _names(ctx)
-    within = ctx.within
-    day = "CAST(timestamp AS DATE)"
+    in_window = ctx.in_window
+    # The days active in the last 90, one bit per day back from the as-of date (``age``): the active days of any
+    # window within them are the bits set in its range, counted exactly, without a DISTINCT hash table per window.
+    days = f"coalesce(bit_or(CASE WHEN {in_window(MIX_DAYS)} THEN CAST(1 AS HUGEINT) << age END), 0)"
+
+    def active_days(window: int, offset: int = 0) -> str:
+        bits = f"((CAST(1 AS HUGEINT) << {offset + window}) - (CAST(1 AS HUGEINT) << {offset}))"
+        return f"CAST(bit_count(activity_helper_active_day_bits & {bits}) AS BIGINT)"
+
     cols = [
-        f"count(DISTINCT {day}) FILTER (WHERE {within('timestamp', RECENT_DAYS)}) AS active_days_last_{RECENT_DAYS}d",
-        f"count(DISTINCT {day}) FILTER (WHERE {within('timestamp', RECENT_DAYS, RECENT_DAYS)}) "
-        f"AS active_days_previous_{RECENT_DAYS}d",
+        f"{days} AS activity_helper_active_day_bits",
+        f"{active_days(RECENT_DAYS)} AS active_days_last_{RECENT_DAYS}d",
+        f"{active_days(RECENT_DAYS, RECENT_DAYS)} AS active_days_previous_{RECENT_DAYS}d",
         f"active_days_last_{RECENT_DAYS}d - active_days_previous_{RECENT_DAYS}d AS active_days_change_{RECENT_DAYS}d",
         # days active over 90 days, counted once (a helper column, not a feature) for every per-day rate
-        f"count(DISTINCT {day}) FILTER (WHERE {within('timestamp', MIX_DAYS)}) AS {ACTIVE_DAYS}",
-        f"count(*) FILTER (WHERE {within('timestamp', MIX_DAYS)}) / nullif({ACTIVE_DAYS}, 0) "
+        f"{active_days(MIX_DAYS)} AS {ACTIVE_DAYS}",
+        f"count(*) FILTER (WHERE {in_window(MIX_DAYS)}) / nullif({ACTIVE_DAYS}, 0) "
         f"AS events_per_active_day_{MIX_DAYS}d",
     ]
     for t in ctx.event_types:
         s, is_t = names[t], f"event_type = {sql_string(t)}"
-        cols += [f"count(*) FILTER (WHERE {is_t} AND {within('timestamp', w)}) AS {s}_events_last_{w}d"
+        cols += [f"count(*) FILTER (WHERE {is_t} AND {in_window(w)}) AS {s}_events_last_{w}d"
                  for w in COUNT_WINDOWS]
         cols += [
-            f"count(*) FILTER (WHERE {is_t} AND {within('timestamp', RECENT_DAYS, RECENT_DAYS)}) "
+            f"count(*) FILTER (WHERE {is_t} AND {in_window(RECENT_DAYS, RECENT_DAYS)}) "
             f"AS {s}_events_previous_{RECENT_DAYS}d",
             f"{s}_events_last_{RECENT_DAYS}d - {s}_events_previous_{RECENT_DAYS}d AS {s}_events_change_{RECENT_DAYS}d",
             f"{s}_events_last_{MIX_DAYS}d / nullif({ACTIVE_DAYS}, 0) AS {s}_events_per_active_day_{MIX_DAYS}d",
@@ -284,13 +291,13 @@ def _aggregates(ctx: Context) -> dict[str, list[str]]:
         if t in ctx.valued_event_types:
             # a sum of exact decimals over a count: the same inputs give the same mean, whatever the threads
             cols += [
-                f"sum(value) FILTER (WHERE {is_t} AND {within('timestamp', MIX_DAYS)}) / "
-                f"nullif(count(value) FILTER (WHERE {is_t} AND {within('timestamp', MIX_DAYS)}), 0) "
+                f"sum(value) FILTER (WHERE {is_t} AND {in_window(MIX_DAYS)}) / "
+                f"nullif(count(value) FILTER (WHERE {is_t} AND {in_window(MIX_DAYS)}), 0) "
                 f"AS {s}_value_mean_{MIX_DAYS}d",
-                f"sum(value) FILTER (WHERE {is_t} AND {within('timestamp', MIX_DAYS)}) AS {s}_value_sum_{MIX_DAYS}d",
+                f"sum(value) FILTER (WHERE {is_t} AND {in_window(MIX_DAYS)}) AS {s}_value_sum_{MIX_DAYS}d",
             ]
     for n, d, w, _ in ctx.event_ratios:
-        count = "count(*) FILTER (WHERE event_type = {} AND " + within("timestamp", w) + ")"
+        count = "count(*) FILTER (WHERE event_type = {} AND " + in_window(w) + ")"
         cols.append(f"{count.format(sql_string(n))} / nullif({count.format(sql_string(d))}, 0) "
                     f"AS {_ratio_name(names, n, d, w)}")
     return {"ev": cols}

@@ -34,15 +34,15 @@ def _aggregates(ctx: Context) -> dict[str, list[str]]:
     known = ", ".join(sql_string(t) for t in KNOWN_EVENT_TYPES + ctx.event_types)
     visit = "event_type = 'visit'"
     return {"ev": [
-        f"count(*) FILTER (WHERE {visit} AND {ctx.within('timestamp', 30)}) AS visits_last_30d",
-        f"count(*) FILTER (WHERE {visit} AND {ctx.within('timestamp', 90)}) AS visits_last_90d",
-        f"count(*) FILTER (WHERE {visit} AND {ctx.within('timestamp', 30, 30)}) AS visits_previous_30d",
-        f"count(*) FILTER (WHERE {visit} AND {ctx.within('timestamp', 90, 90)}) AS visits_previous_90d",
+        f"count(*) FILTER (WHERE {visit} AND {ctx.in_window(30)}) AS visits_last_30d",
+        f"count(*) FILTER (WHERE {visit} AND {ctx.in_window(90)}) AS visits_last_90d",
+        f"count(*) FILTER (WHERE {visit} AND {ctx.in_window(30, 30)}) AS visits_previous_30d",
+        f"count(*) FILTER (WHERE {visit} AND {ctx.in_window(90, 90)}) AS visits_previous_90d",
         f"{ctx.days_since(f'max(timestamp) FILTER (WHERE {visit})')} AS days_since_last_visit",
-        f"count(*) FILTER (WHERE {visit} AND {ctx.within('timestamp', w)}) "
-        f"/ nullif(count(*) FILTER (WHERE {visit} AND {ctx.within('timestamp', w, w)}), 0) AS visit_change_ratio_{w}d",
-        f"count(*) FILTER (WHERE event_type = 'email_open' AND {ctx.within('timestamp', 90)}) AS email_opens_last_90d",
-        f"count(*) FILTER (WHERE event_type NOT IN ({known}) AND {ctx.within('timestamp', 90)}) "
+        f"count(*) FILTER (WHERE {visit} AND {ctx.in_window(w)}) "
+        f"/ nullif(count(*) FILTER (WHERE {visit} AND {ctx.in_window(w, w)}), 0) AS visit_change_ratio_{w}d",
+        f"count(*) FILTER (WHERE event_type = 'email_open' AND {ctx.in_window(90)}) AS email_opens_last_90d",
+        f"count(*) FILTER (WHERE event_type NOT IN ({known}) AND {ctx.in_window(90)}) "
         "AS other_events_last_90d",
     ]}
 

@@ -38,14 +38,14 @@ def _aggregates(ctx: Context) -> dict[str, list[str]]:
     needs purchases and the customers table)."""
     earned, redeemed = EARNED, REDEEMED
     return {"ev": [
-        f"coalesce(sum(value) FILTER (WHERE {earned} AND {ctx.within('timestamp', 90)}), 0) "
+        f"coalesce(sum(value) FILTER (WHERE {earned} AND {ctx.in_window(90)}), 0) "
         "AS loyalty_points_earned_last_90d",
-        f"coalesce(sum(value) FILTER (WHERE {earned} AND {ctx.within('timestamp', 90)}), 0) "
-        f"- coalesce(sum(value) FILTER (WHERE {earned} AND {ctx.within('timestamp', 90, 90)}), 0) "
+        f"coalesce(sum(value) FILTER (WHERE {earned} AND {ctx.in_window(90)}), 0) "
+        f"- coalesce(sum(value) FILTER (WHERE {earned} AND {ctx.in_window(90, 90)}), 0) "
         "AS loyalty_points_earned_change_last_90d",
         # missing for a customer with no points activity at all: redeeming none says nothing then
         f"CASE WHEN count(*) FILTER (WHERE {earned} OR {redeemed}) > 0 "
-        f"THEN coalesce(sum(value) FILTER (WHERE {redeemed} AND {ctx.within('timestamp', 365)}), 0) END "
+        f"THEN coalesce(sum(value) FILTER (WHERE {redeemed} AND {ctx.in_window(365)}), 0) END "
         "AS loyalty_points_redeemed_last_365d",
         f"{ctx.days_since(f'max(timestamp) FILTER (WHERE {redeemed})')} AS days_since_last_redemption",
         f"{ctx.days_since(f'max(timestamp) FILTER (WHERE {earned})')} AS days_since_last_points_earned",

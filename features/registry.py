@@ -433,12 +433,16 @@ class Family:
     computes the aggregates of every family over one relation in a single pass (one GROUP BY
     ``customer_key``, the customer's integer key in these relations), so aggregate names are unique
     across families.
+    Event families declare theirs over ``ev`` (one row per event: ``customer_id``, ``timestamp``,
+    ``event_type``, ``value`` and ``age``, whole days before the as-of date), grouped by ``customer_id``:
+    the events, often many times the transactions, are read once per shard for every event family.
     ``columns`` maps a feature to its SQL expression over those aggregate columns; a feature not in
     ``columns`` is the aggregate of its name.
 
     Families on the optional tables give ``sql`` instead: one query over the as-of views (``ev``,
     ``inv``, ``subs``, ``cust``, or ``tx``, which has ``customer_id`` too) grouped by ``customer_id``, whose
-    columns are the features. Feature and aggregate names are unique, so ``columns`` refers to any of them by name.
+    columns are the features; a family with both reads its own aggregates in ``agg_<relation>``. Feature and
+    aggregate names are unique, so ``columns`` refers to any of them by name.
 
     Families that fit population-level parameters (BTYD) also give ``finish``: their ``columns`` then are
     per-customer statistics, and ``finish`` gets those statistics for every customer with history (all

@@ -28,7 +28,7 @@ def _features(ctx: Context) -> list[Feature]:
 def _aggregates(ctx: Context) -> dict[str, list[str]]:
     # Over every customer with events: a customer without survey answers or reviews gets none of these (NULL,
     # and is_nps_detractor 0), as when the family read only those event types.
-    year = ctx.within("timestamp", 365)
+    year = ctx.in_window(365)
     return {"ev": [
         "arg_max(value, timestamp) FILTER (WHERE event_type = 'nps') AS latest_nps",
         f"min(value) FILTER (WHERE event_type = 'nps' AND {year}) AS lowest_nps_last_365d",

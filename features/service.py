@@ -33,14 +33,14 @@ def _features(ctx: Context) -> list[Feature]:
 def _aggregates(ctx: Context) -> dict[str, list[str]]:
     c, ticket = "event_type = 'complaint'", "event_type = 'support_ticket'"
     return {"ev": [
-        f"count(*) FILTER (WHERE event_type = 'support_ticket' AND {ctx.within('timestamp', 90)}) "
+        f"count(*) FILTER (WHERE event_type = 'support_ticket' AND {ctx.in_window(90)}) "
         "AS support_tickets_last_90d",
-        f"avg(value) FILTER (WHERE {ticket} AND {ctx.within('timestamp', 90)}) AS mean_response_hours_last_90d",
-        f"max(value) FILTER (WHERE {ticket} AND {ctx.within('timestamp', 90)}) AS max_response_hours_last_90d",
-        f"count(*) FILTER (WHERE {c} AND {ctx.within('timestamp', 90)}) AS complaints_last_90d",
-        f"count(*) FILTER (WHERE {c} AND {ctx.within('timestamp', 365)}) AS complaints_last_365d",
-        f"count(*) FILTER (WHERE {c} AND {ctx.within('timestamp', 90)}) "
-        f"- count(*) FILTER (WHERE {c} AND {ctx.within('timestamp', 90, 90)}) AS complaints_change_last_90d",
+        f"avg(value) FILTER (WHERE {ticket} AND {ctx.in_window(90)}) AS mean_response_hours_last_90d",
+        f"max(value) FILTER (WHERE {ticket} AND {ctx.in_window(90)}) AS max_response_hours_last_90d",
+        f"count(*) FILTER (WHERE {c} AND {ctx.in_window(90)}) AS complaints_last_90d",
+        f"count(*) FILTER (WHERE {c} AND {ctx.in_window(365)}) AS complaints_last_365d",
+        f"count(*) FILTER (WHERE {c} AND {ctx.in_window(90)}) "
+        f"- count(*) FILTER (WHERE {c} AND {ctx.in_window(90, 90)}) AS complaints_change_last_90d",
         f"{ctx.days_since(f'max(timestamp) FILTER (WHERE {c})')} AS days_since_last_complaint",
     ]}
 

@@ -152,7 +152,8 @@ def _create_asof_views(
     ``tx``: transactions in the columns of ``build_columns`` (``customer_key``, the customer's integer
     key, which ``customer_keys`` maps to ``customer_id``; ``order_key``; ``purchase``) plus ``age``, whole
     days before the as-of date; ``purchases``: the purchase lines of ``tx`` with ``new_order`` and ``gap``
-    (see ``Family``); ``ev``, ``inv``, ``subs``, ``cust``: the optional tables. The shard's transactions
+    (see ``Family``); ``ev`` (events, with ``age`` as in ``tx``), ``inv``, ``subs``, ``cust``: the optional
+    tables. The shard's transactions
     are read from the source once, into ``shard_transactions``, which with ``horizon_end`` (labels) also
     holds the rows up to it for the label query; ``tx`` still stops at the as-of day. ``reuse``: see
     ``Dataset.shard_rows_sql``. A shard's tables, and only they, are temporary tables: each is dropped
@@ -195,7 +196,8 @@ def _create_asof_views(
         FROM tx WHERE purchase WINDOW w AS (PARTITION BY customer_key ORDER BY age DESC, order_key)""")
     if "events" in ctx.tables:
         con.execute(f"""CREATE OR REPLACE TEMP VIEW ev AS
-            SELECT customer_id, timestamp, event_type, CAST(value AS {EXACT}) AS value
+            SELECT customer_id, timestamp, event_type, CAST(value AS {EXACT}) AS value,
+                   CAST({ctx.days_since('timestamp')} AS INTEGER) AS age
             FROM {clean('events')} WHERE timestamp < {end}""")
     if "invoices" in ctx.tables:
         con.execute(f"""CREATE OR REPLACE TEMP VIEW inv AS

@@ -48,6 +48,14 @@ def _per_family_reference(ds, params, plan) -> pd.DataFrame:
         where = f" WHERE event_type IN {SATISFACTION_TYPES}" if name == "satisfaction" else ""
         frames.append(con.sql(f"SELECT customer_id, {', '.join(exprs)} FROM ev{where} GROUP BY customer_id")
                       .to_arrow_table().to_pandas().set_index("customer_id"))
+    # active days as they were counted before the day bits: distinct days per window
+    day, within = "CAST(timestamp AS DATE)", ctx.within
+    frames.append(con.sql(
+        f"SELECT customer_id, count(DISTINCT {day}) FILTER (WHERE {within('timestamp', 30)}) AS distinct_days_last_30d, "
+        f"count(DISTINCT {day}) FILTER (WHERE {within('timestamp', 30, 30)}) AS distinct_days_previous_30d, "
+        f"count(*) FILTER (WHERE {within('timestamp', 90)}) / nullif(count(DISTINCT {day}) FILTER "
+        f"(WHERE {within('timestamp', 90)}), 0) AS distinct_events_per_active_day_90d FROM ev GROUP BY customer_id"
+    ).to_arrow_table().to_pandas().set_index("customer_id"))
     for (table,) in con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall():
         con.execute(f"DROP TABLE temp.{table}")
     return pd.concat(frames, axis=1)
@@ -77,6 +85,10 @@ def test_one_pass_over_events_gives_each_familys_features(tables):
             assert _same(built[feat.name], reference[feat.name], feat.fill), feat.name
             checked += 1
     assert checked > 40
+    for name, counted, fill in (("active_days_last_30d", "distinct_days_last_30d", 0),
+                                ("active_days_previous_30d", "distinct_days_previous_30d", 0),
+                                ("events_per_active_day_90d", "distinct_events_per_active_day_90d", None)):
+        assert _same(built[name], reference[counted], fill), name
     no_surveys = built.index.str.endswith("_no_surveys")
     assert no_surveys.any() and (built.loc[no_surveys, "is_nps_detractor"] == 0).all()
     assert built.loc[no_surveys, "latest_nps"].isna().all()
