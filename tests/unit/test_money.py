@@ -86,7 +86,7 @@ def test_reasons_report_excel_and_cli_write_the_same_style(tmp_path):
         path = write_excel(frame, tmp_path / "risk.xlsx", currency=currency)
         ws = load_workbook(path)["call list"]
         cell = ws.cell(row=2, column=[c.value for c in ws[1]].index(f"Value at risk ({currency})") + 1)
-        assert cell.value == 5671.7 and cell.number_format == (f'"{before}"#,##0.00' if before else f'#,##0.00 "EUR"')
+        assert cell.value == 5671.7 and cell.number_format == (f'"{before}"#,##0.00' if before else '#,##0.00 "EUR"')
 
         risk = pd.DataFrame({"risk_band": ["high"], "contact_group": ["treatment"], "value_at_risk": [5671.7]})
         summary = {"band_rule": {"by": "probability", "bands": {"high": 0.0}}, "as_of": "2025-12-31",
