@@ -181,8 +181,8 @@ def learn_effects(
                  for t in ev["effect_in_top"]])
     kept = ev["value_kept_top"]
     out.print(f"value kept by contacting the top {kept['share']:.0%} ({kept['customers']:,}), measured against their "
-              f"holdout: by predicted net saving {_amount(kept['by_net_saving'])}, by churn probability x value "
-              f"{_amount(kept['by_risk_x_value'])}", highlight=False)
+              f"holdout: by predicted net saving {_amount(kept['by_net_saving'], m.get('currency', ''))}, by churn "
+              f"probability x value {_amount(kept['by_risk_x_value'], m.get('currency', ''))}", highlight=False)
     for text in m["notes"]:
         note(text)
     if made.registered:

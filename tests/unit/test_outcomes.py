@@ -348,3 +348,10 @@ def test_a_range_is_judged_on_the_rest_of_the_horizon_not_on_one_quiet_week():
     assert oc.uncovered_from(cut, 90) == (6, 20.0, 0)
     late = {**usual, **{w: 20 for w in range(11)}}  # nothing in the last 13 days: too short to judge a range on
     assert oc.uncovered_from(late, 90) is None
+
+
+def test_the_page_writes_amounts_in_the_one_currency_style(risk_list, outcomes):
+    f = figures_of(risk_list, outcomes)
+    lost = f["value"]["lost_value"]
+    assert f"{lost:,.0f} EUR" in build_outcomes_report({**f, "currency": "EUR"}, "risk.parquet")
+    assert f"£{lost:,.0f}" in build_outcomes_report({**f, "currency": "£"}, "risk.parquet")

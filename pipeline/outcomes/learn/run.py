@@ -153,7 +153,8 @@ def learn_effects(params: str | Path | None, lists: list[str | Path], data: str 
                 "horizon_days": label.horizon_days, "lists": sources, "actions": model.actions_,
                 "fitted_rows": int(len(train)), "features": names, "evaluation": evaluation, "passed": passed,
                 "gate_reason": reason, "notes": notes,
-                "contact_cost": cfg.targeting.contact_cost, "offer_cost": cfg.targeting.offer_cost}
+                "contact_cost": cfg.targeting.contact_cost, "offer_cost": cfg.targeting.offer_cost,
+                "currency": cfg.scoring.currency.strip()}
     result = LearnEffectsRun(model, metadata, test_rows=held)
     if passed:
         log.info(f"the effect model passes the gate: {reason}")

@@ -74,7 +74,8 @@ def build_outcomes_report(figures: Mapping[str, Any], risk_list_name: str) -> st
     """
     env = Environment(loader=PackageLoader("pipeline.outputs.report", "templates"), autoescape=select_autoescape(
         enabled_extensions=("html", "j2"), default_for_string=True, default=True))
-    env.filters.update(percent=percent, money=money, number=number, interval=interval)
+    currency = str(figures.get("currency") or "")
+    env.filters.update(percent=percent, money=lambda value: money(value, currency), number=number, interval=interval)
     template = env.get_template("outcomes.html.j2")
     # names shown as the risk report shows them (``at_risk`` is a loyalty tier, not a risk band)
     labels = {column: column_labels(column) for column in ("risk_band", "loyalty_tier", "contact_group")}
