@@ -48,7 +48,8 @@ class SnapshotsConfig:
     step_days: int = 30
     # also train on the cutoff a year before the as-of date and its two neighbours (step_days apart), where the data
     # holds a full lookback before them and their horizon ends by the validation cutoff: the same season as the
-    # horizon that will be scored (docs/models.md, "Seasons")
+    # horizon that will be scored; and the same a year before the validation cutoff, the season its figures judge
+    # (docs/models.md, "Seasons")
     same_season_last_year: bool = True
     # training data whose last transaction is more than this many days before --as-of stops `churn train`
     # (exit 3) unless --allow-stale; None = no limit

@@ -57,22 +57,27 @@ def test_snapshot_cutoffs_have_fully_observed_horizons():
 
 
 def test_the_same_season_a_year_before_is_a_training_cutoff_where_history_allows():
-    """A year before the as-of date and a step either side: the season of the horizon to be scored, last year. Each
-    needs a full lookback of data before it and a horizon that ends by the validation cutoff (out of time)."""
+    """A year before the as-of date and a step either side: the season of the horizon to be scored, last year; and
+    the same a year before the validation cutoff: the season its figures judge. Each needs a full lookback of data
+    before it and a horizon that ends by the validation cutoff (out of time)."""
     p = load_params(None, ["snapshots.count=3", "snapshots.step_days=30", "label.horizon_days=90"])
     as_of = date(2025, 12, 31)
     regular = snapshot_cutoffs(p, as_of)
     assert regular == snapshot_cutoffs(p, as_of, first=date(2025, 1, 1))  # too little history: none added
     seasonal = set(snapshot_cutoffs(p, as_of, first=date(2023, 1, 1))) - set(regular)
-    assert seasonal == {date(2024, 12, 1), date(2024, 12, 31), date(2025, 1, 30)}
+    scored_season = {date(2024, 12, 1), date(2024, 12, 31), date(2025, 1, 30)}
+    validation_season = {date(2024, 9, 2), date(2024, 10, 2), date(2024, 11, 1)}  # 2025-10-02 a year before
+    assert seasonal == scored_season | validation_season
     validation = max(regular)
+    assert validation - timedelta(days=365) in seasonal
     assert all(c + timedelta(days=90) <= validation for c in seasonal)
     # only those with a full lookback (365 days) of data before them
     assert set(snapshot_cutoffs(p, as_of, first=date(2024, 1, 2))) - set(regular) == {date(2025, 1, 30)}
     # a horizon that would reach past the validation cutoff is left out (180 days: 2025-01-30 + 180 > 2025-07-04)
     long = load_params(None, ["snapshots.count=3", "snapshots.step_days=30", "label.horizon_days=180"])
+    # (the validation cutoff 2025-07-04 a year before, and its neighbours, all end in time)
     assert set(snapshot_cutoffs(long, as_of, first=date(2023, 1, 1))) - set(snapshot_cutoffs(long, as_of)) == {
-        date(2024, 12, 1), date(2024, 12, 31)}
+        date(2024, 12, 1), date(2024, 12, 31), date(2024, 6, 4), date(2024, 7, 4), date(2024, 8, 3)}
     # a cutoff within half a step of one already taken is not added twice
     many = load_params(None, ["snapshots.count=14", "snapshots.step_days=30", "label.horizon_days=90"])
     taken = snapshot_cutoffs(many, as_of, first=date(2020, 1, 1))
