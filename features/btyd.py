@@ -23,9 +23,11 @@ def _features(ctx: Context) -> list[Feature]:
     h = ctx.horizon_days
     return [
         Feature("btyd_probability_alive", FAMILY, "probability",
-                "The purchase-pattern model gives {value:.0%} odds they are still an active customer", -1, context=True),
+                "The purchase-pattern model gives {value:.0%} odds they are still an active customer", -1, context=True,
+                monotone=True),
         Feature(f"btyd_expected_purchases_next_{h}d", FAMILY, "purchases",
-                f"Expected to make {{value:.1f}} purchases in the next {h} days", -1, context=True),
+                f"Expected to make {{value:.1f}} purchases in the next {h} days", -1, context=True,
+                monotone=True),
     ]
 
 

@@ -11,7 +11,7 @@ def _features(ctx: Context) -> list[Feature]:
                    fill=0, neutral=1, fact="recent_purchases",
                    zero=f"No orders in the last {w} days") for w in ctx.windows_days]
     out.append(Feature("orders_lifetime", FAMILY, "count", "{value:count:order} since their first purchase", -1, fill=0,
-                       context=True, ages=True))
+                       context=True, ages=True, monotone=True))
     out.append(Feature("orders_per_month_lifetime", FAMILY, "orders per month",
                        "{value:.1f} orders a month on average over their life", -1, context=True))
     # a count of months is a trait of the customer's rhythm, not a change that raises risk now: never a reason

@@ -11,7 +11,7 @@ def _features(ctx: Context) -> list[Feature]:
                 # how overdue that is against their own rhythm is the regularity family's reason, said only when
                 # it is overdue (a ratio below 1 here would contradict the risk it names); a few days without a
                 # purchase are no news by themselves (as for a visit: days_since_last_visit)
-                "No purchase for {value:count:day}", 1, neutral=14, fact="last_purchase"),
+                "No purchase for {value:count:day}", 1, neutral=14, fact="last_purchase", monotone=True),
         Feature("days_since_previous_to_last_purchase", FAMILY, "days",
                 "The purchase before their last one was {value:ago}", 0),
     ]

@@ -105,6 +105,11 @@ class Feature:
             kind that shows before churn (a fall in order value, an activity habit lapsing). Learned from the
             customers who stayed, such a feature lowers the value of the customers showing it, the likeliest
             churners, and value at risk then prices churn twice (``tests/model/test_value.py``).
+        monotone: the direction of risk is certain whatever else the customer shows, so the churn model may be held to
+            it (with ``model.monotone_baselines``: LightGBM's monotone constraints, the risk never falling as the value
+            moves the risky way, every other input fixed). Set on the features the simple baselines are made of (days
+            since the last purchase, orders, BTYD expectations, a subscription's age), so the model can use each the
+            way its baseline does (docs/models.md, "Never behind a simple baseline").
     """
 
     name: str
@@ -128,8 +133,11 @@ class Feature:
     said_when: tuple[tuple[str, str, float], ...] = ()
     zero_when: tuple[tuple[str, str, float], ...] = ()
     value_input: bool = True
+    monotone: bool = False
 
     def __post_init__(self) -> None:
+        if self.monotone and (self.risk_direction == 0 or self.kind != "numeric"):
+            raise ValueError(f"{self.name}: monotone needs a numeric feature with a risk_direction of +1 or -1")
         if self.compares is not None:  # a list when read back from a model bundle's JSON
             object.__setattr__(self, "compares", tuple(self.compares))
         object.__setattr__(self, "said_when", tuple(tuple(c) for c in self.said_when))
@@ -518,6 +526,11 @@ class FeatureSpec:
     def context(self) -> list[str]:
         """Features shown on a customer's card but never drivers (model outputs, static attributes)."""
         return [f.name for f in self.features if f.context]
+
+    @property
+    def monotone(self) -> tuple[tuple[str, int], ...]:
+        """(name, risk direction) of the features whose direction of risk is certain (:attr:`Feature.monotone`)."""
+        return tuple((f.name, int(f.risk_direction)) for f in self.features if f.monotone)
 
     def to_records(self) -> list[dict[str, object]]:
         return [f.__dict__.copy() for f in self.features]

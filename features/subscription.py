@@ -27,7 +27,7 @@ def _features(ctx: Context) -> list[Feature]:
         Feature("subscription_plan", FAMILY, "category", "On the {value} plan", 0, kind="categorical", context=True),
         Feature("subscription_price", FAMILY, "currency", "Pays {value:money} per period", 0, context=True),
         Feature("subscription_age_days", FAMILY, "days", "Current subscription started {value:ago}", -1,
-                context=True, ages=True),
+                context=True, ages=True, monotone=True),
         Feature("months_subscribed", FAMILY, "count", "Subscribed for {value:count:month} in all", -1, fill=0,
                 context=True, ages=True),
         Feature("days_to_renewal", FAMILY, "days", "Their subscription renews {value:in}", -1, neutral=7,

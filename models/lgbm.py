@@ -281,10 +281,57 @@ class _LGBMBase(BaseEstimator):
 
 
 class LGBMChurnClassifier(ClassifierMixin, _LGBMBase):
-    """Binary churn classifier; ``predict_proba`` gives [P(stay), P(churn)]."""
+    """Binary churn classifier; ``predict_proba`` gives [P(stay), P(churn)].
+
+    ``monotone_features``: ``(name, direction)`` pairs, +1 where the churn probability may only rise with the
+    feature (every other input fixed), -1 where it may only fall: LightGBM's ``monotone_constraints``, by
+    ``monotone_constraints_method`` (``basic``, ``intermediate`` or ``advanced``: the less strict the method, the
+    more it gives up of the fit to keep the constraint). A name that is not a column is an error at fit time. The
+    signature repeats the base parameters on purpose, as the value regressor's does.
+    """
+
+    def __init__(
+        self,
+        learning_rate: float = _DEFAULTS.learning_rate,
+        num_leaves: int = _DEFAULTS.num_leaves,
+        max_depth: int = _DEFAULTS.max_depth,
+        min_child_samples: int = _DEFAULTS.min_child_samples,
+        feature_fraction: float = _DEFAULTS.feature_fraction,
+        bagging_fraction: float = _DEFAULTS.bagging_fraction,
+        bagging_freq: int = _DEFAULTS.bagging_freq,
+        lambda_l2: float = _DEFAULTS.lambda_l2,
+        n_estimators: int = _DEFAULTS.max_rounds,
+        early_stopping_rounds: int = _DEFAULTS.early_stopping_rounds,
+        random_state: int = 0,
+        n_jobs: int = 2,
+        monotone_features: tuple[tuple[str, int], ...] = (),
+        monotone_constraints_method: str = "advanced",
+    ) -> None:
+        super().__init__(learning_rate, num_leaves, max_depth, min_child_samples, feature_fraction, bagging_fraction,
+                         bagging_freq, lambda_l2, n_estimators, early_stopping_rounds, random_state, n_jobs)
+        self.monotone_features = monotone_features
+        self.monotone_constraints_method = monotone_constraints_method
 
     def _objective_params(self) -> dict:
         return {"objective": "binary"}
+
+    def _lgb_params(self) -> dict:
+        params = super()._lgb_params()
+        if self.monotone_features:
+            directions = {str(name): int(direction) for name, direction in self.monotone_features}
+            unknown = sorted(set(directions) - set(self.feature_names_))
+            if unknown:
+                raise ValueError(f"monotone_features names {unknown[0]!r}, which is not a column of X "
+                                 f"({len(self.feature_names_)} columns); pass a frame with that column or drop the name")
+            bad = sorted(n for n, d in directions.items() if d not in (-1, 1) or n in self.categories_)
+            if bad:
+                raise ValueError(f"monotone_features: {bad[0]!r} needs a direction of +1 or -1 and a numeric column")
+            if self.monotone_constraints_method not in ("basic", "intermediate", "advanced"):
+                raise ValueError("monotone_constraints_method must be basic, intermediate or advanced; got "
+                                 f"{self.monotone_constraints_method!r}")
+            params["monotone_constraints"] = [directions.get(name, 0) for name in self.feature_names_]
+            params["monotone_constraints_method"] = self.monotone_constraints_method
+        return params
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

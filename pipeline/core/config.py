@@ -161,6 +161,15 @@ class ChurnModelConfig(BoosterSettings):
     bagging_freq: int = 1
     lambda_l2: float = 1.0
     refit_on_all_cutoffs: bool = True  # after validation, refit on every labelled cutoff (the latest included)
+    # Never behind a simple baseline (docs/models.md): hold the model to the direction of risk of the features the
+    # baselines are made of (``Feature.monotone``: days since the last purchase, orders, BTYD expectations, a
+    # subscription's age) by LightGBM's monotone constraints, built by ``monotone_method``
+    monotone_baselines: bool = False
+    monotone_method: Literal["basic", "intermediate", "advanced"] = "advanced"
+    # Leaves sized to the churners: each leaf holds at least this many rows of the rarer class on average, so
+    # min_child_samples = churners_per_leaf / the rarer class's share of the rows fitted (at least 20, at most
+    # half the rows), and tuning searches a quarter to four times that; 0 = min_child_samples as given
+    churners_per_leaf: float = 0.0
 
 
 @dataclass(frozen=True)

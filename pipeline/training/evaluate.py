@@ -57,7 +57,7 @@ def in_period_scores(test: pd.DataFrame, spec: FeatureSpec, params: Params, fold
     for k, scored in enumerate(parts):
         stop = parts[(k + 1) % folds]
         fit = np.setdiff1d(np.arange(len(y)), np.concatenate([scored, stop]))
-        model = churn_estimator(params).fit(X.iloc[fit], y[fit], eval_set=(X.iloc[stop], y[stop]))
+        model = churn_estimator(params, spec, y[fit]).fit(X.iloc[fit], y[fit], eval_set=(X.iloc[stop], y[stop]))
         out[scored] = model.predict_proba(X.iloc[scored])[:, 1]
     return out
 

@@ -59,9 +59,39 @@ class TrainResult:
     cutoff_calibration: pd.DataFrame | None = None
 
 
-def churn_estimator(params: Params, **overrides) -> LGBMChurnClassifier:
-    """The churn classifier (``model:`` booster settings); ``overrides`` are estimator parameters (tuned ones)."""
-    return LGBMChurnClassifier.from_settings(params.model, **{"random_state": params.seed, **overrides})
+MIN_LEAF_ROWS = 20  # the leaf-size rule's floor (LightGBM's own default min_data_in_leaf)
+
+
+def leaf_size(y: np.ndarray, churners_per_leaf: float) -> int | None:
+    """min_child_samples by the number of churners (``model.churners_per_leaf``): the rows a leaf needs to hold
+    ``churners_per_leaf`` rows of the rarer class on average, ``ceil(churners_per_leaf / share of the rarer class)``,
+    at least ``MIN_LEAF_ROWS`` and at most half the rows (so one split stays possible). A tree then has room for
+    about (rarer-class rows / churners_per_leaf) leaves: a few hundred churners allow a few leaves, a rare class
+    larger leaves, and a large base smaller ones than a fixed size would. None when the rule is off (0) or ``y``
+    holds one class."""
+    y = np.asarray(y)
+    if churners_per_leaf <= 0 or not len(y):
+        return None
+    share = float(min(y.mean(), 1 - y.mean()))
+    if share <= 0:
+        return None
+    return int(min(max(np.ceil(churners_per_leaf / share), MIN_LEAF_ROWS), max(len(y) // 2, 1)))
+
+
+def churn_estimator(params: Params, spec: FeatureSpec | None = None, y: np.ndarray | None = None,
+                    **overrides) -> LGBMChurnClassifier:
+    """The churn classifier (``model:`` booster settings); ``overrides`` are estimator parameters (tuned ones).
+    With ``model.monotone_baselines`` the features of ``spec`` whose risk direction is certain (``Feature.monotone``)
+    are constrained to it; with ``model.churners_per_leaf`` the leaves are sized to the churners of ``y``, the labels
+    it will be fitted on (:func:`leaf_size`), unless ``overrides`` set min_child_samples."""
+    c = params.model
+    settings: dict = {"random_state": params.seed}
+    if c.monotone_baselines and spec is not None and spec.monotone:
+        settings |= {"monotone_features": spec.monotone, "monotone_constraints_method": c.monotone_method}
+    leaf = leaf_size(y, c.churners_per_leaf) if y is not None else None
+    if leaf is not None:
+        settings["min_child_samples"] = leaf
+    return LGBMChurnClassifier.from_settings(c, **{**settings, **overrides})
 
 
 def value_estimator(params: Params, spec: FeatureSpec | None = None, **overrides) -> LGBMValueRegressor:
@@ -131,14 +161,16 @@ def study_name(data_hash: str, as_of, params: Params, spec: FeatureSpec) -> str:
     return f"churn-{data_hash}-{as_of}-{hashlib.sha256(problem.encode()).hexdigest()[:12]}"
 
 
-def _suggest(trial: optuna.Trial, min_learning_rate: float = 0.01) -> dict:
+def _suggest(trial: optuna.Trial, min_learning_rate: float = 0.01, leaf: int | None = None) -> dict:
+    # leaf: the leaf size the churners give (leaf_size); searched from a quarter to four times it, else 10-400
+    low, high = (max(2, leaf // 4), max(leaf * 4, 3)) if leaf else (10, 400)
     return {
         # floored (tuning.min_learning_rate): a low rate multiplies the trees for AUC in the fourth decimal
         "learning_rate": trial.suggest_float("learning_rate", min_learning_rate, 0.2, log=True),
         # Depth and leaves are capped: TreeSHAP costs trees x leaves x depth^2 per customer explained.
         "num_leaves": trial.suggest_int("num_leaves", 4, 31, log=True),
         "max_depth": trial.suggest_int("max_depth", 3, 7),
-        "min_child_samples": trial.suggest_int("min_child_samples", 10, 400, log=True),
+        "min_child_samples": trial.suggest_int("min_child_samples", low, high, log=True),
         "feature_fraction": trial.suggest_float("feature_fraction", 0.4, 1.0),
         "bagging_fraction": trial.suggest_float("bagging_fraction", 0.5, 1.0),
         "lambda_l2": trial.suggest_float("lambda_l2", 1e-3, 30.0, log=True),
@@ -163,7 +195,7 @@ def tuning_rows(customers: np.ndarray, max_rows: int, seed: int) -> np.ndarray:
 
 def tune(
     X: pd.DataFrame, y: np.ndarray, cutoffs: pd.Series, params: Params, study_name: str, storage: str | None,
-    on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None,
+    on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None, spec: FeatureSpec | None = None,
 ) -> tuple[dict, dict]:
     """Optuna search (seeded TPE, median pruning after each fold), objective = mean ROC-AUC over the
     rolling-origin folds less the size penalty (``size_penalty``) of the folds' mean leaves. The study lives in
@@ -182,10 +214,10 @@ def tune(
     study.sampler = optuna.samplers.TPESampler(seed=params.seed + len(study.trials))
 
     def objective(trial: optuna.Trial) -> float:
-        est_params = _suggest(trial, params.tuning.min_learning_rate)
+        est_params = _suggest(trial, params.tuning.min_learning_rate, leaf_size(y, params.model.churners_per_leaf))
         scores, leaves = [], []
         for step, (train, valid) in enumerate(folds):
-            est = churn_estimator(params, **est_params).fit(X[train], y[train], eval_set=(X[valid], y[valid]))
+            est = churn_estimator(params, spec, **est_params).fit(X[train], y[train], eval_set=(X[valid], y[valid]))
             scores.append(ranking_metrics(y[valid], est.predict_proba(X[valid])[:, 1])["roc_auc"])
             leaves.append(est.total_leaves())
             trial.report(float(np.mean(scores)), step)
@@ -247,13 +279,13 @@ def train_models(
     if params.tuning.n_trials > 0:
         rows = train.copy()  # the training rows tuning scores trials on (tuning.max_rows)
         rows[train] = tuning_rows(training_set["customer_id"].to_numpy()[train], params.tuning.max_rows, params.seed)
-        best, summary = tune(X[rows], y[rows], cutoffs[rows], params, study_name, storage, on_trial)
+        best, summary = tune(X[rows], y[rows], cutoffs[rows], params, study_name, storage, on_trial, spec)
         if summary:
             summary["rows"] = int(rows.sum())
     timings["tuning_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    churn = churn_estimator(params, **best).fit(X[train], y[train], eval_set=(X[valid], y[valid]))
+    churn = churn_estimator(params, spec, y[train], **best).fit(X[train], y[train], eval_set=(X[valid], y[valid]))
     raw_valid = churn.predict_proba(X[valid])[:, 1]
     customers = training_set["customer_id"].to_numpy()
     calibrator, calibration_scores, p_valid_out_of_fold = choose_calibrator(raw_valid, y[valid], params.seed,
@@ -270,8 +302,8 @@ def train_models(
         # rounds (CDNOW, 180 days: fitted to a one-round model's four scores, it squeezed the refit's
         # probabilities into 0.58-0.84 where the churn rates of its deciles run 0.26-0.93), and a map judged on one
         # cutoff learns that cutoff's season (a summer cutoff's 64% churn carried into Christmas).
-        rounds, out_of_fold = grouped_cv(lambda: churn_estimator(params, **best), X, y, customers, params.seed)
-        churn = churn_estimator(params, **best, n_estimators=rounds, early_stopping_rounds=0).fit(X, y)
+        rounds, out_of_fold = grouped_cv(lambda: churn_estimator(params, spec, y, **best), X, y, customers, params.seed)
+        churn = churn_estimator(params, spec, y, **best, n_estimators=rounds, early_stopping_rounds=0).fit(X, y)
         if np.isfinite(out_of_fold).all():  # else too few customers to hold any out: the map above stays
             calibrator, calibration_scores, _ = choose_calibrator(out_of_fold, y, params.seed, groups=customers)
     # Judged on every cutoff of another season, not only on the one the map was fitted to: the model's out-of-fold
