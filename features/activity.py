@@ -42,9 +42,14 @@ COUNT_WINDOWS = (30, 90, 365)
 MIX_DAYS = 90  # events per active day, mean and sum of values
 MAX_SLUG = 40
 ACTIVE_DAYS = "activity_helper_active_days_90d"
-# days since the customer's last row of each other kind: "Not active in the last 30 days" needs none in those days
-NOT_ACTIVE_ROWS = ("days_since_last_return", "days_since_last_invoice_issued_or_paid",
-                   "days_since_last_subscription_start_or_end", "days_since_last_renewal_charge", "days_since_signup")
+# "Not active in the last 30 days" needs no row of any other kind in those days: (feature, operator, bound) on the
+# days since the customer's last row of a kind, or on the rows of a kind in those days (missing: none, or no table).
+# A subscription's end is not among them: a feature saying when took the late-payment cause's place in the model.
+NOT_ACTIVE_ROWS = (("days_since_last_return", ">= or missing", RECENT_DAYS),
+                   (f"invoices_issued_or_paid_last_{RECENT_DAYS}d", "<= or missing", 0),
+                   ("subscription_age_days", ">= or missing", RECENT_DAYS),
+                   ("days_since_last_renewal_charge", ">= or missing", RECENT_DAYS),
+                   ("days_since_signup", ">= or missing", RECENT_DAYS))
 HABIT_EVENTS = 4  # events of a type before a customer has a usual gap between them: three gaps, not one or two
 # A gap of twice the usual one happens by chance after 14% of a steady (Poisson) habit's events, against 37% for
 # one usual gap: past it, the customer has most likely changed, not just paused.
@@ -186,7 +191,7 @@ def _features(ctx: Context) -> list[Feature]:
                 said_when=(("days_since_last_purchase", ">=", r),),
                 # ... and no row of any other kind: a return, an invoice issued or paid, a subscription started or
                 # ended, a signup (a customer without such rows, or a build without the table, has none)
-                zero_when=tuple((name, ">= or missing", r) for name in NOT_ACTIVE_ROWS)),
+                zero_when=NOT_ACTIVE_ROWS),
         Feature(f"active_days_previous_{r}d", FAMILY, "count",
                 f"Active on {{value:count:day}} in the {r} days before the last {r}", 0, fill=0),
         _trend(f"active_days_change_{r}d", f"active_days_last_{r}d", f"active_days_previous_{r}d",

@@ -1,5 +1,6 @@
 """payments: how late the customer pays and what is overdue now (paid_at after as_of counts as unpaid)."""
 
+from features.activity import RECENT_DAYS
 from features.registry import Context, Family, Feature, register
 
 FAMILY = "payments"
@@ -26,9 +27,10 @@ def _features(ctx: Context) -> list[Feature]:
                 fact="overdue"),
         Feature("max_days_overdue_now", FAMILY, "days", "Oldest unpaid invoice is {value:count:day} overdue", 1, fill=0,
                 neutral=0, fact="overdue"),
-        # when the customer's last invoice row happened: "Not active in the last 30 days" is never said of someone
-        # billed or paying in those days (features.activity); describes, never a reason by itself (direction 0)
-        Feature("days_since_last_invoice_issued_or_paid", FAMILY, "days", "Last invoice issued or paid {value:ago}", 0),
+        # invoices issued or paid in the days of "Not active in the last 30 days", which is never said of someone
+        # billed or paying in them (features.activity); describes, never a reason by itself (direction 0)
+        Feature(f"invoices_issued_or_paid_last_{RECENT_DAYS}d", FAMILY, "count",
+                f"{{value:count:invoice}} issued or paid in the last {RECENT_DAYS} days", 0, fill=0),
     ]
 
 
@@ -48,8 +50,9 @@ def _sql(ctx: Context) -> str:
                count(*) FILTER (WHERE {overdue}) AS overdue_invoices_now,
                coalesce(sum(amount) FILTER (WHERE {overdue}), 0) AS overdue_amount_now,
                coalesce(max({ctx.days_since('due_date')}) FILTER (WHERE {overdue}), 0) AS max_days_overdue_now,
-               {ctx.days_since('max(greatest(issued_at, coalesce(paid_at, issued_at)))')}
-                   AS days_since_last_invoice_issued_or_paid
+               count(*) FILTER (WHERE {ctx.within('issued_at', RECENT_DAYS)}
+                                      OR (paid_at IS NOT NULL AND {ctx.within('paid_at', RECENT_DAYS)}))
+                   AS invoices_issued_or_paid_last_{RECENT_DAYS}d
         FROM inv GROUP BY customer_id"""
 
 

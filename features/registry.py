@@ -99,7 +99,7 @@ class Feature:
             (``("purchase_gaps_lifetime", ">=", 3)``); "not active" needs no purchase in those days either.
         zero_when: the same, for the ``zero`` sentence alone: "Bought nothing in the last 30 days" needs no purchase
             in them (a spend of 0 can be a purchase returned in full); "Not active in the last 30 days" needs no row
-            of any kind in them (no return, invoice issued or paid, subscription started or ended, signup).
+            of any kind in them (no return, invoice issued or paid, subscription started, signup).
         value_input: False keeps the feature out of the value-if-retained model (the churn model and the
             reasons still use it): a signal of how a customer is drifting from their own usual behaviour, of the
             kind that shows before churn (a fall in order value, an activity habit lapsing). Learned from the

@@ -326,10 +326,11 @@ def test_drivers_apply_the_same_rule_as_the_sentences(spec):
 
 def _last_row_ages(tables: dict[str, pd.DataFrame], as_of) -> pd.Series:
     """Per customer, whole days from their last row of any kind (a purchase, a return, an event, an invoice issued
-    or paid, a subscription started or ended, a signup) to ``as_of``, from the raw tables."""
+    or paid, a subscription started, a signup) to ``as_of``, from the raw tables. A subscription's end is not
+    counted: no feature says when (features.activity.NOT_ACTIVE_ROWS)."""
     end = pd.Timestamp(as_of) + pd.Timedelta(days=1)
     dates = {"transactions": ("timestamp",), "events": ("timestamp",), "invoices": ("issued_at", "paid_at"),
-             "subscriptions": ("start_date", "end_date"), "customers": ("signup_date",)}
+             "subscriptions": ("start_date",), "customers": ("signup_date",)}
     stamps = [pd.DataFrame({"customer_id": tables[t]["customer_id"], "at": tables[t][c]})
               for t, columns in dates.items() for c in columns]
     rows = pd.concat(stamps).dropna()
@@ -340,7 +341,7 @@ def _last_row_ages(tables: dict[str, pd.DataFrame], as_of) -> pd.Series:
 def test_not_active_is_never_said_of_a_customer_with_any_row_in_those_days(sample_tables, params):
     """"Not active in the last 30 days" (docs/explanations.md, issue 29): for every customer of a generated base, the
     sentence can be said only when none of their rows of any table falls in those days; a return, an invoice paid,
-    a subscription ended or a signup in them each keeps it unsaid (planted into customers it was said of)."""
+    a subscription started or a signup in them each keeps it unsaid (planted into customers it was said of)."""
     from pipeline.build.features import build_features
     from tests.conftest import copy_tables
 
@@ -369,11 +370,11 @@ def test_not_active_is_never_said_of_a_customer_with_any_row_in_those_days(sampl
     paid = pd.DataFrame({"customer_id": [ids[1]], "invoice_id": ["planted-invoice"],
                          "issued_at": [at - pd.Timedelta(days=40)], "due_date": [at - pd.Timedelta(days=26)],
                          "paid_at": [at], "amount": [9.99]}).astype(inv.dtypes.to_dict())
-    ended = pd.DataFrame({"customer_id": [ids[2]], "start_date": [at - pd.Timedelta(days=200)], "end_date": [at],
-                          "plan": ["basic"], "price": [9.99]}).astype(subs.dtypes.to_dict())
+    started = pd.DataFrame({"customer_id": [ids[2]], "start_date": [at], "end_date": [pd.NaT],
+                            "plan": ["basic"], "price": [9.99]}).astype(subs.dtypes.to_dict())
     tables["transactions"] = pd.concat([tx, returned], ignore_index=True)
     tables["invoices"] = pd.concat([inv, paid], ignore_index=True)
-    tables["subscriptions"] = pd.concat([subs, ended], ignore_index=True)
+    tables["subscriptions"] = pd.concat([subs, started], ignore_index=True)
     tables["customers"] = cust.assign(signup_date=cust["signup_date"].mask(cust["customer_id"] == ids[3], at))
     after = sayable(tables)
     assert not after[ids].any(), after[ids]
