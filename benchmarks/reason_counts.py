@@ -61,6 +61,7 @@ ROWS = {
     "first_reason_effect_under_minimum": "First reason under the least effect",
     "not_active_30d_with_a_row_in_30d": "'Not active in the last 30 days' with a purchase, return or event in those days",
     "not_active_30d_with_any_row_in_30d": "'Not active in the last 30 days' with a row of any table in those days",
+    "not_active_30d_with_a_subscription_end_in_30d": "'Not active in the last 30 days' with a subscription ended in them",
     "bought_in_none_of_12_months": "'Bought in none of the last 12 months'",
     "at_0pct": "Customers at 0%",
     "at_0pct_with_reasons": "Customers at 0% with reasons",
@@ -216,6 +217,10 @@ def count_problems(risk: pd.DataFrame, features: pd.DataFrame, tables: dict[str,
                        ("not_active_30d_with_any_row_in_30d", TABLES)):
         last = last_row_dates(tables, end, which).reindex(r.index)
         c[key] = int((not_active & (last >= window_start)).sum())
+    ends = tables.get("subscriptions")
+    ended = (ends[(ends["end_date"] >= window_start) & (ends["end_date"] < end)]["customer_id"] if ends is not None
+             else pd.Series(dtype=str))
+    c["not_active_30d_with_a_subscription_end_in_30d"] = int((not_active & r.index.isin(set(ended))).sum())
     c["bought_in_none_of_12_months"] = int(has("Bought in none of the last 12 months").sum())
     low = p < 0.005
     c["at_0pct"] = int(low.sum())
