@@ -61,6 +61,7 @@ lint: install
 
 bench: install spark
 	$(PY) benchmarks/bench_features.py
+	$(PY) benchmarks/bench_events.py
 	$(PY) benchmarks/bench_scoring.py
 	$(PY) benchmarks/bench_training.py
 	$(PY) benchmarks/bench_excel.py
