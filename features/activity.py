@@ -257,6 +257,10 @@ def _aggregates(ctx: Context) -> dict[str, list[str]]:
     in_window = ctx.in_window
     # The days active in the last 90, one bit per day back from the as-of date (``age``): the active days of any
     # window within them are the bits set in its range, counted exactly, without a DISTINCT hash table per window.
+    # Every window counted so lies within the MIX_DAYS bits, and those fit the 128 of a HUGEINT.
+    if not (2 * RECENT_DAYS <= MIX_DAYS < 128):
+        raise ValueError(f"activity: active days are counted in {MIX_DAYS} day bits, which must hold the last "
+                         f"{RECENT_DAYS} days and the {RECENT_DAYS} before, and fit 128 bits")
     days = f"coalesce(bit_or(CASE WHEN {in_window(MIX_DAYS)} THEN CAST(1 AS HUGEINT) << age END), 0)"
 
     def active_days(window: int, offset: int = 0) -> str:
