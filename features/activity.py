@@ -44,10 +44,11 @@ MAX_SLUG = 40
 ACTIVE_DAYS = "activity_helper_active_days_90d"
 # "Not active in the last 30 days" needs no row of any other kind in those days: (feature, operator, bound) on the
 # days since the customer's last row of a kind, or on the rows of a kind in those days (missing: none, or no table).
-# A subscription's end is not among them: a feature saying when took the late-payment cause's place in the model.
+# The invoices' and the subscriptions' are condition-only features (Feature.model_input): as model inputs they moved
+# the other features' shares of the model's gain and silenced the late-payment cause.
 NOT_ACTIVE_ROWS = (("days_since_last_return", ">= or missing", RECENT_DAYS),
                    (f"invoices_issued_or_paid_last_{RECENT_DAYS}d", "<= or missing", 0),
-                   ("subscription_age_days", ">= or missing", RECENT_DAYS),
+                   ("days_since_last_subscription_start_or_end", ">= or missing", RECENT_DAYS),
                    ("days_since_last_renewal_charge", ">= or missing", RECENT_DAYS),
                    ("days_since_signup", ">= or missing", RECENT_DAYS))
 HABIT_EVENTS = 4  # events of a type before a customer has a usual gap between them: three gaps, not one or two

@@ -99,7 +99,7 @@ class Feature:
             (``("purchase_gaps_lifetime", ">=", 3)``); "not active" needs no purchase in those days either.
         zero_when: the same, for the ``zero`` sentence alone: "Bought nothing in the last 30 days" needs no purchase
             in them (a spend of 0 can be a purchase returned in full); "Not active in the last 30 days" needs no row
-            of any kind in them (no return, invoice issued or paid, subscription started, signup).
+            of any kind in them (no return, invoice issued or paid, subscription started or ended, signup).
         value_input: False keeps the feature out of the value-if-retained model (the churn model and the
             reasons still use it): a signal of how a customer is drifting from their own usual behaviour, of the
             kind that shows before churn (a fall in order value, an activity habit lapsing). Learned from the
@@ -110,6 +110,13 @@ class Feature:
             moves the risky way, every other input fixed). Set on the features the simple baselines are made of (days
             since the last purchase, orders, BTYD expectations, a subscription's age), so the model can use each the
             way its baseline does (docs/models.md, "Never behind a simple baseline").
+        model_input: False makes a condition-only feature: computed in the feature table (and so in the report's
+            and the Excel's feature columns), read by other features' conditions (``said_when``, ``zero_when``) and
+            by actions' ``when`` rules, but never given to the churn or value model (training, tuning, scoring,
+            SHAP, drift and the model bundle's feature names leave it out) and never a driver. For a fact a
+            condition needs and the model does not: a new model input moves every other feature's share of the
+            model's gain, and the least share a fact needs to name a reason (``models.explain.MIN_FACT_GAIN_SHARE``)
+            can then silence a whole cause. Needs ``risk_direction`` 0.
     """
 
     name: str
@@ -134,10 +141,14 @@ class Feature:
     zero_when: tuple[tuple[str, str, float], ...] = ()
     value_input: bool = True
     monotone: bool = False
+    model_input: bool = True
 
     def __post_init__(self) -> None:
         if self.monotone and (self.risk_direction == 0 or self.kind != "numeric"):
             raise ValueError(f"{self.name}: monotone needs a numeric feature with a risk_direction of +1 or -1")
+        if not self.model_input and (self.risk_direction != 0 or self.monotone):
+            raise ValueError(f"{self.name}: a condition-only feature (model_input=False) is never a driver nor a model "
+                             "input: give it risk_direction 0 and no monotone")
         if self.compares is not None:  # a list when read back from a model bundle's JSON
             object.__setattr__(self, "compares", tuple(self.compares))
         object.__setattr__(self, "said_when", tuple(tuple(c) for c in self.said_when))
@@ -150,7 +161,7 @@ class Feature:
     @property
     def can_drive(self) -> bool:
         """Whether this feature may ever name a driver: behaviour with a direction of risk, not a trait."""
-        return not self.context and not self.trait and self.risk_direction != 0
+        return not self.context and not self.trait and self.risk_direction != 0 and self.model_input
 
     @property
     def fact_key(self) -> str:
@@ -504,20 +515,51 @@ def register(family: Family) -> Family:
 
 @dataclass(frozen=True)
 class FeatureSpec:
-    """The ordered features of one build, with metadata: what a model is trained on."""
+    """The ordered features of one build, with metadata: ``features`` are what a model is trained on (its inputs, in
+    order); ``conditions`` the condition-only features (:attr:`Feature.model_input` False), columns of the feature
+    table that reasons' and actions' conditions read and no model does."""
 
     features: tuple[Feature, ...] = field(default_factory=tuple)
+    conditions: tuple[Feature, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        wrong = [f.name for f in self.features if not f.model_input] + [f.name for f in self.conditions if f.model_input]
+        if wrong:
+            raise ValueError(f"{wrong[0]}: a model input among the conditions or a condition-only feature among the "
+                             "inputs (FeatureSpec.of sorts them)")
+
+    @classmethod
+    def of(cls, features: list[Feature] | tuple[Feature, ...]) -> FeatureSpec:
+        """A build's features sorted into model inputs and condition-only ones, each in the order given."""
+        return cls(tuple(f for f in features if f.model_input), tuple(f for f in features if not f.model_input))
 
     @property
     def names(self) -> list[str]:
+        """The model's inputs, in order."""
         return [f.name for f in self.features]
+
+    @property
+    def all_features(self) -> tuple[Feature, ...]:
+        """Every feature of the build, the model's inputs first, then the condition-only ones."""
+        return (*self.features, *self.conditions)
+
+    @property
+    def table_names(self) -> list[str]:
+        """Every feature column of the feature table: the model's inputs, then the condition-only features (the
+        table itself has each family's columns together)."""
+        return [f.name for f in self.all_features]
+
+    @property
+    def condition_names(self) -> list[str]:
+        """The condition-only features: in the feature table, never given to a model."""
+        return [f.name for f in self.conditions]
 
     @property
     def categorical(self) -> list[str]:
         return [f.name for f in self.features if f.kind == "categorical"]
 
     def __getitem__(self, name: str) -> Feature:
-        for f in self.features:
+        for f in self.all_features:
             if f.name == name:
                 return f
         raise KeyError(name)
@@ -533,8 +575,8 @@ class FeatureSpec:
         return tuple((f.name, int(f.risk_direction)) for f in self.features if f.monotone)
 
     def to_records(self) -> list[dict[str, object]]:
-        return [f.__dict__.copy() for f in self.features]
+        return [f.__dict__.copy() for f in self.all_features]
 
     @classmethod
     def from_records(cls, records: list[dict[str, object]]) -> FeatureSpec:
-        return cls(tuple(Feature(**r) for r in records))
+        return cls.of([Feature(**r) for r in records])

@@ -40,6 +40,11 @@ def _features(ctx: Context) -> list[Feature]:
                 "Moved to a cheaper plan {value:count:time} in the last year", 1, fill=0, neutral=0),
         Feature("price_rises_last_365d", FAMILY, "count",
                 "Their plan's price went up {value:count:time} in the last year", 1, fill=0, neutral=0),
+        # when a subscription last started or ended: "Not active in the last 30 days" is never said of someone who
+        # subscribed or cancelled in those days (features.activity). A condition only, no model input
+        # (Feature.model_input): as an input it took the late-payment cause's place in the model
+        Feature("days_since_last_subscription_start_or_end", FAMILY, "days",
+                "Last started or ended a subscription {value:ago}", 0, model_input=False),
     ]
     if _renewal_charges(ctx):
         out += [
@@ -76,7 +81,9 @@ def _sql(ctx: Context) -> str:
                    AS plan_upgrades_last_365d,
                count(*) FILTER (WHERE {changed} AND {year} AND price < prev_price) AS plan_downgrades_last_365d,
                count(*) FILTER (WHERE {changed} AND {year} AND price > prev_price AND plan IS NOT DISTINCT FROM prev_plan)
-                   AS price_rises_last_365d
+                   AS price_rises_last_365d,
+               {ctx.days_since('max(greatest(start_date, coalesce(end_date, start_date)))')}
+                   AS days_since_last_subscription_start_or_end
         FROM (SELECT *, lag(end_date) OVER w AS prev_end, lag(price) OVER w AS prev_price, lag(plan) OVER w AS prev_plan,
                      lead(start_date) OVER w AS next_start
               FROM subs WINDOW w AS ({order}))

@@ -192,8 +192,9 @@ class ModelBundle:
         return self.spec.names
 
     def check_features(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """The model's features of ``frame`` in training order; a mismatch is a ModelError naming them."""
-        keys = [c for c in KEY_COLUMNS if c in frame.columns]
+        """The model's features of ``frame`` in training order; a mismatch is a ModelError naming them. The
+        condition-only features (``Feature.model_input``) a feature table also holds are no model input: left out."""
+        keys = [c for c in (*KEY_COLUMNS, *self.spec.condition_names) if c in frame.columns]
         return check_feature_frame(frame.drop(columns=keys), self.feature_names)
 
     def churn_probability(self, X: pd.DataFrame) -> np.ndarray:

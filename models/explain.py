@@ -107,7 +107,9 @@ def top_drivers(effects: np.ndarray, features: pd.DataFrame, spec: FeatureSpec, 
     leading feature states a fact an earlier reason already said is named by its next feature, or passed over, and
     the next family takes the freed place. ``least_effect`` (per customer, in probability points as a share;
     :func:`least_effects`) is the least effect a driver must have to be named; ``silent`` are facts that never
-    name a driver (:func:`silent_facts`).
+    name a driver (:func:`silent_facts`). ``features`` are the customers' rows of the feature table, in the order of
+    ``effects``' rows: the model's inputs, and the condition-only features (``FeatureSpec.conditions``) that
+    reasons' conditions read; a condition on a column it lacks reads a missing value.
     """
     n, m = effects.shape[0], len(spec.features)
     ranked_by = effects if log_odds is None else log_odds
@@ -230,7 +232,7 @@ def _render(features: pd.DataFrame, spec: FeatureSpec, chosen: np.ndarray, valid
             reasons: dict[int, np.ndarray], rendered: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
     """Render the reasons of the chosen features not rendered yet into ``reasons`` (per feature index, one
     per customer; ``rendered`` marks them); returns, per feature index, the rows whose sentence cannot be said."""
-    known = set(spec.names)
+    known = set(features.columns)  # the model's inputs and the condition-only features (FeatureSpec.conditions)
     n = len(features)
     unsaid = {}
     for fi in np.unique(chosen[valid]):

@@ -180,7 +180,7 @@ def metadata_problems(feat: Feature) -> list[str]:
 
 
 def duplicate_names(spec: FeatureSpec) -> list[str]:
-    names = spec.names
+    names = spec.table_names  # the model's inputs and the condition-only features: columns of one table
     return sorted({n for n in names if names.count(n) > 1})
 
 
@@ -250,7 +250,7 @@ def check_features(tables: dict[str, pd.DataFrame], params, as_of: date, seed: i
     if duplicate_names(spec):  # two columns of one name: nothing else can be checked
         report = ContractReport(as_of, 0, spec, notices)
         for name in duplicate_names(spec):
-            families = " and ".join(f.family for f in spec.features if f.name == name)
+            families = " and ".join(f.family for f in spec.all_features if f.name == name)
             report.findings.append(Finding("metadata", name, f"families {families} both give a feature of this name; "
                                            "every feature name must be unique", families))
         return report
@@ -265,7 +265,7 @@ def check_features(tables: dict[str, pd.DataFrame], params, as_of: date, seed: i
         return report
     spec = builds.spec
     report = ContractReport(as_of, len(builds.first), spec, builds.notices)
-    for feat in spec.features:
+    for feat in spec.all_features:  # condition-only features too: reasons' conditions read them
 
         def add(check: str, message: str, feat: Feature = feat) -> None:
             report.findings.append(Finding(check, feat.name, message, feat.family))

@@ -246,7 +246,8 @@ def check_exclude(ctx: Context) -> None:
 
 
 def feature_spec(ctx: Context, only: tuple[str, ...] | None = None) -> tuple[FeatureSpec, list[str]]:
-    """The features a build with this context produces, and notices for the families skipped."""
+    """The features a build with this context produces (the model's inputs, and the condition-only features the
+    table also holds: ``FeatureSpec``), and notices for the families skipped."""
     check_exclude(ctx)
     feats: list[Feature] = []
     notices: list[str] = []
@@ -276,7 +277,7 @@ def feature_spec(ctx: Context, only: tuple[str, ...] | None = None) -> tuple[Fea
         notices.append(f"event types without activity features of their own (beyond the features.max_event_types "
                        f"most frequent, or new since the model was trained): {listed}{more}; counted together in "
                        "other_events_last_90d")
-    return FeatureSpec(tuple(feats)), notices
+    return FeatureSpec.of(feats), notices
 
 
 def _column(expr: str, feat: Feature) -> str:

@@ -146,7 +146,7 @@ def check_model_tables(ds: Dataset, spec: FeatureSpec, data: str | Path) -> None
     """Stop (exit 3) when a table the model's features come from is not in the data: named as such, with the
     families it feeds, instead of a list of every feature the build then lacks."""
     lacking: dict[str, dict[str, int]] = {}  # table -> family -> features
-    for feat in spec.features:
+    for feat in spec.all_features:
         family = FAMILIES.get(feat.family)
         for table in family.requires if family is not None else ():
             if table not in ds.tables:

@@ -133,8 +133,8 @@ def check_features(
         console.print(f"[cyan]note:[/] {notice}", highlight=False, soft_wrap=True)
     failing = {f.feature for f in report.findings}
     rows = []
-    for family in dict.fromkeys(f.family for f in report.spec.features):
-        names = [f.name for f in report.spec.features if f.family == family]
+    for family in dict.fromkeys(f.family for f in report.spec.all_features):
+        names = [f.name for f in report.spec.all_features if f.family == family]
         bad = [n for n in names if n in failing]
         rows.append([family, f"{len(names)}", ", ".join(bad) if bad else "-"])
     print_table(f"feature contract as of {made.as_of} on {report.customers:,} customers ({', '.join(made.checks)})",
@@ -144,5 +144,5 @@ def check_features(
     if not report.ok:
         raise ChurnError(f"{len(report.findings)} feature contract check(s) failed (listed above, each naming its "
                          "feature). Fix the family's SQL or metadata and run churn check-features again")
-    out.print(f"feature contract: all {len(report.spec.features)} features pass", highlight=False)
+    out.print(f"feature contract: all {len(report.spec.all_features)} features pass", highlight=False)
 

@@ -70,7 +70,8 @@ def without_unused_features(frame: pd.DataFrame, bundle: ModelBundle, log: RunLo
     """Today's features less those the model was not trained on (a column or table added to the data since),
     with a note: a new column in an export must not stop a scoring job. A feature the model needs and the
     data no longer gives still stops it (``ModelError``)."""
-    unused = [c for c in frame.columns if c not in bundle.feature_names and c not in KEY_COLUMNS]
+    kept = {*bundle.feature_names, *bundle.spec.condition_names, *KEY_COLUMNS}  # conditions: reasons and actions read them
+    unused = [c for c in frame.columns if c not in kept]
     if unused:
         shown = ", ".join(unused[:10]) + (f" and {len(unused) - 10} more" if len(unused) > 10 else "")
         log.note(f"{len(unused)} feature(s) of today's data are not in the model and are left out of scoring: {shown}. "

@@ -181,7 +181,8 @@ def score_rows(features: pd.DataFrame, bundle: ModelBundle, as_of: date, cfg: Sc
     lifetime = lifetime_value(p, retained, bundle.horizon_days, value.lifetime_months, value.annual_discount_rate,
                               bundle.metadata.get("value_persistence"))
 
-    drivers = top_drivers(effects, X, bundle.spec, currency=cfg.currency, log_odds=churn_contrib[:, :-1],
+    # the whole feature table: the reasons' conditions may read condition-only features, which X leaves out
+    drivers = top_drivers(effects, features, bundle.spec, currency=cfg.currency, log_odds=churn_contrib[:, :-1],
                           least_effect=least_effects(p, p0 if base_rate is None else base_rate),
                           silent=silent_facts(bundle.spec,
                                                                                  bundle.churn.feature_importance()))

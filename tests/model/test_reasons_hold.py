@@ -56,11 +56,10 @@ class Rows:
         self.last_purchase = _days_ago(bought.groupby("customer_id")["timestamp"].max())
         self.purchase_days = bought.assign(day=bought["timestamp"].dt.normalize()).groupby("customer_id")["day"].nunique()
         self.last_return = _days_ago(tx[tx["is_return"].astype(bool)].groupby("customer_id")["timestamp"].max())
-        # the last row of any kind: a purchase, a return, an event, an invoice issued or paid, a subscription started,
-        # a signup ("Not active in the last 30 days" means none in those days; a subscription's end is not checked:
-        # no feature says when, features.activity.NOT_ACTIVE_ROWS)
+        # the last row of any kind: a purchase, a return, an event, an invoice issued or paid, a subscription started
+        # or ended, a signup ("Not active in the last 30 days" means none in those days)
         dated = {"transactions": ("timestamp",), "events": ("timestamp",), "invoices": ("issued_at", "paid_at"),
-                 "subscriptions": ("start_date",), "customers": ("signup_date",)}
+                 "subscriptions": ("start_date", "end_date"), "customers": ("signup_date",)}
         stamps = pd.concat([pd.DataFrame({"customer_id": tables[t]["customer_id"], "timestamp": tables[t][c]})
                             for t, columns in dated.items() for c in columns]).dropna()
         self.last_row = _days_ago(stamps[stamps["timestamp"] < END].groupby("customer_id")["timestamp"].max())

@@ -326,11 +326,10 @@ def test_drivers_apply_the_same_rule_as_the_sentences(spec):
 
 def _last_row_ages(tables: dict[str, pd.DataFrame], as_of) -> pd.Series:
     """Per customer, whole days from their last row of any kind (a purchase, a return, an event, an invoice issued
-    or paid, a subscription started, a signup) to ``as_of``, from the raw tables. A subscription's end is not
-    counted: no feature says when (features.activity.NOT_ACTIVE_ROWS)."""
+    or paid, a subscription started or ended, a signup) to ``as_of``, from the raw tables."""
     end = pd.Timestamp(as_of) + pd.Timedelta(days=1)
     dates = {"transactions": ("timestamp",), "events": ("timestamp",), "invoices": ("issued_at", "paid_at"),
-             "subscriptions": ("start_date",), "customers": ("signup_date",)}
+             "subscriptions": ("start_date", "end_date"), "customers": ("signup_date",)}
     stamps = [pd.DataFrame({"customer_id": tables[t]["customer_id"], "at": tables[t][c]})
               for t, columns in dates.items() for c in columns]
     rows = pd.concat(stamps).dropna()
@@ -341,7 +340,8 @@ def _last_row_ages(tables: dict[str, pd.DataFrame], as_of) -> pd.Series:
 def test_not_active_is_never_said_of_a_customer_with_any_row_in_those_days(sample_tables, params):
     """"Not active in the last 30 days" (docs/explanations.md, issue 29): for every customer of a generated base, the
     sentence can be said only when none of their rows of any table falls in those days; a return, an invoice paid,
-    a subscription started or a signup in them each keeps it unsaid (planted into customers it was said of)."""
+    a subscription started, a subscription ended or a signup in them each keeps it unsaid (planted into customers it
+    was said of). The subscription's and the invoices' conditions read condition-only features (no model inputs)."""
     from pipeline.build.features import build_features
     from tests.conftest import copy_tables
 
@@ -361,8 +361,8 @@ def test_not_active_is_never_said_of_a_customer_with_any_row_in_those_days(sampl
     assert not (before & (ages < 30)).any(), before[before & (ages < 30)].index.tolist()[:5]
 
     at = pd.Timestamp(AS_OF) - pd.Timedelta(days=10) + pd.Timedelta(hours=12)
-    ids = [c for c in before[before].index if c in set(sample_tables["customers"]["customer_id"])][:4]
-    assert len(ids) == 4
+    ids = [c for c in before[before].index if c in set(sample_tables["customers"]["customer_id"])][:5]
+    assert len(ids) == 5
     tables = copy_tables(sample_tables)
     tx, inv, subs, cust = (tables[t] for t in ("transactions", "invoices", "subscriptions", "customers"))
     returned = tx[tx["customer_id"] == ids[0]].iloc[[0]].assign(timestamp=at, amount=-5.0, is_return=True,
@@ -372,9 +372,11 @@ def test_not_active_is_never_said_of_a_customer_with_any_row_in_those_days(sampl
                          "paid_at": [at], "amount": [9.99]}).astype(inv.dtypes.to_dict())
     started = pd.DataFrame({"customer_id": [ids[2]], "start_date": [at], "end_date": [pd.NaT],
                             "plan": ["basic"], "price": [9.99]}).astype(subs.dtypes.to_dict())
+    ended = pd.DataFrame({"customer_id": [ids[4]], "start_date": [at - pd.Timedelta(days=200)], "end_date": [at],
+                          "plan": ["basic"], "price": [9.99]}).astype(subs.dtypes.to_dict())
     tables["transactions"] = pd.concat([tx, returned], ignore_index=True)
     tables["invoices"] = pd.concat([inv, paid], ignore_index=True)
-    tables["subscriptions"] = pd.concat([subs, started], ignore_index=True)
+    tables["subscriptions"] = pd.concat([subs, started, ended], ignore_index=True)
     tables["customers"] = cust.assign(signup_date=cust["signup_date"].mask(cust["customer_id"] == ids[3], at))
     after = sayable(tables)
     assert not after[ids].any(), after[ids]
