@@ -28,10 +28,11 @@ def _features(ctx: Context) -> list[Feature]:
         Feature("max_days_overdue_now", FAMILY, "days", "Oldest unpaid invoice is {value:count:day} overdue", 1, fill=0,
                 neutral=0, fact="overdue"),
         # invoices issued or paid in the days of "Not active in the last 30 days", which is never said of someone
-        # billed or paying in them (features.activity): a condition only, no model input (Feature.model_input; as
-        # an input it moved the other features' shares of the model's gain)
+        # billed or paying in them (features.activity); describes, never a reason by itself (direction 0). A model
+        # input: condition-only (Feature.model_input), the planted late-payment cause's top-3 recovery in
+        # tests/model/test_explanations.py fell from 75% to 0% (docs/explanations.md)
         Feature(f"invoices_issued_or_paid_last_{RECENT_DAYS}d", FAMILY, "count",
-                f"{{value:count:invoice}} issued or paid in the last {RECENT_DAYS} days", 0, fill=0, model_input=False),
+                f"{{value:count:invoice}} issued or paid in the last {RECENT_DAYS} days", 0, fill=0),
     ]
 
 

@@ -110,13 +110,13 @@ class Feature:
             moves the risky way, every other input fixed). Set on the features the simple baselines are made of (days
             since the last purchase, orders, BTYD expectations, a subscription's age), so the model can use each the
             way its baseline does (docs/models.md, "Never behind a simple baseline").
-        model_input: False makes a condition-only feature: computed in the feature table (and so in the report's
-            and the Excel's feature columns), read by other features' conditions (``said_when``, ``zero_when``) and
-            by actions' ``when`` rules, but never given to the churn or value model (training, tuning, scoring,
-            SHAP, drift and the model bundle's feature names leave it out) and never a driver. For a fact a
-            condition needs and the model does not: a new model input moves every other feature's share of the
-            model's gain, and the least share a fact needs to name a reason (``models.explain.MIN_FACT_GAIN_SHARE``)
-            can then silence a whole cause. Needs ``risk_direction`` 0.
+        model_input: False makes a condition-only feature: computed in the feature table, read by other features'
+            conditions (``said_when``, ``zero_when``) and by actions' ``when`` rules, but never given to the churn or
+            value model (training, tuning, scoring, SHAP, drift and the model bundle's feature names leave it out:
+            :attr:`FeatureSpec.conditions`) and never a driver. For a fact a condition needs and the model does
+            not: a new model input moves every other feature's share of the model's gain, and the least share a fact
+            needs to name a reason (``models.explain.MIN_FACT_GAIN_SHARE``) can then silence a whole cause. Needs
+            ``risk_direction`` 0.
     """
 
     name: str

@@ -16,7 +16,7 @@ from pipeline.scoring.targeting import WIN_BACK
 
 pytestmark = pytest.mark.slow
 
-CONDITIONS = ("days_since_last_subscription_start_or_end", "invoices_issued_or_paid_last_30d")
+CONDITIONS = ("days_since_last_subscription_start_or_end",)
 NOT_ACTIVE = "Not active in the last 30 days"
 
 
