@@ -97,7 +97,8 @@ def auc_margin_bootstrap(y: np.ndarray, model: np.ndarray, baselines: dict[str, 
     scorers = {"model": np.asarray(model, float), **{k: np.asarray(v, float) for k, v in baselines.items()}}
     full = {k: ranking_metrics(y, s)["roc_auc"] for k, s in scorers.items()}
     best = max(baselines, key=lambda k: full[k])
-    out.update(margin=full["model"] - full[best], best_baseline=best)
+    # rounded: two AUCs of the same ranking differ by float noise (1e-16), which must not read as "ahead"
+    out.update(margin=round(full["model"] - full[best], 12), best_baseline=best)
     rng = np.random.default_rng(seed)
     margins = []
     for start in range(0, draws, chunk):
