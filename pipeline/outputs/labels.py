@@ -531,8 +531,9 @@ __all__ = ["ACTION_CHOICE", "ACTION_CHOICE_BY_EFFECT", "BANDS", "BEHIND_BASELINE
            "WIN_BACK_LIST", "amount_header", "as_of_words", "band_label", "band_rule_line", "band_rule_text",
            "band_rule_words", "churn_definition", "churn_rate_caption", "churn_rate_title", "churn_words",
            "code_words", "column_header", "column_labels", "contact_label", "currency_of", "currency_words",
-           "effect_reason", "effects_basis_short", "effects_basis_words", "effects_not_used_words", "effects_used_words", "family_label",
-           "feature_label", "group_counts", "groups_meaning", "holdout_share_words", "in_sentence", "margin_words",
-           "money_words", "net_saving_words", "newly_in_band", "no_previous_words", "period_words",
-           "population_rule", "population_words", "profit_sentence", "qini_words", "sentence",
-           "targeting_profit_sentence", "tier_label", "tiers_meaning", "win_back_words", "words"]
+           "effect_reason", "effects_basis_short", "effects_basis_words", "effects_not_used_words",
+           "effects_used_words", "family_label", "feature_label", "group_counts", "groups_meaning",
+           "holdout_share_words", "in_sentence", "margin_words", "money_words", "net_saving_words", "newly_in_band",
+           "no_previous_words", "period_words", "population_rule", "population_words", "profit_sentence",
+           "qini_words", "sentence", "targeting_profit_sentence", "tier_label", "tiers_meaning", "win_back_words",
+           "words"]
