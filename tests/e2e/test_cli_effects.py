@@ -17,9 +17,11 @@ from tests.e2e.in_process import ROOT, churn
 pytestmark = pytest.mark.slow
 
 # A small run whose four campaigns teach an effect model that passes its gate. At 4,000 customers the held-out Qini's
-# 90% interval is about +-0.007 around a coefficient of 0.002-0.007, so most seeds do not pass (1, 2, 5 and 42 do not;
-# 3 does): this test follows the path a passing model takes; the gate itself is tested in tests/model/test_effects.py.
-CUSTOMERS, SEED = "4000", "3"
+# 90% interval is about +-0.007 around a coefficient of -0.002 to 0.009, so most seeds do not pass: this test follows
+# the path a passing model takes, and the gate itself is tested in tests/model/test_effects.py. The seed is re-chosen
+# when the features change: after issue 29's condition features, seed 3's interval was -0.0002 to 0.0136 (fails);
+# seeds 4 and 6-13 fail too, seed 14 gives 0.0088 (0.0027 to 0.0150).
+CUSTOMERS, SEED = "4000", "14"
 TRAIN_AS_OF = "2025-09-30"
 SCORE_AS_OF = "2025-12-29"
 
