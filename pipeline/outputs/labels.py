@@ -416,7 +416,7 @@ def _times(m: float) -> str:
         return "the same as"
     if m < 1 and abs(1 / m - round(1 / m)) < 0.02:
         k = round(1 / m)
-        return f"a {({2: 'half', 3: 'third', 4: 'quarter'}).get(k, f'1/{k}')} of" if k != 2 else "half"
+        return {2: "half", 3: "a third of", 4: "a quarter of"}.get(k, f"1/{k} of")
     return f"{m:g} times"
 
 

@@ -405,9 +405,8 @@ def _first_screen(frame: pd.DataFrame, summary: dict, currency: str, headline: d
     that many), what it is worth over which period (and whether the effects behind it are assumed or measured),
     what changed since the last list (or that none was found, and how to pass one), and why customers leave."""
     targeting = summary.get("targeting") if isinstance(summary.get("targeting"), dict) else {}
-    label = summary.get("label") if isinstance(summary.get("label"), dict) else {}
-    horizon = label.get("horizon_days")
-    period = f"over the next {horizon} days" if horizon else "over the next horizon"
+    horizon = (summary.get("label") or {}).get("horizon_days")
+    period = headline["period"]
     rows: list[tuple[str, str]] = []
     groups = frame["contact_group"].value_counts() if "contact_group" in frame.columns else None
     if groups is not None:
