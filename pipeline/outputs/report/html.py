@@ -495,7 +495,7 @@ def build_report(frame: pd.DataFrame, summary: dict, top_n: int, currency: str =
         by_tier = frame.groupby("loyalty_tier")
         var = by_tier["value_at_risk"].sum().reindex(tiers)
         rate = by_tier["churn_probability"].mean().reindex(tiers)
-        var.index = [f"{tier_label(t)} ({rate[t]:.0%} churn)" for t in var.index]
+        var.index = [f"{tier_label(t)} ({rate[t]:.1%} churn)" for t in var.index]  # 99.6% is not "100%"
         tier_term = TERMS["loyalty_tier"].lower()
         charts.append((f"Value at risk by {tier_term}", _img(plots.bar_plot(
             var, f"Value at risk by {tier_term}", f"value at risk{f' ({currency})' if currency else ''}",
