@@ -94,6 +94,9 @@ def print_train_summary(result, logged, uri: str, seconds: float) -> None:
             vt.add_row(scorer, f"{int(row['customers']):,}", f"{row['spearman']:.4f}", f"{row['top20_revenue_capture']:.4f}",
                        f"{row['total_error']:+.1%}")
         out.print(vt)
+        if result.bundle.metadata.get("value_error_season_seen") is False:
+            out.print("total_error is measured on a time of year the model had not learned from a year before (too "
+                      "little history): the report says it is no guide to a list's totals", highlight=False)
     calib = min(result.calibration_scores, key=result.calibration_scores.get)
     margin = result.baseline_margin
     out.print(f"ROC-AUC margin over the best baseline: {margin_words(margin)}",

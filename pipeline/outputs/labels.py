@@ -290,14 +290,21 @@ def holdout_share_words(share: float) -> str:
 
 def value_total_error_words(rule: object) -> str:
     """How far the value totals may be off: the error of the value model's total on the last period checked
-    (a summary's ``value_rule``: ``total_error``, ``checked_on``); empty when the run did not measure it."""
+    (a summary's ``value_rule``: ``total_error``, ``checked_on``, ``checked_season_seen``); empty when the run did not
+    measure it. Where that period's time of year was not among what the model learned a year before
+    (``checked_season_seen`` false: too little history), the error is an unseen season's and is said to be no guide."""
     error = rule.get("total_error") if isinstance(rule, Mapping) else None
     if error is None or not math.isfinite(float(error)):
         return ""
     direction = "below" if float(error) < 0 else "above"
     when = f" (the horizon after {str(rule['checked_on'])[:10]})" if rule.get("checked_on") else ""
-    return (f"Value totals were {abs(float(error)):.0%} {direction} what customers then spent on the last period "
-            f"checked{when}: expect totals of value if retained and value at risk to be off by about as much.")
+    measured = (f"Value totals were {abs(float(error)):.0%} {direction} what customers then spent on the last period "
+                f"checked{when}")
+    if rule.get("checked_season_seen") is False:
+        return (f"{measured}, a time of year the model had not learned from a year before (the history is too short): "
+                "that error is no guide to how far these totals are off, which is not known until a year of history "
+                "covers the season.")
+    return f"{measured}: expect totals of value if retained and value at risk to be off by about as much."
 
 
 def money_words(amount: float, currency: str = "") -> str:

@@ -482,7 +482,9 @@ def assemble(risk: pd.DataFrame, contributions: pd.DataFrame, totals: list[dict]
                        "persistence": bundle.metadata.get("value_persistence"),
                        # how far the value model's total was off on the last period it was checked on
                        "total_error": bundle.metadata.get("value_total_error"),
-                       "checked_on": bundle.metadata.get("validation_cutoff")},
+                       "checked_on": bundle.metadata.get("validation_cutoff"),
+                       # False: that period's time of year was never learned a year before, so the error is no guide
+                       "checked_season_seen": bundle.metadata.get("value_error_season_seen")},
         "label": bundle.metadata.get("label", {"horizon_days": bundle.horizon_days}),
         "problem": bundle.metadata.get("problem"),  # applied again by `churn outcomes`
         # the last day the model's training labels cover: outcomes of a list before it are in-sample figures

@@ -17,7 +17,15 @@ from models.metrics import expected_calibration_error
 from pipeline.build.features import build_training_set, snapshot_cutoffs
 from pipeline.core.config import Params
 from pipeline.engine.duckdb import dataset_from_frames
-from pipeline.training.train import churn_estimator, grouped_cv, out_of_time_split, rolling_folds, study_name, train_models
+from pipeline.training.train import (
+    churn_estimator,
+    grouped_cv,
+    out_of_time_split,
+    rolling_folds,
+    season_seen,
+    study_name,
+    train_models,
+)
 
 
 @settings(max_examples=60, deadline=None)
@@ -34,6 +42,32 @@ def test_out_of_time_split_and_folds_never_overlap(starts, horizon, n_folds):
         c = cutoffs[train].reset_index(drop=True)
         assert not (fold_train & fold_valid).any()
         assert c[fold_train].max() + pd.Timedelta(days=horizon) <= c[fold_valid].min()
+
+
+@settings(max_examples=60, deadline=None)
+@given(history_days=st.integers(200, 1200), as_of_day=st.integers(0, 364))
+def test_the_value_error_is_marked_as_a_seen_season_exactly_when_the_cutoffs_hold_it_a_year_before(history_days,
+                                                                                                    as_of_day):
+    """Whatever the history and the date, ``season_seen`` on the cutoffs training would take says whether the
+    validation cutoff's time of year a year before is among the training cutoffs (within half a horizon)."""
+    params = Params()
+    as_of = date(2026, 1, 1) + pd.Timedelta(days=as_of_day).to_pytimedelta()
+    first = as_of - pd.Timedelta(days=history_days).to_pytimedelta()
+    cutoffs = pd.Series(pd.to_datetime([c for c in snapshot_cutoffs(params, as_of, first) if c >= first]))
+    if cutoffs.empty:
+        return
+    horizon = params.label.horizon_days
+    train, _ = out_of_time_split(cutoffs, horizon)
+    validation = cutoffs.max()
+    seen = season_seen(cutoffs[train], validation, horizon)
+    year_before = validation - pd.Timedelta(days=365)
+    assert seen == any(abs((c - year_before).days) <= horizon / 2 for c in cutoffs[train])
+    # with the option on and a full lookback before the validation cutoff's season a year before, it is seen
+    if params.snapshots.same_season_last_year and (year_before - pd.Timedelta(days=params.label.lookback_days)).date() >= first:
+        assert seen
+    # never with less than a year and a lookback of history
+    if history_days < 365 + params.label.lookback_days - horizon:
+        assert not seen
 
 
 @pytest.mark.slow

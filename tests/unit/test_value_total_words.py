@@ -14,3 +14,12 @@ def test_says_nothing_when_the_run_did_not_measure_it():
     assert value_total_error_words({"lifetime_months": 12}) == ""
     assert value_total_error_words(None) == ""
     assert value_total_error_words({"total_error": float("nan")}) == ""
+
+
+def test_an_error_measured_on_a_season_the_model_never_learned_is_not_offered_as_a_guide():
+    rule = {"total_error": -0.66, "checked_on": "2024-10-04", "checked_season_seen": False}
+    text = value_total_error_words(rule)
+    assert "66% below" in text and "no guide" in text and "expect totals" not in text
+    # seen, or not recorded (a model saved before the flag): the error is the expectation
+    for seen in (True, None):
+        assert "expect totals" in value_total_error_words({**rule, "checked_season_seen": seen})
