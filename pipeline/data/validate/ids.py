@@ -43,15 +43,16 @@ def align_ids(con: duckdb.DuckDBPyConnection, tables: frozenset[str] | set[str] 
     (matched or collided), and each table with a match is read through a view giving matched rows the transactions'
     id (its rows as written stay under ``unaligned(table)``)."""
     others = [t for t in OTHER_TABLES if t in tables] if "transactions" in tables else []
+    # Each table's distinct ids are read once (a scan of the table through its checks, which is what costs: 11.9 of
+    # the 31.9 s validation of 32.8M events took when each was read twice), and the rest works on those ids alone.
     parts = [f"""
         SELECT '{t}' AS tbl, u.customer_id, CASE WHEN k.n = 1 AND o.n = 1 THEN k.lo END AS matched_id,
                k.n AS transactions_ids, k.lo AS transactions_lo, k.hi AS transactions_hi,
                o.n AS own_ids, o.lo AS own_lo, o.hi AS own_hi
-        FROM (SELECT customer_id, {VALUE} AS v FROM (SELECT DISTINCT customer_id FROM clean_{t})
-              WHERE customer_id NOT IN (SELECT customer_id FROM _tx_ids)) u
+        FROM (SELECT customer_id, {VALUE} AS v FROM _ids_{t} WHERE customer_id NOT IN (SELECT customer_id FROM _tx_ids)) u
         JOIN _tx_values k ON k.v = u.v
         JOIN (SELECT {VALUE} AS v, count(*) AS n, min(customer_id) AS lo, max(customer_id) AS hi
-              FROM (SELECT DISTINCT customer_id FROM clean_{t}) GROUP BY 1) o ON o.v = u.v""" for t in others]
+              FROM _ids_{t} GROUP BY 1) o ON o.v = u.v""" for t in others]
     empty = ("SELECT NULL::VARCHAR AS tbl, NULL::VARCHAR AS customer_id, NULL::VARCHAR AS matched_id, "
              "NULL::BIGINT AS transactions_ids, NULL::VARCHAR AS transactions_lo, NULL::VARCHAR AS transactions_hi, "
              "NULL::BIGINT AS own_ids, NULL::VARCHAR AS own_lo, NULL::VARCHAR AS own_hi WHERE false")
@@ -59,10 +60,12 @@ def align_ids(con: duckdb.DuckDBPyConnection, tables: frozenset[str] | set[str] 
         con.execute("CREATE OR REPLACE TEMP TABLE _tx_ids AS SELECT DISTINCT customer_id FROM clean_transactions")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _tx_values AS SELECT {VALUE} AS v, count(*) AS n, "
                     f"min(customer_id) AS lo, max(customer_id) AS hi FROM _tx_ids WHERE {VALUE} IS NOT NULL GROUP BY 1")
+        for t in others:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _ids_{t} AS SELECT DISTINCT customer_id FROM clean_{t}")
     con.execute(f"CREATE OR REPLACE TEMP TABLE {MATCHES} AS {' UNION ALL '.join(parts + [empty])}")
     if others:
-        con.execute("DROP TABLE _tx_ids")
-        con.execute("DROP TABLE _tx_values")
+        for name in ["_tx_ids", "_tx_values", *(f"_ids_{t}" for t in others)]:
+            con.execute(f"DROP TABLE {name}")
     matched = {t for (t,) in con.execute(f"SELECT DISTINCT tbl FROM {MATCHES} WHERE matched_id IS NOT NULL").fetchall()}
     for t in sorted(matched):
         con.execute(f"ALTER {_kind(con, f'clean_{t}')} clean_{t} RENAME TO {unaligned(t)}")
