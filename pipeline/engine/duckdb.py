@@ -147,7 +147,11 @@ class DuckDBDataset(Dataset):
                     progress(k + 1, shards)
             stats = {name: pa.concat_tables(s[name] for _, s in built) for name in build.fitted}
             finished = build.finish(self.con, stats)
-            yield build.combine(self.con, pa.concat_tables(table for table, _ in built), finished).to_pandas()
+            table = build.combine(self.con, pa.concat_tables(shard for shard, _ in built), finished)
+            del built, stats, finished  # the shards' tables are let go before the frame is made: two copies, not three
+            frame = table.to_pandas()
+            del table
+            yield frame
 
     def score(self, build: ShardBuild, scorer: Scorer, keep: Callable[[pd.DataFrame], pd.DataFrame],
               progress: Callable[[int, int], None] | None = None) -> tuple[pd.DataFrame, object]:

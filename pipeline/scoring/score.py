@@ -89,15 +89,29 @@ def score(features: pd.DataFrame, bundle: ModelBundle, as_of: date, cfg: Scoring
     ``cfg.batch_rows`` customers at a time, so what it holds per customer (contributions in probability points,
     driver texts) is held for one batch; each customer's row is the same whatever the batches.
     """
-    parts = [score_rows(batch, bundle, as_of, cfg, model_version, targeting, value, effects)
-             for batch in customer_batches(features, cfg.batch_rows)]
-    if len(parts) == 1:
-        risk, contributions = parts[0].risk, parts[0].contributions
+    batches = customer_batches(features, cfg.batch_rows)
+    if len(batches) == 1:
+        part = score_rows(batches[0], bundle, as_of, cfg, model_version, targeting, value, effects)
+        risk, contributions, totals = part.risk, part.contributions, [part.totals]
     else:
-        risk = concat_rows([p.risk for p in parts])
-        contributions = concat_rows([p.contributions for p in parts])
-    totals = [p.totals for p in parts]
-    del parts
+        # Each batch's contributions go straight into one array (the SHAP file's rows, in the feature table's order)
+        # and are let go: the contributions are held once, never as batches and their concatenation at once.
+        risks, totals, values, start = [], [], None, 0
+        for batch in batches:
+            part = score_rows(batch, bundle, as_of, cfg, model_version, targeting, value, effects)
+            block = part.contributions
+            if values is None:
+                columns = list(block.columns[1:])
+                values = np.empty((len(features), len(columns)))
+            values[start:start + len(block)] = block[columns].to_numpy(float)
+            start += len(block)
+            risks.append(part.risk)
+            totals.append(part.totals)
+            del part, block
+        risk = concat_rows(risks)
+        del risks
+        contributions = pd.DataFrame(values, columns=columns, copy=False)
+        contributions.insert(0, "customer_id", features["customer_id"].to_numpy())
     return assemble(risk, contributions, totals, bundle, as_of, cfg, model_version, targeting, value, seed)
 
 
@@ -439,17 +453,18 @@ def assemble(risk: pd.DataFrame, contributions: pd.DataFrame, totals: list[dict]
     t = add_totals(totals)
     n = len(risk)
     p = risk["churn_probability"].to_numpy(float)
-    risk = risk.copy()  # the caller's frame stays as it is
-    risk["risk_band"] = risk_bands(p, cfg, band_rule.get("base_rate"))
+    bands = risk_bands(p, cfg, band_rule.get("base_rate"))
     gone = (risk["contact_group"] == WIN_BACK).to_numpy() if "contact_group" in risk.columns else None
-    risk["contact_group"] = contact_groups(risk["customer_id"].to_numpy(), risk["priority"].to_numpy(), as_of,
-                                           targeting, seed, win_back=gone,
-                                           reasoned=risk["driver_1_reason"].notna().to_numpy())
-    # the retention list in priority order, then the win-back list in its own priority order
+    groups = contact_groups(risk["customer_id"].to_numpy(), risk["priority"].to_numpy(), as_of, targeting, seed,
+                            win_back=gone, reasoned=risk["driver_1_reason"].notna().to_numpy())
+    # the retention list in priority order, then the win-back list in its own priority order; the caller's frame
+    # stays as it is (the reordered one is a copy). The contributions stay in the feature table's order: the SHAP
+    # file is keyed by customer_id, and reordering it would hold a second copy of the largest table.
     order = np.lexsort((risk["customer_id"].to_numpy(dtype=str), -p, -risk["priority"].to_numpy(),
-                        (risk["contact_group"] == WIN_BACK).to_numpy()))
+                        np.asarray(groups == WIN_BACK)))
     risk = risk.iloc[order].reset_index(drop=True)
-    contributions = contributions.iloc[order].reset_index(drop=True)
+    risk["risk_band"] = np.asarray(bands, dtype=object)[order]
+    risk["contact_group"] = np.asarray(groups, dtype=object)[order]
     lead = risk["driver_1_family"]
 
     names = bundle.feature_names
