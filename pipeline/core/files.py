@@ -128,10 +128,32 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
             tmp_path.unlink()
 
 
+# Parquet is written this many rows at a time: a large frame (a million customers' SHAP values) is not copied into
+# Arrow whole before the first byte is written
+PARQUET_CHUNK_ROWS = 100_000
+
+
+def write_parquet(df: pd.DataFrame, dest: Path, chunk_rows: int = PARQUET_CHUNK_ROWS) -> None:
+    """``df.to_parquet(dest, index=False)``, converted to Arrow ``chunk_rows`` rows at a time (one row group each)
+    where it is longer: the file reads back as the same frame, and the Arrow copy held is one chunk's. The schema
+    is inferred over the whole frame first, column by column, so a text column empty in one chunk is still text."""
+    if len(df) <= chunk_rows:
+        df.to_parquet(dest, index=False)
+        return
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.Schema.from_pandas(df, preserve_index=False)
+    with pq.ParquetWriter(dest, schema) as writer:
+        for start in range(0, len(df), chunk_rows):
+            writer.write_table(pa.Table.from_pandas(df.iloc[start:start + chunk_rows], schema=schema,
+                                                    preserve_index=False))
+
+
 def write_frame(df: pd.DataFrame, path: Path, dest: Path) -> None:
     """Write ``df`` to ``dest`` in the format ``path``'s suffix names; CSV is formula-safe."""
     if path.suffix == ".parquet":
-        df.to_parquet(dest, index=False)
+        write_parquet(df, dest)
     elif path.suffix == ".csv":
         from pipeline.core.safety import neutralise_formulas
 

@@ -231,8 +231,9 @@ def score(params: str | Path | None, data: str | Path, as_of: str | date, out: s
     with record.phase("drawing the explanations chart"):
         sample = frame.sample(n=min(3000, len(frame)), random_state=cfg.seed)
         # the sample's SHAP values are those scoring computed already, not computed again
-        shap_values = result.contributions.set_index("customer_id").loc[
-            sample["customer_id"], [f"churn_{c}" for c in bundle.feature_names]].to_numpy()
+        # (by position: indexing the whole table by id would copy it)
+        rows = pd.Index(result.contributions["customer_id"]).get_indexer(sample["customer_id"])
+        shap_values = result.contributions.iloc[rows][[f"churn_{c}" for c in bundle.feature_names]].to_numpy()
         beeswarm = plots.beeswarm_plot(shap_values, bundle.check_features(sample), "SHAP summary (churn, log-odds)")
     check_writable(target)
     with record.phase("writing the output set"), \
