@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,8 +23,16 @@ from pipeline.data.validate.ids import align_ids
 from pipeline.engine.base import Dataset, Scorer, ShardBuild
 
 
+def spill_folder() -> str:
+    """A folder of its own in the system's temporary folder (``TMPDIR``) for one connection's spills: DuckDB creates
+    it on the first spill and removes it when the connection closes. Left to itself, an in-memory DuckDB spills to
+    ``.tmp`` in the working directory, which a nightly job may not be allowed to write and where nobody looks."""
+    return str(Path(tempfile.gettempdir()) / f"churn-spill-{os.getpid()}-{uuid.uuid4().hex[:12]}")
+
+
 def connect(engine: EngineConfig, temp_dir: str | Path | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB that spills to disk beyond ``engine.memory_limit`` (out of core)."""
+    """An in-memory DuckDB that spills to disk beyond ``engine.memory_limit`` (out of core), under ``temp_dir``
+    (None: a folder of its own in the system's temporary folder, ``spill_folder``)."""
     con = duckdb.connect(":memory:")
     con.execute("SET TimeZone = 'UTC'")
     try:
@@ -33,8 +43,7 @@ def connect(engine: EngineConfig, temp_dir: str | Path | None = None) -> duckdb.
     con.execute("SET preserve_insertion_order = false")
     if engine.threads > 0:
         con.execute(f"SET threads = {int(engine.threads)}")
-    if temp_dir is not None:
-        con.execute(f"SET temp_directory = {sql_string(str(temp_dir))}")
+    con.execute(f"SET temp_directory = {sql_string(str(temp_dir) if temp_dir is not None else spill_folder())}")
     return con
 
 
