@@ -161,6 +161,9 @@ class ChurnModelConfig(BoosterSettings):
     bagging_freq: int = 1
     lambda_l2: float = 1.0
     refit_on_all_cutoffs: bool = True  # after validation, refit on every labelled cutoff (the latest included)
+    # The refit's rounds and calibration come from customer-grouped folds over at most about this many labelled rows
+    # (a seeded share of the customers, every snapshot of each); the refit itself is on every row. 0 = every row.
+    refit_cv_max_rows: int = 200_000
     # Never behind a simple baseline (docs/models.md): hold the model to the direction of risk of the features the
     # baselines are made of (``Feature.monotone``: days since the last purchase, orders, BTYD expectations, a
     # subscription's age) by LightGBM's monotone constraints, built by ``monotone_method``
@@ -179,6 +182,7 @@ class LoyaltyConfig(BoosterSettings):
     objective: Literal["tweedie", "regression", "poisson"] = "tweedie"
     tweedie_variance_power: float = 1.3
     refit_on_all_cutoffs: bool = True  # after early stopping, refit on every labelled cutoff's stayers
+    refit_cv_max_rows: int = 200_000  # the refit's rounds from folds over at most about this many rows (0 = all)
     # Lower bounds of each tier on the 0-100 score, highest first.
     tiers: dict[str, float] = field(
         default_factory=lambda: {"champion": 80.0, "loyal": 60.0, "steady": 40.0, "at_risk": 20.0, "dormant": 0.0}
@@ -686,6 +690,10 @@ def _check_semantics(p: Params) -> None:
         (p.tuning.size_penalty >= 0, "tuning.size_penalty must be 0 (no penalty) or more (ROC-AUC per doubling)"),
         (p.tuning.size_budget >= 1, "tuning.size_budget must be at least 1 leaf (trees x leaves per tree)"),
         (p.tuning.max_rows >= 1000, "tuning.max_rows must be at least 1000 (training rows a trial is scored on)"),
+        (p.model.refit_cv_max_rows == 0 or p.model.refit_cv_max_rows >= 1000,
+         "model.refit_cv_max_rows must be 0 (every row) or at least 1000 (rows the refit's folds run on)"),
+        (p.loyalty.refit_cv_max_rows == 0 or p.loyalty.refit_cv_max_rows >= 1000,
+         "loyalty.refit_cv_max_rows must be 0 (every row) or at least 1000 (rows the refit's folds run on)"),
         (p.scoring.max_data_age_days is None or p.scoring.max_data_age_days >= 0,
          "scoring.max_data_age_days must be 0 or more days (empty = no limit)"),
         (p.snapshots.max_data_age_days is None or p.snapshots.max_data_age_days >= 0,

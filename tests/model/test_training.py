@@ -25,6 +25,7 @@ from pipeline.training.train import (
     season_seen,
     study_name,
     train_models,
+    tuning_rows,
 )
 
 
@@ -208,6 +209,55 @@ def test_refit_on_all_cutoffs_keeps_the_honest_validation_figures(trained):
     # it has seen the validation cutoff, so it fits those rows better than the model that did not
     loss = [float(np.mean((np.asarray(p)[valid] - y[valid]) ** 2)) for p in (p_base, p_refit)]
     assert loss[1] < loss[0]
+
+
+@pytest.mark.slow
+def test_a_bounded_refit_takes_its_rounds_and_calibration_from_the_sampled_customers_and_fits_every_row(trained):
+    params = trained["params"]
+    training = trained["training"]
+    assert len(training) <= params.model.refit_cv_max_rows  # the fixture's default run: folds on every row
+    bound = len(training) // 3
+    bounded = dataclasses.replace(params, model=dataclasses.replace(params.model, refit_cv_max_rows=bound))
+    result = train_models(training, trained["spec"], bounded)
+    X, y = training[trained["spec"].names], training["churned"].to_numpy(int)
+    customers = training["customer_id"].to_numpy()
+    rounds, out_of_fold = grouped_cv(lambda: churn_estimator(bounded), X, y, customers, params.seed, max_rows=bound)
+    sampled = tuning_rows(customers, bound, params.seed)
+    assert sampled.sum() < len(training) and np.isfinite(out_of_fold[sampled]).all()
+    assert result.bundle.churn.booster_.current_iteration() == rounds
+    assert result.bundle.calibrator == choose_calibrator(out_of_fold[sampled], y[sampled], params.seed,
+                                                         groups=customers[sampled])[0]
+    # the validation figures are the out-of-time model's, whatever the refit's folds
+    pd.testing.assert_frame_equal(result.churn_table, trained["result"].churn_table)
+
+
+def _cv_data(customers: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    ids = np.repeat([f"C{i:04d}" for i in range(customers)], 3)  # every customer on three snapshots
+    x = rng.normal(size=(len(ids), 3))
+    y = (x[:, 0] + rng.normal(scale=0.8, size=len(ids)) > 0).astype(int)
+    return pd.DataFrame(x, columns=["a", "b", "c"]), y, ids
+
+
+@settings(max_examples=6, deadline=None)
+@given(customers=st.integers(400, 900), max_rows=st.integers(1000, 3000), seed=st.integers(0, 50))
+def test_bounded_refit_folds_run_on_whole_customers_and_match_the_unbounded_folds_when_all_fit(customers, max_rows,
+                                                                                                  seed):
+    """``model.refit_cv_max_rows``: the folds run on a seeded share of whole customers (every snapshot of each or
+    none), the other rows get no out-of-fold score; when every row fits under the bound, nothing changes."""
+    X, y, ids = _cv_data(customers, seed)
+    make = lambda: churn_estimator(Params(), n_estimators=40, early_stopping_rounds=5)  # noqa: E731
+    rounds, out_of_fold = grouped_cv(make, X, y, ids, seed, max_rows=max_rows)
+    sampled = tuning_rows(ids, max_rows, seed)
+    scored = np.isfinite(out_of_fold)
+    assert (scored == sampled).all()
+    assert pd.Series(scored).groupby(ids).nunique().max() == 1  # a customer is in or out with all their rows
+    if len(y) <= max_rows:
+        assert scored.all()
+        again_rounds, again = grouped_cv(make, X, y, ids, seed)
+        assert rounds == again_rounds and np.array_equal(out_of_fold, again)
+    else:
+        assert 0.5 * max_rows < scored.sum() < 1.5 * max_rows
 
 
 def test_training_set_carries_cutoff_label_and_future_value(sample_tables, params):
