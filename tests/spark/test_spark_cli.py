@@ -33,7 +33,7 @@ def test_validate_prints_the_same_accounting(workdir):
 def test_features_and_risk_list_files_equal(workdir, spark):
     # small Arrow batches: the tasks that finish the features and score the customers work batch by batch, so a
     # partition of many batches must give what one machine gives
-    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "37")
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "150")
     try:
         for engine, extra in (("duckdb", []), ("spark", SPARK)):
             res = churn("features", "--data", "data", "--as-of", AS_OF, "--out", f"features_{engine}.parquet", *extra)
