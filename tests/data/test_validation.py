@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.build.features import build_features
 from pipeline.core.config import load_params
@@ -558,3 +560,31 @@ def test_table_file_names_match_whatever_their_case(tmp_path):
     write(tmp_path, "customers.csv", "customer_id,signup_date\n007,2024-01-01\n")
     with pytest.raises(DataError, match="table 'customers' is given twice"):
         discover_tables(tmp_path)
+
+
+@settings(max_examples=12, deadline=None)
+@given(copies=st.lists(st.integers(1, 3), min_size=1, max_size=6), bad=st.lists(st.sampled_from(["$1", "later"]),
+                                                                                  max_size=3),
+       fmt=st.sampled_from(["csv", "parquet"]))
+def test_the_quarantine_holds_exactly_the_rows_set_aside_whether_or_not_duplicates_are_the_only_ones(
+        tmp_path_factory, copies, bad, fmt):
+    """Exact duplicates alone are quarantined from validation's table of duplicate candidates (no pass over the
+    source); with rows the per-row checks set aside too, from every row: the same rows either way."""
+    rows = [(f"C{i}", f"2025-01-{i + 1:02d}", str(10 + i)) for i in range(len(copies))]
+    lines = [row for row, n in zip(rows, copies, strict=True) for _ in range(n + 1)]  # n extra copies of each
+    lines += [(f"B{k}", "2025-02-01" if value == "$1" else value, value if value == "$1" else "5")
+              for k, value in enumerate(bad)]
+    frame = pd.DataFrame(lines, columns=["customer_id", "timestamp", "amount"])
+    folder = tmp_path_factory.mktemp("q")
+    if fmt == "csv":
+        frame.to_csv(folder / "transactions.csv", index=False)
+    else:
+        frame.to_parquet(folder / "transactions.parquet", index=False)
+    ds = run(folder)
+    quarantined = ds.con.sql("SELECT customer_id, reason FROM quarantine_transactions ORDER BY ALL").fetchall()
+    expected = sorted([(row[0], "exact duplicate row") for row, n in zip(rows, copies, strict=True) for _ in range(n)]
+                      + [(f"B{k}", "non-numeric value" if value == "$1" else "unparseable timestamp")
+                         for k, value in enumerate(bad)])
+    assert quarantined == expected
+    (account,) = ds.report.accounts
+    assert account.rows_quarantined == len(expected) and account.rows_used == len(rows) and account.balanced
