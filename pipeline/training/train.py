@@ -183,11 +183,12 @@ def size_penalty(leaves: float, tuning) -> float:
     return tuning.size_penalty * max(0.0, float(np.log2(max(leaves, 1) / tuning.size_budget)))
 
 
-def tuning_rows(customers: np.ndarray, max_rows: int, seed: int) -> np.ndarray:
-    """Mask of the training rows tuning scores its trials on: all of them up to ``max_rows``; beyond it a seeded share
-    of the customers, with every snapshot of each (about ``max_rows`` rows), so that a trial costs the same however
-    many customers there are. The settings chosen are then fitted on every row, and their rounds chosen there."""
-    if len(customers) <= max_rows:
+def customer_rows(customers: np.ndarray, max_rows: int, seed: int) -> np.ndarray:
+    """Mask of at most about ``max_rows`` rows, whole customers: every row when there are no more (or ``max_rows`` is
+    0); beyond it a seeded share of the customers, with every snapshot of each, so that the work done on them costs
+    the same however many customers there are. Tuning scores its trials on these rows (``tuning.max_rows``) and the
+    refit's folds run on them (``model.refit_cv_max_rows``); the settings and rounds chosen are fitted on every row."""
+    if not max_rows or len(customers) <= max_rows:
         return np.ones(len(customers), dtype=bool)
     _, index = np.unique(customers, return_inverse=True)
     return np.random.default_rng(seed).random(index.max() + 1)[index] < max_rows / len(customers)
@@ -278,7 +279,7 @@ def train_models(
     best, summary = {}, {}
     if params.tuning.n_trials > 0:
         rows = train.copy()  # the training rows tuning scores trials on (tuning.max_rows)
-        rows[train] = tuning_rows(training_set["customer_id"].to_numpy()[train], params.tuning.max_rows, params.seed)
+        rows[train] = customer_rows(training_set["customer_id"].to_numpy()[train], params.tuning.max_rows, params.seed)
         best, summary = tune(X[rows], y[rows], cutoffs[rows], params, study_name, storage, on_trial, spec)
         if summary:
             summary["rows"] = int(rows.sum())
@@ -304,9 +305,9 @@ def train_models(
         # cutoff learns that cutoff's season (a summer cutoff's 64% churn carried into Christmas).
         # The folds run on at most about ``model.refit_cv_max_rows`` rows (a share of the customers): their rounds
         # and out-of-fold scores come from those, the refit is on every row.
-        cv_rows = tuning_rows(customers, params.model.refit_cv_max_rows or len(y), params.seed)
+        cv_rows = customer_rows(customers, params.model.refit_cv_max_rows, params.seed)
         rounds, out_of_fold = grouped_cv(lambda: churn_estimator(params, spec, y, **best), X, y, customers, params.seed,
-                                         max_rows=params.model.refit_cv_max_rows)
+                                         rows=cv_rows)
         churn = churn_estimator(params, spec, y, **best, n_estimators=rounds, early_stopping_rounds=0).fit(X, y)
         if np.isfinite(out_of_fold[cv_rows]).all():  # else too few customers to hold any out: the map above stays
             calibrator, calibration_scores, _ = choose_calibrator(out_of_fold[cv_rows], y[cv_rows], params.seed,
@@ -337,9 +338,9 @@ def train_models(
         # CDNOW at 180 days the only training cutoff holds customers 3 days old). Its rounds come from
         # cross-validation over those same rows, grouped by customer: rounds chosen on the thin training cutoffs
         # underfit the refit (CDNOW, 180 days: 12 rounds out of time, 36-53 by folds).
-        rounds, _ = grouped_cv(lambda: value_estimator(params, spec), X[stayed], value[stayed],
-                               training_set.loc[stayed, "customer_id"].to_numpy(), params.seed,
-                               max_rows=params.loyalty.refit_cv_max_rows)
+        stayers = training_set.loc[stayed, "customer_id"].to_numpy()
+        rounds, _ = grouped_cv(lambda: value_estimator(params, spec), X[stayed], value[stayed], stayers, params.seed,
+                               rows=customer_rows(stayers, params.loyalty.refit_cv_max_rows, params.seed))
         refit = value_estimator(params, spec, n_estimators=rounds, early_stopping_rounds=0)
         loyalty = refit.fit(X[stayed], value[stayed])
     # Lifetime value's staying from one horizon to the next, measured on the labelled cutoffs a horizon apart:
@@ -433,7 +434,7 @@ def season_seen(train_cutoffs, validation_cutoff, horizon_days: int) -> bool:
 
 
 def grouped_cv(make: Callable[[], LGBMChurnClassifier | LGBMValueRegressor], X: pd.DataFrame, y: np.ndarray,
-               groups: np.ndarray, seed: int, folds: int = 3, max_rows: int = 0) -> tuple[int, np.ndarray]:
+               groups: np.ndarray, seed: int, folds: int = 3, rows: np.ndarray | None = None) -> tuple[int, np.ndarray]:
     """Boosting rounds for a refit on all of ``X``, and out-of-fold predictions.
 
     ``folds`` folds keep each customer (``groups``) on one side (drawn with ``seed``), so no fold is judged on a
@@ -441,12 +442,12 @@ def grouped_cv(make: Callable[[], LGBMChurnClassifier | LGBMValueRegressor], X: 
     early-stopping round and each row's prediction by the model that held it out (churn probability for a
     classifier, value for a regressor; NaN where no fold could be held out).
 
-    ``max_rows`` (> 0): the folds run on about that many rows only, a seeded share of the customers with all their
-    rows (``tuning_rows``), and the other rows' predictions are NaN: the refit's cost is then one fit on every row
-    plus folds of a bounded size, however many customers there are (100,000 generated customers, 764,000 rows: the
-    three folds were 3 of the churn model's 4.3 fits).
+    ``rows`` (a mask of whole customers, ``customer_rows``): the folds run on those rows only, and the other rows'
+    predictions are NaN: the refit's cost is then one fit on every row plus folds of a bounded size, however many
+    customers there are (100,000 generated customers, 764,000 rows: folds on every row were 3 of the churn model's
+    4.3 fits).
     """
-    rows = tuning_rows(groups, max_rows, seed) if max_rows > 0 else np.ones(len(y), dtype=bool)
+    rows = np.ones(len(y), dtype=bool) if rows is None else rows
     _, group_index = np.unique(groups, return_inverse=True)
     fold = np.random.default_rng(seed).integers(0, folds, group_index.max() + 1)[group_index]
     rounds, out_of_fold = [], np.full(len(y), np.nan)

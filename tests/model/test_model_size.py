@@ -63,16 +63,17 @@ def test_total_leaves_counts_the_rounds_predicted_with():
     assert est.total_leaves() <= 10 * 5
 
 
-def test_tuning_rows_keep_whole_customers_and_about_the_cap():
-    from pipeline.training.train import tuning_rows
+def test_customer_rows_keep_whole_customers_and_about_the_cap():
+    from pipeline.training.train import customer_rows
 
     customers = np.repeat(np.arange(5000), 8).astype(str)  # 8 snapshots each: 40,000 rows
-    assert tuning_rows(customers, 40_000, seed=1).all()  # within the cap: every row
-    rows = tuning_rows(customers, 10_000, seed=1)
+    assert customer_rows(customers, 40_000, seed=1).all()  # within the cap: every row
+    assert customer_rows(customers, 0, seed=1).all()  # no cap (model.refit_cv_max_rows: 0): every row
+    rows = customer_rows(customers, 10_000, seed=1)
     assert 9_000 <= rows.sum() <= 11_000
     kept = set(customers[rows])
     assert all(c in kept for c in customers[rows]) and not any(c in kept for c in customers[~rows])  # whole customers
-    np.testing.assert_array_equal(rows, tuning_rows(customers, 10_000, seed=1))  # seeded
+    np.testing.assert_array_equal(rows, customer_rows(customers, 10_000, seed=1))  # seeded
 
 
 @pytest.mark.slow

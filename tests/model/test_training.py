@@ -19,13 +19,13 @@ from pipeline.core.config import Params
 from pipeline.engine.duckdb import dataset_from_frames
 from pipeline.training.train import (
     churn_estimator,
+    customer_rows,
     grouped_cv,
     out_of_time_split,
     rolling_folds,
     season_seen,
     study_name,
     train_models,
-    tuning_rows,
 )
 
 
@@ -221,8 +221,8 @@ def test_a_bounded_refit_takes_its_rounds_and_calibration_from_the_sampled_custo
     result = train_models(training, trained["spec"], bounded)
     X, y = training[trained["spec"].names], training["churned"].to_numpy(int)
     customers = training["customer_id"].to_numpy()
-    rounds, out_of_fold = grouped_cv(lambda: churn_estimator(bounded), X, y, customers, params.seed, max_rows=bound)
-    sampled = tuning_rows(customers, bound, params.seed)
+    sampled = customer_rows(customers, bound, params.seed)
+    rounds, out_of_fold = grouped_cv(lambda: churn_estimator(bounded), X, y, customers, params.seed, rows=sampled)
     assert sampled.sum() < len(training) and np.isfinite(out_of_fold[sampled]).all()
     assert result.bundle.churn.booster_.current_iteration() == rounds
     assert result.bundle.calibrator == choose_calibrator(out_of_fold[sampled], y[sampled], params.seed,
@@ -247,8 +247,8 @@ def test_bounded_refit_folds_run_on_whole_customers_and_match_the_unbounded_fold
     none), the other rows get no out-of-fold score; when every row fits under the bound, nothing changes."""
     X, y, ids = _cv_data(customers, seed)
     make = lambda: churn_estimator(Params(), n_estimators=40, early_stopping_rounds=5)  # noqa: E731
-    rounds, out_of_fold = grouped_cv(make, X, y, ids, seed, max_rows=max_rows)
-    sampled = tuning_rows(ids, max_rows, seed)
+    sampled = customer_rows(ids, max_rows, seed)
+    rounds, out_of_fold = grouped_cv(make, X, y, ids, seed, rows=sampled)
     scored = np.isfinite(out_of_fold)
     assert (scored == sampled).all()
     assert pd.Series(scored).groupby(ids).nunique().max() == 1  # a customer is in or out with all their rows
