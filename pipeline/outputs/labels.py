@@ -417,14 +417,16 @@ def band_rule_text(rule: object) -> list[tuple[str, str]]:
     return out
 
 
-def _times(m: float) -> str:
-    """A multiple of odds in words: "3 times", "the same as", "a third of" (a whole fraction 1/k from 0.333)."""
+def _odds(m: float) -> str:
+    """A multiple of the average customer's odds of churning in words: "3 times the average customer's odds of
+    churning", "a third of ..." (a whole fraction 1/k from 0.333), "the average customer's ..." (1)."""
+    odds = "the average customer's odds of churning"
     if abs(m - 1) < 1e-9:
-        return "the same as"
+        return odds
     if m < 1 and abs(1 / m - round(1 / m)) < 0.02:
         k = round(1 / m)
-        return {2: "half", 3: "a third of", 4: "a quarter of"}.get(k, f"1/{k} of")
-    return f"{m:g} times"
+        return f"{ {2: 'half', 3: 'a third of', 4: 'a quarter of'}.get(k, f'1/{k} of')} {odds}"
+    return f"{m:g} times {odds}"
 
 
 def band_rule_words(rule: object) -> str:
@@ -437,8 +439,8 @@ def band_rule_words(rule: object) -> str:
     rate = rule.get("base_rate")
     if rate is not None and rule.get("by") == "base_rate_odds":
         multiples = rule.get("multiples") or {}
-        why = [f"{band_label(b)} where the odds of churning are {_times(float(m))} the average customer's"
-               for b, m in multiples.items() if float(m) > 0]
+        # each band from its bound up (a band's odds are at least its multiple, below the next band's)
+        why = [f"{band_label(b)} from {_odds(float(m))}" for b, m in multiples.items() if float(m) > 0]
         text += f" (the validation churn rate was {float(rate):.1%}" + (f": {'; '.join(why)})" if why else ")")
     elif rate is not None:
         multiples = rule.get("multiples") or {}

@@ -51,8 +51,8 @@ def test_score_applies_the_problem_the_model_was_trained_for(workdir):
     assert "label.horizon_days: the model was trained with 60, params say 90; the model's applies" in res.stderr
     assert "--set model.max_rounds is ignored" in res.stderr
     assert "Risk bands: High risk: churn probability " in res.stdout
-    assert ("High risk where the odds of churning are 3 times the average customer's; Medium risk where the odds of "
-            "churning are a third of the average customer's") in " ".join(res.stdout.split())
+    assert ("High risk from 3 times the average customer's odds of churning; Medium risk from a third of the average "
+            "customer's odds of churning") in " ".join(res.stdout.split())
     summary = json.loads((workdir / "risk_summary.json").read_text())
     assert summary["problem"]["label"]["horizon_days"] == 60 and summary["label"]["horizon_days"] == 60
     rule = summary["band_rule"]

@@ -106,12 +106,14 @@ def test_the_band_rule_is_one_sentence_everywhere():
             "multiples": {"high": 3.0, "medium": 1.0, "low": 0.0}, "base_rate": 0.385}
     assert band_rule_words(odds) == (
         "High risk: churn probability 65.2% or more; Medium risk: churn probability 38.5% to under 65.2%; Low risk: "
-        "churn probability under 38.5% (the validation churn rate was 38.5%: High risk where the odds of churning are "
-        "3 times the average customer's; Medium risk where the odds of churning are the same as the average customer's)")
+        "churn probability under 38.5% (the validation churn rate was 38.5%: High risk from 3 times the average "
+        "customer's odds of churning; Medium risk from the average customer's odds of churning)")
     # the default: symmetric around the average, a third to three times its odds
     third = {**odds, "multiples": {"high": 3.0, "medium": 0.333, "low": 0.0}}
-    assert band_rule_words(third).endswith("Medium risk where the odds of churning are a third of the average "
-                                           "customer's)")
+    assert band_rule_words(third).endswith("Medium risk from a third of the average customer's odds of churning)")
+    assert band_rule_words({**odds, "multiples": {"high": 4.0, "medium": 0.5, "low": 0.0}}).endswith(
+        "High risk from 4 times the average customer's odds of churning; Medium risk from half the average "
+        "customer's odds of churning)")
     assert band_rule_line(PROBABILITY) == f"Risk bands: {band_rule_words(PROBABILITY)}"
     assert band_rule_line({**PROBABILITY, "base_rate": 0.05}, "when scored") == (
         f"Risk bands when scored: {band_rule_words(PROBABILITY)} (validation churn rate 5.0%)")
