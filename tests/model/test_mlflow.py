@@ -34,7 +34,7 @@ def _log(trained, result=None, promote=False):
     result = result or trained["result"]
     valid = _valid(trained)
     plots = training_run.training_plots(result)
-    plots["shap_summary"] = training_run.shap_summary_plot(result, valid)
+    plots["shap_summary"], _ = training_run.shap_summary(result, valid)
     logged = tracking.log_training(result, trained["params"], trained["ds"].fingerprint(), valid, plots, "2025-12-31")
     return tracking.register_and_gate(logged, result, trained["params"], valid, promote)
 
