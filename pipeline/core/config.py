@@ -182,7 +182,9 @@ class LoyaltyConfig(BoosterSettings):
     objective: Literal["tweedie", "regression", "poisson"] = "tweedie"
     tweedie_variance_power: float = 1.3
     refit_on_all_cutoffs: bool = True  # after early stopping, refit on every labelled cutoff's stayers
-    refit_cv_max_rows: int = 200_000  # the refit's rounds from folds over at most about this many rows (0 = all)
+    # the refit's rounds from folds over at most about this many stayers' rows (0 = all); lower than the churn model's
+    # bound: the value model's folds give only its rounds, no calibration (docs/models.md)
+    refit_cv_max_rows: int = 100_000
     # Lower bounds of each tier on the 0-100 score, highest first.
     tiers: dict[str, float] = field(
         default_factory=lambda: {"champion": 80.0, "loyal": 60.0, "steady": 40.0, "at_risk": 20.0, "dormant": 0.0}

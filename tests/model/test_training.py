@@ -26,6 +26,7 @@ from pipeline.training.train import (
     season_seen,
     study_name,
     train_models,
+    value_estimator,
 )
 
 
@@ -215,20 +216,29 @@ def test_refit_on_all_cutoffs_keeps_the_honest_validation_figures(trained):
 def test_a_bounded_refit_takes_its_rounds_and_calibration_from_the_sampled_customers_and_fits_every_row(trained):
     params = trained["params"]
     training = trained["training"]
-    assert len(training) <= params.model.refit_cv_max_rows  # the fixture's default run: folds on every row
-    bound = len(training) // 3
-    bounded = dataclasses.replace(params, model=dataclasses.replace(params.model, refit_cv_max_rows=bound))
-    result = train_models(training, trained["spec"], bounded)
     X, y = training[trained["spec"].names], training["churned"].to_numpy(int)
     customers = training["customer_id"].to_numpy()
+    stayed = y == 0
+    # the fixture's default run: both models' folds on every row
+    assert len(training) <= params.model.refit_cv_max_rows and stayed.sum() <= params.loyalty.refit_cv_max_rows
+    bound, value_bound = len(training) // 3, int(stayed.sum()) // 3
+    bounded = dataclasses.replace(params, model=dataclasses.replace(params.model, refit_cv_max_rows=bound),
+                                  loyalty=dataclasses.replace(params.loyalty, refit_cv_max_rows=value_bound))
+    result = train_models(training, trained["spec"], bounded)
     sampled = customer_rows(customers, bound, params.seed)
     rounds, out_of_fold = grouped_cv(lambda: churn_estimator(bounded), X, y, customers, params.seed, rows=sampled)
     assert sampled.sum() < len(training) and np.isfinite(out_of_fold[sampled]).all()
     assert result.bundle.churn.booster_.current_iteration() == rounds
     assert result.bundle.calibrator == choose_calibrator(out_of_fold[sampled], y[sampled], params.seed,
                                                          groups=customers[sampled])[0]
-    # the validation figures are the out-of-time model's, whatever the refit's folds
+    # the value model's rounds come from folds over a share of the stayers (loyalty.refit_cv_max_rows)
+    stayers, value = customers[stayed], training["future_value"].to_numpy(float)
+    value_rounds, _ = grouped_cv(lambda: value_estimator(bounded, trained["spec"]), X[stayed], value[stayed], stayers,
+                                 params.seed, rows=customer_rows(stayers, value_bound, params.seed))
+    assert result.bundle.loyalty.booster_.current_iteration() == value_rounds
+    # the validation figures are the out-of-time models', whatever the refits' folds
     pd.testing.assert_frame_equal(result.churn_table, trained["result"].churn_table)
+    pd.testing.assert_frame_equal(result.value_table, trained["result"].value_table)
 
 
 def _cv_data(customers: int, seed: int = 0):
