@@ -65,6 +65,7 @@ bench: install spark
 	$(PY) benchmarks/bench_scoring.py
 	$(PY) benchmarks/bench_training.py
 	$(PY) benchmarks/bench_excel.py
+	$(PY) benchmarks/bench_changes.py
 	$(PY) benchmarks/bench_spark.py
 
 # Spark against DuckDB and a hand-written Spark SQL query

@@ -6,7 +6,7 @@ How it works, and why: docs/outputs.md, section "pipeline/scoring/changes.py".
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -62,9 +62,18 @@ def top_band(band_rule: Mapping[str, Any]) -> str | None:
     return next(iter(bands), None)
 
 
+# Risen customers whose sentences are worked out at a time: what it holds per customer (every feature's change, a
+# few times over) is held for a batch, not for every customer who rose (a third of 684,000 a month apart)
+RISE_BATCH = 20_000
+
+# What ``compare`` reads of the previous list: the rest of it (reasons, actions, values) is left unread
+COMPARED_COLUMNS = ("customer_id", "churn_probability", "risk_band", "model_version", "as_of")
+
+
 def compare(current: pd.DataFrame, current_summary: Mapping[str, Any], previous: pd.DataFrame,
             previous_summary: Mapping[str, Any], current_contributions: pd.DataFrame | None = None,
-            previous_contributions: pd.DataFrame | None = None, features: pd.DataFrame | None = None,
+            previous_contributions: pd.DataFrame | Callable[[pd.Index], pd.DataFrame] | None = None,
+            features: pd.DataFrame | None = None,
             spec: FeatureSpec | None = None, currency: str = "", largest: int = LARGEST_RISES) -> Changes:
     """Compare this run's risk list with a previous one.
 
@@ -74,7 +83,9 @@ def compare(current: pd.DataFrame, current_summary: Mapping[str, Any], previous:
         previous: the previous risk list, as ``pipeline.outputs.sets.read_risk_list`` returns it.
         previous_summary: its summary sidecar (empty when there is none).
         current_contributions: this run's SHAP file (``customer_id``, ``churn_<feature>`` in log-odds).
-        previous_contributions: the previous run's (``<stem>_shap.parquet``), None when it is not there.
+        previous_contributions: the previous run's (``<stem>_shap.parquet``), or a function that reads the rows of
+            the customer ids it is given from it (only the customers whose risk rose are asked for); None when it
+            is not there.
         features: today's feature table (``customer_id`` and the features), for the sentences.
         spec: the features' metadata (families, sentences).
         currency: written with amounts in the sentences.
@@ -104,7 +115,7 @@ def compare(current: pd.DataFrame, current_summary: Mapping[str, Any], previous:
     entered = int((~known).sum())
     left = int((~prev_ids[first].isin(cur_ids)).sum())
 
-    out = current.copy()
+    out = current.copy(deep=False)  # its own columns added below; the list's are not copied (copy-on-write)
     p_now = current["churn_probability"].to_numpy(float)
     if comparable:
         before = np.where(known, previous["churn_probability"].to_numpy(float)[first][at], np.nan)
@@ -151,6 +162,14 @@ def compare(current: pd.DataFrame, current_summary: Mapping[str, Any], previous:
     return Changes(out, summary)
 
 
+def _rows(frame: pd.DataFrame, columns: list[str], positions: np.ndarray) -> np.ndarray:
+    """``columns`` of the rows of ``frame`` at ``positions``, as floats: those rows alone are copied."""
+    at = frame.columns.get_indexer(columns)
+    if (at < 0).any():  # (never silently another column: -1 would be the last)
+        raise KeyError(f"not in the contributions: {[c for c, i in zip(columns, at, strict=True) if i < 0]}")
+    return frame.iloc[positions, at].to_numpy(float)
+
+
 def _ids(frame: pd.DataFrame) -> pd.Index:
     """Customer ids as text (a CSV list keeps them as text, a Parquet one as they were), in a plain object index:
     hashing Python strings is many times faster than pandas' Arrow-backed strings here."""
@@ -182,7 +201,8 @@ def _same_question(current: Any, previous: Any, notes: list[str]) -> bool:
 
 
 def _rise_families(rows: np.ndarray, current: pd.DataFrame, cur_contrib: pd.DataFrame | None,
-                   prev_contrib: pd.DataFrame | None, features: pd.DataFrame | None, spec: FeatureSpec | None,
+                   prev_contrib: pd.DataFrame | Callable[[pd.Index], pd.DataFrame] | None,
+                   features: pd.DataFrame | None, spec: FeatureSpec | None,
                    currency: str, comparable: bool, notes: list[str]) -> list[list[str]] | None:
     """For each risen customer (positions ``rows`` in ``current``), the sentences of the families whose SHAP
     contributions rose most; None with a note where the two runs' contributions cannot be compared."""
@@ -192,6 +212,8 @@ def _rise_families(rows: np.ndarray, current: pd.DataFrame, cur_contrib: pd.Data
         notes.append("the previous list has no SHAP file beside it (<name>_shap.parquet): a rise is given without "
                      "its reasons.")
         return None
+    if callable(prev_contrib):  # read only the risen customers' rows
+        prev_contrib = prev_contrib(_ids(current)[rows])
     names = [f.name for f in spec.features]
     cur_cols = {c.removeprefix("churn_") for c in cur_contrib.columns if c.startswith("churn_")} - {"base_value"}
     prev_cols = {c.removeprefix("churn_") for c in prev_contrib.columns if c.startswith("churn_")} - {"base_value"}
@@ -201,11 +223,26 @@ def _rise_families(rows: np.ndarray, current: pd.DataFrame, cur_contrib: pd.Data
     if not rows.size:
         return []
     ids = _ids(current)[rows]
+    cur_index, prev_index, feature_index = _ids(cur_contrib), _ids(prev_contrib), _ids(features)
+    out: list[list[str]] = []
+    for start in range(0, rows.size, RISE_BATCH):  # a batch of risen customers at a time: each is said on its own
+        part = ids[start:start + RISE_BATCH]
+        out += _rise_sentences(cur_contrib, cur_index.get_indexer(part), prev_contrib, prev_index.get_indexer(part),
+                               features, feature_index.get_indexer(part), spec, currency)
+    return out
+
+
+def _rise_sentences(cur_contrib: pd.DataFrame, at_now: np.ndarray, prev_contrib: pd.DataFrame, at_before: np.ndarray,
+                    features: pd.DataFrame, at_features: np.ndarray, spec: FeatureSpec, currency: str) -> list[list[str]]:
+    """The sentences of ``_rise_families`` for the customers at positions ``at_now`` of this run's contributions,
+    ``at_before`` of the previous run's and ``at_features`` of the feature table (-1: not there; no sentence)."""
+    names = [f.name for f in spec.features]
     cols = [f"churn_{n}" for n in names]
-    at_now, at_before, at_features = (_ids(f).get_indexer(ids) for f in (cur_contrib, prev_contrib, features))
     ok = (at_now >= 0) & (at_before >= 0) & (at_features >= 0)
-    delta = np.zeros((rows.size, len(names)))
-    delta[ok] = (cur_contrib[cols].to_numpy(float)[at_now[ok]] - prev_contrib[cols].to_numpy(float)[at_before[ok]])
+    delta = np.zeros((at_now.size, len(names)))
+    # the risen customers' rows only: every customer's contributions copied, twice, to take a few rows (1.2 GB at
+    # 684,000 customers)
+    delta[ok] = _rows(cur_contrib, cols, at_now[ok]) - _rows(prev_contrib, cols, at_before[ok])
 
     can_drive = np.array([f.can_drive for f in spec.features])
     families = list(dict.fromkeys(f.family for f in spec.features))
@@ -218,9 +255,9 @@ def _rise_families(rows: np.ndarray, current: pd.DataFrame, cur_contrib: pd.Data
     named = np.isfinite(np.take_along_axis(rising, leader, axis=1)) & (fam_delta > 0) & ok[:, None]
     ranked = np.where(named, fam_delta, -np.inf)
     order = np.argsort(-ranked, axis=1, kind="stable")
-    out: list[list[str]] = [[] for _ in range(rows.size)]
-    found = np.zeros(rows.size, dtype=int)  # sentences found so far, per risen customer
-    everyone = np.arange(rows.size)
+    out: list[list[str]] = [[] for _ in range(at_now.size)]
+    found = np.zeros(at_now.size, dtype=int)  # sentences found so far, per risen customer
+    everyone = np.arange(at_now.size)
     known = set(names) & set(features.columns)
     # one more candidate than needed per slot: a family whose sentence cannot be said gives way to the next. Only
     # the customers still short of sentences are rendered, once per distinct combination of values (explain's way).

@@ -35,7 +35,7 @@ from pipeline.core.runlog import RunLog
 from pipeline.outputs.labels import currency_of
 from pipeline.outputs.report import plots
 from pipeline.outputs.sets import OutputSet, read_contributions, read_risk_list
-from pipeline.scoring.changes import compare, previous_list_path
+from pipeline.scoring.changes import COMPARED_COLUMNS, compare, previous_list_path
 from pipeline.scoring.health import base_health
 from pipeline.scoring.score import Scorer, ScoreResult
 from pipeline.training import tracking
@@ -92,9 +92,10 @@ def compare_with_previous(path: Path, explicit: bool, result: ScoreResult, frame
     default that cannot be read or compared is passed over with a warning; one given explicitly stops the
     run (exit 3)."""
     try:
-        previous, previous_summary = read_risk_list(path)
+        previous, previous_summary = read_risk_list(path, COMPARED_COLUMNS)
         shap_path = sidecar(path, "_shap.parquet")
-        contributions = read_contributions(shap_path) if shap_path.exists() else None
+        # only the rows of the customers whose risk rose are read, when compare asks for them
+        contributions = (lambda ids: read_contributions(shap_path, ids=ids)) if shap_path.exists() else None
         changed = compare(result.risk_list, result.summary, previous, previous_summary, result.contributions,
                           contributions, frame, spec, currency=currency)
     except DataError as exc:

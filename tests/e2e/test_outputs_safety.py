@@ -9,12 +9,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.core.errors import DataError
-from pipeline.core.files import write_table
+from pipeline.core.files import write_parquet, write_table
 from pipeline.core.safety import neutralise_formulas
 from pipeline.outputs.report.html import build_report
-from pipeline.outputs.sets import read_risk_list, write_excel
+from pipeline.outputs.sets import read_contributions, read_risk_list, write_excel
+from pipeline.scoring.changes import COMPARED_COLUMNS
 
 HOSTILE = ["=HYPERLINK(\"http://evil\",\"x\")", "+1+2", "-3", "@SUM(A1)", "\tTAB", "\rCR", "<script>alert(1)</script>",
            "plain"]
@@ -93,6 +96,37 @@ def test_report_reads_back_csv_without_the_neutralising_quote(tmp_path):
     write_table(risk_list(), tmp_path / "risk.csv")
     frame, _ = read_risk_list(tmp_path / "risk.csv")
     assert frame["customer_id"].tolist()[:2] == HOSTILE[:2]
+
+
+@pytest.mark.parametrize("name", ["risk.parquet", "risk.csv"])
+def test_a_risk_list_read_for_some_columns_holds_them_as_the_whole_read_does(tmp_path, name):
+    # comparing with an earlier list reads five of its columns; they must be what reading all of it gives
+    write_table(risk_list(), tmp_path / name)
+    whole, _ = read_risk_list(tmp_path / name)
+    for columns in (list(COMPARED_COLUMNS), ["action", "customer_id", "driver_1_reason"], ["customer_id", "absent"]):
+        some, _ = read_risk_list(tmp_path / name, columns)
+        assert list(some.columns) == [c for c in whole.columns if c in columns]  # the file's order; absent: left out
+        pd.testing.assert_frame_equal(some, whole[list(some.columns)], check_exact=True)
+    # still a risk list's check over the whole file, whatever is read of it
+    write_table(risk_list().drop(columns="loyalty_tier"), tmp_path / name)
+    with pytest.raises(DataError, match=r"is not a risk list from `churn score`: it lacks \['loyalty_tier'\]"):
+        read_risk_list(tmp_path / name, list(COMPARED_COLUMNS))
+
+
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(0, 40), chunk=st.integers(1, 15), seed=st.integers(0, 1000))
+def test_a_shap_file_read_for_some_customers_holds_their_rows_as_the_whole_read_does(tmp_path_factory, n, chunk, seed):
+    rng = np.random.default_rng(seed)
+    ids = [f"{i:08d}" for i in rng.permutation(1000)[:n]]  # text ids with leading zeros, in no order
+    shap = pd.DataFrame({"customer_id": ids, "churn_a": rng.normal(size=n), "churn_base_value": -1.0,
+                         "loyalty_a": rng.normal(size=n)})
+    path = tmp_path_factory.mktemp("shap") / "risk_shap.parquet"
+    write_parquet(shap, path, chunk_rows=chunk)  # row groups, as churn score writes it
+    asked = list(rng.choice(ids, size=min(n, 5), replace=False)) + ["unknown", "8"]
+    whole = read_contributions(path)
+    some = read_contributions(path, ids=pd.Index(asked, dtype=object))
+    assert list(whole.columns) == ["customer_id", "churn_a", "churn_base_value"]
+    pd.testing.assert_frame_equal(some, whole[whole["customer_id"].isin(asked)].reset_index(drop=True), check_exact=True)
 
 
 @pytest.mark.parametrize(("name", "content", "says"), [

@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from features.registry import Feature, FeatureSpec
-from pipeline.scoring.changes import CHANGE_COLUMNS, compare, previous_list_path, top_band
+from pipeline.scoring.changes import CHANGE_COLUMNS, COMPARED_COLUMNS, compare, previous_list_path, top_band
 
 SPEC = FeatureSpec((
     Feature("complaints_last_90d", "service", "count", "{value:.0f} complaints in the last 90 days", 1, fill=0),
@@ -154,3 +156,55 @@ def test_top_band_by_each_rule():
     assert top_band(BANDS) == "high"
     assert top_band({"by": "top_share", "bands": {"high": 0.1, "medium": 0.3, "low": 1.0}}) == "high"
     assert top_band({"by": "probability", "bands": {"hot": 0.7, "cold": 0.0}}) == "hot"
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_compare_reads_only_its_columns_of_the_previous_list_and_contributions_in_any_row_order(seed):
+    """What ``churn score`` reads of an earlier list (``COMPARED_COLUMNS``) is all ``compare`` needs, and the
+    contributions are matched by customer id whatever order their rows are in (only the risen customers' rows are
+    taken from them)."""
+    rng = np.random.default_rng(seed)
+    expected = run()
+    previous = PREVIOUS.assign(action="Call", driver_1_reason="3 complaints", value_at_risk=rng.random(len(PREVIOUS)))
+    previous = previous[rng.permutation(previous.columns)]
+    shuffled = [frame.iloc[rng.permutation(len(frame))].reset_index(drop=True) for frame in (CUR_SHAP, PREV_SHAP)]
+    asked = []
+
+    def rows_of(ids):  # as ``churn score`` reads the previous SHAP file: only the rows asked for
+        asked.append(list(ids))
+        return shuffled[1][shuffled[1]["customer_id"].isin(ids)]
+
+    for prev, prev_shap in ((previous, shuffled[1]), (previous[[c for c in previous.columns if c in COMPARED_COLUMNS]],
+                                                      rows_of)):
+        out = run(previous=prev, cur_shap=shuffled[0], prev_shap=prev_shap)
+        pd.testing.assert_frame_equal(out.risk_list, expected.risk_list, check_exact=True)
+        assert out.summary == expected.summary
+    assert asked == [["a"]]  # the risen customers' rows only, asked for once
+
+
+@settings(max_examples=15, deadline=None)
+@given(n=st.integers(1, 60), batch=st.integers(1, 7), seed=st.integers(0, 10_000))
+def test_the_reasons_of_rises_are_the_same_whatever_the_batches_of_risen_customers(n, batch, seed):
+    """``RISE_BATCH``: the risen customers' sentences are worked out a batch at a time; each customer's are their own."""
+    from pipeline.scoring import changes
+
+    rng = np.random.default_rng(seed)
+    ids = [f"C{i:03d}" for i in range(n)]
+    before, now = rng.random(n), rng.random(n)
+    current, previous = risk_list(NOW, ids, list(now)), risk_list(BEFORE, ids, list(before))
+    cur_shap, prev_shap = (shap(ids, rng.normal(size=(n, len(SPEC.names))).tolist()) for _ in range(2))
+    features = pd.DataFrame({"customer_id": ids, "complaints_last_90d": rng.integers(0, 5, n),
+                             "days_since_last_purchase": rng.integers(1, 300, n).astype(float),
+                             "visits_last_30d": rng.integers(0, 9, n), "profile_region": rng.choice(["n", "s"], n)})
+    whole = run(current, None, previous, None, cur_shap, prev_shap, features)
+    saved = changes.RISE_BATCH
+    try:
+        changes.RISE_BATCH = batch
+        batched = run(current, None, previous, None, cur_shap, prev_shap, features)
+    finally:
+        changes.RISE_BATCH = saved
+    pd.testing.assert_frame_equal(batched.risk_list, whole.risk_list, check_exact=True)
+    assert batched.summary == whole.summary
+    if (now - before >= changes.MIN_RISE).sum() >= 3:  # rises with their reasons were compared, not only heads
+        assert whole.risk_list["change_reason"].str.contains(": ", regex=False).any()
