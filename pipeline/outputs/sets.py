@@ -280,7 +280,7 @@ def read_contributions(path: str | Path, prefix: str = "churn_", ids=None) -> pd
         table = pa.concat_tables(parts) if parts else file.schema_arrow.empty_table().select(columns)
         del parts
         return table.to_pandas()
-    except (OSError, ValueError, pa.ArrowException) as exc:
+    except (OSError, ValueError, KeyError, pa.ArrowException) as exc:  # KeyError: no customer_id column
         raise DataError(f"{path}: cannot be read as a risk list's SHAP file ({said(exc, 160)}). Fix: pass the list "
                         "`churn score` wrote with its SHAP file beside it, complete and unchanged, or remove the "
                         "SHAP file (changes are then given without their reasons)") from None

@@ -129,6 +129,13 @@ def test_a_shap_file_read_for_some_customers_holds_their_rows_as_the_whole_read_
     pd.testing.assert_frame_equal(some, whole[whole["customer_id"].isin(asked)].reset_index(drop=True), check_exact=True)
 
 
+def test_a_shap_file_without_customer_ids_is_a_clear_error_whether_read_whole_or_for_some_customers(tmp_path):
+    pd.DataFrame({"id": ["a", "b"], "churn_a": [0.1, 0.2]}).to_parquet(tmp_path / "risk_shap.parquet")
+    for ids in (None, pd.Index(["a"], dtype=object)):
+        with pytest.raises(DataError, match=r"risk_shap.parquet: cannot be read as a risk list's SHAP file .* Fix: "):
+            read_contributions(tmp_path / "risk_shap.parquet", ids=ids)
+
+
 @pytest.mark.parametrize(("name", "content", "says"), [
     ("risk.parquet", b"PAR1 cut short", "cannot be read as Parquet (ArrowInvalid"),
     ("risk.csv", b"customer_id,churn\n\xff\xfe\x00\x81", "cannot be read as CSV (UnicodeDecodeError"),
