@@ -194,33 +194,23 @@ def unmatched_file(folder: Path, hashes: dict[str, str], first: str = "") -> tup
     return None
 
 
-def table_columns(path: str | Path) -> list[str]:
-    """The column names of a Parquet or CSV output of this pipeline, without reading its rows."""
-    return list(read_table(path, rows=False).columns)
-
-
-def read_table(path: str | Path, columns: list[str] | tuple[str, ...] | None = None, rows: bool = True) -> pd.DataFrame:
+def read_table(path: str | Path, columns: list[str] | tuple[str, ...] | None = None) -> pd.DataFrame:
     """Read a Parquet or CSV output of this pipeline (ids stay text): every column, or only ``columns`` (those of
-    them the file has; the others are left unread, which for a risk list's text columns is most of its size).
-    ``rows=False``: the columns alone, no row read."""
+    them the file has, in its order; the others are left unread, which for a risk list's text is most of its size)."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path} does not exist")
     if path.suffix not in SUFFIXES:
         raise DataError(f"{path}: not a .parquet or .csv file. Fix: pass the file the command wrote")
     try:
-        if path.suffix == ".parquet":
-            if not rows or columns is not None:
-                import pyarrow.parquet as pq
-
-                names = pq.read_schema(path).names
-                if not rows:
-                    return pd.DataFrame(columns=names)
-                return pd.read_parquet(path, columns=[c for c in names if c in set(columns)])
-            return pd.read_parquet(path)
         wanted = None if columns is None else set(columns)
-        return pd.read_csv(path, dtype={"customer_id": str}, nrows=None if rows else 0,
-                           usecols=None if wanted is None else (lambda c: c in wanted))
+        if path.suffix == ".parquet":
+            if wanted is None:
+                return pd.read_parquet(path)
+            import pyarrow.parquet as pq
+
+            return pd.read_parquet(path, columns=[c for c in pq.read_schema(path).names if c in wanted])
+        return pd.read_csv(path, dtype={"customer_id": str}, usecols=None if wanted is None else wanted.__contains__)
     except (OSError, ValueError, UnicodeDecodeError, pa.ArrowException) as exc:  # ParserError is a ValueError
         kind = "CSV" if path.suffix == ".csv" else "Parquet"
         raise DataError(f"{path}: cannot be read as {kind} ({said(exc, 160)}). Fix: pass the file the command "

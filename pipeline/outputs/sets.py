@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +20,6 @@ from pipeline.core.files import (
     output_error,
     owner_gone,
     read_table,
-    table_columns,
     unmatched_file,
     write_frame,
 )
@@ -211,12 +211,14 @@ def read_risk_list(path: str | Path, columns: list[str] | tuple[str, ...] | None
     its reasons' text is most of its size."""
     path = Path(path)
     check_output_set(path)
-    frame = read_table(path, columns)
     required = {"customer_id", "churn_probability", "risk_band", "loyalty_tier", "value_at_risk", "as_of",
                 "model_version", "action"}
-    missing = required - set(frame.columns if columns is None else table_columns(path))
+    frame = read_table(path, None if columns is None else [*required, *columns])
+    missing = required - set(frame.columns)
     if missing:
         raise DataError(f"{path} is not a risk list from `churn score`: it lacks {sorted(missing)}")
+    if columns is not None:
+        frame = frame[[c for c in frame.columns if c in set(columns)]]
     if path.suffix == ".csv":  # CSV output carries neutralising quotes; show the original text
         from pipeline.core.safety import restore_formulas
 
@@ -257,7 +259,7 @@ def write_excel(frame: pd.DataFrame, out: str | Path, summary: dict | None = Non
     return out
 
 
-def read_contributions(path: str | Path, prefix: str = "churn_", ids=None) -> pd.DataFrame:
+def read_contributions(path: str | Path, prefix: str = "churn_", ids: Iterable | None = None) -> pd.DataFrame:
     """A risk list's SHAP file (``<stem>_shap.parquet``): ``customer_id`` and the columns starting with ``prefix``
     (the churn model's contributions in log-odds by default), the others left unread; with ``ids`` (customer ids,
     compared as text) only those customers' rows, in the file's order, read a row group at a time (a comparison
@@ -276,10 +278,7 @@ def read_contributions(path: str | Path, prefix: str = "churn_", ids=None) -> pd
         for group in range(file.num_row_groups):  # one row group held at a time (``write_parquet``: 100,000 rows)
             rows = file.read_row_group(group, columns=columns)
             parts.append(rows.filter(pc.is_in(rows.column("customer_id").cast(pa.string()), value_set=wanted)))
-            del rows
-        table = pa.concat_tables(parts) if parts else file.schema_arrow.empty_table().select(columns)
-        del parts
-        return table.to_pandas()
+        return (pa.concat_tables(parts) if parts else file.schema_arrow.empty_table().select(columns)).to_pandas()
     except (OSError, ValueError, KeyError, pa.ArrowException) as exc:  # KeyError: no customer_id column
         raise DataError(f"{path}: cannot be read as a risk list's SHAP file ({said(exc, 160)}). Fix: pass the list "
                         "`churn score` wrote with its SHAP file beside it, complete and unchanged, or remove the "

@@ -129,7 +129,7 @@ def compare(current: pd.DataFrame, current_summary: Mapping[str, Any], previous:
     out["previous_band"] = band_before
     with np.errstate(invalid="ignore"):
         risen = np.flatnonzero(change >= MIN_RISE)
-    families = _rise_families(risen, current, current_contributions, previous_contributions, features, spec,
+    families = _rise_families(cur_ids[risen], current_contributions, previous_contributions, features, spec,
                               currency, comparable, notes)
     reasons = np.full(len(current), None, dtype=object)
     for pos, row in enumerate(risen):
@@ -200,11 +200,11 @@ def _same_question(current: Any, previous: Any, notes: list[str]) -> bool:
     return True
 
 
-def _rise_families(rows: np.ndarray, current: pd.DataFrame, cur_contrib: pd.DataFrame | None,
+def _rise_families(ids: pd.Index, cur_contrib: pd.DataFrame | None,
                    prev_contrib: pd.DataFrame | Callable[[pd.Index], pd.DataFrame] | None,
                    features: pd.DataFrame | None, spec: FeatureSpec | None,
                    currency: str, comparable: bool, notes: list[str]) -> list[list[str]] | None:
-    """For each risen customer (positions ``rows`` in ``current``), the sentences of the families whose SHAP
+    """For each risen customer (``ids``, as text), the sentences of the families whose SHAP
     contributions rose most; None with a note where the two runs' contributions cannot be compared."""
     if not comparable:
         return None
@@ -213,19 +213,18 @@ def _rise_families(rows: np.ndarray, current: pd.DataFrame, cur_contrib: pd.Data
                      "its reasons.")
         return None
     if callable(prev_contrib):  # read only the risen customers' rows
-        prev_contrib = prev_contrib(_ids(current)[rows])
+        prev_contrib = prev_contrib(ids)
     names = [f.name for f in spec.features]
     cur_cols = {c.removeprefix("churn_") for c in cur_contrib.columns if c.startswith("churn_")} - {"base_value"}
     prev_cols = {c.removeprefix("churn_") for c in prev_contrib.columns if c.startswith("churn_")} - {"base_value"}
     if cur_cols != set(names) or prev_cols != cur_cols:
         notes.append("the previous run's model used other features: a rise is given without its reasons.")
         return None
-    if not rows.size:
+    if not ids.size:
         return []
-    ids = _ids(current)[rows]
     cur_index, prev_index, feature_index = _ids(cur_contrib), _ids(prev_contrib), _ids(features)
     out: list[list[str]] = []
-    for start in range(0, rows.size, RISE_BATCH):  # a batch of risen customers at a time: each is said on its own
+    for start in range(0, ids.size, RISE_BATCH):  # a batch of risen customers at a time: each is said on its own
         part = ids[start:start + RISE_BATCH]
         out += _rise_sentences(cur_contrib, cur_index.get_indexer(part), prev_contrib, prev_index.get_indexer(part),
                                features, feature_index.get_indexer(part), spec, currency)
