@@ -3,11 +3,11 @@ memory the comparison takes on top of what scoring holds, at a million customers
 
     .venv/bin/python benchmarks/bench_changes.py [--customers 684131] [--features 104] [--risen 0.33]
 
-The previous list (with its SHAP file and summary) is written as `churn score` writes it; this run's list,
-contributions and feature table are held in memory as scoring leaves them; then
-`pipeline.scoring.run.compare_with_previous` runs as `churn score` calls it. Peak = the process's resident memory
-high-water mark from just before the comparison (``VmHWM``, reset), less what it held then. Run it from another
-checkout (``PYTHONPATH=...``) for the code before a change: the entry point's signature is the same.
+The previous list (with its SHAP file and summary) is written as `churn score` writes it; this run's list and
+feature table are held in memory as scoring leaves them, and its SHAP values are in this run's SHAP file, written
+a batch at a time while scoring; then `pipeline.scoring.run.compare_with_previous` runs as `churn score` calls it.
+Peak = the process's resident memory high-water mark from just before the comparison (``VmHWM``, reset), less what
+it held then.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import peak_memory_gb, reset_peak_memory  # noqa: E402
+from common import peak_memory_gb, reset_peak_memory, resident_gb  # noqa: E402
 
 from features.registry import Feature, FeatureSpec  # noqa: E402
-from pipeline.core.files import write_parquet, write_table  # noqa: E402
+from pipeline.core.files import ParquetChunks, write_parquet, write_table  # noqa: E402
 from pipeline.core.runlog import RunLog  # noqa: E402
 from pipeline.scoring.run import compare_with_previous  # noqa: E402
 from pipeline.scoring.score import ScoreResult  # noqa: E402
@@ -34,13 +34,6 @@ from pipeline.scoring.score import ScoreResult  # noqa: E402
 LABEL = {"kind": "inactivity", "horizon_days": 90, "lookback_days": 365, "min_purchases_in_lookback": 1}
 BANDS = {"by": "probability", "bands": {"high": 0.5, "medium": 0.3, "low": 0.0},
          "thresholds": {"high": 0.5, "medium": 0.3, "low": 0.0}}
-
-
-def resident_gb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024**2
-    return float("nan")
 
 
 def risk_list(ids: np.ndarray, p: np.ndarray, day: str, rng: np.random.Generator) -> pd.DataFrame:
@@ -72,9 +65,9 @@ def main() -> None:
     before = rng.random(n) * 0.9
     now = np.clip(before + np.where(rng.random(n) < args.risen, 0.05, -0.05), 0, 1)
 
-    def contributions(values: np.ndarray) -> pd.DataFrame:
+    def contributions(values: np.ndarray, who: np.ndarray = ids) -> pd.DataFrame:
         frame = pd.DataFrame(values, columns=[f"churn_{x.name}" for x in spec.features], copy=False)
-        frame.insert(0, "customer_id", ids)
+        frame.insert(0, "customer_id", who)
         frame["churn_base_value"] = -0.5
         return frame
 
@@ -85,14 +78,19 @@ def main() -> None:
         summary = {"as_of": "2025-12-31", "model_version": "churn-model v1 (champion)", "label": LABEL,
                    "band_rule": BANDS}
         previous.with_name(f"{previous.stem}_summary.json").write_text(json.dumps({**summary, "as_of": "2025-11-30"}))
-        result = ScoreResult(risk_list(ids, now, "2025-12-31", rng), contributions(rng.normal(size=(n, f))),
-                             pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), summary)
+        shap_path = Path(folder) / "risk_asof=2025-12-31_shap.parquet"
+        with ParquetChunks(shap_path) as shap:  # as scoring writes it: a batch of 100,000 customers at a time
+            for start in range(0, n, 100_000):
+                batch = ids[start:start + 100_000]
+                shap.write(contributions(rng.normal(size=(len(batch), f)), batch))
+        result = ScoreResult(risk_list(ids, now, "2025-12-31", rng), None, pd.DataFrame(), pd.DataFrame(),
+                             pd.DataFrame(), summary)
         features = pd.DataFrame(rng.integers(0, 20, size=(n, f)).astype(float), columns=spec.names)
         features.insert(0, "customer_id", ids)
         held = resident_gb()
         reset_peak_memory()
         started = time.perf_counter()
-        risk, changes = compare_with_previous(previous, True, result, features, spec, "", RunLog())
+        risk, changes = compare_with_previous(previous, True, result, shap_path, features, spec, "", RunLog())
         seconds = time.perf_counter() - started
         peak = peak_memory_gb()
     said = risk["change_reason"].dropna()

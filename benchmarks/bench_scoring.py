@@ -49,7 +49,7 @@ def main() -> None:
 
     from pipeline.build.features import build_features, build_training_set, context_for, feature_spec
     from pipeline.core.config import load_params
-    from pipeline.core.files import write_table
+    from pipeline.core.files import ParquetChunks, write_table
     from pipeline.scoring.score import score
     from pipeline.training.train import train_models
 
@@ -84,14 +84,14 @@ def main() -> None:
 
     big = step("validate", lambda: open_ds(data, params))
     features = step("features", lambda: build_features(big, params, AS_OF))
-    result = step("score + SHAP (churn model) + drivers + drift",
-                  lambda: score(features, bundle, AS_OF, params.scoring, "bench"))
 
-    def write() -> None:
-        write_table(result.risk_list, DATA / "risk_bench.parquet")
-        write_table(result.contributions, DATA / "risk_bench_shap.parquet")
+    def scored():  # as `churn score` does: each batch's SHAP values written to the SHAP file as it is scored
+        with ParquetChunks(DATA / "risk_bench_shap.parquet") as shap:
+            return score(features, bundle, AS_OF, params.scoring, "bench", contributions_to=shap.write)
 
-    step("write risk list and SHAP file", write)
+    result = step("score + SHAP (churn model) + drivers + drift", scored)
+    step("write risk list (SHAP file written while scoring)",
+         lambda: write_table(result.risk_list, DATA / "risk_bench.parquet"))
     n = len(features)
     total = sum(seconds for _, seconds, _ in steps)
     rows = {a.table: a.rows_read for a in big.report.accounts}

@@ -38,12 +38,26 @@ def reset_peak_memory() -> None:
         pass
 
 
-def peak_memory_gb() -> float:
-    """Peak resident memory of this process since start or the last :func:`reset_peak_memory` (VmHWM)."""
+def _status_gb(field: str) -> float | None:
+    """A memory figure of this process's ``/proc/self/status`` (``VmHWM``, ``VmRSS``) in GB; None off Linux."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024**2
     except OSError:
         pass
+    return None
+
+
+def resident_gb() -> float:
+    """Resident memory of this process now (``VmRSS``; NaN where the system does not say)."""
+    now = _status_gb("VmRSS")
+    return float("nan") if now is None else now
+
+
+def peak_memory_gb() -> float:
+    """Peak resident memory of this process since start or the last :func:`reset_peak_memory` (VmHWM)."""
+    peak = _status_gb("VmHWM")
+    if peak is not None:
+        return peak
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # not Linux: no reset, whole process

@@ -140,14 +140,56 @@ def write_parquet(df: pd.DataFrame, dest: Path, chunk_rows: int = PARQUET_CHUNK_
     if len(df) <= chunk_rows:
         df.to_parquet(dest, index=False)
         return
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    with ParquetChunks(dest, pa.Schema.from_pandas(df, preserve_index=False), chunk_rows) as out:
+        out.write(df)
 
-    schema = pa.Schema.from_pandas(df, preserve_index=False)
-    with pq.ParquetWriter(dest, schema) as writer:
-        for start in range(0, len(df), chunk_rows):
-            writer.write_table(pa.Table.from_pandas(df.iloc[start:start + chunk_rows], schema=schema,
-                                                    preserve_index=False))
+
+class ParquetChunks:
+    """A Parquet file written a frame at a time, so a table made in batches (scoring's SHAP values) goes to disk as
+    each batch is made and is never held whole: ``write`` each frame (converted to Arrow ``chunk_rows`` rows at a
+    time, one row group each), then ``close`` or leave the ``with`` block. The file reads back as the frames'
+    concatenation. The schema is ``schema`` or else the first frame's (the batches of one table share their
+    columns' types), and every frame is converted to it. Left with an error, the partial file is removed."""
+
+    def __init__(self, dest: str | Path, schema: pa.Schema | None = None, chunk_rows: int = PARQUET_CHUNK_ROWS):
+        self.dest, self.schema, self.chunk_rows = Path(dest), schema, chunk_rows
+        self.rows = 0
+        self._writer = None
+        self._closed = False
+
+    def __enter__(self) -> ParquetChunks:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+            return
+        if self._writer is not None:
+            self._writer.close()
+        self.dest.unlink(missing_ok=True)
+
+    def write(self, df: pd.DataFrame) -> None:
+        import pyarrow.parquet as pq
+
+        if self._writer is None:
+            self.schema = self.schema or pa.Schema.from_pandas(df, preserve_index=False)
+            self._writer = pq.ParquetWriter(self.dest, self.schema)
+        for start in range(0, len(df), self.chunk_rows):
+            self._writer.write_table(pa.Table.from_pandas(df.iloc[start:start + self.chunk_rows], schema=self.schema,
+                                                          preserve_index=False))
+        self.rows += len(df)
+
+    def close(self) -> Path:
+        """Finish the file (with no frame written, an empty one of ``schema``, which must then be given)."""
+        if self._closed:
+            return self.dest
+        if self._writer is None:
+            if self.schema is None:
+                raise ValueError(f"{self.dest}: nothing was written and no schema was given")
+            self.write(self.schema.empty_table().to_pandas())
+        self._writer.close()
+        self._closed = True
+        return self.dest
 
 
 def write_frame(df: pd.DataFrame, path: Path, dest: Path) -> None:

@@ -51,11 +51,13 @@ class Scorer(Protocol):
     def rows(self, features: pd.DataFrame):
         """What each customer's scores need of their own row only (``ScoredRows``: risk rows, contributions, sums)."""
 
-    def assemble(self, risk: pd.DataFrame, contributions: pd.DataFrame, totals: list[dict]):
-        """What needs every customer (bands by rank, the call list, the summary) from all rows and their sums."""
+    def assemble(self, risk: pd.DataFrame, contributions: pd.DataFrame | None, totals: list[dict]):
+        """What needs every customer (bands by rank, the call list, the summary) from all rows and their sums
+        (``contributions``: None where they went to a ``contributions_to`` already)."""
 
-    def score(self, features: pd.DataFrame):
-        """``rows`` and ``assemble`` of one table held in memory."""
+    def score(self, features: pd.DataFrame, contributions_to: Callable[[pd.DataFrame], None] | None = None):
+        """``rows`` and ``assemble`` of one table held in memory; each batch's contributions handed to
+        ``contributions_to`` as they are made, where it is given."""
 
 
 class Dataset(ABC):
@@ -144,9 +146,12 @@ class Dataset(ABC):
 
     @abstractmethod
     def score(self, build: ShardBuild, scorer: Scorer, keep: Callable[[pd.DataFrame], pd.DataFrame],
-              progress: Callable[[int, int], None] | None = None) -> tuple[pd.DataFrame, object]:
+              progress: Callable[[int, int], None] | None = None,
+              contributions_to: Callable[[pd.DataFrame], None] | None = None) -> tuple[pd.DataFrame, object]:
         """The feature table of ``build`` (passed through ``keep``, which selects the columns scored and may raise
-        for an empty population) and ``scorer``'s result over its customers."""
+        for an empty population) and ``scorer``'s result over its customers. ``contributions_to``: where the SHAP
+        contributions go, in the feature table's order, instead of the result (``churn score`` writes them to the
+        SHAP file as they come, so they are never held whole)."""
 
     @abstractmethod
     def map_parts(self, work: Callable[[duckdb.DuckDBPyConnection], dict[str, pa.Table]]) -> dict[str, pa.Table]:

@@ -98,6 +98,15 @@ class OutputSet:
         dest.write_bytes(data)
         self._written(dest)
 
+    def path_of(self, name: str) -> Path:
+        """Where the file ``name`` is written before the set is switched in, for a writer that makes it itself (the
+        SHAP file, written batch by batch while scoring); ``add`` it once it is complete."""
+        return self.tmp / name
+
+    def add(self, name: str) -> None:
+        """Take into the set the file ``name`` written at ``path_of(name)``."""
+        self._written(self.path_of(name))
+
     def _written(self, dest: Path) -> None:
         with open(dest, "rb") as fh:
             os.fsync(fh.fileno())

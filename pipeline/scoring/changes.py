@@ -71,7 +71,8 @@ COMPARED_COLUMNS = ("customer_id", "churn_probability", "risk_band", "model_vers
 
 
 def compare(current: pd.DataFrame, current_summary: Mapping[str, Any], previous: pd.DataFrame,
-            previous_summary: Mapping[str, Any], current_contributions: pd.DataFrame | None = None,
+            previous_summary: Mapping[str, Any],
+            current_contributions: pd.DataFrame | Callable[[pd.Index], pd.DataFrame] | None = None,
             previous_contributions: pd.DataFrame | Callable[[pd.Index], pd.DataFrame] | None = None,
             features: pd.DataFrame | None = None,
             spec: FeatureSpec | None = None, currency: str = "", largest: int = LARGEST_RISES) -> Changes:
@@ -82,10 +83,11 @@ def compare(current: pd.DataFrame, current_summary: Mapping[str, Any], previous:
         current_summary: its summary (``as_of``, ``model_version``, ``label``, ``band_rule``).
         previous: the previous risk list, as ``pipeline.outputs.sets.read_risk_list`` returns it.
         previous_summary: its summary sidecar (empty when there is none).
-        current_contributions: this run's SHAP file (``customer_id``, ``churn_<feature>`` in log-odds).
-        previous_contributions: the previous run's (``<stem>_shap.parquet``), or a function that reads the rows of
-            the customer ids it is given from it (only the customers whose risk rose are asked for); None when it
-            is not there.
+        current_contributions: this run's SHAP values (``customer_id``, ``churn_<feature>`` in log-odds), or a
+            function that reads the rows of the customer ids it is given from its SHAP file (only the customers
+            whose risk rose are asked for).
+        previous_contributions: the previous run's (``<stem>_shap.parquet``), the same way; None when it is not
+            there.
         features: today's feature table (``customer_id`` and the features), for the sentences.
         spec: the features' metadata (families, sentences).
         currency: written with amounts in the sentences.
@@ -200,7 +202,7 @@ def _same_question(current: Any, previous: Any, notes: list[str]) -> bool:
     return True
 
 
-def _rise_families(ids: pd.Index, cur_contrib: pd.DataFrame | None,
+def _rise_families(ids: pd.Index, cur_contrib: pd.DataFrame | Callable[[pd.Index], pd.DataFrame] | None,
                    prev_contrib: pd.DataFrame | Callable[[pd.Index], pd.DataFrame] | None,
                    features: pd.DataFrame | None, spec: FeatureSpec | None,
                    currency: str, comparable: bool, notes: list[str]) -> list[list[str]] | None:
@@ -212,8 +214,9 @@ def _rise_families(ids: pd.Index, cur_contrib: pd.DataFrame | None,
         notes.append("the previous list has no SHAP file beside it (<name>_shap.parquet): a rise is given without "
                      "its reasons.")
         return None
-    if callable(prev_contrib):  # read only the risen customers' rows
-        prev_contrib = prev_contrib(ids)
+    # read only the risen customers' rows
+    cur_contrib = cur_contrib(ids) if callable(cur_contrib) else cur_contrib
+    prev_contrib = prev_contrib(ids) if callable(prev_contrib) else prev_contrib
     names = [f.name for f in spec.features]
     cur_cols = {c.removeprefix("churn_") for c in cur_contrib.columns if c.startswith("churn_")} - {"base_value"}
     prev_cols = {c.removeprefix("churn_") for c in prev_contrib.columns if c.startswith("churn_")} - {"base_value"}

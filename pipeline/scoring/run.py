@@ -30,7 +30,7 @@ from pipeline.build.run import (
 from pipeline.core import runrecord
 from pipeline.core.config import DEFAULT_ACTION_EFFECTS, TargetingConfig
 from pipeline.core.errors import DataError
-from pipeline.core.files import check_writable
+from pipeline.core.files import ParquetChunks, check_writable
 from pipeline.core.runlog import RunLog
 from pipeline.outputs.labels import currency_of
 from pipeline.outputs.report import plots
@@ -86,18 +86,19 @@ def previous_list(target: Path, day: date) -> Path | None:
     return previous_list_path(folder.iterdir(), day) if folder.is_dir() else None
 
 
-def compare_with_previous(path: Path, explicit: bool, result: ScoreResult, frame: pd.DataFrame, spec: FeatureSpec,
-                          currency: str, log: RunLog) -> tuple[pd.DataFrame, dict | None]:
-    """This run's risk list with the change columns, and the summary's ``changes`` section. A list found by
-    default that cannot be read or compared is passed over with a warning; one given explicitly stops the
-    run (exit 3)."""
+def compare_with_previous(path: Path, explicit: bool, result: ScoreResult, shap_path: Path, frame: pd.DataFrame,
+                          spec: FeatureSpec, currency: str, log: RunLog) -> tuple[pd.DataFrame, dict | None]:
+    """This run's risk list with the change columns, and the summary's ``changes`` section (``shap_path``: this
+    run's SHAP file, of which only the risen customers' rows are read). A list found by default that cannot be
+    read or compared is passed over with a warning; one given explicitly stops the run (exit 3)."""
     try:
         previous, previous_summary = read_risk_list(path, COMPARED_COLUMNS)
-        shap_path = sidecar(path, "_shap.parquet")
-        # only the rows of the customers whose risk rose are read, when compare asks for them
-        contributions = (lambda ids: read_contributions(shap_path, ids=ids)) if shap_path.exists() else None
-        changed = compare(result.risk_list, result.summary, previous, previous_summary, result.contributions,
-                          contributions, frame, spec, currency=currency)
+        previous_shap = sidecar(path, "_shap.parquet")
+        # of both runs' SHAP files, only the rows of the customers whose risk rose are read, when compare asks
+        contributions = (lambda ids: read_contributions(previous_shap, ids=ids)) if previous_shap.exists() else None
+        changed = compare(result.risk_list, result.summary, previous, previous_summary,
+                          lambda ids: read_contributions(shap_path, ids=ids), contributions, frame, spec,
+                          currency=currency)
     except DataError as exc:
         if explicit:
             raise DataError(f"--previous {path}: {exc}") from None
@@ -105,6 +106,16 @@ def compare_with_previous(path: Path, explicit: bool, result: ScoreResult, frame
                  "--no-previous)", code="previous_not_compared")
         return result.risk_list, None
     return changed.risk_list, {"previous_list": str(path), **changed.summary}
+
+
+def explanations_chart(frame: pd.DataFrame, shap_path: Path, bundle: ModelBundle, seed: int) -> bytes:
+    """The SHAP summary chart (a beeswarm) of a sample of 3,000 customers: their SHAP values are those scoring wrote
+    to ``shap_path``, read back for these customers only, not computed again."""
+    sample = frame.sample(n=min(3000, len(frame)), random_state=seed)
+    values = read_contributions(shap_path, ids=sample["customer_id"])
+    rows = pd.Index(values["customer_id"].astype(str)).get_indexer(sample["customer_id"].astype(str))
+    shap_values = values.iloc[rows][[f"churn_{c}" for c in bundle.feature_names]].to_numpy()
+    return plots.beeswarm_plot(shap_values, bundle.check_features(sample), "SHAP summary (churn, log-odds)")
 
 
 def effect_model_for(churn_model_name: str, horizon_days: int, uri: str | Path | None = None, off: bool = False
@@ -200,51 +211,52 @@ def score(params: str | Path | None, data: str | Path, as_of: str | date, out: s
     log.note(effects_note)
     record.model["effects"] = effect_model.label if effect_model is not None else None
     scorer = Scorer(bundle, day, cfg.scoring, version, cfg.targeting, cfg.value, cfg.seed, effect_model)
-    with record.phase("building features and scoring"), \
-            log.status(f"building features as of {day} and scoring...") as update:
-        frame, result = ds.score(plan, scorer, lambda f: without_unused_features(check_population(ds, cfg, day, f),
-                                                                                  bundle, log),
-                                 progress=shard_progress(day, update))
-    record.customers_scored = int(result.summary["customers"])
-    record.bands = {str(band): int(n) for band, n in result.summary["bands"].items()}
-    record.drift = [{"feature": r.feature, "psi": round(float(r.psi), 4), "flagged": bool(r.flagged),
-                     "moves_by_construction": bool(r.ages)} for r in result.drift.itertuples()]
-    risk, changes = result.risk_list, None
-    previous = Path(previous) if previous is not None else None
-    previous_path = previous if previous is not None else None if no_previous else previous_list(target, day)
-    if previous_path is not None:
-        with record.phase("comparing with the previous list"):
-            risk, changes = compare_with_previous(previous_path, previous is not None, result, frame, bundle.spec,
-                                                  currency_of(cfg), log)
-    result.summary["targeting"]["effects"]["note"] = effects_note
-    result.summary["targeting"]["effects"].update(effects_used(
-        effect_model, cfg.targeting, sorted(map(str, result.risk_list["action"].dropna().unique()))))
-    summary = {**result.summary, "currency": currency_of(cfg), "global_families": result.global_families.to_dict("records"),
-               "global_features": result.global_features.head(30).to_dict("records"),
-               "drift": result.drift.to_dict("records")}
-    with record.phase("measuring the health of the base"), \
-            log.status("measuring the health of the customer base..."):  # in the customer shards where the engine has them
-        summary["population"], summary["health"] = base_health(ds, cfg.label, day, result.risk_list)
-    if changes is not None:
-        summary["changes"] = changes
-    else:  # the report says no earlier list was compared, and how to pass one
-        summary["no_previous"] = {"asked_none": bool(no_previous), "looked_in": str(target.parent)}
-    with record.phase("drawing the explanations chart"):
-        sample = frame.sample(n=min(3000, len(frame)), random_state=cfg.seed)
-        # the sample's SHAP values are those scoring computed already, not computed again
-        # (by position: indexing the whole table by id would copy it)
-        rows = pd.Index(result.contributions["customer_id"]).get_indexer(sample["customer_id"])
-        shap_values = result.contributions.iloc[rows][[f"churn_{c}" for c in bundle.feature_names]].to_numpy()
-        beeswarm = plots.beeswarm_plot(shap_values, bundle.check_features(sample), "SHAP summary (churn, log-odds)")
     check_writable(target)
-    with record.phase("writing the output set"), \
-            OutputSet(target, record.run_id) as outputs:  # switched in together when the block ends
-        outputs.write_table(risk, target.name)
-        outputs.write_table(result.contributions, outputs.name_of("_shap.parquet"))
-        outputs.write_bytes(json.dumps(summary, indent=1, default=str).encode(), outputs.name_of("_summary.json"))
-        outputs.write_bytes(beeswarm, outputs.name_of("_shap_summary.png"))
-        for name, sha in outputs.hashes.items():
-            record.output(str(target.with_name(name)), sha, (outputs.tmp / name).stat().st_size)
-        record.finish(0)
-        outputs.write_bytes(json.dumps(record.to_dict(), indent=1, default=str).encode(), outputs.name_of("_run.json"))
+    # The output set is open from scoring on: each batch's SHAP values are written into its SHAP file as the batch is
+    # scored (never every customer's at once), and what follows reads back only the rows it needs.
+    with OutputSet(target, record.run_id) as outputs:  # switched in together when the block ends
+        shap_name = outputs.name_of("_shap.parquet")
+        shap_path = outputs.path_of(shap_name)
+        with record.phase("building features and scoring"), \
+                log.status(f"building features as of {day} and scoring...") as update, ParquetChunks(shap_path) as shap:
+            frame, result = ds.score(plan, scorer,
+                                     lambda f: without_unused_features(check_population(ds, cfg, day, f), bundle, log),
+                                     progress=shard_progress(day, update), contributions_to=shap.write)
+        record.customers_scored = int(result.summary["customers"])
+        record.bands = {str(band): int(n) for band, n in result.summary["bands"].items()}
+        record.drift = [{"feature": r.feature, "psi": round(float(r.psi), 4), "flagged": bool(r.flagged),
+                         "moves_by_construction": bool(r.ages)} for r in result.drift.itertuples()]
+        risk, changes = result.risk_list, None
+        previous = Path(previous) if previous is not None else None
+        previous_path = previous if previous is not None else None if no_previous else previous_list(target, day)
+        if previous_path is not None:
+            with record.phase("comparing with the previous list"):
+                risk, changes = compare_with_previous(previous_path, previous is not None, result, shap_path, frame,
+                                                      bundle.spec, currency_of(cfg), log)
+        result.summary["targeting"]["effects"]["note"] = effects_note
+        result.summary["targeting"]["effects"].update(effects_used(
+            effect_model, cfg.targeting, sorted(map(str, result.risk_list["action"].dropna().unique()))))
+        summary = {**result.summary, "currency": currency_of(cfg),
+                   "global_families": result.global_families.to_dict("records"),
+                   "global_features": result.global_features.head(30).to_dict("records"),
+                   "drift": result.drift.to_dict("records")}
+        with record.phase("measuring the health of the base"), \
+                log.status("measuring the health of the customer base..."):  # in the customer shards where the engine has them
+            summary["population"], summary["health"] = base_health(ds, cfg.label, day, result.risk_list)
+        if changes is not None:
+            summary["changes"] = changes
+        else:  # the report says no earlier list was compared, and how to pass one
+            summary["no_previous"] = {"asked_none": bool(no_previous), "looked_in": str(target.parent)}
+        with record.phase("drawing the explanations chart"):
+            beeswarm = explanations_chart(frame, shap_path, bundle, cfg.seed)
+        with record.phase("writing the output set"):
+            outputs.write_table(risk, target.name)
+            outputs.add(shap_name)
+            outputs.write_bytes(json.dumps(summary, indent=1, default=str).encode(), outputs.name_of("_summary.json"))
+            outputs.write_bytes(beeswarm, outputs.name_of("_shap_summary.png"))
+            for name, sha in outputs.hashes.items():
+                record.output(str(target.with_name(name)), sha, (outputs.tmp / name).stat().st_size)
+            record.finish(0)
+            outputs.write_bytes(json.dumps(record.to_dict(), indent=1, default=str).encode(),
+                                outputs.name_of("_run.json"))
     return ScoreRun(result, risk, summary, changes, target)

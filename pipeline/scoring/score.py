@@ -6,6 +6,7 @@ Pure: a feature table and a model bundle in, frames out. Reading the model and w
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -42,8 +43,9 @@ EPS = 1e-4
 @dataclass
 class ScoreResult:
     risk_list: pd.DataFrame
-    # customer_id + churn_<feature> (log-odds) [+ loyalty_<feature> (log of value) with scoring.explain_loyalty]
-    contributions: pd.DataFrame
+    # customer_id + churn_<feature> (log-odds) [+ loyalty_<feature> (log of value) with scoring.explain_loyalty];
+    # None where they went to ``score``'s ``contributions_to`` batch by batch instead
+    contributions: pd.DataFrame | None
     global_features: pd.DataFrame  # mean |effect| per feature, in probability points and log-odds
     global_families: pd.DataFrame
     drift: pd.DataFrame  # feature, family, psi, flagged
@@ -74,7 +76,8 @@ def risk_band_rule(cfg: ScoringConfig, bundle: ModelBundle) -> dict:
 
 def score(features: pd.DataFrame, bundle: ModelBundle, as_of: date, cfg: ScoringConfig, model_version: str,
           targeting: TargetingConfig | None = None, value: ValueConfig | None = None, seed: int = 0,
-          effects: object | None = None) -> ScoreResult:
+          effects: object | None = None, contributions_to: Callable[[pd.DataFrame], None] | None = None
+          ) -> ScoreResult:
     """Score every customer of a feature table; the risk list is the call list, in priority order (the expected net
     saving of a contact, highest first; then churn probability, then id), the win-back list after it.
 
@@ -88,31 +91,59 @@ def score(features: pd.DataFrame, bundle: ModelBundle, as_of: date, cfg: Scoring
     by rank, the call list's selection and order, summary, global importance and drift). ``score_rows`` runs on
     ``cfg.batch_rows`` customers at a time, so what it holds per customer (contributions in probability points,
     driver texts) is held for one batch; each customer's row is the same whatever the batches.
+
+    ``contributions_to``: where each batch's SHAP contributions go as soon as the batch is scored (``churn score``
+    writes them to the SHAP file: ``pipeline.core.files.ParquetChunks.write``), in the feature table's order; the
+    result's ``contributions`` is then None, and no customer's contributions are held beyond their batch. Without
+    it they are gathered into the result's frame.
     """
-    batches = customer_batches(features, cfg.batch_rows)
-    if len(batches) == 1:
-        part = score_rows(batches[0], bundle, as_of, cfg, model_version, targeting, value, effects)
-        risk, contributions, totals = part.risk, part.contributions, [part.totals]
-    else:
-        # Each batch's contributions go straight into one array (the SHAP file's rows, in the feature table's order)
-        # and are let go: the contributions are held once, never as batches and their concatenation at once.
-        risks, totals, values, start = [], [], None, 0
-        for batch in batches:
-            part = score_rows(batch, bundle, as_of, cfg, model_version, targeting, value, effects)
-            block = part.contributions
-            if values is None:
-                columns = list(block.columns[1:])
-                values = np.empty((len(features), len(columns)))
-            values[start:start + len(block)] = block[columns].to_numpy(float)
-            start += len(block)
-            risks.append(part.risk)
-            totals.append(part.totals)
-            del part, block
-        risk = concat_rows(risks)
-        del risks
-        contributions = pd.DataFrame(values, columns=columns, copy=False)
-        contributions.insert(0, "customer_id", features["customer_id"].to_numpy())
+    gathered = None
+    if contributions_to is None:
+        gathered = GatheredContributions(len(features))
+        contributions_to = gathered.add
+    risks, totals = [], []
+    for batch in customer_batches(features, cfg.batch_rows):
+        part = score_rows(batch, bundle, as_of, cfg, model_version, targeting, value, effects)
+        contributions_to(part.contributions)
+        risks.append(part.risk)
+        totals.append(part.totals)
+        del part
+    risk = risks[0] if len(risks) == 1 else concat_rows(risks)
+    del risks
+    contributions = None if gathered is None else gathered.frame()
     return assemble(risk, contributions, totals, bundle, as_of, cfg, model_version, targeting, value, seed)
+
+
+class GatheredContributions:
+    """Batches' contributions gathered into one frame, in the order they come (the SHAP file's rows, in the feature
+    table's order): each batch's values go straight into one array and the batch is let go, so the contributions
+    are held once, never as batches and their concatenation at once. A single batch is kept as it is."""
+
+    def __init__(self, rows: int):
+        self.rows = rows
+        self.whole: pd.DataFrame | None = None
+        self.ids: list[np.ndarray] = []
+        self.columns: list[str] = []
+        self.values: np.ndarray | None = None
+        self.start = 0
+
+    def add(self, block: pd.DataFrame) -> None:
+        if self.start == 0 and len(block) == self.rows:
+            self.whole, self.start = block, len(block)
+            return
+        if self.values is None:
+            self.columns = list(block.columns[1:])
+            self.values = np.empty((self.rows, len(self.columns)))
+        self.values[self.start:self.start + len(block)] = block[self.columns].to_numpy(float)
+        self.ids.append(block["customer_id"].to_numpy())
+        self.start += len(block)
+
+    def frame(self) -> pd.DataFrame:
+        if self.whole is not None:
+            return self.whole
+        out = pd.DataFrame(self.values, columns=self.columns, copy=False)
+        out.insert(0, "customer_id", np.concatenate(self.ids))
+        return out
 
 
 def concat_rows(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -162,13 +193,14 @@ class Scorer:
         return score_rows(features, self.bundle, self.as_of, self.cfg, self.model_version, self.targeting, self.value,
                           self.effects)
 
-    def assemble(self, risk: pd.DataFrame, contributions: pd.DataFrame, totals: list[dict]) -> ScoreResult:
+    def assemble(self, risk: pd.DataFrame, contributions: pd.DataFrame | None, totals: list[dict]) -> ScoreResult:
         return assemble(risk, contributions, totals, self.bundle, self.as_of, self.cfg, self.model_version,
                         self.targeting, self.value, self.seed)
 
-    def score(self, features: pd.DataFrame) -> ScoreResult:
+    def score(self, features: pd.DataFrame, contributions_to: Callable[[pd.DataFrame], None] | None = None
+              ) -> ScoreResult:
         return score(features, self.bundle, self.as_of, self.cfg, self.model_version, self.targeting, self.value,
-                     self.seed, self.effects)
+                     self.seed, self.effects, contributions_to)
 
 
 def score_rows(features: pd.DataFrame, bundle: ModelBundle, as_of: date, cfg: ScoringConfig, model_version: str,
@@ -441,7 +473,7 @@ def call_list_economics(risk: pd.DataFrame, targeting: TargetingConfig) -> dict:
     }
 
 
-def assemble(risk: pd.DataFrame, contributions: pd.DataFrame, totals: list[dict], bundle: ModelBundle, as_of: date,
+def assemble(risk: pd.DataFrame, contributions: pd.DataFrame | None, totals: list[dict], bundle: ModelBundle, as_of: date,
              cfg: ScoringConfig, model_version: str, targeting: TargetingConfig | None = None,
              value: ValueConfig | None = None, seed: int = 0) -> ScoreResult:
     """The scoring result from every customer's rows (``score_rows``, over any split of the customers: ``totals``

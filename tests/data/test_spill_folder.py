@@ -40,3 +40,20 @@ def test_spills_go_to_the_set_folder_or_the_system_temporary_folder_and_are_remo
         assert Path(other.execute("SELECT current_setting('temp_directory')").fetchone()[0]) != folder
     con.close()
     assert not folder.exists()  # removed with the connection
+
+
+def test_the_engine_and_each_spark_task_hand_back_memory_they_no_longer_use_and_name_a_bad_limit(tmp_path):
+    """Both engines' connections come from one place: UTC, the limit, and the allocator's background thread that
+    returns the memory a query peaked at (without it the process keeps it: docs/benchmarks.md). A limit DuckDB
+    cannot read names the setting it came from."""
+    from pipeline.core.errors import ConfigError
+    from pipeline.engine.spark.dataset import task_connection
+
+    for con in (connect(EngineConfig(memory_limit="1GB", threads=1), tmp_path), task_connection("500MB")):
+        settings = con.execute("SELECT current_setting('allocator_background_threads'), current_setting('TimeZone'), "
+                               "current_setting('threads')").fetchone()
+        assert settings == (True, "UTC", 1)
+    with pytest.raises(ConfigError, match="engine.spark.task_memory_limit: 'lots'"):
+        task_connection("lots")
+    with pytest.raises(ConfigError, match="engine.memory_limit: 'lots'"):
+        connect(EngineConfig(memory_limit="lots"), tmp_path)

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from models import lgbm
+from pipeline.core.files import ParquetChunks
 from pipeline.scoring.score import customer_batches, score
 
 
@@ -33,6 +34,25 @@ def test_batches_give_the_same_rows_totals_and_summary(scored):
     pd.testing.assert_frame_equal(batched.drift, whole.drift, rtol=1e-12)
     assert batched.summary["bands"] == whole.summary["bands"]
     assert batched.summary["targeting"]["groups"] == whole.summary["targeting"]["groups"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("batch_rows", [128, 10_000])
+def test_contributions_written_batch_by_batch_are_those_gathered(scored, tmp_path, batch_rows):
+    """``churn score`` hands each batch's SHAP values to the SHAP file as the batch is scored: the file holds what
+    the gathered frame holds, row for row, and the risk list and summary are the same."""
+    whole = scored["score"]
+    params = scored["params"]
+    cfg = dataclasses.replace(params.scoring, batch_rows=batch_rows)
+    path = tmp_path / "risk_shap.parquet"
+    with ParquetChunks(path, chunk_rows=100) as shap:
+        streamed = score(scored["features"], scored["result"].bundle, scored["as_of"], cfg, "test v1",
+                         contributions_to=shap.write)
+    assert streamed.contributions is None  # nothing gathered: held one batch at a time
+    pd.testing.assert_frame_equal(pd.read_parquet(path), whole.contributions, check_exact=True)
+    pd.testing.assert_frame_equal(streamed.risk_list, whole.risk_list)
+    assert streamed.summary["bands"] == whole.summary["bands"]
+    assert streamed.summary["targeting"] == whole.summary["targeting"]
 
 
 def test_customer_batches_cover_every_customer_once_in_order():

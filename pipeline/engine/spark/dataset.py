@@ -23,11 +23,10 @@ import pyarrow.compute as pc
 from models.lgbm import prediction_thread_cap
 from pipeline.core.config import EngineConfig, Params
 from pipeline.core.errors import ConfigError
-from pipeline.core.sql import sql_string
 from pipeline.data.validate import ValidationReport
 from pipeline.data.validate.ids import SHARD_KEY, align_ids, unaligned
 from pipeline.engine.base import Scorer, ShardBuild
-from pipeline.engine.duckdb import DuckDBDataset
+from pipeline.engine.duckdb import DuckDBDataset, new_connection
 
 MIN_JAVA = 17
 TAG = "_table"  # the long table's column naming each row's table
@@ -106,14 +105,7 @@ def spark_session(cfg: EngineConfig):
 
 def task_connection(memory_limit: str, temp_dir: str | None = None) -> duckdb.DuckDBPyConnection:
     """The DuckDB of one task: one thread (Spark runs a task per core), a memory limit beyond which it spills."""
-    con = duckdb.connect(":memory:")
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute("SET threads = 1")
-    con.execute(f"SET memory_limit = {sql_string(memory_limit)}")
-    con.execute("SET preserve_insertion_order = false")
-    if temp_dir:
-        con.execute(f"SET temp_directory = {sql_string(temp_dir)}")
-    return con
+    return new_connection(memory_limit, 1, temp_dir, "engine.spark.task_memory_limit")
 
 
 def spark_schema(schema: pa.Schema):
@@ -292,7 +284,8 @@ class SparkDataset(DuckDBDataset):
             yield to_pandas(frame, self.params.engine.temp_dir or None)
 
     def score(self, build: ShardBuild, scorer: Scorer, keep: Callable[[pd.DataFrame], pd.DataFrame],
-              progress: Callable[[int, int], None] | None = None) -> tuple[pd.DataFrame, object]:
+              progress: Callable[[int, int], None] | None = None,
+              contributions_to: Callable[[pd.DataFrame], None] | None = None) -> tuple[pd.DataFrame, object]:
         """Features built in the cluster and each partition's customers scored there with the scorer broadcast once
         (``Scorer.rows``: probabilities, values, SHAP, drivers, reasons, actions); what needs every customer
         (``Scorer.assemble``: bands by rank, contact groups, the call list's order, summary, drift) on the driver from
@@ -323,10 +316,14 @@ class SparkDataset(DuckDBDataset):
             else:
                 risk[c] = everything[c].astype(probe.risk[c].dtype)
         contributions = pd.concat([risk[["customer_id"]], everything[contribution_columns]], axis=1)
+        del everything
         # the rows in the feature table's order, as one machine scores them (assemble orders the call list)
         order = np.argsort(risk["customer_id"].to_numpy(dtype=str), kind="stable")
         risk, contributions = risk.iloc[order].reset_index(drop=True), contributions.iloc[order].reset_index(drop=True)
         frame.unpersist()
+        if contributions_to is not None:  # where one machine's scoring hands them, and then let go
+            contributions_to(contributions)
+            contributions = None
         return features, scorer.assemble(risk, contributions, totals)
 
     def map_parts(self, work: Callable[[duckdb.DuckDBPyConnection], dict[str, pa.Table]]) -> dict[str, pa.Table]:
