@@ -54,7 +54,6 @@ def bgnbd_gradient(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.nda
     ])
 
 
-
 def fit_log_parameters(log_likelihood: Callable[..., np.ndarray], gradient: Callable[..., np.ndarray] | None,
                        data: tuple[np.ndarray, ...], starts: Iterable[Iterable[float]], penalizer: float,
                        weights: np.ndarray | None = None) -> optimize.OptimizeResult | None:

@@ -260,8 +260,6 @@ def normalise_flags(argv: list[str]) -> list[str]:
     return out
 
 
-
-
 class ConsoleLog(RunLog):
     """A run's words printed as they come: warnings and notes on standard error, its account on standard output."""
 

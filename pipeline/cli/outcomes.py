@@ -135,8 +135,6 @@ def print_outcomes(f: dict) -> None:
         note(text)
 
 
-
-
 @app.command("learn-effects")
 @handle_errors
 def learn_effects(

@@ -192,7 +192,6 @@ class DuckDBDataset(Dataset):
         return [(r[0], r[1]) for r in self.con.execute(f"DESCRIBE SELECT * FROM clean_{table}").fetchall()]
 
 
-
 def open_dataset(
     sources: dict[str, TableSource],
     params: Params,

@@ -43,9 +43,11 @@ LATEST_CLOCK = timedelta(hours=14)
 _REASON_BY_KIND = {"timestamp": "unparseable timestamp", "number": "non-numeric value", "bool": "invalid boolean"}
 
 
-def _mark_duplicates(con: duckdb.DuckDBPyConnection, checked: str, name: str, example: str) -> tuple[str, int, str]:
-    """A relation over ``checked`` where every copy after the first of an exact duplicate row has a reason,
-    with how many rows that marks and an example of one.
+def _mark_duplicates(con: duckdb.DuckDBPyConnection, checked: str, name: str, example: str
+                     ) -> tuple[str, str, int, str]:
+    """A relation over ``checked`` where every copy after the first of an exact duplicate row has a reason, the
+    table of the candidate rows (those whose hash repeats, the copies set aside among them), how many rows that
+    marks and an example of one.
 
     Called when some usable rows share a 64-bit hash of all their source columns: the repeated hashes
     are found, and only rows with one of them are compared column by column, so a hash collision can
@@ -68,7 +70,7 @@ def _mark_duplicates(con: duckdb.DuckDBPyConnection, checked: str, name: str, ex
         UNION ALL BY NAME SELECT * FROM {candidates}""")
     marks, shown = con.execute(f"SELECT count(*), min(concat_ws(', ', {example})) FROM {candidates} "
                                "WHERE _reason IS NOT NULL").fetchall()[0]
-    return marked, marks, shown
+    return marked, candidates, marks, shown
 
 
 def _mark_repeated_keys(con: duckdb.DuckDBPyConnection, relation: str, name: str, key: str,
@@ -148,9 +150,9 @@ def _create_clean_view(
     marked = set_aside = checked
     usable = sum(n for reason, n, _ in counts if reason is None)
     if usable_hashes < usable:
-        marked, marks, shown = _mark_duplicates(con, checked, name, example)
+        marked, candidates, marks, shown = _mark_duplicates(con, checked, name, example)
         counts = _set_aside(counts, DUPLICATE, marks, shown)
-        set_aside = marked if failed else f"_dup_rows_{name}"  # (``_mark_duplicates``' candidates)
+        set_aside = marked if failed else candidates
     if name in KEYS:
         keyed, marks, shown = _mark_repeated_keys(con, marked, name, KEYS[name], example)
         counts = _set_aside(counts, _repeated(KEYS[name]), marks, shown)
