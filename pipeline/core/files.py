@@ -148,13 +148,13 @@ class ParquetChunks:
     """A Parquet file written a frame at a time, so a table made in batches (scoring's SHAP values) goes to disk as
     each batch is made and is never held whole: ``write`` each frame (converted to Arrow ``chunk_rows`` rows at a
     time, one row group each), then ``close`` or leave the ``with`` block. The file reads back as the frames'
-    concatenation. The schema is ``schema`` or else the first frame's (the batches of one table share their
-    columns' types), and every frame is converted to it. Left with an error, the partial file is removed."""
+    concatenation. The schema is ``schema`` or else that of the first frame with rows (an empty frame's text column
+    has no type yet), and every frame is converted to it. Left with an error, the partial file is removed."""
 
     def __init__(self, dest: str | Path, schema: pa.Schema | None = None, chunk_rows: int = PARQUET_CHUNK_ROWS):
         self.dest, self.schema, self.chunk_rows = Path(dest), schema, chunk_rows
-        self.rows = 0
         self._writer = None
+        self._empty: pd.DataFrame | None = None  # an empty frame written before any rows: its columns, if need be
         self._closed = False
 
     def __enter__(self) -> ParquetChunks:
@@ -172,24 +172,28 @@ class ParquetChunks:
         import pyarrow.parquet as pq
 
         if self._writer is None:
+            if self.schema is None and len(df) == 0:
+                self._empty = df
+                return
             self.schema = self.schema or pa.Schema.from_pandas(df, preserve_index=False)
             self._writer = pq.ParquetWriter(self.dest, self.schema)
         for start in range(0, len(df), self.chunk_rows):
             self._writer.write_table(pa.Table.from_pandas(df.iloc[start:start + self.chunk_rows], schema=self.schema,
                                                           preserve_index=False))
-        self.rows += len(df)
 
-    def close(self) -> Path:
-        """Finish the file (with no frame written, an empty one of ``schema``, which must then be given)."""
+    def close(self) -> None:
+        """Finish the file (with no rows written, an empty one of ``schema`` or of the empty frames' columns)."""
         if self._closed:
-            return self.dest
+            return
         if self._writer is None:
-            if self.schema is None:
+            if self.schema is None and self._empty is None:
                 raise ValueError(f"{self.dest}: nothing was written and no schema was given")
-            self.write(self.schema.empty_table().to_pandas())
+            import pyarrow.parquet as pq
+
+            self.schema = self.schema or pa.Schema.from_pandas(self._empty, preserve_index=False)
+            self._writer = pq.ParquetWriter(self.dest, self.schema)
         self._writer.close()
         self._closed = True
-        return self.dest
 
 
 def write_frame(df: pd.DataFrame, path: Path, dest: Path) -> None:

@@ -151,7 +151,8 @@ class Dataset(ABC):
         """The feature table of ``build`` (passed through ``keep``, which selects the columns scored and may raise
         for an empty population) and ``scorer``'s result over its customers. ``contributions_to``: where the SHAP
         contributions go, in the feature table's order, instead of the result (``churn score`` writes them to the
-        SHAP file as they come, so they are never held whole)."""
+        SHAP file): the one-machine engine hands them over a scoring batch at a time, so they are never held whole;
+        Spark's driver, which collects every scored row, hands them over at once."""
 
     @abstractmethod
     def map_parts(self, work: Callable[[duckdb.DuckDBPyConnection], dict[str, pa.Table]]) -> dict[str, pa.Table]:

@@ -98,14 +98,14 @@ class OutputSet:
         dest.write_bytes(data)
         self._written(dest)
 
-    def path_of(self, name: str) -> Path:
-        """Where the file ``name`` is written before the set is switched in, for a writer that makes it itself (the
-        SHAP file, written batch by batch while scoring); ``add`` it once it is complete."""
-        return self.tmp / name
+    def move_in(self, source: Path, name: str) -> None:
+        """Take the complete file ``source`` into the set as ``name``, moved rather than copied where it is on the
+        same file system (the SHAP file, written batch by batch while scoring)."""
+        import shutil
 
-    def add(self, name: str) -> None:
-        """Take into the set the file ``name`` written at ``path_of(name)``."""
-        self._written(self.path_of(name))
+        dest = self.tmp / name
+        shutil.move(source, dest)
+        self._written(dest)
 
     def _written(self, dest: Path) -> None:
         with open(dest, "rb") as fh:
@@ -284,7 +284,7 @@ def read_contributions(path: str | Path, prefix: str = "churn_", ids: Iterable |
             return pd.read_parquet(path, columns=columns)
         wanted, file = pa.array([str(i) for i in ids], pa.string()), pq.ParquetFile(path)
         parts = []
-        for group in range(file.num_row_groups):  # one row group held at a time (``write_parquet``: 100,000 rows)
+        for group in range(file.num_row_groups if len(wanted) else 0):  # no customer asked for: nothing read  # one row group held at a time (``write_parquet``: 100,000 rows)
             rows = file.read_row_group(group, columns=columns)
             parts.append(rows.filter(pc.is_in(rows.column("customer_id").cast(pa.string()), value_set=wanted)))
         return (pa.concat_tables(parts) if parts else file.schema_arrow.empty_table().select(columns)).to_pandas()

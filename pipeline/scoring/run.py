@@ -5,6 +5,7 @@ Python (``score(...)``); what it says goes through a ``RunLog`` and what it made
 from __future__ import annotations
 
 import json
+import tempfile
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -29,7 +30,7 @@ from pipeline.build.run import (
 )
 from pipeline.core import runrecord
 from pipeline.core.config import DEFAULT_ACTION_EFFECTS, TargetingConfig
-from pipeline.core.errors import DataError
+from pipeline.core.errors import DataError, OutputError
 from pipeline.core.files import ParquetChunks, check_writable
 from pipeline.core.runlog import RunLog
 from pipeline.outputs.labels import currency_of
@@ -97,7 +98,7 @@ def compare_with_previous(path: Path, explicit: bool, result: ScoreResult, shap_
         # of both runs' SHAP files, only the rows of the customers whose risk rose are read, when compare asks
         contributions = (lambda ids: read_contributions(previous_shap, ids=ids)) if previous_shap.exists() else None
         changed = compare(result.risk_list, result.summary, previous, previous_summary,
-                          lambda ids: read_contributions(shap_path, ids=ids), contributions, frame, spec,
+                          lambda ids: read_own_contributions(shap_path, ids), contributions, frame, spec,
                           currency=currency)
     except DataError as exc:
         if explicit:
@@ -108,11 +109,22 @@ def compare_with_previous(path: Path, explicit: bool, result: ScoreResult, shap_
     return changed.risk_list, {"previous_list": str(path), **changed.summary}
 
 
+def read_own_contributions(path: Path, ids) -> pd.DataFrame:
+    """The rows of ``ids`` of the SHAP file this run is writing: a failure to read it back is this run's (an
+    ``OutputError``), never the previous list's."""
+    try:
+        return read_contributions(path, ids=ids)
+    except DataError as exc:
+        raise OutputError(f"this run's SHAP values, written while scoring, cannot be read back ({exc}). Fix: check "
+                          "the free space and permissions of engine.temp_dir (default: the system's temporary "
+                          "folder) and run again") from None
+
+
 def explanations_chart(frame: pd.DataFrame, shap_path: Path, bundle: ModelBundle, seed: int) -> bytes:
     """The SHAP summary chart (a beeswarm) of a sample of 3,000 customers: their SHAP values are those scoring wrote
     to ``shap_path``, read back for these customers only, not computed again."""
     sample = frame.sample(n=min(3000, len(frame)), random_state=seed)
-    values = read_contributions(shap_path, ids=sample["customer_id"])
+    values = read_own_contributions(shap_path, sample["customer_id"])
     rows = pd.Index(values["customer_id"].astype(str)).get_indexer(sample["customer_id"].astype(str))
     shap_values = values.iloc[rows][[f"churn_{c}" for c in bundle.feature_names]].to_numpy()
     return plots.beeswarm_plot(shap_values, bundle.check_features(sample), "SHAP summary (churn, log-odds)")
@@ -211,12 +223,11 @@ def score(params: str | Path | None, data: str | Path, as_of: str | date, out: s
     log.note(effects_note)
     record.model["effects"] = effect_model.label if effect_model is not None else None
     scorer = Scorer(bundle, day, cfg.scoring, version, cfg.targeting, cfg.value, cfg.seed, effect_model)
-    check_writable(target)
-    # The output set is open from scoring on: each batch's SHAP values are written into its SHAP file as the batch is
-    # scored (never every customer's at once), and what follows reads back only the rows it needs.
-    with OutputSet(target, record.run_id) as outputs:  # switched in together when the block ends
-        shap_name = outputs.name_of("_shap.parquet")
-        shap_path = outputs.path_of(shap_name)
+    # Each batch's SHAP values go to the SHAP file as the batch is scored (never every customer's at once), in a
+    # scratch folder under engine.temp_dir (like the engine's spills); what follows reads back only the rows it
+    # needs, and the file is moved into the output set with the rest.
+    with tempfile.TemporaryDirectory(prefix="churn-shap-", dir=cfg.engine.temp_dir or None) as scratch:
+        shap_path = Path(scratch) / "shap.parquet"
         with record.phase("building features and scoring"), \
                 log.status(f"building features as of {day} and scoring...") as update, ParquetChunks(shap_path) as shap:
             frame, result = ds.score(plan, scorer,
@@ -249,9 +260,11 @@ def score(params: str | Path | None, data: str | Path, as_of: str | date, out: s
             summary["no_previous"] = {"asked_none": bool(no_previous), "looked_in": str(target.parent)}
         with record.phase("drawing the explanations chart"):
             beeswarm = explanations_chart(frame, shap_path, bundle, cfg.seed)
-        with record.phase("writing the output set"):
+        check_writable(target)
+        with record.phase("writing the output set"), \
+                OutputSet(target, record.run_id) as outputs:  # switched in together when the block ends
             outputs.write_table(risk, target.name)
-            outputs.add(shap_name)
+            outputs.move_in(shap_path, outputs.name_of("_shap.parquet"))
             outputs.write_bytes(json.dumps(summary, indent=1, default=str).encode(), outputs.name_of("_summary.json"))
             outputs.write_bytes(beeswarm, outputs.name_of("_shap_summary.png"))
             for name, sha in outputs.hashes.items():

@@ -43,3 +43,12 @@ def test_the_chart_shows_each_sampled_customers_own_values(tmp_path_factory, n, 
     assert len(features) == n  # up to 3,000 customers: every one of these
     np.testing.assert_array_equal(seen["values"][:, 0], features["visits"].to_numpy() * 10)
     np.testing.assert_array_equal(seen["values"][:, 1], -features["spend"].to_numpy())
+
+
+def test_this_runs_own_shap_file_unreadable_is_this_runs_error_not_the_previous_lists(tmp_path):
+    from pipeline.core.errors import OutputError
+
+    broken = tmp_path / "shap.parquet"
+    broken.write_bytes(b"not parquet")
+    with pytest.raises(OutputError, match="this run's SHAP values.*engine.temp_dir"):
+        run.read_own_contributions(broken, ["C1"])
