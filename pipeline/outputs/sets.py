@@ -284,7 +284,8 @@ def read_contributions(path: str | Path, prefix: str = "churn_", ids: Iterable |
             return pd.read_parquet(path, columns=columns)
         wanted, file = pa.array([str(i) for i in ids], pa.string()), pq.ParquetFile(path)
         parts = []
-        for group in range(file.num_row_groups if len(wanted) else 0):  # no customer asked for: nothing read  # one row group held at a time (``write_parquet``: 100,000 rows)
+        # one row group held at a time (``write_parquet``: 100,000 rows); no customer asked for: nothing read
+        for group in range(file.num_row_groups if len(wanted) else 0):
             rows = file.read_row_group(group, columns=columns)
             parts.append(rows.filter(pc.is_in(rows.column("customer_id").cast(pa.string()), value_set=wanted)))
         return (pa.concat_tables(parts) if parts else file.schema_arrow.empty_table().select(columns)).to_pandas()
