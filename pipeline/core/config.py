@@ -147,7 +147,7 @@ class EngineConfig:
     memory_limit: str = "8GB"
     threads: int = 0
     shard_rows: int = 35_000_000
-    temp_dir: str = ""  # where spills, customer shards and the SHAP file while scoring are written ("" = the system's temporary folder)
+    temp_dir: str = ""  # spills, customer shards and the SHAP file while scoring ("" = the system's temporary folder)
     spark: SparkConfig = field(default_factory=SparkConfig)
 
 
