@@ -168,15 +168,18 @@ class ParquetChunks:
             self._writer.close()
         self.dest.unlink(missing_ok=True)
 
-    def write(self, df: pd.DataFrame) -> None:
+    def _open(self, df: pd.DataFrame) -> None:
         import pyarrow.parquet as pq
 
+        self.schema = self.schema or pa.Schema.from_pandas(df, preserve_index=False)
+        self._writer = pq.ParquetWriter(self.dest, self.schema)
+
+    def write(self, df: pd.DataFrame) -> None:
         if self._writer is None:
             if self.schema is None and len(df) == 0:
                 self._empty = df
                 return
-            self.schema = self.schema or pa.Schema.from_pandas(df, preserve_index=False)
-            self._writer = pq.ParquetWriter(self.dest, self.schema)
+            self._open(df)
         for start in range(0, len(df), self.chunk_rows):
             self._writer.write_table(pa.Table.from_pandas(df.iloc[start:start + self.chunk_rows], schema=self.schema,
                                                           preserve_index=False))
@@ -188,10 +191,7 @@ class ParquetChunks:
         if self._writer is None:
             if self.schema is None and self._empty is None:
                 raise ValueError(f"{self.dest}: nothing was written and no schema was given")
-            import pyarrow.parquet as pq
-
-            self.schema = self.schema or pa.Schema.from_pandas(self._empty, preserve_index=False)
-            self._writer = pq.ParquetWriter(self.dest, self.schema)
+            self._open(self._empty)
         self._writer.close()
         self._closed = True
 
