@@ -1,6 +1,11 @@
 """The demo's risk list (``make demo``: the bundled sample, as of 2025-12-31, the project's params.yaml) is the one
 recorded in ``demo_risk_list.sha256``: a change of layout or speed must not change what the list says. A change
-meant to change the list (a better model, new reasons) records the new hash in the same commit, saying why."""
+meant to change the list (a better model, new reasons) records the new hash in the same commit, saying why.
+
+The file holds one line per kind of processor the list was recorded on: the same code and packages give lists that
+differ in the last bits of some numbers on processors with other instruction sets (numpy and OpenBLAS pick their
+loops by the processor), and a tree split can follow such a bit. The list must be one of them; re-recording replaces
+the line of the machine it is recorded on and says on the other lines that they are of the code before."""
 
 from __future__ import annotations
 
@@ -51,4 +56,6 @@ def test_the_demo_risk_list_is_the_recorded_one(tmp_path, monkeypatch):
     assert all(shares.get(band, 0) >= 0.05 for band in ("high", "medium", "low"))
     base_rate = scored.summary["band_rule"]["base_rate"]
     assert p[written["risk_band"] == "low"].max() < base_rate <= p[written["risk_band"] == "high"].min()
-    assert content_hash(written) == RECORDED.read_text().split()[0]
+    recorded = [line.split()[0] for line in RECORDED.read_text().splitlines() if line.strip()]
+    assert content_hash(written) in recorded, (f"the demo risk list changed: {content_hash(written)} is none of the "
+                                               f"recorded hashes in {RECORDED.name}")
