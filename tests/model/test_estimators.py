@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
@@ -77,3 +78,39 @@ def test_contributions_are_exact_treeshap_and_add_up():
     native = est.booster_.predict(est._prepare_predict(X), num_iteration=est.best_iteration_, pred_contrib=True)
     np.testing.assert_allclose(contrib, native, atol=1e-6)
     np.testing.assert_allclose(contrib.sum(axis=1), est.decision_function(X), atol=1e-6)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("estimator", [LGBMChurnClassifier, LGBMValueRegressor])
+def test_encoding_gives_lightgbm_the_model_of_a_categorical_frame(estimator, seed):
+    """The estimators hand LightGBM one float array with text columns as category positions; the trees and every
+    prediction must be those LightGBM makes of the categorical frame itself (pandas' categories and codes, a value not
+    seen in training missing): mixed column types, gaps and nullable integers included."""
+    rng = np.random.default_rng(seed)
+    n = 3000
+    X = pd.DataFrame({"a": rng.normal(size=n), "count": rng.integers(0, 40, n),
+                      "plan": rng.choice(["basic", "plus", "pro", None], n),
+                      "visits": pd.array(rng.integers(0, 9, n), dtype="Int64"),
+                      "region": rng.choice(["north", "south"], n), "flag": rng.random(n) < 0.3})
+    X.loc[rng.random(n) < 0.15, "a"] = np.nan
+    X.loc[rng.random(n) < 0.15, "visits"] = pd.NA
+    signal = X["a"].fillna(0) + 0.8 * (X["plan"] == "pro") - 0.1 * X["visits"].fillna(4).astype(float)
+    y = (signal + rng.normal(size=n) > 0).astype(int) if estimator is LGBMChurnClassifier else \
+        np.clip(10 * signal + 30 + rng.normal(size=n), 0, None)
+    est = estimator(n_estimators=30, early_stopping_rounds=0, min_child_samples=10).fit(X, y)
+
+    def as_lightgbm_frame(frame):  # what LightGBM is given without the estimator: categoricals as pandas holds them
+        out = frame.astype({"visits": float, "flag": float})
+        for col in ("plan", "region"):
+            out[col] = pd.Categorical(frame[col].where(frame[col].isin(est.categories_[col])),
+                                      categories=est.categories_[col])
+        return out
+
+    reference = lgb.train(est._lgb_params(), lgb.Dataset(as_lightgbm_frame(X), label=np.asarray(y, float)),
+                          num_boost_round=30)
+    trees = est.booster_.model_to_string().split("pandas_categorical")[0]
+    assert trees == reference.model_to_string().split("pandas_categorical")[0]
+    later = X.sample(frac=1.0, random_state=seed).assign(plan=lambda f: f["plan"].where(rng.random(n) < 0.8, "enterprise"))
+    ours = est.predict_proba(later)[:, 1] if estimator is LGBMChurnClassifier else est.predict(later)
+    np.testing.assert_array_equal(ours, reference.predict(as_lightgbm_frame(later)))
+    np.testing.assert_array_equal(est.contributions(later), reference.predict(as_lightgbm_frame(later), pred_contrib=True))
