@@ -87,18 +87,19 @@ def previous_list(target: Path, day: date) -> Path | None:
     return previous_list_path(folder.iterdir(), day) if folder.is_dir() else None
 
 
-def compare_with_previous(path: Path, explicit: bool, result: ScoreResult, shap_path: Path, frame: pd.DataFrame,
+def compare_with_previous(path: Path, explicit: bool, result: ScoreResult, own: OwnContributions, frame: pd.DataFrame,
                           spec: FeatureSpec, currency: str, log: RunLog) -> tuple[pd.DataFrame, dict | None]:
-    """This run's risk list with the change columns, and the summary's ``changes`` section (``shap_path``: this
-    run's SHAP file, of which only the risen customers' rows are read). A list found by default that cannot be
-    read or compared is passed over with a warning; one given explicitly stops the run (exit 3)."""
+    """This run's risk list with the change columns, and the summary's ``changes`` section (``own``: this run's SHAP
+    file, of which only the risen customers' rows are read, with the chart's sample in the same pass). A list found
+    by default that cannot be read or compared is passed over with a warning; one given explicitly stops the run
+    (exit 3)."""
     try:
         previous, previous_summary = read_risk_list(path, COMPARED_COLUMNS)
         previous_shap = sidecar(path, "_shap.parquet")
         # of both runs' SHAP files, only the rows of the customers whose risk rose are read, when compare asks
         contributions = (lambda ids: read_contributions(previous_shap, ids=ids)) if previous_shap.exists() else None
         changed = compare(result.risk_list, result.summary, previous, previous_summary,
-                          lambda ids: read_own_contributions(shap_path, ids), contributions, frame, spec,
+                          own, contributions, frame, spec,
                           currency=currency)
     except DataError as exc:
         if explicit:
@@ -120,14 +121,39 @@ def read_own_contributions(path: Path, ids) -> pd.DataFrame:
                           "folder) and run again") from None
 
 
-def explanations_chart(frame: pd.DataFrame, shap_path: Path, bundle: ModelBundle, seed: int) -> bytes:
+class OwnContributions:
+    """This run's SHAP file, written while scoring, read back once for the rows that what follows scoring needs: the
+    SHAP summary chart's sample of 3,000 customers and, when an earlier list is compared, the customers whose risk
+    rose. Each read is a pass over the file's row groups (684,000 customers: 580 MB), so the comparison's read takes
+    the sample's rows with it, and the chart reads the file only when no comparison did."""
+
+    def __init__(self, path: Path, frame: pd.DataFrame, seed: int):
+        self.path = path
+        self.sample = frame.sample(n=min(3000, len(frame)), random_state=seed)
+        self.sample_ids = pd.Index(self.sample["customer_id"].astype(str))
+        self.sample_values: pd.DataFrame | None = None
+
+    def __call__(self, ids) -> pd.DataFrame:
+        """The rows of ``ids`` in the file's order (``read_contributions``), read in one pass with the sample's."""
+        wanted = pd.Index(pd.Series(list(ids), dtype=object).astype(str))
+        rows = read_own_contributions(self.path, wanted.union(self.sample_ids))
+        key = rows["customer_id"].astype(str)
+        self.sample_values = rows[key.isin(self.sample_ids)].reset_index(drop=True)
+        return rows[key.isin(wanted)].reset_index(drop=True)
+
+    def sample_rows(self) -> pd.DataFrame:
+        """The sample's rows, in the sample's order."""
+        if self.sample_values is None:
+            self.sample_values = read_own_contributions(self.path, self.sample_ids)
+        rows = pd.Index(self.sample_values["customer_id"].astype(str)).get_indexer(self.sample_ids)
+        return self.sample_values.iloc[rows].reset_index(drop=True)
+
+
+def explanations_chart(own: OwnContributions, bundle: ModelBundle) -> bytes:
     """The SHAP summary chart (a beeswarm) of a sample of 3,000 customers: their SHAP values are those scoring wrote
-    to ``shap_path``, read back for these customers only, not computed again."""
-    sample = frame.sample(n=min(3000, len(frame)), random_state=seed)
-    values = read_own_contributions(shap_path, sample["customer_id"])
-    rows = pd.Index(values["customer_id"].astype(str)).get_indexer(sample["customer_id"].astype(str))
-    shap_values = values.iloc[rows][[f"churn_{c}" for c in bundle.feature_names]].to_numpy()
-    return plots.beeswarm_plot(shap_values, bundle.check_features(sample), "SHAP summary (churn, log-odds)")
+    to the SHAP file, read back for these customers only, not computed again."""
+    shap_values = own.sample_rows()[[f"churn_{c}" for c in bundle.feature_names]].to_numpy()
+    return plots.beeswarm_plot(shap_values, bundle.check_features(own.sample), "SHAP summary (churn, log-odds)")
 
 
 def effect_model_for(churn_model_name: str, horizon_days: int, uri: str | Path | None = None, off: bool = False
@@ -238,11 +264,12 @@ def score(params: str | Path | None, data: str | Path, as_of: str | date, out: s
         record.drift = [{"feature": r.feature, "psi": round(float(r.psi), 4), "flagged": bool(r.flagged),
                          "moves_by_construction": bool(r.ages)} for r in result.drift.itertuples()]
         risk, changes = result.risk_list, None
+        own = OwnContributions(shap_path, frame, cfg.seed)
         previous = Path(previous) if previous is not None else None
         previous_path = previous if previous is not None else None if no_previous else previous_list(target, day)
         if previous_path is not None:
             with record.phase("comparing with the previous list"):
-                risk, changes = compare_with_previous(previous_path, previous is not None, result, shap_path, frame,
+                risk, changes = compare_with_previous(previous_path, previous is not None, result, own, frame,
                                                       bundle.spec, currency_of(cfg), log)
         result.summary["targeting"]["effects"]["note"] = effects_note
         result.summary["targeting"]["effects"].update(effects_used(
@@ -259,7 +286,7 @@ def score(params: str | Path | None, data: str | Path, as_of: str | date, out: s
         else:  # the report says no earlier list was compared, and how to pass one
             summary["no_previous"] = {"asked_none": bool(no_previous), "looked_in": str(target.parent)}
         with record.phase("drawing the explanations chart"):
-            beeswarm = explanations_chart(frame, shap_path, bundle, cfg.seed)
+            beeswarm = explanations_chart(own, bundle)
         check_writable(target)
         with record.phase("writing the output set"), \
                 OutputSet(target, record.run_id) as outputs:  # switched in together when the block ends
