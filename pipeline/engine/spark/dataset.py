@@ -26,7 +26,7 @@ from pipeline.core.errors import ConfigError
 from pipeline.data.validate import ValidationReport
 from pipeline.data.validate.ids import SHARD_KEY, align_ids, unaligned
 from pipeline.engine.base import Scorer, ShardBuild
-from pipeline.engine.duckdb import DuckDBDataset, new_connection
+from pipeline.engine.duckdb import DuckDBDataset, connect, new_connection
 
 MIN_JAVA = 17
 TAG = "_table"  # the long table's column naming each row's table
@@ -245,9 +245,12 @@ class SparkDataset(DuckDBDataset):
         return tuple(sum(v for v in parts.column(i).to_pylist() if v is not None) for i in range(parts.num_columns))
 
     def grouped_totals(self, sql: str, combine_sql: str) -> list[tuple]:
-        con = duckdb.connect()
-        con.register("parts", self._per_shard(sql))
-        return con.execute(combine_sql).fetchall()
+        con = connect(self.params.engine, self.params.engine.temp_dir or None)  # the driver's: the engine's settings
+        try:
+            con.register("parts", self._per_shard(sql))
+            return con.execute(combine_sql).fetchall()
+        finally:
+            con.close()
 
     def clean_columns(self, table: str) -> list[tuple[str, str]]:
         return list(dict(self.layout.tables)[table])
@@ -388,14 +391,15 @@ def _finished_name(fam: str, column: str) -> str:
     return f"_f_{fam}{SEP}{column}"
 
 
-def _combine_work(plan: ShardBuild, columns: list[str], finished: dict[str, list[str]]):
+def _combine_work(plan: ShardBuild, columns: list[str], finished: dict[str, list[str]], memory_limit: str):
     """A ``mapInArrow`` function finishing a build's rows (``columns``) with the fitted families' results, joined
     to them by Spark (``finished``: each family's result columns, prefixed), with the build's ``combine`` SQL. A row needs only
     its own customer's results, so each batch is finished as it arrives: the task holds one batch, however many rows
-    its partition has."""
+    its partition has. Its DuckDB is a task's (``task_connection``: one thread, as Spark runs a task per core, in UTC
+    as the single-machine engine's, within ``memory_limit``), not one with a thread per core in every task."""
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        con = duckdb.connect()
+        con = task_connection(memory_limit)
         try:
             for batch in batches:
                 if batch.num_rows == 0:
@@ -422,28 +426,32 @@ def build_on_spark(ds: SparkDataset, plans: list[ShardBuild]) -> list:
     work = _build_work(plans, ds.report)
     schema = ds.dry_run(work).schema
     parts = keep_on_disk(ds.map_shards(work, schema))
-    driver = duckdb.connect()
-    frames = []
-    for i, plan in enumerate(plans):
-        stats = {}
-        for name in plan.fitted:
-            prefix = _stats_name(name, "")
-            wanted = ["customer_id"] + [f.name for f in schema if f.name.startswith(prefix)]
-            rows = parts.filter((F.col(BUILD) == i) & (F.col(PART) == f"stats:{name}")).select(*wanted).toArrow()
-            stats[name] = rows.rename_columns([c.removeprefix(prefix) for c in rows.column_names])
-        finished = plan.finish(driver, stats)
-        empty = ds.dry_run(_build_work([plan], ds.report))
-        columns = [c for c in empty.column_names if c not in (BUILD, PART) and not c.startswith("_s_")]
-        final_schema = plan.combine(driver, empty.select(columns), {n: f.iloc[:0] for n, f in finished.items()}).schema
-        rows = parts.filter((F.col(BUILD) == i) & (F.col(PART) == "features")).select(*columns)
-        names = {}
-        for name, result in finished.items():
-            names[name] = [c for c in result.columns if c != "customer_id"]
-            table = pa.Table.from_pandas(result, preserve_index=False)
-            table = table.rename_columns(["customer_id" if c == "customer_id" else _finished_name(name, c)
-                                          for c in table.column_names])
-            rows = rows.join(ds.from_driver(table).hint("merge"), on="customer_id", how="left")
-        frames.append(rows.mapInArrow(_combine_work(plan, columns, names), spark_schema(final_schema)))
+    driver = connect(ds.params.engine, ds.params.engine.temp_dir or None)  # the fitted families' fits: the engine's settings
+    try:
+        frames = []
+        for i, plan in enumerate(plans):
+            stats = {}
+            for name in plan.fitted:
+                prefix = _stats_name(name, "")
+                wanted = ["customer_id"] + [f.name for f in schema if f.name.startswith(prefix)]
+                rows = parts.filter((F.col(BUILD) == i) & (F.col(PART) == f"stats:{name}")).select(*wanted).toArrow()
+                stats[name] = rows.rename_columns([c.removeprefix(prefix) for c in rows.column_names])
+            finished = plan.finish(driver, stats)
+            empty = ds.dry_run(_build_work([plan], ds.report))
+            columns = [c for c in empty.column_names if c not in (BUILD, PART) and not c.startswith("_s_")]
+            final_schema = plan.combine(driver, empty.select(columns), {n: f.iloc[:0] for n, f in finished.items()}).schema
+            rows = parts.filter((F.col(BUILD) == i) & (F.col(PART) == "features")).select(*columns)
+            names = {}
+            for name, result in finished.items():
+                names[name] = [c for c in result.columns if c != "customer_id"]
+                table = pa.Table.from_pandas(result, preserve_index=False)
+                table = table.rename_columns(["customer_id" if c == "customer_id" else _finished_name(name, c)
+                                              for c in table.column_names])
+                rows = rows.join(ds.from_driver(table).hint("merge"), on="customer_id", how="left")
+            frames.append(rows.mapInArrow(_combine_work(plan, columns, names, ds.params.engine.spark.task_memory_limit),
+                                          spark_schema(final_schema)))
+    finally:
+        driver.close()
     return frames
 
 
