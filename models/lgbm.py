@@ -192,9 +192,9 @@ class _LGBMBase(BaseEstimator):
 
     def _prepare_predict(self, X) -> np.ndarray:
         check_is_fitted(self, "booster_")
-        return self._features_frame(X)
+        return self._encoded(X)
 
-    def _features_frame(self, X) -> np.ndarray:
+    def _encoded(self, X) -> np.ndarray:
         """X (frame or array) encoded as the booster was trained on (``_encode``), its columns checked by name."""
         if self._is_named_frame(X) and hasattr(self, "feature_names_in_"):
             return self._encode(check_feature_frame(X, self.feature_names_))
@@ -230,7 +230,7 @@ class _LGBMBase(BaseEstimator):
         valid_sets, callbacks = [], []
         if eval_set is not None and self.early_stopping_rounds:
             Xv, yv = eval_set
-            valid_sets = [lgb.Dataset(self._features_frame(Xv), label=np.asarray(yv, dtype=float), reference=train,
+            valid_sets = [lgb.Dataset(self._encoded(Xv), label=np.asarray(yv, dtype=float), reference=train,
                                       **columns)]
             callbacks = [lgb.early_stopping(self.early_stopping_rounds, verbose=False)]
         self.booster_ = lgb.train(self._lgb_params(), train, num_boost_round=self.n_estimators,

@@ -5,6 +5,7 @@ How it works, and why: docs/spark.md, section "pipeline/engine/spark/dataset.py"
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -244,13 +245,15 @@ class SparkDataset(DuckDBDataset):
         parts = self._per_shard(sql)
         return tuple(sum(v for v in parts.column(i).to_pylist() if v is not None) for i in range(parts.num_columns))
 
+    def driver_connection(self) -> contextlib.closing:
+        """A DuckDB on the driver with the engine's settings (``engine.memory_limit``, threads, spill folder, UTC),
+        closed when the ``with`` block ends: the fitted families' fits and the sums over the shards' parts."""
+        return contextlib.closing(connect(self.params.engine, self.params.engine.temp_dir or None))
+
     def grouped_totals(self, sql: str, combine_sql: str) -> list[tuple]:
-        con = connect(self.params.engine, self.params.engine.temp_dir or None)  # the driver's: the engine's settings
-        try:
+        with self.driver_connection() as con:
             con.register("parts", self._per_shard(sql))
             return con.execute(combine_sql).fetchall()
-        finally:
-            con.close()
 
     def clean_columns(self, table: str) -> list[tuple[str, str]]:
         return list(dict(self.layout.tables)[table])
@@ -426,8 +429,7 @@ def build_on_spark(ds: SparkDataset, plans: list[ShardBuild]) -> list:
     work = _build_work(plans, ds.report)
     schema = ds.dry_run(work).schema
     parts = keep_on_disk(ds.map_shards(work, schema))
-    driver = connect(ds.params.engine, ds.params.engine.temp_dir or None)  # the fitted families' fits: the engine's settings
-    try:
+    with ds.driver_connection() as driver:
         frames = []
         for i, plan in enumerate(plans):
             stats = {}
@@ -450,8 +452,6 @@ def build_on_spark(ds: SparkDataset, plans: list[ShardBuild]) -> list:
                 rows = rows.join(ds.from_driver(table).hint("merge"), on="customer_id", how="left")
             frames.append(rows.mapInArrow(_combine_work(plan, columns, names, ds.params.engine.spark.task_memory_limit),
                                           spark_schema(final_schema)))
-    finally:
-        driver.close()
     return frames
 
 
