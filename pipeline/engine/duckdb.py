@@ -83,6 +83,8 @@ class DuckDBDataset(Dataset):
         groups outside the range. The bounds are quantiles of a seeded sample of the transactions' ids;
         they only balance the shards, since the table does not depend on how customers are split.
         """
+        if n <= 1:
+            return []
         if n not in self._bounds:
             ids = sorted(r[0] for r in self.con.execute(
                 "SELECT customer_id FROM clean_transactions USING SAMPLE reservoir(100000 ROWS) REPEATABLE (42)"
@@ -116,14 +118,16 @@ class DuckDBDataset(Dataset):
         the source per shard. A build that is one of several over this dataset (``reuse``: the cutoffs of
         a training set) first writes every table's clean rows out once, one Parquet folder per shard
         (removed with the dataset), and each shard of every later build reads only its own folder. Once
-        written, the folders serve every build with that number of shards.
+        written, the folders serve every build with that number of shards. One shard is written too when
+        reused: a scan of ``clean_<table>`` runs validation's checks again (the events of 100,000 generated
+        customers: 2.0 s a scan, against 0.4 s of the rows written out), and a training set scans once per
+        cutoff.
         """
         k, n = shard
-        if n == 1:
-            return f"(SELECT {columns(table)} FROM clean_{table})"
         written = self._written is not None and self._written[0] == n
         if not (written or reuse):
-            return f"(SELECT {columns(table)} FROM clean_{table} WHERE {self._shard_where(k, n)})"
+            where = f" WHERE {self._shard_where(k, n)}" if n > 1 else ""
+            return f"(SELECT {columns(table)} FROM clean_{table}{where})"
         if not written:
             folder = tempfile.TemporaryDirectory(prefix="churn-shards-", dir=self.temp_dir)
             for name in sorted(self.tables):
