@@ -38,9 +38,10 @@ def test_features_and_risk_list_files_equal(workdir, spark):
         for engine, extra in (("duckdb", []), ("spark", SPARK)):
             res = churn("features", "--data", "data", "--as-of", AS_OF, "--out", f"features_{engine}.parquet", *extra)
             assert res.exit_code == 0, res.output[-3000:]
-            # a capacity: the call list's selection and holdout need every customer, drawn on the driver
+            # a capacity: the call list's selection and holdout need every customer, drawn on the driver; batches of
+            # 700 customers: the Spark driver hands the SHAP values to the file a batch at a time, as one machine does
             res = churn("score", "--data", "data", "--as-of", AS_OF, "--out", f"risk_{engine}.parquet",
-                        "--no-previous", "--set", "targeting.capacity=100", *extra)
+                        "--no-previous", "--set", "targeting.capacity=100", "--set", "scoring.batch_rows=700", *extra)
             assert res.exit_code == 0, res.output[-3000:]
     finally:
         spark.conf.unset("spark.sql.execution.arrow.maxRecordsPerBatch")

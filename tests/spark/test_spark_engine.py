@@ -118,3 +118,34 @@ def test_ids_matched_by_value_and_near_misses_are_decided_on_the_whole_data(spar
     on_spark = spark_dataset(ds, spark_params, shards)
     assert id_report(on_spark) == local
     same(build_features(ds, spark_params, AS_OF), build_features(on_spark, spark_params, AS_OF))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("batch_rows", [None, 160])
+def test_scored_on_spark_the_rows_and_shap_values_of_one_machine(spark, spark_params, scored, batch_rows):
+    """The Spark driver reads the tasks' scored rows from files in the feature table's order: the risk list and the
+    contributions are one machine's, gathered into the result or (``batch_rows``: several batches) handed to
+    ``contributions_to`` a batch at a time, in order, never all at once."""
+    import dataclasses
+
+    from pipeline.build.features import build_plan
+    from pipeline.scoring.score import Scorer
+
+    params = dataclasses.replace(scored["params"], engine=dataclasses.replace(
+        scored["params"].engine, kind="spark", spark=spark_params.engine.spark))
+    if batch_rows:
+        params = dataclasses.replace(params, scoring=dataclasses.replace(params.scoring, batch_rows=batch_rows))
+    on_spark = spark_dataset(scored["ds"], params, shards=3)
+    scorer = Scorer(scored["result"].bundle, scored["as_of"], params.scoring, "test v1")
+    batches: list[pd.DataFrame] = []
+    features, result = on_spark.score(build_plan(on_spark, params, scored["as_of"]), scorer, lambda f: f,
+                                      contributions_to=batches.append if batch_rows else None)
+    whole = scored["score"]
+    same(features, scored["features"])
+    pd.testing.assert_frame_equal(result.risk_list, whole.risk_list, check_exact=True)
+    if batch_rows:
+        assert result.contributions is None
+        assert len(batches) == -(-len(features) // batch_rows) and max(map(len, batches)) == batch_rows
+        pd.testing.assert_frame_equal(pd.concat(batches, ignore_index=True), whole.contributions, check_exact=True)
+    else:
+        pd.testing.assert_frame_equal(result.contributions, whole.contributions, check_exact=True)

@@ -6,6 +6,7 @@ How it works, and why: docs/spark.md, section "pipeline/engine/spark/dataset.py"
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -24,6 +25,7 @@ import pyarrow.compute as pc
 from models.lgbm import prediction_thread_cap
 from pipeline.core.config import EngineConfig, Params
 from pipeline.core.errors import ConfigError
+from pipeline.core.sql import sql_string
 from pipeline.data.validate import ValidationReport
 from pipeline.data.validate.ids import SHARD_KEY, align_ids, unaligned
 from pipeline.engine.base import Scorer, ShardBuild
@@ -296,9 +298,13 @@ class SparkDataset(DuckDBDataset):
         (``Scorer.rows``: probabilities, values, SHAP, drivers, reasons, actions); what needs every customer
         (``Scorer.assemble``: bands by rank, contact groups, the call list's order, summary, drift) on the driver from
         the risk rows and the partitions' sums. The feature table comes back to the driver too: the risk list's
-        comparisons with an earlier run and its charts read it."""
-        import json
+        comparisons with an earlier run and its charts read it.
 
+        The scored rows land on the driver as files (``landed``; on a cluster, collected) that the driver's DuckDB
+        reads: the risk columns whole, in the feature table's order, and the SHAP contributions (most of each row: a
+        value per feature) a batch at a time into ``contributions_to``, in that order too (DuckDB sorts within
+        ``engine.memory_limit``, spilling beyond it), so the driver never holds every customer's contributions; without
+        ``contributions_to`` they are gathered into the result, as on one machine."""
         [frame] = build_on_spark(self, [build])
         frame = keep_on_disk(frame)
         features = keep(to_pandas(frame))
@@ -311,25 +317,27 @@ class SparkDataset(DuckDBDataset):
         schema = pa.schema(fields)
         broadcast = self.spark.sparkContext.broadcast(scorer)
         scored = frame.mapInArrow(_score_work(broadcast, risk_columns, schema), spark_schema(schema))
-        table = collect(scored, self.params.engine.temp_dir or None)
-        totals = [json.loads(t) for t in table.column(TOTALS).to_pylist() if t is not None]
-        everything = table.drop_columns([TOTALS]).to_pandas()
-        risk = pd.DataFrame(index=everything.index)
-        for c in risk_columns:  # each column typed as Scorer.rows types it, text inferred from the values as there
-            if _arrow_type(probe.risk[c].dtype) == pa.string():
-                text = everything[c].to_numpy(dtype=object)
-                risk[c] = np.where(pd.isna(text), None, text)
+        temp_dir = self.params.engine.temp_dir or None
+        with landed(scored, temp_dir) as landed_rows, self.driver_connection() as con:
+            if isinstance(landed_rows, pa.Table):
+                con.register("_scored", landed_rows)
+                rows = "_scored"
+            else:  # the parts in order: the totals in the order the tasks wrote them
+                rows = f"read_parquet([{', '.join(sql_string(str(part)) for part in landed_rows)}])"
+            totals = [json.loads(t) for (t,) in con.execute(f"SELECT {TOTALS} FROM {rows} WHERE {TOTALS} IS NOT NULL")
+                      .fetchall()]
+            # the rows in the feature table's order, as one machine scores them (assemble orders the call list)
+            ordered = f"FROM {rows} ORDER BY customer_id"
+            risk = _typed(con.sql(f"SELECT {_names(risk_columns)} {ordered}").to_arrow_table()
+                          .cast(pa.schema([schema.field(c) for c in risk_columns])).to_pandas(), probe.risk)
+            contributions = con.sql(f"SELECT customer_id, {_names(contribution_columns)} {ordered}")
+            if contributions_to is not None:  # where one machine's scoring hands them, a batch at a time
+                for batch in contributions.to_arrow_reader(self.params.scoring.batch_rows):
+                    contributions_to(_with_object_ids(batch.to_pandas()))
+                contributions = None
             else:
-                risk[c] = everything[c].astype(probe.risk[c].dtype)
-        contributions = pd.concat([risk[["customer_id"]], everything[contribution_columns]], axis=1)
-        del everything
-        # the rows in the feature table's order, as one machine scores them (assemble orders the call list)
-        order = np.argsort(risk["customer_id"].to_numpy(dtype=str), kind="stable")
-        risk, contributions = risk.iloc[order].reset_index(drop=True), contributions.iloc[order].reset_index(drop=True)
+                contributions = _with_object_ids(contributions.to_arrow_table().to_pandas())
         frame.unpersist()
-        if contributions_to is not None:  # where one machine's scoring hands them, and then let go
-            contributions_to(contributions)
-            contributions = None
         return features, scorer.assemble(risk, contributions, totals)
 
     def map_parts(self, work: Callable[[duckdb.DuckDBPyConnection], dict[str, pa.Table]]) -> dict[str, pa.Table]:
@@ -455,24 +463,63 @@ def build_on_spark(ds: SparkDataset, plans: list[ShardBuild]) -> list:
     return frames
 
 
-def collect(frame, temp_dir: str | None = None) -> pa.Table:
-    """A Spark frame's rows on the driver as Arrow, in its Arrow types. A local session writes them as Parquet to a
-    temporary folder that the driver reads (Spark's own collection holds every row in the JVM's heap at once, which
-    ``spark.driver.memory`` bounds); a cluster's session collects them through Spark (``spark.driver.memory`` and
-    ``spark.driver.maxResultSize`` must hold them)."""
+@contextlib.contextmanager
+def landed(frame, temp_dir: str | None = None) -> Iterator[pa.Table | list[Path]]:
+    """A Spark frame's rows on the driver for as long as the ``with`` block lasts. A local session writes them as
+    Parquet to a temporary folder and yields its parts, in order, for the driver to read (Spark's own collection
+    holds every row in the JVM's heap at once, which ``spark.driver.memory`` bounds); a cluster's session yields them
+    collected through Spark as Arrow (``spark.driver.memory`` and ``spark.driver.maxResultSize`` must hold them), as
+    does a local one with no rows (an empty table of the frame's columns)."""
     import tempfile
 
-    import pyarrow.parquet as pq
-    from pyspark.sql.pandas.types import to_arrow_schema
-
-    schema = to_arrow_schema(frame.schema)
+    schema = to_arrow_schema_of(frame)
     if not (frame.sparkSession.sparkContext.master or "").startswith("local"):
-        return frame.toArrow().cast(schema)
+        yield frame.toArrow().cast(schema)
+        return
     with tempfile.TemporaryDirectory(prefix="churn-collect-", dir=temp_dir) as folder:
         frame.write.parquet(f"{folder}/rows")
         parts = sorted(Path(folder, "rows").glob("*.parquet"))
-        tables = [pq.read_table(part) for part in parts]
-        return (pa.concat_tables(tables) if tables else schema.empty_table()).select(schema.names).cast(schema)
+        yield parts or schema.empty_table()
+
+
+def to_arrow_schema_of(frame) -> pa.Schema:
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    return to_arrow_schema(frame.schema)
+
+
+def _names(columns: list[str]) -> str:
+    return ", ".join(f'"{c}"' for c in columns)
+
+
+def _typed(rows: pd.DataFrame, like: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` with each column typed as in ``like`` (a frame of ``Scorer.rows``): text inferred from the values,
+    as there."""
+    out = pd.DataFrame(index=rows.index)
+    for c in like.columns:
+        if _arrow_type(like[c].dtype) == pa.string():
+            text = rows[c].to_numpy(dtype=object)
+            out[c] = np.where(pd.isna(text), None, text)
+        else:
+            out[c] = rows[c].astype(like[c].dtype)
+    return out
+
+
+def _with_object_ids(frame: pd.DataFrame) -> pd.DataFrame:
+    """Contributions with the ids as Python text, as ``Scorer.rows`` gives them."""
+    frame["customer_id"] = frame["customer_id"].to_numpy(dtype=object)
+    return frame
+
+
+def collect(frame, temp_dir: str | None = None) -> pa.Table:
+    """A Spark frame's rows on the driver as one Arrow table, in its Arrow types (``landed``)."""
+    import pyarrow.parquet as pq
+
+    schema = to_arrow_schema_of(frame)
+    with landed(frame, temp_dir) as rows:
+        if isinstance(rows, pa.Table):
+            return rows
+        return pa.concat_tables([pq.read_table(part) for part in rows]).select(schema.names).cast(schema)
 
 
 def to_pandas(frame, temp_dir: str | None = None) -> pd.DataFrame:
@@ -501,7 +548,6 @@ def _score_work(scorer_ref, risk_columns: list[str], schema: pa.Schema):
     customer's scores need only their own row, and ``Scorer.assemble`` adds up the totals of any split of the
     customers, so each Arrow batch is scored as it arrives (with its own totals): the task holds one batch, however
     many customers its partition has."""
-    import json
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
