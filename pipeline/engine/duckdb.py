@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import uuid
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -204,8 +206,8 @@ def open_dataset(
     temp_dir: str | None = None,
 ) -> DuckDBDataset:
     """Validate sources into a fresh engine connection (``now`` is the moment of validation); the engine
-    spills and customer shards are written under ``temp_dir`` (default ``engine.temp_dir``, created if
-    missing; when that is empty too, the system's temporary folder)."""
+    spills, typed sources' checked rows and customer shards are written under ``temp_dir`` (default
+    ``engine.temp_dir``, created if missing; when that is empty too, the system's temporary folder)."""
     temp_dir = temp_dir or params.engine.temp_dir or None
     if temp_dir is not None:
         try:
@@ -214,8 +216,12 @@ def open_dataset(
             raise ConfigError(f"engine.temp_dir: cannot create {temp_dir} ({exc.strerror}). Fix: point it at a "
                               "writable folder with room for the customer shards, or leave it empty") from None
     con = connect(params.engine, temp_dir)
+    # Typed sources' checked rows, written once by validation and read by every later scan (``check_rows``): the
+    # folder goes when the connection does, which callers may hold without the dataset.
+    checked = Path(tempfile.mkdtemp(prefix="churn-checked-", dir=temp_dir))
+    weakref.finalize(con, shutil.rmtree, checked, ignore_errors=True)
     report = validate_sources(con, sources, unknown_entries or [], params.columns, params.validation, now,
-                              params.input, temp_dir)
+                              params.input, temp_dir, checked)
     align_ids(con, report.tables)  # ids that match the transactions' only once their type is set aside (one rule)
     return DuckDBDataset(con, report, temp_dir)
 

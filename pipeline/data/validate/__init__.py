@@ -46,9 +46,10 @@ def _check_table(
     source: TableSource,
     mapping: dict[str, str],
     now: datetime,
+    store: Path | None = None,
 ) -> tuple[TableAccount, list[Problem], list[str]]:
     plan = plan_table(SourceScan(con, source.scan_sql(con)), schema, source, mapping, now)
-    return table_report(plan, check_rows(con, plan))
+    return table_report(plan, check_rows(con, plan, store=store))
 
 
 def validate_sources(
@@ -60,13 +61,15 @@ def validate_sources(
     now: datetime,
     input_format: InputConfig | None = None,
     temp_dir: str | None = None,
+    store: Path | None = None,
 ) -> ValidationReport:
     """Check every table into the engine; raise DataError for what cannot go on under the policy.
 
     After this, the connection holds ``clean_<table>`` views (typed, canonical columns) for each table
     present and ``quarantine_<table>`` views of the rows set aside. Files are read under the format
     settings ``input_format``; copies a file needs to be read (another encoding) go under ``temp_dir`` and
-    are removed once it is in the engine.
+    are removed once it is in the engine. ``store``: a folder that holds typed sources' checked rows for as
+    long as the connection reads them (``check_rows``).
     """
     input_format = input_format or InputConfig()
 
@@ -74,7 +77,7 @@ def validate_sources(
         try:
             with readable(source, input_format.for_table(name), temp_dir) as (readable_source, note):
                 account, problems, notices = _check_table(con, SCHEMAS[name], readable_source, getattr(columns, name),
-                                                          now)
+                                                          now, store)
                 if readable_source.staged is not None and not isinstance(readable_source.staged, Path):
                     con.unregister(f"_frame_{name}")  # a workbook's sheet: now a table in the engine
         except (duckdb.InvalidInputException, duckdb.IOException, duckdb.ConversionException) as exc:

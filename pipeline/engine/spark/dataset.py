@@ -322,10 +322,12 @@ class SparkDataset(DuckDBDataset):
             if isinstance(landed_rows, pa.Table):
                 con.register("_scored", landed_rows)
                 rows = "_scored"
-            else:  # the parts in order: the totals in the order the tasks wrote them
+            else:
                 rows = f"read_parquet([{', '.join(sql_string(str(part)) for part in landed_rows)}])"
-            totals = [json.loads(t) for (t,) in con.execute(f"SELECT {TOTALS} FROM {rows} WHERE {TOTALS} IS NOT NULL")
-                      .fetchall()]
+            # each batch's sums (on its first row) in one order whatever order the rows are read in: their floats are
+            # added up in it, and the same inputs give the same summary
+            totals = [json.loads(t) for (t,) in con.execute(
+                f"SELECT {TOTALS} FROM {rows} WHERE {TOTALS} IS NOT NULL ORDER BY customer_id").fetchall()]
             # the rows in the feature table's order, as one machine scores them (assemble orders the call list)
             ordered = f"FROM {rows} ORDER BY customer_id"
             risk = _typed(con.sql(f"SELECT {_names(risk_columns)} {ordered}").to_arrow_table()
