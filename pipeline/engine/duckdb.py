@@ -209,16 +209,22 @@ def open_dataset(
     spills, typed sources' checked rows and customer shards are written under ``temp_dir`` (default
     ``engine.temp_dir``, created if missing; when that is empty too, the system's temporary folder)."""
     temp_dir = temp_dir or params.engine.temp_dir or None
-    if temp_dir is not None:
-        try:
+    try:
+        if temp_dir is not None:
             Path(temp_dir).mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(f"engine.temp_dir: cannot create {temp_dir} ({exc.strerror}). Fix: point it at a "
-                              "writable folder with room for the customer shards, or leave it empty") from None
-    con = connect(params.engine, temp_dir)
-    # Typed sources' checked rows, written once by validation and read by every later scan (``check_rows``): the
-    # folder goes when the connection does, which callers may hold without the dataset.
-    checked = Path(tempfile.mkdtemp(prefix="churn-checked-", dir=temp_dir))
+        # Typed sources' checked rows, written once by validation and read by every later scan (``check_rows``):
+        # the folder goes when the connection does, which callers may hold without the dataset.
+        checked = Path(tempfile.mkdtemp(prefix="churn-checked-", dir=temp_dir))
+    except OSError as exc:
+        where = temp_dir if temp_dir is not None else f"the system's temporary folder {tempfile.gettempdir()}"
+        raise ConfigError(f"engine.temp_dir: cannot create a folder in {where} ({exc.strerror}). Fix: point "
+                          "engine.temp_dir at a writable folder with room for the checked rows and the customer "
+                          "shards") from None
+    try:
+        con = connect(params.engine, temp_dir)
+    except ConfigError:  # an engine.memory_limit DuckDB cannot read
+        shutil.rmtree(checked, ignore_errors=True)
+        raise
     weakref.finalize(con, shutil.rmtree, checked, ignore_errors=True)
     report = validate_sources(con, sources, unknown_entries or [], params.columns, params.validation, now,
                               params.input, temp_dir, checked)

@@ -4,6 +4,7 @@ connection, and a scratch folder that cannot be written is a clear settings erro
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 from datetime import datetime
 from pathlib import Path
@@ -97,3 +98,15 @@ def test_a_scratch_folder_that_cannot_be_written_is_a_clear_settings_error(tmp_p
         _written(con, "SELECT 1 AS x", Path(tmp_path / "a-file" / "events.parquet"))
     with pytest.raises(duckdb.Error):  # a source that cannot be read stays the source's error
         _written(con, f"SELECT * FROM read_parquet('{tmp_path / 'missing.parquet'}')", tmp_path / "events.parquet")
+
+
+def test_a_run_stopped_by_its_settings_leaves_no_scratch_folder(tmp_path):
+    data, scratch = tmp_path / "data", tmp_path / "scratch"
+    data.mkdir()
+    transactions(2, 20, 0, 0).to_parquet(data / "transactions.parquet", index=False)
+    sources, unknown = discover_tables(data)
+    params = load_params(None, [f"engine.temp_dir={scratch}"])  # a limit the engine refuses (params checks it first)
+    params = dataclasses.replace(params, engine=dataclasses.replace(params.engine, memory_limit="lots"))
+    with pytest.raises(ConfigError, match="engine.memory_limit: 'lots'"):
+        open_dataset(sources, params, NOW, unknown)
+    assert scratch.is_dir() and not list(scratch.iterdir())
