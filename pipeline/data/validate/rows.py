@@ -152,33 +152,32 @@ def _create_clean_view(
     same columns; rows with a reason are those of the quarantine).
 
     Text (CSV) is parsed once into the engine (``materialize``: a table of checked rows, as is a source read
-    once from a stream). Typed sources (Parquet, frames) are checked in one pass that writes the checked rows
-    to a Parquet file in ``store`` (the dataset's scratch folder, on disk: 100M rows are never copied into
-    memory), which every later scan reads: validation's own passes, the features, the quarantine. Without
-    ``store`` they are checked in place and every scan applies the checks again. (A scan of the 10.9M events of
-    100,000 generated customers through the checks and the duplicates' marking took 2.0 s, and validation and
-    the features scan them several times: validation 10.6-13.4 s and the features 9.5-11.6 s in place, against
-    6.9-10.7 s and 5.2-7.4 s from the written rows, which take about 22 bytes a row.) Duplicates are looked for
-    only when the counting pass finds usable rows sharing a row hash (the usual input has none, and then costs
-    no pass of its own).
+    once from a stream); typed sources (Parquet, frames) are checked in place, so 100M rows are never copied into
+    memory: every later scan reads the file and, when validation set rows aside, applies the same checks.
+    Duplicates are looked for only when the counting pass finds usable rows sharing a row hash (the usual input has
+    none, and then costs no pass of its own). Where it finds some, a typed source's checked rows are written once
+    to a Parquet file in ``store`` (the connection's scratch folder, on disk), which every later scan reads: setting
+    the copies aside means hashing every row and matching the hashes, which each scan in place did again (the
+    10.9M events of 100,000 generated customers with 9 copies: 2.0 s a scan in place, 0.36 s from the written
+    rows; validation and a feature build of 1,000,000 such customers 143.3 s in place, 109.7 s written). Without
+    copies writing did not pay: 11.3M transactions validated in 2.6 s in place and 5.1-5.6 s written, for the same
+    features' time (docs/benchmarks.md).
 
     Where exact duplicates are the only rows set aside, the rows set aside are those of the table of duplicate
     candidates validation made (a few rows), so writing the quarantine is not another pass over the source (the
     events of 100,000 generated customers: 10.9M rows read again for 9 duplicates).
     """
     checked = f"_checked_{name}"
-    if materialize:
-        con.execute(f"CREATE OR REPLACE TABLE {checked} AS {checked_rows}")
-    elif store is not None:
-        written = _written(con, checked_rows, store / f"{name}.parquet")
-        con.execute(f"CREATE OR REPLACE VIEW {checked} AS SELECT * FROM read_parquet({written})")
-    else:
-        con.execute(f"CREATE OR REPLACE VIEW {checked} AS {checked_rows}")
+    kind = "TABLE" if materialize else "VIEW"
+    con.execute(f"CREATE OR REPLACE {kind} {checked} AS {checked_rows}")
     counts, usable_hashes = _count_reasons(con, checked, example)
     failed = any(reason is not None for reason, _, _ in counts)  # rows the per-row checks set aside
     marked = set_aside = checked
     usable = sum(n for reason, n, _ in counts if reason is None)
     if usable_hashes < usable:
+        if not materialize and store is not None:  # every later scan would hash every row again to drop the copies
+            written = _written(con, checked_rows, store / f"{name}.parquet")
+            con.execute(f"CREATE OR REPLACE VIEW {checked} AS SELECT * FROM read_parquet({written})")
         marked, candidates, marks, shown = _mark_duplicates(con, checked, name, example)
         counts = _set_aside(counts, DUPLICATE, marks, shown)
         set_aside = marked if failed else candidates
