@@ -85,8 +85,6 @@ class DuckDBDataset(Dataset):
         groups outside the range. The bounds are quantiles of a seeded sample of the transactions' ids;
         they only balance the shards, since the table does not depend on how customers are split.
         """
-        if n <= 1:
-            return []
         if n not in self._bounds:
             ids = sorted(r[0] for r in self.con.execute(
                 "SELECT customer_id FROM clean_transactions USING SAMPLE reservoir(100000 ROWS) REPEATABLE (42)"
@@ -120,16 +118,16 @@ class DuckDBDataset(Dataset):
         the source per shard. A build that is one of several over this dataset (``reuse``: the cutoffs of
         a training set) first writes every table's clean rows out once, one Parquet folder per shard
         (removed with the dataset), and each shard of every later build reads only its own folder. Once
-        written, the folders serve every build with that number of shards. One shard is written too when
-        reused: a scan of ``clean_<table>`` runs validation's checks again (the events of 100,000 generated
-        customers: 2.0 s a scan, against 0.4 s of the rows written out), and a training set scans once per
-        cutoff.
+        written, the folders serve every build with that number of shards. One shard is read from the clean
+        views by every build: they read validation's written rows where a table has exact copies, and writing
+        the one shard out as well gained nothing once they did (docs/benchmarks.md).
         """
         k, n = shard
+        if n == 1:
+            return f"(SELECT {columns(table)} FROM clean_{table})"
         written = self._written is not None and self._written[0] == n
         if not (written or reuse):
-            where = f" WHERE {self._shard_where(k, n)}" if n > 1 else ""
-            return f"(SELECT {columns(table)} FROM clean_{table}{where})"
+            return f"(SELECT {columns(table)} FROM clean_{table} WHERE {self._shard_where(k, n)})"
         if not written:
             folder = tempfile.TemporaryDirectory(prefix="churn-shards-", dir=self.temp_dir)
             for name in sorted(self.tables):
@@ -206,14 +204,14 @@ def open_dataset(
     temp_dir: str | None = None,
 ) -> DuckDBDataset:
     """Validate sources into a fresh engine connection (``now`` is the moment of validation); the engine
-    spills, typed sources' checked rows and customer shards are written under ``temp_dir`` (default
+    spills, the checked rows of typed tables with exact copies and customer shards are written under ``temp_dir`` (default
     ``engine.temp_dir``, created if missing; when that is empty too, the system's temporary folder)."""
     temp_dir = temp_dir or params.engine.temp_dir or None
     try:
         if temp_dir is not None:
             Path(temp_dir).mkdir(parents=True, exist_ok=True)
-        # Typed sources' checked rows, written once by validation and read by every later scan (``check_rows``):
-        # the folder goes when the connection does, which callers may hold without the dataset.
+        # The checked rows of typed tables with exact copies, written once by validation and read by every later
+        # scan (``check_rows``): the folder goes when the connection does, which callers may hold without the dataset.
         checked = Path(tempfile.mkdtemp(prefix="churn-checked-", dir=temp_dir))
     except OSError as exc:
         where = temp_dir if temp_dir is not None else f"the system's temporary folder {tempfile.gettempdir()}"
