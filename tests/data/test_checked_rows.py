@@ -68,8 +68,9 @@ def test_checked_rows_written_once_are_those_checked_in_place(tmp_path_factory, 
     align_ids(in_place, report.tables)
     assert written.report.accounts == report.accounts
     assert written.report.problems == report.problems
+    read = everything(written.con)
     for relation, frame in everything(in_place).items():
-        pd.testing.assert_frame_equal(everything(written.con)[relation], frame, check_exact=True)
+        pd.testing.assert_frame_equal(read[relation], frame, check_exact=True)
     # with exact copies to set aside, later scans read the written rows, not the source; without, the source
     [(definition,)] = written.con.execute(
         "SELECT sql FROM duckdb_views() WHERE view_name = '_checked_transactions'").fetchall()

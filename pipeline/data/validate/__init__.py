@@ -68,8 +68,8 @@ def validate_sources(
     After this, the connection holds ``clean_<table>`` views (typed, canonical columns) for each table
     present and ``quarantine_<table>`` views of the rows set aside. Files are read under the format
     settings ``input_format``; copies a file needs to be read (another encoding) go under ``temp_dir`` and
-    are removed once it is in the engine. ``store``: a folder that holds typed sources' checked rows for as
-    long as the connection reads them (``check_rows``).
+    are removed once it is in the engine. ``store``: a folder that holds the checked rows of typed tables with
+    exact copies for as long as the connection reads them (``check_rows``).
     """
     input_format = input_format or InputConfig()
 

@@ -320,7 +320,8 @@ def check_rows(con: duckdb.DuckDBPyConnection, plan: TablePlan, materialize: boo
     """Check every row of ``plan``'s source in ``con`` (the source as ``plan`` reads it): creates ``clean_<table>``
     (usable rows, canonical columns) and ``quarantine_<table>`` (rows set aside, with their reason), and returns
     what was found. ``materialize`` stores the checked rows once in the engine (a source that can be read only
-    once); ``store``, a folder, holds a typed source's checked rows as a file (``_create_clean_view``)."""
+    once); ``store``, a folder, holds a typed source's checked rows as a file where it has exact
+    copies (``_create_clean_view``)."""
     name = plan.schema.name
     checked, counts, set_aside = _create_clean_view(con, name, plan.checked_rows, plan.canonical, plan.example,
                                                     plan.text or materialize, store)
