@@ -10,7 +10,7 @@ OUT := outputs
 # suite several-fold (two training tests together: 11 min spinning, 69 s passive). Results do not change.
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: install spark chromium demo test test-fast notebooks lint bench bench-spark clean sample-data
+.PHONY: install spark chromium demo test test-fast notebooks lint bench bench-spark clean sample-data record-demo-list
 
 install: $(VENV)/.installed
 
@@ -51,6 +51,10 @@ test: install spark chromium
 # The quick loop while working: no slow, browser or Spark tests (see tests/README.md), a few minutes.
 test-fast: install
 	$(PY) -m pytest -q -n 2 --dist loadfile -m "not slow and not browser and not spark"
+
+# A change meant to change the demo's risk list records the new one (tests/e2e/test_demo_list.py); say why in the commit.
+record-demo-list: install
+	$(PY) -m tests.e2e.test_demo_list
 
 # Execute every notebook under notebooks/ on a small generated sample (each one a test; make test runs them too).
 notebooks: install
