@@ -254,14 +254,17 @@ class ActionRule:
 # action says when it applies, on the customer's own data: a replenishment reminder needs a usual cycle (three gaps
 # or more) not lapsed beyond two of them; a returns follow-up a return in the last 90 days; a payment plan an overdue
 # invoice or paying a week late on average; a senior agent's call a complaint or a slow reply in the last 90 days and
-# a high risk band. A customer whose reason fits no action gets the action of their next reason.
+# a high risk band (below it, a follow-up of those requests). A customer whose reason fits no action gets the action
+# of their next reason. The win-back message is the win-back list's own (targeting.win_back_action): on the
+# retention list a customer who has not bought for a while is still within their rhythm, so is reminded.
 _REMINDER = {"text": "Replenishment reminder timed to their usual cycle",
              "when": {"purchase_gaps_lifetime": {">=": 3}, "gap_ratio_since_last_purchase": {"<=": 2}}}
 _SENIOR_CALL = "Service recovery call from a senior agent"
+_FOLLOW_UP = "Follow up on their recent support requests"
+_REMIND = "Reminder with a reason to buy again now"
 _PAYMENT_PLAN = "Offer a payment plan and check billing contact"
 DEFAULT_ACTIONS: dict[str, Any] = {
-    "recency": [{"text": "Win-back message with a reason to return now", "when": {"days_since_last_purchase": {">=": 90}}},
-                "Reminder with a reason to buy again now"],
+    "recency": _REMIND,
     "frequency": _REMINDER,
     "regularity": _REMINDER,
     "monetary": "Personalised offer on categories they buy",
@@ -273,10 +276,12 @@ DEFAULT_ACTIONS: dict[str, Any] = {
     "engagement": "Re-engagement campaign with personalised content",
     "activity": "Re-engagement campaign with personalised content",
     "service": [{"text": _SENIOR_CALL, "when": {"complaints_last_90d": {">=": 1}, "risk_band": "high"}},
-                {"text": _SENIOR_CALL, "when": {"max_response_hours_last_90d": {">=": 24}, "risk_band": "high"}}],
+                {"text": _SENIOR_CALL, "when": {"max_response_hours_last_90d": {">=": 24}, "risk_band": "high"}},
+                {"text": _FOLLOW_UP, "when": {"complaints_last_90d": {">=": 1}}},
+                {"text": _FOLLOW_UP, "when": {"max_response_hours_last_90d": {">=": 24}}}],
     "satisfaction": "Personal outreach to hear and fix their concerns",
     "loyalty_program": "Loyalty invitation: bonus points to reactivate",
-    "btyd": "Win-back message with a reason to return now",
+    "btyd": _REMIND,
     "tenure": "Onboarding check-in",
     "subscription": [{"text": "Retention offer before renewal", "when": {"has_active_subscription": 1}},
                      {"text": "Win-back offer to restart their subscription",
@@ -297,6 +302,7 @@ DEFAULT_ACTION_EFFECTS: dict[str, float] = {
     "Offer a payment plan and check billing contact": 0.20,
     "Re-engagement campaign with personalised content": 0.08,
     "Service recovery call from a senior agent": 0.25,
+    "Follow up on their recent support requests": 0.15,
     "Personal outreach to hear and fix their concerns": 0.20,
     "Loyalty invitation: bonus points to reactivate": 0.12,
     "Onboarding check-in": 0.10,

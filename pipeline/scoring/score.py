@@ -28,6 +28,7 @@ from pipeline.scoring.targeting import (
     WIN_BACK,
     action_effects,
     allowed_actions,
+    callable_customers,
     choose_actions,
     choose_by_effect,
     contact_groups,
@@ -447,7 +448,7 @@ def population_stability(counts: dict, customers: int, bundle: ModelBundle, thre
         ["psi", "feature"], ascending=[False, True], ignore_index=True)
 
 
-def call_list_economics(risk: pd.DataFrame, targeting: TargetingConfig) -> dict:
+def call_list_economics(risk: pd.DataFrame, targeting: TargetingConfig, default_action: str) -> dict:
     """The summary's figures on the call list's economics, from the risk list in its order (retention list first):
     the costs assumed, the profit curve over the retention list (``targeting.profit_curve``), the expected net
     saving of the selected (contacted and held out) and of those contacted, and the win-back list's size."""
@@ -455,9 +456,8 @@ def call_list_economics(risk: pd.DataFrame, targeting: TargetingConfig) -> dict:
     saving = risk["priority"].to_numpy(float)
     retention = group != WIN_BACK
     selected = np.isin(group, (TREATMENT, HOLDOUT))
-    # only customers with a reason an agent can give are ever called: the curve runs over them
-    reasoned = (risk["driver_1_reason"].notna().to_numpy() if "driver_1_reason" in risk.columns
-                else np.ones(len(risk), dtype=bool))
+    # only customers with a reason an agent can give and a targeted action are ever called: the curve runs over them
+    can_call = callable_customers(risk, default_action)
     return {
         "contact_cost": targeting.contact_cost, "offer_cost": targeting.offer_cost,
         "win_back_gaps": targeting.win_back_gaps,
@@ -465,8 +465,9 @@ def call_list_economics(risk: pd.DataFrame, targeting: TargetingConfig) -> dict:
         "net_saving_selected": float(saving[selected].sum()),
         "net_saving_contacted": float(saving[group == TREATMENT].sum()),
         "no_positive_saving": int((retention & (saving <= 0)).sum()),
-        "no_reason": int((retention & (saving > 0) & ~reasoned).sum()),
-        "profit": profit_curve(saving[retention & reasoned], targeting.capacity),
+        # a positive saving, but no reason to give or no targeted action to offer: never called
+        "not_callable": int((retention & (saving > 0) & ~can_call).sum()),
+        "profit": profit_curve(saving[retention & can_call], targeting.capacity),
         "win_back": {"customers": int((~retention).sum()),
                      "net_saving_positive": int((~retention & (saving > 0)).sum()),
                      "value_if_retained": float(risk.loc[~retention, "value_if_retained"].sum())},
@@ -488,7 +489,7 @@ def assemble(risk: pd.DataFrame, contributions: pd.DataFrame | None, totals: lis
     bands = risk_bands(p, cfg, band_rule.get("base_rate"))
     gone = (risk["contact_group"] == WIN_BACK).to_numpy() if "contact_group" in risk.columns else None
     groups = contact_groups(risk["customer_id"].to_numpy(), risk["priority"].to_numpy(), as_of, targeting, seed,
-                            win_back=gone, reasoned=risk["driver_1_reason"].notna().to_numpy())
+                            win_back=gone, can_call=callable_customers(risk, cfg.default_action))
     # the retention list in priority order, then the win-back list in its own priority order; the caller's frame
     # stays as it is (the reordered one is a copy). The contributions stay in the feature table's order: the SHAP
     # file is keyed by customer_id, and reordering it would hold a second copy of the largest table.
@@ -539,7 +540,7 @@ def assemble(risk: pd.DataFrame, contributions: pd.DataFrame | None, totals: lis
         "targeting": {"capacity": targeting.capacity, "holdout_share": targeting.holdout_share,
                       "groups": {g: int((risk["contact_group"] == g).sum()) for g in GROUPS},
                       "priority_in_treatment": float(risk.loc[risk["contact_group"] == "treatment", "priority"].sum()),
-                      **call_list_economics(risk, targeting), "effects": effect_summary(risk)},
+                      **call_list_economics(risk, targeting, cfg.default_action), "effects": effect_summary(risk)},
         "mean_churn_probability": float(p.mean()) if n else 0.0,
         "base_probability": t["base_probability"] if n else None,
         "actions": {str(a): int(c) for a, c in risk["action"].value_counts(sort=False).sort_index().items()},

@@ -169,14 +169,25 @@ def holdout_draw(customer_ids: np.ndarray, as_of: date, seed: int) -> np.ndarray
     return out
 
 
+def callable_customers(risk: pd.DataFrame, default_action: str) -> np.ndarray:
+    """Customers a retention call has something to say to and something to offer: a reason an agent can give
+    (their first driver's sentence) and a targeted action, not ``scoring.default_action`` ("no targeted action").
+    A call with nothing to say or nothing to offer is no retention call, whatever its expected saving."""
+    n = len(risk)
+    reasoned = risk["driver_1_reason"].notna().to_numpy() if "driver_1_reason" in risk.columns else np.ones(n, bool)
+    targeted = ((risk["action"] != default_action).fillna(False).to_numpy(bool) if "action" in risk.columns
+                else np.ones(n, bool))
+    return reasoned & targeted
+
+
 def contact_groups(customer_ids: np.ndarray, priority: np.ndarray, as_of: date, cfg: TargetingConfig,
-                   seed: int, win_back: np.ndarray | None = None, reasoned: np.ndarray | None = None) -> np.ndarray:
+                   seed: int, win_back: np.ndarray | None = None, can_call: np.ndarray | None = None) -> np.ndarray:
     """``treatment``, ``holdout``, ``not_selected`` or ``win_back`` per customer.
 
     Win-back: the customers of ``win_back`` (long gone: their own list, never the retention call list).
     Selected: of the others, the ``cfg.capacity`` customers of highest priority (ties by id), among those whose
-    priority (expected net saving) is above zero and, with ``reasoned``, who have a reason an agent can give (a
-    call with nothing to say is no retention call); all of those when the capacity is empty. Held out: exactly
+    priority (expected net saving) is above zero and, with ``can_call``, whom a call has something to say to and
+    offer (:func:`callable_customers`); all of those when the capacity is empty. Held out: exactly
     ``round(cfg.holdout_share x selected)`` of the selected, those with the lowest :func:`holdout_draw`.
     """
     customer_ids = np.asarray(customer_ids).astype(str)
@@ -184,7 +195,7 @@ def contact_groups(customer_ids: np.ndarray, priority: np.ndarray, as_of: date, 
     out = np.full(len(priority), NOT_SELECTED, dtype=object)
     gone = np.zeros(len(priority), dtype=bool) if win_back is None else np.asarray(win_back, dtype=bool)
     out[gone] = WIN_BACK
-    said = np.ones(len(priority), dtype=bool) if reasoned is None else np.asarray(reasoned, dtype=bool)
+    said = np.ones(len(priority), dtype=bool) if can_call is None else np.asarray(can_call, dtype=bool)
     eligible = np.flatnonzero((priority > 0) & ~gone & said)
     order = eligible[np.lexsort((customer_ids[eligible], -priority[eligible]))]
     selected = order if cfg.capacity is None else order[: cfg.capacity]

@@ -145,6 +145,8 @@ def test_one_fact_is_said_once_and_every_reason_moves_the_risk(scored):
     assert reasons[np.isfinite(least)].any()
     on_call = risk["contact_group"].isin(["treatment", "holdout"])
     assert on_call.any() and reasons[on_call].all()  # everyone on the call list has a reason to be called
+    # ...and something to offer: "no targeted action" is no retention call
+    assert not (risk.loc[on_call, "action"] == scored["params"].scoring.default_action).any()
 
 
 def test_every_action_meets_its_condition_on_the_data(scored):
@@ -169,7 +171,10 @@ def test_every_action_meets_its_condition_on_the_data(scored):
         "Win-back offer to restart their subscription": (cid.map(rows.cancelled).fillna(0).to_numpy() > 0)
         & (cid.map(rows.active_subscription).fillna(0).to_numpy() == 0),
         "Replenishment reminder timed to their usual cycle": (gaps >= 3) & (last <= 2 * mean_gap + 1e-9),
-        "Win-back message with a reason to return now": (last >= 90),
+        "Follow up on their recent support requests": complaint_90d | (
+            features["max_response_hours_last_90d"].to_numpy(float) >= 24),
+        # the win-back list's own action: never a retention call's
+        "Win-back message with a reason to return now": (risk["contact_group"] == "win_back").to_numpy(),
     }
     action = risk["action"].to_numpy(dtype=object)
     seen = 0

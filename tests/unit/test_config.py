@@ -65,8 +65,10 @@ def test_actions_take_a_text_a_conditional_form_or_a_list():
     sub = p.scoring.actions["subscription"][0]
     assert sub.text == "Retention offer before renewal"
     assert [(c.column, c.operator, c.value) for c in sub.when] == [("has_active_subscription", "==", 1)]
-    recency = p.scoring.actions["recency"]  # a list tried in order: the win-back message needs 90 days without buying
-    assert [(c.column, c.operator, c.value) for c in recency[0].when] == [("days_since_last_purchase", ">=", 90)]
+    service = p.scoring.actions["service"]  # a list tried in order: a senior agent at high risk, else a follow-up
+    assert [(c.column, c.operator, c.value) for c in service[0].when] == [("complaints_last_90d", ">=", 1),
+                                                                          ("risk_band", "==", "high")]
+    assert service[2].text == "Follow up on their recent support requests"
     assert load_params(None, ["scoring.actions={recency: a}"]).scoring.actions["recency"][0].when == ()  # family: text
     p = load_params(None, ['scoring.actions={x: [{text: a, when: {n: {">=": 1, "<": 9}, s: [u, v]}}, b]}'])
     first, second = p.scoring.actions["x"]

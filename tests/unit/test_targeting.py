@@ -16,6 +16,7 @@ from pipeline.core.errors import ConfigError
 from pipeline.scoring.targeting import (
     CURVE_POINTS,
     action_effects,
+    callable_customers,
     choose_actions,
     contact_groups,
     holdout_draw,
@@ -197,6 +198,32 @@ def test_only_a_positive_net_saving_is_called_and_the_capacity_caps_it():
     assert groups.tolist() == ["treatment", "treatment", "not_selected", "not_selected", "not_selected"]
     capped = contact_groups(ids, net, DAY, TargetingConfig(capacity=1, holdout_share=0.0), seed=42)
     assert capped.tolist() == ["treatment"] + ["not_selected"] * 4
+
+
+def test_a_call_needs_a_reason_and_a_targeted_action_whatever_its_saving():
+    default = ScoringConfig().default_action
+    risk = pd.DataFrame({"driver_1_reason": ["No purchase for 40 days", None, "Waited 66 hours for a reply",
+                                             "2 complaints in the last 90 days"],
+                         "action": ["Reminder with a reason to buy again now", "Reminder with a reason to buy again now",
+                                    default, "Follow up on their recent support requests"]})
+    can_call = callable_customers(risk, default)
+    assert can_call.tolist() == [True, False, False, True]
+    groups = contact_groups(np.array(["a", "b", "c", "d"]), np.array([5.0, 9.0, 7.0, 1.0]), DAY,
+                            TargetingConfig(holdout_share=0.0), seed=42, can_call=can_call)
+    assert groups.tolist() == ["treatment", "not_selected", "not_selected", "treatment"]
+    # a list without reasons or actions (an older file): everyone may be called
+    assert callable_customers(pd.DataFrame({"x": [1, 2]}), default).all()
+
+
+def test_the_default_actions_never_say_win_back_on_the_retention_list_and_slow_replies_get_a_follow_up():
+    cfg = ScoringConfig()
+    texts = {rule.text for rules in cfg.actions.values() for rule in rules}
+    assert TargetingConfig().win_back_action not in texts
+    service = pd.DataFrame({"complaints_last_90d": [0, 2, 0], "max_response_hours_last_90d": [66.0, 3.0, 2.0],
+                            "risk_band": ["medium", "low", "high"]})
+    families = np.array([["service"], ["service"], ["service"]], dtype=object)
+    chosen, _ = choose_actions(families, {c: service[c] for c in service.columns}, cfg)
+    assert chosen.tolist() == ["Follow up on their recent support requests"] * 2 + [cfg.default_action]
 
 
 def test_profit_curve_peaks_at_the_last_positive_saving_and_says_what_capacity_leaves():
