@@ -69,6 +69,17 @@ def explanation_line(cost: dict) -> str:
             f"(leaves x depth^2 {cost['leaf_depth_work']:,}){rate}")
 
 
+def monotone_line(decision: dict | None) -> str | None:
+    """The run summary's line on ``model.monotone_baselines: auto`` where it held the model to the baselines'
+    risk directions (``held_to_baselines``); None where it did not apply or was set by hand."""
+    if not decision or decision.get("setting") != "auto" or not decision.get("held"):
+        return None
+    return (f"close to the best baseline on validation (ROC-AUC {decision['free_auc']:.4f} against "
+            f"{decision['best_baseline_auc']:.4f}, less than model.close_margin {decision['close_margin']:g} ahead): "
+            f"the model is held to the baselines' risk directions (monotone constraints; {decision['held_auc']:.4f} "
+            "held)")
+
+
 def print_train_summary(result, logged, uri: str, seconds: float) -> None:
     table = Table(title=f"churn model vs baselines, validation cutoff {result.validation_cutoff.date()}",
                   title_justify="left")
@@ -101,6 +112,8 @@ def print_train_summary(result, logged, uri: str, seconds: float) -> None:
     margin = result.baseline_margin
     out.print(f"ROC-AUC margin over the best baseline: {margin_words(margin)}",
               style="red" if logged.behind_baseline else None, highlight=False)
+    if line := monotone_line(result.bundle.metadata.get("monotone_baselines")):
+        out.print(line, highlight=False)
     out.print(f"calibration: {calib} (out-of-fold log loss by method "
               f"{', '.join(f'{k} {v:.4f}' for k, v in result.calibration_scores.items())})")
     if result.cutoff_calibration is not None and len(result.cutoff_calibration):

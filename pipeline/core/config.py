@@ -166,8 +166,11 @@ class ChurnModelConfig(BoosterSettings):
     refit_cv_max_rows: int = 200_000
     # Never behind a simple baseline (docs/models.md): hold the model to the direction of risk of the features the
     # baselines are made of (``Feature.monotone``: days since the last purchase, orders, BTYD expectations, a
-    # subscription's age) by LightGBM's monotone constraints, built by ``monotone_method``
-    monotone_baselines: bool = False
+    # subscription's age) by LightGBM's monotone constraints, built by ``monotone_method``. auto: where the
+    # unconstrained model's validation ROC-AUC is less than ``close_margin`` above the best baseline's (one more fit;
+    # pipeline.training.train.held_to_baselines)
+    monotone_baselines: bool | Literal["auto"] = "auto"
+    close_margin: float = 0.02
     monotone_method: Literal["basic", "intermediate", "advanced"] = "advanced"
     # Leaves sized to the churners: each leaf holds at least this many rows of the rarer class on average, so
     # min_child_samples = churners_per_leaf / the rarer class's share of the rows fitted (at least 20, at most

@@ -13,7 +13,14 @@ import pytest
 from features.registry import Feature, FeatureSpec
 from models.lgbm import LGBMChurnClassifier
 from pipeline.core.config import load_params
-from pipeline.training.train import MIN_LEAF_ROWS, _suggest, churn_estimator, leaf_size, train_models
+from pipeline.training.train import (
+    MIN_LEAF_ROWS,
+    _suggest,
+    churn_estimator,
+    held_to_baselines,
+    leaf_size,
+    train_models,
+)
 
 
 def _wavy(n: int = 3000, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
@@ -86,10 +93,74 @@ def test_the_setting_builds_the_constraints_from_the_features(trained):
     assert churn_estimator(on).monotone_features == ()  # no features named, nothing to constrain
 
 
+def _close_call(margin: float, setting="auto"):
+    """held_to_baselines on a wavy data set whose baseline (days) the free model beats by about ``margin`` or not:
+    the baseline's score is the model's own blurred by noise until its ROC-AUC sits where wanted."""
+    X, y = _wavy(2000, seed=1)
+    spec = FeatureSpec((Feature("days", "recency", "days", "x", 1, monotone=True),
+                        Feature("orders", "frequency", "count", "x", -1, monotone=True),
+                        Feature("other", "monetary", "currency", "x", -1)))
+    params = load_params(None, [f"model.monotone_baselines={setting}", "model.close_margin=0.02"])
+    fits = []
+
+    def fit(settings):
+        fits.append(settings.model.monotone_baselines)
+        return churn_estimator(settings, spec, y, n_estimators=60, min_child_samples=5).fit(X, y)
+
+    free = fit(params)
+    raw = free.predict_proba(X)[:, 1]
+    from sklearn.metrics import roc_auc_score
+    auc = roc_auc_score(y, raw)
+    rng = np.random.default_rng(0)
+    noise = rng.normal(size=len(y))
+    # a baseline whose ROC-AUC is about auc - margin: the model's ranking mixed with noise by bisection
+    lo, hi = 0.0, 50.0
+    for _ in range(40):
+        w = (lo + hi) / 2
+        if roc_auc_score(y, raw + w * noise * raw.std()) > auc - margin:
+            lo = w
+        else:
+            hi = w
+    baseline = raw + lo * noise * raw.std()
+    fits.clear()
+    out = held_to_baselines(params, spec, free, raw, fit, X, y, {"recency": baseline})
+    return (*out, fits, auc)
+
+
+def test_auto_holds_the_model_to_the_baselines_only_where_it_is_close_to_one():
+    settings, model, scores, decision, fits, auc = _close_call(0.005)
+    assert fits == [True] and decision["held"] and settings.model.monotone_baselines is True
+    assert model.booster_.params["monotone_constraints"] == [1, -1, 0]
+    np.testing.assert_allclose(scores, model.predict_proba(_wavy(2000, seed=1)[0])[:, 1])
+    assert decision["free_auc"] == pytest.approx(auc) and auc - decision["best_baseline_auc"] < 0.02
+    assert 0.5 < decision["held_auc"] < 1
+    # far ahead of every baseline: nothing more is fitted, the free model and its scores stay, the setting is false
+    settings, model, scores, decision, fits, auc = _close_call(0.05)
+    assert fits == [] and not decision["held"] and settings.model.monotone_baselines is False
+    assert "monotone_constraints" not in model.booster_.params or not any(model.booster_.params["monotone_constraints"])
+    # set by hand: as given, nothing decided
+    for setting in (True, False):
+        settings, _, _, decision, fits, _ = _close_call(0.005, str(setting).lower())
+        assert fits == [] and decision == {"setting": setting, "held": setting}
+        assert settings.model.monotone_baselines is setting
+
+
+def test_auto_is_unconstrained_until_decided_and_the_decision_is_kept_with_the_model(trained):
+    assert churn_estimator(load_params(None), trained["spec"]).monotone_features == ()  # the default: auto
+    decision = trained["result"].bundle.metadata["monotone_baselines"]
+    assert decision["setting"] == "auto" and decision["close_margin"] == 0.02
+    margin = decision["free_auc"] - decision["best_baseline_auc"]
+    assert decision["held"] == (margin < 0.02)  # this generated set: far ahead, so free
+    constraints = trained["result"].bundle.churn.booster_.params.get("monotone_constraints") or [0]
+    assert any(constraints) == decision["held"]
+
+
 def test_bad_settings_are_refused():
     from pipeline.core.errors import ConfigError
     with pytest.raises(ConfigError, match="monotone_method"):
         load_params(None, ["model.monotone_method=strict"])
+    with pytest.raises(ConfigError, match="monotone_baselines"):
+        load_params(None, ["model.monotone_baselines=sometimes"])
 
 
 @pytest.mark.parametrize("churned, rows, per_leaf, expected", [
