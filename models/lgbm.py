@@ -259,9 +259,14 @@ class _LGBMBase(BaseEstimator):
     def total_leaves(self) -> int:
         """Leaves of the trees used to predict (``best_iteration_`` rounds), all trees together: what tuning weighs as the
         model's size."""
+        return int(self.leaves_per_tree(self.best_iteration_).sum())
+
+    def leaves_per_tree(self, rounds: int | None = None) -> np.ndarray:
+        """Leaves of each of the first ``rounds`` trees (every tree when None), in boosting order."""
         check_is_fitted(self, "booster_")
-        text = self.booster_.model_to_string(num_iteration=self.best_iteration_)
-        return sum(int(line[len("num_leaves="):]) for line in text.splitlines() if line.startswith("num_leaves="))
+        text = self.booster_.model_to_string(num_iteration=rounds if rounds is not None else -1)
+        return np.array([int(line[len("num_leaves="):]) for line in text.splitlines() if line.startswith("num_leaves=")],
+                        dtype=np.int64)
 
     def explanation_cost(self) -> dict:
         """What exact TreeSHAP of one customer costs with this model: it walks every leaf of every tree used, once per

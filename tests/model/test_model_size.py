@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.core.config import TuningConfig, load_params
 from pipeline.core.errors import ConfigError
-from pipeline.training.train import churn_estimator, size_penalty, train_models
+from pipeline.training.train import churn_estimator, grouped_cv, size_penalty, sized_rounds, train_models
 
 
 def test_the_size_penalty_counts_doublings_beyond_the_budget():
@@ -61,6 +61,54 @@ def test_total_leaves_counts_the_rounds_predicted_with():
     assert est.total_leaves() <= 30 * 5 and est.total_leaves() >= 30 * 2
     est.best_iteration_ = 10  # fewer rounds used: fewer leaves counted
     assert est.total_leaves() <= 10 * 5
+
+
+def _boosted(n: int = 3000, seed: int = 0):
+    """An early-stopped model with many small gains late: rows, labels, held-out rows and the model."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 6))
+    y = (X[:, 0] + 0.5 * np.sin(3 * X[:, 1]) + 0.3 * X[:, 2] * X[:, 3] + rng.normal(size=n) > 0).astype(int)
+    params = load_params(None, ["model.max_rounds=300", "model.num_leaves=15", "model.learning_rate=0.05",
+                                "model.early_stopping_rounds=30"])
+    fit, held = slice(0, n // 2), slice(n // 2, n)
+    est = churn_estimator(params).fit(X[fit], y[fit], eval_set=(X[held], y[held]))
+    return X, y, held, est, params
+
+
+def test_sized_rounds_keep_early_stopping_within_the_budget_and_weigh_size_beyond_it():
+    from sklearn.metrics import roc_auc_score
+
+    X, y, held, est, _ = _boosted()
+    best = est.best_iteration_
+    leaves = np.cumsum(est.leaves_per_tree(best))
+    assert len(leaves) == best and leaves[-1] == est.total_leaves()
+    roomy = TuningConfig(size_penalty=0.002, size_budget=int(leaves[-1]))
+    assert sized_rounds(est, X[held], y[held], roomy) == best  # within the budget: as early stopping gave
+    tight = TuningConfig(size_penalty=0.01, size_budget=int(leaves[best // 4]))
+    k = sized_rounds(est, X[held], y[held], tight)
+    # by brute force over the same candidate rounds: the highest ROC-AUC less the penalty, from full predictions
+    step = max(1, best // 50)
+    grid = [*range(step, best, step), best]
+    scores = [roc_auc_score(y[held], est.booster_.predict(X[held], num_iteration=g, raw_score=True))
+              - size_penalty(float(leaves[g - 1]), tight) for g in grid]
+    assert k == grid[int(np.argmax(scores))] and k < best
+    assert size_penalty(float(leaves[k - 1]), tight) < size_penalty(float(leaves[-1]), tight)
+    no_penalty = dataclasses.replace(tight, size_penalty=0.0)
+    assert sized_rounds(est, X[held], y[held], no_penalty) == best
+
+
+def test_the_refit_folds_take_the_sized_rounds_and_predict_at_them():
+    X, y, _, _, params = _boosted()
+    groups = np.arange(len(y)).astype(str)
+    make = lambda: churn_estimator(params)  # noqa: E731
+    free_rounds, free_oof = grouped_cv(make, X, y, groups, seed=3)
+    tight = TuningConfig(size_penalty=0.01, size_budget=40)
+    sized, sized_oof = grouped_cv(make, X, y, groups, seed=3, sized=tight)
+    assert sized < free_rounds and np.isfinite(sized_oof).all()
+    assert not np.allclose(sized_oof, free_oof)  # the out-of-fold scores are the smaller models'
+    roomy_rounds, roomy_oof = grouped_cv(make, X, y, groups, seed=3, sized=TuningConfig(size_budget=10**9))
+    assert roomy_rounds == free_rounds  # within the budget: the folds as early stopping left them
+    np.testing.assert_array_equal(roomy_oof, free_oof)
 
 
 def test_customer_rows_keep_whole_customers_and_about_the_cap():
