@@ -97,9 +97,9 @@ HORIZON_AMOUNTS = ("expected_value", "value_if_retained", "value_at_risk", "prio
 ACTION_CHOICE = ("The action of the customer's highest-ranked reason whose conditions hold on their own data (a "
                  "payment plan needs an overdue invoice or paying a week late on average, a returns follow-up a return "
                  "in the last 90 days, a senior agent's call a complaint or a slow reply in the last 90 days and high "
-                 "risk, a replenishment reminder a usual cycle of three gaps or more not lapsed beyond two); a reason "
-                 "with no fitting action passes to the next, and without any the default action. On the win-back "
-                 "list, the win-back action")
+                 "risk (below it, a follow-up of those requests), a replenishment reminder a usual cycle of three gaps "
+                 "or more not lapsed beyond two); a reason with no fitting action passes to the next, and without any "
+                 "the default action, which is never called. On the win-back list, the win-back action")
 ACTION_CHOICE_BY_EFFECT = ("The action of highest expected net saving by the learned effect model, among the actions "
                            "whose conditions hold on the customer's own data (see the next columns); on the win-back "
                            "list, the win-back action")
