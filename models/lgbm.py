@@ -262,8 +262,10 @@ class _LGBMBase(BaseEstimator):
         return int(self.leaves_per_tree(self.best_iteration_).sum())
 
     def leaves_per_tree(self, rounds: int | None = None) -> np.ndarray:
-        """Leaves of each of the first ``rounds`` trees (every tree when None), in boosting order."""
+        """Leaves of each of the first ``rounds`` trees (every tree when None; none when 0), in boosting order."""
         check_is_fitted(self, "booster_")
+        if rounds is not None and rounds <= 0:  # LightGBM reads num_iteration <= 0 as every tree
+            return np.zeros(0, dtype=np.int64)
         text = self.booster_.model_to_string(num_iteration=rounds if rounds is not None else -1)
         return np.array([int(line[len("num_leaves="):]) for line in text.splitlines() if line.startswith("num_leaves=")],
                         dtype=np.int64)

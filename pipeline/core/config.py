@@ -205,7 +205,8 @@ class TuningConfig:
     # "Models no bigger than they need to be").
     min_learning_rate: float = 0.05
     # A trial's score is its fold-mean ROC-AUC less size_penalty for each doubling of its model's leaves (trees x
-    # leaves per tree, the folds' mean) beyond size_budget: a larger model must buy that much AUC to be chosen.
+    # leaves per tree, the folds' mean) beyond size_budget: a larger model must buy that much AUC to be chosen. The
+    # refit's rounds weigh size the same way (pipeline.training.train.sized_rounds), so the model kept is bounded too.
     size_penalty: float = 0.002
     size_budget: int = 4000
     # Trials are scored on at most about this many training rows (a seeded share of the customers, all their
@@ -432,6 +433,10 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
                 return _coerce(value, form, path)
             except ConfigError as exc:
                 errors.append(exc)
+        if bool in forms and all(f is bool or typing.get_origin(f) is Literal for f in forms if f is not type(None)):
+            choices = ["true", "false"] + [str(c) for f in forms if typing.get_origin(f) is Literal
+                                           for c in typing.get_args(f)]
+            raise ConfigError(f"params: '{path}' must be {', '.join(choices[:-1])} or {choices[-1]}; got {value!r}")
         raise errors[-1] if isinstance(value, list | tuple) else errors[0]  # the form the value was meant as
     if tp is bool:
         if not isinstance(value, bool):
@@ -701,6 +706,8 @@ def _check_semantics(p: Params) -> None:
         (p.tuning.size_penalty >= 0, "tuning.size_penalty must be 0 (no penalty) or more (ROC-AUC per doubling)"),
         (p.tuning.size_budget >= 1, "tuning.size_budget must be at least 1 leaf (trees x leaves per tree)"),
         (p.tuning.max_rows >= 1000, "tuning.max_rows must be at least 1000 (training rows a trial is scored on)"),
+        (0 <= p.model.close_margin < 1, "model.close_margin must be from 0 to under 1 (ROC-AUC above the best baseline "
+         "within which monotone_baselines: auto holds the model)"),
         (p.model.refit_cv_max_rows == 0 or p.model.refit_cv_max_rows >= 1000,
          "model.refit_cv_max_rows must be 0 (every row) or at least 1000 (rows the refit's folds run on)"),
         (p.loyalty.refit_cv_max_rows == 0 or p.loyalty.refit_cv_max_rows >= 1000,

@@ -175,8 +175,8 @@ def callable_customers(risk: pd.DataFrame, default_action: str) -> np.ndarray:
     A call with nothing to say or nothing to offer is no retention call, whatever its expected saving."""
     n = len(risk)
     reasoned = risk["driver_1_reason"].notna().to_numpy() if "driver_1_reason" in risk.columns else np.ones(n, bool)
-    targeted = ((risk["action"] != default_action).fillna(False).to_numpy(bool) if "action" in risk.columns
-                else np.ones(n, bool))
+    targeted = ((risk["action"].notna() & (risk["action"] != default_action)).to_numpy(bool)
+                if "action" in risk.columns else np.ones(n, bool))
     return reasoned & targeted
 
 

@@ -102,7 +102,10 @@ def backtest(ds: Dataset, params: Params, as_of: date, count: int,
         if in_period_folds:
             if progress:
                 progress(f"cutoff {cutoff}: in-period reference, {in_period_folds} folds")
-            scores[IN_PERIOD] = in_period_scores(test, spec, quick, in_period_folds)
+            # with the model's settings as its training resolved them (monotone_baselines: auto held or not)
+            held = result.bundle.metadata.get("monotone_baselines", {}).get("held", False)
+            resolved = dataclasses.replace(quick, model=dataclasses.replace(quick.model, monotone_baselines=held))
+            scores[IN_PERIOD] = in_period_scores(test, spec, resolved, in_period_folds)
         for name, score in scores.items():
             rows.append({"cutoff": cutoff, "scorer": name, "customers": len(test), "churn_rate": y.mean(),
                          **ranking_metrics(y, score)})

@@ -82,9 +82,11 @@ def leaf_size(y: np.ndarray, churners_per_leaf: float) -> int | None:
 def churn_estimator(params: Params, spec: FeatureSpec | None = None, y: np.ndarray | None = None,
                     **overrides) -> LGBMChurnClassifier:
     """The churn classifier (``model:`` booster settings); ``overrides`` are estimator parameters (tuned ones).
-    With ``model.monotone_baselines`` the features of ``spec`` whose risk direction is certain (``Feature.monotone``)
-    are constrained to it; with ``model.churners_per_leaf`` the leaves are sized to the churners of ``y``, the labels
-    it will be fitted on (:func:`leaf_size`), unless ``overrides`` set min_child_samples."""
+    With ``model.monotone_baselines: true`` the features of ``spec`` whose risk direction is certain
+    (``Feature.monotone``) are constrained to it (``auto`` is resolved to true or false by ``train_models``, after the
+    out-of-time fit: :func:`held_to_baselines`); with ``model.churners_per_leaf`` the leaves are sized to the
+    churners of ``y``, the labels it will be fitted on (:func:`leaf_size`), unless ``overrides`` set
+    min_child_samples."""
     c = params.model
     settings: dict = {"random_state": params.seed}
     if c.monotone_baselines is True and spec is not None and spec.monotone:  # "auto" is resolved by train_models
@@ -115,10 +117,12 @@ def held_to_baselines(params: Params, spec: FeatureSpec, churn: LGBMChurnClassif
         return dataclasses.replace(params, model=dataclasses.replace(c, monotone_baselines=on))
 
     if c.monotone_baselines != "auto":
-        return params, churn, raw_valid, {"setting": c.monotone_baselines, "held": bool(c.monotone_baselines)}
+        return params, churn, raw_valid, {"setting": c.monotone_baselines,
+                                          "held": bool(c.monotone_baselines) and bool(spec.monotone)}
     free = ranking_metrics(y_valid, raw_valid)["roc_auc"]
     best = max((ranking_metrics(y_valid, s)["roc_auc"] for s in baselines.values()), default=float("nan"))
-    decision = {"setting": "auto", "held": False, "free_auc": free, "best_baseline_auc": best,
+    decision = {"setting": "auto", "held": False, "free_auc": free,
+                "best_baseline_auc": best if np.isfinite(best) else None,  # None: no baseline (JSON has no NaN)
                 "close_margin": c.close_margin}
     if not spec.monotone or not np.isfinite(best) or free - best >= c.close_margin:
         return resolved(False), churn, raw_valid, decision
@@ -168,7 +172,7 @@ def rolling_folds(cutoffs: pd.Series, horizon_days: int, n_folds: int) -> list[t
 
 # Settings that do not change what a tuning trial measures: a study resumed after changing them is the same
 # study (more trials, a longer timeout, where it is stored; what happens after tuning).
-NOT_TUNED_ON = {"tuning": ("n_trials", "timeout_s", "storage"), "model": ("refit_on_all_cutoffs",),
+NOT_TUNED_ON = {"tuning": ("n_trials", "timeout_s", "storage"), "model": ("refit_on_all_cutoffs", "close_margin"),
                 "snapshots": ("max_data_age_days",),
                 "engine": None, "loyalty": None, "registry": None, "evaluation": None, "scoring": None,
                 "value": None, "targeting": None}
@@ -505,12 +509,13 @@ def season_seen(train_cutoffs, validation_cutoff, horizon_days: int) -> bool:
 def grouped_cv(make: Callable[[], LGBMChurnClassifier | LGBMValueRegressor], X: pd.DataFrame, y: np.ndarray,
                groups: np.ndarray, seed: int, folds: int = 3, rows: np.ndarray | None = None,
                sized=None) -> tuple[int, np.ndarray]:
-    """Boosting rounds for a refit on all of ``X``, and out-of-fold predictions.
+    """Boosting rounds for a refit on all of ``X`` (the folds' median), and out-of-fold predictions.
 
     ``folds`` folds keep each customer (``groups``) on one side (drawn with ``seed``), so no fold is judged on a
-    customer it trained on; each fold's model is early-stopped on its held-out rows. Returns the median
-    early-stopping round and each row's prediction by the model that held it out (churn probability for a
-    classifier, value for a regressor; NaN where no fold could be held out).
+    customer it trained on; each fold's model is early-stopped on its held-out rows. Returns the median of the
+    folds' rounds (early stopping's, or with ``sized`` those worth their size) and each row's prediction by the
+    model that held it out (churn probability for a classifier, value for a regressor; NaN where no fold could be
+    held out).
 
     ``rows`` (a mask of whole customers, ``customer_rows``): the folds run on those rows only, and the other rows'
     predictions are NaN: the refit's cost is then one fit on every row plus folds of a bounded size, however many

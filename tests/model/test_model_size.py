@@ -82,6 +82,7 @@ def test_sized_rounds_keep_early_stopping_within_the_budget_and_weigh_size_beyon
     best = est.best_iteration_
     leaves = np.cumsum(est.leaves_per_tree(best))
     assert len(leaves) == best and leaves[-1] == est.total_leaves()
+    assert len(est.leaves_per_tree(0)) == 0 and len(est.leaves_per_tree()) == est.booster_.current_iteration()
     roomy = TuningConfig(size_penalty=0.002, size_budget=int(leaves[-1]))
     assert sized_rounds(est, X[held], y[held], roomy) == best  # within the budget: as early stopping gave
     tight = TuningConfig(size_penalty=0.01, size_budget=int(leaves[best // 4]))

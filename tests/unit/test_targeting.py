@@ -211,6 +211,8 @@ def test_a_call_needs_a_reason_and_a_targeted_action_whatever_its_saving():
     groups = contact_groups(np.array(["a", "b", "c", "d"]), np.array([5.0, 9.0, 7.0, 1.0]), DAY,
                             TargetingConfig(holdout_share=0.0), seed=42, can_call=can_call)
     assert groups.tolist() == ["treatment", "not_selected", "not_selected", "treatment"]
+    # no action at all is nothing to offer either
+    assert not callable_customers(risk.assign(action=[None, None, None, None]), default).any()
     # a list without reasons or actions (an older file): everyone may be called
     assert callable_customers(pd.DataFrame({"x": [1, 2]}), default).all()
 
