@@ -42,9 +42,12 @@ def test_risk_list_schema_and_order(scored):
     assert set(risk["contact_group"]) <= {"treatment", "holdout", "not_selected", "win_back"}
     selected = risk["contact_group"].isin(["treatment", "holdout"])
     assert (risk.loc[selected, "priority"] > 0).all() and risk.loc[selected, "driver_1_reason"].notna().all()
-    # left out: no positive expected net saving, or no reason an agent could give them
+    # left out: no positive expected net saving, or no reason an agent could give them or no targeted action to offer
     left_out = ~selected & ~gone
-    assert ((risk.loc[left_out, "priority"] <= 0) | risk.loc[left_out, "driver_1_reason"].isna()).all()
+    default = scored["params"].scoring.default_action
+    assert ((risk.loc[left_out, "priority"] <= 0) | risk.loc[left_out, "driver_1_reason"].isna()
+            | (risk.loc[left_out, "action"] == default)).all()
+    assert not (risk.loc[selected, "action"] == default).any()
     targeting = scored["score"].summary["targeting"]  # numbers that add up
     assert targeting["profit"]["best_list_size"] == selected.sum() == targeting["selected"]
     assert targeting["profit"]["best_net_saving"] == pytest.approx(risk.loc[selected, "priority"].sum())

@@ -118,7 +118,7 @@ def _settings(params) -> list[tuple[str, str | None]]:
 # what a tuning trial's score does not depend on: a study resumed after changing these is the same study
 UNTUNED_SECTIONS = {"engine", "loyalty", "registry", "evaluation", "scoring", "value", "targeting"}
 UNTUNED_SETTINGS = {"tuning.n_trials", "tuning.timeout_s", "tuning.storage", "model.refit_on_all_cutoffs",
-                    "snapshots.max_data_age_days"}
+                    "model.close_margin", "snapshots.max_data_age_days"}
 
 
 @pytest.mark.slow
