@@ -270,6 +270,17 @@ class _LGBMBase(BaseEstimator):
         return np.array([int(line[len("num_leaves="):]) for line in text.splitlines() if line.startswith("num_leaves=")],
                         dtype=np.int64)
 
+    def staged_raw_scores(self, X, rounds: list[int]):
+        """Raw scores of ``X`` by the first k trees, for each k of the increasing ``rounds``: each step predicts only
+        its own trees and adds them to the last, so all of them cost one prediction of every tree up to the last k."""
+        check_is_fitted(self, "booster_")
+        data = self._prepare_predict(X)
+        raw, done = np.zeros(len(data)), 0
+        for k in rounds:
+            raw = raw + self.booster_.predict(data, start_iteration=done, num_iteration=k - done, raw_score=True)
+            done = k
+            yield raw
+
     def explanation_cost(self) -> dict:
         """What exact TreeSHAP of one customer costs with this model: it walks every leaf of every tree used, once per
         depth level on the way (time grows with trees x leaves x depth^2). Trees, their leaves, the deepest leaf and

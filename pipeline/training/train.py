@@ -30,7 +30,7 @@ from models.lgbm import LGBMChurnClassifier, LGBMValueRegressor
 from models.metrics import auc_margin_bootstrap, churn_metrics, ranking_metrics, value_metrics
 from models.value import btyd_baseline, purchase_persistence
 from pipeline.build.problem import problem_of
-from pipeline.core.config import Params
+from pipeline.core.config import Params, TuningConfig
 from pipeline.core.errors import DataError
 
 LABELS = ("churned", "future_value")
@@ -119,8 +119,8 @@ def held_to_baselines(params: Params, spec: FeatureSpec, churn: LGBMChurnClassif
     if c.monotone_baselines != "auto":
         return params, churn, raw_valid, {"setting": c.monotone_baselines,
                                           "held": bool(c.monotone_baselines) and bool(spec.monotone)}
-    free = ranking_metrics(y_valid, raw_valid)["roc_auc"]
-    best = max((ranking_metrics(y_valid, s)["roc_auc"] for s in baselines.values()), default=float("nan"))
+    free = float(roc_auc_score(y_valid, raw_valid))
+    best = max((float(roc_auc_score(y_valid, s)) for s in baselines.values()), default=float("nan"))
     decision = {"setting": "auto", "held": False, "free_auc": free,
                 "best_baseline_auc": best if np.isfinite(best) else None,  # None: no baseline (JSON has no NaN)
                 "close_margin": c.close_margin}
@@ -129,7 +129,7 @@ def held_to_baselines(params: Params, spec: FeatureSpec, churn: LGBMChurnClassif
     held = fit(resolved(True))
     held_valid = held.predict_proba(X_valid)[:, 1]
     return resolved(True), held, held_valid, decision | {
-        "held": True, "held_auc": ranking_metrics(y_valid, held_valid)["roc_auc"]}
+        "held": True, "held_auc": float(roc_auc_score(y_valid, held_valid))}
 
 
 def value_estimator(params: Params, spec: FeatureSpec | None = None, **overrides) -> LGBMValueRegressor:
@@ -221,7 +221,7 @@ def size_penalty(leaves: float, tuning) -> float:
     return tuning.size_penalty * max(0.0, float(np.log2(max(leaves, 1) / tuning.size_budget)))
 
 
-def sized_rounds(model: LGBMChurnClassifier, X: pd.DataFrame, y: np.ndarray, tuning) -> int:
+def sized_rounds(model: LGBMChurnClassifier, X: pd.DataFrame, y: np.ndarray, tuning: TuningConfig) -> int:
     """The rounds of an early-stopped churn model worth their size.
 
     Within ``tuning.size_budget`` leaves (trees x leaves per tree) the early-stopping round stands. Beyond it, the
@@ -236,14 +236,10 @@ def sized_rounds(model: LGBMChurnClassifier, X: pd.DataFrame, y: np.ndarray, tun
     leaves = np.cumsum(model.leaves_per_tree(best))
     if not len(leaves) or size_penalty(float(leaves[-1]), tuning) == 0 or len(np.unique(y)) < 2:
         return best
-    data = model._prepare_predict(X)
     step = max(1, best // 50)
     grid = [*range(step, best, step), best]
-    raw, done, scores = np.zeros(len(y)), 0, []
-    for k in grid:
-        raw = raw + model.booster_.predict(data, start_iteration=done, num_iteration=k - done, raw_score=True)
-        done = k
-        scores.append(float(roc_auc_score(y, raw)) - size_penalty(float(leaves[k - 1]), tuning))
+    scores = [float(roc_auc_score(y, raw)) - size_penalty(float(leaves[k - 1]), tuning)
+              for k, raw in zip(grid, model.staged_raw_scores(X, grid), strict=True)]
     return grid[int(np.argmax(scores))]  # the first of equal scores: the smaller model
 
 
@@ -508,7 +504,7 @@ def season_seen(train_cutoffs, validation_cutoff, horizon_days: int) -> bool:
 
 def grouped_cv(make: Callable[[], LGBMChurnClassifier | LGBMValueRegressor], X: pd.DataFrame, y: np.ndarray,
                groups: np.ndarray, seed: int, folds: int = 3, rows: np.ndarray | None = None,
-               sized=None) -> tuple[int, np.ndarray]:
+               sized: TuningConfig | None = None) -> tuple[int, np.ndarray]:
     """Boosting rounds for a refit on all of ``X`` (the folds' median), and out-of-fold predictions.
 
     ``folds`` folds keep each customer (``groups``) on one side (drawn with ``seed``), so no fold is judged on a
