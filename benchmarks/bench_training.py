@@ -8,7 +8,8 @@ Usage:
 
 Per run: snapshots (building the training set), tuning, churn fit (out-of-time fit, grouped CV and refit,
 calibration), loyalty fit, evaluation; wall and CPU seconds; the churn model's explanation cost (trees, leaves, depth)
-and its TreeSHAP rows/s on the validation rows beside LightGBM's pred_contrib called directly (the same algorithm).
+and its TreeSHAP rows/s on the validation rows (the tables of models/treeshap.py, what scoring runs) beside LightGBM's
+pred_contrib called directly (the same values).
 The Optuna study is kept in memory, so nothing is resumed. Data of --sizes is cached under benchmarks/.data/.
 """
 

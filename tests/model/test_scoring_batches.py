@@ -107,7 +107,8 @@ def test_predictions_and_contributions_do_not_depend_on_the_thread_count(scored)
 
 @pytest.mark.slow
 def test_contributions_are_those_of_shap_tree_explainer(scored):
-    """The direct ``pred_contrib`` call gives what ``shap.TreeExplainer`` gave before it (exactly the same numbers)."""
+    """The tables' TreeSHAP (models/treeshap.py) gives what ``shap.TreeExplainer`` gave before it (the same numbers,
+    summed in another order), and LightGBM's own ``pred_contrib`` exactly what the explainer gives."""
     import warnings
 
     import shap
@@ -120,6 +121,9 @@ def test_contributions_are_those_of_shap_tree_explainer(scored):
         values = explainer.shap_values(churn._prepare_predict(X), tree_limit=churn.best_iteration_)
     values = values[-1] if isinstance(values, list) else values
     ours = churn.contributions(X)
-    np.testing.assert_array_equal(ours[:, :-1], np.asarray(values, float))
-    np.testing.assert_array_equal(ours[:, -1], np.ravel(explainer.expected_value)[-1])
+    assert churn.tree_tables() is not None
+    np.testing.assert_allclose(ours[:, :-1], np.asarray(values, float), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ours[:, -1], np.ravel(explainer.expected_value)[-1], rtol=1e-12)
+    lightgbm = churn.lightgbm_contributions(churn._prepare_predict(X))
+    np.testing.assert_array_equal(lightgbm[:, :-1], np.asarray(values, float))
     assert churn.contributions(X.iloc[:0]).shape == (0, X.shape[1] + 1)
