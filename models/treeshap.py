@@ -35,7 +35,7 @@ MAX_PATH_FEATURES = 12
 # the tables of every leaf together, at most (numbers); beyond it pred_contrib explains the model
 MAX_TABLE_SIZE = 16_000_000
 # trees are explained in groups of about this many (leaf, feature) pairs, rows in blocks of _BLOCK_ROWS: each step's
-# array (pairs x rows) then stays in the processor's cache (measured in benchmarks/bench_treeshap.py)
+# array (pairs x rows) then stays in the processor's cache (docs/benchmarks.md, "TreeSHAP by tables")
 _CHUNK_PAIRS = 4096
 _BLOCK_ROWS = 256
 _ZERO = 1e-35  # LightGBM's kZeroThreshold: a value this close to 0 is a zero (missing where zeros are missing)
@@ -58,37 +58,32 @@ class _Tree:
 def _parse_trees(text: str) -> tuple[list[_Tree], dict] | None:
     """The trees of a LightGBM model's text format and its header; None for what the tables do not cover."""
     header: dict[str, str] = {}
-    trees: list[_Tree] = []
-    block: dict[str, str] | None = None
+    blocks: list[dict[str, str]] = []
     for line in text.splitlines():
-        if line.startswith("Tree="):
-            block = {}
-            trees.append(block)  # type: ignore[arg-type]  # replaced by _Tree below
-            continue
         if line.startswith("end of trees"):
             break
-        key, sep, value = line.partition("=")
-        if not sep:
+        if line.startswith("Tree="):
+            blocks.append({})
             continue
-        (header if block is None else block)[key] = value
-    if header.get("num_tree_per_iteration", "1") != "1":
+        key, sep, value = line.partition("=")
+        if sep:
+            (blocks[-1] if blocks else header)[key] = value
+    if header.get("num_tree_per_iteration", "1") != "1" or any(b.get("is_linear", "0") != "0" for b in blocks):
         return None
-    parsed = []
-    for raw in trees:
-        raw = dict(raw)  # type: ignore[call-overload]
-        if raw.get("is_linear", "0") != "0":
-            return None
 
-        def ints(key: str, raw=raw) -> np.ndarray:
-            return np.array(raw.get(key, "").split(), dtype=np.int64)
+    def ints(block: dict[str, str], key: str) -> np.ndarray:
+        return np.array(block.get(key, "").split(), dtype=np.int64)
 
-        def floats(key: str, raw=raw) -> np.ndarray:
-            return np.array(raw.get(key, "").split(), dtype=np.float64)
+    def floats(block: dict[str, str], key: str) -> np.ndarray:
+        return np.array(block.get(key, "").split(), dtype=np.float64)
 
-        parsed.append(_Tree(ints("split_feature"), floats("threshold"), ints("decision_type"), ints("left_child"),
-                            ints("right_child"), floats("leaf_value"), floats("leaf_count"),
-                            floats("internal_count"), ints("cat_boundaries"), ints("cat_threshold")))
-    return parsed, header
+    trees = [_Tree(split_feature=ints(b, "split_feature"), threshold=floats(b, "threshold"),
+                   decision_type=ints(b, "decision_type"), left=ints(b, "left_child"), right=ints(b, "right_child"),
+                   leaf_value=floats(b, "leaf_value"), leaf_count=floats(b, "leaf_count"),
+                   internal_count=floats(b, "internal_count"), cat_boundaries=ints(b, "cat_boundaries"),
+                   cat_threshold=ints(b, "cat_threshold"))
+             for b in blocks]
+    return trees, header
 
 
 def _leaf_tables(z: np.ndarray, v: np.ndarray) -> np.ndarray:
