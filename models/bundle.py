@@ -19,7 +19,7 @@ import pandas as pd
 
 from features.registry import FeatureSpec
 from models.calibration import Calibrator
-from models.lgbm import LGBMChurnClassifier, LGBMValueRegressor, check_feature_frame
+from models.lgbm import EncodedRows, LGBMChurnClassifier, LGBMValueRegressor, check_feature_frame
 from pipeline.core.errors import ModelError, said
 from pipeline.core.files import file_sha256, unmatched_file
 
@@ -197,10 +197,16 @@ class ModelBundle:
         keys = [c for c in (*KEY_COLUMNS, *self.spec.condition_names) if c in frame.columns]
         return check_feature_frame(frame.drop(columns=keys), self.feature_names)
 
+    def encode_rows(self, X: pd.DataFrame) -> tuple[EncodedRows, EncodedRows]:
+        """The model inputs ``X`` (``check_features``) as the churn and the value model read them, encoded once where
+        both read the same features and categories (they are trained on the same table)."""
+        churn = self.churn.encode_rows(X)
+        return churn, churn if self.loyalty.reads(churn) else self.loyalty.encode_rows(X)
+
     def churn_probability(self, X: pd.DataFrame) -> np.ndarray:
         return self.calibrator.transform(self.churn.predict_proba(X)[:, 1])
 
-    def value_if_retained(self, X: pd.DataFrame) -> np.ndarray:
+    def value_if_retained(self, X: pd.DataFrame | EncodedRows) -> np.ndarray:
         """Spend expected in the horizon if the customer stays (never negative)."""
         return np.clip(self.loyalty.predict(X), 0, None)
 

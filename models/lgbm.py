@@ -90,6 +90,19 @@ def check_feature_frame(X: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     return X[names]
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class EncodedRows:
+    """Rows of a feature table as a booster reads them (``_LGBMBase.encode_rows``), with the features and categories
+    they were encoded for: a model whose own differ refuses them."""
+
+    data: np.ndarray
+    feature_names: tuple
+    categories: tuple
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
 class _LGBMBase(BaseEstimator):
     """Shared fit/predict plumbing; subclasses set the objective."""
 
@@ -193,7 +206,27 @@ class _LGBMBase(BaseEstimator):
 
     def _prepare_predict(self, X) -> np.ndarray:
         check_is_fitted(self, "booster_")
+        if isinstance(X, EncodedRows):
+            if not self.reads(X):
+                raise ModelError("rows encoded for another model's features or categories: encode them with this "
+                                 "model (encode_rows)")
+            return X.data
         return self._encoded(X)
+
+    def encode_rows(self, X) -> EncodedRows:
+        """``X`` as the booster reads it, once: every prediction and explanation of this model (and of any model with
+        the same features and categories) takes the result in place of ``X``. Scoring predicts, explains and values
+        the same rows with two models; encoding them once saves two of three copies of the feature table."""
+        check_is_fitted(self, "booster_")
+        return EncodedRows(self._encoded(X), tuple(self.feature_names_), self._category_key())
+
+    def reads(self, rows: EncodedRows) -> bool:
+        """Whether ``rows`` were encoded for this model's features and categories."""
+        check_is_fitted(self, "booster_")
+        return rows.feature_names == tuple(self.feature_names_) and rows.categories == self._category_key()
+
+    def _category_key(self) -> tuple:
+        return tuple((name, tuple(cats)) for name, cats in sorted(self.categories_.items()))
 
     def _encoded(self, X) -> np.ndarray:
         """X (frame or array) encoded as the booster was trained on (``_encode``), its columns checked by name."""

@@ -214,15 +214,16 @@ def score_rows(features: pd.DataFrame, bundle: ModelBundle, as_of: date, cfg: Sc
     base_rate = risk_band_rule(cfg, bundle).get("base_rate")
     X = bundle.check_features(features)
     n = len(X)
-    raw = bundle.churn.predict_proba(X)[:, 1]
+    rows, value_rows = bundle.encode_rows(X)  # once for both models: the same table
+    raw = bundle.churn.predict_proba(rows)[:, 1]
     p = bundle.calibrator.transform(raw)
-    churn_contrib = bundle.churn.contributions(X)
+    churn_contrib = bundle.churn.contributions(rows)
     base = np.full(n, 1 / (1 + np.exp(-churn_contrib[0, -1]))) if n else np.zeros(0)
     p0 = bundle.calibrator.transform(base)
     effects = to_probability_points(churn_contrib[:, :-1], p, p0)
     # the value model's contributions only on request (``scoring.explain_loyalty``): nothing else reads them
-    loyalty_contrib = bundle.loyalty.contributions(X) if cfg.explain_loyalty else None
-    retained = bundle.value_if_retained(X)
+    loyalty_contrib = bundle.loyalty.contributions(value_rows) if cfg.explain_loyalty else None
+    retained = bundle.value_if_retained(value_rows)
     expected = (1 - p) * retained
     loyalty_score = bundle.loyalty_score(expected)
     lifetime = lifetime_value(p, retained, bundle.horizon_days, value.lifetime_months, value.annual_discount_rate,

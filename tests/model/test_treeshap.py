@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 import models.treeshap as treeshap
 from models.lgbm import LGBMChurnClassifier, LGBMValueRegressor
 from models.treeshap import TreeTables
+from pipeline.core.errors import ModelError
 
 TOL = {"rtol": 1e-9, "atol": 1e-12}
 
@@ -161,3 +162,20 @@ def test_the_estimators_explain_as_lightgbm_does(kind, monkeypatch):
     assert model.tree_tables() is None
     np.testing.assert_allclose(model.contributions(rows),
                                model.lightgbm_contributions(model._prepare_predict(rows)), **TOL)
+
+
+def test_rows_encoded_once_give_what_the_frame_gives():
+    frame, y = _frame(9)
+    churn = LGBMChurnClassifier(n_estimators=20, num_leaves=7, min_child_samples=10).fit(frame, y)
+    spend = np.where(y == 1, 0.0, 40.0 + 10 * np.nan_to_num(frame["trend"].to_numpy()).clip(-3, 3))
+    value = LGBMValueRegressor(n_estimators=20, num_leaves=7, min_child_samples=10).fit(frame, spend)
+    rows = churn.encode_rows(frame)
+    assert value.reads(rows)  # trained on the same table: the same features and categories
+    np.testing.assert_array_equal(churn.predict_proba(rows), churn.predict_proba(frame))
+    np.testing.assert_array_equal(churn.contributions(rows), churn.contributions(frame))
+    np.testing.assert_array_equal(value.predict(rows), value.predict(frame))
+    # a model that learned other categories refuses rows encoded for these
+    other = LGBMValueRegressor(n_estimators=5, min_child_samples=10).fit(frame.assign(segment="one"), spend)
+    assert not other.reads(rows)
+    with pytest.raises(ModelError, match="encode them with this model"):
+        other.predict(rows)
