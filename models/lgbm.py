@@ -207,7 +207,7 @@ class _LGBMBase(BaseEstimator):
     def _prepare_predict(self, X) -> np.ndarray:
         check_is_fitted(self, "booster_")
         if isinstance(X, EncodedRows):
-            if not self.reads(X):
+            if not self.reads(X) or X.data.shape[1] != len(self.feature_names_):
                 raise ModelError("rows encoded for another model's features or categories: encode them with this "
                                  "model (encode_rows)")
             return X.data
@@ -218,7 +218,9 @@ class _LGBMBase(BaseEstimator):
         the same features and categories) takes the result in place of ``X``. Scoring predicts, explains and values
         the same rows with two models; encoding them once saves two of three copies of the feature table."""
         check_is_fitted(self, "booster_")
-        return EncodedRows(self._encoded(X), tuple(self.feature_names_), self._category_key())
+        data = self._encoded(X)
+        data.flags.writeable = False  # shared by every model that reads them
+        return EncodedRows(data, tuple(self.feature_names_), self._category_key())
 
     def reads(self, rows: EncodedRows) -> bool:
         """Whether ``rows`` were encoded for this model's features and categories."""
@@ -281,7 +283,7 @@ class _LGBMBase(BaseEstimator):
 
         Exact path-dependent TreeSHAP, the values of LightGBM's own ``pred_contrib`` (which ``shap.TreeExplainer``
         calls for a LightGBM booster), worked out from tables of each leaf's contributions
-        (:mod:`models.treeshap`, 4-6 times faster on 2 cores, ``benchmarks/bench_treeshap.py``) on every core
+        (:mod:`models.treeshap`, about 5 times faster on 2 cores: ``benchmarks/bench_scoring.py --shap-only``) on every core
         (``prediction_threads``). A model the tables do not cover is explained by ``pred_contrib``. The last column,
         the expected value, is the same for every row.
         """
@@ -300,12 +302,19 @@ class _LGBMBase(BaseEstimator):
                                                 validate_features=True, num_threads=prediction_threads()), dtype=float)
 
     def tree_tables(self) -> TreeTables | None:
-        """The contribution tables of the trees used to predict, worked out once per fitted booster (and rounds)."""
+        """The contribution tables of the trees used to predict, worked out once per fitted booster (and rounds); None
+        where they do not cover the model, or do not give LightGBM's own values on rows probing every split
+        (:meth:`TreeTables.probe_rows`): then ``pred_contrib`` explains it (``explanation_cost`` says which)."""
         check_is_fitted(self, "booster_")
         cached = getattr(self, "_tree_tables", None)
         if cached is None or cached[0] is not self.booster_ or cached[1] != self.best_iteration_:
-            text = self.booster_.model_to_string(num_iteration=self.best_iteration_)
-            cached = (self.booster_, self.best_iteration_, TreeTables.of_booster(text))
+            tables = TreeTables.of_booster(self.booster_.model_to_string(num_iteration=self.best_iteration_))
+            if tables is not None:
+                probe = tables.probe_rows()
+                if not np.allclose(tables.contributions(probe), self.lightgbm_contributions(probe), rtol=1e-9,
+                                   atol=1e-12):
+                    tables = None
+            cached = (self.booster_, self.best_iteration_, tables)
             self._tree_tables = cached
         return cached[2]
 
@@ -352,7 +361,8 @@ class _LGBMBase(BaseEstimator):
             leaves += tree["num_leaves"]
             work += tree["num_leaves"] * d * d
             deepest = max(deepest, d)
-        return {"trees": len(trees), "leaves": leaves, "max_depth": deepest, "leaf_depth_work": work}
+        return {"trees": len(trees), "leaves": leaves, "max_depth": deepest, "leaf_depth_work": work,
+                "explained_by": "tables" if self.tree_tables() is not None else "pred_contrib"}
 
     def feature_importance(self) -> pd.Series:
         check_is_fitted(self, "booster_")

@@ -38,7 +38,8 @@ MAX_TABLE_SIZE = 16_000_000
 # array (pairs x rows) then stays in the processor's cache (docs/benchmarks.md, "TreeSHAP by tables")
 _CHUNK_PAIRS = 4096
 _BLOCK_ROWS = 256
-_ZERO = 1e-35  # LightGBM's kZeroThreshold: a value this close to 0 is a zero (missing where zeros are missing)
+# LightGBM's kZeroThreshold, the float 1e-35f: a value this close to 0 is a zero (missing where zeros are missing)
+_ZERO = float(np.float32(1e-35))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,6 +162,7 @@ class _Chunk:
         leaf_k = np.array([len(leaf["features"]) for leaf in leaves], dtype=np.int64)
         sizes = 2**leaf_k * leaf_k
         leaf_base = np.concatenate([[0], np.cumsum(sizes)])[:-1]
+        assert sizes.sum() < 2**31, "table indices are int32"  # MAX_TABLE_SIZE keeps them far below
         table = np.empty(int(sizes.sum()))
         for k in np.unique(leaf_k):
             members = np.flatnonzero(leaf_k == k)  # consecutive: the leaves are sorted by k
@@ -207,6 +209,7 @@ class _Chunk:
         n = len(self.num_feature)
         if n:
             values = np.take(XT, self.num_feature, axis=0)
+            values[np.abs(values) <= _ZERO] = 0.0  # LightGBM reads a row's near-zeros as 0 before any split
             nan = np.isnan(values)
             values[nan & ~self.num_nan_missing[:, None]] = 0.0  # NaN is 0 where NaN is not what is missing
             np.less_equal(values, self.num_threshold[:, None], out=out[:n])
@@ -285,6 +288,21 @@ class TreeTables:
         if leaves:
             chunks.append(_Chunk.of_leaves(trees, splits, leaves, n_features))
         return cls(chunks, n_features, bias)
+
+    def probe_rows(self, rows: int = 64, seed: int = 0) -> np.ndarray:
+        """Seeded rows whose values sit on every side of the model's splits: each split's threshold and the next
+        number above it, each categorical code of a bitset and one beyond, and NaN, 0, -0.5 and -1 everywhere. What
+        :meth:`_LGBMBase.tree_tables` checks the tables against LightGBM's own values on, so a platform or LightGBM
+        version that reads a value otherwise (a cast of NaN differs between processors) falls back to LightGBM."""
+        candidates: list[list[float]] = [[np.nan, 0.0, -0.5, -1.0] for _ in range(self.n_features)]
+        for chunk in self.chunks:
+            for f, t in zip(chunk.num_feature, chunk.num_threshold, strict=True):
+                candidates[f] += [float(t), float(np.nextafter(t, np.inf))]
+            for f in chunk.cat_feature:
+                candidates[f] += [float(c) for c in range(chunk.cat_left.shape[1] + 1)]
+        rng = np.random.default_rng(seed)
+        return np.column_stack([rng.choice(np.array(c), rows) for c in candidates]) if self.n_features else \
+            np.zeros((rows, 0))
 
     def _block(self, XT: np.ndarray) -> np.ndarray:
         out = np.zeros((self.n_features, XT.shape[1]))

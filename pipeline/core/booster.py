@@ -17,7 +17,7 @@ class BoosterSettings:
 
     learning_rate: float = 0.1
     num_leaves: int = 15
-    max_depth: int = 6  # shallow trees keep TreeSHAP fast: its cost grows with depth squared
+    max_depth: int = 6  # shallow trees keep TreeSHAP fast: its cost grows with depth (LightGBM's own: squared)
     min_child_samples: int = 50  # LightGBM's min_data_in_leaf
     feature_fraction: float = 1.0  # share of the columns each tree sees; 1 = all
     bagging_fraction: float = 1.0  # share of the rows each bagging round draws

@@ -205,7 +205,8 @@ def _suggest(trial: optuna.Trial, min_learning_rate: float = 0.01, leaf: int | N
     return {
         # floored (tuning.min_learning_rate): a low rate multiplies the trees for AUC in the fourth decimal
         "learning_rate": trial.suggest_float("learning_rate", min_learning_rate, 0.2, log=True),
-        # Depth and leaves are capped: TreeSHAP costs trees x leaves x depth^2 per customer explained.
+        # Depth and leaves are capped: TreeSHAP costs trees x leaves x depth per customer explained (by tables;
+        # LightGBM's own x depth^2), and a path has at most 12 distinct features for the tables (models.treeshap).
         "num_leaves": trial.suggest_int("num_leaves", 4, 31, log=True),
         "max_depth": trial.suggest_int("max_depth", 3, 7),
         "min_child_samples": trial.suggest_int("min_child_samples", low, high, log=True),

@@ -76,8 +76,8 @@ def test_contributions_are_exact_treeshap_and_add_up():
     est.fit(X.iloc[:300], y.iloc[:300], eval_set=(X.iloc[300:], y.iloc[300:]))
     contrib = est.contributions(X)
     native = est.booster_.predict(est._prepare_predict(X), num_iteration=est.best_iteration_, pred_contrib=True)
-    np.testing.assert_allclose(contrib, native, atol=1e-6)
-    np.testing.assert_allclose(contrib.sum(axis=1), est.decision_function(X), atol=1e-6)
+    np.testing.assert_allclose(contrib, native, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(contrib.sum(axis=1), est.decision_function(X), rtol=1e-9, atol=1e-12)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -50,6 +50,7 @@ def test_the_explanation_cost_is_that_of_the_trees_used(trained):
     assert cost["leaves"] == sum(t["num_leaves"] for t in dump) == churn.total_leaves()
     assert 1 <= cost["max_depth"] <= churn.max_depth
     assert cost["leaves"] <= cost["leaf_depth_work"] <= cost["leaves"] * cost["max_depth"] ** 2
+    assert cost["explained_by"] == "tables"  # the pipeline's trees are inside what the tables cover
 
 
 def test_total_leaves_counts_the_rounds_predicted_with():

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import models.treeshap as treeshap
+from models.bundle import ModelBundle
 from models.lgbm import LGBMChurnClassifier, LGBMValueRegressor
 from models.treeshap import TreeTables
 from pipeline.core.errors import ModelError
@@ -61,6 +62,9 @@ def _check(booster, seed: int) -> TreeTables:
     X = _rows_to_explain(seed)
     expected = booster.predict(X, pred_contrib=True)
     np.testing.assert_allclose(tables.contributions(X), expected, **TOL)
+    # on and just above every threshold (a threshold near 0 included: LightGBM reads |x| <= 1e-35f as 0)
+    probe = tables.probe_rows(rows=200, seed=seed)
+    np.testing.assert_allclose(tables.contributions(probe), booster.predict(probe, pred_contrib=True), **TOL)
     return tables
 
 
@@ -179,3 +183,57 @@ def test_rows_encoded_once_give_what_the_frame_gives():
     assert not other.reads(rows)
     with pytest.raises(ModelError, match="encode them with this model"):
         other.predict(rows)
+
+
+def test_tables_too_big_are_left_to_lightgbm(monkeypatch):
+    booster = _booster(4, 10)
+    monkeypatch.setattr(treeshap, "MAX_TABLE_SIZE", 100)
+    assert TreeTables.of_booster(booster.model_to_string()) is None
+
+
+def test_the_tables_follow_the_rounds_predicted_with():
+    frame, y = _frame(12)
+    model = LGBMChurnClassifier(n_estimators=30, num_leaves=7, min_child_samples=10).fit(frame, y)
+    full = model.contributions(frame)
+    model.best_iteration_ = 10  # as training's refit sets the rounds it predicts with
+    fewer = model.contributions(frame)
+    np.testing.assert_allclose(fewer, model.lightgbm_contributions(model._prepare_predict(frame)), **TOL)
+    assert not np.allclose(fewer, full)
+
+
+def test_tables_that_disagree_with_lightgbm_on_the_probe_rows_are_not_used(monkeypatch):
+    frame, y = _frame(13)
+    model = LGBMChurnClassifier(n_estimators=10, num_leaves=7, min_child_samples=10).fit(frame, y)
+    probe = model.tree_tables().probe_rows()
+    assert np.isnan(probe).any() and (probe == 0).any()  # both sides of every split, missing values included
+    # a platform where LightGBM reads a value otherwise than the tables: its own values differ on the probe rows
+    monkeypatch.setattr(TreeTables, "contributions", lambda self, X, threads=1: np.zeros((len(X), self.n_features + 1)))
+    model._tree_tables = None
+    assert model.tree_tables() is None
+    np.testing.assert_array_equal(model.contributions(frame), model.lightgbm_contributions(model._prepare_predict(frame)))
+    assert model.explanation_cost()["explained_by"] == "pred_contrib"
+
+
+def test_rows_encoded_for_other_features_or_categories_are_refused_and_the_bundle_encodes_for_each():
+    frame, y = _frame(14)
+    churn = LGBMChurnClassifier(n_estimators=5, num_leaves=7, min_child_samples=10).fit(frame, y)
+    reordered = LGBMChurnClassifier(n_estimators=5, num_leaves=7, min_child_samples=10).fit(
+        frame[list(reversed(frame.columns))], y)
+    rows = churn.encode_rows(frame)
+    assert not rows.data.flags.writeable
+    assert not reordered.reads(rows)
+    with pytest.raises(ModelError, match="encode them with this model"):
+        reordered.predict_proba(rows)
+    value = LGBMValueRegressor(n_estimators=5, min_child_samples=10).fit(frame.assign(segment="one"), y.astype(float))
+
+    class Bundle:  # the two models of a bundle, as ModelBundle.encode_rows reads them
+        encode_rows = ModelBundle.encode_rows
+
+    bundle = Bundle()
+    bundle.churn, bundle.loyalty = churn, value
+    churn_rows, value_rows = bundle.encode_rows(frame)
+    assert churn_rows is not value_rows and value.reads(value_rows)
+    np.testing.assert_array_equal(value.predict(value_rows), value.predict(frame))
+    bundle.loyalty = LGBMValueRegressor(n_estimators=5, min_child_samples=10).fit(frame, y.astype(float))
+    churn_rows, value_rows = bundle.encode_rows(frame)
+    assert churn_rows is value_rows  # the same table: encoded once
