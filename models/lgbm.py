@@ -31,7 +31,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from models.treeshap import TreeTables
+from models.treeshap import TreeTables, parse_trees
 from pipeline.core.booster import BoosterSettings
 from pipeline.core.errors import ModelError
 
@@ -328,9 +328,8 @@ class _LGBMBase(BaseEstimator):
         check_is_fitted(self, "booster_")
         if rounds is not None and rounds <= 0:  # LightGBM reads num_iteration <= 0 as every tree
             return np.zeros(0, dtype=np.int64)
-        text = self.booster_.model_to_string(num_iteration=rounds if rounds is not None else -1)
-        return np.array([int(line[len("num_leaves="):]) for line in text.splitlines() if line.startswith("num_leaves=")],
-                        dtype=np.int64)
+        trees, _ = parse_trees(self.booster_.model_to_string(num_iteration=rounds if rounds is not None else -1))
+        return np.array([len(tree.leaf_value) for tree in trees], dtype=np.int64)
 
     def staged_raw_scores(self, X, rounds: list[int]):
         """Raw scores of ``X`` by the first k trees, for each k of the increasing ``rounds``: each step predicts only

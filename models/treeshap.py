@@ -54,10 +54,23 @@ class _Tree:
     internal_count: np.ndarray
     cat_boundaries: np.ndarray
     cat_threshold: np.ndarray
+    linear: bool  # leaves with linear models (LightGBM's linear_tree): not what the tables cover
 
 
-def _parse_trees(text: str) -> tuple[list[_Tree], dict] | None:
-    """The trees of a LightGBM model's text format and its header; None for what the tables do not cover."""
+@dataclasses.dataclass(frozen=True)
+class _Leaf:
+    """A leaf's value and its path's distinct features, in order of first split: for each, the share of training
+    rows that followed the path at its splits (their product, the feature's z) and its conditions (split, goes
+    left)."""
+
+    value: float
+    features: tuple[int, ...]
+    shares: tuple[float, ...]
+    conditions: tuple[tuple[tuple[int, bool], ...], ...]
+
+
+def parse_trees(text: str) -> tuple[list[_Tree], dict]:
+    """The trees of a LightGBM model's text format (``Booster.model_to_string``) and its header."""
     header: dict[str, str] = {}
     blocks: list[dict[str, str]] = []
     for line in text.splitlines():
@@ -69,8 +82,6 @@ def _parse_trees(text: str) -> tuple[list[_Tree], dict] | None:
         key, sep, value = line.partition("=")
         if sep:
             (blocks[-1] if blocks else header)[key] = value
-    if header.get("num_tree_per_iteration", "1") != "1" or any(b.get("is_linear", "0") != "0" for b in blocks):
-        return None
 
     def ints(block: dict[str, str], key: str) -> np.ndarray:
         return np.array(block.get(key, "").split(), dtype=np.int64)
@@ -82,7 +93,7 @@ def _parse_trees(text: str) -> tuple[list[_Tree], dict] | None:
                    decision_type=ints(b, "decision_type"), left=ints(b, "left_child"), right=ints(b, "right_child"),
                    leaf_value=floats(b, "leaf_value"), leaf_count=floats(b, "leaf_count"),
                    internal_count=floats(b, "internal_count"), cat_boundaries=ints(b, "cat_boundaries"),
-                   cat_threshold=ints(b, "cat_threshold"))
+                   cat_threshold=ints(b, "cat_threshold"), linear=b.get("is_linear", "0") != "0")
              for b in blocks]
     return trees, header
 
@@ -138,7 +149,7 @@ class _Chunk:
     table: np.ndarray
 
     @classmethod
-    def of_leaves(cls, trees: list[_Tree], splits: list[tuple], leaves: list[dict], n_features: int) -> _Chunk:
+    def of_leaves(cls, trees: list[_Tree], splits: list[tuple], leaves: list[_Leaf], n_features: int) -> _Chunk:
         kinds = np.array([trees[t].decision_type[n] for t, n in splits], dtype=np.int64)
         categorical = (kinds & 1).astype(bool)
         order = np.concatenate([np.flatnonzero(~categorical), np.flatnonzero(categorical)])
@@ -158,16 +169,16 @@ class _Chunk:
         for row, bits in enumerate(bitsets):  # the last column stays False: a code beyond every bitset goes right
             cat_left[row, :len(bits)] = bits
 
-        leaves = sorted(leaves, key=lambda leaf: -len(leaf["features"]))
-        leaf_k = np.array([len(leaf["features"]) for leaf in leaves], dtype=np.int64)
+        leaves = sorted(leaves, key=lambda leaf: -len(leaf.features))
+        leaf_k = np.array([len(leaf.features) for leaf in leaves], dtype=np.int64)
         sizes = 2**leaf_k * leaf_k
         leaf_base = np.concatenate([[0], np.cumsum(sizes)])[:-1]
         assert sizes.sum() < 2**31, "table indices are int32"  # MAX_TABLE_SIZE keeps them far below
         table = np.empty(int(sizes.sum()))
         for k in np.unique(leaf_k):
             members = np.flatnonzero(leaf_k == k)  # consecutive: the leaves are sorted by k
-            z = np.array([[entry[0] for entry in leaves[m]["features"].values()] for m in members]).reshape(-1, k)
-            v = np.array([leaves[m]["value"] for m in members])
+            z = np.array([leaves[m].shares for m in members]).reshape(-1, k)
+            v = np.array([leaves[m].value for m in members])
             table[leaf_base[members[0]]:leaf_base[members[-1]] + sizes[members[-1]]] = _leaf_tables(z, v).ravel()
 
         with_bit = [int(np.sum(leaf_k > b)) for b in range(int(leaf_k.max(initial=0)))]
@@ -175,8 +186,7 @@ class _Chunk:
         p = 0
         for b, n in enumerate(with_bit):
             for li in range(n):
-                _, conditions = list(leaves[li]["features"].values())[b]
-                for rank, (split, left) in enumerate(conditions):
+                for rank, (split, left) in enumerate(leaves[li].conditions[b]):
                     cond_split.append(position[split])
                     cond_left.append(left)
                     cond_pair.append(p)
@@ -185,7 +195,7 @@ class _Chunk:
         cond_pair_a, cond_rank_a = np.array(cond_pair, dtype=np.int64), np.array(cond_rank, dtype=np.int64)
         ranks = [(np.flatnonzero(cond_rank_a == r), cond_pair_a[cond_rank_a == r])
                  for r in range(int(cond_rank_a.max(initial=-1)) + 1)]
-        pair_feature = np.array([f for leaf in leaves for f in leaf["features"]], dtype=np.int64)  # leaf by leaf
+        pair_feature = np.array([f for leaf in leaves for f in leaf.features], dtype=np.int64)  # leaf by leaf
         to_features = scipy.sparse.csr_matrix(
             (np.ones(len(pair_feature)), (pair_feature, np.arange(len(pair_feature)))),
             shape=(n_features, len(pair_feature)))
@@ -262,10 +272,9 @@ class TreeTables:
     def of_booster(cls, text: str) -> TreeTables | None:
         """The tables of the model in LightGBM's text format ``text`` (``Booster.model_to_string``), or None where
         they do not cover it."""
-        parsed = _parse_trees(text)
-        if parsed is None:
+        trees, header = parse_trees(text)
+        if header.get("num_tree_per_iteration", "1") != "1" or any(tree.linear for tree in trees):
             return None
-        trees, header = parsed
         n_features = int(header["max_feature_idx"]) + 1
         bias, chunks, splits, leaves, pairs, size = 0.0, [], [], [], 0, 0
         for t, tree in enumerate(trees):
@@ -274,14 +283,14 @@ class TreeTables:
                 continue
             bias += float(np.sum(tree.leaf_count / tree.internal_count[0] * tree.leaf_value))
             tree_leaves = _paths(tree, first=len(splits))
-            if any(len(leaf["features"]) > MAX_PATH_FEATURES for leaf in tree_leaves):
+            if any(len(leaf.features) > MAX_PATH_FEATURES for leaf in tree_leaves):
                 return None
-            size += sum(2 ** len(leaf["features"]) * len(leaf["features"]) for leaf in tree_leaves)
+            size += sum(2 ** len(leaf.features) * len(leaf.features) for leaf in tree_leaves)
             if size > MAX_TABLE_SIZE:
                 return None
             splits.extend((t, n) for n in range(len(tree.split_feature)))
             leaves.extend(tree_leaves)
-            pairs += sum(len(leaf["features"]) for leaf in tree_leaves)
+            pairs += sum(len(leaf.features) for leaf in tree_leaves)
             if pairs >= _CHUNK_PAIRS:
                 chunks.append(_Chunk.of_leaves(trees, splits, leaves, n_features))
                 splits, leaves, pairs = [], [], 0
@@ -331,10 +340,8 @@ class TreeTables:
         return out
 
 
-def _paths(tree: _Tree, first: int) -> list[dict]:
-    """Each leaf of ``tree``: its value, and its path's distinct features in order of first split, each with the
-    share of training rows that followed the path at its splits (their product) and its conditions: (split, goes
-    left), splits numbered from ``first``."""
+def _paths(tree: _Tree, first: int) -> list[_Leaf]:
+    """Each leaf of ``tree`` with its path's distinct features (:class:`_Leaf`), splits numbered from ``first``."""
 
     def count(child: int) -> float:
         return float(tree.leaf_count[~child] if child < 0 else tree.internal_count[child])
@@ -344,12 +351,14 @@ def _paths(tree: _Tree, first: int) -> list[dict]:
     while stack:
         node, path = stack.pop()
         if node < 0:
-            features: dict[int, list] = {}
+            shares: dict[int, float] = {}  # by feature, in order of first split
+            conditions: dict[int, list] = {}
             for split, left, share in path:
-                entry = features.setdefault(int(tree.split_feature[split]), [1.0, []])
-                entry[0] *= share
-                entry[1].append((first + split, left))
-            leaves.append({"value": float(tree.leaf_value[~node]), "features": features})
+                f = int(tree.split_feature[split])
+                shares[f] = shares.get(f, 1.0) * share
+                conditions.setdefault(f, []).append((first + split, left))
+            leaves.append(_Leaf(float(tree.leaf_value[~node]), tuple(shares), tuple(shares.values()),
+                                tuple(tuple(c) for c in conditions.values())))
             continue
         here = count(node)
         for child, left in ((int(tree.left[node]), True), (int(tree.right[node]), False)):

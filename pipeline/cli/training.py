@@ -64,9 +64,9 @@ def tuning_line(s: dict) -> str:
 
 def explanation_line(cost: dict) -> str:
     """The run summary's line on what explaining a customer costs with the churn model (``explanation_cost``)."""
-    rate = f"; TreeSHAP {cost['rows_per_s']:,.0f} customers/s here" if cost.get("rows_per_s") else ""
     by = {"tables": " by tables", "pred_contrib": " by LightGBM's own (the tables do not cover this model)"}
-    rate = f"{rate}{by.get(cost.get('explained_by'), '')}" if rate else rate
+    rate = (f"; TreeSHAP {cost['rows_per_s']:,.0f} customers/s here{by.get(cost.get('explained_by'), '')}"
+            if cost.get("rows_per_s") else "")
     return (f"explanation cost: {cost['trees']} trees, {cost['leaves']:,} leaves, depth up to {cost['max_depth']} "
             f"(leaves x depth^2 {cost['leaf_depth_work']:,}){rate}")
 

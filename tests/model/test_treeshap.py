@@ -85,9 +85,9 @@ def test_a_feature_split_twice_on_a_path_counts_once():
     booster = lgb.train({"objective": "binary", "num_leaves": 31, "verbose": -1, "min_data_in_leaf": 5},
                         lgb.Dataset(X, y), 20)
     text = booster.model_to_string()
-    tree = treeshap._parse_trees(text)[0][0]
+    tree = treeshap.parse_trees(text)[0][0]
     paths = treeshap._paths(tree, first=0)
-    assert any(len(conditions) > 1 for leaf in paths for _, conditions in leaf["features"].values())
+    assert any(len(conditions) > 1 for leaf in paths for conditions in leaf.conditions)
     tables = TreeTables.of_booster(text)
     Xt = rng.normal(size=(500, 3))
     np.testing.assert_allclose(tables.contributions(Xt), booster.predict(Xt, pred_contrib=True), **TOL)
