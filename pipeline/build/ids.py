@@ -34,18 +34,21 @@ class RuleCounts:
 _SIDES = ("transactions_ids", "transactions_lo", "transactions_hi", "own_ids", "own_lo", "own_hi")
 
 
+# The id rule's counts per table (grouped_totals: the SQL per shard, the SQL adding up the shards' rows)
+_RULE_QUERY = (
+    "SELECT tbl, count(matched_id) AS matched, min(customer_id) FILTER (WHERE matched_id IS NOT NULL) AS m_from, "
+    "arg_min(matched_id, customer_id) FILTER (WHERE matched_id IS NOT NULL) AS m_to, "
+    "count(*) - count(matched_id) AS collided, min(customer_id) FILTER (WHERE matched_id IS NULL) AS c_id, "
+    + ", ".join(f"arg_min({c}, customer_id) FILTER (WHERE matched_id IS NULL) AS c_{c}" for c in _SIDES)
+    + f" FROM {MATCHES} GROUP BY tbl",
+    "SELECT tbl, sum(matched), min(m_from), arg_min(m_to, m_from), sum(collided), min(c_id), "
+    + ", ".join(f"arg_min(c_{c}, c_id)" for c in _SIDES) + " FROM parts GROUP BY tbl")
+
+
 def rule_counts(ds: Dataset) -> dict[str, RuleCounts]:
     """The id rule's counts per table it matched or refused ids of (tables it left alone are absent)."""
-    rows = ds.grouped_totals(
-        "SELECT tbl, count(matched_id) AS matched, min(customer_id) FILTER (WHERE matched_id IS NOT NULL) AS m_from, "
-        "arg_min(matched_id, customer_id) FILTER (WHERE matched_id IS NOT NULL) AS m_to, "
-        "count(*) - count(matched_id) AS collided, min(customer_id) FILTER (WHERE matched_id IS NULL) AS c_id, "
-        + ", ".join(f"arg_min({c}, customer_id) FILTER (WHERE matched_id IS NULL) AS c_{c}" for c in _SIDES)
-        + f" FROM {MATCHES} GROUP BY tbl",
-        "SELECT tbl, sum(matched), min(m_from), arg_min(m_to, m_from), sum(collided), min(c_id), "
-        + ", ".join(f"arg_min(c_{c}, c_id)" for c in _SIDES) + " FROM parts GROUP BY tbl")
     out = {}
-    for table, matched, m_from, m_to, collided, c_id, *sides in rows:
+    for table, matched, m_from, m_to, collided, c_id, *sides in ds.grouped_totals(*_RULE_QUERY):
         tx, own = (tuple(sides[i:i + 3]) for i in (0, 3))
         out[table] = RuleCounts(table, int(matched or 0), (m_from, m_to) if matched else None, int(collided or 0),
                                 c_id, (int(tx[0]), tx[1], tx[2]) if collided else None,
@@ -53,21 +56,31 @@ def rule_counts(ds: Dataset) -> dict[str, RuleCounts]:
     return out
 
 
+def _unmatched_queries(ds: Dataset) -> dict[tuple[str, str], tuple[str, str]]:
+    """Per pair of tables checked (see ``unmatched_counts``), its grouped_totals query."""
+    pairs = [(t, "transactions") for t in OTHER_TABLES if t in ds.tables]
+    if "customers" in ds.tables:
+        pairs.append(("transactions", "customers"))
+    return {(table, other): (
+        f"SELECT count(DISTINCT customer_id) AS n, "
+        f"count(DISTINCT CASE WHEN {_LOOSE} IN (SELECT {_LOOSE} FROM clean_{other}) THEN customer_id END) AS near, "
+        f"min(customer_id) AS example FROM clean_{table} "
+        f"WHERE customer_id NOT IN (SELECT customer_id FROM clean_{other})",
+        "SELECT coalesce(sum(n), 0), coalesce(sum(near), 0), min(example) FROM parts") for table, other in pairs}
+
+
+def id_queries(ds: Dataset) -> list[tuple[str, str]]:
+    """Every grouped_totals query ``id_report`` asks (for ``Dataset.prefetch``)."""
+    return [_RULE_QUERY, *_unmatched_queries(ds).values()]
+
+
 def unmatched_counts(ds: Dataset) -> list[tuple[str, str, int, int, str]]:
     """(table, other table, distinct ids of ``table`` not in ``other``, how many of those match an id of ``other``
     once leading zeros and case are set aside, the least unmatched id) for every pair checked: each table's ids
     against the transactions', and the transactions' against the customers table (after the id rule)."""
-    pairs = [(t, "transactions") for t in OTHER_TABLES if t in ds.tables]
-    if "customers" in ds.tables:
-        pairs.append(("transactions", "customers"))
     out = []
-    for table, other in pairs:
-        [(n, near, example)] = ds.grouped_totals(
-            f"SELECT count(DISTINCT customer_id) AS n, "
-            f"count(DISTINCT CASE WHEN {_LOOSE} IN (SELECT {_LOOSE} FROM clean_{other}) THEN customer_id END) AS near, "
-            f"min(customer_id) AS example FROM clean_{table} "
-            f"WHERE customer_id NOT IN (SELECT customer_id FROM clean_{other})",
-            "SELECT coalesce(sum(n), 0), coalesce(sum(near), 0), min(example) FROM parts")
+    for (table, other), query in _unmatched_queries(ds).items():
+        [(n, near, example)] = ds.grouped_totals(*query)
         out.append((table, other, int(n or 0), int(near or 0), example))
     return out
 

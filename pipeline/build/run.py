@@ -17,7 +17,7 @@ from pipeline.build.contracts import CHECKS, ContractReport, tables_of
 from pipeline.build.contracts import check_features as run_contract
 from pipeline.build.extensions import check_model_modules, params_folder, prepare_features
 from pipeline.build.features import build_features, context_for, feature_spec
-from pipeline.build.ids import id_report
+from pipeline.build.ids import id_queries, id_report
 from pipeline.build.problem import describe, labels_end, params_for_problem, stored_problem
 from pipeline.core import runrecord
 from pipeline.core.config import ColumnsConfig, Params, load_params
@@ -91,6 +91,8 @@ def open_data(data: str | Path, params: Params, log: RunLog | None = None) -> Da
         log.warn(p.message(), code="data_problem")
     for n in report.notices:
         log.note(n)
+    # the fingerprint and the id counts: one pass over every row where the engine holds shards
+    ds.prefetch([*ds.fingerprint_queries().values(), *id_queries(ds)])
     ids = id_report(ds)
     for line in ids.warnings:
         log.warn(line, code="unmatched_ids")

@@ -82,20 +82,28 @@ class Dataset(ABC):
             raise DataError("transactions: no usable rows after validation")
         return lo.date(), hi.date()
 
+    def fingerprint_queries(self) -> dict[str, tuple[str, str]]:
+        """Per table used, the ``grouped_totals`` query (and its combining SQL) of the fingerprint's figures: rows,
+        first and last timestamp, an order-independent hash of the rows."""
+        queries = {}
+        for name in sorted(self.tables):
+            cols = [c for c, _ in self.clean_columns(name)]
+            ts = next(c.name for c in SCHEMAS[name].columns if c.kind == "timestamp")
+            quoted = ", ".join('"' + c.replace('"', '""') + '"' for c in cols)
+            queries[name] = (
+                f"SELECT count(*) AS n, min({ts}) AS lo, max({ts}) AS hi, "
+                f"CAST(sum(hash({quoted})) % 18446744073709551616 AS HUGEINT) AS h FROM clean_{name}",
+                "SELECT sum(n)::BIGINT, min(lo), max(hi), CAST(sum(h) % 18446744073709551616 AS UBIGINT) FROM parts")
+        return queries
+
     def fingerprint(self) -> dict:
         """Tables, row counts, date range and an order-independent content hash of the rows used (computed once:
         it reads every row)."""
         if getattr(self, "_fingerprint", None) is not None:
             return copy.deepcopy(self._fingerprint)
         out: dict = {"tables": {}}
-        for name in sorted(self.tables):
-            cols = [c for c, _ in self.clean_columns(name)]
-            ts = next(c.name for c in SCHEMAS[name].columns if c.kind == "timestamp")
-            quoted = ", ".join('"' + c.replace('"', '""') + '"' for c in cols)
-            [(rows, lo, hi, digest)] = self.grouped_totals(
-                f"SELECT count(*) AS n, min({ts}) AS lo, max({ts}) AS hi, "
-                f"CAST(sum(hash({quoted})) % 18446744073709551616 AS HUGEINT) AS h FROM clean_{name}",
-                "SELECT sum(n)::BIGINT, min(lo), max(hi), CAST(sum(h) % 18446744073709551616 AS UBIGINT) FROM parts")
+        for name, query in self.fingerprint_queries().items():
+            [(rows, lo, hi, digest)] = self.grouped_totals(*query)
             out["tables"][name] = {"rows": rows, "from": str(lo), "to": str(hi), "hash": f"{int(digest):016x}"}
         combined = "".join(t["hash"] for t in out["tables"].values())
         out["hash"] = hashlib.sha256(combined.encode()).hexdigest()[:16]
@@ -127,6 +135,12 @@ class Dataset(ABC):
     def grouped_totals(self, sql: str, combine: str) -> list[tuple]:
         """The rows of a grouped aggregate query over the clean tables; ``combine`` is the SQL that adds up
         per-shard rows (named ``parts``, columns named as in ``combine``) where customers are held in shards."""
+
+    def prefetch(self, queries: list[tuple[str, str]]) -> None:
+        """The ``grouped_totals`` queries (SQL, combining SQL) about to be asked, announced: an engine holding shards
+        runs them all in one pass over the shards and answers them from what it kept (every pass reads every row).
+        One machine runs each query when it is asked, so here nothing is done."""
+        return None
 
     @abstractmethod
     def clean_columns(self, table: str) -> list[tuple[str, str]]:

@@ -91,6 +91,21 @@ def test_training_set_fingerprint_and_date_range_equal(spark, spark_params, tabl
     assert on_spark.date_range() == ds.date_range()
 
 
+def test_the_fingerprint_and_the_id_counts_take_one_pass_over_the_shards(spark, spark_params, tables, monkeypatch):
+    """What every command asks after validation (the fingerprint, the id report) is announced and read in one Spark
+    job, and each later question is answered from it: the same figures as one machine's, no other pass."""
+    from pipeline.build.ids import id_queries, id_report
+
+    ds = dataset_from_frames(tables, spark_params)
+    on_spark = spark_dataset(ds, spark_params, 3)
+    passes, map_shards = [], type(on_spark).map_shards
+    monkeypatch.setattr(type(on_spark), "map_shards", lambda self, *a: passes.append(a) or map_shards(self, *a))
+    on_spark.prefetch([*on_spark.fingerprint_queries().values(), *id_queries(on_spark)])
+    assert len(passes) == 1 and len(on_spark.tables) == 5
+    assert on_spark.fingerprint() == ds.fingerprint() and id_report(on_spark) == id_report(ds)
+    assert on_spark.date_range() == ds.date_range() and len(passes) == 1
+
+
 @pytest.mark.parametrize("shards", [3])
 def test_ids_matched_by_value_and_near_misses_are_decided_on_the_whole_data(spark, spark_params, tables, shards):
     """The other tables write ids unpadded (104 against the transactions' 00000104), with one collision (two
