@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import io
 
+import matplotlib.cm
+import matplotlib.colors
 import matplotlib.text
 import matplotlib.ticker
 import numpy as np
@@ -128,22 +130,74 @@ def _colour_values(column: pd.Series) -> pd.Series:
     return codes.where(codes >= 0)
 
 
+# shap's beeswarm colours: its blue for a low feature value, its red for a high one, through purple
+LOW_HIGH = matplotlib.colors.LinearSegmentedColormap.from_list("low_high", ["#008bfb", "#9a3fc4", "#ff0052"])
+SWARM_BINS = 100  # dots whose contributions fall in one of this many bins across a row are spread apart
+ROW_SPREAD = 0.36  # the farthest a dot is drawn from its row's line (rows are 1 apart)
+
+
+def swarm_offsets(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Vertical offsets that spread a row's dots where they crowd (shap's beeswarm layout): x is cut into
+    ``SWARM_BINS`` bins, and within a bin the dots, in random order, go alternately up and down, one step further
+    every second dot; the largest offset is ``ROW_SPREAD``."""
+    n = len(x)
+    if n == 0:
+        return np.zeros(0)
+    bins = np.round(SWARM_BINS * (x - x.min()) / (x.max() - x.min() + 1e-8))
+    order = np.lexsort((rng.random(n), bins))
+    sorted_bins = bins[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_bins)) + 1]
+    layer = np.arange(n) - np.repeat(starts, np.diff(np.r_[starts, n]))  # the dot's place within its bin
+    steps = np.empty(n)
+    steps[order] = np.ceil(layer / 2) * np.where(layer % 2 == 1, 1.0, -1.0)
+    widest = np.abs(steps).max()
+    return steps * (ROW_SPREAD / widest) if widest else steps
+
+
+def _colour_range(values: np.ndarray) -> tuple[float, float]:
+    """The range a feature's colours span: its 5th to 95th percentile (a few extreme customers do not wash out the
+    rest), wider where that collapses to one value."""
+    for low, high in ((5, 95), (1, 99), (0, 100)):
+        lo, hi = np.percentile(values, [low, high])
+        if lo < hi:
+            return float(lo), float(hi)
+    return float(values[0]) - 0.5, float(values[0]) + 0.5
+
+
 def beeswarm_plot(contributions: np.ndarray, features: pd.DataFrame, title: str, max_display: int = 15) -> bytes:
-    """SHAP summary (beeswarm) of per-customer contributions."""
-    import shap
-
+    """SHAP summary (beeswarm) of per-customer contributions: a row per feature, the ``max_display`` with the
+    largest mean absolute contribution, the largest on top; a dot per customer at its contribution, coloured by the
+    customer's value of the feature (grey where it is missing). Drawn as shap's ``summary_plot`` draws it, without
+    importing shap (0.8 s on every train and score) or pyplot."""
     numeric = features.apply(_colour_values) if len(features) else features
-    # the beeswarm jitters overlapping dots at random: a seeded generator draws the same picture every run
-    import matplotlib.pyplot as plt  # shap draws on pyplot's current figure: a new one, closed once read
-
-    fig = plt.figure()
-    try:
-        shap.summary_plot(contributions, numeric, max_display=max_display, show=False,
-                          plot_size=(7, 0.35 * max_display + 1.5), rng=np.random.default_rng(0))
-        fig.suptitle(title)
-        return _png(fig)
-    finally:
-        plt.close(fig)
+    order = np.argsort(np.abs(contributions).sum(axis=0), kind="stable")[-max_display:]
+    rng = np.random.default_rng(0)  # the jitter is random: a seeded generator draws the same picture every run
+    fig, ax = _figure((7, 0.35 * len(order) + 1.5))
+    ax.axvline(0, color="#999999", zorder=-1)
+    for row, i in enumerate(order):
+        ax.axhline(row, color="#cccccc", lw=0.5, dashes=(1, 5), zorder=-1)
+        x = contributions[:, i]
+        y = row + swarm_offsets(x, rng)
+        values = numeric.iloc[:, i].to_numpy(float)
+        missing = np.isnan(values)
+        ax.scatter(x[missing], y[missing], color="#777777", s=16, linewidth=0, zorder=3)
+        if (~missing).any():
+            lo, hi = _colour_range(values[~missing])
+            ax.scatter(x[~missing], y[~missing], c=np.clip(values[~missing], lo, hi), cmap=LOW_HIGH, vmin=lo, vmax=hi,
+                       s=16, linewidth=0, zorder=3)
+    ax.set_yticks(range(len(order)), [str(features.columns[i]) for i in order], fontsize=13)
+    ax.set_ylim(-1, len(order))
+    ax.set_xlabel("SHAP value (impact on model output)", fontsize=13)
+    ax.tick_params("y", length=0)
+    ax.tick_params("x", labelsize=11)
+    ax.spines[["top", "right", "left"]].set_visible(False)
+    bar = fig.colorbar(matplotlib.cm.ScalarMappable(cmap=LOW_HIGH), ax=ax, ticks=[0, 1], aspect=80)
+    bar.set_ticklabels(["Low", "High"])
+    bar.set_label("Feature value", size=12, labelpad=0)
+    bar.ax.tick_params(labelsize=11, length=0)
+    bar.outline.set_visible(False)
+    fig.suptitle(title)
+    return _png(fig)
 
 
 def bar_plot(values: pd.Series, title: str, xlabel: str, amounts: bool = False) -> bytes:
