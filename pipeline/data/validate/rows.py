@@ -51,13 +51,11 @@ def _mark_duplicates(con: duckdb.DuckDBPyConnection, checked: str, name: str, ex
     table of the candidate rows (those whose hash repeats, the copies set aside among them), how many rows that
     marks and an example of one.
 
-    Called when some usable rows share a 64-bit hash of all their source columns: the repeated hashes
-    are found, and only rows with one of them are compared column by column, so a hash collision can
-    never mark a distinct row.
+    Called when some usable rows share a 64-bit hash of all their source columns (the table of those hashes,
+    ``_dup_hashes_<name>``, made by ``_count_reasons``): only rows with one of them are compared column by column, so
+    a hash collision can never mark a distinct row.
     """
     hashes = f"_dup_hashes_{name}"
-    con.execute(f"""CREATE OR REPLACE TABLE {hashes} AS
-        SELECT _row_hash FROM {checked} WHERE _reason IS NULL GROUP BY _row_hash HAVING count(*) > 1""")
     columns = [r[0] for r in con.execute(f"DESCRIBE {checked}").fetchall() if r[0] not in ("_reason", "_row_hash")]
     partition = ", ".join(_quote(c) for c in columns)
     candidates = f"_dup_rows_{name}"
@@ -120,22 +118,32 @@ def _written(con: duckdb.DuckDBPyConnection, rows: str, target: Path) -> str:
     return path
 
 
-def _count_reasons(con: duckdb.DuckDBPyConnection, relation: str, example: str) -> tuple[list[tuple], int]:
+def _count_reasons(con: duckdb.DuckDBPyConnection, relation: str, name: str, example: str) -> tuple[list[tuple], bool]:
     """Rows per reason (NULL = usable; most rows first) with an example of each kind of bad row (the least as
-    text: the same whatever order the rows are read in, or how they are split), and how many distinct row
-    hashes the usable rows have (fewer than the rows: some may be duplicates).
+    text: the same whatever order the rows are read in, or how they are split), and whether some usable rows share
+    a row hash (they may be exact copies): those hashes are then the table ``_dup_hashes_<name>``.
 
-    One pass without grouping counts the rows and the hashes (grouping by reason makes the distinct count
-    a grouped one, 20% slower); the reasons are grouped in a second pass only when some rows are bad."""
-    usable, bad, usable_hashes = con.execute(
-        f"SELECT count(*) FILTER (WHERE _reason IS NULL), count(*) FILTER (WHERE _reason IS NOT NULL), "
-        f"count(DISTINCT _row_hash) FILTER (WHERE _reason IS NULL) FROM {relation}"
-    ).fetchone()
-    rows = [(None, usable, None)] if usable else []
+    One pass groups the rows by hash, counting usable and bad rows per hash, and keeps only the repeated hashes
+    and the totals; the reasons are grouped in a second pass only when some rows are bad. (Before, a first pass
+    counted the distinct hashes and, where there were fewer than rows, a second one grouped the hashes again to
+    find the repeated ones: 18.9 + 11.8 s for the 109M events of a million generated customers, now 19 s.)"""
+    counted, hashes = f"_hash_counts_{name}", f"_dup_hashes_{name}"
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {counted} AS
+        SELECT CASE WHEN usable > 1 THEN _row_hash END AS _row_hash, sum(usable) AS usable, sum(bad) AS bad
+        FROM (SELECT _row_hash, count(*) FILTER (WHERE _reason IS NULL) AS usable,
+                     count(*) FILTER (WHERE _reason IS NOT NULL) AS bad FROM {relation} GROUP BY _row_hash)
+        GROUP BY 1""")
+    usable, bad, repeated = con.execute(f"SELECT coalesce(sum(usable), 0), coalesce(sum(bad), 0), "
+                                        f"count(_row_hash) FROM {counted}").fetchone()
+    if repeated:
+        con.execute(f"CREATE OR REPLACE TABLE {hashes} AS SELECT _row_hash FROM {counted} "
+                    "WHERE _row_hash IS NOT NULL")
+    con.execute(f"DROP TABLE {counted}")
+    rows = [(None, int(usable), None)] if usable else []
     if bad:
         rows += con.execute(f"SELECT _reason, count(*), min(concat_ws(', ', {example})) FROM {relation} "
                             "WHERE _reason IS NOT NULL GROUP BY _reason").fetchall()
-    return sorted(rows, key=_most_rows_first), usable_hashes
+    return sorted(rows, key=_most_rows_first), bool(repeated)
 
 
 def _most_rows_first(count: tuple) -> tuple:
@@ -170,11 +178,10 @@ def _create_clean_view(
     checked = f"_checked_{name}"
     kind = "TABLE" if materialize else "VIEW"
     con.execute(f"CREATE OR REPLACE {kind} {checked} AS {checked_rows}")
-    counts, usable_hashes = _count_reasons(con, checked, example)
+    counts, repeated = _count_reasons(con, checked, name, example)
     failed = any(reason is not None for reason, _, _ in counts)  # rows the per-row checks set aside
     marked = set_aside = checked
-    usable = sum(n for reason, n, _ in counts if reason is None)
-    if usable_hashes < usable:
+    if repeated:
         if not materialize and store is not None:  # every later scan would hash every row again to drop the copies
             written = _written(con, checked_rows, store / f"{name}.parquet")
             con.execute(f"CREATE OR REPLACE VIEW {checked} AS SELECT * FROM read_parquet({written})")
