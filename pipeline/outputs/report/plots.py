@@ -133,13 +133,13 @@ def _colour_values(column: pd.Series) -> pd.Series:
 # shap's beeswarm colours: its blue for a low feature value, its red for a high one, through purple
 LOW_HIGH = matplotlib.colors.LinearSegmentedColormap.from_list("low_high", ["#008bfb", "#9a3fc4", "#ff0052"])
 SWARM_BINS = 100  # dots whose contributions fall in one of this many bins across a row are spread apart
-ROW_SPREAD = 0.36  # the farthest a dot is drawn from its row's line (rows are 1 apart)
+ROW_SPREAD = 0.36  # dots stay within this of their row's line (rows are 1 apart): shap's 0.9 x 0.4
 
 
 def swarm_offsets(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Vertical offsets that spread a row's dots where they crowd (shap's beeswarm layout): x is cut into
     ``SWARM_BINS`` bins, and within a bin the dots, in random order, go alternately up and down, one step further
-    every second dot; the largest offset is ``ROW_SPREAD``."""
+    every second dot; the steps are scaled by ``ROW_SPREAD`` / (the largest step + 1), as shap scales them."""
     n = len(x)
     if n == 0:
         return np.zeros(0)
@@ -150,8 +150,7 @@ def swarm_offsets(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     layer = np.arange(n) - np.repeat(starts, np.diff(np.r_[starts, n]))  # the dot's place within its bin
     steps = np.empty(n)
     steps[order] = np.ceil(layer / 2) * np.where(layer % 2 == 1, 1.0, -1.0)
-    widest = np.abs(steps).max()
-    return steps * (ROW_SPREAD / widest) if widest else steps
+    return steps * (ROW_SPREAD / (steps.max() + 1))
 
 
 def _colour_range(values: np.ndarray) -> tuple[float, float]:
