@@ -110,16 +110,14 @@ class Dataset(ABC):
         self._fingerprint = out
         return copy.deepcopy(out)
 
-    def event_type_days(self) -> list[tuple[str, date, int, bool]]:
+    def event_type_days(self) -> tuple[tuple[str, date, int, bool], ...]:
         """(event type, day, events, whether any has a value) of the clean events; empty without events. Computed
         once (it reads every event): the event types as of any day (a build's, each cutoff's of a training set) are
         added up from it rather than read from the events again."""
-        if getattr(self, "_event_days", None) is None:
-            self._event_days = [] if "events" not in self.tables else self.grouped_totals(
-                "SELECT event_type, CAST(timestamp AS DATE) AS day, count(*) AS n, bool_or(value IS NOT NULL) AS v "
-                "FROM clean_events GROUP BY ALL",
-                "SELECT event_type, day, sum(n)::BIGINT, bool_or(v) FROM parts GROUP BY event_type, day")
-        return self._event_days
+        return () if "events" not in self.tables else self.grouped_totals(
+            "SELECT event_type, CAST(timestamp AS DATE) AS day, count(*) AS n, bool_or(value IS NOT NULL) AS v "
+            "FROM clean_events GROUP BY ALL",
+            "SELECT event_type, day, sum(n)::BIGINT, bool_or(v) FROM parts GROUP BY event_type, day")
 
     def profile_columns(self) -> tuple[tuple[str, str], ...]:
         """The customers table's columns beyond the id and sign-up date (the profile family's inputs)."""
@@ -127,20 +125,41 @@ class Dataset(ABC):
             return ()
         return tuple(c for c in self.clean_columns("customers") if c[0] not in CANONICAL_CUSTOMER_COLUMNS)
 
-    @abstractmethod
-    def totals(self, sql: str) -> tuple:
-        """The one row of an aggregate query over the clean tables whose columns are sums (counts) over customers."""
+    @property
+    def _answers(self) -> dict[tuple[str, str | None], tuple[tuple, ...]]:
+        """Every aggregate asked of this dataset, by (SQL, combining SQL; None for a total), its rows kept as a tuple
+        (callers share them): the clean tables never change, and each question is a pass over every row it reads (a
+        feature build asks the renewal share twice; on an engine holding shards, a job over every shard)."""
+        return self.__dict__.setdefault("_kept_answers", {})
 
-    @abstractmethod
-    def grouped_totals(self, sql: str, combine: str) -> list[tuple]:
+    def totals(self, sql: str) -> tuple:
+        """The one row of an aggregate query over the clean tables whose columns are sums (counts) over customers:
+        an engine that holds customers in shards adds up each shard's row. Kept (``_answers``)."""
+        if (sql, None) not in self._answers:
+            self._answers[sql, None] = (self._run_totals(sql),)
+        return self._answers[sql, None][0]
+
+    def grouped_totals(self, sql: str, combine: str) -> tuple[tuple, ...]:
         """The rows of a grouped aggregate query over the clean tables; ``combine`` is the SQL that adds up
-        per-shard rows (named ``parts``, columns named as in ``combine``) where customers are held in shards."""
+        per-shard rows (named ``parts``, columns named as in ``combine``) where customers are held in shards.
+        Kept (``_answers``)."""
+        self.prefetch([(sql, combine)])
+        return self._answers[sql, combine]
 
     def prefetch(self, queries: list[tuple[str, str]]) -> None:
-        """The ``grouped_totals`` queries (SQL, combining SQL) about to be asked, announced: an engine holding shards
-        runs them all in one pass over the shards and answers them from what it kept (every pass reads every row).
-        One machine runs each query when it is asked, so here nothing is done."""
-        return None
+        """The ``grouped_totals`` queries (SQL, combining SQL) about to be asked, answered now where not yet and kept:
+        an engine holding shards runs them all in one pass over the shards."""
+        todo = [query for query in dict.fromkeys(queries) if query not in self._answers]
+        if todo:
+            self._answers.update((query, tuple(rows)) for query, rows in self._run_grouped(todo).items())
+
+    @abstractmethod
+    def _run_totals(self, sql: str) -> tuple:
+        """``totals``' row, worked out."""
+
+    @abstractmethod
+    def _run_grouped(self, queries: list[tuple[str, str]]) -> dict[tuple[str, str], list[tuple]]:
+        """Each ``grouped_totals`` query's rows, worked out."""
 
     @abstractmethod
     def clean_columns(self, table: str) -> list[tuple[str, str]]:

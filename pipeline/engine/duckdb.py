@@ -141,16 +141,12 @@ class DuckDBDataset(Dataset):
             self._written = (n, folder)
         return f"(SELECT * EXCLUDE (_shard) FROM _shards_{table} WHERE _shard = {k})"
 
-    def totals(self, sql: str) -> tuple:
-        """The one row of an aggregate query over the clean tables whose columns are sums (counts) over
-        customers: an engine that holds customers in shards adds up each shard's row."""
+    def _run_totals(self, sql: str) -> tuple:
         return self.con.execute(sql).fetchone()
 
-    def grouped_totals(self, sql: str, combine: str) -> list[tuple]:
-        """The rows of a grouped aggregate query over the clean tables; ``combine`` is the SQL that adds up
-        per-shard rows (named ``parts``, with the query's columns named as in ``combine``) where customers
-        are held in shards. One engine runs the query once over every customer."""
-        return self.con.execute(sql).fetchall()
+    def _run_grouped(self, queries: list[tuple[str, str]]) -> dict[tuple[str, str], list[tuple]]:
+        """One engine runs each query once over every customer (the combining SQL is for shards)."""
+        return {query: self.con.execute(query[0]).fetchall() for query in queries}
 
     def shard_count(self, shard_rows: int) -> int:
         """Customer shards for a build: one per ``shard_rows`` transactions (``engine.shard_rows``), at least one."""

@@ -194,9 +194,6 @@ class SparkDataset(DuckDBDataset):
 
     def __post_init__(self) -> None:
         self._long = None
-        # the rows of each aggregate asked (SQL, combining SQL): the clean tables never change, and each pass over
-        # the shards reads every row (a feature build asks the renewal share twice)
-        self._answers: dict[tuple[str, str], list[tuple]] = {}
 
     @property
     def shard_total(self) -> int:
@@ -246,36 +243,27 @@ class SparkDataset(DuckDBDataset):
 
         return self.map_shards(work, self.dry_run(work).schema).toArrow()
 
-    def totals(self, sql: str) -> tuple:
-        if (sql, "") not in self._answers:
-            parts = self._per_shard(sql)
-            self._answers[sql, ""] = [tuple(sum(v for v in parts.column(i).to_pylist() if v is not None)
-                                            for i in range(parts.num_columns))]
-        return self._answers[sql, ""][0]
+    def _run_totals(self, sql: str) -> tuple:
+        parts = self._per_shard(sql)
+        return tuple(sum(v for v in parts.column(i).to_pylist() if v is not None) for i in range(parts.num_columns))
 
     def driver_connection(self) -> contextlib.closing:
         """A DuckDB on the driver with the engine's settings (``engine.memory_limit``, threads, spill folder, UTC),
         closed when the ``with`` block ends: the fitted families' fits and the sums over the shards' parts."""
         return contextlib.closing(connect(self.params.engine, self.params.engine.temp_dir or None))
 
-    def grouped_totals(self, sql: str, combine_sql: str) -> list[tuple]:
-        if (sql, combine_sql) not in self._answers:
-            self.prefetch([(sql, combine_sql)])
-        return list(self._answers[sql, combine_sql])
-
-    def prefetch(self, queries: list[tuple[str, str]]) -> None:
-        """Every query not answered yet in one Spark job (``map_parts``: a part per query), each combined on the
-        driver and kept: validation's follow-up (the fingerprint, the id counts) read every row eleven times over
-        with five tables, a job each."""
-        named = {f"q{i}": query for i, query in enumerate(dict.fromkeys(queries)) if query not in self._answers}
-        if not named:
-            return
+    def _run_grouped(self, queries: list[tuple[str, str]]) -> dict[tuple[str, str], list[tuple]]:
+        """Every query in one Spark job (``map_parts``: a part per query), each combined on the driver: validation's
+        follow-up (the fingerprint, the id counts) read every row eleven times over with five tables, a job each."""
+        named = {f"q{i}": query for i, query in enumerate(queries)}
         parts = self.map_parts(lambda con: {name: con.sql(sql).to_arrow_table() for name, (sql, _) in named.items()})
+        answers = {}
         with self.driver_connection() as con:
             for name, query in named.items():
                 con.register("parts", parts[name])
-                self._answers[query] = con.execute(query[1]).fetchall()
+                answers[query] = con.execute(query[1]).fetchall()
                 con.unregister("parts")
+        return answers
 
     def clean_columns(self, table: str) -> list[tuple[str, str]]:
         return list(dict(self.layout.tables)[table])
