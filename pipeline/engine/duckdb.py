@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import uuid
@@ -16,6 +15,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from pipeline.core import scratch
 from pipeline.core.config import EngineConfig, Params
 from pipeline.core.errors import ConfigError
 from pipeline.core.sql import sql_string
@@ -25,17 +25,24 @@ from pipeline.data.validate.ids import align_ids
 from pipeline.engine.base import Dataset, Scorer, ShardBuild
 
 
-def spill_folder() -> str:
-    """A folder of its own in the system's temporary folder (``TMPDIR``) for one connection's spills: DuckDB creates
-    it on the first spill and removes it when the connection closes. Left to itself, an in-memory DuckDB spills to
-    ``.tmp`` in the working directory, which a nightly job may not be allowed to write and where nobody looks."""
-    return str(Path(tempfile.gettempdir()) / f"churn-spill-{os.getpid()}-{uuid.uuid4().hex[:12]}")
+def spill_folder(root: str | Path | None = None) -> str:
+    """A folder of its own under ``root`` (None: the system's temporary folder, ``TMPDIR``) for one connection's
+    spills: DuckDB creates it on the first spill and removes it when the connection closes; a run killed before
+    that leaves it to the next run's sweep (``pipeline.core.scratch``). Left to itself, an in-memory DuckDB spills
+    to ``.tmp`` in the working directory, which a nightly job may not be allowed to write and where nobody looks."""
+    parent = Path(root) if root is not None else Path(tempfile.gettempdir())
+    try:
+        parent.mkdir(parents=True, exist_ok=True)  # DuckDB makes the spill folder itself, not the folders above it
+    except OSError:
+        pass  # DuckDB says so if it ever needs to spill
+    scratch.sweep(parent)
+    return str(parent / f"{scratch.prefix('spill')}{uuid.uuid4().hex[:12]}")
 
 
 def connect(engine: EngineConfig, temp_dir: str | Path | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB that spills to disk beyond ``engine.memory_limit`` (out of core), under ``temp_dir``
-    (None: a folder of its own in the system's temporary folder, ``spill_folder``)."""
-    return new_connection(engine.memory_limit, engine.threads, str(temp_dir) if temp_dir is not None else spill_folder())
+    """An in-memory DuckDB that spills to disk beyond ``engine.memory_limit`` (out of core), in a folder of its own
+    under ``temp_dir`` (None: the system's temporary folder; ``spill_folder``)."""
+    return new_connection(engine.memory_limit, engine.threads, spill_folder(temp_dir))
 
 
 def new_connection(memory_limit: str, threads: int = 0, temp_dir: str | None = None,
@@ -129,7 +136,7 @@ class DuckDBDataset(Dataset):
         if not (written or reuse):
             return f"(SELECT {columns(table)} FROM clean_{table} WHERE {self._shard_where(k, n)})"
         if not written:
-            folder = tempfile.TemporaryDirectory(prefix="churn-shards-", dir=self.temp_dir)
+            folder = scratch.temporary("shards", self.temp_dir)
             for name in sorted(self.tables):
                 target = str(Path(folder.name) / name)
                 self.con.execute(f"COPY (SELECT {columns(name)}, {self._shard_number(n)} AS _shard "
@@ -208,7 +215,7 @@ def open_dataset(
             Path(temp_dir).mkdir(parents=True, exist_ok=True)
         # The checked rows of typed tables with exact copies, written once by validation and read by every later
         # scan (``check_rows``): the folder goes when the connection does, which callers may hold without the dataset.
-        checked = Path(tempfile.mkdtemp(prefix="churn-checked-", dir=temp_dir))
+        checked = scratch.make("checked", temp_dir)
     except OSError as exc:
         where = temp_dir if temp_dir is not None else f"the system's temporary folder {tempfile.gettempdir()}"
         raise ConfigError(f"engine.temp_dir: cannot create a folder in {where} ({exc.strerror}). Fix: point "

@@ -5,7 +5,6 @@ Python (``score(...)``); what it says goes through a ``RunLog`` and what it made
 from __future__ import annotations
 
 import json
-import tempfile
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -28,7 +27,7 @@ from pipeline.build.run import (
     shard_progress,
     warn_hindsight,
 )
-from pipeline.core import runrecord
+from pipeline.core import runrecord, scratch
 from pipeline.core.config import DEFAULT_ACTION_EFFECTS, TargetingConfig
 from pipeline.core.errors import DataError, OutputError
 from pipeline.core.files import ParquetChunks, check_writable
@@ -252,8 +251,8 @@ def score(params: str | Path | None, data: str | Path, as_of: str | date, out: s
     # Each batch's SHAP values go to the SHAP file as the batch is scored (never every customer's at once), in a
     # scratch folder under engine.temp_dir (like the engine's spills); what follows reads back only the rows it
     # needs, and the file is moved into the output set with the rest.
-    with tempfile.TemporaryDirectory(prefix="churn-shap-", dir=cfg.engine.temp_dir or None) as scratch:
-        shap_path = Path(scratch) / "shap.parquet"
+    with scratch.temporary("shap", cfg.engine.temp_dir or None) as folder:
+        shap_path = Path(folder) / "shap.parquet"
         with record.phase("building features and scoring"), \
                 log.status(f"building features as of {day} and scoring...") as update, ParquetChunks(shap_path) as shap:
             frame, result = ds.score(plan, scorer,

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from models.lgbm import prediction_thread_cap
+from pipeline.core import scratch
 from pipeline.core.config import EngineConfig, Params
 from pipeline.core.errors import ConfigError
 from pipeline.core.sql import sql_string
@@ -275,12 +276,11 @@ class SparkDataset(DuckDBDataset):
         if not (self.spark.sparkContext.master or "").startswith("local"):
             return self.spark.createDataFrame(table) if table.num_rows else \
                 self.spark.createDataFrame([], spark_schema(table.schema))
-        import tempfile
         import weakref
 
         import pyarrow.parquet as pq
 
-        folder = tempfile.mkdtemp(prefix="churn-driver-rows-", dir=self.params.engine.temp_dir or None)
+        folder = str(scratch.make("driver-rows", self.params.engine.temp_dir or None))
         weakref.finalize(self, shutil.rmtree, folder, True)
         pq.write_table(table, f"{folder}/rows.parquet")
         return self.spark.read.schema(spark_schema(table.schema)).parquet(folder)
@@ -480,13 +480,11 @@ def landed(frame, temp_dir: str | None = None) -> Iterator[pa.Table | list[Path]
     holds every row in the JVM's heap at once, which ``spark.driver.memory`` bounds); a cluster's session yields them
     collected through Spark as Arrow (``spark.driver.memory`` and ``spark.driver.maxResultSize`` must hold them), as
     does a local one with no rows (an empty table of the frame's columns)."""
-    import tempfile
-
     schema = to_arrow_schema_of(frame)
     if not (frame.sparkSession.sparkContext.master or "").startswith("local"):
         yield frame.toArrow().cast(schema)
         return
-    with tempfile.TemporaryDirectory(prefix="churn-collect-", dir=temp_dir) as folder:
+    with scratch.temporary("collect", temp_dir) as folder:
         frame.write.parquet(f"{folder}/rows")
         parts = sorted(Path(folder, "rows").glob("*.parquet"))
         yield parts or schema.empty_table()
