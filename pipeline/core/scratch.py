@@ -8,7 +8,9 @@ validation's checked rows alone are 2.4 GB, and a nightly job killed a few times
 name holds a short hash of the machine's name and the process id (``churn-<kind>-h<host>-p<pid>-<random>``); before
 a run makes its own, :func:`sweep` removes those of this machine whose process no longer exists. Another machine's
 folders (a shared scratch disk) and a living process's are never touched; a folder whose process id has since been
-given to another process stays until that process ends too.
+given to another process stays until that process ends too. Machines are told apart by their host name: processes
+that share a host name and a scratch folder but not their process ids (two containers of one Kubernetes pod with a
+shared volume) need an ``engine.temp_dir`` each.
 """
 
 from __future__ import annotations
