@@ -8,9 +8,11 @@ validation's checked rows alone are 2.4 GB, and a nightly job killed a few times
 name holds a short hash of the machine's name and the process id (``churn-<kind>-h<host>-p<pid>-<random>``); before
 a run makes its own, :func:`sweep` removes those of this machine whose process no longer exists. Another machine's
 folders (a shared scratch disk) and a living process's are never touched; a folder whose process id has since been
-given to another process stays until that process ends too. Machines are told apart by their host name: processes
-that share a host name and a scratch folder but not their process ids (two containers of one Kubernetes pod with a
-shared volume) need an ``engine.temp_dir`` each.
+given to another process stays until that process ends too. Machines are told apart by their host name, the
+kernel's boot and the process-id namespace (``_host``): processes that cannot see each other's ids never judge each
+other's folders. What that leaves behind: a killed run's folders are swept only by a later run on the same machine in
+the same namespace, so a job that starts in a fresh container each night (a new namespace) leaves a killed run's
+folders on a persistent ``engine.temp_dir`` for someone to remove.
 """
 
 from __future__ import annotations
@@ -29,7 +31,17 @@ _NAME = re.compile(r"churn-[a-z]+(?:-[a-z]+)*-h(?P<host>[0-9a-f]{8})-p(?P<pid>[0
 
 
 def _host() -> str:
-    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+    """A short hash of what makes process ids comparable: the host name and, on Linux, the kernel's boot and the
+    process-id namespace. A container in a namespace of its own (even one with the host's name, as with host
+    networking) gets another hash, so no run ever judges a process it cannot see; a killed container's folders are
+    then left, never a living one's removed."""
+    parts = [socket.gethostname()]
+    for source in ("/proc/sys/kernel/random/boot_id", "/proc/self/ns/pid"):
+        try:
+            parts.append(Path(source).read_text().strip() if source.endswith("boot_id") else os.readlink(source))
+        except OSError:
+            parts.append("")
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:8]
 
 
 def prefix(kind: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 def sql_string(text: str) -> str:
     """``text`` as an SQL string literal (a path, an id)."""
@@ -15,31 +17,42 @@ _CASE_AGGREGATES = frozenset({"count", "sum", "min", "max", "avg", "bit_or", "bo
 _FILTER = " FILTER (WHERE "
 
 
-def _parentheses(sql: str) -> dict[int, int]:
+def _parentheses(sql: str) -> dict[int, int] | None:
     """The position of each ``)`` of ``sql`` mapped to that of its ``(`` (and each ``(`` to its ``)``), outside
-    string literals."""
-    pairs, open_at, quoted = {}, [], False
+    string literals and quoted names; None where the text has comments or does not pair up (then nothing is
+    rewritten)."""
+    pairs: dict[int, int] = {}
+    open_at: list[int] = []
+    quote = ""
     for i, c in enumerate(sql):
-        if c == "'":
-            quoted = not quoted  # a doubled quote inside a literal toggles twice
-        elif quoted:
+        if quote:
+            if c == quote:
+                quote = ""  # a doubled quote inside a literal or name closes and opens again
             continue
+        if c in "'\"":
+            quote = c
+        elif sql.startswith(("--", "/*"), i):
+            return None
         elif c == "(":
             open_at.append(i)
         elif c == ")":
+            if not open_at:
+                return None
             j = open_at.pop()
             pairs[i], pairs[j] = j, i
-    return pairs
+    return None if quote or open_at else pairs
 
 
 def _top_level_split(args: str) -> list[str]:
-    """``args`` split at its commas outside parentheses and string literals."""
-    parts, depth, quoted, start = [], 0, False, 0
+    """``args`` split at its commas outside parentheses and quotes (``args`` pairs up: it is one call's)."""
+    parts, depth, quote, start = [], 0, "", 0
     for i, c in enumerate(args):
-        if c == "'":
-            quoted = not quoted
-        elif quoted:
+        if quote:
+            if c == quote:
+                quote = ""
             continue
+        if c in "'\"":
+            quote = c
         elif c == "(":
             depth += 1
         elif c == ")":
@@ -50,43 +63,58 @@ def _top_level_split(args: str) -> list[str]:
     return [*parts, args[start:]]
 
 
+_PLAIN_ARGUMENT = re.compile(r"\s*(?!(?:distinct|all)\b)\S", re.IGNORECASE)
+_ORDERED = re.compile(r"\border\s+by\b", re.IGNORECASE)
+
+
+def _as_case(name: str, args: str, condition: str) -> str | None:
+    """The aggregate call ``name(args)`` filtered by ``condition`` written as a CASE, or None where it cannot be
+    (another aggregate, an ORDER BY or ALL inside the call, more or fewer arguments than the plain form)."""
+    if name not in _CASE_AGGREGATES:
+        return None
+    distinct = ""
+    found = re.match(r"\s*distinct\s+", args, re.IGNORECASE)
+    if found:
+        distinct, args = "DISTINCT ", args[found.end():]
+    parts = [part.strip() for part in _top_level_split(args)]
+    if any(not part or _ORDERED.search(part) or not _PLAIN_ARGUMENT.match(part) for part in parts):
+        return None
+    if parts == ["*"]:
+        return None if distinct or name != "count" else f"count(CASE WHEN {condition} THEN 1 END)"
+    if name in ("arg_min", "arg_max"):  # the row's ordering value is the one dropped
+        return None if distinct or len(parts) != 2 else \
+            f"{name}({parts[0]}, CASE WHEN {condition} THEN {parts[1]} END)"
+    if len(parts) != 1 or parts[0].endswith("*"):
+        return None
+    return f"{name}({distinct}CASE WHEN {condition} THEN {parts[0]} END)"
+
+
 def filters_as_cases(sql: str) -> str:
     """``sql`` with each ``AGG(args) FILTER (WHERE cond)`` of the aggregates that allow it written as the same
     aggregate of ``CASE WHEN cond THEN args END`` (``count(*)``: of ``CASE WHEN cond THEN 1 END``), which gives the
     same value. DuckDB evaluates a FILTER per aggregate and updates the groups through a selection of the rows; the
     CASE is an expression over the whole chunk, and the grouped aggregation over the million customers' 109M events
     (about 60 aggregates per customer, 40 of them filtered) took 18 s instead of 23.5 s (docs/benchmarks.md). The
-    feature families write FILTER, which reads better; their aggregate queries run as rewritten here. A FILTER on any
-    other aggregate is left as it is."""
+    feature families write FILTER, which reads better; their aggregate queries run as rewritten here (and so do the
+    families a user adds, ``features.extra_modules``). Anything else is left as it is: another aggregate, an ORDER BY,
+    ALL or a star of a table in the call, a method call (``v.max()``), or a query with comments."""
     done = 0  # FILTER clauses before this position are left as they are
     while (k := sql.find(_FILTER, done)) >= 0:
         pairs = _parentheses(sql)
-        close = k - 1
-        if sql[close] != ")" or close not in pairs:
+        if pairs is None:
+            return sql
+        close, filter_open = k - 1, k + len(" FILTER ")
+        rewritten = None
+        if sql[close] == ")" and close in pairs and filter_open in pairs:
+            opened = name_start = pairs[close]
+            while name_start > 0 and (sql[name_start - 1].isalnum() or sql[name_start - 1] == "_"):
+                name_start -= 1
+            if name_start == 0 or sql[name_start - 1] not in ".\"":
+                condition = sql[filter_open + len("(WHERE "):pairs[filter_open]]
+                rewritten = _as_case(sql[name_start:opened].lower(), sql[opened + 1:close], condition)
+        if rewritten is None:
             done = k + len(_FILTER)
             continue
-        opened = pairs[close]
-        name_start = opened
-        while name_start > 0 and (sql[name_start - 1].isalnum() or sql[name_start - 1] == "_"):
-            name_start -= 1
-        name, args = sql[name_start:opened].lower(), sql[opened + 1:close]
-        filter_open = k + len(" FILTER ")
-        condition = sql[filter_open + len("(WHERE "):pairs[filter_open]]
-        if name not in _CASE_AGGREGATES:
-            done = k + len(_FILTER)
-            continue
-        distinct = "DISTINCT " if args.upper().startswith("DISTINCT ") else ""
-        args = args[len(distinct):]
-        if args == "*":
-            rewritten = f"{name}({distinct}CASE WHEN {condition} THEN 1 END)"
-        elif name in ("arg_min", "arg_max"):  # the row's ordering value is the one dropped
-            parts = _top_level_split(args)
-            if len(parts) != 2:  # arg_max(arg, val, n) and the like: left as they are
-                done = k + len(_FILTER)
-                continue
-            rewritten = f"{name}({parts[0]}, CASE WHEN {condition} THEN {parts[1].strip()} END)"
-        else:
-            rewritten = f"{name}({distinct}CASE WHEN {condition} THEN {args} END)"
         sql = sql[:name_start] + rewritten + sql[pairs[filter_open] + 1:]
         done = name_start + len(rewritten)
     return sql

@@ -41,10 +41,20 @@ def test_filters_written_as_cases_give_the_same_values(rows, chosen):
 
 
 def test_what_cannot_be_written_as_a_case_is_left_as_it_is():
-    for sql in ["SELECT quantile(v, 0.5) FILTER (WHERE w > 1) FROM t",
-                "SELECT arg_max(v, t, 2) FILTER (WHERE w > 1) FROM t",
-                "SELECT string_agg(kind, ',') FILTER (WHERE w > 1) FROM t",
-                "SELECT 'x FILTER (WHERE y)' AS text FROM t"]:
+    """Other aggregates, calls a CASE would break (ORDER BY, ALL, a table's star, more arguments, a method call), and
+    text the scan cannot read safely (comments, escaped strings) keep their FILTER: valid SQL stays valid."""
+    for call in ["quantile(v, 0.5)", "arg_max(v, t, 2)", "string_agg(kind, ',')", "count()", "max(v ORDER BY w)",
+                 "arg_max(v, t ORDER BY w)", "max(v, 2)", "count(t0.*)", "count(ALL v)", "count(distinct(v))",
+                 "v.max()"]:
+        sql = f"SELECT {call} FILTER (WHERE w > 1) FROM t0"
+        assert filters_as_cases(sql) == sql, call
+    for sql in ["SELECT 'x FILTER (WHERE y)' AS text FROM t0",
+                "SELECT count(v) FILTER (WHERE w > 1 -- it's\n) FROM t0",
+                "SELECT count(v) FILTER (WHERE kind = E'\\'') FROM t0"]:
         assert filters_as_cases(sql) == sql
+    assert filters_as_cases('SELECT sum(v) AS "a)", max("w") FILTER (WHERE "k""(" > 1) FROM t0') == \
+        'SELECT sum(v) AS "a)", max(CASE WHEN "k""(" > 1 THEN "w" END) FROM t0'
+    assert filters_as_cases("SELECT count( * ) FILTER (WHERE a), count(DISTINCT\nv) FILTER (WHERE b) FROM t0") == \
+        "SELECT count(CASE WHEN a THEN 1 END), count(DISTINCT CASE WHEN b THEN v END) FROM t0"
     assert filters_as_cases("SELECT quantile(v, 0.5) FILTER (WHERE a), count(*) FILTER (WHERE b) FROM t") == \
         "SELECT quantile(v, 0.5) FILTER (WHERE a), count(CASE WHEN b THEN 1 END) FROM t"
