@@ -97,24 +97,32 @@ def filters_as_cases(sql: str) -> str:
     (about 60 aggregates per customer, 40 of them filtered) took 18 s instead of 23.5 s (docs/benchmarks.md). The
     feature families write FILTER, which reads better; their aggregate queries run as rewritten here (and so do the
     families a user adds, ``features.extra_modules``). Anything else is left as it is: another aggregate, an ORDER BY,
-    ALL or a star of a table in the call, a method call (``v.max()``), or a query with comments."""
-    done = 0  # FILTER clauses before this position are left as they are
-    while (k := sql.find(_FILTER, done)) >= 0:
-        pairs = _parentheses(sql)
-        if pairs is None:
-            return sql
+    ALL or a star of a table in the call, a method call (``v.max()``), a call holding another FILTER, or a query
+    with comments. One scan of the text, then each call replaced from the right."""
+    pairs = _parentheses(sql)
+    if pairs is None or _FILTER not in sql:
+        return sql
+    found, at = [], sql.find(_FILTER)
+    while at >= 0:
+        found.append(at)
+        at = sql.find(_FILTER, at + 1)
+    calls = []  # (start of the call, end of its FILTER clause, where its FILTER is, the CASE form)
+    for k in found:
         close, filter_open = k - 1, k + len(" FILTER ")
-        rewritten = None
-        if sql[close] == ")" and close in pairs and filter_open in pairs:
-            opened = name_start = pairs[close]
-            while name_start > 0 and (sql[name_start - 1].isalnum() or sql[name_start - 1] == "_"):
-                name_start -= 1
-            if name_start == 0 or sql[name_start - 1] not in ".\"":
-                condition = sql[filter_open + len("(WHERE "):pairs[filter_open]]
-                rewritten = _as_case(sql[name_start:opened].lower(), sql[opened + 1:close], condition)
-        if rewritten is None:
-            done = k + len(_FILTER)
+        if sql[close] != ")" or close not in pairs or filter_open not in pairs:
+            continue  # inside a literal or a name, or not after a call
+        opened = name_start = pairs[close]
+        while name_start > 0 and (sql[name_start - 1].isalnum() or sql[name_start - 1] == "_"):
+            name_start -= 1
+        if name_start > 0 and sql[name_start - 1] in '."':
+            continue  # a method call, or a quoted name
+        condition = sql[filter_open + len("(WHERE "):pairs[filter_open]]
+        rewritten = _as_case(sql[name_start:opened].lower(), sql[opened + 1:close], condition)
+        if rewritten is not None:
+            calls.append((name_start, pairs[filter_open] + 1, k, rewritten))
+    # Right to left, so the positions found stay valid; a call holding another FILTER is left as written.
+    for start, end, own, rewritten in reversed(calls):
+        if any(start <= k < end for k in found if k != own):
             continue
-        sql = sql[:name_start] + rewritten + sql[pairs[filter_open] + 1:]
-        done = name_start + len(rewritten)
+        sql = sql[:start] + rewritten + sql[end:]
     return sql

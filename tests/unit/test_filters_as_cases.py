@@ -54,6 +54,9 @@ def test_what_cannot_be_written_as_a_case_is_left_as_it_is():
         assert filters_as_cases(sql) == sql
     assert filters_as_cases('SELECT sum(v) AS "a)", max("w") FILTER (WHERE "k""(" > 1) FROM t0') == \
         'SELECT sum(v) AS "a)", max(CASE WHEN "k""(" > 1 THEN "w" END) FROM t0'
+    # a call holding another FILTER keeps its own; the inner one is rewritten
+    assert filters_as_cases("SELECT sum(v) FILTER (WHERE w IN (SELECT max(x) FILTER (WHERE y) FROM u)) FROM t0") == \
+        "SELECT sum(v) FILTER (WHERE w IN (SELECT max(CASE WHEN y THEN x END) FROM u)) FROM t0"
     assert filters_as_cases("SELECT count( * ) FILTER (WHERE a), count(DISTINCT\nv) FILTER (WHERE b) FROM t0") == \
         "SELECT count(CASE WHEN a THEN 1 END), count(DISTINCT CASE WHEN b THEN v END) FROM t0"
     assert filters_as_cases("SELECT quantile(v, 0.5) FILTER (WHERE a), count(*) FILTER (WHERE b) FROM t") == \
