@@ -30,6 +30,11 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def process_ended(pid: int) -> bool:
+    """Whether the process ``pid`` of this machine, not this one, no longer runs: what it left can go."""
+    return pid != os.getpid() and not pid_alive(pid)
+
+
 def owner_gone(path: Path, prefix: str, stale_after_s: float = 3600.0) -> bool:
     """Whether a temporary file or folder named ``PREFIX`` + ``PID.`` or ``PID-`` + anything was left by a process
     that no longer exists; one without a process id (older versions) counts as left after ``stale_after_s``."""
@@ -38,7 +43,7 @@ def owner_gone(path: Path, prefix: str, stale_after_s: float = 3600.0) -> bool:
     found = re.match(r"(\d+)[.-]", path.name[len(prefix):])
     if found:
         pid = int(found.group(1))
-        return pid != os.getpid() and not pid_alive(pid)
+        return process_ended(pid)
     try:
         return time.time() - path.lstat().st_mtime > stale_after_s
     except OSError:

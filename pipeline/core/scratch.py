@@ -25,7 +25,7 @@ import socket
 import tempfile
 from pathlib import Path
 
-from pipeline.core.files import pid_alive
+from pipeline.core.files import process_ended
 
 _NAME = re.compile(r"churn-[a-z]+(?:-[a-z]+)*-h(?P<host>[0-9a-f]{8})-p(?P<pid>[0-9]+)-")
 
@@ -72,7 +72,7 @@ def sweep(folder: str | Path | None = None) -> list[Path]:
         return removed
     for path in entries:
         match = _NAME.match(path.name)
-        if not match or match["host"] != host or int(match["pid"]) == os.getpid() or pid_alive(int(match["pid"])):
+        if not match or match["host"] != host or not process_ended(int(match["pid"])):
             continue
         try:
             if path.is_dir() and not path.is_symlink():
