@@ -17,43 +17,48 @@ _CASE_AGGREGATES = frozenset({"count", "sum", "min", "max", "avg", "bit_or", "bo
 _FILTER = " FILTER (WHERE "
 
 
+def _unquoted(text: str) -> tuple[list[tuple[int, str]], bool]:
+    """The characters of ``text`` outside string literals and quoted names, with their positions (the quotes left
+    out), and whether every quote closes. A doubled quote inside a literal or name closes it and opens it again."""
+    chars, quote = [], ""
+    for i, c in enumerate(text):
+        if quote:
+            if c == quote:
+                quote = ""
+        elif c in "'\"":
+            quote = c
+        else:
+            chars.append((i, c))
+    return chars, not quote
+
+
 def _parentheses(sql: str) -> dict[int, int] | None:
     """The position of each ``)`` of ``sql`` mapped to that of its ``(`` (and each ``(`` to its ``)``), outside
     string literals and quoted names; None where the text has comments or does not pair up (then nothing is
     rewritten)."""
+    chars, closed = _unquoted(sql)
+    if not closed:
+        return None
     pairs: dict[int, int] = {}
     open_at: list[int] = []
-    quote = ""
-    for i, c in enumerate(sql):
-        if quote:
-            if c == quote:
-                quote = ""  # a doubled quote inside a literal or name closes and opens again
-            continue
-        if c in "'\"":
-            quote = c
-        elif sql.startswith(("--", "/*"), i):
+    for i, c in chars:
+        if sql.startswith(("--", "/*"), i):
             return None
-        elif c == "(":
+        if c == "(":
             open_at.append(i)
         elif c == ")":
             if not open_at:
                 return None
             j = open_at.pop()
             pairs[i], pairs[j] = j, i
-    return None if quote or open_at else pairs
+    return None if open_at else pairs
 
 
 def _top_level_split(args: str) -> list[str]:
     """``args`` split at its commas outside parentheses and quotes (``args`` pairs up: it is one call's)."""
-    parts, depth, quote, start = [], 0, "", 0
-    for i, c in enumerate(args):
-        if quote:
-            if c == quote:
-                quote = ""
-            continue
-        if c in "'\"":
-            quote = c
-        elif c == "(":
+    parts, depth, start = [], 0, 0
+    for i, c in _unquoted(args)[0]:
+        if c == "(":
             depth += 1
         elif c == ")":
             depth -= 1
