@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from pipeline.build import run
 from pipeline.cli.common import (
     AsOfOpt,
     ConsoleLog,
@@ -32,6 +31,8 @@ from pipeline.core.errors import ChurnError, OutputError
 def validate(data: DataOpt, params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None,
              engine: EngineOpt = None) -> None:
     """Check the input tables against the data contract and account for every row."""
+    from pipeline.build import run
+
     check_paths({}, {"--data": data, "--params": params})
     ds = run.validate(params, data, with_engine(set_, engine), ConsoleLog())
     lo, hi = ds.date_range()
@@ -49,6 +50,8 @@ def features(
     engine: EngineOpt = None,
 ) -> None:
     """Build one row of behavioural features per customer in the population as of a date."""
+    from pipeline.build import run
+
     check_paths({"--out": out_path or Path(f"features_asof={as_of}.parquet")}, {"--data": data, "--params": params})
     made = run.features(params, data, as_of, out_path, with_engine(set_, engine), ConsoleLog())
     out.print(f"wrote {len(made.frame):,} customers x {made.frame.shape[1] - 1} features -> {made.path}")
@@ -75,6 +78,7 @@ def sample_data(
     """Generate realistic sample data with planted churn causes (seeded)."""
     from rich.progress import Progress
 
+    from pipeline.build import run
     from pipeline.data.samples import check_sample, write_sample
 
     check_sample(kind, fmt, customers, seasonality, campaigns)
@@ -124,6 +128,8 @@ def check_features(
 ) -> None:
     """Check every registered feature family, built-in and your own (features.extra_modules), on your data:
     metadata, determinism, no look-ahead, no mutation of its input. Exit 1 naming each failing feature."""
+    from pipeline.build import run
+
     check_paths({}, {"--data": data, "--params": params})
     made = run.check_features(params, data, as_of, customers, with_engine(set_, engine), ConsoleLog())
     report = made.report

@@ -21,9 +21,6 @@ from pipeline.cli.common import (
     out,
     with_engine,
 )
-from pipeline.core.money import money
-from pipeline.outcomes import run
-from pipeline.outputs.labels import QINI, TERMS, churn_definition, column_labels, contact_label, in_sentence
 
 
 @app.command()
@@ -42,6 +39,8 @@ def outcomes(
 ) -> None:
     """Once a risk list's horizon has passed: was the list right, did it point at the value lost, and did the
     actions keep customers (treatment against holdout)? Logs the figures against the model version in MLflow."""
+    from pipeline.outcomes import run
+
     check_paths({"--json": json_path, "--html": html, "--write-effects": write_effects},
                 {"--risk-list": risk_list, "--data": data, "--params": params})
     made = run.outcomes(params, risk_list, data, json_path, html, write_effects, with_engine(set_, engine), ConsoleLog())
@@ -66,6 +65,8 @@ def _share(value: float | None, digits: int = 1) -> str:
 
 
 def _amount(value: float | None, currency: str = "") -> str:
+    from pipeline.core.money import money
+
     return "-" if value is None else money(value, currency)
 
 
@@ -77,6 +78,8 @@ def _with_interval(estimate: float | None, bounds: list[float | None]) -> str:
 
 
 def print_outcomes(f: dict) -> None:
+    from pipeline.outputs.labels import TERMS, churn_definition, column_labels, contact_label, in_sentence
+
     q, v, cur = f["quality"], f["value"], f.get("currency", "")
     auc, pr, brier = ("-" if q[k] is None else f"{q[k]:.4f}" for k in ("roc_auc", "pr_auc", "brier"))
     out.print(f"outcomes of {f['risk_list']} as of {f['as_of']} ({f['model_version']}), churn means "
@@ -156,6 +159,7 @@ def learn_effects(
     from pipeline.cli.common import print_table
     from pipeline.outcomes.learn.run import check_model_folder
     from pipeline.outcomes.learn.run import learn_effects as run_learn
+    from pipeline.outputs.labels import QINI
     from pipeline.training.effects_registry import EFFECTS_FILE
 
     if out_dir is not None:

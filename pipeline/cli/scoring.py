@@ -23,26 +23,6 @@ from pipeline.cli.common import (
     warn,
     with_engine,
 )
-from pipeline.core.money import money
-from pipeline.outputs import run as outputs_run
-from pipeline.outputs.labels import (
-    TERMS,
-    WIN_BACK_LIST,
-    band_label,
-    band_rule_line,
-    contact_label,
-    effects_basis_words,
-    family_label,
-    feature_label,
-    group_counts,
-    in_sentence,
-    money_words,
-    newly_in_band,
-    targeting_profit_sentence,
-    win_back_words,
-)
-from pipeline.scoring import run
-from pipeline.scoring.run import sidecar
 
 
 @app.command()
@@ -74,6 +54,9 @@ def score(
     Safe to re-run: the outputs are one set, switched in together (all new or all old, whatever stops the run),
     and the same inputs give the same files.
     """
+    from pipeline.scoring import run
+    from pipeline.scoring.run import sidecar
+
     target = out_path or Path(f"risk_asof={as_of}.parquet")
     sidecars = {f"--out ({suffix[1:]})": sidecar(target, suffix) for suffix in run.SIDECARS}
     check_paths({"--out": target, **sidecars}, {"--data": data, "--params": params, "--previous": previous,
@@ -89,6 +72,8 @@ def score(
 
 
 def print_changes(c: dict) -> None:
+    from pipeline.outputs.labels import newly_in_band
+
     since = f"since {c['previous_as_of']} ({Path(c['previous_list']).name})"
     population = f"{c['entered']:,} customers new to the population, {c['left']:,} gone from it"
     if c["comparable"]:
@@ -102,6 +87,24 @@ def print_changes(c: dict) -> None:
 
 
 def print_score_summary(result, target: Path, currency: str = "") -> None:
+    from pipeline.core.money import money
+    from pipeline.outputs.labels import (
+        TERMS,
+        WIN_BACK_LIST,
+        band_label,
+        band_rule_line,
+        contact_label,
+        effects_basis_words,
+        family_label,
+        feature_label,
+        group_counts,
+        in_sentence,
+        money_words,
+        targeting_profit_sentence,
+        win_back_words,
+    )
+    from pipeline.scoring.run import sidecar
+
     s = result.summary
     out.print(band_rule_line(s["band_rule"]), highlight=False)
     t = Table(title=f"risk list as of {s['as_of']}", title_justify="left")
@@ -164,6 +167,10 @@ def report(
     set_: SetOpt = None,
 ) -> None:
     """Self-contained HTML report for retention teams (and an optional Excel export of the risk list)."""
+    from pipeline.outputs import run as outputs_run
+    from pipeline.scoring import run
+    from pipeline.scoring.run import sidecar
+
     check_paths({"--out": out_path, "--xlsx": xlsx},
                 {"--scores": scores, "--params": params, **{f"--scores ({s[1:]})": sidecar(scores, s) for s in run.SIDECARS}})
     made = outputs_run.report(params, scores, out_path, xlsx, set_)

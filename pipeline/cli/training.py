@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import pandas as pd
 import typer
 from rich.table import Table
 
@@ -23,9 +22,6 @@ from pipeline.cli.common import (
     with_engine,
 )
 from pipeline.core.files import check_separate
-from pipeline.outputs.labels import band_rule_line, margin_words
-from pipeline.training import run
-from pipeline.training.evaluate import IN_PERIOD
 
 
 @app.command()
@@ -43,6 +39,8 @@ def train(
     engine: EngineOpt = None,
 ) -> None:
     """Train, tune and evaluate on data up to --as-of; log to MLflow and register (champion/challenger)."""
+    from pipeline.training import run
+
     check_paths({}, {"--data": data, "--params": params})
     made = run.train(params, data, as_of, promote, allow_stale, with_engine(set_, engine), ConsoleLog())
     print_train_summary(made.result, made.logged, made.tracking_uri, made.seconds)
@@ -83,6 +81,8 @@ def monotone_line(decision: dict | None) -> str | None:
 
 
 def print_train_summary(result, logged, uri: str, seconds: float) -> None:
+    from pipeline.outputs.labels import band_rule_line, margin_words
+
     table = Table(title=f"churn model vs baselines, validation cutoff {result.validation_cutoff.date()}",
                   title_justify="left")
     cols = ["roc_auc", "pr_auc", "lift_at_10", "capture_at_20", "log_loss", "brier", "ece"]
@@ -158,6 +158,11 @@ def evaluate(
     engine: EngineOpt = None,
 ) -> None:
     """Backtest over several cutoffs: train on data before each, test on the cutoff after, beside baselines."""
+    import pandas as pd
+
+    from pipeline.training import run
+    from pipeline.training.evaluate import IN_PERIOD
+
     check_paths({}, {"--data": data, "--params": params})
     check_separate({"--out": out_dir}, {"--data": data, "--params": params})
     made = run.evaluate(params, data, as_of, cutoffs, out_dir, in_period_folds, with_engine(set_, engine), ConsoleLog())
