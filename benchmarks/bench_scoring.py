@@ -48,16 +48,18 @@ def open_ds(folder: Path, params):
 
 def main() -> None:
 
-    from pipeline.build.features import build_features, build_training_set, context_for, feature_spec
+    from pipeline.build.features import build_features, build_plan, build_training_set, context_for, feature_spec
     from pipeline.core.config import load_params
     from pipeline.core.files import ParquetChunks, write_table
-    from pipeline.scoring.score import score
+    from pipeline.scoring.score import Scorer, score
     from pipeline.training.train import train_models
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--customers", type=int, default=1_000_000)
     ap.add_argument("--shap-rows", type=int, default=50_000)
     ap.add_argument("--shap-only", action="store_true", help="Only the explainers' comparison.")
+    ap.add_argument("--whole", action="store_true", help="Build the feature table whole, then score it (each step "
+                    "timed on its own), instead of streaming it to scoring as churn score does.")
     ap.add_argument("--memory-limit", default="10GB", help="engine.memory_limit (DuckDB spills beyond it)")
     args = ap.parse_args()
     params = load_params(ROOT / "params.yaml", ["tuning.n_trials=0", f"engine.memory_limit={args.memory_limit}"])
@@ -84,16 +86,26 @@ def main() -> None:
         return value
 
     big = step("validate", lambda: open_ds(data, params))
-    features = step("features", lambda: build_features(big, params, AS_OF))
+    if args.whole:  # the feature table built whole, then scored: each step's time and peak on its own
+        features = step("features", lambda: build_features(big, params, AS_OF))
 
-    def scored():  # as `churn score` does: each batch's SHAP values written to the SHAP file as it is scored
-        with ParquetChunks(DATA / "risk_bench_shap.parquet") as shap:
-            return score(features, bundle, AS_OF, params.scoring, "bench", contributions_to=shap.write)
+        def scored():  # each batch's SHAP values written to the SHAP file as it is scored
+            with ParquetChunks(DATA / "risk_bench_shap.parquet") as shap:
+                return score(features, bundle, AS_OF, params.scoring, "bench", contributions_to=shap.write)
 
-    result = step("score + SHAP (churn model) + drivers + drift", scored)
+        result = step("score + SHAP (churn model) + drivers + drift", scored)
+        n = len(features)
+    else:  # as `churn score` does: the feature table streamed from the engine to scoring a batch at a time
+        def streamed():
+            with ParquetChunks(DATA / "risk_bench_shap.parquet") as shap:
+                return big.score(build_plan(big, params, AS_OF), Scorer(bundle, AS_OF, params.scoring, "bench"),
+                                 lambda f: f, contributions_to=shap.write)
+
+        features, result = step("features + score + SHAP (churn model) + drivers + drift, streamed", streamed)
+        n = len(features)
+        features = features.sample(args.shap_rows, 0)  # the explainers' comparison below, on rows read back
     step("write risk list (SHAP file written while scoring)",
          lambda: write_table(result.risk_list, DATA / "risk_bench.parquet"))
-    n = len(features)
     total = sum(seconds for _, seconds, _ in steps)
     rows = {a.table: a.rows_read for a in big.report.accounts}
     print(f"\nscoring {n:,} customers of {args.customers:,} ({rows['transactions']:,} transactions, {rows['events']:,} events, "

@@ -419,6 +419,10 @@ class BuildPlan:
     def combine(self, con: duckdb.DuckDBPyConnection, built: pa.Table, finished: dict[str, pd.DataFrame]) -> pa.Table:
         return combine(con, self, built, finished)
 
+    def combine_sql(self, con: duckdb.DuckDBPyConnection, built: str, finished: dict[str, pd.DataFrame]
+                    ) -> tuple[str, list[str]]:
+        return combine_sql(con, self, built, finished)
+
 
 def build_plan(ds, params: Params, as_of: date, with_labels: bool = False, families: tuple[str, ...] | None = None,
                choices: dict | None = None) -> BuildPlan:
@@ -443,9 +447,22 @@ def finish_families(con: duckdb.DuckDBPyConnection, plan: BuildPlan, stats: dict
 def combine(con: duckdb.DuckDBPyConnection, plan: BuildPlan, built: pa.Table, finished: dict[str, pd.DataFrame]) -> pa.Table:
     """The feature table from the shards' rows (``built``) and the fitted families' results, ordered by id: each
     row needs only its own customer's, so any subset of the shards' rows gives that subset of the table."""
-    ctx = plan.ctx
-    registered = ["_built"]
     con.register("_built", built)
+    query, registered = combine_sql(con, plan, "_built", finished)
+    try:
+        return con.sql(query).to_arrow_table()
+    finally:
+        for name in ("_built", *registered):
+            con.unregister(name)
+
+
+def combine_sql(con: duckdb.DuckDBPyConnection, plan: BuildPlan, built: str, finished: dict[str, pd.DataFrame]
+                ) -> tuple[str, list[str]]:
+    """``combine`` as a query over the relation named ``built`` (the shards' rows, in a table of the engine's or a
+    registered Arrow table), and the names it registered on ``con`` for the fitted families' results (the caller
+    unregisters them once the query's rows are read)."""
+    ctx = plan.ctx
+    registered: list[str] = []
     joins, selects = [], ["b.customer_id"]
     for i, fam in enumerate(plan.fams):
         if fam.finish is None:
@@ -457,11 +474,7 @@ def combine(con: duckdb.DuckDBPyConnection, plan: BuildPlan, built: pa.Table, fi
         selects += [_column(f"f{i}.{feat.name}", feat) for feat in _features_of(fam, ctx)]
     if plan.with_labels:
         selects += ["b.churned", "b.future_value"]
-    query = f"SELECT {', '.join(selects)} FROM _built b {' '.join(joins)} ORDER BY b.customer_id"
-    table = con.sql(query).to_arrow_table()
-    for name in registered:
-        con.unregister(name)
-    return table
+    return f"SELECT {', '.join(selects)} FROM {built} b {' '.join(joins)} ORDER BY b.customer_id", registered
 
 
 def snapshot_cutoffs(params: Params, as_of: date, first: date | None = None) -> list[date]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Protocol
 
@@ -44,6 +44,10 @@ class ShardBuild(Protocol):
     def combine(self, con: duckdb.DuckDBPyConnection, built: pa.Table, finished: dict[str, pd.DataFrame]) -> pa.Table:
         """The feature table of any subset of the shards' rows with the fitted families' results."""
 
+    def combine_sql(self, con: duckdb.DuckDBPyConnection, built: str, finished: dict[str, pd.DataFrame]
+                    ) -> tuple[str, list[str]]:
+        """``combine`` as a query over the relation named ``built``, and the names it registered on ``con``."""
+
 
 class Scorer(Protocol):
     """A model's scoring steps, as the scoring stage defines them (``pipeline.scoring.score.Scorer``)."""
@@ -58,6 +62,51 @@ class Scorer(Protocol):
     def score(self, features: pd.DataFrame, contributions_to: Callable[[pd.DataFrame], None] | None = None):
         """``rows`` and ``assemble`` of one table held in memory; each batch's contributions handed to
         ``contributions_to`` as they are made, where it is given."""
+
+    @property
+    def batch_rows(self) -> int:
+        """Customers scored at a time (``scoring.batch_rows``)."""
+
+    def score_batches(self, batches: Iterable[pd.DataFrame], rows: int,
+                      contributions_to: Callable[[pd.DataFrame], None] | None = None):
+        """``score`` of a table that comes a batch at a time (``rows`` customers in all, in id order)."""
+
+
+class FeatureRows(Protocol):
+    """The feature table a scoring run scored, as the engine keeps it: what follows scoring reads a few of its rows
+    (the chart's sample, the risen customers' sentences), never the whole table."""
+
+    def __len__(self) -> int:
+        """Customers scored."""
+
+    def rows(self, ids: Iterable[str]) -> pd.DataFrame:
+        """The rows of the customers ``ids`` (as text), in id order; an id not in the table has no row."""
+
+    def sample(self, n: int, seed: int) -> pd.DataFrame:
+        """The rows ``DataFrame.sample(n=min(n, len), random_state=seed)`` takes of the table, in that order."""
+
+    def close(self) -> None:
+        """Let go of the table (the engine's copy)."""
+
+
+class FrameRows:
+    """``FeatureRows`` of a feature table held in memory (the Spark engine's, collected on its driver)."""
+
+    def __init__(self, frame: pd.DataFrame):
+        self.frame = frame
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def rows(self, ids: Iterable[str]) -> pd.DataFrame:
+        wanted = pd.Index(pd.Series(list(ids), dtype=object).astype(str))
+        return self.frame[self.frame["customer_id"].astype(str).isin(wanted).to_numpy()].reset_index(drop=True)
+
+    def sample(self, n: int, seed: int) -> pd.DataFrame:
+        return self.frame.sample(n=min(n, len(self.frame)), random_state=seed)
+
+    def close(self) -> None:
+        pass
 
 
 class Dataset(ABC):
@@ -180,9 +229,10 @@ class Dataset(ABC):
     @abstractmethod
     def score(self, build: ShardBuild, scorer: Scorer, keep: Callable[[pd.DataFrame], pd.DataFrame],
               progress: Callable[[int, int], None] | None = None,
-              contributions_to: Callable[[pd.DataFrame], None] | None = None) -> tuple[pd.DataFrame, object]:
+              contributions_to: Callable[[pd.DataFrame], None] | None = None) -> tuple[FeatureRows, object]:
         """The feature table of ``build`` (passed through ``keep``, which selects the columns scored and may raise
-        for an empty population) and ``scorer``'s result over its customers. ``contributions_to``: where the SHAP
+        for an empty population), as the engine keeps it for what follows scoring (``FeatureRows``: ``close`` it
+        when done), and ``scorer``'s result over its customers. ``contributions_to``: where the SHAP
         contributions go, in the feature table's order, instead of the result (``churn score`` writes them to the
         SHAP file): the one-machine engine hands them over a scoring batch at a time, so they are never held whole;
         Spark's driver, which collects every scored row, hands them over at once."""

@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -182,10 +183,48 @@ class DuckDBDataset(Dataset):
 
     def score(self, build: ShardBuild, scorer: Scorer, keep: Callable[[pd.DataFrame], pd.DataFrame],
               progress: Callable[[int, int], None] | None = None,
-              contributions_to: Callable[[pd.DataFrame], None] | None = None) -> tuple[pd.DataFrame, object]:
-        [features] = self.build_tables([build], progress)
-        features = keep(features)
-        return features, scorer.score(features, contributions_to)
+              contributions_to: Callable[[pd.DataFrame], None] | None = None) -> tuple[EngineRows, object]:
+        """The build's customer shards written into a table of the engine's (within ``engine.memory_limit``,
+        spilling beyond it) as each is built, and the feature table streamed from it to ``scorer`` a scoring batch
+        at a time (``scoring.batch_rows`` customers, in id order): Python holds one batch of features, never the
+        table. ``keep`` is applied to the first batch (the columns it keeps are those of every batch; an empty
+        population reaches it as an empty table). The same batches, rows and result as scoring the whole table
+        (``Scorer.score``); the table stays in the engine for what follows (``EngineRows``) until closed."""
+        table = f"_scoring_{uuid.uuid4().hex}"
+        con = self.con
+        shards = self.shard_count(build.shard_rows)
+        stats_parts = []
+        try:
+            for k in range(shards):
+                rows, stats = build.shard(self, (k, shards), False)
+                con.register("_shard_rows", rows)
+                con.execute(f"CREATE TABLE {table} AS SELECT * FROM _shard_rows" if k == 0
+                            else f"INSERT INTO {table} SELECT * FROM _shard_rows")
+                con.unregister("_shard_rows")
+                del rows
+                stats_parts.append(stats)
+                if progress:
+                    progress(k + 1, shards)
+            stats = {name: pa.concat_tables(s[name] for s in stats_parts) for name in build.fitted}
+            finished = build.finish(con, stats)
+            del stats, stats_parts
+            query, registered = build.combine_sql(con, table, finished)
+            features = EngineRows(con, table, query, registered)
+        except BaseException:
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+            raise
+        reader = None
+        try:
+            reader = con.sql(query).to_arrow_reader(scorer.batch_rows)
+            batches = _kept_batches(_rebatched(reader, scorer.batch_rows), keep, features)
+            result = scorer.score_batches(batches, len(features), contributions_to)
+        except BaseException:
+            if reader is not None:  # a result left open would refuse the connection's next query
+                reader.close()
+            features.close()
+            raise
+        reader.close()
+        return features, result
 
     def map_parts(self, work: Callable[[duckdb.DuckDBPyConnection], dict[str, pa.Table]]) -> dict[str, pa.Table]:
         return work(self.con)
@@ -197,6 +236,87 @@ class DuckDBDataset(Dataset):
     def clean_columns(self, table: str) -> list[tuple[str, str]]:
         """(name, engine type) of each column of a clean table."""
         return [(r[0], r[1]) for r in self.con.execute(f"DESCRIBE SELECT * FROM clean_{table}").fetchall()]
+
+
+class EngineRows:
+    """The feature table a scoring run scored, kept in the engine (``pipeline.engine.base.FeatureRows``): its shards'
+    rows in a table of the connection's and the query that combines them with the fitted families' results, read
+    again for the rows asked for."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, table: str, query: str, registered: list[str]):
+        self.con, self.table, self.query, self.registered = con, table, query, registered
+        self.columns: list[str] | None = None  # those ``keep`` kept, set by the first batch
+        [(self.count,)] = con.execute(f"SELECT count(*) FROM {table}").fetchall()
+
+    def __len__(self) -> int:
+        return int(self.count)
+
+    def _select(self, where: str) -> pd.DataFrame:
+        names = "*" if self.columns is None else ", ".join('"' + c.replace('"', '""') + '"' for c in self.columns)
+        return self.con.sql(f"SELECT {names} FROM ({self.query}) WHERE {where} ORDER BY customer_id"
+                            ).to_arrow_table().to_pandas()
+
+    def rows(self, ids) -> pd.DataFrame:
+        wanted = pa.table({"id": pa.array([str(i) for i in ids], pa.string())})
+        self.con.register("_wanted_ids", wanted)
+        try:
+            return self._select("CAST(customer_id AS VARCHAR) IN (SELECT id FROM _wanted_ids)")
+        finally:
+            self.con.unregister("_wanted_ids")
+
+    def sample(self, n: int, seed: int) -> pd.DataFrame:
+        """The rows ``DataFrame.sample(n, random_state=seed)`` takes of the table in id order, in its order and
+        with its index (the rows' positions)."""
+        at = np.random.RandomState(seed).choice(len(self), size=min(n, len(self)), replace=False)
+        self.con.register("_sample_positions", pa.table({"pos": pa.array(at, pa.int64())}))
+        try:
+            pairs = self.con.sql(f"SELECT pos, customer_id FROM (SELECT customer_id, row_number() OVER (ORDER BY "
+                                 f"customer_id) - 1 AS pos FROM {self.table}) JOIN _sample_positions USING (pos)"
+                                 ).to_arrow_table().to_pandas()
+        finally:
+            self.con.unregister("_sample_positions")
+        ids = pd.Series(pairs["customer_id"].to_numpy(), index=pairs["pos"].to_numpy()).reindex(at)
+        found = self.rows(ids)
+        order = pd.Index(found["customer_id"].astype(str)).get_indexer(ids.astype(str))
+        return found.iloc[order].set_axis(pd.Index(at))
+
+    def close(self) -> None:
+        self.con.execute(f"DROP TABLE IF EXISTS {self.table}")
+        for name in self.registered:
+            self.con.unregister(name)
+        self.registered = []
+
+
+def _rebatched(reader: pa.RecordBatchReader, rows: int) -> Iterator[pa.Table]:
+    """The reader's rows in tables of exactly ``rows`` (the last one fewer; one empty table when there is none)."""
+    held: list[pa.RecordBatch] = []
+    count, sent = 0, False
+    for batch in reader:
+        held.append(batch)
+        count += batch.num_rows
+        while count >= rows:
+            table = pa.Table.from_batches(held, schema=reader.schema)
+            yield table.slice(0, rows)
+            sent = True
+            rest = table.slice(rows)
+            held, count = rest.to_batches(), rest.num_rows
+            del table, rest
+    if count or not sent:
+        yield pa.Table.from_batches(held, schema=reader.schema)
+
+
+def _kept_batches(tables: Iterator[pa.Table], keep: Callable[[pd.DataFrame], pd.DataFrame],
+                  features: EngineRows) -> Iterator[pd.DataFrame]:
+    """Each table as a frame: the first through ``keep``, the others cut to the columns it kept."""
+    for table in tables:
+        frame = table.to_pandas()
+        del table
+        if features.columns is None:
+            frame = keep(frame)
+            features.columns = list(frame.columns)
+        else:
+            frame = frame[features.columns]
+        yield frame
 
 
 def open_dataset(

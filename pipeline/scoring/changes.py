@@ -74,7 +74,7 @@ def compare(current: pd.DataFrame, current_summary: Mapping[str, Any], previous:
             previous_summary: Mapping[str, Any],
             current_contributions: pd.DataFrame | Callable[[pd.Index], pd.DataFrame] | None = None,
             previous_contributions: pd.DataFrame | Callable[[pd.Index], pd.DataFrame] | None = None,
-            features: pd.DataFrame | None = None,
+            features: pd.DataFrame | Callable[[pd.Index], pd.DataFrame] | None = None,
             spec: FeatureSpec | None = None, currency: str = "", largest: int = LARGEST_RISES) -> Changes:
     """Compare this run's risk list with a previous one.
 
@@ -88,7 +88,8 @@ def compare(current: pd.DataFrame, current_summary: Mapping[str, Any], previous:
             whose risk rose are asked for).
         previous_contributions: the previous run's (``<stem>_shap.parquet``), the same way; None when it is not
             there.
-        features: today's feature table (``customer_id`` and the features), for the sentences.
+        features: today's feature table (``customer_id`` and the features), for the sentences, or a function that
+            gives the rows of the customer ids it is given (only the customers whose risk rose are asked for).
         spec: the features' metadata (families, sentences).
         currency: written with amounts in the sentences.
         largest: how many of the largest rises the summary lists.
@@ -204,7 +205,7 @@ def _same_question(current: Any, previous: Any, notes: list[str]) -> bool:
 
 def _rise_families(ids: pd.Index, cur_contrib: pd.DataFrame | Callable[[pd.Index], pd.DataFrame] | None,
                    prev_contrib: pd.DataFrame | Callable[[pd.Index], pd.DataFrame] | None,
-                   features: pd.DataFrame | None, spec: FeatureSpec | None,
+                   features: pd.DataFrame | Callable[[pd.Index], pd.DataFrame] | None, spec: FeatureSpec | None,
                    currency: str, comparable: bool, notes: list[str]) -> list[list[str]] | None:
     """For each risen customer (``ids``, as text), the sentences of the families whose SHAP
     contributions rose most; None with a note where the two runs' contributions cannot be compared."""
@@ -217,6 +218,7 @@ def _rise_families(ids: pd.Index, cur_contrib: pd.DataFrame | Callable[[pd.Index
     # read only the risen customers' rows
     cur_contrib = cur_contrib(ids) if callable(cur_contrib) else cur_contrib
     prev_contrib = prev_contrib(ids) if callable(prev_contrib) else prev_contrib
+    features = features(ids) if callable(features) else features
     names = [f.name for f in spec.features]
     cur_cols = {c.removeprefix("churn_") for c in cur_contrib.columns if c.startswith("churn_")} - {"base_value"}
     prev_cols = {c.removeprefix("churn_") for c in prev_contrib.columns if c.startswith("churn_")} - {"base_value"}

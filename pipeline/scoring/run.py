@@ -32,6 +32,7 @@ from pipeline.core.config import DEFAULT_ACTION_EFFECTS, TargetingConfig
 from pipeline.core.errors import DataError, OutputError
 from pipeline.core.files import ParquetChunks, check_writable
 from pipeline.core.runlog import RunLog
+from pipeline.engine.base import FeatureRows
 from pipeline.outputs.labels import currency_of
 from pipeline.outputs.report import plots
 from pipeline.outputs.sets import OutputSet, read_contributions, read_risk_list
@@ -86,10 +87,12 @@ def previous_list(target: Path, day: date) -> Path | None:
     return previous_list_path(folder.iterdir(), day) if folder.is_dir() else None
 
 
-def compare_with_previous(path: Path, explicit: bool, result: ScoreResult, own: OwnContributions, frame: pd.DataFrame,
-                          spec: FeatureSpec, currency: str, log: RunLog) -> tuple[pd.DataFrame, dict | None]:
+def compare_with_previous(path: Path, explicit: bool, result: ScoreResult, own: OwnContributions,
+                          features: FeatureRows, spec: FeatureSpec, currency: str, log: RunLog
+                          ) -> tuple[pd.DataFrame, dict | None]:
     """This run's risk list with the change columns, and the summary's ``changes`` section (``own``: this run's SHAP
-    file, of which only the risen customers' rows are read, with the chart's sample in the same pass). A list found
+    file, of which only the risen customers' rows are read, with the chart's sample in the same pass; ``features``:
+    the feature table as the engine keeps it, of which only the risen customers' rows are read). A list found
     by default that cannot be read or compared is passed over with a warning; one given explicitly stops the run
     (exit 3)."""
     try:
@@ -98,7 +101,7 @@ def compare_with_previous(path: Path, explicit: bool, result: ScoreResult, own: 
         # of both runs' SHAP files, only the rows of the customers whose risk rose are read, when compare asks
         contributions = (lambda ids: read_contributions(previous_shap, ids=ids)) if previous_shap.exists() else None
         changed = compare(result.risk_list, result.summary, previous, previous_summary,
-                          own, contributions, frame, spec,
+                          own, contributions, features.rows, spec,
                           currency=currency)
     except DataError as exc:
         if explicit:
@@ -126,9 +129,9 @@ class OwnContributions:
     rose. Each read is a pass over the file's row groups (684,000 customers: 580 MB), so the comparison's read takes
     the sample's rows with it, and the chart reads the file only when no comparison did."""
 
-    def __init__(self, path: Path, frame: pd.DataFrame, seed: int):
+    def __init__(self, path: Path, features: FeatureRows, seed: int):
         self.path = path
-        self.sample = frame.sample(n=min(3000, len(frame)), random_state=seed)
+        self.sample = features.sample(3000, seed)
         self.sample_ids = pd.Index(self.sample["customer_id"].astype(str))
         self.sample_values: pd.DataFrame | None = None
 
@@ -255,47 +258,51 @@ def score(params: str | Path | None, data: str | Path, as_of: str | date, out: s
         shap_path = Path(folder) / "shap.parquet"
         with record.phase("building features and scoring"), \
                 log.status(f"building features as of {day} and scoring...") as update, ParquetChunks(shap_path) as shap:
-            frame, result = ds.score(plan, scorer,
+            features, result = ds.score(plan, scorer,
                                      lambda f: without_unused_features(check_population(ds, cfg, day, f), bundle, log),
                                      progress=shard_progress(day, update), contributions_to=shap.write)
-        record.customers_scored = int(result.summary["customers"])
-        record.bands = {str(band): int(n) for band, n in result.summary["bands"].items()}
-        record.drift = [{"feature": r.feature, "psi": round(float(r.psi), 4), "flagged": bool(r.flagged),
-                         "moves_by_construction": bool(r.ages)} for r in result.drift.itertuples()]
-        risk, changes = result.risk_list, None
-        own = OwnContributions(shap_path, frame, cfg.seed)
-        previous = Path(previous) if previous is not None else None
-        previous_path = previous if previous is not None else None if no_previous else previous_list(target, day)
-        if previous_path is not None:
-            with record.phase("comparing with the previous list"):
-                risk, changes = compare_with_previous(previous_path, previous is not None, result, own, frame,
-                                                      bundle.spec, currency_of(cfg), log)
-        result.summary["targeting"]["effects"]["note"] = effects_note
-        result.summary["targeting"]["effects"].update(effects_used(
-            effect_model, cfg.targeting, sorted(map(str, result.risk_list["action"].dropna().unique()))))
-        summary = {**result.summary, "currency": currency_of(cfg),
-                   "global_families": result.global_families.to_dict("records"),
-                   "global_features": result.global_features.head(30).to_dict("records"),
-                   "drift": result.drift.to_dict("records")}
-        with record.phase("measuring the health of the base"), \
-                log.status("measuring the health of the customer base..."):  # in the customer shards where the engine has them
-            summary["population"], summary["health"] = base_health(ds, cfg.label, day, result.risk_list)
-        if changes is not None:
-            summary["changes"] = changes
-        else:  # the report says no earlier list was compared, and how to pass one
-            summary["no_previous"] = {"asked_none": bool(no_previous), "looked_in": str(target.parent)}
-        with record.phase("drawing the explanations chart"):
-            beeswarm = explanations_chart(own, bundle)
-        check_writable(target)
-        with record.phase("writing the output set"), \
-                OutputSet(target, record.run_id) as outputs:  # switched in together when the block ends
-            outputs.write_table(risk, target.name)
-            outputs.move_in(shap_path, outputs.name_of("_shap.parquet"))
-            outputs.write_bytes(json.dumps(summary, indent=1, default=str).encode(), outputs.name_of("_summary.json"))
-            outputs.write_bytes(beeswarm, outputs.name_of("_shap_summary.png"))
-            for name, sha in outputs.hashes.items():
-                record.output(str(target.with_name(name)), sha, (outputs.tmp / name).stat().st_size)
-            record.finish(0)
-            outputs.write_bytes(json.dumps(record.to_dict(), indent=1, default=str).encode(),
-                                outputs.name_of("_run.json"))
+        try:
+            record.customers_scored = int(result.summary["customers"])
+            record.bands = {str(band): int(n) for band, n in result.summary["bands"].items()}
+            record.drift = [{"feature": r.feature, "psi": round(float(r.psi), 4), "flagged": bool(r.flagged),
+                             "moves_by_construction": bool(r.ages)} for r in result.drift.itertuples()]
+            risk, changes = result.risk_list, None
+            own = OwnContributions(shap_path, features, cfg.seed)
+            previous = Path(previous) if previous is not None else None
+            previous_path = previous if previous is not None else None if no_previous else previous_list(target, day)
+            if previous_path is not None:
+                with record.phase("comparing with the previous list"):
+                    risk, changes = compare_with_previous(previous_path, previous is not None, result, own, features,
+                                                          bundle.spec, currency_of(cfg), log)
+            result.summary["targeting"]["effects"]["note"] = effects_note
+            result.summary["targeting"]["effects"].update(effects_used(
+                effect_model, cfg.targeting, sorted(map(str, result.risk_list["action"].dropna().unique()))))
+            summary = {**result.summary, "currency": currency_of(cfg),
+                       "global_families": result.global_families.to_dict("records"),
+                       "global_features": result.global_features.head(30).to_dict("records"),
+                       "drift": result.drift.to_dict("records")}
+            with record.phase("measuring the health of the base"), \
+                    log.status("measuring the health of the customer base..."):  # in the engine's customer shards
+                summary["population"], summary["health"] = base_health(ds, cfg.label, day, result.risk_list)
+            if changes is not None:
+                summary["changes"] = changes
+            else:  # the report says no earlier list was compared, and how to pass one
+                summary["no_previous"] = {"asked_none": bool(no_previous), "looked_in": str(target.parent)}
+            with record.phase("drawing the explanations chart"):
+                beeswarm = explanations_chart(own, bundle)
+            check_writable(target)
+            with record.phase("writing the output set"), \
+                    OutputSet(target, record.run_id) as outputs:  # switched in together when the block ends
+                outputs.write_table(risk, target.name)
+                outputs.move_in(shap_path, outputs.name_of("_shap.parquet"))
+                outputs.write_bytes(json.dumps(summary, indent=1, default=str).encode(), outputs.name_of("_summary.json"))
+                outputs.write_bytes(beeswarm, outputs.name_of("_shap_summary.png"))
+                for name, sha in outputs.hashes.items():
+                    record.output(str(target.with_name(name)), sha, (outputs.tmp / name).stat().st_size)
+                record.finish(0)
+                outputs.write_bytes(json.dumps(record.to_dict(), indent=1, default=str).encode(),
+                                    outputs.name_of("_run.json"))
+        finally:
+            features.close()  # the engine's copy of the feature table
+
     return ScoreRun(result, risk, summary, changes, target)

@@ -6,7 +6,7 @@ Pure: a feature table and a model bundle in, frames out. Reading the model and w
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -98,12 +98,23 @@ def score(features: pd.DataFrame, bundle: ModelBundle, as_of: date, cfg: Scoring
     result's ``contributions`` is then None, and no customer's contributions are held beyond their batch. Without
     it they are gathered into the result's frame.
     """
+    return score_batches(customer_batches(features, cfg.batch_rows), len(features), bundle, as_of, cfg, model_version,
+                         targeting, value, seed, effects, contributions_to)
+
+
+def score_batches(batches: Iterable[pd.DataFrame], rows: int, bundle: ModelBundle, as_of: date, cfg: ScoringConfig,
+                  model_version: str, targeting: TargetingConfig | None = None, value: ValueConfig | None = None,
+                  seed: int = 0, effects: object | None = None,
+                  contributions_to: Callable[[pd.DataFrame], None] | None = None) -> ScoreResult:
+    """``score`` over a feature table that comes a batch at a time (``rows`` customers in all, in id order), so that
+    no more than one batch of it is held: an engine streams its feature table here (``DuckDBDataset.score``). Each
+    batch is let go once scored; the result is ``score``'s on the batches' concatenation."""
     gathered = None
     if contributions_to is None:
-        gathered = GatheredContributions(len(features))
+        gathered = GatheredContributions(rows)
         contributions_to = gathered.add
     risks, totals = [], []
-    for batch in customer_batches(features, cfg.batch_rows):
+    for batch in batches:
         part = score_rows(batch, bundle, as_of, cfg, model_version, targeting, value, effects)
         contributions_to(part.contributions)
         risks.append(part.risk)
@@ -190,6 +201,10 @@ class Scorer:
     seed: int = 0
     effects: object | None = None  # a learned effect model (``pipeline.training.effects_registry.LoadedEffects``)
 
+    @property
+    def batch_rows(self) -> int:
+        return self.cfg.batch_rows
+
     def rows(self, features: pd.DataFrame) -> ScoredRows:
         return score_rows(features, self.bundle, self.as_of, self.cfg, self.model_version, self.targeting, self.value,
                           self.effects)
@@ -202,6 +217,11 @@ class Scorer:
               ) -> ScoreResult:
         return score(features, self.bundle, self.as_of, self.cfg, self.model_version, self.targeting, self.value,
                      self.seed, self.effects, contributions_to)
+
+    def score_batches(self, batches: Iterable[pd.DataFrame], rows: int,
+                      contributions_to: Callable[[pd.DataFrame], None] | None = None) -> ScoreResult:
+        return score_batches(batches, rows, self.bundle, self.as_of, self.cfg, self.model_version, self.targeting,
+                             self.value, self.seed, self.effects, contributions_to)
 
 
 def score_rows(features: pd.DataFrame, bundle: ModelBundle, as_of: date, cfg: ScoringConfig, model_version: str,

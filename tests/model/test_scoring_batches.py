@@ -55,6 +55,67 @@ def test_contributions_written_batch_by_batch_are_those_gathered(scored, tmp_pat
     assert streamed.summary["targeting"] == whole.summary["targeting"]
 
 
+class RecordingScorer:
+    """A scorer that records the size of each batch of features the engine hands it."""
+
+    def __init__(self, scorer):
+        self.scorer, self.sizes = scorer, []
+
+    @property
+    def batch_rows(self) -> int:
+        return self.scorer.batch_rows
+
+    def score_batches(self, batches, rows, contributions_to=None):
+        def seen():
+            for batch in batches:
+                self.sizes.append(len(batch))
+                yield batch
+        return self.scorer.score_batches(seen(), rows, contributions_to)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("batch_rows", [97, 160, 10_000])
+def test_the_engine_streams_the_feature_table_to_scoring_a_batch_at_a_time(scored, batch_rows):
+    """On one machine the feature table goes from the engine to scoring a batch at a time (``DuckDBDataset.score``),
+    never whole in Python: each batch is ``scoring.batch_rows`` customers, ``keep`` is applied once and its columns
+    are every batch's, and the risk list, contributions and summary are those of scoring the whole table. What
+    follows scoring reads the rows it needs back from the engine: the same rows as the table's, and the chart's
+    sample is the one ``DataFrame.sample`` draws."""
+    from pipeline.build.features import build_plan
+    from pipeline.scoring.score import Scorer
+
+    ds, params, whole, table = scored["ds"], scored["params"], scored["score"], scored["features"]
+    cfg = dataclasses.replace(params.scoring, batch_rows=batch_rows)
+    scorer = RecordingScorer(Scorer(scored["result"].bundle, scored["as_of"], cfg, "test v1"))
+    order, kept = [table.columns[0], *table.columns[1:][::-1]], []
+
+    def keep(frame):  # the features in another order: what keep returns for the first batch is every batch's
+        kept.append(len(frame))
+        return frame[order]
+
+    batches = []
+    features, result = ds.score(build_plan(ds, params, scored["as_of"]), scorer, keep,
+                                contributions_to=batches.append)
+    try:
+        n = len(table)
+        assert len(features) == n and len(kept) == 1
+        assert scorer.sizes == [batch_rows] * (n // batch_rows) + ([n % batch_rows] if n % batch_rows else [])
+        pd.testing.assert_frame_equal(result.risk_list, whole.risk_list, check_exact=True)
+        pd.testing.assert_frame_equal(pd.concat(batches, ignore_index=True), whole.contributions, check_exact=True)
+        assert result.summary == whole.summary
+        ids = table["customer_id"].astype(str).to_numpy()[::7][::-1]  # any order; the rows come in id order
+        expected = table[order]
+        wanted = expected[expected["customer_id"].astype(str).isin(ids)].reset_index(drop=True)
+        pd.testing.assert_frame_equal(features.rows(list(ids) + ["not a customer"]), wanted, check_exact=True)
+        for size, seed in ((50, 0), (3000, 11)):
+            pd.testing.assert_frame_equal(features.sample(size, seed), expected.sample(n=min(size, n), random_state=seed),
+                                          check_exact=True)
+    finally:
+        features.close()
+    left = ds.con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_scoring_%'").fetchall()
+    assert left == [(0,)]  # the engine's copy goes when closed
+
+
 def test_customer_batches_cover_every_customer_once_in_order():
     frame = pd.DataFrame({"customer_id": [f"C{i}" for i in range(10)]}, index=range(100, 110))
     batches = customer_batches(frame, 4)

@@ -156,7 +156,7 @@ def test_scored_on_spark_the_rows_and_shap_values_of_one_machine(spark, spark_pa
     features, result = on_spark.score(build_plan(on_spark, params, scored["as_of"]), scorer, lambda f: f,
                                       contributions_to=batches.append if batch_rows else None)
     whole = scored["score"]
-    same(features, scored["features"])
+    same(features.frame, scored["features"])
     pd.testing.assert_frame_equal(result.risk_list, whole.risk_list, check_exact=True)
     if batch_rows:
         assert result.contributions is None

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.core.files import ParquetChunks
+from pipeline.engine.base import FrameRows
 from pipeline.scoring import run
 
 
@@ -38,7 +39,7 @@ def test_the_chart_shows_each_sampled_customers_own_values(tmp_path_factory, n, 
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(run.plots, "beeswarm_plot", beeswarm)
-        assert run.explanations_chart(run.OwnContributions(path, frame, seed), bundle) == b"png"
+        assert run.explanations_chart(run.OwnContributions(path, FrameRows(frame), seed), bundle) == b"png"
     features = seen["features"]
     assert len(features) == n  # up to 3,000 customers: every one of these
     np.testing.assert_array_equal(seen["values"][:, 0], features["visits"].to_numpy() * 10)
@@ -65,11 +66,11 @@ def test_one_pass_over_the_shap_file_serves_the_comparison_and_the_chart(tmp_pat
     real = sets.read_contributions
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(run, "read_contributions", lambda *a, **k: reads.append(1) or real(*a, **k))
-        own = run.OwnContributions(path, frame, seed)
+        own = run.OwnContributions(path, FrameRows(frame), seed)
         rows = own(asked)
         sample = own.sample_rows()
         assert reads == [1]  # the chart read nothing more
-        alone = run.OwnContributions(path, frame, seed)  # no comparison: the chart's own read
+        alone = run.OwnContributions(path, FrameRows(frame), seed)  # no comparison: the chart's own read
         pd.testing.assert_frame_equal(alone.sample_rows(), sample)
         assert reads == [1, 1]
     pd.testing.assert_frame_equal(rows, real(path, ids=asked).reset_index(drop=True))

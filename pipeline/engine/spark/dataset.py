@@ -29,7 +29,7 @@ from pipeline.core.errors import ConfigError
 from pipeline.core.sql import sql_string
 from pipeline.data.validate import ValidationReport
 from pipeline.data.validate.ids import SHARD_KEY, align_ids, unaligned
-from pipeline.engine.base import Scorer, ShardBuild
+from pipeline.engine.base import FrameRows, Scorer, ShardBuild
 from pipeline.engine.duckdb import DuckDBDataset, connect, new_connection
 
 MIN_JAVA = 17
@@ -301,7 +301,7 @@ class SparkDataset(DuckDBDataset):
 
     def score(self, build: ShardBuild, scorer: Scorer, keep: Callable[[pd.DataFrame], pd.DataFrame],
               progress: Callable[[int, int], None] | None = None,
-              contributions_to: Callable[[pd.DataFrame], None] | None = None) -> tuple[pd.DataFrame, object]:
+              contributions_to: Callable[[pd.DataFrame], None] | None = None) -> tuple[FrameRows, object]:
         """Features built in the cluster and each partition's customers scored there with the scorer broadcast once
         (``Scorer.rows``: probabilities, values, SHAP, drivers, reasons, actions); what needs every customer
         (``Scorer.assemble``: bands by rank, contact groups, the call list's order, summary, drift) on the driver from
@@ -348,7 +348,7 @@ class SparkDataset(DuckDBDataset):
             else:
                 contributions = _with_object_ids(contributions.to_arrow_table().to_pandas())
         frame.unpersist()
-        return features, scorer.assemble(risk, contributions, totals)
+        return FrameRows(features), scorer.assemble(risk, contributions, totals)
 
     def map_parts(self, work: Callable[[duckdb.DuckDBPyConnection], dict[str, pa.Table]]) -> dict[str, pa.Table]:
         """``work`` in every customer shard, each named part's rows of all shards together (one Spark job: the parts
