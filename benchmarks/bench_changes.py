@@ -28,7 +28,8 @@ from common import peak_memory_gb, reset_peak_memory, resident_gb  # noqa: E402
 from features.registry import Feature, FeatureSpec  # noqa: E402
 from pipeline.core.files import ParquetChunks, write_parquet, write_table  # noqa: E402
 from pipeline.core.runlog import RunLog  # noqa: E402
-from pipeline.scoring.run import compare_with_previous  # noqa: E402
+from pipeline.engine.base import FrameRows  # noqa: E402
+from pipeline.scoring.run import OwnContributions, compare_with_previous  # noqa: E402
 from pipeline.scoring.score import ScoreResult  # noqa: E402
 
 LABEL = {"kind": "inactivity", "horizon_days": 90, "lookback_days": 365, "min_purchases_in_lookback": 1}
@@ -90,7 +91,9 @@ def main() -> None:
         held = resident_gb()
         reset_peak_memory()
         started = time.perf_counter()
-        risk, changes = compare_with_previous(previous, True, result, shap_path, features, spec, "", RunLog())
+        rows = FrameRows(features)  # as the engine hands it to what follows scoring
+        own = OwnContributions(shap_path, rows, 0)  # this run's SHAP file, read once with the chart's sample
+        risk, changes = compare_with_previous(previous, True, result, own, rows, spec, "", RunLog())
         seconds = time.perf_counter() - started
         peak = peak_memory_gb()
     said = risk["change_reason"].dropna()

@@ -419,9 +419,9 @@ class BuildPlan:
     def combine(self, con: duckdb.DuckDBPyConnection, built: pa.Table, finished: dict[str, pd.DataFrame]) -> pa.Table:
         return combine(con, self, built, finished)
 
-    def combine_sql(self, con: duckdb.DuckDBPyConnection, built: str, finished: dict[str, pd.DataFrame]
-                    ) -> tuple[str, list[str]]:
-        return combine_sql(con, self, built, finished)
+    def combine_sql(self, con: duckdb.DuckDBPyConnection, built: str, finished: dict[str, pd.DataFrame],
+                    suffix: str = "") -> tuple[str, list[str]]:
+        return combine_sql(con, self, built, finished, suffix)
 
 
 def build_plan(ds, params: Params, as_of: date, with_labels: bool = False, families: tuple[str, ...] | None = None,
@@ -456,11 +456,12 @@ def combine(con: duckdb.DuckDBPyConnection, plan: BuildPlan, built: pa.Table, fi
             con.unregister(name)
 
 
-def combine_sql(con: duckdb.DuckDBPyConnection, plan: BuildPlan, built: str, finished: dict[str, pd.DataFrame]
-                ) -> tuple[str, list[str]]:
+def combine_sql(con: duckdb.DuckDBPyConnection, plan: BuildPlan, built: str, finished: dict[str, pd.DataFrame],
+                suffix: str = "") -> tuple[str, list[str]]:
     """``combine`` as a query over the relation named ``built`` (the shards' rows, in a table of the engine's or a
     registered Arrow table), and the names it registered on ``con`` for the fitted families' results (the caller
-    unregisters them once the query's rows are read)."""
+    unregisters them once the query's rows are read). ``suffix`` makes those names the caller's own, for a query
+    read again later while other builds use the connection."""
     ctx = plan.ctx
     registered: list[str] = []
     joins, selects = [], ["b.customer_id"]
@@ -468,7 +469,7 @@ def combine_sql(con: duckdb.DuckDBPyConnection, plan: BuildPlan, built: str, fin
         if fam.finish is None:
             selects += [f"b.{feat.name}" for feat in _features_of(fam, ctx)]
             continue
-        registered.append(f"_finished_{fam.name}")
+        registered.append(f"_finished_{fam.name}{suffix}")
         con.register(registered[-1], finished[fam.name])
         joins.append(f"LEFT JOIN {registered[-1]} f{i} USING (customer_id)")
         selects += [_column(f"f{i}.{feat.name}", feat) for feat in _features_of(fam, ctx)]

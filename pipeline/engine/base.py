@@ -44,9 +44,10 @@ class ShardBuild(Protocol):
     def combine(self, con: duckdb.DuckDBPyConnection, built: pa.Table, finished: dict[str, pd.DataFrame]) -> pa.Table:
         """The feature table of any subset of the shards' rows with the fitted families' results."""
 
-    def combine_sql(self, con: duckdb.DuckDBPyConnection, built: str, finished: dict[str, pd.DataFrame]
-                    ) -> tuple[str, list[str]]:
-        """``combine`` as a query over the relation named ``built``, and the names it registered on ``con``."""
+    def combine_sql(self, con: duckdb.DuckDBPyConnection, built: str, finished: dict[str, pd.DataFrame],
+                    suffix: str = "") -> tuple[str, list[str]]:
+        """``combine`` as a query over the relation named ``built``, and the names it registered on ``con`` (each
+        ending in ``suffix``)."""
 
 
 class Scorer(Protocol):
@@ -231,8 +232,9 @@ class Dataset(ABC):
               progress: Callable[[int, int], None] | None = None,
               contributions_to: Callable[[pd.DataFrame], None] | None = None) -> tuple[FeatureRows, object]:
         """The feature table of ``build`` (passed through ``keep``, which selects the columns scored and may raise
-        for an empty population), as the engine keeps it for what follows scoring (``FeatureRows``: ``close`` it
-        when done), and ``scorer``'s result over its customers. ``contributions_to``: where the SHAP
+        for an empty population; for rows, it must not query the engine, whose result is being read), as the
+        engine keeps it for what follows scoring (``FeatureRows``: ``close`` it when done), and ``scorer``'s result
+        over its customers. ``contributions_to``: where the SHAP
         contributions go, in the feature table's order, instead of the result (``churn score`` writes them to the
         SHAP file): the one-machine engine hands them over a scoring batch at a time, so they are never held whole;
         Spark's driver, which collects every scored row, hands them over at once."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 import uuid
@@ -190,7 +191,7 @@ class DuckDBDataset(Dataset):
         table. ``keep`` is applied to the first batch (the columns it keeps are those of every batch; an empty
         population reaches it as an empty table). The same batches, rows and result as scoring the whole table
         (``Scorer.score``); the table stays in the engine for what follows (``EngineRows``) until closed."""
-        table = f"_scoring_{uuid.uuid4().hex}"
+        table = f"_scoring_{uuid.uuid4().hex}"  # the connection's own, whatever else it builds meanwhile
         con = self.con
         shards = self.shard_count(build.shard_rows)
         stats_parts = []
@@ -208,10 +209,12 @@ class DuckDBDataset(Dataset):
             stats = {name: pa.concat_tables(s[name] for s in stats_parts) for name in build.fitted}
             finished = build.finish(con, stats)
             del stats, stats_parts
-            query, registered = build.combine_sql(con, table, finished)
+            query, registered = build.combine_sql(con, table, finished, suffix=table)
             features = EngineRows(con, table, query, registered)
         except BaseException:
-            con.execute(f"DROP TABLE IF EXISTS {table}")
+            for cleanup in (lambda: con.unregister("_shard_rows"), lambda: con.execute(f"DROP TABLE IF EXISTS {table}")):
+                with contextlib.suppress(duckdb.Error):  # the cleanup never hides what stopped the run
+                    cleanup()
             raise
         reader = None
         try:
@@ -278,12 +281,18 @@ class EngineRows:
         ids = pd.Series(pairs["customer_id"].to_numpy(), index=pairs["pos"].to_numpy()).reindex(at)
         found = self.rows(ids)
         order = pd.Index(found["customer_id"].astype(str)).get_indexer(ids.astype(str))
+        if len(found) != len(at) or (order < 0).any():  # never another customer's row in its place
+            raise RuntimeError(f"the feature table's sample of {len(at)} customers found {len(found)} rows by id")
         return found.iloc[order].set_axis(pd.Index(at))
 
     def close(self) -> None:
-        self.con.execute(f"DROP TABLE IF EXISTS {self.table}")
+        """Drop the table and the registered results; an engine that fails here (after another error, say) does not
+        hide that error."""
+        with contextlib.suppress(duckdb.Error):
+            self.con.execute(f"DROP TABLE IF EXISTS {self.table}")
         for name in self.registered:
-            self.con.unregister(name)
+            with contextlib.suppress(duckdb.Error):
+                self.con.unregister(name)
         self.registered = []
 
 

@@ -256,12 +256,14 @@ def score(params: str | Path | None, data: str | Path, as_of: str | date, out: s
     # needs, and the file is moved into the output set with the rest.
     with scratch.temporary("shap", cfg.engine.temp_dir or None) as folder:
         shap_path = Path(folder) / "shap.parquet"
-        with record.phase("building features and scoring"), \
-                log.status(f"building features as of {day} and scoring...") as update, ParquetChunks(shap_path) as shap:
-            features, result = ds.score(plan, scorer,
-                                     lambda f: without_unused_features(check_population(ds, cfg, day, f), bundle, log),
-                                     progress=shard_progress(day, update), contributions_to=shap.write)
+        features = None  # the feature table as the engine keeps it, let go however the run ends
         try:
+            with record.phase("building features and scoring"), \
+                    log.status(f"building features as of {day} and scoring...") as update, \
+                    ParquetChunks(shap_path) as shap:
+                features, result = ds.score(
+                    plan, scorer, lambda f: without_unused_features(check_population(ds, cfg, day, f), bundle, log),
+                    progress=shard_progress(day, update), contributions_to=shap.write)
             record.customers_scored = int(result.summary["customers"])
             record.bands = {str(band): int(n) for band, n in result.summary["bands"].items()}
             record.drift = [{"feature": r.feature, "psi": round(float(r.psi), 4), "flagged": bool(r.flagged),
@@ -303,6 +305,7 @@ def score(params: str | Path | None, data: str | Path, as_of: str | date, out: s
                 outputs.write_bytes(json.dumps(record.to_dict(), indent=1, default=str).encode(),
                                     outputs.name_of("_run.json"))
         finally:
-            features.close()  # the engine's copy of the feature table
+            if features is not None:
+                features.close()  # the engine's copy of the feature table
 
     return ScoreRun(result, risk, summary, changes, target)

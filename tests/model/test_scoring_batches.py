@@ -81,7 +81,7 @@ def test_the_engine_streams_the_feature_table_to_scoring_a_batch_at_a_time(score
     are every batch's, and the risk list, contributions and summary are those of scoring the whole table. What
     follows scoring reads the rows it needs back from the engine: the same rows as the table's, and the chart's
     sample is the one ``DataFrame.sample`` draws."""
-    from pipeline.build.features import build_plan
+    from pipeline.build.features import build_features, build_plan
     from pipeline.scoring.score import Scorer
 
     ds, params, whole, table = scored["ds"], scored["params"], scored["score"], scored["features"]
@@ -103,6 +103,7 @@ def test_the_engine_streams_the_feature_table_to_scoring_a_batch_at_a_time(score
         pd.testing.assert_frame_equal(result.risk_list, whole.risk_list, check_exact=True)
         pd.testing.assert_frame_equal(pd.concat(batches, ignore_index=True), whole.contributions, check_exact=True)
         assert result.summary == whole.summary
+        build_features(ds, params, scored["as_of"])  # another build on the connection meanwhile changes nothing
         ids = table["customer_id"].astype(str).to_numpy()[::7][::-1]  # any order; the rows come in id order
         expected = table[order]
         wanted = expected[expected["customer_id"].astype(str).isin(ids)].reset_index(drop=True)
@@ -114,6 +115,36 @@ def test_the_engine_streams_the_feature_table_to_scoring_a_batch_at_a_time(score
         features.close()
     left = ds.con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_scoring_%'").fetchall()
     assert left == [(0,)]  # the engine's copy goes when closed
+
+
+class FailingScorer(RecordingScorer):
+    """A scorer that stops on its second batch, as a scoring error would."""
+
+    def score_batches(self, batches, rows, contributions_to=None):
+        def failing():
+            for k, batch in enumerate(batches):
+                if k == 1:
+                    raise RuntimeError("stopped in the second batch")
+                yield batch
+        return self.scorer.score_batches(failing(), rows, contributions_to)
+
+
+@pytest.mark.slow
+def test_a_scoring_run_that_stops_mid_stream_leaves_the_engine_as_it_was(scored):
+    """An error while the feature table streams is the error the caller sees: the stream is closed, the engine's
+    copy of the table dropped, and the connection answers the next query (DuckDB refuses one while a result is
+    open)."""
+    from pipeline.build.features import build_plan
+    from pipeline.scoring.score import Scorer
+
+    ds, params = scored["ds"], scored["params"]
+    cfg = dataclasses.replace(params.scoring, batch_rows=100)
+    scorer = FailingScorer(Scorer(scored["result"].bundle, scored["as_of"], cfg, "test v1"))
+    with pytest.raises(RuntimeError, match="second batch"):
+        ds.score(build_plan(ds, params, scored["as_of"]), scorer, lambda f: f)
+    left = ds.con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_scoring_%'").fetchall()
+    assert left == [(0,)]
+    assert ds.clean_columns("transactions")  # the connection answers its next query
 
 
 def test_customer_batches_cover_every_customer_once_in_order():
