@@ -9,7 +9,7 @@ name holds a short hash of the machine's name and the process id (``churn-<kind>
 a run makes its own, :func:`sweep` removes those of this machine whose process no longer exists. Another machine's
 folders (a shared scratch disk) and a living process's are never touched; a folder whose process id has since been
 given to another process stays until that process ends too. Machines are told apart by their host name, the
-kernel's boot and the process-id namespace (``_host``): processes that cannot see each other's ids never judge each
+kernel's boot and the process-id namespace (``machine_id``): processes that cannot see each other's ids never judge each
 other's folders. What that leaves behind: a killed run's folders are swept only by a later run on the same machine in
 the same namespace, so a job that starts in a fresh container each night (a new namespace) leaves a killed run's
 folders on a persistent ``engine.temp_dir`` for someone to remove.
@@ -32,7 +32,7 @@ _NAME = re.compile(r"churn-[a-z]+(?:-[a-z]+)*-h(?P<host>[0-9a-f]{8})-p(?P<pid>[0
 
 
 @functools.cache
-def _host() -> str:
+def machine_id() -> str:
     """A short hash of what makes process ids comparable: the host name and, on Linux, the kernel's boot and the
     process-id namespace. A container in a namespace of its own (even one with the host's name, as with host
     networking) gets another hash, so no run ever judges a process it cannot see; a killed container's folders are
@@ -50,7 +50,7 @@ def _host() -> str:
 
 def prefix(kind: str) -> str:
     """The start of this process's scratch folder names of ``kind`` (``spill``, ``checked``, ``shards``...)."""
-    return f"churn-{kind}-h{_host()}-p{os.getpid()}-"
+    return f"churn-{kind}-h{machine_id()}-p{os.getpid()}-"
 
 
 def make(kind: str, folder: str | Path | None = None) -> Path:
@@ -69,7 +69,7 @@ def sweep(folder: str | Path | None = None) -> list[Path]:
     """Remove the scratch folders under ``folder`` (None: the system's temporary folder) that processes of this
     machine left behind and that no longer run; returns them. A folder that cannot be read or removed is left."""
     root = Path(folder) if folder is not None else Path(tempfile.gettempdir())
-    host, removed = _host(), []
+    host, removed = machine_id(), []
     try:
         entries = list(root.iterdir())
     except OSError:

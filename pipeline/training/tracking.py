@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline.core import scratch
 from pipeline.core.config import Params
 from pipeline.core.errors import ModelError, StoreError, said
 from pipeline.core.files import file_sha256, pid_alive, unmatched_file
@@ -163,11 +164,14 @@ def mark_interrupted_runs() -> list[str]:
     if experiment is None:
         return []
     marked = []
-    host = socket.gethostname()
+    host, machine = socket.gethostname(), scratch.machine_id()
     for run in client.search_runs([experiment.experiment_id], "attributes.status = 'RUNNING'", max_results=500):
         tags = run.data.tags
         pid = tags.get("churn.pid")
-        if tags.get("churn.host") != host or not (pid or "").isdigit() or pid_alive(int(pid)):
+        # the same machine: the same host name and, where the run says, the same boot and process-id namespace (a
+        # container with the host's name and ids of its own shares the store, but not the processes)
+        same = tags.get("churn.host") == host and tags.get("churn.machine", machine) == machine
+        if not same or not (pid or "").isdigit() or pid_alive(int(pid)):
             continue
         client.set_tag(run.info.run_id, "churn.interrupted", "the process running it ended before the run did")
         client.set_terminated(run.info.run_id, status="FAILED")
@@ -435,8 +439,8 @@ def _start(name: str, started_ms: int | None, command: str):
     with store_lock():  # two first runs on a new store must not both create the experiment
         experiment = mlflow.set_experiment("churn")
     # who runs it: a run left RUNNING by a process that no longer exists is marked failed by the next one
-    tags = {"churn.pid": str(os.getpid()), "churn.host": socket.gethostname(), "churn.command": command,
-            **code_tags()}
+    tags = {"churn.pid": str(os.getpid()), "churn.host": socket.gethostname(), "churn.machine": scratch.machine_id(),
+            "churn.command": command, **code_tags()}
     created = MlflowClient().create_run(experiment.experiment_id, start_time=started_ms, tags=tags, run_name=name)
     return mlflow.start_run(run_id=created.info.run_id)
 

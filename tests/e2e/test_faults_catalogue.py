@@ -252,23 +252,29 @@ def test_an_interrupted_training_run_is_marked_failed(store, monkeypatch):
 
     wd = store["wd"]
     uri = f"sqlite:///{wd / 'mlflow.db'}"
+    # two runs of a process killed outright: one tagged as this machine's, one as a container's with this host name
+    # but a process-id namespace of its own (its process ids mean nothing here: never judged from here)
     script = textwrap.dedent(f"""
         import os, signal, socket, mlflow
+        from mlflow import MlflowClient
+        from pipeline.core import scratch
         mlflow.set_tracking_uri({uri!r})
-        mlflow.set_experiment("churn")
-        mlflow.start_run(run_name="killed")
-        mlflow.set_tags({{"churn.pid": str(os.getpid()), "churn.host": socket.gethostname()}})
-        print(mlflow.active_run().info.run_id, flush=True)
+        experiment = mlflow.set_experiment("churn")
+        for machine in (scratch.machine_id(), "0" * 8):
+            run = MlflowClient().create_run(experiment.experiment_id, tags={{
+                "churn.pid": str(os.getpid()), "churn.host": socket.gethostname(), "churn.machine": machine}})
+            print(run.info.run_id, flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
     """)
     res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    run_id = res.stdout.strip()
+    run_id, elsewhere = res.stdout.split()
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     tracking.configure()
     try:
         assert mlflow.get_run(run_id).info.status == "RUNNING"
-        assert run_id in tracking.mark_interrupted_runs()
+        assert tracking.mark_interrupted_runs() == [run_id]
         assert mlflow.get_run(run_id).info.status == "FAILED"
+        assert mlflow.get_run(elsewhere).info.status == "RUNNING"
         assert tracking.mark_interrupted_runs() == []
     finally:
         mlflow.set_tracking_uri(None)
