@@ -19,6 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import pipeline  # noqa: F401  (first: it turns numpy's huge-page advice off before numpy is imported)
+
+# isort: split
 import numpy as np
 import pandas as pd
 

@@ -18,6 +18,9 @@ import argparse
 import time
 from datetime import date, timedelta
 
+import pipeline  # noqa: F401  (first: it turns numpy's huge-page advice off before numpy is imported)
+
+# isort: split
 import numpy as np
 import pandas as pd
 
