@@ -4,6 +4,7 @@ Python (``score(...)``); what it says goes through a ``RunLog`` and what it made
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from datetime import date
@@ -254,58 +255,53 @@ def score(params: str | Path | None, data: str | Path, as_of: str | date, out: s
     # Each batch's SHAP values go to the SHAP file as the batch is scored (never every customer's at once), in a
     # scratch folder under engine.temp_dir (like the engine's spills); what follows reads back only the rows it
     # needs, and the file is moved into the output set with the rest.
-    with scratch.temporary("shap", cfg.engine.temp_dir or None) as folder:
+    with scratch.temporary("shap", cfg.engine.temp_dir or None) as folder, contextlib.ExitStack() as held:
         shap_path = Path(folder) / "shap.parquet"
-        features = None  # the feature table as the engine keeps it, let go however the run ends
-        try:
-            with record.phase("building features and scoring"), \
-                    log.status(f"building features as of {day} and scoring...") as update, \
-                    ParquetChunks(shap_path) as shap:
-                features, result = ds.score(
-                    plan, scorer, lambda f: without_unused_features(check_population(ds, cfg, day, f), bundle, log),
-                    progress=shard_progress(day, update), contributions_to=shap.write)
-            record.customers_scored = int(result.summary["customers"])
-            record.bands = {str(band): int(n) for band, n in result.summary["bands"].items()}
-            record.drift = [{"feature": r.feature, "psi": round(float(r.psi), 4), "flagged": bool(r.flagged),
-                             "moves_by_construction": bool(r.ages)} for r in result.drift.itertuples()]
-            risk, changes = result.risk_list, None
-            own = OwnContributions(shap_path, features, cfg.seed)
-            previous = Path(previous) if previous is not None else None
-            previous_path = previous if previous is not None else None if no_previous else previous_list(target, day)
-            if previous_path is not None:
-                with record.phase("comparing with the previous list"):
-                    risk, changes = compare_with_previous(previous_path, previous is not None, result, own, features,
-                                                          bundle.spec, currency_of(cfg), log)
-            result.summary["targeting"]["effects"]["note"] = effects_note
-            result.summary["targeting"]["effects"].update(effects_used(
-                effect_model, cfg.targeting, sorted(map(str, result.risk_list["action"].dropna().unique()))))
-            summary = {**result.summary, "currency": currency_of(cfg),
-                       "global_families": result.global_families.to_dict("records"),
-                       "global_features": result.global_features.head(30).to_dict("records"),
-                       "drift": result.drift.to_dict("records")}
-            with record.phase("measuring the health of the base"), \
-                    log.status("measuring the health of the customer base..."):  # in the engine's customer shards
-                summary["population"], summary["health"] = base_health(ds, cfg.label, day, result.risk_list)
-            if changes is not None:
-                summary["changes"] = changes
-            else:  # the report says no earlier list was compared, and how to pass one
-                summary["no_previous"] = {"asked_none": bool(no_previous), "looked_in": str(target.parent)}
-            with record.phase("drawing the explanations chart"):
-                beeswarm = explanations_chart(own, bundle)
-            check_writable(target)
-            with record.phase("writing the output set"), \
-                    OutputSet(target, record.run_id) as outputs:  # switched in together when the block ends
-                outputs.write_table(risk, target.name)
-                outputs.move_in(shap_path, outputs.name_of("_shap.parquet"))
-                outputs.write_bytes(json.dumps(summary, indent=1, default=str).encode(), outputs.name_of("_summary.json"))
-                outputs.write_bytes(beeswarm, outputs.name_of("_shap_summary.png"))
-                for name, sha in outputs.hashes.items():
-                    record.output(str(target.with_name(name)), sha, (outputs.tmp / name).stat().st_size)
-                record.finish(0)
-                outputs.write_bytes(json.dumps(record.to_dict(), indent=1, default=str).encode(),
-                                    outputs.name_of("_run.json"))
-        finally:
-            if features is not None:
-                features.close()  # the engine's copy of the feature table
-
+        with record.phase("building features and scoring"), \
+                log.status(f"building features as of {day} and scoring...") as update, \
+                ParquetChunks(shap_path) as shap:
+            features, result = ds.score(
+                plan, scorer, lambda f: without_unused_features(check_population(ds, cfg, day, f), bundle, log),
+                progress=shard_progress(day, update), contributions_to=shap.write)
+            held.callback(features.close)  # the engine's copy of the feature table, let go however the run ends
+        record.customers_scored = int(result.summary["customers"])
+        record.bands = {str(band): int(n) for band, n in result.summary["bands"].items()}
+        record.drift = [{"feature": r.feature, "psi": round(float(r.psi), 4), "flagged": bool(r.flagged),
+                         "moves_by_construction": bool(r.ages)} for r in result.drift.itertuples()]
+        risk, changes = result.risk_list, None
+        own = OwnContributions(shap_path, features, cfg.seed)
+        previous = Path(previous) if previous is not None else None
+        previous_path = previous if previous is not None else None if no_previous else previous_list(target, day)
+        if previous_path is not None:
+            with record.phase("comparing with the previous list"):
+                risk, changes = compare_with_previous(previous_path, previous is not None, result, own, features,
+                                                      bundle.spec, currency_of(cfg), log)
+        result.summary["targeting"]["effects"]["note"] = effects_note
+        result.summary["targeting"]["effects"].update(effects_used(
+            effect_model, cfg.targeting, sorted(map(str, result.risk_list["action"].dropna().unique()))))
+        summary = {**result.summary, "currency": currency_of(cfg),
+                   "global_families": result.global_families.to_dict("records"),
+                   "global_features": result.global_features.head(30).to_dict("records"),
+                   "drift": result.drift.to_dict("records")}
+        with record.phase("measuring the health of the base"), \
+                log.status("measuring the health of the customer base..."):  # in the engine's customer shards
+            summary["population"], summary["health"] = base_health(ds, cfg.label, day, result.risk_list)
+        if changes is not None:
+            summary["changes"] = changes
+        else:  # the report says no earlier list was compared, and how to pass one
+            summary["no_previous"] = {"asked_none": bool(no_previous), "looked_in": str(target.parent)}
+        with record.phase("drawing the explanations chart"):
+            beeswarm = explanations_chart(own, bundle)
+        check_writable(target)
+        with record.phase("writing the output set"), \
+                OutputSet(target, record.run_id) as outputs:  # switched in together when the block ends
+            outputs.write_table(risk, target.name)
+            outputs.move_in(shap_path, outputs.name_of("_shap.parquet"))
+            outputs.write_bytes(json.dumps(summary, indent=1, default=str).encode(), outputs.name_of("_summary.json"))
+            outputs.write_bytes(beeswarm, outputs.name_of("_shap_summary.png"))
+            for name, sha in outputs.hashes.items():
+                record.output(str(target.with_name(name)), sha, (outputs.tmp / name).stat().st_size)
+            record.finish(0)
+            outputs.write_bytes(json.dumps(record.to_dict(), indent=1, default=str).encode(),
+                                outputs.name_of("_run.json"))
     return ScoreRun(result, risk, summary, changes, target)
