@@ -168,19 +168,31 @@ class DuckDBDataset(Dataset):
         are read once and its aggregates held in memory), then its fitted families over every shard's statistics.
         The tables are made one at a time, as they are asked for."""
         for build in builds:
-            shards = self.shard_count(build.shard_rows)
-            built = []
-            for k in range(shards):
-                built.append(build.shard(self, (k, shards), reuse_shards))
-                if progress:
-                    progress(k + 1, shards)
-            stats = {name: pa.concat_tables(s[name] for _, s in built) for name in build.fitted}
-            finished = build.finish(self.con, stats)
-            table = build.combine(self.con, pa.concat_tables(shard for shard, _ in built), finished)
-            del built, stats, finished  # the shards' tables are let go before the frame is made: two copies, not three
+            built: list[pa.Table] = []
+            finished = self._build_shards(build, reuse_shards, progress, lambda _k, rows, into=built: into.append(rows))
+            table = build.combine(self.con, pa.concat_tables(built), finished)
+            del built, finished  # the shards' tables are let go before the frame is made: two copies, not three
             frame = table.to_pandas()
             del table
             yield frame
+
+    def _build_shards(self, build: ShardBuild, reuse: bool, progress: Callable[[int, int], None] | None,
+                      rows_to: Callable[[int, pa.Table], None]) -> dict[str, pd.DataFrame]:
+        """Each customer shard of ``build`` in turn (one per ``engine.shard_rows`` transactions), its feature rows
+        handed to ``rows_to(k, rows)`` as it is built; then the fitted families' results over every shard's
+        statistics."""
+        shards = self.shard_count(build.shard_rows)
+        stats_parts = []
+        for k in range(shards):
+            rows, stats = build.shard(self, (k, shards), reuse)
+            rows_to(k, rows)
+            del rows
+            stats_parts.append(stats)
+            if progress:
+                progress(k + 1, shards)
+        stats = {name: pa.concat_tables(s[name] for s in stats_parts) for name in build.fitted}
+        del stats_parts
+        return build.finish(self.con, stats)
 
     def score(self, build: ShardBuild, scorer: Scorer, keep: Callable[[pd.DataFrame], pd.DataFrame],
               progress: Callable[[int, int], None] | None = None,
@@ -193,22 +205,15 @@ class DuckDBDataset(Dataset):
         (``Scorer.score``); the table stays in the engine for what follows (``EngineRows``) until closed."""
         table = f"_scoring_{uuid.uuid4().hex}"  # the connection's own, whatever else it builds meanwhile
         con = self.con
-        shards = self.shard_count(build.shard_rows)
-        stats_parts = []
+
+        def rows_to(k: int, rows: pa.Table) -> None:  # into the engine's table, and let go
+            con.register("_shard_rows", rows)
+            con.execute(f"CREATE TABLE {table} AS SELECT * FROM _shard_rows" if k == 0
+                        else f"INSERT INTO {table} SELECT * FROM _shard_rows")
+            con.unregister("_shard_rows")
+
         try:
-            for k in range(shards):
-                rows, stats = build.shard(self, (k, shards), False)
-                con.register("_shard_rows", rows)
-                con.execute(f"CREATE TABLE {table} AS SELECT * FROM _shard_rows" if k == 0
-                            else f"INSERT INTO {table} SELECT * FROM _shard_rows")
-                con.unregister("_shard_rows")
-                del rows
-                stats_parts.append(stats)
-                if progress:
-                    progress(k + 1, shards)
-            stats = {name: pa.concat_tables(s[name] for s in stats_parts) for name in build.fitted}
-            finished = build.finish(con, stats)
-            del stats, stats_parts
+            finished = self._build_shards(build, False, progress, rows_to)
             query, registered = build.combine_sql(con, table, finished, suffix=table)
             features = EngineRows(con, table, query, registered)
         except BaseException:
