@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import csv
+import functools
+import hashlib
 import os
 import re
+import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +36,23 @@ def pid_alive(pid: int) -> bool:
 def process_ended(pid: int) -> bool:
     """Whether the process ``pid`` of this machine, not this one, no longer runs: what it left can go."""
     return pid != os.getpid() and not pid_alive(pid)
+
+
+@functools.cache
+def machine_id() -> str:
+    """A short hash of what makes process ids comparable: the host name and, on Linux, the kernel's boot and the
+    process-id namespace. A container in a namespace of its own (even one with the host's name, as with host
+    networking) gets another hash, so no run ever judges a process it cannot see; a killed container's folders are
+    then left, never a living one's removed."""
+    def read(read_it) -> str:
+        try:
+            return read_it()
+        except OSError:  # not Linux
+            return ""
+
+    boot = read(lambda: Path("/proc/sys/kernel/random/boot_id").read_text().strip())
+    namespace = read(lambda: os.readlink("/proc/self/ns/pid"))
+    return hashlib.sha256("\0".join([socket.gethostname(), boot, namespace]).encode()).hexdigest()[:8]
 
 
 def owner_gone(path: Path, prefix: str, stale_after_s: float = 3600.0) -> bool:
@@ -224,8 +244,6 @@ def write_table(df: pd.DataFrame, path: str | Path) -> Path:
 
 def file_sha256(path: str | Path) -> str:
     """The SHA-256 of a file's bytes, read in blocks."""
-    import hashlib
-
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):

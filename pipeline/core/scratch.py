@@ -17,35 +17,15 @@ folders on a persistent ``engine.temp_dir`` for someone to remove.
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import os
 import re
 import shutil
-import socket
 import tempfile
 from pathlib import Path
 
-from pipeline.core.files import process_ended
+from pipeline.core.files import machine_id, process_ended
 
 _NAME = re.compile(r"churn-[a-z]+(?:-[a-z]+)*-h(?P<host>[0-9a-f]{8})-p(?P<pid>[0-9]+)-")
-
-
-@functools.cache
-def machine_id() -> str:
-    """A short hash of what makes process ids comparable: the host name and, on Linux, the kernel's boot and the
-    process-id namespace. A container in a namespace of its own (even one with the host's name, as with host
-    networking) gets another hash, so no run ever judges a process it cannot see; a killed container's folders are
-    then left, never a living one's removed."""
-    def read(read_it) -> str:
-        try:
-            return read_it()
-        except OSError:  # not Linux
-            return ""
-
-    boot = read(lambda: Path("/proc/sys/kernel/random/boot_id").read_text().strip())
-    namespace = read(lambda: os.readlink("/proc/self/ns/pid"))
-    return hashlib.sha256("\0".join([socket.gethostname(), boot, namespace]).encode()).hexdigest()[:8]
 
 
 def prefix(kind: str) -> str:

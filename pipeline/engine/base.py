@@ -100,7 +100,7 @@ class FrameRows:
         return len(self.frame)
 
     def rows(self, ids: Iterable[str]) -> pd.DataFrame:
-        wanted = pd.Index(pd.Series(list(ids), dtype=object).astype(str))
+        wanted = {str(i) for i in ids}
         return self.frame[self.frame["customer_id"].astype(str).isin(wanted).to_numpy()].reset_index(drop=True)
 
     def sample(self, n: int, seed: int) -> pd.DataFrame:

@@ -21,10 +21,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.core import scratch
 from pipeline.core.config import Params
 from pipeline.core.errors import ModelError, StoreError, said
-from pipeline.core.files import file_sha256, pid_alive, unmatched_file
+from pipeline.core.files import file_sha256, machine_id, pid_alive, unmatched_file
 from pipeline.training import gate
 from pipeline.training.train import TrainResult, study_storage
 
@@ -164,7 +163,7 @@ def mark_interrupted_runs() -> list[str]:
     if experiment is None:
         return []
     marked = []
-    host, machine = socket.gethostname(), scratch.machine_id()
+    host, machine = socket.gethostname(), machine_id()
     for run in client.search_runs([experiment.experiment_id], "attributes.status = 'RUNNING'", max_results=500):
         tags = run.data.tags
         pid = tags.get("churn.pid")
@@ -439,7 +438,7 @@ def _start(name: str, started_ms: int | None, command: str):
     with store_lock():  # two first runs on a new store must not both create the experiment
         experiment = mlflow.set_experiment("churn")
     # who runs it: a run left RUNNING by a process that no longer exists is marked failed by the next one
-    tags = {"churn.pid": str(os.getpid()), "churn.host": socket.gethostname(), "churn.machine": scratch.machine_id(),
+    tags = {"churn.pid": str(os.getpid()), "churn.host": socket.gethostname(), "churn.machine": machine_id(),
             "churn.command": command, **code_tags()}
     created = MlflowClient().create_run(experiment.experiment_id, start_time=started_ms, tags=tags, run_name=name)
     return mlflow.start_run(run_id=created.info.run_id)

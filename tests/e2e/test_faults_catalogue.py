@@ -257,10 +257,10 @@ def test_an_interrupted_training_run_is_marked_failed(store, monkeypatch):
     script = textwrap.dedent(f"""
         import os, signal, socket, mlflow
         from mlflow import MlflowClient
-        from pipeline.core import scratch
+        from pipeline.core.files import machine_id
         mlflow.set_tracking_uri({uri!r})
         experiment = mlflow.set_experiment("churn")
-        for machine in (scratch.machine_id(), "0" * 8):
+        for machine in (machine_id(), "0" * 8):
             run = MlflowClient().create_run(experiment.experiment_id, tags={{
                 "churn.pid": str(os.getpid()), "churn.host": socket.gethostname(), "churn.machine": machine}})
             print(run.info.run_id, flush=True)
