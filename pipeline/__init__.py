@@ -20,6 +20,7 @@ os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
 # 100,000 customers: features and scoring 12.5-14.7 s -> 9.5-10.8 s, kernel time 9-11 s -> 4 s, up to 0.19 GB more
 # resident (docs/benchmarks.md, "Freed memory kept"). glibc's own MALLOC_TOP_PAD_ or MALLOC_MMAP_THRESHOLD_ in the
 # environment is kept instead.
+_M_TOP_PAD, _M_MMAP_THRESHOLD = -2, -3  # mallopt's option numbers (malloc.h)
 _TOP_PAD, _MMAP_THRESHOLD = 64 << 20, 32 << 20
 
 
@@ -32,8 +33,8 @@ def _keep_freed_memory() -> None:
         mallopt = ctypes.CDLL(None).mallopt  # glibc and musl have it (musl ignores it); macOS and Windows do not
     except (OSError, AttributeError, TypeError):  # TypeError: Windows has no process-wide handle
         return
-    mallopt(-2, _TOP_PAD)  # M_TOP_PAD
-    mallopt(-3, _MMAP_THRESHOLD)  # M_MMAP_THRESHOLD
+    mallopt(_M_TOP_PAD, _TOP_PAD)
+    mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
 
 
 _keep_freed_memory()

@@ -169,6 +169,7 @@ class DuckDBDataset(Dataset):
         The tables are made one at a time, as they are asked for."""
         for build in builds:
             built: list[pa.Table] = []
+            # each shard's rows kept in order (the list bound now: it is deleted below, before the frame is made)
             finished = self._build_shards(build, reuse_shards, progress, lambda _k, rows, into=built: into.append(rows))
             table = build.combine(self.con, pa.concat_tables(built), finished)
             del built, finished  # the shards' tables are let go before the frame is made: two copies, not three
@@ -217,9 +218,11 @@ class DuckDBDataset(Dataset):
             query, registered = build.combine_sql(con, table, finished, suffix=table)
             features = EngineRows(con, table, query, registered)
         except BaseException:
-            for cleanup in (lambda: con.unregister("_shard_rows"), lambda: con.execute(f"DROP TABLE IF EXISTS {table}")):
-                with contextlib.suppress(duckdb.Error):  # the cleanup never hides what stopped the run
-                    cleanup()
+            # the cleanup never hides what stopped the run
+            with contextlib.suppress(duckdb.Error):
+                con.unregister("_shard_rows")
+            with contextlib.suppress(duckdb.Error):
+                con.execute(f"DROP TABLE IF EXISTS {table}")
             raise
         reader = None
         try:
